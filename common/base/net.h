@@ -1,0 +1,24 @@
+#pragma once
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace orch {
+
+struct HostPort {
+  std::string host;  // without IPv6 brackets
+  int port = 0;
+};
+
+// "host:port" or "[v6]:port".
+absl::StatusOr<HostPort> SplitHostPort(const std::string& address);
+
+// Binds (and releases) a TCP socket at `address` to learn, before a server
+// library tries, whether it can listen there. The error says why not in
+// words ("address already in use", "cannot assign requested address", an
+// unknown host): server libraries often report only "failed to bind".
+absl::Status CheckCanListen(const std::string& address);
+
+}  // namespace orch

@@ -1,0 +1,347 @@
+#include "common/config/config.h"
+
+#define TOML_HEADER_ONLY 1
+#define TOML_EXCEPTIONS 0
+#define TOML_ENABLE_FORMATTERS 0
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <cctype>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "common/base/check.h"
+#include "common/base/file.h"
+#include "common/base/json.h"
+
+namespace orch::config {
+namespace {
+
+constexpr char kEnvPrefix[] = "ORCH_";
+
+std::string TypeName(OptionType t) {
+  switch (t) {
+    case OptionType::kString: return "a string";
+    case OptionType::kInt: return "an integer";
+    case OptionType::kBool: return "a boolean (true or false)";
+    case OptionType::kStringList: return "an array of strings";
+  }
+  return "?";
+}
+
+std::string TomlTypeName(toml::node_type t) {
+  switch (t) {
+    case toml::node_type::table: return "a table";
+    case toml::node_type::array: return "an array";
+    case toml::node_type::string: return "a string";
+    case toml::node_type::integer: return "an integer";
+    case toml::node_type::floating_point: return "a float";
+    case toml::node_type::boolean: return "a boolean";
+    case toml::node_type::date: return "a date";
+    case toml::node_type::time: return "a time";
+    case toml::node_type::date_time: return "a date-time";
+    default: return "nothing";
+  }
+}
+
+// What an option accepts, for error messages.
+std::string Allowed(const Option& o) {
+  switch (o.type) {
+    case OptionType::kInt:
+      if (o.min != INT64_MIN || o.max != INT64_MAX) {
+        return absl::StrCat("an integer in ", o.min, "..", o.max);
+      }
+      return "an integer";
+    case OptionType::kString:
+      if (!o.allowed.empty()) return absl::StrCat("one of ", absl::StrJoin(o.allowed, ", "));
+      return "a string";
+    default:
+      return TypeName(o.type);
+  }
+}
+
+std::string Shown(const Option& o, const std::string& s) {
+  return o.secret ? std::string("(secret value)") : JsonString(s);
+}
+
+// Range, allowed values and the option's own validator.
+absl::Status CheckValue(const Option& o, const Value& v) {
+  if (o.type == OptionType::kInt) {
+    int64_t i = std::get<int64_t>(v);
+    if (i < o.min || i > o.max) {
+      return absl::InvalidArgumentError(absl::StrCat(o.Key(), " = ", i, " is out of range: allowed ",
+                                                     o.min, "..", o.max));
+    }
+  }
+  if (o.type == OptionType::kString && !o.allowed.empty()) {
+    const auto& s = std::get<std::string>(v);
+    if (std::find(o.allowed.begin(), o.allowed.end(), s) == o.allowed.end()) {
+      return absl::InvalidArgumentError(absl::StrCat(o.Key(), " = ", Shown(o, s),
+                                                     " is not allowed: ", Allowed(o)));
+    }
+  }
+  if (o.validate) {
+    if (absl::Status s = o.validate(v); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(o.Key(), ": ", s.message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Value> FromToml(const Option& o, const toml::node& node) {
+  auto type_error = [&]() {
+    return absl::InvalidArgumentError(absl::StrCat(o.Key(), " must be ", Allowed(o), ", not ",
+                                                   TomlTypeName(node.type())));
+  };
+  switch (o.type) {
+    case OptionType::kString:
+      if (!node.is_string()) return type_error();
+      return Value(std::string(node.as_string()->get()));
+    case OptionType::kInt:
+      if (!node.is_integer()) return type_error();
+      return Value(static_cast<int64_t>(node.as_integer()->get()));
+    case OptionType::kBool:
+      if (!node.is_boolean()) return type_error();
+      return Value(node.as_boolean()->get());
+    case OptionType::kStringList: {
+      if (!node.is_array()) return type_error();
+      std::vector<std::string> out;
+      for (const toml::node& el : *node.as_array()) {
+        if (!el.is_string()) {
+          return absl::InvalidArgumentError(absl::StrCat(o.Key(), " must be an array of strings, but has ",
+                                                         TomlTypeName(el.type()), " in it"));
+        }
+        out.emplace_back(el.as_string()->get());
+      }
+      return Value(std::move(out));
+    }
+  }
+  return type_error();
+}
+
+absl::StatusOr<Value> FromEnv(const Option& o, const std::string& text) {
+  switch (o.type) {
+    case OptionType::kString:
+      return Value(text);
+    case OptionType::kInt: {
+      int64_t i;
+      if (!absl::SimpleAtoi(text, &i)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(o.Key(), " must be ", Allowed(o), ", not ", Shown(o, text)));
+      }
+      return Value(i);
+    }
+    case OptionType::kBool: {
+      std::string t = absl::AsciiStrToLower(text);
+      if (t == "true" || t == "1") return Value(true);
+      if (t == "false" || t == "0") return Value(false);
+      return absl::InvalidArgumentError(
+          absl::StrCat(o.Key(), " must be true or false (or 1 or 0), not ", Shown(o, text)));
+    }
+    case OptionType::kStringList: {
+      std::vector<std::string> out;
+      for (absl::string_view part : absl::StrSplit(text, ',', absl::SkipWhitespace())) {
+        out.emplace_back(absl::StripAsciiWhitespace(part));
+      }
+      return Value(std::move(out));
+    }
+  }
+  return absl::InternalError("unreachable");
+}
+
+std::string TomlValue(const Value& v) {
+  struct Visitor {
+    std::string operator()(const std::string& s) const { return JsonString(s); }
+    std::string operator()(int64_t i) const { return absl::StrCat(i); }
+    std::string operator()(bool b) const { return b ? "true" : "false"; }
+    std::string operator()(const std::vector<std::string>& l) const {
+      std::vector<std::string> quoted;
+      for (const auto& s : l) quoted.push_back(JsonString(s));
+      return absl::StrCat("[", absl::StrJoin(quoted, ", "), "]");
+    }
+  };
+  return std::visit(Visitor{}, v);
+}
+
+std::string WithOrigin(const std::string& origin, const absl::Status& s) {
+  return absl::StrCat(origin, ": ", s.message());
+}
+
+}  // namespace
+
+std::string Option::EnvName() const {
+  std::string out = kEnvPrefix;
+  for (char c : section + "_" + name) {
+    out.push_back(c == '-' || c == '.' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
+  }
+  return out;
+}
+
+void Schema::Add(Option option) {
+  for (const auto& o : options_) {
+    ORCH_CHECK(o.Key() != option.Key(), "duplicate configuration option");
+    ORCH_CHECK(o.EnvName() != option.EnvName(), "two options map to one environment variable");
+  }
+  options_.push_back(std::move(option));
+}
+
+void Schema::AddCheck(std::function<absl::Status(const Config&)> check) {
+  checks_.push_back(std::move(check));
+}
+
+const Option* Schema::Find(std::string_view key) const {
+  for (const auto& o : options_) {
+    if (o.Key() == key) return &o;
+  }
+  return nullptr;
+}
+
+absl::StatusOr<Config> Config::Load(const Schema& schema, const std::string& path,
+                                    const Environment& env) {
+  if (path.empty()) return Parse(schema, "", "", env);
+  absl::StatusOr<std::string> text = ReadFile(path, 1 << 20);
+  if (!text.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("configuration file: ", text.status().message()));
+  }
+  return Parse(schema, *text, path, env);
+}
+
+absl::StatusOr<Config> Config::Parse(const Schema& schema, std::string_view toml_text,
+                                     const std::string& source_name, const Environment& env) {
+  Config config;
+  for (const auto& o : schema.options()) {
+    config.entries_.emplace(o.Key(), Entry{&o, o.default_value, "default", false});
+  }
+
+  if (!source_name.empty()) {
+    toml::parse_result parsed = toml::parse(toml_text, std::string_view(source_name));
+    if (!parsed) {
+      const auto& err = parsed.error();
+      return absl::InvalidArgumentError(absl::StrCat(source_name, ":", err.source().begin.line, ":",
+                                                     err.source().begin.column, ": malformed TOML: ",
+                                                     std::string(err.description())));
+    }
+    std::map<std::string, std::vector<std::string>> known;  // section -> names
+    for (const auto& o : schema.options()) known[o.section].push_back(o.name);
+    auto known_sections = [&]() {
+      std::vector<std::string> names;
+      for (const auto& [s, _] : known) names.push_back("[" + s + "]");
+      return absl::StrJoin(names, ", ");
+    };
+
+    for (auto&& [section_key, section_node] : parsed.table()) {
+      const std::string section(section_key.str());
+      const std::string where = absl::StrCat(source_name, ":", section_key.source().begin.line);
+      auto it = known.find(section);
+      if (!section_node.is_table()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            where, ": '", section, "' is outside any section; options belong in sections (",
+            known_sections(), ")"));
+      }
+      if (it == known.end()) {
+        return absl::InvalidArgumentError(absl::StrCat(where, ": unknown section [", section,
+                                                       "]; known sections: ", known_sections()));
+      }
+      for (auto&& [key, node] : *section_node.as_table()) {
+        const std::string name(key.str());
+        const std::string at = absl::StrCat(source_name, ":", key.source().begin.line);
+        auto entry = config.entries_.find(section + "." + name);
+        if (entry == config.entries_.end()) {
+          return absl::InvalidArgumentError(absl::StrCat(at, ": unknown option ", section, ".", name,
+                                                         "; options of [", section, "]: ",
+                                                         absl::StrJoin(it->second, ", ")));
+        }
+        const Option& o = *entry->second.option;
+        absl::StatusOr<Value> v = FromToml(o, node);
+        if (!v.ok()) return absl::InvalidArgumentError(WithOrigin(at, v.status()));
+        if (absl::Status s = CheckValue(o, *v); !s.ok()) {
+          return absl::InvalidArgumentError(WithOrigin(at, s));
+        }
+        entry->second.value = *std::move(v);
+        entry->second.origin = at;
+        entry->second.set = true;
+      }
+    }
+  }
+
+  std::map<std::string, const Option*> by_env;
+  for (const auto& o : schema.options()) by_env[o.EnvName()] = &o;
+  for (const auto& [name, text] : env.WithPrefix(kEnvPrefix)) {
+    auto it = by_env.find(name);
+    if (it == by_env.end()) {
+      config.unknown_env_.push_back(name);
+      continue;
+    }
+    const Option& o = *it->second;
+    const std::string at = "environment " + name;
+    absl::StatusOr<Value> v = FromEnv(o, text);
+    if (!v.ok()) return absl::InvalidArgumentError(WithOrigin(at, v.status()));
+    if (absl::Status s = CheckValue(o, *v); !s.ok()) {
+      return absl::InvalidArgumentError(WithOrigin(at, s));
+    }
+    Entry& e = config.entries_.find(o.Key())->second;
+    e.value = *std::move(v);
+    e.origin = at;
+    e.set = true;
+  }
+
+  for (const auto& check : schema.checks()) {
+    if (absl::Status s = check(config); !s.ok()) return s;
+  }
+  return config;
+}
+
+const Config::Entry& Config::Get(std::string_view key) const {
+  auto it = entries_.find(key);
+  ORCH_CHECK(it != entries_.end(), std::string(key).c_str());
+  return it->second;
+}
+
+const std::string& Config::GetString(std::string_view key) const {
+  const Entry& e = Get(key);
+  ORCH_CHECK(e.option->type == OptionType::kString, std::string(key).c_str());
+  return std::get<std::string>(e.value);
+}
+
+int64_t Config::GetInt(std::string_view key) const {
+  const Entry& e = Get(key);
+  ORCH_CHECK(e.option->type == OptionType::kInt, std::string(key).c_str());
+  return std::get<int64_t>(e.value);
+}
+
+bool Config::GetBool(std::string_view key) const {
+  const Entry& e = Get(key);
+  ORCH_CHECK(e.option->type == OptionType::kBool, std::string(key).c_str());
+  return std::get<bool>(e.value);
+}
+
+const std::vector<std::string>& Config::GetStringList(std::string_view key) const {
+  const Entry& e = Get(key);
+  ORCH_CHECK(e.option->type == OptionType::kStringList, std::string(key).c_str());
+  return std::get<std::vector<std::string>>(e.value);
+}
+
+bool Config::IsSet(std::string_view key) const { return Get(key).set; }
+
+const std::string& Config::Origin(std::string_view key) const { return Get(key).origin; }
+
+std::string Config::Dump() const {
+  std::string out;
+  std::string section;
+  for (const auto& [key, e] : entries_) {  // sorted: sections are contiguous
+    if (e.option->section != section) {
+      section = e.option->section;
+      absl::StrAppend(&out, out.empty() ? "" : "\n", "[", section, "]\n");
+    }
+    absl::StrAppend(&out, e.option->name, " = ",
+                    e.option->secret && e.set ? "\"<redacted>\"" : TomlValue(e.value), "  # ",
+                    e.origin, "\n");
+  }
+  return out;
+}
+
+}  // namespace orch::config

@@ -1,0 +1,119 @@
+#pragma once
+
+// Configuration of an Orchestrion process: one TOML file, every option
+// overridable by an environment variable, validated completely at start.
+//
+//   Schema schema;
+//   schema.Add({.section = "log", .name = "level", .type = OptionType::kString,
+//               .default_value = "info", .help = "...", .allowed = {"debug", ...}});
+//   ASSIGN_OR_RETURN(Config config, Config::Load(schema, "/etc/orch/x.toml", RealEnvironment()));
+//   config.GetString("log.level");
+//
+// Precedence: environment > file > default. The variable for option `name` of
+// section `section` is ORCH_<SECTION>_<NAME>, upper case, '-' and '.' as '_'
+// (log.level -> ORCH_LOG_LEVEL). A list option takes a comma-separated value
+// there.
+//
+// Every error is INVALID_ARGUMENT with a one-line message that starts with
+// where the value came from ("<file>:<line>:" or "environment ORCH_X:"), names
+// the option and says what is allowed. Values of secret options never appear
+// in messages or in Dump().
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/base/environment.h"
+
+namespace orch::config {
+
+enum class OptionType { kString, kInt, kBool, kStringList };
+
+using Value = std::variant<std::string, int64_t, bool, std::vector<std::string>>;
+
+struct Option {
+  std::string section;
+  std::string name;
+  OptionType type = OptionType::kString;
+  Value default_value;
+  std::string help;
+  int64_t min = INT64_MIN;                        // kInt only
+  int64_t max = INT64_MAX;                        // kInt only
+  std::vector<std::string> allowed;               // kString: allowed values (empty = any)
+  bool secret = false;                            // never printed
+  // Extra check of one value; the message says what is allowed, without the
+  // option's name or origin (the caller adds them).
+  std::function<absl::Status(const Value&)> validate;
+
+  std::string Key() const { return section + "." + name; }
+  std::string EnvName() const;
+};
+
+class Config;
+
+// The options a process accepts. Built once at start-up; Add CHECK-fails on a
+// duplicate option or colliding environment variable names (a bug).
+class Schema {
+ public:
+  void Add(Option option);
+  // A check across options, run after all values are known.
+  void AddCheck(std::function<absl::Status(const Config&)> check);
+
+  const Option* Find(std::string_view key) const;
+  const std::vector<Option>& options() const { return options_; }
+  const std::vector<std::function<absl::Status(const Config&)>>& checks() const { return checks_; }
+
+ private:
+  std::vector<Option> options_;
+  std::vector<std::function<absl::Status(const Config&)>> checks_;
+};
+
+class Config {
+ public:
+  // Defaults, then the TOML file at `path` (skipped when `path` is empty),
+  // then the environment.
+  static absl::StatusOr<Config> Load(const Schema& schema, const std::string& path,
+                                     const Environment& env);
+  // The same from TOML text; `source_name` is used in messages.
+  static absl::StatusOr<Config> Parse(const Schema& schema, std::string_view toml,
+                                      const std::string& source_name, const Environment& env);
+
+  // Accessors take "section.name" and CHECK-fail on an unknown key or a type
+  // mismatch: those are bugs, not input errors.
+  const std::string& GetString(std::string_view key) const;
+  int64_t GetInt(std::string_view key) const;
+  bool GetBool(std::string_view key) const;
+  const std::vector<std::string>& GetStringList(std::string_view key) const;
+  // True when the value was set by the file or the environment.
+  bool IsSet(std::string_view key) const;
+  // "default", "<file>:<line>" or "environment ORCH_X".
+  const std::string& Origin(std::string_view key) const;
+
+  // Environment variables with the ORCH_ prefix that match no option. They
+  // are not errors (a container's environment is often shared by several
+  // processes) but the caller should log them.
+  const std::vector<std::string>& unknown_environment() const { return unknown_env_; }
+
+  // The effective configuration as TOML, secrets as "<redacted>".
+  std::string Dump() const;
+
+ private:
+  struct Entry {
+    const Option* option;
+    Value value;
+    std::string origin;
+    bool set = false;
+  };
+  const Entry& Get(std::string_view key) const;
+
+  std::map<std::string, Entry, std::less<>> entries_;
+  std::vector<std::string> unknown_env_;
+};
+
+}  // namespace orch::config

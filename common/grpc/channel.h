@@ -1,0 +1,27 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "common/tls/tls_files.h"
+
+namespace grpc {
+class Channel;
+}
+
+namespace orch::grpc_util {
+
+struct ChannelOptions {
+  // TLS when `tls.ca_pem` is set: the server is verified against it. A client
+  // certificate (mutual TLS) when `tls.cert_pem` is set too.
+  tls::TlsFiles tls;
+  // Name to verify in the server's certificate instead of the target's host.
+  std::string server_name;
+};
+
+// A channel to `target` ("host:port"); connects lazily.
+std::shared_ptr<::grpc::Channel> MakeChannel(const std::string& target,
+                                             const ChannelOptions& options = {});
+
+}  // namespace orch::grpc_util

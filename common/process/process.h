@@ -1,0 +1,93 @@
+#pragma once
+
+// The runtime shared by the five Orchestrion processes. A process's main() is
+//
+//   int main(int argc, char** argv) {
+//     return orch::process::Run(argc, argv, orch::scheduler::Definition());
+//   }
+//
+// and Run does, in order:
+//   1. flags: --config <file>, --check-config, --help, --version;
+//   2. SIGINT and SIGTERM blocked in every thread (handled by step 7);
+//   3. configuration: the common options below plus the process's own
+//      (docs/configuration.md), file then ORCH_* environment;
+//   4. logging (JSON lines on stderr), gRPC's own logs routed into it;
+//   5. the metrics server, then the process's Component, then the gRPC
+//      server with health, reflection and the component's services;
+//   6. one "serving" log line with the bound addresses;
+//   7. on SIGINT/SIGTERM: health NOT_SERVING, in-flight calls get
+//      server.shutdown-grace-ms to finish, the component stops, exit 0.
+//      A second signal during shutdown exits at once with status 1.
+//
+// Exit status: 0 after a clean shutdown, 2 for bad flags or configuration
+// (file, option, TLS file), 1 when start-up fails for another reason (a port
+// in use, the component refusing to start). Every failure is one log line
+// that names the problem.
+//
+// Common options:
+//   [server]  grpc-listen, tls-cert, tls-key, tls-client-ca, shutdown-grace-ms
+//   [metrics] listen
+//   [log]     level
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/config/config.h"
+
+namespace grpc {
+class Service;
+}
+
+namespace orch::metrics {
+class MetricsServer;
+}
+
+namespace orch::process {
+
+// What a process runs besides the common runtime.
+class Component {
+ public:
+  virtual ~Component() = default;
+  // gRPC services to register; owned by the component.
+  virtual std::vector<::grpc::Service*> Services() = 0;
+  // Called once the gRPC server has stopped (no call is running). Release
+  // resources, flush what must be flushed.
+  virtual void Stop() {}
+};
+
+struct RunContext {
+  const config::Config& config;
+  metrics::MetricsServer& metrics;
+};
+
+struct ProcessDefinition {
+  std::string name;                    // "session-engine": logs' "process" field
+  std::string description;             // one line, for --help
+  std::string metrics_prefix;          // "orch_session_engine"
+  std::string default_grpc_listen;     // "127.0.0.1:7101"
+  std::string default_metrics_listen;  // "127.0.0.1:9101"
+  // Adds the process's own options (may be empty).
+  std::function<void(config::Schema*)> add_options;
+  // The "node" field of log lines; the host name when empty.
+  std::function<std::string(const config::Config&)> node_name;
+  // Builds the component once configuration, logging and metrics are up.
+  std::function<absl::StatusOr<std::unique_ptr<Component>>(const RunContext&)> create;
+};
+
+// The common options with this process's defaults, plus its own.
+config::Schema BuildSchema(const ProcessDefinition& def);
+
+// Runs the process until SIGINT/SIGTERM; returns the exit status.
+int Run(int argc, char** argv, const ProcessDefinition& def);
+
+// A component with no services and nothing to stop, for processes whose
+// API is not served yet.
+class NoServices final : public Component {
+ public:
+  std::vector<::grpc::Service*> Services() override { return {}; }
+};
+
+}  // namespace orch::process

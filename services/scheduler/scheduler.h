@@ -1,0 +1,11 @@
+#pragma once
+
+#include "common/process/process.h"
+
+namespace orch::scheduler {
+
+// What scheduler adds to the common process runtime: its options, its
+// metrics prefix and default ports, and its component.
+process::ProcessDefinition Definition();
+
+}  // namespace orch::scheduler

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Runs scripts/demo without a terminal, checks that Redis and the five
+# processes come up healthy, stops the demo with SIGINT (as Ctrl-C does) and
+# then with SIGTERM, and checks that no process it started is left.
+#
+#   demo_test.sh <repo root> <build dir>
+set -euo pipefail
+# Job control, so the demo runs in its own process group with SIGINT not
+# ignored (a non-interactive shell ignores SIGINT in background jobs).
+set -m
+
+root=$1
+build=$2
+work=$(mktemp -d)
+base=$(( 20000 + RANDOM % 20000 ))
+seen_pids=()
+
+cleanup() {
+  local p
+  for p in "${seen_pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+die() {
+  echo "FAIL: $*" >&2
+  echo "--- demo output:" >&2
+  cat "$work/out.log" >&2 || true
+  for f in "$work"/run/logs/*.log; do
+    [ -f "$f" ] && { echo "--- $f:" >&2; tail -n 20 "$f" >&2; }
+  done
+  exit 1
+}
+
+run_once() {
+  local signal=$1
+  : >"$work/out.log"
+  ORCH_BUILD_DIR=$build ORCH_DEMO_DIR=$work/run ORCH_DEMO_PORT_BASE=$base \
+    bash "$root/scripts/demo" --no-build >"$work/out.log" 2>&1 </dev/null &
+  local demo=$!
+  seen_pids+=("$demo")
+
+  local ready=0
+  for _ in $(seq 600); do
+    if grep -q '^demo: ready$' "$work/out.log"; then ready=1; break; fi
+    kill -0 "$demo" 2>/dev/null || die "demo exited before it was ready"
+    sleep 0.1
+  done
+  (( ready )) || die "demo not ready within 60 s"
+
+  # The processes it started: one pid file each, and they are its children.
+  local children=()
+  local f
+  for f in "$work"/run/pids/*.pid; do children+=("$(cat "$f")"); done
+  (( ${#children[@]} == 6 )) || die "expected 6 pid files, found ${#children[@]}"
+  for f in "${children[@]}"; do
+    [ "$(ps -o ppid= -p "$f" | tr -d ' ')" = "$demo" ] || die "pid $f (from a pid file) is not a child of the demo"
+  done
+  seen_pids+=("${children[@]}")
+
+  # Each service healthy and scraped, checked independently of the script.
+  local i
+  for i in 1 2 3 4 5; do
+    "$build/tools/orch_probe/orch-probe" "127.0.0.1:$(( base + i ))" >/dev/null ||
+      die "service on port $(( base + i )) not SERVING"
+    curl -sf "http://127.0.0.1:$(( base + 2000 + i ))/metrics" | grep -q '_build_info{' ||
+      die "no metrics on port $(( base + 2000 + i ))"
+  done
+  [ "$(redis-cli -p "$base" ping)" = "PONG" ] || die "redis not answering"
+  [ -d "$work/run/redis/appendonlydir" ] || die "redis data is not under the run directory"
+
+  kill "-$signal" "$demo"
+  local rc=0
+  for _ in $(seq 300); do
+    kill -0 "$demo" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -0 "$demo" 2>/dev/null && die "demo still running 30 s after SIG$signal"
+  wait "$demo" || rc=$?
+  (( rc == 0 )) || die "demo exited with status $rc after SIG$signal"
+  grep -q '^demo: everything stopped$' "$work/out.log" || die "no 'everything stopped' line"
+  for f in "${children[@]}"; do
+    kill -0 "$f" 2>/dev/null && die "process $f is still running after the demo stopped"
+  done
+  local left
+  left=$(ps -o pid= --ppid "$demo" 2>/dev/null | tr -d ' ' || true)
+  [ -z "$left" ] || die "children left: $left"
+  echo "ok: demo started 6 processes and stopped them all on SIG$signal"
+}
+
+run_once INT
+run_once TERM
