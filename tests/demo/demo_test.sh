@@ -33,7 +33,7 @@ die() {
 }
 
 run_once() {
-  local signal=$1
+  local signal=$1  # INT or TERM to the demo; KILL-CHILD to SIGKILL one of its services
   : >"$work/out.log"
   ORCH_BUILD_DIR=$build ORCH_DEMO_DIR=$work/run ORCH_DEMO_PORT_BASE=$base \
     bash "$root/scripts/demo" --no-build >"$work/out.log" 2>&1 </dev/null &
@@ -52,11 +52,15 @@ run_once() {
   local children=()
   local f
   for f in "$work"/run/pids/*.pid; do children+=("$(cat "$f")"); done
+  seen_pids+=("${children[@]}")
   (( ${#children[@]} == 6 )) || die "expected 6 pid files, found ${#children[@]}"
   for f in "${children[@]}"; do
     [ "$(ps -o ppid= -p "$f" | tr -d ' ')" = "$demo" ] || die "pid $f (from a pid file) is not a child of the demo"
   done
-  seen_pids+=("${children[@]}")
+  # Nothing else: the demo waits without helper processes.
+  local all
+  all=$(ps -o pid= --ppid "$demo" | wc -l)
+  (( all == 6 )) || die "the demo has $all children, expected 6"
 
   # Each service healthy and scraped, checked independently of the script.
   local i
@@ -69,7 +73,11 @@ run_once() {
   [ "$(redis-cli -p "$base" ping)" = "PONG" ] || die "redis not answering"
   [ -d "$work/run/redis/appendonlydir" ] || die "redis data is not under the run directory"
 
-  kill "-$signal" "$demo"
+  if [ "$signal" = KILL-CHILD ]; then
+    kill -KILL "$(cat "$work/run/pids/scheduler.pid")"
+  else
+    kill "-$signal" "$demo"
+  fi
   local rc=0
   for _ in $(seq 300); do
     kill -0 "$demo" 2>/dev/null || break
@@ -77,16 +85,23 @@ run_once() {
   done
   kill -0 "$demo" 2>/dev/null && die "demo still running 30 s after SIG$signal"
   wait "$demo" || rc=$?
-  (( rc == 0 )) || die "demo exited with status $rc after SIG$signal"
-  grep -q '^demo: everything stopped$' "$work/out.log" || die "no 'everything stopped' line"
+  if [ "$signal" = KILL-CHILD ]; then
+    (( rc == 1 )) || die "demo exited with status $rc after a service died, expected 1"
+    grep -q '^demo: scheduler (pid [0-9]*) exited unexpectedly$' "$work/out.log" ||
+      die "the demo did not say which process died"
+  else
+    (( rc == 0 )) || die "demo exited with status $rc after SIG$signal"
+    grep -q '^demo: everything stopped$' "$work/out.log" || die "no 'everything stopped' line"
+  fi
   for f in "${children[@]}"; do
     kill -0 "$f" 2>/dev/null && die "process $f is still running after the demo stopped"
   done
   local left
   left=$(ps -o pid= --ppid "$demo" 2>/dev/null | tr -d ' ' || true)
   [ -z "$left" ] || die "children left: $left"
-  echo "ok: demo started 6 processes and stopped them all on SIG$signal"
+  echo "ok: demo started 6 processes and stopped them all ($signal)"
 }
 
 run_once INT
 run_once TERM
+run_once KILL-CHILD
