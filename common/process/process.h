@@ -90,4 +90,17 @@ class NoServices final : public Component {
   std::vector<::grpc::Service*> Services() override { return {}; }
 };
 
+// A component that registers a generated gRPC service as is, so clients and
+// reflection see the contract while every RPC answers UNIMPLEMENTED (the
+// generated base class's behaviour). For processes whose API is not built
+// yet. Instantiate it where the generated header is included.
+template <typename GeneratedService>
+class ContractOnly final : public Component {
+ public:
+  std::vector<::grpc::Service*> Services() override { return {&service_}; }
+
+ private:
+  GeneratedService service_;
+};
+
 }  // namespace orch::process

@@ -3,20 +3,9 @@
 #include "orch/calls/v1/calls.grpc.pb.h"
 
 namespace orch::call_watcher {
-namespace {
 
-// The CallWatcher API is registered so that clients and reflection see the
-// contract; every RPC answers UNIMPLEMENTED until the telephony feed lands.
-class CallWatcher final : public process::Component {
- public:
-  std::vector<::grpc::Service*> Services() override { return {&calls_}; }
-
- private:
-  orch::calls::v1::CallWatcher::Service calls_;
-};
-
-}  // namespace
-
+// The API is registered as a contract only (every RPC answers UNIMPLEMENTED)
+// until the issue that builds this process lands.
 process::ProcessDefinition Definition() {
   return {
       .name = "call-watcher",
@@ -27,7 +16,7 @@ process::ProcessDefinition Definition() {
       .add_options = nullptr,
       .node_name = nullptr,
       .create = [](const process::RunContext&) -> absl::StatusOr<std::unique_ptr<process::Component>> {
-        return std::make_unique<CallWatcher>();
+        return std::make_unique<process::ContractOnly<orch::calls::v1::CallWatcher::Service>>();
       },
   };
 }

@@ -9,16 +9,6 @@ namespace {
 
 using config::OptionType;
 
-// The Persistence API is registered so that clients and reflection see the
-// contract; every RPC answers UNIMPLEMENTED until the Redis client lands (the
-// persistence-proxy issue).
-class PersistenceProxy final : public process::Component {
- public:
-  std::vector<::grpc::Service*> Services() override { return {&persistence_}; }
-
- private:
-  orch::persistence::v1::Persistence::Service persistence_;
-};
 
 // The seeds' [persistence] section (Configure ORS with Redis Cluster), plus
 // the cluster name of the key prefix ORS:<cluster>:.
@@ -84,7 +74,7 @@ process::ProcessDefinition Definition() {
       .add_options = AddOptions,
       .node_name = nullptr,
       .create = [](const process::RunContext&) -> absl::StatusOr<std::unique_ptr<process::Component>> {
-        return std::make_unique<PersistenceProxy>();
+        return std::make_unique<process::ContractOnly<orch::persistence::v1::Persistence::Service>>();
       },
   };
 }

@@ -3,20 +3,9 @@
 #include "orch/scheduler/v1/scheduler.grpc.pb.h"
 
 namespace orch::scheduler {
-namespace {
 
-// The Scheduler API is registered so that clients and reflection see the
-// contract; every RPC answers UNIMPLEMENTED until durable timers land.
-class Scheduler final : public process::Component {
- public:
-  std::vector<::grpc::Service*> Services() override { return {&scheduler_}; }
-
- private:
-  orch::scheduler::v1::Scheduler::Service scheduler_;
-};
-
-}  // namespace
-
+// The API is registered as a contract only (every RPC answers UNIMPLEMENTED)
+// until the issue that builds this process lands.
 process::ProcessDefinition Definition() {
   return {
       .name = "scheduler",
@@ -27,7 +16,7 @@ process::ProcessDefinition Definition() {
       .add_options = nullptr,
       .node_name = nullptr,
       .create = [](const process::RunContext&) -> absl::StatusOr<std::unique_ptr<process::Component>> {
-        return std::make_unique<Scheduler>();
+        return std::make_unique<process::ContractOnly<orch::scheduler::v1::Scheduler::Service>>();
       },
   };
 }

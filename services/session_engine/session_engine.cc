@@ -4,21 +4,9 @@
 #include "orch/session/v1/sessions.grpc.pb.h"
 
 namespace orch::session_engine {
-namespace {
 
-// The Sessions API is registered so that clients and reflection see the
-// contract; every RPC answers UNIMPLEMENTED until sessions run (the
-// session-engine issue).
-class SessionEngine final : public process::Component {
- public:
-  std::vector<::grpc::Service*> Services() override { return {&sessions_}; }
-
- private:
-  orch::session::v1::Sessions::Service sessions_;
-};
-
-}  // namespace
-
+// The API is registered as a contract only (every RPC answers UNIMPLEMENTED)
+// until the issue that builds this process lands.
 process::ProcessDefinition Definition() {
   return {
       .name = "session-engine",
@@ -35,7 +23,7 @@ process::ProcessDefinition Definition() {
           },
       .node_name = [](const config::Config& c) { return absl::StrCat(c.GetInt("orchestration.node-id")); },
       .create = [](const process::RunContext&) -> absl::StatusOr<std::unique_ptr<process::Component>> {
-        return std::make_unique<SessionEngine>();
+        return std::make_unique<process::ContractOnly<orch::session::v1::Sessions::Service>>();
       },
   };
 }
