@@ -1,0 +1,127 @@
+#include "common/scxml/compiler.h"
+
+#include "common/testing/status_matchers.h"
+#include "gtest/gtest.h"
+
+namespace orch::scxml {
+namespace {
+
+using ::orch::testing::StatusIs;
+using ::testing::Contains;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+constexpr char kHead[] = R"(<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0" datamodel="null")";
+
+std::vector<std::string> Problems(const std::string& body, const std::string& attrs = "") {
+  CompileOptions options;
+  return ValidateDocument(std::string(kHead) + attrs + ">\n" + body + "\n</scxml>", "t.scxml", options);
+}
+
+TEST(CompilerTest, ValidDocumentCompiles) {
+  CompileOptions options;
+  auto doc = CompileDocument(std::string(kHead) + R"( initial="a">
+  <state id="a"><transition event="go" target="b"/></state>
+  <parallel id="b"><state id="b1"/><state id="b2"><history id="h" type="deep"><transition target="b2x"/></history><state id="b2x"/></state></parallel>
+  <final id="done"/>
+</scxml>)", "t.scxml", options);
+  ASSERT_TRUE(doc.ok()) << doc.status();
+  const Document& d = **doc;
+  ASSERT_EQ(d.states.size(), 8u);  // root, a, b, b1, b2, h, b2x, done
+  EXPECT_EQ(d.states[1].id, "a");
+  EXPECT_EQ(d.states[1].kind, StateKind::kAtomic);
+  EXPECT_EQ(d.states[2].kind, StateKind::kParallel);
+  EXPECT_EQ(d.states[4].kind, StateKind::kCompound);
+  EXPECT_EQ(d.states[5].kind, StateKind::kHistory);
+  EXPECT_TRUE(d.states[5].deep);
+  EXPECT_EQ(d.states[2].last_descendant, 6u);
+  EXPECT_EQ(d.transitions[d.states[1].transitions[0]].targets, std::vector<uint32_t>{2});
+  EXPECT_EQ(d.sha256.size(), 64u);
+}
+
+TEST(CompilerTest, ProblemsNameFileLineColumnAndElement) {
+  auto p = Problems(R"(<state id="a">
+  <transition event="go" target="nowhere"/>
+</state>
+<state id="a"/>)");
+  EXPECT_THAT(p, Contains(HasSubstr("t.scxml:5:1: <state>: duplicate id 'a'")));
+  EXPECT_THAT(p, Contains(HasSubstr("t.scxml:3:3: <transition>: unknown target 'nowhere'")));
+}
+
+TEST(CompilerTest, BadAttributeCombinations) {
+  auto p = Problems(R"(<state id="a"><onentry>
+  <send event="x" eventexpr="'y'" target="#_internal" targetexpr="'z'" id="i" idlocation="l"/>
+</onentry></state>)");
+  EXPECT_THAT(p, Contains(HasSubstr("'event' and 'eventexpr' cannot both be given")));
+  EXPECT_THAT(p, Contains(HasSubstr("'target' and 'targetexpr' cannot both be given")));
+  EXPECT_THAT(p, Contains(HasSubstr("'id' and 'idlocation' cannot both be given")));
+}
+
+TEST(CompilerTest, MisplacedAndUnknownElements) {
+  EXPECT_THAT(Problems("<transition target=\"a\"/><state id=\"a\"/>"),
+              Contains(HasSubstr("<transition>: not allowed as a child of <scxml>")));
+  EXPECT_THAT(Problems("<state id=\"a\"><bogus/></state>"), Contains(HasSubstr("<bogus>: not allowed in <state>")));
+  EXPECT_THAT(Problems("<parallel id=\"p\"><final id=\"f\"/></parallel>"),
+              Contains(HasSubstr("<final> is not allowed in <parallel>")));
+  EXPECT_THAT(Problems("<state id=\"a\" initial=\"b\"/>"), Contains(HasSubstr("an atomic state cannot have an initial state")));
+  EXPECT_THAT(Problems("<state id=\"a\"><onentry><raise/></onentry></state>"), Contains(HasSubstr("'event' is required")));
+  EXPECT_THAT(Problems("<state id=\"a\" colour=\"red\"/>"), Contains(HasSubstr("unknown attribute 'colour'")));
+}
+
+TEST(CompilerTest, InitialMustBeADescendant) {
+  EXPECT_THAT(Problems("<state id=\"a\" initial=\"b\"><state id=\"a1\"/></state><state id=\"b\"/>"),
+              Contains(HasSubstr("initial state 'b' is not a descendant")));
+  EXPECT_THAT(Problems("<state id=\"a\"/>", " initial=\"zz\""), Contains(HasSubstr("unknown initial state 'zz'")));
+}
+
+TEST(CompilerTest, MalformedXmlAndWrongNamespace) {
+  CompileOptions options;
+  EXPECT_THAT(CompileDocument("<scxml xmlns=\"http://www.w3.org/2005/07/scxml\">\n<state id=\"a\">\n</scxml>", "m.scxml", options),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("m.scxml:2:9: malformed XML: Opening and ending tag mismatch")));
+  EXPECT_THAT(CompileDocument("<scxml><state id=\"a\"/></scxml>", "n.scxml", options),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("must be <scxml> in namespace")));
+  EXPECT_THAT(CompileDocument("<!DOCTYPE x [<!ENTITY e SYSTEM \"file:///etc/passwd\">]><scxml xmlns=\"http://www.w3.org/2005/07/scxml\"><state id=\"a\"><onentry><log label=\"&e;\"/></onentry></state></scxml>", "x.scxml", options),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST(CompilerTest, NullDataModelRejectsExpressions) {
+  EXPECT_THAT(Problems("<state id=\"a\"><transition cond=\"1 + 1\" target=\"a\"/></state>"),
+              ElementsAre(HasSubstr("accepts only In('state') conditions")));
+  EXPECT_THAT(Problems("<state id=\"a\"><transition cond=\"In('a')\" target=\"a\"/></state>"), IsEmpty());
+}
+
+TEST(CompilerTest, LimitsAreEnforced) {
+  CompileOptions options;
+  options.xml.max_bytes = 100;
+  EXPECT_THAT(CompileDocument(std::string(kHead) + "><state id=\"a\"/>" + std::string(200, ' ') + "</scxml>", "big.scxml", options),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("the limit is 100")));
+  CompileOptions deep;
+  deep.xml.max_depth = 10;
+  std::string nested;
+  for (int i = 0; i < 20; ++i) nested += "<state id=\"s" + std::to_string(i) + "\">";
+  for (int i = 0; i < 20; ++i) nested += "</state>";
+  EXPECT_THAT(CompileDocument(std::string(kHead) + ">" + nested + "</scxml>", "deep.scxml", deep),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("nests deeper than 10")));
+}
+
+TEST(EventMatchesTest, Descriptors) {
+  EXPECT_TRUE(EventMatches("*", "anything"));
+  EXPECT_TRUE(EventMatches("error", "error.execution"));
+  EXPECT_TRUE(EventMatches("error.execution", "error.execution"));
+  EXPECT_FALSE(EventMatches("error.exec", "error.execution"));
+  EXPECT_FALSE(EventMatches("errors", "error"));
+}
+
+TEST(ContentTest, JsonOrNormalizedString) {
+  EXPECT_EQ(ContentTextToJson(" 123 "), "123");
+  EXPECT_EQ(ContentTextToJson("{\"a\": [1, true]}"), "{\"a\": [1, true]}");
+  EXPECT_EQ(ContentTextToJson("\n this is \n  a string "), "\"this is a string\"");
+  EXPECT_EQ(ContentTextToJson("{bad"), "\"{bad\"");
+  EXPECT_TRUE(IsJson("null"));
+  EXPECT_FALSE(IsJson("01"));
+  EXPECT_FALSE(IsJson("[1,]"));
+}
+
+}  // namespace
+}  // namespace orch::scxml

@@ -1,0 +1,166 @@
+#pragma once
+
+// The seam between the SCXML interpreter and a data model (ECMAScript on
+// duktape in common/js; the null data model in this folder).
+//
+// Code is compiled once per document: the interpreter lists every piece of
+// code of a document (conditions, expressions, locations, scripts) as
+// CodeSpecs with dense ids, a DataModelFactory compiles them into a shared,
+// immutable CompiledCode, and each session's DataModel refers to code by id.
+//
+// Values that cross the seam (event data, <param> and namelist values,
+// <donedata>, <content>, idlocation values) are JSON text, with the bare word
+// `undefined` standing for the undefined value (JSON has no spelling for it).
+//
+// Errors: every evaluation returns a status. Any non-OK status makes the
+// interpreter place error.execution on the internal queue (the message goes
+// into the event's data for debugging); the data model stays usable.
+//   INVALID_ARGUMENT    a syntax or type error, a thrown exception, an
+//                       invalid location, an attempt to write a read-only
+//                       system variable (_event, _sessionid, _name,
+//                       _ioprocessors);
+//   DEADLINE_EXCEEDED   the execution budget was used up (while(true){});
+//   RESOURCE_EXHAUSTED  the session's memory cap was reached.
+//
+// Threading: a DataModel is used by one thread at a time (a session is
+// pinned to a worker). CompiledCode is immutable and shared across threads.
+//
+// Determinism (replay must be exact): the data model reads time only from
+// DataModelHost::NowMs() and random numbers only from its own seeded PRNG,
+// whose state is part of Serialize(). Budgets count work, not wall time.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace orch::scxml {
+
+enum class CodeKind {
+  kCondition,   // cond="..."          -> EvalCondition
+  kExpression,  // expr, eventexpr, ... -> EvalValue / EvalString
+  kLocation,    // location, item, index, idlocation, namelist entries
+  kScript,      // <script> body        -> Execute
+};
+
+struct CodeSpec {
+  uint32_t id;        // dense: 0 .. n-1 within a document
+  CodeKind kind;
+  std::string text;   // source text as written in the document
+  std::string where;  // "file:line:col" of the attribute or element, for messages
+};
+
+// Compiled code of one document, shared by all its sessions.
+class CompiledCode {
+ public:
+  virtual ~CompiledCode() = default;
+};
+
+// What a data model may ask of the session that owns it.
+class DataModelHost {
+ public:
+  virtual ~DataModelHost() = default;
+  // SCXML's In(state_id): is the state in the active configuration?
+  virtual bool In(std::string_view state_id) = 0;
+  // The session's clock, in ms since the Unix epoch: the time recorded for
+  // the event being processed. `Date` and `Date.now()` must use only this.
+  virtual int64_t NowMs() = 0;
+};
+
+struct DataModelLimits {
+  // Work one call (a condition, an expression, a script) may do before it is
+  // stopped with DEADLINE_EXCEEDED. A count of interpreter work units (for
+  // duktape: interrupt-counter checks), not time, so replay is exact.
+  uint64_t max_work_per_call = 20'000'000;
+  // Memory of one session's data model; RESOURCE_EXHAUSTED beyond it.
+  size_t max_memory_bytes = 32 << 20;
+  // Deepest recursion of script calls.
+  uint32_t max_call_depth = 200;
+};
+
+// The fields of _event.
+struct EventFields {
+  std::string name;
+  std::string type;        // "platform", "internal" or "external"
+  std::string sendid;      // empty = undefined
+  std::string origin;      // empty = undefined
+  std::string origintype;  // empty = undefined
+  std::string invokeid;    // empty = undefined
+  std::string data = "undefined";  // JSON text or "undefined"
+};
+
+class DataModel {
+ public:
+  virtual ~DataModel() = default;
+
+  // Defines _sessionid, _name and _ioprocessors (JSON text of an object such
+  // as {"scxml":{"location":"#_scxml_<id>"}}) read-only, In(), a seeded
+  // Math.random, and an empty _event. Called once, before anything else.
+  virtual absl::Status Init(std::string_view session_id, std::string_view name,
+                            std::string_view ioprocessors_json, uint64_t random_seed) = 0;
+
+  // <data id=...>: creates the variable if it does not exist and sets it.
+  // DeclareData sets a JSON value ("undefined" for late binding);
+  // DeclareDataExpr evaluates code `expr`. On error the variable still
+  // exists (undefined) and the error is returned.
+  virtual absl::Status DeclareData(std::string_view id, std::string_view value_json) = 0;
+  virtual absl::Status DeclareDataExpr(std::string_view id, uint32_t expr) = 0;
+
+  virtual absl::StatusOr<bool> EvalCondition(uint32_t cond) = 0;
+  // The value of an expression (or of a location read as an expression, for
+  // namelist and <param location>) as JSON text or "undefined".
+  virtual absl::StatusOr<std::string> EvalValue(uint32_t expr) = 0;
+  // The value converted to a string as the language does (String(v)), for
+  // eventexpr, targetexpr, typeexpr, delayexpr, srcexpr and <log expr>.
+  virtual absl::StatusOr<std::string> EvalString(uint32_t expr) = 0;
+
+  // <assign location expr>: INVALID_ARGUMENT when the location is not a valid
+  // left-hand side or names an undeclared variable (no implicit globals).
+  virtual absl::Status Assign(uint32_t location, uint32_t expr) = 0;
+  // <assign> with content, idlocation, and <invoke> data passed to a child.
+  virtual absl::Status AssignValue(uint32_t location, std::string_view value_json) = 0;
+
+  virtual absl::Status Execute(uint32_t script) = 0;
+
+  // Replaces _event for the event about to be processed.
+  virtual absl::Status SetEvent(const EventFields& event) = 0;
+
+  // <foreach array item index>: ForeachBegin evaluates `array`, takes a
+  // shallow copy and returns its length (INVALID_ARGUMENT if it is not an
+  // array); ForeachStep(i) assigns item (and index, when not kNoCode),
+  // declaring them if needed (INVALID_ARGUMENT if item/index is not a valid
+  // variable name). Foreach loops nest: Begin/End pair like a stack.
+  static constexpr uint32_t kNoCode = UINT32_MAX;
+  virtual absl::StatusOr<size_t> ForeachBegin(uint32_t array) = 0;
+  virtual absl::Status ForeachStep(size_t i, uint32_t item, uint32_t index) = 0;
+  virtual void ForeachEnd() = 0;
+
+  // Everything the data model holds, functions defined by <script>
+  // included, plus the PRNG state, as bytes; Restore into a data model
+  // created from the same CompiledCode (after Init) continues exactly.
+  // Serialize is deterministic: the same state gives the same bytes.
+  virtual absl::StatusOr<std::string> Serialize() = 0;
+  virtual absl::Status Restore(std::string_view bytes) = 0;
+
+  // Approximate bytes used by this data model, for metrics.
+  virtual size_t MemoryBytes() const = 0;
+};
+
+class DataModelFactory {
+ public:
+  virtual ~DataModelFactory() = default;
+  // Compiles every CodeSpec of a document. INVALID_ARGUMENT naming the
+  // `where` of the first spec that does not compile, and why.
+  virtual absl::StatusOr<std::shared_ptr<const CompiledCode>> Compile(
+      const std::vector<CodeSpec>& specs) = 0;
+  // A data model for one session. `host` must outlive it.
+  virtual absl::StatusOr<std::unique_ptr<DataModel>> Create(
+      std::shared_ptr<const CompiledCode> code, DataModelHost* host,
+      const DataModelLimits& limits) = 0;
+};
+
+}  // namespace orch::scxml

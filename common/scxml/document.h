@@ -1,0 +1,162 @@
+#pragma once
+
+// A compiled SCXML document: immutable after Compile(), shared by every
+// session that runs it (and across threads). States, transitions and
+// invokes live in flat vectors indexed by document order; executable
+// content is a tree of ExecNodes; every piece of data-model code is a
+// CodeSpec whose id the data model compiled once (document.compiled).
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/scxml/data_model.h"
+
+namespace orch::scxml {
+
+inline constexpr uint32_t kNoCode = DataModel::kNoCode;
+inline constexpr int32_t kNone = -1;
+
+enum class StateKind { kRoot, kAtomic, kCompound, kParallel, kFinal, kHistory };
+
+struct Document;
+
+// <param name expr|location>
+struct Param {
+  std::string name;
+  uint32_t expr = kNoCode;  // expr, or the location read as an expression
+};
+
+// <content expr> or inline <content>...</content>.
+struct Content {
+  bool present = false;
+  uint32_t expr = kNoCode;
+  std::string literal_json;   // inline text as JSON (parsed when it is JSON, else a string)
+  std::string markup;         // inline markup (e.g. a child <scxml>), serialized
+  int32_t child_document = kNone;  // index into Document::children for an inline <scxml>
+};
+
+enum class ExecKind { kRaise, kSend, kCancel, kLog, kAssign, kScript, kIf, kForeach };
+
+struct ExecNode {
+  ExecKind kind;
+  std::string where;  // "file:line:col"
+
+  // raise: event. send: event or eventexpr. log: label.
+  std::string event;
+  std::string label;
+  uint32_t expr = kNoCode;        // send eventexpr, log expr, assign expr, foreach array
+  // send
+  std::string target;
+  uint32_t targetexpr = kNoCode;
+  std::string type;
+  uint32_t typeexpr = kNoCode;
+  std::string id;                 // send id, cancel sendid
+  uint32_t idlocation = kNoCode;  // send idlocation, cancel sendidexpr
+  int64_t delay_ms = 0;
+  uint32_t delayexpr = kNoCode;
+  std::vector<std::pair<std::string, uint32_t>> namelist;  // (name, location as expression)
+  std::vector<Param> params;
+  Content content;
+  // assign: location (+ expr or content); script: code
+  uint32_t location = kNoCode;
+  uint32_t code = kNoCode;
+  // if: branches (cond kNoCode = else); foreach: item, index, body
+  struct Branch {
+    uint32_t cond = kNoCode;
+    std::vector<ExecNode> body;
+  };
+  std::vector<Branch> branches;
+  uint32_t item = kNoCode;
+  uint32_t index = kNoCode;
+  std::vector<ExecNode> body;
+};
+
+using Block = std::vector<ExecNode>;
+
+struct DataDecl {
+  std::string id;
+  uint32_t expr = kNoCode;
+  bool has_literal = false;
+  std::string literal_json;  // from src or inline content
+  std::string where;
+};
+
+struct Transition {
+  uint32_t index = 0;
+  int32_t source = kNone;
+  std::vector<std::string> events;  // descriptors as written ("error", "a.b", "*")
+  uint32_t cond = kNoCode;
+  std::vector<uint32_t> targets;
+  bool internal = false;
+  Block actions;
+  std::string where;
+};
+
+struct Invoke {
+  uint32_t index = 0;
+  int32_t state = kNone;
+  std::string type;
+  uint32_t typeexpr = kNoCode;
+  std::string src;
+  uint32_t srcexpr = kNoCode;
+  std::string id;
+  uint32_t idlocation = kNoCode;
+  std::vector<std::pair<std::string, uint32_t>> namelist;
+  std::vector<Param> params;
+  Content content;
+  bool autoforward = false;
+  Block finalize;
+  std::string where;
+};
+
+struct DoneData {
+  bool present = false;
+  std::vector<Param> params;
+  Content content;
+};
+
+struct State {
+  uint32_t index = 0;
+  std::string id;              // as written, or generated "$<n>" when absent
+  StateKind kind = StateKind::kAtomic;
+  bool deep = false;           // history: deep or shallow
+  int32_t parent = kNone;
+  uint32_t depth = 0;
+  std::vector<uint32_t> children;     // child states (incl. history, final), document order
+  int32_t initial = kNone;            // compound/root: index of the initial transition
+  std::vector<uint32_t> transitions;  // document order (for history: its default transition)
+  std::vector<Block> onentry;
+  std::vector<Block> onexit;
+  std::vector<uint32_t> invokes;
+  std::vector<DataDecl> data;
+  DoneData donedata;                  // final states
+  // Last descendant in document order (states index..last_descendant are
+  // this state's subtree), for O(1) descendant tests.
+  uint32_t last_descendant = 0;
+  std::string where;
+};
+
+struct Document {
+  std::string name;           // <scxml name>
+  std::string datamodel;      // "ecmascript" or "null"
+  bool late_binding = false;
+  std::string source_name;    // file path or URL, for messages and relative URIs
+  std::string sha256;         // of the source text
+  std::vector<State> states;  // [0] is the <scxml> root
+  std::vector<Transition> transitions;
+  std::vector<Invoke> invokes;
+  Block root_scripts;         // top-level <script>s, in order
+  std::vector<CodeSpec> code;
+  // Inline child documents (<invoke><content><scxml>...), compiled with the parent.
+  std::vector<std::shared_ptr<const Document>> children;
+  // Attributes of <scxml> outside the SCXML vocabulary (e.g. _persist).
+  std::map<std::string, std::string> extensions;
+  std::shared_ptr<const CompiledCode> compiled;
+
+  int32_t FindState(const std::string& id) const;
+};
+
+}  // namespace orch::scxml

@@ -1,0 +1,1017 @@
+#include "common/scxml/interpreter.h"
+
+#include <algorithm>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/base/json.h"
+#include "common/scxml/compiler.h"
+#include "common/scxml/null_data_model.h"
+
+namespace orch::scxml {
+namespace {
+
+constexpr char kScxmlType[] = "http://www.w3.org/TR/scxml/#SCXMLEventProcessor";
+constexpr char kBasicHttpType[] = "http://www.w3.org/TR/scxml/#BasicHTTPEventProcessor";
+
+const char* TypeName(Event::Type t) {
+  switch (t) {
+    case Event::Type::kPlatform: return "platform";
+    case Event::Type::kInternal: return "internal";
+    case Event::Type::kExternal: return "external";
+  }
+  return "external";
+}
+
+bool IsScxmlInvokeType(const std::string& t) {
+  return t.empty() || t == "scxml" || t == "http://www.w3.org/TR/scxml/" || t == "http://www.w3.org/TR/scxml" ||
+         t == kScxmlType;
+}
+
+bool IsScxmlSendType(const std::string& t) { return t.empty() || t == kScxmlType || t == "scxml"; }
+
+std::string ErrorData(const std::string& message) {
+  return absl::StrCat("{\"message\":", JsonString(message), "}");
+}
+
+NullDataModelFactory* NullFactory() {
+  static NullDataModelFactory* f = new NullDataModelFactory();
+  return f;
+}
+
+}  // namespace
+
+Interpreter::Interpreter(std::shared_ptr<const Document> doc, InterpreterEnvironment* env, InterpreterOptions options)
+    : doc_(std::move(doc)), env_(env), options_(std::move(options)) {}
+
+Interpreter::~Interpreter() = default;
+
+absl::StatusOr<std::unique_ptr<Interpreter>> Interpreter::Create(std::shared_ptr<const Document> doc,
+                                                                 InterpreterEnvironment* env,
+                                                                 InterpreterOptions options) {
+  if (doc == nullptr || doc->compiled == nullptr) return absl::InvalidArgumentError("document is not compiled");
+  DataModelFactory* factory = doc->datamodel == "null" ? NullFactory() : options.ecmascript;
+  if (factory == nullptr) return absl::FailedPreconditionError("no ECMAScript data model factory");
+  auto session = std::unique_ptr<Interpreter>(new Interpreter(doc, env, std::move(options)));
+  auto dm = factory->Create(doc->compiled, session.get(), session->options_.limits);
+  if (!dm.ok()) return dm.status();
+  session->dm_ = *std::move(dm);
+  const size_t n = doc->states.size();
+  session->active_.assign(n, 0);
+  session->to_invoke_.assign(n, 0);
+  session->data_initialized_.assign(n, 0);
+  return session;
+}
+
+// ---------------------------------------------------------------- start/run
+
+absl::Status Interpreter::Start() {
+  if (started_) return absl::FailedPreconditionError("already started");
+  started_ = true;
+  std::string io = absl::StrCat("{\"scxml\":{\"location\":", JsonString("#_scxml_" + options_.session_id), "},",
+                                JsonString(kScxmlType), ":{\"location\":",
+                                JsonString("#_scxml_" + options_.session_id), "}");
+  if (!options_.extra_ioprocessors.empty()) absl::StrAppend(&io, ",", options_.extra_ioprocessors);
+  io += "}";
+  if (absl::Status s = dm_->Init(options_.session_id, doc_->name, io, options_.random_seed); !s.ok()) return s;
+  running_ = true;
+  // Data: the root's always now; the others now (early binding) or declared
+  // now and assigned on first entry (late binding).
+  for (const State& st : doc_->states) InitData(st.index, st.index == 0 || !doc_->late_binding);
+  Execute(doc_->root_scripts);
+  EnterStates({static_cast<uint32_t>(doc_->states[0].initial)});
+  Macrostep();
+  return absl::OkStatus();
+}
+
+void Interpreter::InitData(uint32_t state, bool assign_values) {
+  const State& st = doc_->states[state];
+  if (assign_values) data_initialized_[state] = 1;
+  for (const DataDecl& d : st.data) {
+    absl::Status s;
+    auto given = state == 0 ? options_.initial_data.find(d.id) : options_.initial_data.end();
+    if (!assign_values) {
+      s = dm_->DeclareData(d.id, "undefined");
+    } else if (given != options_.initial_data.end()) {
+      s = dm_->DeclareData(d.id, given->second);
+    } else if (d.expr != kNoCode) {
+      s = dm_->DeclareDataExpr(d.id, d.expr);
+    } else if (d.has_literal) {
+      s = dm_->DeclareData(d.id, d.literal_json);
+    } else {
+      s = dm_->DeclareData(d.id, "undefined");
+    }
+    if (!s.ok()) RaiseError("error.execution", absl::StrCat(d.where, ": <data id=\"", d.id, "\">: ", s.message()));
+  }
+}
+
+absl::Status Interpreter::Enqueue(Event event) {
+  if (!running_) return absl::FailedPreconditionError("the session has finished");
+  if (external_.size() >= options_.max_external_queue) {
+    return absl::ResourceExhaustedError(absl::StrCat("external queue full (", options_.max_external_queue, " events)"));
+  }
+  external_.push_back(std::move(event));
+  return absl::OkStatus();
+}
+
+StepResult Interpreter::Step() {
+  if (!running_) return StepResult::kFinished;
+  // Internal events left by a macrostep cut short (microstep limit).
+  if (!internal_.empty()) {
+    Macrostep();
+    return running_ ? StepResult::kProgressed : StepResult::kFinished;
+  }
+  if (external_.empty()) return StepResult::kIdle;
+  Event e = std::move(external_.front());
+  external_.pop_front();
+  SetEvent(e);
+  // Finalize and autoforward for the invocations of active states.
+  for (size_t i = 0; i < children_.size(); ++i) {
+    const Invoke& inv = doc_->invokes[children_[i].invoke_index];
+    if (!e.invokeid.empty() && e.invokeid == children_[i].invokeid) Execute(inv.finalize);
+    if (inv.autoforward && children_[i].session != nullptr && children_[i].session->running_) {
+      Event copy = e;
+      (void)children_[i].session->Enqueue(std::move(copy));
+    }
+  }
+  std::vector<uint32_t> enabled = SelectTransitions(&e);
+  if (!enabled.empty()) Microstep(enabled);
+  Macrostep();
+  return running_ ? StepResult::kProgressed : StepResult::kFinished;
+}
+
+StepResult Interpreter::RunUntilIdle(size_t max_steps) {
+  bool any = false;
+  for (size_t n = 0; n < max_steps; ++n) {
+    if (!running_) return StepResult::kFinished;
+    bool progress = false;
+    FireDue();
+    for (size_t i = 0; i < children_.size(); ++i) {
+      Interpreter* child = children_[i].session.get();
+      if (child != nullptr && child->running_) {
+        if (child->RunUntilIdle(max_steps) != StepResult::kIdle) progress = true;
+      }
+    }
+    // Children that finished (they have reported done.invoke) are dropped.
+    children_.erase(std::remove_if(children_.begin(), children_.end(),
+                                   [](const Child& c) { return c.session == nullptr || !c.session->running_; }),
+                    children_.end());
+    StepResult r = Step();
+    if (r == StepResult::kFinished) return r;
+    if (r == StepResult::kProgressed) progress = true;
+    if (!progress) break;
+    any = true;
+  }
+  return any ? StepResult::kProgressed : StepResult::kIdle;
+}
+
+void Interpreter::SetNow(int64_t now_ms) {
+  now_ms_ = now_ms;
+  for (auto& c : children_) {
+    if (c.session) c.session->SetNow(now_ms);
+  }
+}
+
+std::optional<int64_t> Interpreter::NextDueMs() const {
+  std::optional<int64_t> best;
+  for (const auto& p : pending_) {
+    if (!best || p.due_ms < *best) best = p.due_ms;
+  }
+  for (const auto& c : children_) {
+    if (c.session && c.session->running_) {
+      auto d = c.session->NextDueMs();
+      if (d && (!best || *d < *best)) best = d;
+    }
+  }
+  return best;
+}
+
+void Interpreter::FireDue() {
+  if (!running_) return;
+  for (;;) {
+    auto it = std::min_element(pending_.begin(), pending_.end(), [](const PendingSend& a, const PendingSend& b) {
+      return a.due_ms != b.due_ms ? a.due_ms < b.due_ms : a.seq < b.seq;
+    });
+    if (it == pending_.end() || it->due_ms > now_ms_) break;
+    PendingSend p = std::move(*it);
+    pending_.erase(it);
+    Route(p.target, p.type, std::move(p.event));
+  }
+  for (auto& c : children_) {
+    if (c.session) c.session->FireDue();
+  }
+}
+
+std::vector<std::string> Interpreter::ActiveStates(bool atomic_only) const {
+  std::vector<std::string> out;
+  for (const State& s : doc_->states) {
+    if (s.index == 0 || !active_[s.index]) continue;
+    if (atomic_only && (s.kind == StateKind::kCompound || s.kind == StateKind::kParallel)) continue;
+    out.push_back(s.id);
+  }
+  return out;
+}
+
+bool Interpreter::In(std::string_view state_id) {
+  for (const State& s : doc_->states) {
+    if (s.index != 0 && active_[s.index] && s.id == state_id) return true;
+  }
+  return false;
+}
+
+// ---------------------------------------------------------------- Appendix D
+
+void Interpreter::Macrostep() {
+  size_t microsteps = 0;
+  while (running_) {
+    bool done = false;
+    while (running_ && !done) {
+      std::vector<uint32_t> enabled = SelectTransitions(nullptr);
+      if (enabled.empty()) {
+        if (internal_.empty()) {
+          done = true;
+        } else {
+          Event e = std::move(internal_.front());
+          internal_.pop_front();
+          SetEvent(e);
+          enabled = SelectTransitions(&e);
+        }
+      }
+      if (!enabled.empty()) {
+        if (++microsteps > options_.max_microsteps) {
+          internal_.clear();
+          RaiseError("error.execution",
+                     absl::StrCat("more than ", options_.max_microsteps,
+                                  " microsteps in one macrostep (a livelock of eventless transitions?)"));
+          return;
+        }
+        Microstep(enabled);
+      }
+    }
+    if (!running_) break;
+    StartInvokes();
+    if (internal_.empty()) break;
+  }
+  if (!running_) ExitInterpreter();
+}
+
+bool Interpreter::ConditionHolds(uint32_t cond, const std::string& where) {
+  if (cond == kNoCode) return true;
+  absl::StatusOr<bool> v = dm_->EvalCondition(cond);
+  if (!v.ok()) {
+    RaiseError("error.execution", absl::StrCat(where, ": cond: ", v.status().message()));
+    return false;
+  }
+  return *v;
+}
+
+std::vector<uint32_t> Interpreter::SelectTransitions(const Event* event) {
+  std::vector<uint32_t> enabled;
+  for (const State& atomic : doc_->states) {
+    if (!active_[atomic.index] || atomic.index == 0) continue;
+    if (atomic.kind == StateKind::kCompound || atomic.kind == StateKind::kParallel) continue;
+    bool found = false;
+    for (int32_t s = static_cast<int32_t>(atomic.index); s > 0 && !found; s = doc_->states[s].parent) {
+      for (uint32_t ti : doc_->states[s].transitions) {
+        const Transition& t = doc_->transitions[ti];
+        if (event == nullptr) {
+          if (!t.events.empty()) continue;
+        } else {
+          if (t.events.empty()) continue;
+          bool match = false;
+          for (const auto& d : t.events) {
+            if (EventMatches(d, event->name)) {
+              match = true;
+              break;
+            }
+          }
+          if (!match) continue;
+        }
+        if (ConditionHolds(t.cond, t.where)) {
+          if (std::find(enabled.begin(), enabled.end(), ti) == enabled.end()) enabled.push_back(ti);
+          found = true;
+          break;
+        }
+      }
+    }
+  }
+  return RemoveConflicting(enabled);
+}
+
+std::vector<uint32_t> Interpreter::RemoveConflicting(const std::vector<uint32_t>& enabled) {
+  std::vector<uint32_t> filtered;
+  std::vector<std::vector<uint32_t>> exit_sets;  // parallel to filtered
+  for (uint32_t t1 : enabled) {
+    bool preempted = false;
+    std::vector<size_t> remove;
+    std::vector<uint32_t> exit1 = ComputeExitSet({t1});
+    for (size_t k = 0; k < filtered.size(); ++k) {
+      const auto& exit2 = exit_sets[k];
+      bool intersect = false;
+      for (uint32_t s : exit1) {
+        if (std::find(exit2.begin(), exit2.end(), s) != exit2.end()) {
+          intersect = true;
+          break;
+        }
+      }
+      if (!intersect) continue;
+      const uint32_t src1 = static_cast<uint32_t>(doc_->transitions[t1].source);
+      const uint32_t src2 = static_cast<uint32_t>(doc_->transitions[filtered[k]].source);
+      if (IsDescendant(src1, src2)) {
+        remove.push_back(k);
+      } else {
+        preempted = true;
+        break;
+      }
+    }
+    if (preempted) continue;
+    for (auto it = remove.rbegin(); it != remove.rend(); ++it) {
+      filtered.erase(filtered.begin() + static_cast<long>(*it));
+      exit_sets.erase(exit_sets.begin() + static_cast<long>(*it));
+    }
+    filtered.push_back(t1);
+    exit_sets.push_back(std::move(exit1));
+  }
+  return filtered;
+}
+
+void Interpreter::Microstep(const std::vector<uint32_t>& transitions) {
+  ExitStates(transitions);
+  for (uint32_t t : transitions) Execute(doc_->transitions[t].actions);
+  EnterStates(transitions);
+}
+
+std::vector<uint32_t> Interpreter::ComputeExitSet(const std::vector<uint32_t>& transitions) {
+  std::vector<char> exit(doc_->states.size(), 0);
+  for (uint32_t t : transitions) {
+    if (doc_->transitions[t].targets.empty()) continue;
+    int32_t domain = TransitionDomain(t);
+    if (domain == kNone) continue;
+    for (const State& s : doc_->states) {
+      if (active_[s.index] && IsDescendant(s.index, static_cast<uint32_t>(domain))) exit[s.index] = 1;
+    }
+  }
+  std::vector<uint32_t> out;
+  for (uint32_t i = 0; i < exit.size(); ++i) {
+    if (exit[i]) out.push_back(i);
+  }
+  return out;
+}
+
+void Interpreter::ExitStates(const std::vector<uint32_t>& transitions) {
+  std::vector<uint32_t> to_exit = ComputeExitSet(transitions);
+  for (uint32_t s : to_exit) to_invoke_[s] = 0;
+  std::reverse(to_exit.begin(), to_exit.end());  // exit order: reverse document order
+  for (uint32_t s : to_exit) {
+    for (uint32_t h : doc_->states[s].children) {
+      const State& hs = doc_->states[h];
+      if (hs.kind != StateKind::kHistory) continue;
+      std::vector<uint32_t> recorded;
+      for (const State& c : doc_->states) {
+        if (!active_[c.index]) continue;
+        if (hs.deep) {
+          bool atomic = c.kind != StateKind::kCompound && c.kind != StateKind::kParallel && c.index != 0;
+          if (atomic && IsDescendant(c.index, s)) recorded.push_back(c.index);
+        } else if (c.parent == static_cast<int32_t>(s)) {
+          recorded.push_back(c.index);
+        }
+      }
+      history_[h] = std::move(recorded);
+    }
+  }
+  for (uint32_t s : to_exit) {
+    for (const Block& b : doc_->states[s].onexit) Execute(b);
+    CancelInvokes(s);
+    active_[s] = 0;
+  }
+}
+
+void Interpreter::EnterStates(const std::vector<uint32_t>& transitions) {
+  std::vector<char> to_enter(doc_->states.size(), 0);
+  std::vector<char> default_entry(doc_->states.size(), 0);
+  std::map<uint32_t, const Block*> default_history;
+  ComputeEntrySet(transitions, &to_enter, &default_entry, &default_history);
+  for (uint32_t s = 0; s < to_enter.size(); ++s) {
+    if (!to_enter[s] || s == 0) continue;
+    const State& st = doc_->states[s];
+    active_[s] = 1;
+    to_invoke_[s] = 1;
+    if (doc_->late_binding && !data_initialized_[s]) InitData(s, true);
+    for (const Block& b : st.onentry) Execute(b);
+    if (default_entry[s] && st.initial != kNone) Execute(doc_->transitions[st.initial].actions);
+    if (auto it = default_history.find(s); it != default_history.end()) Execute(*it->second);
+    if (st.kind == StateKind::kFinal) {
+      if (st.parent == 0) {
+        running_ = false;
+        final_state_ = st.id;
+        if (st.donedata.present) {
+          auto data = EvalData({}, st.donedata.params, st.donedata.content);
+          done_data_ = data.ok() ? *data : "undefined";
+          if (!data.ok()) RaiseError("error.execution", std::string(data.status().message()));
+        }
+      } else {
+        const State& parent = doc_->states[st.parent];
+        Event done;
+        done.name = "done.state." + parent.id;
+        done.type = Event::Type::kPlatform;
+        if (st.donedata.present) {
+          auto data = EvalData({}, st.donedata.params, st.donedata.content);
+          if (data.ok()) {
+            done.data = *data;
+          } else {
+            RaiseError("error.execution", std::string(data.status().message()));
+          }
+        }
+        internal_.push_back(std::move(done));
+        if (parent.parent != kNone) {
+          const State& grand = doc_->states[parent.parent];
+          if (grand.kind == StateKind::kParallel) {
+            bool all = true;
+            for (uint32_t c : grand.children) {
+              if (doc_->states[c].kind == StateKind::kHistory) continue;
+              if (!IsInFinalState(c)) {
+                all = false;
+                break;
+              }
+            }
+            if (all) {
+              Event pd;
+              pd.name = "done.state." + grand.id;
+              pd.type = Event::Type::kPlatform;
+              internal_.push_back(std::move(pd));
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+void Interpreter::ComputeEntrySet(const std::vector<uint32_t>& transitions, std::vector<char>* to_enter,
+                                  std::vector<char>* default_entry,
+                                  std::map<uint32_t, const Block*>* default_history) {
+  for (uint32_t t : transitions) {
+    for (uint32_t s : doc_->transitions[t].targets) AddDescendants(s, to_enter, default_entry, default_history);
+    int32_t ancestor = TransitionDomain(t);
+    for (uint32_t s : EffectiveTargets(t)) AddAncestors(s, ancestor, to_enter, default_entry, default_history);
+  }
+}
+
+void Interpreter::AddDescendants(uint32_t state, std::vector<char>* to_enter, std::vector<char>* default_entry,
+                                 std::map<uint32_t, const Block*>* default_history) {
+  const State& st = doc_->states[state];
+  if (st.kind == StateKind::kHistory) {
+    auto it = history_.find(state);
+    if (it != history_.end()) {
+      for (uint32_t s : it->second) AddDescendants(s, to_enter, default_entry, default_history);
+      for (uint32_t s : it->second) AddAncestors(s, st.parent, to_enter, default_entry, default_history);
+    } else if (!st.transitions.empty()) {
+      const Transition& t = doc_->transitions[st.transitions[0]];
+      (*default_history)[static_cast<uint32_t>(st.parent)] = &t.actions;
+      for (uint32_t s : t.targets) AddDescendants(s, to_enter, default_entry, default_history);
+      for (uint32_t s : t.targets) AddAncestors(s, st.parent, to_enter, default_entry, default_history);
+    }
+    return;
+  }
+  (*to_enter)[state] = 1;
+  if (st.kind == StateKind::kCompound) {
+    (*default_entry)[state] = 1;
+    const Transition& init = doc_->transitions[st.initial];
+    for (uint32_t s : init.targets) AddDescendants(s, to_enter, default_entry, default_history);
+    for (uint32_t s : init.targets) AddAncestors(s, static_cast<int32_t>(state), to_enter, default_entry, default_history);
+  } else if (st.kind == StateKind::kParallel) {
+    for (uint32_t c : st.children) {
+      if (doc_->states[c].kind == StateKind::kHistory) continue;
+      bool covered = false;
+      for (uint32_t s = c; s <= doc_->states[c].last_descendant; ++s) {
+        if ((*to_enter)[s]) {
+          covered = true;
+          break;
+        }
+      }
+      if (!covered) AddDescendants(c, to_enter, default_entry, default_history);
+    }
+  }
+}
+
+void Interpreter::AddAncestors(uint32_t state, int32_t ancestor, std::vector<char>* to_enter,
+                               std::vector<char>* default_entry, std::map<uint32_t, const Block*>* default_history) {
+  for (int32_t a = doc_->states[state].parent; a != kNone && a != ancestor; a = doc_->states[a].parent) {
+    (*to_enter)[a] = 1;
+    const State& as = doc_->states[a];
+    if (as.kind == StateKind::kParallel) {
+      for (uint32_t c : as.children) {
+        if (doc_->states[c].kind == StateKind::kHistory) continue;
+        bool covered = false;
+        for (uint32_t s = c; s <= doc_->states[c].last_descendant; ++s) {
+          if ((*to_enter)[s]) {
+            covered = true;
+            break;
+          }
+        }
+        if (!covered) AddDescendants(c, to_enter, default_entry, default_history);
+      }
+    }
+  }
+}
+
+bool Interpreter::IsInFinalState(uint32_t s) const {
+  const State& st = doc_->states[s];
+  if (st.kind == StateKind::kCompound) {
+    for (uint32_t c : st.children) {
+      if (doc_->states[c].kind == StateKind::kFinal && active_[c]) return true;
+    }
+    return false;
+  }
+  if (st.kind == StateKind::kParallel) {
+    for (uint32_t c : st.children) {
+      if (doc_->states[c].kind == StateKind::kHistory) continue;
+      if (!IsInFinalState(c)) return false;
+    }
+    return true;
+  }
+  return false;
+}
+
+bool Interpreter::IsDescendant(uint32_t s, uint32_t ancestor) const {
+  return s > ancestor && s <= doc_->states[ancestor].last_descendant;
+}
+
+bool Interpreter::IsCompound(uint32_t s) const { return doc_->states[s].kind == StateKind::kCompound; }
+
+int32_t Interpreter::TransitionDomain(uint32_t ti) {
+  const Transition& t = doc_->transitions[ti];
+  std::vector<uint32_t> targets = EffectiveTargets(ti);
+  if (targets.empty()) return kNone;
+  const uint32_t source = static_cast<uint32_t>(t.source);
+  if (t.internal && IsCompound(source) &&
+      std::all_of(targets.begin(), targets.end(), [&](uint32_t s) { return IsDescendant(s, source); })) {
+    return t.source;
+  }
+  std::vector<uint32_t> list;
+  list.push_back(source);
+  list.insert(list.end(), targets.begin(), targets.end());
+  return FindLcca(list);
+}
+
+int32_t Interpreter::FindLcca(const std::vector<uint32_t>& states) {
+  for (int32_t a = doc_->states[states[0]].parent; a != kNone; a = doc_->states[a].parent) {
+    const StateKind k = doc_->states[a].kind;
+    if (k != StateKind::kCompound && k != StateKind::kRoot) continue;
+    bool all = true;
+    for (size_t i = 1; i < states.size(); ++i) {
+      if (!IsDescendant(states[i], static_cast<uint32_t>(a))) {
+        all = false;
+        break;
+      }
+    }
+    if (all) return a;
+  }
+  return 0;
+}
+
+std::vector<uint32_t> Interpreter::EffectiveTargets(uint32_t ti) {
+  std::vector<uint32_t> out;
+  for (uint32_t s : doc_->transitions[ti].targets) {
+    const State& st = doc_->states[s];
+    if (st.kind == StateKind::kHistory) {
+      auto it = history_.find(s);
+      if (it != history_.end()) {
+        for (uint32_t h : it->second) {
+          if (std::find(out.begin(), out.end(), h) == out.end()) out.push_back(h);
+        }
+      } else if (!st.transitions.empty()) {
+        for (uint32_t h : EffectiveTargets(st.transitions[0])) {
+          if (std::find(out.begin(), out.end(), h) == out.end()) out.push_back(h);
+        }
+      }
+    } else if (std::find(out.begin(), out.end(), s) == out.end()) {
+      out.push_back(s);
+    }
+  }
+  return out;
+}
+
+void Interpreter::ExitInterpreter() {
+  std::vector<uint32_t> active;
+  for (uint32_t s = 1; s < active_.size(); ++s) {
+    if (active_[s]) active.push_back(s);
+  }
+  // The configuration stays visible (for "where did it end") but onexit
+  // handlers run and invocations are cancelled, in exit order.
+  for (auto it = active.rbegin(); it != active.rend(); ++it) {
+    for (const Block& b : doc_->states[*it].onexit) Execute(b);
+    CancelInvokes(*it);
+  }
+  pending_.clear();
+  if (parent_ != nullptr && !final_state_.empty()) {
+    Event done;
+    done.name = "done.invoke." + invokeid_;
+    done.type = Event::Type::kExternal;
+    done.invokeid = invokeid_;
+    done.data = done_data_;
+    DeliverToParent(std::move(done));
+  }
+}
+
+// ---------------------------------------------------------------- content
+
+void Interpreter::SetEvent(const Event& e) {
+  EventFields f;
+  f.name = e.name;
+  f.type = TypeName(e.type);
+  f.sendid = e.sendid;
+  f.origin = e.origin;
+  f.origintype = e.origintype;
+  f.invokeid = e.invokeid;
+  f.data = e.data;
+  if (absl::Status s = dm_->SetEvent(f); !s.ok()) {
+    RaiseError("error.execution", absl::StrCat("cannot set _event: ", s.message()));
+  }
+}
+
+void Interpreter::RaiseError(std::string_view name, const std::string& message, const std::string& sendid) {
+  Event e;
+  e.name = std::string(name);
+  e.type = Event::Type::kPlatform;
+  e.sendid = sendid;
+  e.data = ErrorData(message);
+  internal_.push_back(std::move(e));
+}
+
+bool Interpreter::Execute(const Block& block) {
+  for (const ExecNode& n : block) {
+    if (!ExecuteNode(n)) return false;
+  }
+  return true;
+}
+
+bool Interpreter::ExecuteNode(const ExecNode& n) {
+  switch (n.kind) {
+    case ExecKind::kRaise: {
+      Event e;
+      e.name = n.event;
+      e.type = Event::Type::kInternal;
+      internal_.push_back(std::move(e));
+      return true;
+    }
+    case ExecKind::kLog: {
+      std::string value = "undefined";
+      if (n.expr != kNoCode) {
+        auto v = dm_->EvalValue(n.expr);
+        if (!v.ok()) {
+          RaiseError("error.execution", absl::StrCat(n.where, ": <log>: ", v.status().message()));
+          return false;
+        }
+        value = *v;
+      }
+      if (env_ != nullptr) env_->Log(*this, n.label, value);
+      return true;
+    }
+    case ExecKind::kAssign: {
+      absl::Status s = n.expr != kNoCode ? dm_->Assign(n.location, n.expr)
+                                         : dm_->AssignValue(n.location, n.content.literal_json);
+      if (!s.ok()) {
+        RaiseError("error.execution", absl::StrCat(n.where, ": <assign>: ", s.message()));
+        return false;
+      }
+      return true;
+    }
+    case ExecKind::kScript: {
+      if (absl::Status s = dm_->Execute(n.code); !s.ok()) {
+        RaiseError("error.execution", absl::StrCat(n.where, ": <script>: ", s.message()));
+        return false;
+      }
+      return true;
+    }
+    case ExecKind::kIf: {
+      for (const auto& b : n.branches) {
+        bool take = true;
+        if (b.cond != kNoCode) {
+          auto v = dm_->EvalCondition(b.cond);
+          if (!v.ok()) {
+            RaiseError("error.execution", absl::StrCat(n.where, ": <if>: ", v.status().message()));
+            return false;
+          }
+          take = *v;
+        }
+        if (take) return Execute(b.body);
+      }
+      return true;
+    }
+    case ExecKind::kForeach: {
+      auto len = dm_->ForeachBegin(n.expr);
+      if (!len.ok()) {
+        RaiseError("error.execution", absl::StrCat(n.where, ": <foreach>: ", len.status().message()));
+        return false;
+      }
+      bool ok = true;
+      for (size_t i = 0; i < *len && ok; ++i) {
+        if (absl::Status s = dm_->ForeachStep(i, n.item, n.index); !s.ok()) {
+          RaiseError("error.execution", absl::StrCat(n.where, ": <foreach>: ", s.message()));
+          ok = false;
+          break;
+        }
+        ok = Execute(n.body);
+      }
+      dm_->ForeachEnd();
+      return ok;
+    }
+    case ExecKind::kCancel: {
+      std::string id = n.id;
+      if (n.idlocation != kNoCode) {
+        auto v = dm_->EvalString(n.idlocation);
+        if (!v.ok()) {
+          RaiseError("error.execution", absl::StrCat(n.where, ": <cancel>: ", v.status().message()));
+          return false;
+        }
+        id = *v;
+      }
+      pending_.erase(std::remove_if(pending_.begin(), pending_.end(),
+                                    [&](const PendingSend& p) { return p.sendid == id; }),
+                     pending_.end());
+      return true;
+    }
+    case ExecKind::kSend:
+      return DoSend(n);
+  }
+  return true;
+}
+
+absl::StatusOr<std::string> Interpreter::EvalData(const std::vector<std::pair<std::string, uint32_t>>& namelist,
+                                                  const std::vector<Param>& params, const Content& content) {
+  if (content.present) {
+    if (content.expr != kNoCode) return dm_->EvalValue(content.expr);
+    return content.literal_json;
+  }
+  if (namelist.empty() && params.empty()) return std::string("undefined");
+  std::string out = "{";
+  bool first = true;
+  auto add = [&](const std::string& name, const std::string& value) {
+    if (!first) out += ",";
+    first = false;
+    AppendJsonString(&out, name);
+    out += ":";
+    out += value == "undefined" ? "null" : value;
+  };
+  for (const auto& [name, code] : namelist) {
+    auto v = dm_->EvalValue(code);
+    if (!v.ok()) return absl::InvalidArgumentError(absl::StrCat("namelist '", name, "': ", v.status().message()));
+    add(name, *v);
+  }
+  for (const Param& p : params) {
+    auto v = dm_->EvalValue(p.expr);
+    if (!v.ok()) return absl::InvalidArgumentError(absl::StrCat("<param name=\"", p.name, "\">: ", v.status().message()));
+    add(p.name, *v);
+  }
+  out += "}";
+  return out;
+}
+
+bool Interpreter::DoSend(const ExecNode& n) {
+  auto fail = [&](const std::string& what, const absl::Status& s, const std::string& sendid = "") {
+    RaiseError("error.execution", absl::StrCat(n.where, ": <send> ", what, ": ", s.message()), sendid);
+    return false;
+  };
+  Event e;
+  e.type = Event::Type::kExternal;
+  e.name = n.event;
+  if (n.expr != kNoCode) {
+    auto v = dm_->EvalString(n.expr);
+    if (!v.ok()) return fail("eventexpr", v.status());
+    e.name = *v;
+  }
+  std::string target = n.target;
+  if (n.targetexpr != kNoCode) {
+    auto v = dm_->EvalString(n.targetexpr);
+    if (!v.ok()) return fail("targetexpr", v.status());
+    target = *v;
+  }
+  std::string type = n.type;
+  if (n.typeexpr != kNoCode) {
+    auto v = dm_->EvalString(n.typeexpr);
+    if (!v.ok()) return fail("typeexpr", v.status());
+    type = *v;
+  }
+  std::string sendid = n.id;
+  if (n.idlocation != kNoCode) {
+    sendid = absl::StrCat(options_.session_id, ".send", ++id_counter_);
+    if (absl::Status s = dm_->AssignValue(n.idlocation, JsonString(sendid)); !s.ok()) return fail("idlocation", s);
+  }
+  int64_t delay = n.delay_ms;
+  if (n.delayexpr != kNoCode) {
+    auto v = dm_->EvalString(n.delayexpr);
+    if (!v.ok()) return fail("delayexpr", v.status(), sendid);
+    std::string d = *v;
+    double num = 0;
+    double factor = 0;
+    if (absl::EndsWith(d, "ms")) {
+      factor = 1;
+      d.resize(d.size() - 2);
+    } else if (absl::EndsWith(d, "s")) {
+      factor = 1000;
+      d.resize(d.size() - 1);
+    }
+    if (factor == 0 || !absl::SimpleAtod(d, &num) || num < 0) {
+      return fail("delayexpr", absl::InvalidArgumentError(absl::StrCat("'", *v, "' is not a delay")), sendid);
+    }
+    delay = static_cast<int64_t>(num * factor + 0.5);
+  }
+  auto data = EvalData(n.namelist, n.params, n.content);
+  if (!data.ok()) return fail("data", data.status(), sendid);
+  e.data = *data;
+  e.sendid = sendid;
+  if (!IsScxmlSendType(type) && type != kBasicHttpType) {
+    return fail("type", absl::InvalidArgumentError(absl::StrCat("unsupported type '", type, "'")), sendid);
+  }
+  if (IsScxmlSendType(type)) {
+    const bool valid_target = target.empty() || target == "#_internal" || target == "#_parent" ||
+                              absl::StartsWith(target, "#_scxml_") || absl::StartsWith(target, "#_");
+    if (!valid_target) {
+      return fail("target", absl::InvalidArgumentError(absl::StrCat("invalid target '", target, "'")), sendid);
+    }
+    e.origintype = kScxmlType;
+    e.origin = "#_scxml_" + options_.session_id;
+  }
+  if (delay > 0) {
+    pending_.push_back(PendingSend{sendid, now_ms_ + delay, ++send_seq_, target, type, std::move(e)});
+    return true;
+  }
+  Route(target, type, std::move(e));
+  return true;
+}
+
+void Interpreter::Route(const std::string& target, const std::string& type, Event e) {
+  auto unreachable = [&](const std::string& why) {
+    RaiseError("error.communication", absl::StrCat("cannot deliver '", e.name, "' to '", target, "': ", why), e.sendid);
+  };
+  if (!IsScxmlSendType(type)) {
+    absl::Status s = env_ != nullptr ? env_->SendExternal(*this, target, type, e)
+                                     : absl::UnavailableError("no environment");
+    if (!s.ok()) unreachable(std::string(s.message()));
+    return;
+  }
+  if (target.empty()) {
+    if (!Enqueue(std::move(e)).ok()) unreachable("queue full");
+    return;
+  }
+  if (target == "#_internal") {
+    e.type = Event::Type::kInternal;
+    internal_.push_back(std::move(e));
+    return;
+  }
+  if (target == "#_parent") {
+    if (parent_ == nullptr) return unreachable("this session was not invoked");
+    e.invokeid = invokeid_;
+    DeliverToParent(std::move(e));
+    return;
+  }
+  if (absl::StartsWith(target, "#_scxml_")) {
+    const std::string sid = target.substr(8);
+    if (sid == options_.session_id) {
+      if (!Enqueue(std::move(e)).ok()) unreachable("queue full");
+      return;
+    }
+    if (parent_ != nullptr && sid == parent_->session_id()) {
+      e.invokeid = invokeid_;
+      DeliverToParent(std::move(e));
+      return;
+    }
+    for (auto& c : children_) {
+      if (c.session && c.session->session_id() == sid) {
+        if (!c.session->Enqueue(std::move(e)).ok()) unreachable("session finished or queue full");
+        return;
+      }
+    }
+    absl::Status s = env_ != nullptr ? env_->SendExternal(*this, target, type, e)
+                                     : absl::UnavailableError("no environment");
+    if (!s.ok()) unreachable(std::string(s.message()));
+    return;
+  }
+  // "#_<invokeid>"
+  const std::string invokeid = target.substr(2);
+  for (auto& c : children_) {
+    if (c.invokeid == invokeid && c.session && c.session->running_) {
+      if (!c.session->Enqueue(std::move(e)).ok()) unreachable("queue full");
+      return;
+    }
+  }
+  unreachable("no active invocation with that id");
+}
+
+void Interpreter::DeliverToParent(Event e) {
+  if (parent_ == nullptr || !parent_->running_) return;
+  // Only while the invocation is still active in the parent.
+  bool active = false;
+  for (const auto& c : parent_->children_) active |= (c.session.get() == this);
+  if (!active) return;
+  (void)parent_->Enqueue(std::move(e));
+}
+
+// ---------------------------------------------------------------- invoke
+
+void Interpreter::StartInvokes() {
+  for (uint32_t s = 0; s < to_invoke_.size(); ++s) {
+    if (!to_invoke_[s]) continue;
+    to_invoke_[s] = 0;
+    for (uint32_t inv : doc_->states[s].invokes) StartInvoke(inv);
+  }
+}
+
+void Interpreter::StartInvoke(uint32_t index) {
+  const Invoke& inv = doc_->invokes[index];
+  auto fail = [&](const std::string& what) {
+    RaiseError("error.execution", absl::StrCat(inv.where, ": <invoke>: ", what));
+  };
+  std::string invokeid = inv.id;
+  if (invokeid.empty()) {
+    invokeid = absl::StrCat(doc_->states[inv.state].id, ".", options_.session_id, ".inv", ++id_counter_);
+    if (inv.idlocation != kNoCode) {
+      if (absl::Status s = dm_->AssignValue(inv.idlocation, JsonString(invokeid)); !s.ok()) {
+        return fail(absl::StrCat("idlocation: ", s.message()));
+      }
+    }
+  }
+  std::string type = inv.type;
+  if (inv.typeexpr != kNoCode) {
+    auto v = dm_->EvalString(inv.typeexpr);
+    if (!v.ok()) return fail(absl::StrCat("typeexpr: ", v.status().message()));
+    type = *v;
+  }
+  if (!IsScxmlInvokeType(type)) return fail(absl::StrCat("unsupported type '", type, "'"));
+  std::shared_ptr<const Document> child_doc;
+  if (inv.content.present) {
+    if (inv.content.child_document != kNone) {
+      child_doc = doc_->children[inv.content.child_document];
+    } else {
+      std::string source;
+      if (inv.content.expr != kNoCode) {
+        auto v = dm_->EvalString(inv.content.expr);
+        if (!v.ok()) return fail(absl::StrCat("content: ", v.status().message()));
+        source = *v;
+      } else {
+        source = inv.content.markup;
+      }
+      if (env_ == nullptr) return fail("no environment to compile content");
+      auto d = env_->CompileSource(source, doc_->source_name);
+      if (!d.ok()) return fail(std::string(d.status().message()));
+      child_doc = *d;
+    }
+  } else {
+    std::string src = inv.src;
+    if (inv.srcexpr != kNoCode) {
+      auto v = dm_->EvalString(inv.srcexpr);
+      if (!v.ok()) return fail(absl::StrCat("srcexpr: ", v.status().message()));
+      src = *v;
+    }
+    if (src.empty()) return fail("no src, srcexpr or content");
+    if (env_ == nullptr) return fail("no environment to load documents");
+    auto d = env_->LoadDocument(src, doc_->source_name);
+    if (!d.ok()) return fail(std::string(d.status().message()));
+    child_doc = *d;
+  }
+  InterpreterOptions child_options;
+  child_options.session_id = absl::StrCat(options_.session_id, ".", ++id_counter_);
+  child_options.ecmascript = options_.ecmascript;
+  child_options.limits = options_.limits;
+  child_options.random_seed = options_.random_seed * 6364136223846793005ULL + id_counter_;
+  child_options.max_microsteps = options_.max_microsteps;
+  child_options.max_external_queue = options_.max_external_queue;
+  child_options.extra_ioprocessors = options_.extra_ioprocessors;
+  for (const auto& [name, code] : inv.namelist) {
+    auto v = dm_->EvalValue(code);
+    if (!v.ok()) return fail(absl::StrCat("namelist '", name, "': ", v.status().message()));
+    child_options.initial_data[name] = *v;
+  }
+  for (const Param& p : inv.params) {
+    auto v = dm_->EvalValue(p.expr);
+    if (!v.ok()) return fail(absl::StrCat("<param name=\"", p.name, "\">: ", v.status().message()));
+    child_options.initial_data[p.name] = *v;
+  }
+  auto child = Interpreter::Create(child_doc, env_, std::move(child_options));
+  if (!child.ok()) return fail(std::string(child.status().message()));
+  (*child)->parent_ = this;
+  (*child)->invokeid_ = invokeid;
+  (*child)->parent_invoke_ = index;
+  (*child)->now_ms_ = now_ms_;
+  Interpreter* raw = child->get();
+  children_.push_back(Child{invokeid, index, *std::move(child)});
+  if (absl::Status s = raw->Start(); !s.ok()) {
+    children_.pop_back();
+    return fail(std::string(s.message()));
+  }
+}
+
+void Interpreter::CancelInvokes(uint32_t state) {
+  for (auto& c : children_) {
+    if (c.session && doc_->invokes[c.invoke_index].state == static_cast<int32_t>(state)) {
+      c.session->parent_ = nullptr;  // a cancelled child reports nothing
+      c.session->running_ = false;
+      c.session.reset();
+    }
+  }
+  children_.erase(std::remove_if(children_.begin(), children_.end(), [](const Child& c) { return c.session == nullptr; }),
+                  children_.end());
+}
+
+}  // namespace orch::scxml

@@ -1,0 +1,211 @@
+#pragma once
+
+// The SCXML interpreter: the algorithm of the W3C SCXML 1.0 Recommendation,
+// Appendix D, driven from outside — no threads inside. A driver sets the
+// clock, fires due delayed sends and steps the session:
+//
+//   auto s = Interpreter::Create(doc, &env, options);
+//   s->SetNow(now_ms);
+//   s->Start();                      // initial configuration, first macrostep
+//   s->Enqueue(event);               // external events
+//   s->RunUntilIdle();               // children and self, until nothing is due
+//   s->NextDueMs();                  // when the next delayed <send> is due
+//
+// A session owns the sessions it invokes (<invoke> of SCXML documents); they
+// run when it runs. Events to targets outside the family (another session
+// by id, HTTP) go through InterpreterEnvironment::SendExternal.
+//
+// Not thread-safe: one thread drives a session at a time.
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/scxml/data_model.h"
+#include "common/scxml/document.h"
+
+namespace orch::scxml {
+
+struct Event {
+  enum class Type { kPlatform, kInternal, kExternal };
+  std::string name;
+  Type type = Type::kExternal;
+  std::string sendid;
+  std::string origin;
+  std::string origintype;
+  std::string invokeid;
+  std::string data = "undefined";  // JSON text or "undefined"
+};
+
+class Interpreter;
+
+class InterpreterEnvironment {
+ public:
+  virtual ~InterpreterEnvironment() = default;
+  // <log>: label and value (JSON text or "undefined").
+  virtual void Log(const Interpreter& session, std::string_view label, std::string_view value_json) = 0;
+  // A <send> to a target the session family does not hold (another session
+  // "#_scxml_<id>", an HTTP URL, ...). An error becomes error.communication
+  // in the sender.
+  virtual absl::Status SendExternal(const Interpreter& from, const std::string& target,
+                                    const std::string& type, const Event& event) = 0;
+  // A document for <invoke src/srcexpr> (resolved against `base`), or for
+  // <invoke><content expr> (source text). Errors become error.execution.
+  virtual absl::StatusOr<std::shared_ptr<const Document>> LoadDocument(const std::string& src,
+                                                                       const std::string& base) = 0;
+  virtual absl::StatusOr<std::shared_ptr<const Document>> CompileSource(const std::string& source,
+                                                                        const std::string& name) = 0;
+};
+
+struct InterpreterOptions {
+  std::string session_id;
+  DataModelFactory* ecmascript = nullptr;   // for datamodel="ecmascript" documents
+  DataModelLimits limits;
+  uint64_t random_seed = 1;
+  // Values for root <data> items with these ids (JSON text), instead of
+  // their own expressions: session start parameters, invoke params.
+  std::map<std::string, std::string> initial_data;
+  // Extra entries of _ioprocessors, as JSON members (e.g. "\"basichttp\":{...}").
+  std::string extra_ioprocessors;
+  // Eventless/internal microsteps allowed in one macrostep; beyond it the
+  // macrostep ends and error.execution is raised (a livelock must not hang).
+  size_t max_microsteps = 10000;
+  // Events waiting in the external queue; beyond it Enqueue refuses.
+  size_t max_external_queue = 10000;
+};
+
+enum class StepResult { kIdle, kProgressed, kFinished };
+
+class Interpreter final : public DataModelHost {
+ public:
+  static absl::StatusOr<std::unique_ptr<Interpreter>> Create(std::shared_ptr<const Document> doc,
+                                                             InterpreterEnvironment* env,
+                                                             InterpreterOptions options);
+  ~Interpreter() override;
+
+  // Initializes the data model, runs the global scripts and enters the
+  // initial configuration (the first macrostep). Errors only for a data
+  // model that cannot be set up.
+  absl::Status Start();
+
+  // Adds an external event. RESOURCE_EXHAUSTED when the queue is full,
+  // FAILED_PRECONDITION when the session has finished.
+  absl::Status Enqueue(Event event);
+
+  // Processes one external event (and the macrostep it causes), after
+  // letting children run. kIdle when there was nothing to do.
+  StepResult Step();
+  // Fires due delayed sends and steps children and self until nothing is
+  // left that is already due (bounded by `max_steps`).
+  StepResult RunUntilIdle(size_t max_steps = 100000);
+
+  // The session clock (ms since the Unix epoch); children share it.
+  void SetNow(int64_t now_ms);
+  int64_t now() const { return now_ms_; }
+  // Earliest due time of a pending delayed send in this session or its children.
+  std::optional<int64_t> NextDueMs() const;
+  // Delivers every delayed send due at now(), here and in children.
+  void FireDue();
+
+  bool finished() const { return !running_; }
+  // The id of the top-level final state reached, or "" (also "" when the
+  // session was cancelled).
+  const std::string& final_state() const { return final_state_; }
+  const std::string& session_id() const { return options_.session_id; }
+  const Document& document() const { return *doc_; }
+  // Active states in document order: all, or atomic only.
+  std::vector<std::string> ActiveStates(bool atomic_only) const;
+  size_t pending_external() const { return external_.size(); }
+
+  // DataModelHost
+  bool In(std::string_view state_id) override;
+  int64_t NowMs() override { return now_ms_; }
+
+ private:
+  struct PendingSend {
+    std::string sendid;
+    int64_t due_ms;
+    uint64_t seq;
+    std::string target;
+    std::string type;
+    Event event;
+  };
+  struct Child {
+    std::string invokeid;
+    uint32_t invoke_index;
+    std::unique_ptr<Interpreter> session;
+  };
+
+  Interpreter(std::shared_ptr<const Document> doc, InterpreterEnvironment* env, InterpreterOptions options);
+
+  // Appendix D.
+  void Macrostep();
+  std::vector<uint32_t> SelectTransitions(const Event* event);
+  std::vector<uint32_t> RemoveConflicting(const std::vector<uint32_t>& enabled);
+  void Microstep(const std::vector<uint32_t>& transitions);
+  void ExitStates(const std::vector<uint32_t>& transitions);
+  void EnterStates(const std::vector<uint32_t>& transitions);
+  std::vector<uint32_t> ComputeExitSet(const std::vector<uint32_t>& transitions);
+  void ComputeEntrySet(const std::vector<uint32_t>& transitions, std::vector<char>* to_enter,
+                       std::vector<char>* default_entry, std::map<uint32_t, const Block*>* default_history);
+  void AddDescendants(uint32_t state, std::vector<char>* to_enter, std::vector<char>* default_entry,
+                      std::map<uint32_t, const Block*>* default_history);
+  void AddAncestors(uint32_t state, int32_t ancestor, std::vector<char>* to_enter,
+                    std::vector<char>* default_entry, std::map<uint32_t, const Block*>* default_history);
+  int32_t TransitionDomain(uint32_t t);
+  int32_t FindLcca(const std::vector<uint32_t>& states);
+  std::vector<uint32_t> EffectiveTargets(uint32_t t);
+  bool IsInFinalState(uint32_t s) const;
+  bool IsDescendant(uint32_t s, uint32_t ancestor) const;
+  bool IsCompound(uint32_t s) const;
+  bool ConditionHolds(uint32_t cond, const std::string& where);
+  void InitData(uint32_t state, bool assign_values);
+  void ExitInterpreter();
+
+  // Executable content; false when an error stopped the block.
+  bool Execute(const Block& block);
+  bool ExecuteNode(const ExecNode& node);
+  bool DoSend(const ExecNode& node);
+  absl::StatusOr<std::string> EvalData(const std::vector<std::pair<std::string, uint32_t>>& namelist,
+                                       const std::vector<Param>& params, const Content& content);
+  void Route(const std::string& target, const std::string& type, Event event);
+  void RaiseError(std::string_view name, const std::string& message, const std::string& sendid = "");
+  void SetEvent(const Event& e);
+
+  void StartInvokes();
+  void StartInvoke(uint32_t invoke);
+  void CancelInvokes(uint32_t state);
+  void DeliverToParent(Event e);
+
+  std::shared_ptr<const Document> doc_;
+  InterpreterEnvironment* env_;
+  InterpreterOptions options_;
+  std::unique_ptr<DataModel> dm_;
+  Interpreter* parent_ = nullptr;
+  std::string invokeid_;  // this session's id in its parent's <invoke>
+  uint32_t parent_invoke_ = 0;
+
+  std::vector<char> active_;            // by state index
+  std::vector<char> to_invoke_;         // by state index
+  std::vector<char> data_initialized_;  // late binding, by state index
+  std::map<uint32_t, std::vector<uint32_t>> history_;  // history state -> states
+  std::deque<Event> internal_;
+  std::deque<Event> external_;
+  std::vector<PendingSend> pending_;
+  std::vector<Child> children_;
+  bool running_ = false;
+  bool started_ = false;
+  std::string final_state_;
+  std::string done_data_ = "undefined";
+  int64_t now_ms_ = 0;
+  uint64_t id_counter_ = 0;
+  uint64_t send_seq_ = 0;
+};
+
+}  // namespace orch::scxml

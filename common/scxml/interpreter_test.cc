@@ -1,0 +1,226 @@
+// The interpreter on charts that need no data (null data model): structure,
+// document order, conflicts, history, parallel completion, delayed sends,
+// invoke, limits. Charts with ECMAScript are tested in common/js and by the
+// W3C suite (tests/conformance).
+
+#include "common/scxml/interpreter.h"
+
+#include "common/scxml/compiler.h"
+#include "common/testing/status_matchers.h"
+#include "gtest/gtest.h"
+
+namespace orch::scxml {
+namespace {
+
+using ::testing::ElementsAre;
+
+class RecordingEnvironment : public InterpreterEnvironment {
+ public:
+  void Log(const Interpreter&, std::string_view label, std::string_view value) override {
+    logs.push_back(std::string(label) + "=" + std::string(value));
+  }
+  absl::Status SendExternal(const Interpreter&, const std::string& target, const std::string&,
+                            const Event&) override {
+    return absl::UnavailableError("no route to " + target);
+  }
+  absl::StatusOr<std::shared_ptr<const Document>> LoadDocument(const std::string& src, const std::string&) override {
+    auto it = documents.find(src);
+    if (it == documents.end()) return absl::NotFoundError(src);
+    return it->second;
+  }
+  absl::StatusOr<std::shared_ptr<const Document>> CompileSource(const std::string& source,
+                                                                const std::string& name) override {
+    return CompileDocument(source, name, CompileOptions());
+  }
+  std::vector<std::string> logs;
+  std::map<std::string, std::shared_ptr<const Document>> documents;
+};
+
+std::shared_ptr<const Document> Compile(const std::string& body, const std::string& attrs = "") {
+  auto doc = CompileDocument(
+      R"(<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0" datamodel="null")" + attrs + ">" + body + "</scxml>",
+      "t.scxml", CompileOptions());
+  EXPECT_TRUE(doc.ok()) << doc.status();
+  return doc.ok() ? *doc : nullptr;
+}
+
+std::unique_ptr<Interpreter> Start(std::shared_ptr<const Document> doc, RecordingEnvironment* env,
+                                   int64_t now = 1000) {
+  InterpreterOptions options;
+  options.session_id = "s1";
+  auto s = Interpreter::Create(std::move(doc), env, options);
+  EXPECT_TRUE(s.ok()) << s.status();
+  (*s)->SetNow(now);
+  EXPECT_TRUE((*s)->Start().ok());
+  (*s)->RunUntilIdle();
+  return *std::move(s);
+}
+
+void Send(Interpreter& s, const std::string& name) {
+  Event e;
+  e.name = name;
+  ASSERT_TRUE(s.Enqueue(e).ok());
+  s.RunUntilIdle();
+}
+
+TEST(InterpreterTest, EntersInitialAndFollowsEvents) {
+  RecordingEnvironment env;
+  auto s = Start(Compile(R"(
+    <state id="a"><onentry><log label="enter" expr="'a'"/></onentry>
+      <transition event="go" target="b"/></state>
+    <state id="b"><transition event="end" target="f"/></state>
+    <final id="f"/>)"), &env);
+  EXPECT_THAT(s->ActiveStates(false), ElementsAre("a"));
+  Send(*s, "nothing");
+  EXPECT_THAT(s->ActiveStates(false), ElementsAre("a"));
+  Send(*s, "go");
+  EXPECT_THAT(s->ActiveStates(false), ElementsAre("b"));
+  Send(*s, "end");
+  EXPECT_TRUE(s->finished());
+  EXPECT_EQ(s->final_state(), "f");
+  EXPECT_THAT(s->ActiveStates(false), ElementsAre("f"));
+  EXPECT_THAT(env.logs, ElementsAre("enter=\"a\""));
+}
+
+TEST(InterpreterTest, RaiseIsProcessedBeforeExternalEventsInOrder) {
+  RecordingEnvironment env;
+  auto s = Start(Compile(R"(
+    <state id="a"><onentry><raise event="one"/><raise event="two"/></onentry>
+      <transition event="one" target="b"/></state>
+    <state id="b"><transition event="two" target="c"/><transition event="ext" target="a"/></state>
+    <state id="c"/>)"), &env);
+  EXPECT_THAT(s->ActiveStates(false), ElementsAre("c"));
+}
+
+TEST(InterpreterTest, ParallelCompletionRaisesDoneState) {
+  RecordingEnvironment env;
+  auto s = Start(Compile(R"(
+    <parallel id="p">
+      <state id="r1"><state id="r1a"><transition event="e1" target="r1f"/></state><final id="r1f"/></state>
+      <state id="r2"><state id="r2a"><transition event="e2" target="r2f"/></state><final id="r2f"/></state>
+      <transition event="done.state.p" target="ok"/>
+    </parallel>
+    <final id="ok"/>)"), &env);
+  EXPECT_THAT(s->ActiveStates(true), ElementsAre("r1a", "r2a"));
+  Send(*s, "e1");
+  EXPECT_THAT(s->ActiveStates(true), ElementsAre("r1f", "r2a"));
+  EXPECT_FALSE(s->finished());
+  Send(*s, "e2");
+  EXPECT_EQ(s->final_state(), "ok");
+}
+
+TEST(InterpreterTest, DeepAndShallowHistory) {
+  const std::string chart = R"(
+    <state id="outer" initial="x">
+      <history id="hist" type="TYPE"><transition target="x"/></history>
+      <state id="x" initial="x1"><state id="x1"><transition event="next" target="x2"/></state><state id="x2"/></state>
+      <transition event="leave" target="away"/>
+    </state>
+    <state id="away"><transition event="back" target="hist"/></state>)";
+  RecordingEnvironment env;
+  std::string deep = chart;
+  deep.replace(deep.find("TYPE"), 4, "deep");
+  auto s = Start(Compile(deep), &env);
+  Send(*s, "next");
+  Send(*s, "leave");
+  Send(*s, "back");
+  EXPECT_THAT(s->ActiveStates(true), ElementsAre("x2"));
+  std::string shallow = chart;
+  shallow.replace(shallow.find("TYPE"), 4, "shallow");
+  auto t = Start(Compile(shallow), &env);
+  Send(*t, "next");
+  Send(*t, "leave");
+  Send(*t, "back");
+  EXPECT_THAT(t->ActiveStates(true), ElementsAre("x1"));  // x re-entered at its initial state
+}
+
+TEST(InterpreterTest, ConflictingTransitionsFirstInDocumentOrderWins) {
+  RecordingEnvironment env;
+  auto s = Start(Compile(R"(
+    <parallel id="p">
+      <state id="a"><transition event="e" target="out1"/></state>
+      <state id="b"><transition event="e" target="out2"/></state>
+    </parallel>
+    <state id="out1"/><state id="out2"/>)"), &env);
+  Send(*s, "e");
+  EXPECT_THAT(s->ActiveStates(false), ElementsAre("out1"));
+}
+
+TEST(InterpreterTest, ChildTransitionPreemptsAncestor) {
+  RecordingEnvironment env;
+  auto s = Start(Compile(R"(
+    <state id="p"><state id="c"><transition event="e" target="fromchild"/></state>
+      <transition event="e" target="fromparent"/></state>
+    <state id="fromchild"/><state id="fromparent"/>)"), &env);
+  Send(*s, "e");
+  EXPECT_THAT(s->ActiveStates(false), ElementsAre("fromchild"));
+}
+
+TEST(InterpreterTest, InternalTransitionDoesNotExitSource) {
+  RecordingEnvironment env;
+  auto s = Start(Compile(R"(
+    <state id="p" initial="c1"><onexit><log label="exit" expr="'p'"/></onexit>
+      <transition event="e" type="internal" target="c2"/>
+      <state id="c1"/><state id="c2"/></state>)"), &env);
+  Send(*s, "e");
+  EXPECT_THAT(s->ActiveStates(true), ElementsAre("c2"));
+  EXPECT_TRUE(env.logs.empty());
+}
+
+TEST(InterpreterTest, DelayedSendFiresAtItsTimeAndCancelStopsIt) {
+  RecordingEnvironment env;
+  auto s = Start(Compile(R"(
+    <state id="a"><onentry><send event="tick" delay="2s"/><send id="c" event="cancelled" delay="1s"/>
+      <cancel sendid="c"/></onentry>
+      <transition event="cancelled" target="bad"/><transition event="tick" target="b"/></state>
+    <state id="b"/><state id="bad"/>)"), &env, 1000);
+  EXPECT_EQ(s->NextDueMs(), 3000);
+  s->SetNow(2999);
+  s->RunUntilIdle();
+  EXPECT_THAT(s->ActiveStates(false), ElementsAre("a"));
+  s->SetNow(3000);
+  s->RunUntilIdle();
+  EXPECT_THAT(s->ActiveStates(false), ElementsAre("b"));
+  EXPECT_EQ(s->NextDueMs(), std::nullopt);
+}
+
+TEST(InterpreterTest, EventlessLivelockIsCutWithErrorExecution) {
+  RecordingEnvironment env;
+  InterpreterOptions options;
+  options.session_id = "s1";
+  options.max_microsteps = 50;
+  auto s = Interpreter::Create(Compile(R"(
+    <state id="a"><transition target="b"/><transition event="error.execution" target="stuck"/></state>
+    <state id="b"><transition target="a"/><transition event="error.execution" target="stuck"/></state>
+    <state id="stuck"/>)"), &env, options);
+  ASSERT_TRUE(s.ok());
+  ASSERT_TRUE((*s)->Start().ok());  // returns: the macrostep was cut
+  EXPECT_FALSE((*s)->finished());
+}
+
+TEST(InterpreterTest, InvokedChildTalksToParentAndEndsWithDoneInvoke) {
+  RecordingEnvironment env;
+  env.documents["child.scxml"] = Compile(R"(
+    <state id="c"><onentry><send target="#_parent" event="hello"/></onentry>
+      <transition event="bye" target="cf"/></state><final id="cf"/>)");
+  auto s = Start(Compile(R"(
+    <state id="wrap"><invoke id="kid" src="child.scxml"/>
+      <state id="p"><transition event="hello" target="p2"/></state>
+      <state id="p2"><onentry><send target="#_kid" event="bye"/></onentry></state>
+      <transition event="done.invoke.kid" target="ok"/>
+    </state>
+    <final id="ok"/>)"), &env);
+  EXPECT_EQ(s->final_state(), "ok");
+}
+
+TEST(InterpreterTest, SendToUnknownInvokeIsErrorCommunication) {
+  RecordingEnvironment env;
+  auto s = Start(Compile(R"(
+    <state id="a"><onentry><send target="#_nobody" event="x"/></onentry>
+      <transition event="error.communication" target="ok"/></state>
+    <final id="ok"/>)"), &env);
+  EXPECT_EQ(s->final_state(), "ok");
+}
+
+}  // namespace
+}  // namespace orch::scxml
