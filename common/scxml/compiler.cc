@@ -195,6 +195,7 @@ class Compiler {
     doc_ = std::make_shared<Document>();
     doc_->source_name = source_name_;
     doc_->sha256 = Sha256Hex(source);
+    doc_->source_text = std::string(source);
     if (root.ns != kScxmlNs || root.name != "scxml") {
       Problem(root, absl::StrCat("the root element must be <scxml> in namespace ", kScxmlNs, ", not <",
                                  root.qname, ">", root.ns.empty() ? " without a namespace" : " in " + root.ns));

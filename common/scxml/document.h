@@ -145,6 +145,7 @@ struct Document {
   bool late_binding = false;
   std::string source_name;    // file path or URL, for messages and relative URIs
   std::string sha256;         // of the source text
+  std::string source_text;    // the source itself (invoked children are snapshotted with it)
   std::vector<State> states;  // [0] is the <scxml> root
   std::vector<Transition> transitions;
   std::vector<Invoke> invokes;

@@ -7,6 +7,7 @@
 #include "common/base/json.h"
 #include "common/scxml/compiler.h"
 #include "common/scxml/null_data_model.h"
+#include "orch/scxml/v1/snapshot.pb.h"
 
 namespace orch::scxml {
 namespace {
@@ -140,26 +141,31 @@ StepResult Interpreter::Step() {
   return running_ ? StepResult::kProgressed : StepResult::kFinished;
 }
 
+StepResult Interpreter::RunRound() {
+  if (!running_) return StepResult::kFinished;
+  bool progress = false;
+  FireDue();
+  for (size_t i = 0; i < children_.size(); ++i) {
+    Interpreter* child = children_[i].session.get();
+    if (child != nullptr && child->running_) {
+      if (child->RunUntilIdle() != StepResult::kIdle) progress = true;
+    }
+  }
+  // Children that finished (they have reported done.invoke) are dropped.
+  children_.erase(std::remove_if(children_.begin(), children_.end(),
+                                 [](const Child& c) { return c.session == nullptr || !c.session->running_; }),
+                  children_.end());
+  StepResult r = Step();
+  if (r == StepResult::kFinished) return r;
+  return progress || r == StepResult::kProgressed ? StepResult::kProgressed : StepResult::kIdle;
+}
+
 StepResult Interpreter::RunUntilIdle(size_t max_steps) {
   bool any = false;
   for (size_t n = 0; n < max_steps; ++n) {
-    if (!running_) return StepResult::kFinished;
-    bool progress = false;
-    FireDue();
-    for (size_t i = 0; i < children_.size(); ++i) {
-      Interpreter* child = children_[i].session.get();
-      if (child != nullptr && child->running_) {
-        if (child->RunUntilIdle(max_steps) != StepResult::kIdle) progress = true;
-      }
-    }
-    // Children that finished (they have reported done.invoke) are dropped.
-    children_.erase(std::remove_if(children_.begin(), children_.end(),
-                                   [](const Child& c) { return c.session == nullptr || !c.session->running_; }),
-                    children_.end());
-    StepResult r = Step();
+    StepResult r = RunRound();
     if (r == StepResult::kFinished) return r;
-    if (r == StepResult::kProgressed) progress = true;
-    if (!progress) break;
+    if (r == StepResult::kIdle) break;
     any = true;
   }
   return any ? StepResult::kProgressed : StepResult::kIdle;
@@ -617,6 +623,8 @@ void Interpreter::ExitInterpreter() {
 // ---------------------------------------------------------------- content
 
 void Interpreter::SetEvent(const Event& e) {
+  last_event_ = e;
+  has_last_event_ = true;
   EventFields f;
   f.name = e.name;
   f.type = TypeName(e.type);
@@ -940,8 +948,10 @@ void Interpreter::StartInvoke(uint32_t index) {
   }
   if (!IsScxmlInvokeType(type)) return fail(absl::StrCat("unsupported type '", type, "'"));
   std::shared_ptr<const Document> child_doc;
+  int32_t inline_index = kNone;
   if (inv.content.present) {
     if (inv.content.child_document != kNone) {
+      inline_index = inv.content.child_document;
       child_doc = doc_->children[inv.content.child_document];
     } else {
       std::string source;
@@ -995,7 +1005,8 @@ void Interpreter::StartInvoke(uint32_t index) {
   (*child)->parent_invoke_ = index;
   (*child)->now_ms_ = now_ms_;
   Interpreter* raw = child->get();
-  children_.push_back(Child{invokeid, index, *std::move(child)});
+  children_.push_back(Child{invokeid, index, *std::move(child), inline_index,
+                            inline_index == kNone ? child_doc->source_text : std::string(), child_doc->source_name});
   if (absl::Status s = raw->Start(); !s.ok()) {
     children_.pop_back();
     return fail(std::string(s.message()));
@@ -1012,6 +1023,173 @@ void Interpreter::CancelInvokes(uint32_t state) {
   }
   children_.erase(std::remove_if(children_.begin(), children_.end(), [](const Child& c) { return c.session == nullptr; }),
                   children_.end());
+}
+
+// ---------------------------------------------------------------- snapshots
+
+namespace {
+
+void ToProto(const Event& e, v1::Event* out) {
+  out->set_name(e.name);
+  out->set_type(e.type == Event::Type::kInternal   ? v1::Event::TYPE_INTERNAL
+                : e.type == Event::Type::kPlatform ? v1::Event::TYPE_PLATFORM
+                                                   : v1::Event::TYPE_EXTERNAL);
+  out->set_sendid(e.sendid);
+  out->set_origin(e.origin);
+  out->set_origintype(e.origintype);
+  out->set_invokeid(e.invokeid);
+  out->set_data(e.data);
+}
+
+Event FromProto(const v1::Event& p) {
+  Event e;
+  e.name = p.name();
+  e.type = p.type() == v1::Event::TYPE_INTERNAL   ? Event::Type::kInternal
+           : p.type() == v1::Event::TYPE_PLATFORM ? Event::Type::kPlatform
+                                                  : Event::Type::kExternal;
+  e.sendid = p.sendid();
+  e.origin = p.origin();
+  e.origintype = p.origintype();
+  e.invokeid = p.invokeid();
+  e.data = p.data();
+  return e;
+}
+
+}  // namespace
+
+absl::Status Interpreter::Snapshot(v1::SessionSnapshot* out) const {
+  out->Clear();
+  out->set_format_version(1);
+  out->set_document_sha256(doc_->sha256);
+  out->set_session_id(options_.session_id);
+  out->set_random_seed(options_.random_seed);
+  out->set_running(running_);
+  out->set_final_state(final_state_);
+  out->set_done_data(done_data_);
+  for (uint32_t i = 0; i < active_.size(); ++i) {
+    if (active_[i]) out->add_active(i);
+    if (to_invoke_[i]) out->add_to_invoke(i);
+    if (data_initialized_[i]) out->add_data_initialized(i);
+  }
+  for (const auto& [state, states] : history_) {
+    auto* h = out->add_history();
+    h->set_state(state);
+    for (uint32_t s : states) h->add_states(s);
+  }
+  for (const Event& e : internal_) ToProto(e, out->add_internal_queue());
+  for (const Event& e : external_) ToProto(e, out->add_external_queue());
+  for (const PendingSend& p : pending_) {
+    auto* ps = out->add_pending();
+    ps->set_sendid(p.sendid);
+    ps->set_due_ms(p.due_ms);
+    ps->set_remaining_ms(p.due_ms - now_ms_);
+    ps->set_seq(p.seq);
+    ps->set_target(p.target);
+    ps->set_type(p.type);
+    ToProto(p.event, ps->mutable_event());
+  }
+  for (const Child& c : children_) {
+    if (c.session == nullptr) continue;
+    auto* pc = out->add_children();
+    pc->set_invokeid(c.invokeid);
+    pc->set_invoke_index(c.invoke_index);
+    auto* d = pc->mutable_document();
+    if (c.inline_index != kNone) {
+      d->set_inline_index(static_cast<uint32_t>(c.inline_index));
+    } else {
+      d->set_source_text(c.source_text);
+    }
+    d->set_name(c.source_name);
+    d->set_sha256(c.session->doc_->sha256);
+    if (absl::Status s = c.session->Snapshot(pc->mutable_session()); !s.ok()) return s;
+  }
+  auto dm = dm_->Serialize();
+  if (!dm.ok()) return dm.status();
+  out->set_data_model(*dm);
+  out->set_now_ms(now_ms_);
+  out->set_id_counter(id_counter_);
+  out->set_send_seq(send_seq_);
+  out->set_invokeid(invokeid_);
+  if (has_last_event_) {
+    ToProto(last_event_, out->mutable_last_event());
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<Interpreter>> Interpreter::Restore(std::shared_ptr<const Document> doc,
+                                                                  InterpreterEnvironment* env,
+                                                                  InterpreterOptions options,
+                                                                  const v1::SessionSnapshot& snap) {
+  if (snap.format_version() != 1) {
+    return absl::InvalidArgumentError(absl::StrCat("snapshot format ", snap.format_version(), " is not supported"));
+  }
+  if (doc == nullptr || doc->sha256 != snap.document_sha256()) {
+    return absl::InvalidArgumentError("the snapshot was taken with another document");
+  }
+  options.session_id = snap.session_id();
+  options.random_seed = snap.random_seed();
+  auto created = Create(doc, env, options);
+  if (!created.ok()) return created.status();
+  Interpreter& s = **created;
+  const size_t n = doc->states.size();
+  for (uint32_t i : snap.active()) {
+    if (i >= n) return absl::InvalidArgumentError("snapshot names a state the document does not have");
+    s.active_[i] = 1;
+  }
+  for (uint32_t i : snap.to_invoke()) {
+    if (i < n) s.to_invoke_[i] = 1;
+  }
+  for (uint32_t i : snap.data_initialized()) {
+    if (i < n) s.data_initialized_[i] = 1;
+  }
+  for (const auto& h : snap.history()) {
+    s.history_[h.state()] = std::vector<uint32_t>(h.states().begin(), h.states().end());
+  }
+  for (const auto& e : snap.internal_queue()) s.internal_.push_back(FromProto(e));
+  for (const auto& e : snap.external_queue()) s.external_.push_back(FromProto(e));
+  for (const auto& p : snap.pending()) {
+    s.pending_.push_back(PendingSend{p.sendid(), p.due_ms(), p.seq(), p.target(), p.type(), FromProto(p.event())});
+  }
+  s.running_ = snap.running();
+  s.started_ = true;
+  s.final_state_ = snap.final_state();
+  s.done_data_ = snap.done_data();
+  s.now_ms_ = snap.now_ms();
+  s.id_counter_ = snap.id_counter();
+  s.send_seq_ = snap.send_seq();
+  s.invokeid_ = snap.invokeid();
+  std::string io = absl::StrCat("{\"scxml\":{\"location\":", JsonString("#_scxml_" + options.session_id), "},",
+                                JsonString(kScxmlType), ":{\"location\":",
+                                JsonString("#_scxml_" + options.session_id), "}");
+  if (!options.extra_ioprocessors.empty()) absl::StrAppend(&io, ",", options.extra_ioprocessors);
+  io += "}";
+  if (absl::Status st = s.dm_->Init(options.session_id, doc->name, io, options.random_seed); !st.ok()) return st;
+  if (absl::Status st = s.dm_->Restore(snap.data_model()); !st.ok()) return st;
+  if (snap.has_last_event()) s.SetEvent(FromProto(snap.last_event()));
+  for (const auto& pc : snap.children()) {
+    std::shared_ptr<const Document> child_doc;
+    if (pc.document().has_inline_index()) {
+      if (pc.document().inline_index() >= doc->children.size()) {
+        return absl::InvalidArgumentError("snapshot names an inline child document the document does not have");
+      }
+      child_doc = doc->children[pc.document().inline_index()];
+    } else {
+      if (env == nullptr) return absl::FailedPreconditionError("no environment to compile a child document");
+      auto d = env->CompileSource(pc.document().source_text(), pc.document().name());
+      if (!d.ok()) return d.status();
+      child_doc = *d;
+    }
+    InterpreterOptions child_options = options;
+    child_options.initial_data.clear();
+    auto child = Restore(child_doc, env, child_options, pc.session());
+    if (!child.ok()) return child.status();
+    (*child)->parent_ = &s;
+    (*child)->parent_invoke_ = pc.invoke_index();
+    s.children_.push_back(Child{pc.invokeid(), pc.invoke_index(), *std::move(child),
+                                pc.document().has_inline_index() ? static_cast<int32_t>(pc.document().inline_index()) : kNone,
+                                pc.document().source_text(), pc.document().name()});
+  }
+  return created;
 }
 
 }  // namespace orch::scxml

@@ -30,6 +30,10 @@
 #include "common/scxml/data_model.h"
 #include "common/scxml/document.h"
 
+namespace orch::scxml::v1 {
+class SessionSnapshot;
+}
+
 namespace orch::scxml {
 
 struct Event {
@@ -104,6 +108,18 @@ class Interpreter final : public DataModelHost {
   // Fires due delayed sends and steps children and self until nothing is
   // left that is already due (bounded by `max_steps`).
   StepResult RunUntilIdle(size_t max_steps = 100000);
+  // One round of RunUntilIdle: fire due sends, let children run, one Step.
+  StepResult RunRound();
+
+  // The session and its children, at a macrostep boundary (between calls).
+  absl::Status Snapshot(v1::SessionSnapshot* out) const;
+  // A session continuing exactly from `snapshot`. `doc` must be the
+  // document it names (same sha256); options supply the data model factory
+  // and limits (session id and seed come from the snapshot).
+  static absl::StatusOr<std::unique_ptr<Interpreter>> Restore(std::shared_ptr<const Document> doc,
+                                                              InterpreterEnvironment* env,
+                                                              InterpreterOptions options,
+                                                              const v1::SessionSnapshot& snapshot);
 
   // The session clock (ms since the Unix epoch); children share it.
   void SetNow(int64_t now_ms);
@@ -140,6 +156,9 @@ class Interpreter final : public DataModelHost {
     std::string invokeid;
     uint32_t invoke_index;
     std::unique_ptr<Interpreter> session;
+    int32_t inline_index = kNone;   // document from the parent's inline <content>
+    std::string source_text;        // otherwise its source (src or content expr)
+    std::string source_name;
   };
 
   Interpreter(std::shared_ptr<const Document> doc, InterpreterEnvironment* env, InterpreterOptions options);
@@ -206,6 +225,8 @@ class Interpreter final : public DataModelHost {
   int64_t now_ms_ = 0;
   uint64_t id_counter_ = 0;
   uint64_t send_seq_ = 0;
+  Event last_event_;
+  bool has_last_event_ = false;
 };
 
 }  // namespace orch::scxml

@@ -7,6 +7,7 @@
 
 #include "common/scxml/compiler.h"
 #include "common/testing/status_matchers.h"
+#include "orch/scxml/v1/snapshot.pb.h"
 #include "gtest/gtest.h"
 
 namespace orch::scxml {
@@ -219,6 +220,52 @@ TEST(InterpreterTest, SendToUnknownInvokeIsErrorCommunication) {
     <state id="a"><onentry><send target="#_nobody" event="x"/></onentry>
       <transition event="error.communication" target="ok"/></state>
     <final id="ok"/>)"), &env);
+  EXPECT_EQ(s->final_state(), "ok");
+}
+
+// Snapshot at every boundary of a run and restore into a fresh interpreter:
+// the same states, the same pending timers, the same child, the same end.
+TEST(InterpreterTest, SnapshotRestoreContinuesExactly) {
+  RecordingEnvironment env;
+  env.documents["child.scxml"] = Compile(R"(
+    <state id="c"><transition event="ping" target="c2"/></state>
+    <state id="c2"><onentry><send target="#_parent" event="pong"/></onentry>
+      <transition event="bye" target="cf"/></state><final id="cf"/>)");
+  auto doc = Compile(R"(
+    <state id="wrap" initial="w1"><invoke id="kid" src="child.scxml"/>
+      <history id="h" type="deep"><transition target="w1"/></history>
+      <state id="w1"><onentry><send id="t" event="timer" delay="5s"/></onentry>
+        <transition event="go" target="w2"/></state>
+      <state id="w2"><onentry><send target="#_kid" event="ping"/></onentry>
+        <transition event="pong" target="w3"/></state>
+      <state id="w3"><transition event="timer" target="late"/></state>
+      <state id="late"><onentry><send target="#_kid" event="bye"/></onentry></state>
+      <transition event="done.invoke.kid" target="ok"/>
+    </state>
+    <final id="ok"/>)");
+  auto roundtrip = [&](std::unique_ptr<Interpreter> s) {
+    v1::SessionSnapshot snap;
+    EXPECT_OK(s->Snapshot(&snap));
+    std::string bytes = snap.SerializeAsString();
+    v1::SessionSnapshot parsed;
+    EXPECT_TRUE(parsed.ParseFromString(bytes));
+    InterpreterOptions options;
+    auto restored = Interpreter::Restore(doc, &env, options, parsed);
+    EXPECT_TRUE(restored.ok()) << restored.status();
+    v1::SessionSnapshot again;
+    EXPECT_OK((*restored)->Snapshot(&again));
+    EXPECT_EQ(again.SerializeAsString(), bytes);  // restore loses nothing
+    return *std::move(restored);
+  };
+  auto s = roundtrip(Start(doc, &env, 1000));
+  EXPECT_EQ(s->NextDueMs(), 6000);
+  ASSERT_OK(s->Enqueue(Event{.name = "go"}));
+  s = roundtrip(std::move(s));
+  while (s->RunRound() != StepResult::kIdle) s = roundtrip(std::move(s));
+  EXPECT_THAT(s->ActiveStates(true), ElementsAre("w3"));
+  s->SetNow(6000);
+  while (s->RunRound() != StepResult::kIdle && !s->finished()) s = roundtrip(std::move(s));
+  s->RunUntilIdle();
   EXPECT_EQ(s->final_state(), "ok");
 }
 
