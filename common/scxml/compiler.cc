@@ -499,6 +499,7 @@ class Compiler {
       for (absl::string_view d : absl::StrSplit(*ev, absl::ByAnyChar(" \t\r\n"), absl::SkipEmpty())) {
         std::string desc(d);
         if (desc.size() >= 2 && desc.substr(desc.size() - 2) == ".*") desc.resize(desc.size() - 2);
+        if (desc.empty()) desc = "*";  // ".*" matches every event, like "*"
         if (desc.empty() || (desc.back() == '.' && desc != ".")) {
           while (!desc.empty() && desc.back() == '.') desc.pop_back();
         }
@@ -665,7 +666,10 @@ class Compiler {
       CheckAttributes(e, {"label", "expr"});
       n.kind = ExecKind::kLog;
       if (const auto* l = Attr(e, "label")) n.label = *l;
-      n.expr = CodeAttr(e, "expr", CodeKind::kExpression);
+      // An empty expr logs nothing but the label (W3C test 307 writes one).
+      if (const auto* x = Attr(e, "expr"); x != nullptr && !absl::StripAsciiWhitespace(*x).empty()) {
+        n.expr = AddCode(CodeKind::kExpression, *x, e);
+      }
     } else if (name == "assign") {
       CheckAttributes(e, {"location", "expr"});
       n.kind = ExecKind::kAssign;
@@ -741,9 +745,6 @@ class Compiler {
       }
       if (n.content.present && (!n.params.empty() || !n.namelist.empty())) {
         Problem(e, "<content> excludes 'namelist' and <param>");
-      }
-      if (!e.Attribute("event") && !e.Attribute("eventexpr") && !n.content.present) {
-        Problem(e, "'event' or 'eventexpr' is required (or <content>)");
       }
     } else if (name == "cancel") {
       CheckAttributes(e, {"sendid", "sendidexpr"});

@@ -91,6 +91,7 @@ struct EventFields {
   std::string origintype;  // empty = undefined
   std::string invokeid;    // empty = undefined
   std::string data = "undefined";  // JSON text or "undefined"
+  std::string raw;         // the raw message (BasicHTTP); empty = undefined
 };
 
 class DataModel {

@@ -151,10 +151,8 @@ StepResult Interpreter::RunRound() {
       if (child->RunUntilIdle() != StepResult::kIdle) progress = true;
     }
   }
-  // Children that finished (they have reported done.invoke) are dropped.
-  children_.erase(std::remove_if(children_.begin(), children_.end(),
-                                 [](const Child& c) { return c.session == nullptr || !c.session->running_; }),
-                  children_.end());
+  // Finished children stay until their invoking state exits: <finalize>
+  // still applies to the events they sent.
   StepResult r = Step();
   if (r == StepResult::kFinished) return r;
   return progress || r == StepResult::kProgressed ? StepResult::kProgressed : StepResult::kIdle;
@@ -216,6 +214,15 @@ std::vector<std::string> Interpreter::ActiveStates(bool atomic_only) const {
     out.push_back(s.id);
   }
   return out;
+}
+
+Interpreter* Interpreter::FindSession(const std::string& session_id) {
+  if (session_id == options_.session_id) return this;
+  for (auto& c : children_) {
+    if (c.session == nullptr) continue;
+    if (Interpreter* found = c.session->FindSession(session_id)) return found;
+  }
+  return nullptr;
 }
 
 bool Interpreter::In(std::string_view state_id) {
@@ -633,6 +640,7 @@ void Interpreter::SetEvent(const Event& e) {
   f.origintype = e.origintype;
   f.invokeid = e.invokeid;
   f.data = e.data;
+  f.raw = e.raw;
   if (absl::Status s = dm_->SetEvent(f); !s.ok()) {
     RaiseError("error.execution", absl::StrCat("cannot set _event: ", s.message()));
   }
@@ -1039,6 +1047,7 @@ void ToProto(const Event& e, v1::Event* out) {
   out->set_origintype(e.origintype);
   out->set_invokeid(e.invokeid);
   out->set_data(e.data);
+  out->set_raw(e.raw);
 }
 
 Event FromProto(const v1::Event& p) {
@@ -1052,6 +1061,7 @@ Event FromProto(const v1::Event& p) {
   e.origintype = p.origintype();
   e.invokeid = p.invokeid();
   e.data = p.data();
+  e.raw = p.raw();
   return e;
 }
 

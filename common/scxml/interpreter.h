@@ -45,6 +45,7 @@ struct Event {
   std::string origintype;
   std::string invokeid;
   std::string data = "undefined";  // JSON text or "undefined"
+  std::string raw;                 // the raw message, for BasicHTTP events
 };
 
 class Interpreter;
@@ -138,6 +139,8 @@ class Interpreter final : public DataModelHost {
   // Active states in document order: all, or atomic only.
   std::vector<std::string> ActiveStates(bool atomic_only) const;
   size_t pending_external() const { return external_.size(); }
+  // This session or a running descendant with that id, or null.
+  Interpreter* FindSession(const std::string& session_id);
 
   // DataModelHost
   bool In(std::string_view state_id) override;

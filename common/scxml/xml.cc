@@ -51,6 +51,18 @@ void EscapeInto(std::string* out, std::string_view s, bool attribute) {
 
 void SerializeInto(const XmlElement& e, std::string* out, bool root) {
   out->append("<").append(e.qname);
+  if (root && !e.ns.empty()) {
+    // A subtree taken out of its document keeps its own namespace.
+    const auto colon = e.qname.find(':');
+    const std::string prefix = colon == std::string::npos ? "" : e.qname.substr(0, colon);
+    bool declared = false;
+    for (const auto& d : e.ns_decls) declared |= (d.first == prefix);
+    if (!declared) {
+      out->append(prefix.empty() ? " xmlns=\"" : " xmlns:" + prefix + "=\"");
+      EscapeInto(out, e.ns, true);
+      out->append("\"");
+    }
+  }
   for (const auto& [prefix, uri] : e.ns_decls) {
     out->append(prefix.empty() ? " xmlns=\"" : " xmlns:" + prefix + "=\"");
     EscapeInto(out, uri, true);
@@ -68,7 +80,6 @@ void SerializeInto(const XmlElement& e, std::string* out, bool root) {
     EscapeInto(out, a.value, true);
     out->append("\"");
   }
-  (void)root;
   if (e.children.empty()) {
     out->append("/>");
     return;

@@ -1,0 +1,131 @@
+// Costs of the ECMAScript data model (common/js): session creation, memory
+// per idle session, event routing conditions, assignments, Serialize/Restore.
+// Results go to common/js/README.md.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "benchmark/benchmark.h"
+#include "common/js/ecmascript_data_model.h"
+
+namespace {
+
+using orch::scxml::CodeKind;
+using orch::scxml::CodeSpec;
+
+class BenchHost : public orch::scxml::DataModelHost {
+ public:
+  bool In(std::string_view state_id) override { return state_id == "s1"; }
+  int64_t NowMs() override { return 1'700'000'000'000; }
+};
+
+struct Fixture {
+  Fixture() {
+    specs = {
+        {0, CodeKind::kCondition, "_event.data.amount > 100 && In('s1')", "b:1"},
+        {1, CodeKind::kLocation, "count", "b:2"},
+        {2, CodeKind::kExpression, "count + 1", "b:3"},
+        {3, CodeKind::kScript,
+         "var items = []; for (var i = 0; i < 100; i++) items.push({id: i, sku: 'SKU-' + i,"
+         " qty: i % 7, price: i * 1.25, tags: ['a', 'b']});",
+         "b:4"},
+    };
+    code = *factory.Compile(specs);
+  }
+  std::unique_ptr<orch::scxml::DataModel> New() {
+    auto dm = std::move(*factory.Create(code, &host, {}));
+    (void)dm->Init("session-0001", "bench", R"({"scxml":{"location":"#_scxml_session-0001"}})", 1);
+    return dm;
+  }
+  orch::js::EcmascriptDataModelFactory factory;
+  std::vector<CodeSpec> specs;
+  std::shared_ptr<const orch::scxml::CompiledCode> code;
+  BenchHost host;
+};
+
+Fixture& F() {
+  static Fixture* f = new Fixture();
+  return *f;
+}
+
+void BM_CreateSession(benchmark::State& state) {
+  size_t bytes = 0;
+  for (auto _ : state) {
+    auto dm = F().New();
+    bytes = dm->MemoryBytes();
+    benchmark::DoNotOptimize(dm);
+  }
+  state.counters["bytes_per_session"] = static_cast<double>(bytes);
+  state.counters["sessions_per_s"] =
+      benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_CreateSession);
+
+void BM_SetEventAndCondition(benchmark::State& state) {
+  auto dm = F().New();
+  orch::scxml::EventFields ev{.name = "order", .type = "external",
+                              .data = R"({"amount": 150, "currency": "EUR"})"};
+  for (auto _ : state) {
+    (void)dm->SetEvent(ev);
+    auto r = dm->EvalCondition(0);
+    benchmark::DoNotOptimize(r);
+  }
+  state.counters["events_per_s"] =
+      benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_SetEventAndCondition);
+
+void BM_EvalConditionOnly(benchmark::State& state) {
+  auto dm = F().New();
+  (void)dm->SetEvent({.name = "order", .type = "external", .data = R"({"amount": 150})"});
+  for (auto _ : state) {
+    auto r = dm->EvalCondition(0);
+    benchmark::DoNotOptimize(r);
+  }
+}
+BENCHMARK(BM_EvalConditionOnly);
+
+void BM_AssignSmall(benchmark::State& state) {
+  auto dm = F().New();
+  (void)dm->DeclareData("count", "0");
+  for (auto _ : state) {
+    auto s = dm->Assign(1, 2);
+    benchmark::DoNotOptimize(s);
+  }
+}
+BENCHMARK(BM_AssignSmall);
+
+void BM_Serialize10KB(benchmark::State& state) {
+  auto dm = F().New();
+  (void)dm->Execute(3);
+  size_t size = 0;
+  for (auto _ : state) {
+    auto bytes = dm->Serialize();
+    size = bytes->size();
+    benchmark::DoNotOptimize(bytes);
+  }
+  state.counters["snapshot_bytes"] = static_cast<double>(size);
+  state.counters["heap_bytes"] = static_cast<double>(dm->MemoryBytes());
+}
+BENCHMARK(BM_Serialize10KB);
+
+void BM_Restore10KB(benchmark::State& state) {
+  auto source = F().New();
+  (void)source->Execute(3);
+  std::string bytes = *source->Serialize();
+  for (auto _ : state) {
+    state.PauseTiming();
+    auto dm = F().New();
+    state.ResumeTiming();
+    auto s = dm->Restore(bytes);
+    benchmark::DoNotOptimize(s);
+    state.PauseTiming();
+    dm.reset();
+    state.ResumeTiming();
+  }
+  state.counters["snapshot_bytes"] = static_cast<double>(bytes.size());
+}
+BENCHMARK(BM_Restore10KB);
+
+}  // namespace

@@ -1,0 +1,877 @@
+#include "common/js/ecmascript_data_model.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "common/base/status_macros.h"
+#include "common/js/duktape_internal.h"
+#include "common/js/prng.h"
+#include "common/js/snapshot.h"
+#include "common/js/utf8.h"
+#include "duktape.h"
+
+namespace orch::js {
+namespace {
+
+using scxml::CodeKind;
+using scxml::CodeSpec;
+using scxml::DataModelHost;
+using scxml::DataModelLimits;
+using scxml::EventFields;
+
+// Debian's Abseil has its own string_view (ABSL_OPTION_USE_STD_STRING_VIEW=0).
+absl::string_view Av(std::string_view s) { return absl::string_view(s.data(), s.size()); }
+
+// Duktape call stack entries that are ours, not the script's: the compiled
+// program (or assignment function) we call. DUK_USE_CALLSTACK_LIMIT counts
+// them too.
+constexpr long kCallstackOverhead = 1;
+
+// Bytes of bookkeeping in front of every allocation (keeps 16-byte alignment).
+constexpr size_t kAllocHeader = 16;
+
+// Globals that Duktape defines but a data model must not offer: not
+// serializable (typed arrays, Proxy), engine internals (Duktape.gc/act/fin),
+// or clocks (performance.now).
+constexpr const char* kRemovedGlobals[] = {
+    "Duktape",      "Proxy",       "CBOR",        "Buffer",          "ArrayBuffer",
+    "DataView",     "Int8Array",   "Uint8Array",  "Uint8ClampedArray", "Int16Array",
+    "Uint16Array",  "Int32Array",  "Uint32Array", "Float32Array",    "Float64Array",
+    "TextEncoder",  "TextDecoder", "performance",
+};
+
+constexpr const char* kSystemVariables[] = {"_sessionid", "_name", "_ioprocessors", "_event"};
+
+bool IsSystemVariable(std::string_view name) {
+  for (const char* v : kSystemVariables) {
+    if (name == v) return true;
+  }
+  return false;
+}
+
+// Everything Duktape's hooks need, reached through the heap's udata. The
+// orch_js_heap_hooks must come first: duk_config_overrides.h reads
+// callstack_limit through the udata pointer.
+struct HeapState {
+  orch_js_heap_hooks hooks = {std::numeric_limits<long>::max() / 2, nullptr};
+  // Memory accounting (allocator).
+  size_t used = 0;
+  size_t limit = std::numeric_limits<size_t>::max();
+  bool refused = false;  // an allocation was refused during the current call
+  // Work accounting (interrupt hook), reset at the start of every call.
+  uint64_t work_used = 0;
+  uint64_t work_limit = std::numeric_limits<uint64_t>::max();
+  bool timed_out = false;
+  Prng prng;
+  DataModelHost* host = nullptr;
+};
+static_assert(std::is_standard_layout_v<HeapState>);
+
+void* Alloc(void* udata, duk_size_t size) {
+  auto* st = static_cast<HeapState*>(udata);
+  if (size > st->limit || st->used + size + kAllocHeader > st->limit) {
+    st->refused = true;
+    return nullptr;
+  }
+  void* raw = std::malloc(size + kAllocHeader);
+  if (raw == nullptr) return nullptr;
+  *static_cast<size_t*>(raw) = size;
+  st->used += size + kAllocHeader;
+  return static_cast<char*>(raw) + kAllocHeader;
+}
+
+void Free(void* udata, void* ptr) {
+  if (ptr == nullptr) return;
+  auto* st = static_cast<HeapState*>(udata);
+  char* raw = static_cast<char*>(ptr) - kAllocHeader;
+  st->used -= *reinterpret_cast<size_t*>(raw) + kAllocHeader;
+  std::free(raw);
+}
+
+void* Realloc(void* udata, void* ptr, duk_size_t size) {
+  if (ptr == nullptr) return Alloc(udata, size);
+  if (size == 0) {
+    Free(udata, ptr);
+    return nullptr;
+  }
+  auto* st = static_cast<HeapState*>(udata);
+  char* raw = static_cast<char*>(ptr) - kAllocHeader;
+  size_t old = *reinterpret_cast<size_t*>(raw);
+  if (size > old && (size > st->limit || st->used - old + size > st->limit)) {
+    st->refused = true;
+    return nullptr;
+  }
+  void* grown = std::realloc(raw, size + kAllocHeader);
+  if (grown == nullptr) return nullptr;
+  *static_cast<size_t*>(grown) = size;
+  st->used = st->used - old + size;
+  return static_cast<char*>(grown) + kAllocHeader;
+}
+
+// Only reached on a Duktape bug or an error thrown outside any protected call
+// (all our calls are protected): not recoverable.
+void Fatal(void*, const char* msg) {
+  std::fprintf(stderr, "duktape fatal error: %s\n", msg != nullptr ? msg : "(none)");
+  std::abort();
+}
+
+HeapState* StateOf(duk_context* ctx) {
+  duk_memory_functions funcs;
+  duk_get_memory_functions(ctx, &funcs);
+  return static_cast<HeapState*>(funcs.udata);
+}
+
+// In(state_id), SCXML's predicate.
+duk_ret_t InFunction(duk_context* ctx) {
+  duk_size_t len = 0;
+  const char* id = duk_to_lstring(ctx, 0, &len);
+  HeapState* st = StateOf(ctx);
+  duk_push_boolean(ctx, st->host != nullptr && st->host->In(std::string_view(id, len)));
+  return 1;
+}
+
+// Pushes the value of JSON text, or undefined for "undefined". Throws a
+// SyntaxError on bad JSON.
+void PushJson(duk_context* ctx, std::string_view json) {
+  if (absl::StripAsciiWhitespace(absl::string_view(json.data(), json.size())) == "undefined") {
+    duk_push_undefined(ctx);
+    return;
+  }
+  duk_push_lstring(ctx, json.data(), json.size());
+  duk_json_decode(ctx, -1);
+}
+
+void DeepFreeze(duk_context* ctx, duk_idx_t idx) {
+  idx = duk_normalize_index(ctx, idx);
+  if (!duk_is_object(ctx, idx)) return;
+  duk_enum(ctx, idx, DUK_ENUM_OWN_PROPERTIES_ONLY);
+  while (duk_next(ctx, -1, 1)) {
+    DeepFreeze(ctx, -1);
+    duk_pop_2(ctx);
+  }
+  duk_pop(ctx);
+  duk_freeze(ctx, idx);
+}
+
+constexpr duk_uint_t kReadOnlyFlags = DUK_DEFPROP_HAVE_VALUE | DUK_DEFPROP_HAVE_WRITABLE |
+                                      DUK_DEFPROP_HAVE_ENUMERABLE |
+                                      DUK_DEFPROP_HAVE_CONFIGURABLE | DUK_DEFPROP_FORCE;
+// What `var x` creates: writable, enumerable, not deletable.
+constexpr duk_uint_t kVariableFlags = DUK_DEFPROP_HAVE_VALUE | DUK_DEFPROP_HAVE_WRITABLE |
+                                      DUK_DEFPROP_WRITABLE | DUK_DEFPROP_HAVE_ENUMERABLE |
+                                      DUK_DEFPROP_ENUMERABLE | DUK_DEFPROP_HAVE_CONFIGURABLE;
+
+// Defines global `name` (undefined) unless it exists.
+void EnsureVariable(duk_context* ctx, std::string_view name) {
+  duk_push_global_object(ctx);
+  if (!duk_has_prop_lstring(ctx, -1, name.data(), name.size())) {
+    duk_push_lstring(ctx, name.data(), name.size());
+    duk_push_undefined(ctx);
+    duk_def_prop(ctx, -3, kVariableFlags);
+  }
+  duk_pop(ctx);
+}
+
+// Sets global `name` to the value on top (popped); TypeError if read-only.
+void PutGlobal(duk_context* ctx, std::string_view name) {
+  duk_push_global_object(ctx);
+  duk_insert(ctx, -2);
+  duk_put_prop_lstring(ctx, -2, name.data(), name.size());
+  duk_pop(ctx);
+}
+
+std::string ToUtf8(duk_context* ctx, duk_idx_t idx) {
+  duk_size_t len = 0;
+  const char* p = duk_get_lstring(ctx, idx, &len);
+  return CesuToUtf8(std::string_view(p == nullptr ? "" : p, len));
+}
+
+// ---- Compilation ----
+
+struct CompiledSpec {
+  CodeKind kind = CodeKind::kExpression;
+  std::string where;
+  std::string text;
+  std::string error;   // set when the spec did not compile (deferred mode)
+  std::string code;    // bytecode of a program whose completion value is the value
+  std::string assign;  // locations: bytecode of function(v) { "use strict"; (loc) = v; }
+  bool identifier = false;  // locations: a plain variable name
+};
+
+class EcmascriptCompiledCode final : public scxml::CompiledCode {
+ public:
+  std::vector<CompiledSpec> specs;
+};
+
+std::string_view TrimExpression(std::string_view text) {
+  absl::string_view t = absl::StripAsciiWhitespace(absl::string_view(text.data(), text.size()));
+  // expr="new Foo();" is common in documents: a trailing ';' is not part of
+  // the expression.
+  while (!t.empty() && t.back() == ';') {
+    t.remove_suffix(1);
+    t = absl::StripTrailingAsciiWhitespace(t);
+  }
+  return std::string_view(t.data(), t.size());
+}
+
+// Compiles `source` and returns its bytecode, or the engine's message.
+absl::StatusOr<std::string> CompileToBytecode(duk_context* ctx, std::string_view source,
+                                              std::string_view where, duk_uint_t flags) {
+  duk_push_lstring(ctx, where.data(), where.size());  // file name, for tracebacks
+  if (duk_pcompile_lstring_filename(ctx, flags, source.data(), source.size()) != 0) {
+    std::string message = duk_safe_to_string(ctx, -1);
+    duk_pop(ctx);
+    return absl::InvalidArgumentError(message);
+  }
+  duk_dump_function(ctx);
+  duk_size_t size = 0;
+  const char* data = static_cast<const char*>(duk_get_buffer(ctx, -1, &size));
+  std::string bytecode(data, size);
+  duk_pop(ctx);
+  return bytecode;
+}
+
+absl::Status CompileSpec(duk_context* ctx, CompiledSpec& out) {
+  switch (out.kind) {
+    case CodeKind::kCondition:
+    case CodeKind::kExpression: {
+      ASSIGN_OR_RETURN(out.code, CompileToBytecode(ctx, absl::StrCat("(", Av(TrimExpression(out.text)), "\n)"),
+                                                   out.where, 0));
+      return absl::OkStatus();
+    }
+    case CodeKind::kScript: {
+      ASSIGN_OR_RETURN(out.code, CompileToBytecode(ctx, out.text, out.where, 0));
+      return absl::OkStatus();
+    }
+    case CodeKind::kLocation: {
+      std::string_view loc = TrimExpression(out.text);
+      if (!IsAssignableLocation(loc)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("'", out.text, "' is not a valid location (left-hand side)"));
+      }
+      out.identifier = IsValidVariableName(loc);
+      ASSIGN_OR_RETURN(out.code, CompileToBytecode(ctx, absl::StrCat("(", Av(loc), "\n)"), out.where, 0));
+      ASSIGN_OR_RETURN(
+          out.assign,
+          CompileToBytecode(ctx, absl::StrCat("function(){\"use strict\";(", Av(loc), "\n)=arguments[0];}"),
+                            out.where, DUK_COMPILE_FUNCTION));
+      return absl::OkStatus();
+    }
+  }
+  return absl::InvalidArgumentError("unknown code kind");
+}
+
+// ---- The data model ----
+
+class EcmascriptDataModel final : public scxml::DataModel {
+ public:
+  EcmascriptDataModel(std::shared_ptr<const EcmascriptCompiledCode> code, DataModelHost* host,
+                      const DataModelLimits& limits)
+      : code_(std::move(code)), state_(std::make_unique<HeapState>()), limits_(limits) {
+    state_->host = host;
+    state_->limit = limits.max_memory_bytes;
+    state_->work_limit = limits.max_work_per_call;
+    state_->hooks.callstack_limit = static_cast<long>(limits.max_call_depth) + kCallstackOverhead;
+    state_->hooks.owner = this;
+    loaded_.assign(code_->specs.size(), nullptr);
+    loaded_assign_.assign(code_->specs.size(), nullptr);
+  }
+
+  ~EcmascriptDataModel() override {
+    if (ctx_ != nullptr) duk_destroy_heap(ctx_);
+  }
+
+  absl::Status Open() {
+    ctx_ = duk_create_heap(Alloc, Realloc, Free, state_.get(), Fatal);
+    if (ctx_ == nullptr) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "cannot create a JavaScript heap within ", limits_.max_memory_bytes, " bytes"));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Init(std::string_view session_id, std::string_view name,
+                    std::string_view ioprocessors_json, uint64_t random_seed) override {
+    if (initialized_) return absl::FailedPreconditionError("Init called twice");
+    state_->prng.Seed(random_seed);
+    RETURN_IF_ERROR(Call("Init", [&](duk_context* ctx) -> absl::Status {
+      duk_push_global_object(ctx);
+      duk_idx_t global = duk_normalize_index(ctx, -1);
+      for (const char* removed : kRemovedGlobals) duk_del_prop_string(ctx, global, removed);
+
+      duk_push_heap_stash(ctx);
+      duk_idx_t stash = duk_normalize_index(ctx, -1);
+      for (const char* key : {kStashCode, kStashAssign, kStashForeach}) {
+        duk_push_array(ctx);
+        duk_put_prop_string(ctx, stash, key);
+      }
+      duk_push_array(ctx);
+      static constexpr const char* kProtoOwners[kProtoCount] = {
+          "Object",     "Array",          "Function",    "Date",      "RegExp",    "Error",
+          "EvalError",  "RangeError",     "ReferenceError", "SyntaxError", "TypeError", "URIError"};
+      for (int i = 0; i < kProtoCount; ++i) {
+        duk_get_prop_string(ctx, global, kProtoOwners[i]);
+        duk_get_prop_string(ctx, -1, "prototype");
+        duk_put_prop_index(ctx, -3, i);
+        duk_pop(ctx);
+      }
+      duk_put_prop_string(ctx, stash, kStashProtos);
+      duk_push_array(ctx);
+      duk_get_prop_string(ctx, global, "Date");
+      duk_dup_top(ctx);
+      duk_put_prop_index(ctx, -3, kToolDateConstructor);
+      duk_get_prop_string(ctx, -1, "prototype");
+      duk_get_prop_string(ctx, -1, "getTime");
+      duk_put_prop_index(ctx, -4, kToolDateGetTime);
+      duk_pop_2(ctx);
+      duk_get_prop_string(ctx, global, "RegExp");
+      duk_put_prop_index(ctx, -2, kToolRegExpConstructor);
+      duk_get_prop_string(ctx, global, "Error");
+      duk_put_prop_index(ctx, -2, kToolErrorConstructor);
+      duk_put_prop_string(ctx, stash, kStashTools);
+
+      // System variables: read-only, not enumerable.
+      auto define = [&](const char* var) { duk_def_prop(ctx, global, kReadOnlyFlags); (void)var; };
+      duk_push_string(ctx, "_sessionid");
+      duk_push_lstring(ctx, session_id.data(), session_id.size());
+      define("_sessionid");
+      duk_push_string(ctx, "_name");
+      duk_push_lstring(ctx, name.data(), name.size());
+      define("_name");
+      duk_push_string(ctx, "_ioprocessors");
+      PushJson(ctx, ioprocessors_json);
+      DeepFreeze(ctx, -1);
+      define("_ioprocessors");
+      duk_push_string(ctx, "_event");
+      duk_push_undefined(ctx);
+      define("_event");
+      duk_push_string(ctx, "In");
+      duk_push_c_function(ctx, InFunction, 1);
+      define("In");
+
+      // What the global object holds now is environment, not session state.
+      duk_push_bare_object(ctx);
+      duk_enum(ctx, global, DUK_ENUM_OWN_PROPERTIES_ONLY | DUK_ENUM_INCLUDE_NONENUMERABLE);
+      while (duk_next(ctx, -1, 1)) duk_put_prop(ctx, -4);
+      duk_pop(ctx);
+      duk_put_prop_string(ctx, stash, kStashInitialGlobals);
+      builtins_ = CollectBuiltinObjects(ctx);
+      return absl::OkStatus();
+    }));
+    initialized_ = true;
+    return absl::OkStatus();
+  }
+
+  absl::Status DeclareData(std::string_view id, std::string_view value_json) override {
+    RETURN_IF_ERROR(CheckDeclarable(id));
+    return Call(id, [&](duk_context* ctx) {
+      EnsureVariable(ctx, id);
+      PushJson(ctx, value_json);
+      PutGlobal(ctx, id);
+      return absl::OkStatus();
+    });
+  }
+
+  absl::Status DeclareDataExpr(std::string_view id, uint32_t expr) override {
+    RETURN_IF_ERROR(CheckDeclarable(id));
+    return Call(Where(expr), [&](duk_context* ctx) -> absl::Status {
+      EnsureVariable(ctx, id);
+      RETURN_IF_ERROR(RunCode(ctx, expr));
+      PutGlobal(ctx, id);
+      return absl::OkStatus();
+    });
+  }
+
+  absl::StatusOr<bool> EvalCondition(uint32_t cond) override {
+    bool result = false;
+    RETURN_IF_ERROR(Call(Where(cond), [&](duk_context* ctx) -> absl::Status {
+      RETURN_IF_ERROR(RunCode(ctx, cond));
+      result = duk_to_boolean(ctx, -1);
+      return absl::OkStatus();
+    }));
+    return result;
+  }
+
+  absl::StatusOr<std::string> EvalValue(uint32_t expr) override {
+    std::string result;
+    RETURN_IF_ERROR(Call(Where(expr), [&](duk_context* ctx) -> absl::Status {
+      RETURN_IF_ERROR(RunCode(ctx, expr));
+      result = ToJson(ctx);
+      return absl::OkStatus();
+    }));
+    return result;
+  }
+
+  absl::StatusOr<std::string> EvalString(uint32_t expr) override {
+    std::string result;
+    RETURN_IF_ERROR(Call(Where(expr), [&](duk_context* ctx) -> absl::Status {
+      RETURN_IF_ERROR(RunCode(ctx, expr));
+      duk_to_string(ctx, -1);
+      result = ToUtf8(ctx, -1);
+      return absl::OkStatus();
+    }));
+    return result;
+  }
+
+  absl::Status Assign(uint32_t location, uint32_t expr) override {
+    RETURN_IF_ERROR(CheckLocation(location));
+    return Call(Where(location), [&](duk_context* ctx) -> absl::Status {
+      RETURN_IF_ERROR(PushCode(ctx, location, /*assign=*/true));
+      RETURN_IF_ERROR(RunCode(ctx, expr));
+      duk_call(ctx, 1);
+      return absl::OkStatus();
+    });
+  }
+
+  absl::Status AssignValue(uint32_t location, std::string_view value_json) override {
+    RETURN_IF_ERROR(CheckLocation(location));
+    return Call(Where(location), [&](duk_context* ctx) -> absl::Status {
+      RETURN_IF_ERROR(PushCode(ctx, location, /*assign=*/true));
+      PushJson(ctx, value_json);
+      duk_call(ctx, 1);
+      return absl::OkStatus();
+    });
+  }
+
+  absl::Status Execute(uint32_t script) override {
+    return Call(Where(script), [&](duk_context* ctx) { return RunCode(ctx, script); });
+  }
+
+  absl::Status SetEvent(const EventFields& event) override {
+    return Call("SetEvent", [&](duk_context* ctx) -> absl::Status {
+      duk_push_object(ctx);
+      duk_idx_t ev = duk_normalize_index(ctx, -1);
+      auto put = [&](const char* key, const std::string& value, bool empty_is_undefined) {
+        if (empty_is_undefined && value.empty()) {
+          duk_push_undefined(ctx);
+        } else {
+          duk_push_lstring(ctx, value.data(), value.size());
+        }
+        duk_put_prop_string(ctx, ev, key);
+      };
+      put("name", event.name, false);
+      put("type", event.type, false);
+      put("sendid", event.sendid, true);
+      put("origin", event.origin, true);
+      put("origintype", event.origintype, true);
+      put("invokeid", event.invokeid, true);
+      put("raw", event.raw, true);
+      // Bad JSON leaves data undefined (the event is still set) and reports.
+      absl::Status data_status = absl::OkStatus();
+      struct Args {
+        const std::string* json;
+      } args{&event.data};
+      if (duk_safe_call(
+              ctx,
+              [](duk_context* c, void* udata) -> duk_ret_t {
+                PushJson(c, *static_cast<Args*>(udata)->json);
+                return 1;
+              },
+              &args, 0, 1) != DUK_EXEC_SUCCESS) {
+        data_status = absl::InvalidArgumentError(
+            absl::StrCat("event data is not JSON: ", duk_safe_to_string(ctx, -1)));
+        duk_pop(ctx);
+        duk_push_undefined(ctx);
+      }
+      duk_put_prop_string(ctx, ev, "data");
+      duk_freeze(ctx, ev);
+      duk_push_global_object(ctx);
+      duk_push_string(ctx, "_event");
+      duk_dup(ctx, ev);
+      duk_def_prop(ctx, -3, kReadOnlyFlags);
+      return data_status;
+    });
+  }
+
+  absl::StatusOr<size_t> ForeachBegin(uint32_t array) override {
+    size_t length = 0;
+    RETURN_IF_ERROR(Call(Where(array), [&](duk_context* ctx) -> absl::Status {
+      RETURN_IF_ERROR(RunCode(ctx, array));
+      duk_idx_t value = duk_normalize_index(ctx, -1);
+      if (!duk_is_array(ctx, value)) {
+        return absl::InvalidArgumentError("<foreach> array is not an array");
+      }
+      length = duk_get_length(ctx, value);
+      duk_push_heap_stash(ctx);
+      duk_get_prop_string(ctx, -1, kStashForeach);
+      duk_push_array(ctx);  // the shallow copy the loop iterates over
+      for (size_t i = 0; i < length; ++i) {
+        duk_get_prop_index(ctx, value, static_cast<duk_uarridx_t>(i));
+        duk_put_prop_index(ctx, -2, static_cast<duk_uarridx_t>(i));
+      }
+      duk_put_prop_index(ctx, -2, static_cast<duk_uarridx_t>(foreach_lengths_.size()));
+      return absl::OkStatus();
+    }));
+    foreach_lengths_.push_back(length);
+    return length;
+  }
+
+  absl::Status ForeachStep(size_t i, uint32_t item, uint32_t index) override {
+    if (foreach_lengths_.empty()) return absl::FailedPreconditionError("ForeachStep outside a loop");
+    if (i >= foreach_lengths_.back()) {
+      return absl::InvalidArgumentError(absl::StrCat("foreach index ", i, " out of range"));
+    }
+    ASSIGN_OR_RETURN(std::string_view item_name, LoopVariable(item));
+    std::string_view index_name;
+    if (index != kNoCode) {
+      ASSIGN_OR_RETURN(index_name, LoopVariable(index));
+    }
+    const size_t depth = foreach_lengths_.size() - 1;
+    return Call(Where(item), [&](duk_context* ctx) {
+      EnsureVariable(ctx, item_name);
+      duk_push_heap_stash(ctx);
+      duk_get_prop_string(ctx, -1, kStashForeach);
+      duk_get_prop_index(ctx, -1, static_cast<duk_uarridx_t>(depth));
+      duk_get_prop_index(ctx, -1, static_cast<duk_uarridx_t>(i));
+      PutGlobal(ctx, item_name);
+      if (!index_name.empty()) {
+        EnsureVariable(ctx, index_name);
+        duk_push_number(ctx, static_cast<double>(i));
+        PutGlobal(ctx, index_name);
+      }
+      return absl::OkStatus();
+    });
+  }
+
+  void ForeachEnd() override {
+    if (foreach_lengths_.empty()) return;
+    foreach_lengths_.pop_back();
+    const size_t depth = foreach_lengths_.size();
+    (void)Call("ForeachEnd", [&](duk_context* ctx) {
+      duk_push_heap_stash(ctx);
+      duk_get_prop_string(ctx, -1, kStashForeach);
+      duk_del_prop_index(ctx, -1, static_cast<duk_uarridx_t>(depth));
+      return absl::OkStatus();
+    });
+  }
+
+  absl::StatusOr<std::string> Serialize() override {
+    if (!initialized_) return absl::FailedPreconditionError("Serialize before Init");
+    std::string out;
+    RETURN_IF_ERROR(Call("Serialize", [&](duk_context* ctx) {
+      return EncodeSnapshot(ctx, state_->prng.state(), builtins_, &out);
+    }));
+    return out;
+  }
+
+  absl::Status Restore(std::string_view bytes) override {
+    if (!initialized_) return absl::FailedPreconditionError("Restore before Init");
+    Prng::State prng;
+    RETURN_IF_ERROR(Call("Restore", [&](duk_context* ctx) {
+      return DecodeSnapshot(ctx, bytes, &prng);
+    }));
+    state_->prng.set_state(prng);
+    return absl::OkStatus();
+  }
+
+  size_t MemoryBytes() const override { return state_->used; }
+
+ private:
+  static constexpr char kStashCode[] = "orch_code";
+  static constexpr char kStashAssign[] = "orch_assign";
+  static constexpr char kStashForeach[] = "orch_foreach";
+
+  std::string_view Where(uint32_t id) const {
+    return id < code_->specs.size() ? std::string_view(code_->specs[id].where)
+                                    : std::string_view("?");
+  }
+
+  absl::Status CheckDeclarable(std::string_view id) const {
+    if (!IsValidVariableName(id)) {
+      return absl::InvalidArgumentError(absl::StrCat("'", Av(id), "' is not a valid variable name"));
+    }
+    if (IsSystemVariable(id) || id == "In") {
+      return absl::InvalidArgumentError(absl::StrCat(Av(id), " is read-only"));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<const CompiledSpec*> Spec(uint32_t id) const {
+    if (id >= code_->specs.size()) {
+      return absl::InvalidArgumentError(absl::StrCat("unknown code id ", id));
+    }
+    const CompiledSpec& spec = code_->specs[id];
+    if (!spec.error.empty()) return absl::InvalidArgumentError(spec.error);
+    return &spec;
+  }
+
+  absl::Status CheckLocation(uint32_t location) const {
+    ASSIGN_OR_RETURN(const CompiledSpec* spec, Spec(location));
+    if (spec->kind != CodeKind::kLocation) {
+      return absl::InvalidArgumentError(absl::StrCat(spec->where, ": not a location"));
+    }
+    if (spec->identifier && IsSystemVariable(TrimExpression(spec->text))) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(spec->where, ": ", Av(TrimExpression(spec->text)), " is read-only"));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::string_view> LoopVariable(uint32_t id) const {
+    ASSIGN_OR_RETURN(const CompiledSpec* spec, Spec(id));
+    std::string_view name = TrimExpression(spec->text);
+    if (spec->kind != CodeKind::kLocation || !spec->identifier) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(spec->where, ": '", spec->text, "' is not a valid variable name"));
+    }
+    if (IsSystemVariable(name)) {
+      return absl::InvalidArgumentError(absl::StrCat(spec->where, ": ", Av(name), " is read-only"));
+    }
+    return name;
+  }
+
+  // Pushes the (lazily loaded) function of code `id`.
+  absl::Status PushCode(duk_context* ctx, uint32_t id, bool assign) {
+    ASSIGN_OR_RETURN(const CompiledSpec* spec, Spec(id));
+    std::vector<void*>& cache = assign ? loaded_assign_ : loaded_;
+    if (cache[id] != nullptr) {
+      duk_push_heapptr(ctx, cache[id]);
+      return absl::OkStatus();
+    }
+    const std::string& bytecode = assign ? spec->assign : spec->code;
+    duk_push_external_buffer(ctx);
+    duk_config_buffer(ctx, -1, const_cast<char*>(bytecode.data()), bytecode.size());
+    duk_load_function(ctx);
+    duk_push_heap_stash(ctx);
+    duk_get_prop_string(ctx, -1, assign ? kStashAssign : kStashCode);
+    duk_dup(ctx, -3);
+    duk_put_prop_index(ctx, -2, id);  // keeps it alive for the heap pointer
+    duk_pop_2(ctx);
+    cache[id] = duk_get_heapptr(ctx, -1);
+    return absl::OkStatus();
+  }
+
+  // Runs code `id` and pushes its value.
+  absl::Status RunCode(duk_context* ctx, uint32_t id) {
+    RETURN_IF_ERROR(PushCode(ctx, id, /*assign=*/false));
+    duk_call(ctx, 0);
+    return absl::OkStatus();
+  }
+
+  // The value on top as JSON text (JSON.stringify), or "undefined".
+  static std::string ToJson(duk_context* ctx) {
+    if (duk_is_undefined(ctx, -1)) return "undefined";
+    duk_json_encode(ctx, -1);
+    if (!duk_is_string(ctx, -1)) return "undefined";  // a function, a Symbol
+    return ToUtf8(ctx, -1);
+  }
+
+  // Runs body(ctx) -> absl::Status as a protected Duktape call with a fresh
+  // work budget. A JavaScript error becomes DEADLINE_EXCEEDED (budget),
+  // RESOURCE_EXHAUSTED (memory cap) or INVALID_ARGUMENT (anything thrown),
+  // its message prefixed with `where`.
+  template <typename Body>
+  absl::Status Call(std::string_view where, Body&& body) {
+    if (ctx_ == nullptr) return absl::FailedPreconditionError("data model not open");
+    struct Frame {
+      Body* body;
+      absl::Status status;
+    } frame{&body, absl::OkStatus()};
+    state_->work_used = 0;
+    state_->timed_out = false;
+    state_->refused = false;
+    orch_duk_reset_interrupt_counter(ctx_);
+    duk_int_t rc = duk_safe_call(
+        ctx_,
+        [](duk_context* ctx, void* udata) -> duk_ret_t {
+          auto* f = static_cast<Frame*>(udata);
+          f->status = (*f->body)(ctx);
+          return 0;
+        },
+        &frame, 0, 1);
+    if (rc != DUK_EXEC_SUCCESS) {
+      std::string message = duk_safe_to_string(ctx_, -1);
+      if (state_->timed_out) {
+        frame.status = absl::DeadlineExceededError(
+            absl::StrCat(Av(where), ": execution budget of ", limits_.max_work_per_call,
+                         " instructions used up (", message, ")"));
+      } else if (state_->refused) {
+        frame.status = absl::ResourceExhaustedError(
+            absl::StrCat(Av(where), ": memory cap of ", limits_.max_memory_bytes,
+                         " bytes reached (", message, ")"));
+      } else {
+        frame.status = absl::InvalidArgumentError(absl::StrCat(Av(where), ": ", message));
+      }
+    }
+    duk_pop(ctx_);
+    return frame.status;
+  }
+
+  std::shared_ptr<const EcmascriptCompiledCode> code_;
+  std::unique_ptr<HeapState> state_;  // Duktape holds its address
+  DataModelLimits limits_;
+  duk_context* ctx_ = nullptr;
+  bool initialized_ = false;
+  std::vector<void*> loaded_;         // per code id, kept alive by the stash
+  std::vector<void*> loaded_assign_;  // per location id
+  std::vector<const void*> builtins_;
+  std::vector<size_t> foreach_lengths_;  // the <foreach> stack
+};
+
+constexpr const char* kReservedWords[] = {
+    "break",      "case",      "catch",   "class",     "const",   "continue",  "debugger",
+    "default",    "delete",    "do",      "else",      "enum",    "export",    "extends",
+    "false",      "finally",   "for",     "function",  "if",      "import",    "in",
+    "instanceof", "new",       "null",    "return",    "super",   "switch",    "this",
+    "throw",      "true",      "try",     "typeof",    "var",     "void",      "while",
+    "with",       "yield",     "let",     "static",    "implements", "interface", "package",
+    "private",    "protected", "public",
+};
+
+bool IsReservedWord(std::string_view word) {
+  for (const char* r : kReservedWords) {
+    if (word == r) return true;
+  }
+  return false;
+}
+
+bool IsIdentifierStart(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == '$' || c >= 0x80;
+}
+bool IsIdentifierPart(unsigned char c) { return IsIdentifierStart(c) || (c >= '0' && c <= '9'); }
+
+// Length of the IdentifierName at the start of `s`, or 0.
+size_t IdentifierLength(std::string_view s) {
+  if (s.empty() || !IsIdentifierStart(static_cast<unsigned char>(s[0]))) return 0;
+  size_t n = 1;
+  while (n < s.size() && IsIdentifierPart(static_cast<unsigned char>(s[n]))) ++n;
+  return n;
+}
+
+// Skips a balanced (...) or [...] starting at s[i] (the opener); returns the
+// index after the closer, or npos. Strings and nesting are honoured.
+size_t SkipBalanced(std::string_view s, size_t i) {
+  std::string stack;
+  for (; i < s.size(); ++i) {
+    char c = s[i];
+    if (c == '\'' || c == '"') {
+      for (++i; i < s.size() && s[i] != c; ++i) {
+        if (s[i] == '\\') ++i;
+      }
+      if (i >= s.size()) return std::string_view::npos;
+    } else if (c == '(' || c == '[' || c == '{') {
+      stack.push_back(c == '(' ? ')' : c == '[' ? ']' : '}');
+    } else if (c == ')' || c == ']' || c == '}') {
+      if (stack.empty() || stack.back() != c) return std::string_view::npos;
+      stack.pop_back();
+      if (stack.empty()) return i + 1;
+    }
+  }
+  return std::string_view::npos;
+}
+
+}  // namespace
+
+bool IsValidVariableName(std::string_view text) {
+  return !text.empty() && IdentifierLength(text) == text.size() && !IsReservedWord(text);
+}
+
+bool IsAssignableLocation(std::string_view text) {
+  auto skip_space = [&](size_t i) {
+    while (i < text.size() && absl::ascii_isspace(static_cast<unsigned char>(text[i]))) ++i;
+    return i;
+  };
+  size_t i = skip_space(0);
+  size_t n = IdentifierLength(text.substr(i));
+  if (n == 0) return false;
+  std::string_view first = text.substr(i, n);
+  if (IsReservedWord(first) && first != "this") return false;
+  bool ends_in_call = false;
+  bool is_bare_this = first == "this";
+  for (i = skip_space(i + n); i < text.size(); i = skip_space(i)) {
+    is_bare_this = false;
+    char c = text[i];
+    if (c == '.') {
+      i = skip_space(i + 1);
+      n = IdentifierLength(text.substr(i));
+      if (n == 0) return false;
+      i += n;
+      ends_in_call = false;
+    } else if (c == '[' || c == '(') {
+      i = SkipBalanced(text, i);
+      if (i == std::string_view::npos) return false;
+      ends_in_call = c == '(';
+    } else {
+      return false;
+    }
+  }
+  return !ends_in_call && !is_bare_this;
+}
+
+absl::StatusOr<std::shared_ptr<const scxml::CompiledCode>> EcmascriptDataModelFactory::Compile(
+    const std::vector<CodeSpec>& specs) {
+  auto compiled = std::make_shared<EcmascriptCompiledCode>();
+  compiled->specs.resize(specs.size());
+  std::vector<bool> seen(specs.size(), false);
+  for (const CodeSpec& spec : specs) {
+    if (spec.id >= specs.size() || seen[spec.id]) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(spec.where, ": code ids must be dense and unique (id ", spec.id, ")"));
+    }
+    seen[spec.id] = true;
+    CompiledSpec& out = compiled->specs[spec.id];
+    out.kind = spec.kind;
+    out.where = spec.where;
+    out.text = spec.text;
+  }
+  HeapState state;  // no limits: compiling runs no user code
+  duk_context* ctx = duk_create_heap(Alloc, Realloc, Free, &state, Fatal);
+  if (ctx == nullptr) return absl::ResourceExhaustedError("cannot create a JavaScript heap");
+  absl::Status status = absl::OkStatus();
+  for (CompiledSpec& spec : compiled->specs) {
+    absl::Status s = CompileSpec(ctx, spec);
+    if (s.ok()) continue;
+    std::string message = absl::StrCat(spec.where, ": ", s.message());
+    if (!options_.defer_compile_errors) {
+      status = absl::InvalidArgumentError(message);
+      break;
+    }
+    spec.error = std::move(message);
+  }
+  duk_destroy_heap(ctx);
+  RETURN_IF_ERROR(status);
+  return std::shared_ptr<const scxml::CompiledCode>(std::move(compiled));
+}
+
+absl::StatusOr<std::unique_ptr<scxml::DataModel>> EcmascriptDataModelFactory::Create(
+    std::shared_ptr<const scxml::CompiledCode> code, scxml::DataModelHost* host,
+    const scxml::DataModelLimits& limits) {
+  auto ours = std::dynamic_pointer_cast<const EcmascriptCompiledCode>(code);
+  if (ours == nullptr) {
+    return absl::InvalidArgumentError("CompiledCode was not made by EcmascriptDataModelFactory");
+  }
+  if (host == nullptr) return absl::InvalidArgumentError("host must not be null");
+  auto model = std::make_unique<EcmascriptDataModel>(std::move(ours), host, limits);
+  RETURN_IF_ERROR(model->Open());
+  return std::unique_ptr<scxml::DataModel>(std::move(model));
+}
+
+}  // namespace orch::js
+
+// ---- Duktape hooks (declared in duk_config_overrides.h) ----
+
+extern "C" int orch_js_exec_timeout_check(void* udata) {
+  auto* st = static_cast<orch::js::HeapState*>(udata);
+  st->work_used += ORCH_DUK_INTERRUPT_INTERVAL;
+  if (st->work_used > st->work_limit) {
+    st->timed_out = true;
+    return 1;
+  }
+  return 0;
+}
+
+extern "C" double orch_js_date_now(void* udata) {
+  auto* st = static_cast<orch::js::HeapState*>(udata);
+  return st->host != nullptr ? static_cast<double>(st->host->NowMs()) : 0.0;
+}
+
+extern "C" double orch_js_random_double(void* udata) {
+  return static_cast<orch::js::HeapState*>(udata)->prng.NextDouble();
+}

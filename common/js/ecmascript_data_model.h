@@ -1,0 +1,69 @@
+#pragma once
+
+// The SCXML ECMAScript data model (W3C SCXML 1.0 Appendix B.2) on Duktape
+// 2.7.0: the implementation of common/scxml/data_model.h.
+//
+//   EcmascriptDataModelFactory factory;
+//   ASSIGN_OR_RETURN(auto code, factory.Compile(specs));      // once per document
+//   ASSIGN_OR_RETURN(auto dm, factory.Create(code, &host, limits));  // per session
+//   RETURN_IF_ERROR(dm->Init(session_id, name, ioprocessors_json, seed));
+//
+// Each DataModel owns one Duktape heap, so sessions are fully isolated and
+// the memory cap is exact per session. Code is compiled once, by Compile(),
+// into Duktape bytecode that each heap loads lazily the first time an id is
+// used. Semantics, limits, the Serialize() format and measured costs are in
+// common/js/README.md.
+//
+// Threading: the factory may be used from any number of threads at once
+// (Compile creates a private heap per call); a DataModel is used by one thread
+// at a time, as data_model.h requires.
+
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/scxml/data_model.h"
+
+namespace orch::js {
+
+class EcmascriptDataModelFactory : public scxml::DataModelFactory {
+ public:
+  struct Options {
+    // false (what data_model.h specifies): Compile() fails with
+    // INVALID_ARGUMENT on the first CodeSpec that does not compile.
+    // true: Compile() succeeds, and every use of a spec that did not compile
+    // returns INVALID_ARGUMENT with the same message (so error.execution is
+    // raised when the code runs, which W3C IRP tests 156, 277, 312, 313 and
+    // 457 expect: they contain expr="return" or item="'continue'").
+    bool defer_compile_errors = false;
+  };
+
+  EcmascriptDataModelFactory() = default;
+  explicit EcmascriptDataModelFactory(Options options) : options_(options) {}
+
+  // INVALID_ARGUMENT for a syntax error ("<where>: SyntaxError: ..."), a
+  // location that is not an assignment target, or ids that are not dense.
+  absl::StatusOr<std::shared_ptr<const scxml::CompiledCode>> Compile(
+      const std::vector<scxml::CodeSpec>& specs) override;
+
+  // INVALID_ARGUMENT if `code` is not from this kind of factory;
+  // RESOURCE_EXHAUSTED if a heap does not fit in limits.max_memory_bytes.
+  absl::StatusOr<std::unique_ptr<scxml::DataModel>> Create(
+      std::shared_ptr<const scxml::CompiledCode> code, scxml::DataModelHost* host,
+      const scxml::DataModelLimits& limits) override;
+
+ private:
+  Options options_;
+};
+
+// Whether `text` is a name <data id>, <foreach item/index> may declare: an
+// IdentifierName that is not a reserved word (non-ASCII letters are accepted
+// as they are; Duktape decides when the name is used).
+bool IsValidVariableName(std::string_view text);
+
+// Whether `text` has the shape of a left-hand side: an identifier followed by
+// any chain of `.name`, `[expr]` and `(args)` that does not end in a call.
+// The expressions inside brackets are checked by the compiler.
+bool IsAssignableLocation(std::string_view text);
+
+}  // namespace orch::js

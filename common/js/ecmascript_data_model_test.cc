@@ -1,0 +1,541 @@
+#include "common/js/ecmascript_data_model.h"
+
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/testing/status_matchers.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace orch::js {
+namespace {
+
+using ::orch::testing::IsOk;
+using ::orch::testing::IsOkAndHolds;
+using ::orch::testing::StatusIs;
+using ::testing::HasSubstr;
+using scxml::CodeKind;
+using scxml::CodeSpec;
+using scxml::DataModel;
+
+class FakeHost : public scxml::DataModelHost {
+ public:
+  bool In(std::string_view state_id) override { return active.count(std::string(state_id)) > 0; }
+  int64_t NowMs() override { return now_ms; }
+  std::set<std::string> active;
+  int64_t now_ms = 1'700'000'000'123;
+};
+
+// Builds a document's code list: each Add returns the id.
+class Code {
+ public:
+  uint32_t Cond(std::string text) { return Add(CodeKind::kCondition, std::move(text)); }
+  uint32_t Expr(std::string text) { return Add(CodeKind::kExpression, std::move(text)); }
+  uint32_t Loc(std::string text) { return Add(CodeKind::kLocation, std::move(text)); }
+  uint32_t Script(std::string text) { return Add(CodeKind::kScript, std::move(text)); }
+  uint32_t Add(CodeKind kind, std::string text) {
+    uint32_t id = static_cast<uint32_t>(specs.size());
+    specs.push_back({id, kind, std::move(text), "doc.scxml:" + std::to_string(id + 1) + ":1"});
+    return id;
+  }
+  std::vector<CodeSpec> specs;
+};
+
+class EcmascriptDataModelTest : public ::testing::Test {
+ protected:
+  // Compiles `code` and creates + inits a data model.
+  std::unique_ptr<DataModel> Make(const Code& code, scxml::DataModelLimits limits = {},
+                                  uint64_t seed = 42) {
+    auto compiled = factory_.Compile(code.specs);
+    EXPECT_THAT(compiled, IsOk());
+    compiled_ = *compiled;
+    auto dm = factory_.Create(compiled_, &host_, limits);
+    EXPECT_THAT(dm, IsOk());
+    EXPECT_THAT((*dm)->Init("sess-1", "machine", R"({"scxml":{"location":"#_scxml_sess-1"}})", seed),
+                IsOk());
+    return std::move(*dm);
+  }
+
+  std::unique_ptr<DataModel> Fresh(scxml::DataModelLimits limits = {}, uint64_t seed = 42) {
+    auto dm = factory_.Create(compiled_, &host_, limits);
+    EXPECT_THAT(dm, IsOk());
+    EXPECT_THAT((*dm)->Init("sess-1", "machine", R"({"scxml":{"location":"#_scxml_sess-1"}})", seed),
+                IsOk());
+    return std::move(*dm);
+  }
+
+  EcmascriptDataModelFactory factory_;
+  std::shared_ptr<const scxml::CompiledCode> compiled_;
+  FakeHost host_;
+};
+
+// ---- Compile ----
+
+TEST_F(EcmascriptDataModelTest, CompileReportsSyntaxErrorWithWhere) {
+  Code code;
+  code.Expr("1 + 1");
+  code.Expr("return");
+  auto compiled = factory_.Compile(code.specs);
+  EXPECT_THAT(compiled, StatusIs(absl::StatusCode::kInvalidArgument,
+                                 HasSubstr("doc.scxml:2:1: SyntaxError")));
+}
+
+TEST_F(EcmascriptDataModelTest, CompileRejectsScriptSyntaxErrorAndBadLocation) {
+  Code a;
+  a.Script("function (");
+  EXPECT_THAT(factory_.Compile(a.specs), StatusIs(absl::StatusCode::kInvalidArgument,
+                                                  HasSubstr("doc.scxml:1:1")));
+  for (const char* bad : {"'continue'", "f()", "a + b", "1", "a, b", "x = 1", "this", ""}) {
+    Code b;
+    b.Loc(bad);
+    EXPECT_THAT(factory_.Compile(b.specs), StatusIs(absl::StatusCode::kInvalidArgument))
+        << bad;
+  }
+  for (const char* good : {"x", "foo.bar.baz ", "a[0]", "a['k'].b", "f().x", "a[f(1)]"}) {
+    Code c;
+    c.Loc(good);
+    EXPECT_THAT(factory_.Compile(c.specs), IsOk()) << good;
+  }
+}
+
+TEST_F(EcmascriptDataModelTest, CompileRejectsNonDenseIds) {
+  std::vector<CodeSpec> specs = {{1, CodeKind::kExpression, "1", "w"}};
+  EXPECT_THAT(factory_.Compile(specs), StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST_F(EcmascriptDataModelTest, DeferredCompileErrorsSurfaceAtUse) {
+  EcmascriptDataModelFactory lenient({.defer_compile_errors = true});
+  Code code;
+  uint32_t bad = code.Expr("return");
+  uint32_t good = code.Expr("2");
+  uint32_t bad_item = code.Loc("'continue'");
+  auto compiled = lenient.Compile(code.specs);
+  ASSERT_THAT(compiled, IsOk());
+  auto dm = lenient.Create(*compiled, &host_, {});
+  ASSERT_THAT(dm, IsOk());
+  ASSERT_THAT((*dm)->Init("s", "n", "{}", 1), IsOk());
+  EXPECT_THAT((*dm)->EvalValue(bad), StatusIs(absl::StatusCode::kInvalidArgument,
+                                              HasSubstr("doc.scxml:1:1: SyntaxError")));
+  EXPECT_THAT((*dm)->EvalValue(good), IsOkAndHolds("2"));
+  // W3C test 277: <data expr="return"> leaves the variable undefined.
+  EXPECT_THAT((*dm)->DeclareDataExpr("Var1", bad), StatusIs(absl::StatusCode::kInvalidArgument));
+  uint32_t ids = good;
+  (void)ids;
+  EXPECT_THAT((*dm)->AssignValue(bad_item, "1"), StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST_F(EcmascriptDataModelTest, CreateRejectsForeignCodeAndNullHost) {
+  class Other : public scxml::CompiledCode {};
+  EXPECT_THAT(factory_.Create(std::make_shared<Other>(), &host_, {}),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  auto compiled = factory_.Compile({});
+  ASSERT_THAT(compiled, IsOk());
+  EXPECT_THAT(factory_.Create(*compiled, nullptr, {}),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+// ---- Data, expressions, conditions ----
+
+TEST_F(EcmascriptDataModelTest, DeclareDataAndEvaluate) {
+  Code code;
+  uint32_t sum = code.Expr("a.x + b[1]");
+  uint32_t cond = code.Cond("a.x > 1 && typeof late === 'undefined'");
+  uint32_t str = code.Expr("a");
+  uint32_t obj = code.Expr("({n: 1, s: 'x', u: undefined, f: function(){}, arr: [1, undefined]})");
+  uint32_t semi = code.Expr("new Date(5).getTime();");
+  auto dm = Make(code);
+  EXPECT_THAT(dm->DeclareData("a", R"({"x": 2})"), IsOk());
+  EXPECT_THAT(dm->DeclareData("b", "[1, 40]"), IsOk());
+  EXPECT_THAT(dm->DeclareData("late", "undefined"), IsOk());
+  EXPECT_THAT(dm->EvalValue(sum), IsOkAndHolds("42"));
+  EXPECT_THAT(dm->EvalCondition(cond), IsOkAndHolds(true));
+  EXPECT_THAT(dm->EvalString(str), IsOkAndHolds("[object Object]"));
+  EXPECT_THAT(dm->EvalValue(obj), IsOkAndHolds(R"({"n":1,"s":"x","arr":[1,null]})"));
+  EXPECT_THAT(dm->EvalValue(semi), IsOkAndHolds("5"));
+}
+
+TEST_F(EcmascriptDataModelTest, EvalValueEncodingRules) {
+  Code code;
+  uint32_t undef = code.Expr("undefined");
+  uint32_t fn = code.Expr("function(){}");
+  uint32_t nan = code.Expr("[NaN, Infinity, -0]");
+  uint32_t date = code.Expr("new Date(0)");
+  uint32_t cyclic = code.Expr("(function(){ var o = {}; o.self = o; return o; })()");
+  uint32_t str = code.Expr("'caf\\u00e9 \\uD83D\\uDE00'");
+  auto dm = Make(code);
+  EXPECT_THAT(dm->EvalValue(undef), IsOkAndHolds("undefined"));
+  EXPECT_THAT(dm->EvalValue(fn), IsOkAndHolds("undefined"));
+  EXPECT_THAT(dm->EvalValue(nan), IsOkAndHolds("[null,null,0]"));
+  EXPECT_THAT(dm->EvalValue(date), IsOkAndHolds(R"("1970-01-01T00:00:00.000Z")"));
+  EXPECT_THAT(dm->EvalValue(cyclic), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(dm->EvalValue(str), IsOkAndHolds("\"caf\xC3\xA9 \xF0\x9F\x98\x80\""));
+  EXPECT_THAT(dm->EvalString(str), IsOkAndHolds("caf\xC3\xA9 \xF0\x9F\x98\x80"));
+}
+
+TEST_F(EcmascriptDataModelTest, EvalStringIsJsString) {
+  Code code;
+  uint32_t a = code.Expr("[1, 'a', null]");
+  uint32_t b = code.Expr("1/3");
+  uint32_t c = code.Expr("undefined");
+  uint32_t d = code.Expr("({toString: function(){ throw new Error('boom'); }})");
+  auto dm = Make(code);
+  EXPECT_THAT(dm->EvalString(a), IsOkAndHolds("1,a,"));
+  EXPECT_THAT(dm->EvalString(b), IsOkAndHolds("0.3333333333333333"));
+  EXPECT_THAT(dm->EvalString(c), IsOkAndHolds("undefined"));
+  EXPECT_THAT(dm->EvalString(d), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("boom")));
+}
+
+TEST_F(EcmascriptDataModelTest, ErrorsAreInvalidArgumentAndModelStaysUsable) {
+  Code code;
+  uint32_t thrower = code.Expr("undefinedVariable + 1");
+  uint32_t ok = code.Expr("1 + 1");
+  uint32_t throw_script = code.Script("throw new TypeError('nope')");
+  auto dm = Make(code);
+  EXPECT_THAT(dm->EvalValue(thrower), StatusIs(absl::StatusCode::kInvalidArgument,
+                                               HasSubstr("doc.scxml:1:1: ReferenceError")));
+  EXPECT_THAT(dm->Execute(throw_script), StatusIs(absl::StatusCode::kInvalidArgument,
+                                                  HasSubstr("TypeError: nope")));
+  EXPECT_THAT(dm->EvalValue(ok), IsOkAndHolds("2"));
+  EXPECT_THAT(dm->EvalValue(999), StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST_F(EcmascriptDataModelTest, DeclareDataErrors) {
+  Code code;
+  uint32_t bad = code.Expr("nope.nope");
+  uint32_t check = code.Cond("typeof v === 'undefined'");
+  auto dm = Make(code);
+  EXPECT_THAT(dm->DeclareData("1abc", "1"), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(dm->DeclareData("var", "1"), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(dm->DeclareData("_sessionid", "1"), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(dm->DeclareData("v", "{not json"), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(dm->EvalCondition(check), IsOkAndHolds(true));  // exists, undefined
+  EXPECT_THAT(dm->DeclareDataExpr("w", bad), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(dm->DeclareData("w", "3"), IsOk());
+}
+
+// ---- Assignment ----
+
+TEST_F(EcmascriptDataModelTest, AssignAndAssignValue) {
+  Code code;
+  uint32_t loc_x = code.Loc("x");
+  uint32_t loc_deep = code.Loc("o.inner['k']");
+  uint32_t expr = code.Expr("x * 2");
+  uint32_t read = code.Expr("o.inner.k + x");
+  auto dm = Make(code);
+  ASSERT_THAT(dm->DeclareData("x", "21"), IsOk());
+  ASSERT_THAT(dm->DeclareData("o", R"({"inner":{}})"), IsOk());
+  EXPECT_THAT(dm->Assign(loc_x, expr), IsOk());
+  EXPECT_THAT(dm->AssignValue(loc_deep, R"("v")"), IsOk());
+  EXPECT_THAT(dm->EvalValue(read), IsOkAndHolds(R"("v42")"));
+  EXPECT_THAT(dm->EvalValue(loc_deep), IsOkAndHolds(R"("v")"));  // a location read as a value
+  EXPECT_THAT(dm->AssignValue(loc_x, "undefined"), IsOk());
+  EXPECT_THAT(dm->EvalValue(loc_x), IsOkAndHolds("undefined"));
+}
+
+TEST_F(EcmascriptDataModelTest, AssignToUndeclaredIsAnError) {
+  Code code;
+  uint32_t undeclared = code.Loc("neverDeclared");
+  uint32_t deep = code.Loc("foo.bar.baz");  // W3C test 286
+  uint32_t one = code.Expr("1");
+  uint32_t check = code.Cond("typeof neverDeclared === 'undefined'");
+  uint32_t not_loc = code.Expr("x");
+  auto dm = Make(code);
+  EXPECT_THAT(dm->Assign(undeclared, one), StatusIs(absl::StatusCode::kInvalidArgument,
+                                                    HasSubstr("neverDeclared")));
+  EXPECT_THAT(dm->Assign(deep, one), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(dm->EvalCondition(check), IsOkAndHolds(true));
+  EXPECT_THAT(dm->Assign(not_loc, one), StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST_F(EcmascriptDataModelTest, SystemVariablesAreReadOnly) {
+  Code code;
+  uint32_t one = code.Expr("27");
+  std::vector<uint32_t> locs;
+  for (const char* v : {"_sessionid", "_name", "_ioprocessors", "_event"}) locs.push_back(code.Loc(v));
+  uint32_t event_name = code.Loc("_event.name");
+  uint32_t io_loc = code.Loc("_ioprocessors.scxml.location");
+  uint32_t read = code.Expr("[_sessionid, _name, _ioprocessors.scxml.location, typeof _event]");
+  uint32_t script = code.Script("_sessionid = 'x'; var _name = 'y';");
+  auto dm = Make(code);
+  for (uint32_t loc : locs) {
+    EXPECT_THAT(dm->Assign(loc, one), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("read-only")));
+  }
+  EXPECT_THAT(dm->AssignValue(io_loc, "1"), StatusIs(absl::StatusCode::kInvalidArgument));
+  ASSERT_THAT(dm->SetEvent({.name = "e", .type = "internal"}), IsOk());
+  EXPECT_THAT(dm->Assign(event_name, one), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(dm->Execute(script), IsOk());  // sloppy script: silently ignored
+  EXPECT_THAT(dm->EvalValue(read),
+              IsOkAndHolds(R"(["sess-1","machine","#_scxml_sess-1","object"])"));
+}
+
+// ---- Scripts ----
+
+TEST_F(EcmascriptDataModelTest, ScriptsDefineGlobals) {
+  Code code;
+  uint32_t script = code.Script("var counter = 1; function inc(n) { counter += n; return counter; }");
+  uint32_t call = code.Expr("inc(2)");
+  uint32_t redeclare = code.Script("var Var1 = 1");  // W3C test 303
+  uint32_t loc = code.Loc("Var1");
+  uint32_t two = code.Expr("2");
+  uint32_t check = code.Cond("Var1 == 1");
+  auto dm = Make(code);
+  ASSERT_THAT(dm->Execute(script), IsOk());
+  EXPECT_THAT(dm->EvalValue(call), IsOkAndHolds("3"));
+  ASSERT_THAT(dm->DeclareData("Var1", "0"), IsOk());
+  ASSERT_THAT(dm->Assign(loc, two), IsOk());
+  ASSERT_THAT(dm->Execute(redeclare), IsOk());
+  EXPECT_THAT(dm->EvalCondition(check), IsOkAndHolds(true));
+}
+
+TEST_F(EcmascriptDataModelTest, FunctionDataAndConstructors) {
+  Code code;
+  uint32_t fn = code.Expr("function(invar) {return invar + 1;}");  // W3C test 453
+  uint32_t cond = code.Cond("var1(2) == 3");
+  uint32_t script = code.Script("function testobject() { this.bar = 0; }");  // W3C test 452
+  uint32_t foo = code.Loc("foo");
+  uint32_t foo_bar = code.Loc("foo.bar");
+  uint32_t make = code.Expr("new testobject();");
+  uint32_t one = code.Expr("1");
+  uint32_t check = code.Cond("foo.bar == 1");
+  auto dm = Make(code);
+  ASSERT_THAT(dm->DeclareDataExpr("var1", fn), IsOk());
+  EXPECT_THAT(dm->EvalCondition(cond), IsOkAndHolds(true));
+  ASSERT_THAT(dm->DeclareData("foo", "0"), IsOk());
+  ASSERT_THAT(dm->Execute(script), IsOk());
+  ASSERT_THAT(dm->Assign(foo, make), IsOk());
+  ASSERT_THAT(dm->Assign(foo_bar, one), IsOk());
+  EXPECT_THAT(dm->EvalCondition(check), IsOkAndHolds(true));
+}
+
+// ---- Events and In() ----
+
+TEST_F(EcmascriptDataModelTest, EventFields) {
+  Code code;
+  uint32_t bound = code.Cond("_event");
+  uint32_t fields = code.Expr(
+      "[_event.name, _event.type, _event.sendid, typeof _event.origin, _event.origintype,"
+      " _event.invokeid, _event.data.amount]");
+  uint32_t no_data = code.Cond(
+      "_event.data === undefined && _event.sendid === undefined && _event.raw === undefined");
+  uint32_t raw = code.Expr("_event.raw");
+  auto dm = Make(code);
+  EXPECT_THAT(dm->EvalCondition(bound), IsOkAndHolds(false));  // W3C test 319
+  ASSERT_THAT(dm->SetEvent({.name = "order.created",
+                            .type = "external",
+                            .sendid = "s1",
+                            .origintype = "http://www.w3.org/TR/scxml/#SCXMLEventProcessor",
+                            .invokeid = "inv",
+                            .data = R"({"amount": 150})",
+                            .raw = "amount=150"}),
+              IsOk());
+  EXPECT_THAT(dm->EvalValue(raw), IsOkAndHolds(R"("amount=150")"));
+  EXPECT_THAT(dm->EvalValue(fields),
+              IsOkAndHolds(R"(["order.created","external","s1","undefined",)"
+                           R"("http://www.w3.org/TR/scxml/#SCXMLEventProcessor","inv",150])"));
+  ASSERT_THAT(dm->SetEvent({.name = "e2", .type = "internal"}), IsOk());
+  EXPECT_THAT(dm->EvalCondition(no_data), IsOkAndHolds(true));
+  EXPECT_THAT(dm->SetEvent({.name = "e3", .type = "internal", .data = "{bad"}),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(dm->EvalCondition(no_data), IsOkAndHolds(true));
+}
+
+TEST_F(EcmascriptDataModelTest, InCallsHost) {
+  Code code;
+  uint32_t cond = code.Cond("_event.data.amount > 100 && In('s1')");
+  auto dm = Make(code);
+  ASSERT_THAT(dm->SetEvent({.name = "e", .type = "external", .data = R"({"amount": 101})"}), IsOk());
+  EXPECT_THAT(dm->EvalCondition(cond), IsOkAndHolds(false));
+  host_.active.insert("s1");
+  EXPECT_THAT(dm->EvalCondition(cond), IsOkAndHolds(true));
+}
+
+// ---- Clock and PRNG ----
+
+TEST_F(EcmascriptDataModelTest, DateUsesHostClockInUtc) {
+  Code code;
+  uint32_t now = code.Expr("new Date().getTime()");
+  uint32_t now2 = code.Expr("Date.now()");
+  uint32_t tz = code.Expr("new Date(0).getTimezoneOffset()");
+  auto dm = Make(code);
+  EXPECT_THAT(dm->EvalValue(now), IsOkAndHolds("1700000000123"));
+  host_.now_ms = 5;
+  EXPECT_THAT(dm->EvalValue(now2), IsOkAndHolds("5"));
+  EXPECT_THAT(dm->EvalValue(tz), IsOkAndHolds("0"));
+}
+
+TEST_F(EcmascriptDataModelTest, MathRandomIsSeeded) {
+  Code code;
+  uint32_t r = code.Expr("[Math.random(), Math.random(), Math.random()]");
+  uint32_t range = code.Cond(
+      "(function(){ for (var i = 0; i < 1000; i++) { var x = Math.random();"
+      " if (!(x >= 0 && x < 1)) return false; } return true; })()");
+  auto a = Make(code, {}, 7);
+  auto b = Fresh({}, 7);
+  auto c = Fresh({}, 8);
+  auto ra = a->EvalValue(r);
+  ASSERT_THAT(ra, IsOk());
+  EXPECT_THAT(b->EvalValue(r), IsOkAndHolds(*ra));
+  EXPECT_THAT(c->EvalValue(r), IsOkAndHolds(::testing::Ne(*ra)));
+  EXPECT_THAT(a->EvalCondition(range), IsOkAndHolds(true));
+}
+
+// ---- Limits ----
+
+TEST_F(EcmascriptDataModelTest, InfiniteLoopHitsBudgetAndModelRecovers) {
+  Code code;
+  uint32_t loop = code.Script("while (true) {}");
+  uint32_t cond = code.Cond("(function(){ while(true){} })()");
+  uint32_t catching = code.Script("while (true) { try { while (true) {} } catch (e) {} }");
+  uint32_t finally_loop = code.Script("try { while (true) {} } finally { while (true) {} }");
+  uint32_t ok = code.Expr("1 + 1");
+  auto dm = Make(code, {.max_work_per_call = 2'000'000});
+  EXPECT_THAT(dm->Execute(loop), StatusIs(absl::StatusCode::kDeadlineExceeded));
+  EXPECT_THAT(dm->EvalValue(ok), IsOkAndHolds("2"));
+  EXPECT_THAT(dm->EvalCondition(cond), StatusIs(absl::StatusCode::kDeadlineExceeded));
+  EXPECT_THAT(dm->Execute(catching), StatusIs(absl::StatusCode::kDeadlineExceeded));
+  EXPECT_THAT(dm->Execute(finally_loop), StatusIs(absl::StatusCode::kDeadlineExceeded));
+  EXPECT_THAT(dm->EvalValue(ok), IsOkAndHolds("2"));
+}
+
+TEST_F(EcmascriptDataModelTest, BudgetIsPerCallAndDeterministic) {
+  Code code;
+  // About 10 instructions per iteration: 50,000 iterations fit in 2M, 500,000 do not.
+  uint32_t small = code.Script("for (var i = 0; i < 50000; i++) {}");
+  uint32_t big = code.Script("for (var j = 0; j < 500000; j++) {}");
+  auto dm = Make(code, {.max_work_per_call = 2'000'000});
+  for (int i = 0; i < 5; ++i) EXPECT_THAT(dm->Execute(small), IsOk());
+  EXPECT_THAT(dm->Execute(big), StatusIs(absl::StatusCode::kDeadlineExceeded));
+}
+
+TEST_F(EcmascriptDataModelTest, RecursionDepthIsBounded) {
+  Code code;
+  uint32_t script = code.Script("function depth(n) { return n == 0 ? 0 : 1 + depth(n - 1); }");
+  uint32_t shallow = code.Expr("depth(150)");
+  uint32_t deep = code.Expr("depth(250)");
+  auto dm = Make(code, {.max_call_depth = 200});
+  ASSERT_THAT(dm->Execute(script), IsOk());
+  EXPECT_THAT(dm->EvalValue(shallow), IsOkAndHolds("150"));
+  EXPECT_THAT(dm->EvalValue(deep), StatusIs(absl::StatusCode::kInvalidArgument,
+                                            HasSubstr("callstack limit")));
+  EXPECT_THAT(dm->EvalValue(shallow), IsOkAndHolds("150"));
+}
+
+TEST_F(EcmascriptDataModelTest, MemoryCapGivesResourceExhaustedAndRecovers) {
+  Code code;
+  uint32_t hog = code.Script("var hog = []; while (true) { hog.push('xxxxxxxxxxxxxxxx' + hog.length); }");
+  uint32_t big_string = code.Expr("new Array(1 << 22).join('ab')");
+  uint32_t clear = code.Script("hog = undefined;");
+  uint32_t ok = code.Expr("[1,2,3].map(function(x){ return x * 2; })");
+  auto dm = Make(code, {.max_memory_bytes = 2 << 20});
+  EXPECT_THAT(dm->Execute(hog), StatusIs(absl::StatusCode::kResourceExhausted));
+  EXPECT_LE(dm->MemoryBytes(), size_t{2} << 20);
+  EXPECT_THAT(dm->Execute(clear), IsOk());
+  EXPECT_THAT(dm->EvalValue(ok), IsOkAndHolds("[2,4,6]"));
+  EXPECT_THAT(dm->EvalValue(big_string), StatusIs(absl::StatusCode::kResourceExhausted));
+  EXPECT_THAT(dm->EvalValue(ok), IsOkAndHolds("[2,4,6]"));
+}
+
+TEST_F(EcmascriptDataModelTest, TinyMemoryCapFailsCreateOrInit) {
+  auto compiled = factory_.Compile({});
+  ASSERT_THAT(compiled, IsOk());
+  auto dm = factory_.Create(*compiled, &host_, {.max_memory_bytes = 4096});
+  if (dm.ok()) {
+    EXPECT_THAT((*dm)->Init("s", "n", "{}", 1), StatusIs(absl::StatusCode::kResourceExhausted));
+  } else {
+    EXPECT_THAT(dm, StatusIs(absl::StatusCode::kResourceExhausted));
+  }
+}
+
+TEST_F(EcmascriptDataModelTest, EngineInternalsAreNotReachable) {
+  Code code;
+  uint32_t probe = code.Expr(
+      "[typeof Duktape, typeof Proxy, typeof Uint8Array, typeof performance, typeof JSON,"
+      " typeof Math.max]");
+  auto dm = Make(code);
+  EXPECT_THAT(dm->EvalValue(probe),
+              IsOkAndHolds(R"(["undefined","undefined","undefined","undefined","object","function"])"));
+}
+
+// ---- foreach ----
+
+TEST_F(EcmascriptDataModelTest, ForeachShallowCopyAndDeclaresVariables) {
+  Code code;
+  uint32_t arr = code.Expr("Var1");
+  uint32_t item = code.Loc("Var3");
+  uint32_t index = code.Loc("Var4");
+  uint32_t grow = code.Loc("Var1");
+  uint32_t concat = code.Expr("[].concat(Var1, [4])");
+  uint32_t check = code.Expr("[Var3, Var4, Var1.length]");
+  auto dm = Make(code);
+  ASSERT_THAT(dm->DeclareData("Var1", "[1,2,3]"), IsOk());
+  auto n = dm->ForeachBegin(arr);
+  ASSERT_THAT(n, IsOkAndHolds(3u));
+  for (size_t i = 0; i < *n; ++i) {
+    ASSERT_THAT(dm->ForeachStep(i, item, index), IsOk());
+    ASSERT_THAT(dm->Assign(grow, concat), IsOk());  // W3C test 460: the loop does not see it
+  }
+  dm->ForeachEnd();
+  EXPECT_THAT(dm->EvalValue(check), IsOkAndHolds("[3,2,6]"));
+}
+
+TEST_F(EcmascriptDataModelTest, ForeachNests) {
+  Code code;
+  uint32_t outer = code.Expr("[[1,2],[3]]");
+  uint32_t row = code.Loc("row");
+  uint32_t inner = code.Expr("row");
+  uint32_t cell = code.Loc("cell");
+  uint32_t i_loc = code.Loc("i");
+  uint32_t acc = code.Loc("acc");
+  uint32_t add = code.Expr("acc + cell * (i + 1)");
+  auto dm = Make(code);
+  ASSERT_THAT(dm->DeclareData("acc", "0"), IsOk());
+  auto n = dm->ForeachBegin(outer);
+  ASSERT_THAT(n, IsOkAndHolds(2u));
+  for (size_t r = 0; r < *n; ++r) {
+    ASSERT_THAT(dm->ForeachStep(r, row, scxml::DataModel::kNoCode), IsOk());
+    auto m = dm->ForeachBegin(inner);
+    ASSERT_THAT(m, IsOk());
+    for (size_t c = 0; c < *m; ++c) {
+      ASSERT_THAT(dm->ForeachStep(c, cell, i_loc), IsOk());
+      ASSERT_THAT(dm->Assign(acc, add), IsOk());
+    }
+    dm->ForeachEnd();
+    // The outer loop's copy is intact after the inner loop.
+    ASSERT_THAT(dm->ForeachStep(r, row, scxml::DataModel::kNoCode), IsOk());
+  }
+  dm->ForeachEnd();
+  EXPECT_THAT(dm->EvalValue(acc), IsOkAndHolds("8"));  // 1*1 + 2*2 + 3*1
+}
+
+TEST_F(EcmascriptDataModelTest, ForeachErrors) {
+  Code code;
+  uint32_t not_array = code.Expr("7");
+  uint32_t arr = code.Expr("[1]");
+  uint32_t deep_item = code.Loc("a.b");
+  uint32_t sys_item = code.Loc("_event");
+  uint32_t item = code.Loc("x");
+  auto dm = Make(code);
+  EXPECT_THAT(dm->ForeachBegin(not_array), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(dm->ForeachStep(0, item, scxml::DataModel::kNoCode),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  ASSERT_THAT(dm->ForeachBegin(arr), IsOkAndHolds(1u));
+  EXPECT_THAT(dm->ForeachStep(0, deep_item, scxml::DataModel::kNoCode),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(dm->ForeachStep(0, sys_item, scxml::DataModel::kNoCode),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(dm->ForeachStep(1, item, scxml::DataModel::kNoCode),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(dm->ForeachStep(0, item, scxml::DataModel::kNoCode), IsOk());
+  dm->ForeachEnd();
+}
+
+TEST_F(EcmascriptDataModelTest, InitTwiceFails) {
+  Code code;
+  auto dm = Make(code);
+  EXPECT_THAT(dm->Init("a", "b", "{}", 1), StatusIs(absl::StatusCode::kFailedPrecondition));
+}
+
+}  // namespace
+}  // namespace orch::js
