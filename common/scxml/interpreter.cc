@@ -69,12 +69,7 @@ absl::StatusOr<std::unique_ptr<Interpreter>> Interpreter::Create(std::shared_ptr
 absl::Status Interpreter::Start() {
   if (started_) return absl::FailedPreconditionError("already started");
   started_ = true;
-  std::string io = absl::StrCat("{\"scxml\":{\"location\":", JsonString("#_scxml_" + options_.session_id), "},",
-                                JsonString(kScxmlType), ":{\"location\":",
-                                JsonString("#_scxml_" + options_.session_id), "}");
-  if (!options_.extra_ioprocessors.empty()) absl::StrAppend(&io, ",", options_.extra_ioprocessors);
-  io += "}";
-  if (absl::Status s = dm_->Init(options_.session_id, doc_->name, io, options_.random_seed); !s.ok()) return s;
+  if (absl::Status s = InitDataModel(); !s.ok()) return s;
   running_ = true;
   // Data: the root's always now; the others now (early binding) or declared
   // now and assigned on first entry (late binding).
@@ -83,6 +78,15 @@ absl::Status Interpreter::Start() {
   EnterStates({static_cast<uint32_t>(doc_->states[0].initial)});
   Macrostep();
   return absl::OkStatus();
+}
+
+absl::Status Interpreter::InitDataModel() {
+  const std::string location = JsonString("#_scxml_" + options_.session_id);
+  std::string io = absl::StrCat("{\"scxml\":{\"location\":", location, "},", JsonString(kScxmlType),
+                                ":{\"location\":", location, "}");
+  if (!options_.extra_ioprocessors.empty()) absl::StrAppend(&io, ",", options_.extra_ioprocessors);
+  io += "}";
+  return dm_->Init(options_.session_id, doc_->name, io, options_.random_seed);
 }
 
 void Interpreter::InitData(uint32_t state, bool assign_values) {
@@ -493,17 +497,20 @@ void Interpreter::AddDescendants(uint32_t state, std::vector<char>* to_enter, st
     for (uint32_t s : init.targets) AddDescendants(s, to_enter, default_entry, default_history);
     for (uint32_t s : init.targets) AddAncestors(s, static_cast<int32_t>(state), to_enter, default_entry, default_history);
   } else if (st.kind == StateKind::kParallel) {
-    for (uint32_t c : st.children) {
-      if (doc_->states[c].kind == StateKind::kHistory) continue;
-      bool covered = false;
-      for (uint32_t s = c; s <= doc_->states[c].last_descendant; ++s) {
-        if ((*to_enter)[s]) {
-          covered = true;
-          break;
-        }
-      }
-      if (!covered) AddDescendants(c, to_enter, default_entry, default_history);
-    }
+    AddUncoveredRegions(state, to_enter, default_entry, default_history);
+  }
+}
+
+// A parallel state's regions not yet entered by some descendant get their
+// default entry.
+void Interpreter::AddUncoveredRegions(uint32_t parallel, std::vector<char>* to_enter,
+                                      std::vector<char>* default_entry,
+                                      std::map<uint32_t, const Block*>* default_history) {
+  for (uint32_t c : doc_->states[parallel].children) {
+    if (doc_->states[c].kind == StateKind::kHistory) continue;
+    bool covered = false;
+    for (uint32_t s = c; s <= doc_->states[c].last_descendant && !covered; ++s) covered = (*to_enter)[s];
+    if (!covered) AddDescendants(c, to_enter, default_entry, default_history);
   }
 }
 
@@ -511,19 +518,8 @@ void Interpreter::AddAncestors(uint32_t state, int32_t ancestor, std::vector<cha
                                std::vector<char>* default_entry, std::map<uint32_t, const Block*>* default_history) {
   for (int32_t a = doc_->states[state].parent; a != kNone && a != ancestor; a = doc_->states[a].parent) {
     (*to_enter)[a] = 1;
-    const State& as = doc_->states[a];
-    if (as.kind == StateKind::kParallel) {
-      for (uint32_t c : as.children) {
-        if (doc_->states[c].kind == StateKind::kHistory) continue;
-        bool covered = false;
-        for (uint32_t s = c; s <= doc_->states[c].last_descendant; ++s) {
-          if ((*to_enter)[s]) {
-            covered = true;
-            break;
-          }
-        }
-        if (!covered) AddDescendants(c, to_enter, default_entry, default_history);
-      }
+    if (doc_->states[a].kind == StateKind::kParallel) {
+      AddUncoveredRegions(static_cast<uint32_t>(a), to_enter, default_entry, default_history);
     }
   }
 }
@@ -1168,12 +1164,7 @@ absl::StatusOr<std::unique_ptr<Interpreter>> Interpreter::Restore(std::shared_pt
   s.id_counter_ = snap.id_counter();
   s.send_seq_ = snap.send_seq();
   s.invokeid_ = snap.invokeid();
-  std::string io = absl::StrCat("{\"scxml\":{\"location\":", JsonString("#_scxml_" + options.session_id), "},",
-                                JsonString(kScxmlType), ":{\"location\":",
-                                JsonString("#_scxml_" + options.session_id), "}");
-  if (!options.extra_ioprocessors.empty()) absl::StrAppend(&io, ",", options.extra_ioprocessors);
-  io += "}";
-  if (absl::Status st = s.dm_->Init(options.session_id, doc->name, io, options.random_seed); !st.ok()) return st;
+  if (absl::Status st = s.InitDataModel(); !st.ok()) return st;
   if (absl::Status st = s.dm_->Restore(snap.data_model()); !st.ok()) return st;
   if (snap.has_last_event()) s.SetEvent(FromProto(snap.last_event()));
   for (const auto& pc : snap.children()) {

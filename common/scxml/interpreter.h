@@ -178,6 +178,8 @@ class Interpreter final : public DataModelHost {
                        std::vector<char>* default_entry, std::map<uint32_t, const Block*>* default_history);
   void AddDescendants(uint32_t state, std::vector<char>* to_enter, std::vector<char>* default_entry,
                       std::map<uint32_t, const Block*>* default_history);
+  void AddUncoveredRegions(uint32_t parallel, std::vector<char>* to_enter, std::vector<char>* default_entry,
+                           std::map<uint32_t, const Block*>* default_history);
   void AddAncestors(uint32_t state, int32_t ancestor, std::vector<char>* to_enter,
                     std::vector<char>* default_entry, std::map<uint32_t, const Block*>* default_history);
   int32_t TransitionDomain(uint32_t t);
@@ -187,6 +189,8 @@ class Interpreter final : public DataModelHost {
   bool IsDescendant(uint32_t s, uint32_t ancestor) const;
   bool IsCompound(uint32_t s) const;
   bool ConditionHolds(uint32_t cond, const std::string& where);
+  // Defines the system variables (_sessionid, _name, _ioprocessors) and seeds the PRNG.
+  absl::Status InitDataModel();
   void InitData(uint32_t state, bool assign_values);
   void ExitInterpreter();
 
