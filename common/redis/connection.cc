@@ -19,6 +19,12 @@
 namespace orch::redis {
 namespace {
 
+// An alert by which the server refused our client certificate (or its absence).
+bool IsCertificateRefusal(const std::string& msg) {
+  return absl::StrContains(msg, "certificate required") ||
+         absl::StrContains(msg, "bad certificate") || absl::StrContains(msg, "unknown ca");
+}
+
 bool IsIpLiteral(const std::string& host) {
   in6_addr a6;
   in_addr a4;
@@ -350,7 +356,25 @@ void Connection::Flush() {
       if (r <= 0) {
         int e = SSL_get_error(ssl_, r);
         if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) break;
-        Fail(absl::UnavailableError(TlsError(r, "write")), true);
+        std::string msg = TlsError(r, "write");
+        // With TLS 1.3 the server checks our certificate after the handshake:
+        // it sends an alert and closes, and a write that comes later meets its
+        // reset. The alert is still in the receive buffer; read it so the
+        // error names the real reason instead of "connection reset".
+        char probe[512];
+        ERR_clear_error();
+        errno = 0;
+        int pr = SSL_read(ssl_, probe, sizeof probe);
+        if (pr <= 0) {
+          std::string alert = TlsError(pr, "read");
+          if (IsCertificateRefusal(alert)) {
+            Fail(absl::FailedPreconditionError(
+                     absl::StrCat(settings_->option_prefix, "tls-cert: ", alert)),
+                 true);
+            return;
+          }
+        }
+        Fail(absl::UnavailableError(msg), true);
         return;
       }
       n = r;
@@ -389,8 +413,7 @@ void Connection::ReadAvailable() {
         int e = SSL_get_error(ssl_, r);
         if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return;
         std::string msg = TlsError(r, "read");
-        if (absl::StrContains(msg, "certificate required") ||
-            absl::StrContains(msg, "bad certificate") || absl::StrContains(msg, "unknown ca")) {
+        if (IsCertificateRefusal(msg)) {
           Fail(absl::FailedPreconditionError(
                    absl::StrCat(settings_->option_prefix, "tls-cert: ", msg)),
                true);
