@@ -2,6 +2,10 @@
 // per idle session, event routing conditions, assignments, Serialize/Restore.
 // Results go to common/js/README.md.
 
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <vector>
@@ -61,6 +65,52 @@ void BM_CreateSession(benchmark::State& state) {
       benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_CreateSession);
+
+// Resident set size of the process, from /proc/self/statm.
+size_t RssBytes() {
+  std::FILE* f = std::fopen("/proc/self/statm", "r");
+  if (f == nullptr) return 0;
+  unsigned long size = 0, resident = 0;
+  if (std::fscanf(f, "%lu %lu", &size, &resident) != 2) resident = 0;
+  std::fclose(f);
+  return resident * static_cast<size_t>(sysconf(_SC_PAGESIZE));
+}
+
+// 10,000 idle sessions alive at once (fresh: Create + Init): process RSS and
+// worker-heap bytes per session, and the cost of one full mark-and-sweep of
+// a worker heap holding them.
+void BM_LiveSessions10k(benchmark::State& state) {
+  constexpr int kSessions = 10'000;
+  for (auto _ : state) {
+    F().New().reset();  // the worker heap exists before we measure
+    orch::js::CollectCurrentThreadGarbage();
+    size_t rss_before = RssBytes();
+    size_t heap_before = orch::js::CurrentThreadHeapStats().total_bytes;
+    std::vector<std::unique_ptr<orch::scxml::DataModel>> sessions;
+    sessions.reserve(kSessions);
+    size_t memory_bytes = 0;
+    for (int i = 0; i < kSessions; ++i) {
+      sessions.push_back(F().New());
+      memory_bytes += sessions.back()->MemoryBytes();
+    }
+    size_t rss_after = RssBytes();
+    size_t heap_after = orch::js::CurrentThreadHeapStats().total_bytes;
+    auto t0 = std::chrono::steady_clock::now();
+    orch::js::CollectCurrentThreadGarbage();
+    auto t1 = std::chrono::steady_clock::now();
+    sessions.clear();
+    auto t2 = std::chrono::steady_clock::now();
+    state.counters["rss_bytes_per_session"] =
+        static_cast<double>(rss_after - rss_before) / kSessions;
+    state.counters["heap_bytes_per_session"] =
+        static_cast<double>(heap_after - heap_before) / kSessions;
+    state.counters["memory_bytes_per_session"] = static_cast<double>(memory_bytes) / kSessions;
+    state.counters["full_gc_ms"] = std::chrono::duration<double, std::milli>(t1 - t0).count();
+    state.counters["destroy_us_per_session"] =
+        std::chrono::duration<double, std::micro>(t2 - t1).count() / kSessions;
+  }
+}
+BENCHMARK(BM_LiveSessions10k)->Iterations(1)->Unit(benchmark::kMillisecond);
 
 void BM_SetEventAndCondition(benchmark::State& state) {
   auto dm = F().New();

@@ -42,4 +42,36 @@ void orch_duk_prevent_extensions(duk_context *ctx, duk_idx_t idx);
 // length), which together identify it. Returns 0 if the value is not one.
 int orch_duk_lightfunc_key(duk_context *ctx, duk_idx_t idx, void **func, int *flags);
 
+// ---- Worker heaps (see worker_heap.h) ----
+
+// The heap of a context, and whether a mark-and-sweep is running in it (the
+// allocator must not refuse allocations then: Duktape cannot report them).
+void *orch_duk_heap_of(duk_context *ctx);
+int orch_duk_gc_running(void *heap);
+// Makes the running thread of `heap` take an interrupt (and so call the exec
+// timeout hook) at its next bytecode instruction.
+void orch_duk_request_interrupt(void *heap);
+
+// Pushes a copy of the calling thread's global object: same class,
+// [[Prototype]] and property table (keys, values and attributes copied
+// verbatim, reference counts taken). Only the object itself is copied: the
+// built-ins it refers to are shared.
+void orch_duk_push_global_clone(duk_context *ctx);
+
+// Points the lexical and variable environment of the compiled function
+// `func` (a heap pointer) at the global environment of thread `ctx`. A
+// program loaded once per worker heap is bound to the running session's
+// global environment for each call, and back to the worker's afterwards.
+void orch_duk_bind_global_env(duk_context *ctx, void *func);
+
+// Pushes an array of the built-in objects of the calling thread (Duktape's
+// internal table: constructors, prototypes, the global object, the %ThrowTypeError%
+// function, ...), environment records excluded.
+void orch_duk_push_builtins(duk_context *ctx);
+
+// Deletes every own property of the object at `idx`, non-configurable ones
+// included (used to break reference cycles through a session's global
+// object when the session ends).
+void orch_duk_clear_object(duk_context *ctx, duk_idx_t idx);
+
 }  // extern "C"

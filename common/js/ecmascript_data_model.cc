@@ -10,11 +10,14 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "common/base/check.h"
 #include "common/base/status_macros.h"
 #include "common/js/duktape_internal.h"
 #include "common/js/prng.h"
 #include "common/js/snapshot.h"
 #include "common/js/utf8.h"
+#include "common/js/worker_heap.h"
+#include "common/js/xml_dom.h"
 #include "duktape.h"
 
 namespace orch::js {
@@ -34,19 +37,6 @@ absl::string_view Av(std::string_view s) { return absl::string_view(s.data(), s.
 // them too.
 constexpr long kCallstackOverhead = 1;
 
-// Bytes of bookkeeping in front of every allocation (keeps 16-byte alignment).
-constexpr size_t kAllocHeader = 16;
-
-// Globals that Duktape defines but a data model must not offer: not
-// serializable (typed arrays, Proxy), engine internals (Duktape.gc/act/fin),
-// or clocks (performance.now).
-constexpr const char* kRemovedGlobals[] = {
-    "Duktape",      "Proxy",       "CBOR",        "Buffer",          "ArrayBuffer",
-    "DataView",     "Int8Array",   "Uint8Array",  "Uint8ClampedArray", "Int16Array",
-    "Uint16Array",  "Int32Array",  "Uint32Array", "Float32Array",    "Float64Array",
-    "TextEncoder",  "TextDecoder", "performance",
-};
-
 constexpr const char* kSystemVariables[] = {"_sessionid", "_name", "_ioprocessors", "_event"};
 
 bool IsSystemVariable(std::string_view name) {
@@ -56,86 +46,6 @@ bool IsSystemVariable(std::string_view name) {
   return false;
 }
 
-// Everything Duktape's hooks need, reached through the heap's udata. The
-// orch_js_heap_hooks must come first: duk_config_overrides.h reads
-// callstack_limit through the udata pointer.
-struct HeapState {
-  orch_js_heap_hooks hooks = {std::numeric_limits<long>::max() / 2, nullptr};
-  // Memory accounting (allocator).
-  size_t used = 0;
-  size_t limit = std::numeric_limits<size_t>::max();
-  bool refused = false;  // an allocation was refused during the current call
-  // Work accounting (interrupt hook), reset at the start of every call.
-  uint64_t work_used = 0;
-  uint64_t work_limit = std::numeric_limits<uint64_t>::max();
-  bool timed_out = false;
-  Prng prng;
-  DataModelHost* host = nullptr;
-};
-static_assert(std::is_standard_layout_v<HeapState>);
-
-void* Alloc(void* udata, duk_size_t size) {
-  auto* st = static_cast<HeapState*>(udata);
-  if (size > st->limit || st->used + size + kAllocHeader > st->limit) {
-    st->refused = true;
-    return nullptr;
-  }
-  void* raw = std::malloc(size + kAllocHeader);
-  if (raw == nullptr) return nullptr;
-  *static_cast<size_t*>(raw) = size;
-  st->used += size + kAllocHeader;
-  return static_cast<char*>(raw) + kAllocHeader;
-}
-
-void Free(void* udata, void* ptr) {
-  if (ptr == nullptr) return;
-  auto* st = static_cast<HeapState*>(udata);
-  char* raw = static_cast<char*>(ptr) - kAllocHeader;
-  st->used -= *reinterpret_cast<size_t*>(raw) + kAllocHeader;
-  std::free(raw);
-}
-
-void* Realloc(void* udata, void* ptr, duk_size_t size) {
-  if (ptr == nullptr) return Alloc(udata, size);
-  if (size == 0) {
-    Free(udata, ptr);
-    return nullptr;
-  }
-  auto* st = static_cast<HeapState*>(udata);
-  char* raw = static_cast<char*>(ptr) - kAllocHeader;
-  size_t old = *reinterpret_cast<size_t*>(raw);
-  if (size > old && (size > st->limit || st->used - old + size > st->limit)) {
-    st->refused = true;
-    return nullptr;
-  }
-  void* grown = std::realloc(raw, size + kAllocHeader);
-  if (grown == nullptr) return nullptr;
-  *static_cast<size_t*>(grown) = size;
-  st->used = st->used - old + size;
-  return static_cast<char*>(grown) + kAllocHeader;
-}
-
-// Only reached on a Duktape bug or an error thrown outside any protected call
-// (all our calls are protected): not recoverable.
-void Fatal(void*, const char* msg) {
-  std::fprintf(stderr, "duktape fatal error: %s\n", msg != nullptr ? msg : "(none)");
-  std::abort();
-}
-
-HeapState* StateOf(duk_context* ctx) {
-  duk_memory_functions funcs;
-  duk_get_memory_functions(ctx, &funcs);
-  return static_cast<HeapState*>(funcs.udata);
-}
-
-// In(state_id), SCXML's predicate.
-duk_ret_t InFunction(duk_context* ctx) {
-  duk_size_t len = 0;
-  const char* id = duk_to_lstring(ctx, 0, &len);
-  HeapState* st = StateOf(ctx);
-  duk_push_boolean(ctx, st->host != nullptr && st->host->In(std::string_view(id, len)));
-  return 1;
-}
 
 // Pushes the value of JSON text, or undefined for "undefined". Throws a
 // SyntaxError on bad JSON.
@@ -146,6 +56,17 @@ void PushJson(duk_context* ctx, std::string_view json) {
   }
   duk_push_lstring(ctx, json.data(), json.size());
   duk_json_decode(ctx, -1);
+}
+
+// Pushes a value that crossed the seam (data_model.h): XML markup becomes a
+// DOM Document (xml_dom.h), or the text itself as a string when it is not
+// well-formed; anything else is JSON (PushJson).
+void PushValue(duk_context* ctx, std::string_view text) {
+  if (LooksLikeXml(text)) {
+    if (!PushXmlDocument(ctx, text)) duk_push_lstring(ctx, text.data(), text.size());
+    return;
+  }
+  PushJson(ctx, text);
 }
 
 void DeepFreeze(duk_context* ctx, duk_idx_t idx) {
@@ -274,95 +195,111 @@ class EcmascriptDataModel final : public scxml::DataModel {
  public:
   EcmascriptDataModel(std::shared_ptr<const EcmascriptCompiledCode> code, DataModelHost* host,
                       const DataModelLimits& limits)
-      : code_(std::move(code)), state_(std::make_unique<HeapState>()), limits_(limits) {
-    state_->host = host;
-    state_->limit = limits.max_memory_bytes;
-    state_->work_limit = limits.max_work_per_call;
-    state_->hooks.callstack_limit = static_cast<long>(limits.max_call_depth) + kCallstackOverhead;
-    state_->hooks.owner = this;
-    loaded_.assign(code_->specs.size(), nullptr);
-    loaded_assign_.assign(code_->specs.size(), nullptr);
+      : code_(std::move(code)), limits_(limits) {
+    session_.host = host;
+    session_.work_limit = limits.max_work_per_call;
+    session_.callstack_limit = static_cast<long>(limits.max_call_depth) + kCallstackOverhead;
   }
 
   ~EcmascriptDataModel() override {
-    if (ctx_ != nullptr) duk_destroy_heap(ctx_);
+    if (worker_ == nullptr) return;
+    if (ctx_ != nullptr) {
+      // Break the cycles through the session's global object (globalThis,
+      // functions stored in variables) so that reference counting frees
+      // most of the session now, then drop the thread. What remains (cycles
+      // among the session's own objects) waits for a mark-and-sweep.
+      Running running(this);
+      if (own_global_) {
+        duk_safe_call(
+            ctx_,
+            [](duk_context* ctx, void*) -> duk_ret_t {
+              duk_push_global_object(ctx);
+              orch_duk_clear_object(ctx, -1);
+              return 0;
+            },
+            nullptr, 0, 1);
+        duk_pop(ctx_);
+      }
+      duk_safe_call(
+          worker_->main(),
+          [](duk_context* ctx, void* udata) -> duk_ret_t {
+            uint32_t slot = *static_cast<uint32_t*>(udata);
+            duk_push_heap_stash(ctx);
+            duk_get_prop_string(ctx, -1, kStashForeach);
+            duk_del_prop_index(ctx, -1, slot);
+            duk_pop(ctx);
+            duk_get_prop_string(ctx, -1, kStashSessions);
+            duk_del_prop_index(ctx, -1, slot);
+            return 0;
+          },
+          &slot_, 0, 1);
+      duk_pop(worker_->main());
+    }
+    if (templates_ != nullptr) worker_->ReleaseCode(templates_);
+    size_t leftover = worker_->AccountBytes(slot_);
+    worker_->CloseAccount(slot_);
+    worker_->SessionEnded(leftover);
   }
 
+  // Creates the session's Duktape thread in the calling thread's worker heap.
   absl::Status Open() {
-    ctx_ = duk_create_heap(Alloc, Realloc, Free, state_.get(), Fatal);
-    if (ctx_ == nullptr) {
+    ASSIGN_OR_RETURN(worker_, WorkerHeap::ForCurrentThread());
+    slot_ = worker_->OpenAccount(limits_.max_memory_bytes);
+    templates_ = worker_->AcquireCode(code_.get(), code_->specs.size() * 2);
+    Running running(this);
+    duk_context* main = worker_->main();
+    duk_int_t rc = duk_safe_call(
+        main,
+        [](duk_context* ctx, void* udata) -> duk_ret_t {
+          uint32_t slot = *static_cast<uint32_t*>(udata);
+          duk_push_thread(ctx);
+          duk_push_heap_stash(ctx);
+          duk_get_prop_string(ctx, -1, kStashSessions);
+          duk_dup(ctx, -3);
+          duk_put_prop_index(ctx, -2, slot);  // keeps the thread alive
+          duk_pop_2(ctx);
+          return 1;
+        },
+        &slot_, 0, 1);
+    if (rc != DUK_EXEC_SUCCESS) {
+      std::string message = duk_safe_to_string(main, -1);
+      duk_pop(main);
       return absl::ResourceExhaustedError(absl::StrCat(
-          "cannot create a JavaScript heap within ", limits_.max_memory_bytes, " bytes"));
+          "cannot create a JavaScript session within ", limits_.max_memory_bytes, " bytes: ",
+          message));
     }
+    ctx_ = duk_get_context(main, -1);
+    duk_pop(main);
     return absl::OkStatus();
   }
 
   absl::Status Init(std::string_view session_id, std::string_view name,
                     std::string_view ioprocessors_json, uint64_t random_seed) override {
     if (initialized_) return absl::FailedPreconditionError("Init called twice");
-    state_->prng.Seed(random_seed);
+    session_.prng.Seed(random_seed);
     RETURN_IF_ERROR(Call("Init", [&](duk_context* ctx) -> absl::Status {
+      // The session's own global object: a copy of the template's property
+      // table (built-ins, In, _event), with its own global environment.
+      orch_duk_push_global_clone(ctx);
+      duk_push_string(ctx, "globalThis");
+      duk_dup(ctx, -2);
+      duk_def_prop(ctx, -3, DUK_DEFPROP_HAVE_VALUE | DUK_DEFPROP_FORCE);
+      duk_set_global_object(ctx);
+      own_global_ = true;
+
       duk_push_global_object(ctx);
       duk_idx_t global = duk_normalize_index(ctx, -1);
-      for (const char* removed : kRemovedGlobals) duk_del_prop_string(ctx, global, removed);
-
-      duk_push_heap_stash(ctx);
-      duk_idx_t stash = duk_normalize_index(ctx, -1);
-      for (const char* key : {kStashCode, kStashAssign, kStashForeach}) {
-        duk_push_array(ctx);
-        duk_put_prop_string(ctx, stash, key);
-      }
-      duk_push_array(ctx);
-      static constexpr const char* kProtoOwners[kProtoCount] = {
-          "Object",     "Array",          "Function",    "Date",      "RegExp",    "Error",
-          "EvalError",  "RangeError",     "ReferenceError", "SyntaxError", "TypeError", "URIError"};
-      for (int i = 0; i < kProtoCount; ++i) {
-        duk_get_prop_string(ctx, global, kProtoOwners[i]);
-        duk_get_prop_string(ctx, -1, "prototype");
-        duk_put_prop_index(ctx, -3, i);
-        duk_pop(ctx);
-      }
-      duk_put_prop_string(ctx, stash, kStashProtos);
-      duk_push_array(ctx);
-      duk_get_prop_string(ctx, global, "Date");
-      duk_dup_top(ctx);
-      duk_put_prop_index(ctx, -3, kToolDateConstructor);
-      duk_get_prop_string(ctx, -1, "prototype");
-      duk_get_prop_string(ctx, -1, "getTime");
-      duk_put_prop_index(ctx, -4, kToolDateGetTime);
-      duk_pop_2(ctx);
-      duk_get_prop_string(ctx, global, "RegExp");
-      duk_put_prop_index(ctx, -2, kToolRegExpConstructor);
-      duk_get_prop_string(ctx, global, "Error");
-      duk_put_prop_index(ctx, -2, kToolErrorConstructor);
-      duk_put_prop_string(ctx, stash, kStashTools);
-
       // System variables: read-only, not enumerable.
-      auto define = [&](const char* var) { duk_def_prop(ctx, global, kReadOnlyFlags); (void)var; };
       duk_push_string(ctx, "_sessionid");
       duk_push_lstring(ctx, session_id.data(), session_id.size());
-      define("_sessionid");
+      duk_def_prop(ctx, global, kReadOnlyFlags);
       duk_push_string(ctx, "_name");
       duk_push_lstring(ctx, name.data(), name.size());
-      define("_name");
+      duk_def_prop(ctx, global, kReadOnlyFlags);
       duk_push_string(ctx, "_ioprocessors");
       PushJson(ctx, ioprocessors_json);
       DeepFreeze(ctx, -1);
-      define("_ioprocessors");
-      duk_push_string(ctx, "_event");
-      duk_push_undefined(ctx);
-      define("_event");
-      duk_push_string(ctx, "In");
-      duk_push_c_function(ctx, InFunction, 1);
-      define("In");
-
-      // What the global object holds now is environment, not session state.
-      duk_push_bare_object(ctx);
-      duk_enum(ctx, global, DUK_ENUM_OWN_PROPERTIES_ONLY | DUK_ENUM_INCLUDE_NONENUMERABLE);
-      while (duk_next(ctx, -1, 1)) duk_put_prop(ctx, -4);
-      duk_pop(ctx);
-      duk_put_prop_string(ctx, stash, kStashInitialGlobals);
-      builtins_ = CollectBuiltinObjects(ctx);
+      duk_def_prop(ctx, global, kReadOnlyFlags);
       return absl::OkStatus();
     }));
     initialized_ = true;
@@ -373,7 +310,7 @@ class EcmascriptDataModel final : public scxml::DataModel {
     RETURN_IF_ERROR(CheckDeclarable(id));
     return Call(id, [&](duk_context* ctx) {
       EnsureVariable(ctx, id);
-      PushJson(ctx, value_json);
+      PushValue(ctx, value_json);
       PutGlobal(ctx, id);
       return absl::OkStatus();
     });
@@ -434,7 +371,7 @@ class EcmascriptDataModel final : public scxml::DataModel {
     RETURN_IF_ERROR(CheckLocation(location));
     return Call(Where(location), [&](duk_context* ctx) -> absl::Status {
       RETURN_IF_ERROR(PushCode(ctx, location, /*assign=*/true));
-      PushJson(ctx, value_json);
+      PushValue(ctx, value_json);
       duk_call(ctx, 1);
       return absl::OkStatus();
     });
@@ -471,7 +408,7 @@ class EcmascriptDataModel final : public scxml::DataModel {
       if (duk_safe_call(
               ctx,
               [](duk_context* c, void* udata) -> duk_ret_t {
-                PushJson(c, *static_cast<Args*>(udata)->json);
+                PushValue(c, *static_cast<Args*>(udata)->json);
                 return 1;
               },
               &args, 0, 1) != DUK_EXEC_SUCCESS) {
@@ -499,8 +436,7 @@ class EcmascriptDataModel final : public scxml::DataModel {
         return absl::InvalidArgumentError("<foreach> array is not an array");
       }
       length = duk_get_length(ctx, value);
-      duk_push_heap_stash(ctx);
-      duk_get_prop_string(ctx, -1, kStashForeach);
+      PushForeachLevels(ctx);
       duk_push_array(ctx);  // the shallow copy the loop iterates over
       for (size_t i = 0; i < length; ++i) {
         duk_get_prop_index(ctx, value, static_cast<duk_uarridx_t>(i));
@@ -526,8 +462,7 @@ class EcmascriptDataModel final : public scxml::DataModel {
     const size_t depth = foreach_lengths_.size() - 1;
     return Call(Where(item), [&](duk_context* ctx) {
       EnsureVariable(ctx, item_name);
-      duk_push_heap_stash(ctx);
-      duk_get_prop_string(ctx, -1, kStashForeach);
+      PushForeachLevels(ctx);
       duk_get_prop_index(ctx, -1, static_cast<duk_uarridx_t>(depth));
       duk_get_prop_index(ctx, -1, static_cast<duk_uarridx_t>(i));
       PutGlobal(ctx, item_name);
@@ -547,7 +482,12 @@ class EcmascriptDataModel final : public scxml::DataModel {
     (void)Call("ForeachEnd", [&](duk_context* ctx) {
       duk_push_heap_stash(ctx);
       duk_get_prop_string(ctx, -1, kStashForeach);
-      duk_del_prop_index(ctx, -1, static_cast<duk_uarridx_t>(depth));
+      if (depth == 0) {
+        duk_del_prop_index(ctx, -1, slot_);
+      } else {
+        duk_get_prop_index(ctx, -1, slot_);
+        duk_del_prop_index(ctx, -1, static_cast<duk_uarridx_t>(depth));
+      }
       return absl::OkStatus();
     });
   }
@@ -556,7 +496,7 @@ class EcmascriptDataModel final : public scxml::DataModel {
     if (!initialized_) return absl::FailedPreconditionError("Serialize before Init");
     std::string out;
     RETURN_IF_ERROR(Call("Serialize", [&](duk_context* ctx) {
-      return EncodeSnapshot(ctx, state_->prng.state(), builtins_, &out);
+      return EncodeSnapshot(ctx, session_.prng.state(), worker_->builtins(), &out);
     }));
     return out;
   }
@@ -567,16 +507,69 @@ class EcmascriptDataModel final : public scxml::DataModel {
     RETURN_IF_ERROR(Call("Restore", [&](duk_context* ctx) {
       return DecodeSnapshot(ctx, bytes, &prng);
     }));
-    state_->prng.set_state(prng);
+    session_.prng.set_state(prng);
     return absl::OkStatus();
   }
 
-  size_t MemoryBytes() const override { return state_->used; }
+  size_t MemoryBytes() const override { return worker_->AccountBytes(slot_); }
 
  private:
-  static constexpr char kStashCode[] = "orch_code";
-  static constexpr char kStashAssign[] = "orch_assign";
-  static constexpr char kStashForeach[] = "orch_foreach";
+  // Makes `model` the running session of its worker heap (hooks, memory
+  // account, call depth) for the lifetime of this object.
+  class Running {
+   public:
+    explicit Running(EcmascriptDataModel* model)
+        : hooks_(model->worker_->hooks()),
+          session_(hooks_.session),
+          account_(hooks_.account),
+          callstack_limit_(hooks_.hooks.callstack_limit) {
+      hooks_.session = &model->session_;
+      hooks_.account = model->slot_;
+      hooks_.hooks.callstack_limit = model->session_.callstack_limit;
+    }
+    ~Running() {
+      hooks_.session = session_;
+      hooks_.account = account_;
+      hooks_.hooks.callstack_limit = callstack_limit_;
+    }
+    Running(const Running&) = delete;
+    Running& operator=(const Running&) = delete;
+
+   private:
+    HeapHooks& hooks_;
+    SessionHooks* session_;
+    uint32_t account_;
+    long callstack_limit_;
+  };
+
+  // Charges allocations to the worker (shared code templates) for the
+  // lifetime of this object.
+  class ChargeWorker {
+   public:
+    explicit ChargeWorker(HeapHooks& hooks) : hooks_(hooks), account_(hooks.account) {
+      hooks_.account = 0;
+    }
+    ~ChargeWorker() { hooks_.account = account_; }
+    ChargeWorker(const ChargeWorker&) = delete;
+    ChargeWorker& operator=(const ChargeWorker&) = delete;
+
+   private:
+    HeapHooks& hooks_;
+    uint32_t account_;
+  };
+
+  // Pushes this session's array of <foreach> copies (one per nesting level),
+  // creating it if needed.
+  void PushForeachLevels(duk_context* ctx) {
+    duk_push_heap_stash(ctx);
+    duk_get_prop_string(ctx, -1, kStashForeach);
+    if (!duk_get_prop_index(ctx, -1, slot_)) {
+      duk_pop(ctx);
+      duk_push_array(ctx);
+      duk_dup_top(ctx);
+      duk_put_prop_index(ctx, -3, slot_);
+    }
+  }
 
   std::string_view Where(uint32_t id) const {
     return id < code_->specs.size() ? std::string_view(code_->specs[id].where)
@@ -627,24 +620,28 @@ class EcmascriptDataModel final : public scxml::DataModel {
     return name;
   }
 
-  // Pushes the (lazily loaded) function of code `id`.
+  // Pushes the function of code `id` bound to this session's global
+  // environment. The function is loaded into the worker heap the first time
+  // any of its sessions uses it (charged to the worker, not the session) and
+  // shared; Call() binds it back to the worker's environment afterwards.
   absl::Status PushCode(duk_context* ctx, uint32_t id, bool assign) {
     ASSIGN_OR_RETURN(const CompiledSpec* spec, Spec(id));
-    std::vector<void*>& cache = assign ? loaded_assign_ : loaded_;
-    if (cache[id] != nullptr) {
-      duk_push_heapptr(ctx, cache[id]);
-      return absl::OkStatus();
+    const size_t slot = 2 * static_cast<size_t>(id) + (assign ? 1 : 0);
+    void* func = templates_->functions[slot];
+    if (func != nullptr) {
+      duk_push_heapptr(ctx, func);
+    } else {
+      ChargeWorker charge(worker_->hooks());
+      const std::string& bytecode = assign ? spec->assign : spec->code;
+      duk_push_external_buffer(ctx);
+      duk_config_buffer(ctx, -1, const_cast<char*>(bytecode.data()), bytecode.size());
+      duk_load_function(ctx);
+      worker_->KeepTemplate(ctx, templates_, slot);
+      func = templates_->functions[slot];
     }
-    const std::string& bytecode = assign ? spec->assign : spec->code;
-    duk_push_external_buffer(ctx);
-    duk_config_buffer(ctx, -1, const_cast<char*>(bytecode.data()), bytecode.size());
-    duk_load_function(ctx);
-    duk_push_heap_stash(ctx);
-    duk_get_prop_string(ctx, -1, assign ? kStashAssign : kStashCode);
-    duk_dup(ctx, -3);
-    duk_put_prop_index(ctx, -2, id);  // keeps it alive for the heap pointer
-    duk_pop_2(ctx);
-    cache[id] = duk_get_heapptr(ctx, -1);
+    ORCH_CHECK(bound_count_ < kMaxBound, "too many code templates bound in one call");
+    bound_[bound_count_++] = func;
+    orch_duk_bind_global_env(ctx, func);
     return absl::OkStatus();
   }
 
@@ -670,13 +667,19 @@ class EcmascriptDataModel final : public scxml::DataModel {
   template <typename Body>
   absl::Status Call(std::string_view where, Body&& body) {
     if (ctx_ == nullptr) return absl::FailedPreconditionError("data model not open");
+    if (!worker_->OnOwnerThread()) {
+      return absl::FailedPreconditionError(
+          "an ECMAScript data model must be used on the thread that created it");
+    }
     struct Frame {
       Body* body;
       absl::Status status;
     } frame{&body, absl::OkStatus()};
-    state_->work_used = 0;
-    state_->timed_out = false;
-    state_->refused = false;
+    Running running(this);
+    HeapHooks& hooks = worker_->hooks();
+    session_.work_used = 0;
+    session_.timed_out = false;
+    hooks.refused = false;
     orch_duk_reset_interrupt_counter(ctx_);
     duk_int_t rc = duk_safe_call(
         ctx_,
@@ -686,13 +689,17 @@ class EcmascriptDataModel final : public scxml::DataModel {
           return 0;
         },
         &frame, 0, 1);
+    // Shared code templates go back to the worker's environment, so that
+    // they never keep a session alive.
+    for (int i = 0; i < bound_count_; ++i) orch_duk_bind_global_env(worker_->main(), bound_[i]);
+    bound_count_ = 0;
     if (rc != DUK_EXEC_SUCCESS) {
       std::string message = duk_safe_to_string(ctx_, -1);
-      if (state_->timed_out) {
+      if (session_.timed_out) {
         frame.status = absl::DeadlineExceededError(
             absl::StrCat(Av(where), ": execution budget of ", limits_.max_work_per_call,
                          " instructions used up (", message, ")"));
-      } else if (state_->refused) {
+      } else if (hooks.refused) {
         frame.status = absl::ResourceExhaustedError(
             absl::StrCat(Av(where), ": memory cap of ", limits_.max_memory_bytes,
                          " bytes reached (", message, ")"));
@@ -704,14 +711,19 @@ class EcmascriptDataModel final : public scxml::DataModel {
     return frame.status;
   }
 
+  static constexpr int kMaxBound = 4;  // Assign binds two (location, expression)
+
   std::shared_ptr<const EcmascriptCompiledCode> code_;
-  std::unique_ptr<HeapState> state_;  // Duktape holds its address
   DataModelLimits limits_;
-  duk_context* ctx_ = nullptr;
+  SessionHooks session_;
+  std::shared_ptr<WorkerHeap> worker_;
+  uint32_t slot_ = 0;  // memory account; also keys the session in the stash
+  WorkerHeap::CodeTemplates* templates_ = nullptr;
+  duk_context* ctx_ = nullptr;  // the session's Duktape thread
+  bool own_global_ = false;     // Init replaced the thread's global object
   bool initialized_ = false;
-  std::vector<void*> loaded_;         // per code id, kept alive by the stash
-  std::vector<void*> loaded_assign_;  // per location id
-  std::vector<const void*> builtins_;
+  void* bound_[kMaxBound] = {};
+  int bound_count_ = 0;
   std::vector<size_t> foreach_lengths_;  // the <foreach> stack
 };
 
@@ -821,9 +833,10 @@ absl::StatusOr<std::shared_ptr<const scxml::CompiledCode>> EcmascriptDataModelFa
     out.where = spec.where;
     out.text = spec.text;
   }
-  HeapState state;  // no limits: compiling runs no user code
-  duk_context* ctx = duk_create_heap(Alloc, Realloc, Free, &state, Fatal);
+  HeapHooks hooks;  // a private heap without accounting: compiling runs no user code
+  duk_context* ctx = duk_create_heap(HeapAlloc, HeapRealloc, HeapFree, &hooks, HeapFatal);
   if (ctx == nullptr) return absl::ResourceExhaustedError("cannot create a JavaScript heap");
+  hooks.heap = orch_duk_heap_of(ctx);
   absl::Status status = absl::OkStatus();
   for (CompiledSpec& spec : compiled->specs) {
     absl::Status s = CompileSpec(ctx, spec);
@@ -840,6 +853,20 @@ absl::StatusOr<std::shared_ptr<const scxml::CompiledCode>> EcmascriptDataModelFa
   return std::shared_ptr<const scxml::CompiledCode>(std::move(compiled));
 }
 
+WorkerHeapStats CurrentThreadHeapStats() {
+  WorkerHeapStats stats;
+  if (WorkerHeap* w = WorkerHeap::ExistingForCurrentThread(); w != nullptr) {
+    stats.total_bytes = w->TotalBytes();
+    stats.live_sessions = w->live_sessions();
+    stats.collections = w->collections();
+  }
+  return stats;
+}
+
+void CollectCurrentThreadGarbage() {
+  if (WorkerHeap* w = WorkerHeap::ExistingForCurrentThread(); w != nullptr) w->CollectGarbage();
+}
+
 absl::StatusOr<std::unique_ptr<scxml::DataModel>> EcmascriptDataModelFactory::Create(
     std::shared_ptr<const scxml::CompiledCode> code, scxml::DataModelHost* host,
     const scxml::DataModelLimits& limits) {
@@ -854,24 +881,3 @@ absl::StatusOr<std::unique_ptr<scxml::DataModel>> EcmascriptDataModelFactory::Cr
 }
 
 }  // namespace orch::js
-
-// ---- Duktape hooks (declared in duk_config_overrides.h) ----
-
-extern "C" int orch_js_exec_timeout_check(void* udata) {
-  auto* st = static_cast<orch::js::HeapState*>(udata);
-  st->work_used += ORCH_DUK_INTERRUPT_INTERVAL;
-  if (st->work_used > st->work_limit) {
-    st->timed_out = true;
-    return 1;
-  }
-  return 0;
-}
-
-extern "C" double orch_js_date_now(void* udata) {
-  auto* st = static_cast<orch::js::HeapState*>(udata);
-  return st->host != nullptr ? static_cast<double>(st->host->NowMs()) : 0.0;
-}
-
-extern "C" double orch_js_random_double(void* udata) {
-  return static_cast<orch::js::HeapState*>(udata)->prng.NextDouble();
-}

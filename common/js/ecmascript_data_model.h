@@ -8,15 +8,23 @@
 //   ASSIGN_OR_RETURN(auto dm, factory.Create(code, &host, limits));  // per session
 //   RETURN_IF_ERROR(dm->Init(session_id, name, ioprocessors_json, seed));
 //
-// Each DataModel owns one Duktape heap, so sessions are fully isolated and
-// the memory cap is exact per session. Code is compiled once, by Compile(),
-// into Duktape bytecode that each heap loads lazily the first time an id is
-// used. Semantics, limits, the Serialize() format and measured costs are in
-// common/js/README.md.
+// All data models created on one OS thread share that thread's Duktape heap
+// (a "worker heap", worker_heap.h): the built-ins exist once, deeply frozen;
+// each session is a Duktape thread with its own global object and global
+// environment, so a session sees only its own variables and cannot change
+// what another sees. Memory is accounted per session (its cap and
+// MemoryBytes). Code is compiled once, by Compile(), into Duktape bytecode
+// that each worker heap loads lazily the first time an id is used, shared by
+// its sessions. Semantics, limits, the Serialize() format and measured costs
+// are in common/js/README.md.
 //
-// Threading: the factory may be used from any number of threads at once
-// (Compile creates a private heap per call); a DataModel is used by one thread
-// at a time, as data_model.h requires.
+// Threading rule: the factory may be used from any number of threads at once
+// (Compile creates a private heap per call; Create uses the calling thread's
+// worker heap). A DataModel must be used only on the thread that created it:
+// calls from another thread return FAILED_PRECONDITION. It may be destroyed
+// on another thread only if its creating thread no longer uses the worker
+// heap concurrently (e.g. it has exited). A session engine pins each session
+// to one worker thread, which satisfies this.
 
 #include <memory>
 #include <vector>
@@ -55,6 +63,18 @@ class EcmascriptDataModelFactory : public scxml::DataModelFactory {
  private:
   Options options_;
 };
+
+// The calling thread's worker heap (README.md, "Design"), for metrics and
+// benchmarks. All zero when the thread has not created a data model yet.
+struct WorkerHeapStats {
+  size_t total_bytes = 0;    // everything allocated in the heap, headers included
+  size_t live_sessions = 0;  // data models alive in it
+  uint64_t collections = 0;  // full mark-and-sweeps run by our policy so far
+};
+WorkerHeapStats CurrentThreadHeapStats();
+// Runs a full mark-and-sweep of the calling thread's worker heap (no-op if
+// it has none). Normally not needed: see README.md, "Garbage collection".
+void CollectCurrentThreadGarbage();
 
 // Whether `text` is a name <data id>, <foreach item/index> may declare: an
 // IdentifierName that is not a reserved word (non-ASCII letters are accepted

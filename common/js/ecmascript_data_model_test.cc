@@ -3,6 +3,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/testing/status_matchers.h"
@@ -437,10 +438,20 @@ TEST_F(EcmascriptDataModelTest, MemoryCapGivesResourceExhaustedAndRecovers) {
   EXPECT_THAT(dm->EvalValue(ok), IsOkAndHolds("[2,4,6]"));
 }
 
+TEST_F(EcmascriptDataModelTest, CatchingTheMemoryErrorDoesNotContinueTheCall) {
+  Code code;
+  uint32_t loop = code.Script(
+      "var caught = 0; while (true) { try { new Array(1 << 22).join('ab'); } catch (e) { caught++; } }");
+  uint32_t caught = code.Expr("caught <= 1");
+  auto dm = Make(code, {.max_memory_bytes = 2 << 20});
+  EXPECT_THAT(dm->Execute(loop), StatusIs(absl::StatusCode::kResourceExhausted));
+  EXPECT_THAT(dm->EvalValue(caught), IsOkAndHolds("true"));
+}
+
 TEST_F(EcmascriptDataModelTest, TinyMemoryCapFailsCreateOrInit) {
   auto compiled = factory_.Compile({});
   ASSERT_THAT(compiled, IsOk());
-  auto dm = factory_.Create(*compiled, &host_, {.max_memory_bytes = 4096});
+  auto dm = factory_.Create(*compiled, &host_, {.max_memory_bytes = 1024});
   if (dm.ok()) {
     EXPECT_THAT((*dm)->Init("s", "n", "{}", 1), StatusIs(absl::StatusCode::kResourceExhausted));
   } else {
@@ -456,6 +467,117 @@ TEST_F(EcmascriptDataModelTest, EngineInternalsAreNotReachable) {
   auto dm = Make(code);
   EXPECT_THAT(dm->EvalValue(probe),
               IsOkAndHolds(R"(["undefined","undefined","undefined","undefined","object","function"])"));
+}
+
+// ---- Sessions sharing a worker heap ----
+
+TEST_F(EcmascriptDataModelTest, BuiltinsAreFrozenForEverySession) {
+  Code code;
+  uint32_t tamper = code.Script(
+      "Array.prototype.x = 1; Object.prototype.y = 2; Math.PI = 3; JSON.parse = null;"
+      "String.prototype.trim = null; Object.getPrototypeOf(function(){}).z = 4;");
+  uint32_t strict_tamper = code.Script("'use strict'; Array.prototype.x = 1;");
+  uint32_t probe = code.Expr(
+      "[[].x, ({}).y, Math.PI === 3, typeof JSON.parse, typeof ' a'.trim,"
+      " (function(){}).z, Object.isFrozen(Array.prototype)]");
+  auto a = Make(code);
+  auto b = Fresh();
+  EXPECT_THAT(a->Execute(tamper), IsOk());  // sloppy mode: silently ignored
+  EXPECT_THAT(a->Execute(strict_tamper), StatusIs(absl::StatusCode::kInvalidArgument,
+                                                  HasSubstr("TypeError")));
+  const std::string untouched = R"([null,null,false,"function","function",null,true])";
+  EXPECT_THAT(a->EvalValue(probe), IsOkAndHolds(untouched));
+  EXPECT_THAT(b->EvalValue(probe), IsOkAndHolds(untouched));
+}
+
+TEST_F(EcmascriptDataModelTest, GlobalsAreSeparatePerSession) {
+  Code code;
+  uint32_t define = code.Script(
+      "var v = 'a'; function f() { return 'fa'; } implicit = 1; Math = 'mine';"
+      " delete JSON; globalThis.viaThis = 2; this.viaThis2 = 3;");
+  uint32_t probe = code.Expr(
+      "[typeof v, typeof f, typeof implicit, typeof Math, typeof JSON, typeof viaThis,"
+      " typeof viaThis2, globalThis === this]");
+  uint32_t loc = code.Loc("v");
+  uint32_t value = code.Expr("'b'");
+  auto a = Make(code);
+  auto b = Fresh();
+  ASSERT_THAT(a->Execute(define), IsOk());
+  EXPECT_THAT(a->EvalValue(probe), IsOkAndHolds(
+      R"(["string","function","number","string","undefined","number","number",true])"));
+  EXPECT_THAT(b->EvalValue(probe), IsOkAndHolds(
+      R"(["undefined","undefined","undefined","object","object","undefined","undefined",true])"));
+  // Assignment to an undeclared variable stays an error in the other session.
+  EXPECT_THAT(b->Assign(loc, value), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(b->DeclareData("v", "1"), IsOk());
+  EXPECT_THAT(a->EvalValue(loc), IsOkAndHolds("\"a\""));
+  EXPECT_THAT(b->EvalValue(loc), IsOkAndHolds("1"));
+}
+
+TEST_F(EcmascriptDataModelTest, SystemVariablesAndClockArePerSession) {
+  Code code;
+  uint32_t probe = code.Expr("[_sessionid, _ioprocessors.scxml.location, Date.now(), In('s')]");
+  auto a = Make(code);
+  FakeHost other;
+  other.now_ms = 5;
+  auto b = factory_.Create(compiled_, &other, {});
+  ASSERT_THAT(b, IsOk());
+  ASSERT_THAT((*b)->Init("sess-2", "m", R"({"scxml":{"location":"#_scxml_sess-2"}})", 1), IsOk());
+  other.active.insert("s");
+  EXPECT_THAT(a->EvalValue(probe),
+              IsOkAndHolds(R"(["sess-1","#_scxml_sess-1",1700000000123,false])"));
+  EXPECT_THAT((*b)->EvalValue(probe), IsOkAndHolds(R"(["sess-2","#_scxml_sess-2",5,true])"));
+}
+
+TEST_F(EcmascriptDataModelTest, MemoryIsAccountedPerSession) {
+  Code code;
+  uint32_t grow = code.Script("var big = []; for (var i = 0; i < 20000; i++) big.push({i: i});");
+  auto a = Make(code);
+  auto b = Fresh();
+  size_t b_before = b->MemoryBytes();
+  EXPECT_LT(b_before, size_t{16} << 10);
+  ASSERT_THAT(a->Execute(grow), IsOk());
+  EXPECT_GT(a->MemoryBytes(), size_t{500} << 10);
+  EXPECT_LT(b->MemoryBytes(), b_before + 1024);
+}
+
+TEST_F(EcmascriptDataModelTest, ManySessionsComeAndGoWithoutGrowth) {
+  Code code;
+  // Functions make reference cycles (f.prototype.constructor === f) that
+  // only a mark-and-sweep frees.
+  uint32_t script = code.Script("function f() {} var o = {self: null}; o.self = o; var s = 'x' + 1;");
+  Make(code).reset();
+  CollectCurrentThreadGarbage();
+  size_t base = CurrentThreadHeapStats().total_bytes;
+  for (int i = 0; i < 3000; ++i) {
+    auto dm = Fresh();
+    ASSERT_THAT(dm->Execute(script), IsOk());
+  }
+  EXPECT_EQ(CurrentThreadHeapStats().live_sessions, 0u);
+  CollectCurrentThreadGarbage();
+  EXPECT_LT(CurrentThreadHeapStats().total_bytes, base + (64 << 10));
+}
+
+TEST_F(EcmascriptDataModelTest, UseFromAnotherThreadIsRefusedAndThreadsAreIndependent) {
+  Code code;
+  uint32_t expr = code.Expr("1 + 1");
+  uint32_t script = code.Script("var t = 'main';");
+  auto dm = Make(code);
+  absl::StatusOr<std::string> from_other = "";
+  std::string other_thread_result;
+  std::thread t([&] {
+    from_other = dm->EvalValue(expr);
+    // A data model created on this thread uses this thread's worker heap.
+    auto own = factory_.Create(compiled_, &host_, {});
+    ASSERT_THAT(own, IsOk());
+    ASSERT_THAT((*own)->Init("s", "n", "{}", 1), IsOk());
+    auto v = (*own)->EvalValue(expr);
+    other_thread_result = v.ok() ? *v : v.status().ToString();
+  });
+  t.join();
+  EXPECT_THAT(from_other, StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_EQ(other_thread_result, "2");
+  EXPECT_THAT(dm->Execute(script), IsOk());
 }
 
 // ---- foreach ----

@@ -139,7 +139,7 @@ void WalkBuiltins(duk_context* ctx, int max_depth, Visit visit) {
     Item item = std::move(queue.front());
     queue.pop_front();
     if (item.depth >= max_depth) continue;
-    // The global object's children are taken from the copy Init() made, so
+    // The global object's children are taken from the template global, so
     // that user variables (`var m = Math.max`) never name a built-in.
     if (item.depth == 0) {
       duk_push_heap_stash(ctx);
@@ -187,6 +187,16 @@ class Encoder {
       : ctx_(ctx), builtins_(builtins) {}
 
   absl::Status Run(const Prng::State& prng, std::string* out) {
+    duk_push_global_object(ctx_);
+    global_ = duk_get_heapptr(ctx_, -1);
+    // The session's own environment objects (Init's _ioprocessors) are
+    // written by path, like the shared built-ins.
+    for (const char* name : {"_ioprocessors"}) {
+      duk_get_prop_string(ctx_, -1, name);
+      CollectSessionPaths(duk_normalize_index(ctx_, -1), name, 0);
+      duk_pop(ctx_);
+    }
+    duk_pop(ctx_);
     duk_push_heap_stash(ctx_);
     duk_get_prop_string(ctx_, -1, kStashProtos);
     for (int i = 0; i < kProtoCount; ++i) {
@@ -245,7 +255,10 @@ class Encoder {
         duk_get_prop_string(ctx_, desc, "value");
         duk_dup(ctx_, key);
         duk_get_prop(ctx_, initial);
-        bool unchanged = duk_samevalue(ctx_, -1, -2);
+        // A session's `globalThis` is its own global object (the template's
+        // is the template).
+        bool unchanged = duk_samevalue(ctx_, -1, -2) ||
+                         (name == "globalThis" && duk_get_heapptr(ctx_, -2) == global_);
         duk_pop_2(ctx_);
         if (unchanged) {
           duk_pop_2(ctx_);  // desc, key
@@ -322,6 +335,16 @@ class Encoder {
         return Unsupported("a buffer or pointer value");
     }
     const void* ptr = duk_get_heapptr(ctx_, idx);
+    if (ptr == global_) {
+      out->push_back(kTagBuiltin);
+      PutString(out, "");
+      return absl::OkStatus();
+    }
+    if (auto it = session_paths_.find(ptr); it != session_paths_.end()) {
+      out->push_back(kTagBuiltin);
+      PutString(out, it->second);
+      return absl::OkStatus();
+    }
     if (std::binary_search(builtins_.begin(), builtins_.end(), ptr)) {
       for (int i = 0; i < kProtoCount; ++i) {
         if (protos_[i] == ptr) {
@@ -469,7 +492,22 @@ class Encoder {
     });
   }
 
+  void CollectSessionPaths(duk_idx_t idx, const std::string& path, int depth) {
+    if (!duk_is_object(ctx_, idx) || duk_is_lightfunc(ctx_, idx) || depth > 3) return;
+    if (!session_paths_.try_emplace(duk_get_heapptr(ctx_, idx), path).second) return;
+    duk_enum(ctx_, idx, DUK_ENUM_OWN_PROPERTIES_ONLY | DUK_ENUM_INCLUDE_NONENUMERABLE);
+    while (duk_next(ctx_, -1, 1)) {
+      CollectSessionPaths(duk_normalize_index(ctx_, -1),
+                          absl::StrCat(path, std::string(1, kPathSeparator), Av(GetString(ctx_, -2))),
+                          depth + 1);
+      duk_pop_2(ctx_);
+    }
+    duk_pop(ctx_);
+  }
+
   duk_context* ctx_;
+  const void* global_ = nullptr;
+  absl::flat_hash_map<const void*, std::string> session_paths_;
   const std::vector<const void*>& builtins_;
   const void* protos_[kProtoCount] = {};
   duk_idx_t date_get_time_ = 0;
@@ -696,8 +734,14 @@ class Decoder {
           duk_push_global_object(ctx_);
           return absl::OkStatus();
         }
-        // The first step is looked up in Init()'s copy of the globals.
-        duk_get_prop_string(ctx_, stash_, kStashInitialGlobals);
+        // The first step is looked up in the template globals, or for what
+        // Init() defines per session (_ioprocessors), in the session's.
+        size_t first = path.find(kPathSeparator);
+        if (IsInitOnlyGlobal(path.substr(0, first))) {
+          duk_push_global_object(ctx_);
+        } else {
+          duk_get_prop_string(ctx_, stash_, kStashInitialGlobals);
+        }
         while (!path.empty()) {
           size_t sep = path.find(kPathSeparator);
           std::string_view key = path.substr(0, sep);

@@ -19,12 +19,12 @@
 namespace orch::js {
 
 // Heap stash keys shared with the data model.
-inline constexpr char kStashInitialGlobals[] = "orch_initial_globals";  // object
+inline constexpr char kStashInitialGlobals[] = "orch_initial_globals";  // the template global
 inline constexpr char kStashProtos[] = "orch_protos";                   // array
 inline constexpr char kStashTools[] = "orch_tools";                     // array
 
 // Order of kStashProtos (the default [[Prototype]]s a value can have; they get
-// a one-byte code in the format). Filled by the data model's Init().
+// a one-byte code in the format). Filled by the worker heap's setup.
 enum ProtoCode : int {
   kProtoObject = 0,
   kProtoArray,
@@ -55,13 +55,16 @@ enum ToolIndex : int {
 bool IsInitOnlyGlobal(std::string_view name);
 
 // The heap objects that are part of the environment rather than of the
-// session's state: everything reachable from the global object through data
-// properties within three steps, right after Init(). Sorted heap pointers.
+// session's state: everything reachable from the (template) global object
+// through data properties within three steps, computed once per worker heap.
+// Sorted heap pointers.
 std::vector<const void*> CollectBuiltinObjects(duk_context* ctx);
 
-// Appends the snapshot of the heap to `out`. The global properties written
-// are those that differ (SameValue) from kStashInitialGlobals, minus
-// IsInitOnlyGlobal ones. FAILED_PRECONDITION for a value that cannot be
+// Appends the snapshot of the running session (`ctx` is its thread) to
+// `out`. The global properties written are those of the session's global
+// object that differ (SameValue) from the template global
+// (kStashInitialGlobals), minus IsInitOnlyGlobal ones; the session's global
+// object itself and its _ioprocessors are written as built-in paths. FAILED_PRECONDITION for a value that cannot be
 // written (a closure over a non-global scope, a bound function, a
 // Symbol, ...), naming the global variable it was reached from.
 absl::Status EncodeSnapshot(duk_context* ctx, const Prng::State& prng,

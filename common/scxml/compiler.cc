@@ -336,17 +336,12 @@ class Compiler {
             Problem(*d, absl::StrCat("cannot fetch '", *src, "': ", text.status().message()));
           } else {
             decl.has_literal = true;
-            decl.literal_json = ContentTextToJson(*text);
+            decl.literal_json = DataTextToValue(*text);
           }
         }
       } else if (d->HasElementChildren()) {
         decl.has_literal = true;
-        // Markup as data: kept as a string of XML (a DOM is not offered).
-        std::string markup;
-        for (const auto& c : d->children) {
-          if (c.element) markup += c.element->Serialize();
-        }
-        decl.literal_json = JsonString(markup);
+        decl.literal_json = MarkupValue(*d);
       } else if (decl.expr == kNoCode) {
         std::string text = d->Text();
         if (!absl::StripAsciiWhitespace(text).empty()) {
@@ -570,7 +565,7 @@ class Compiler {
         }
       }
       c.markup = first->Serialize();
-      c.literal_json = JsonString(c.markup);
+      c.literal_json = MarkupValue(e);
       if (allow_document && first->ns == kScxmlNs && first->name == "scxml") {
         Compiler child(options_, source_name_);
         auto compiled = child.Compile(*first, c.markup);
@@ -681,11 +676,7 @@ class Compiler {
       if (n.expr == kNoCode) {
         n.content.present = true;
         if (e.HasElementChildren()) {
-          std::string markup;
-          for (const auto& c : e.children) {
-            if (c.element) markup += c.element->Serialize();
-          }
-          n.content.literal_json = JsonString(markup);
+          n.content.literal_json = MarkupValue(e);
         } else {
           n.content.literal_json = has_body ? ContentTextToJson(e.Text()) : "undefined";
         }
@@ -917,6 +908,26 @@ bool EventMatches(std::string_view descriptor, std::string_view name) {
   if (name.size() < descriptor.size()) return false;
   if (name.substr(0, descriptor.size()) != descriptor) return false;
   return name.size() == descriptor.size() || name[descriptor.size()] == '.';
+}
+
+std::string MarkupValue(const XmlElement& parent) {
+  std::string markup;
+  int elements = 0;
+  for (const auto& c : parent.children) {
+    if (c.element) {
+      markup += c.element->Serialize();
+      ++elements;
+    }
+  }
+  // One element: an XML value (a DOM in the ECMAScript data model). Several
+  // have no single root: a string of their markup, as before.
+  return elements == 1 ? markup : JsonString(markup);
+}
+
+std::string DataTextToValue(std::string_view text) {
+  absl::string_view t = absl::StripAsciiWhitespace(absl::string_view(text.data(), text.size()));
+  if (!t.empty() && t.front() == '<') return std::string(t);
+  return ContentTextToJson(text);
 }
 
 bool IsJson(std::string_view text) {

@@ -46,6 +46,15 @@ bool EventMatches(std::string_view descriptor, std::string_view name);
 // otherwise the space-normalized text as a JSON string.
 std::string ContentTextToJson(std::string_view text);
 
+// The seam value (data_model.h) for the element children of <data>,
+// <content> or <assign>: the markup when there is exactly one element (an XML
+// value), else the markup as a JSON string.
+std::string MarkupValue(const XmlElement& parent);
+
+// The seam value for a file fetched by <data src>: the text itself when it is
+// markup (starts with '<': an XML value), else ContentTextToJson(text).
+std::string DataTextToValue(std::string_view text);
+
 // Is `text` one complete JSON value?
 bool IsJson(std::string_view text);
 

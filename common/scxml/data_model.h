@@ -10,7 +10,15 @@
 //
 // Values that cross the seam (event data, <param> and namelist values,
 // <donedata>, <content>, idlocation values) are JSON text, with the bare word
-// `undefined` standing for the undefined value (JSON has no spelling for it).
+// `undefined` standing for the undefined value (JSON has no spelling for it),
+// or XML markup: text whose first non-space character is '<' (JSON text
+// never starts with '<'). The compiler passes markup for <data>, <content>
+// and <assign> bodies made of exactly one element, and for a <data src> file
+// that holds markup (compiler.h: MarkupValue, DataTextToValue). A data model
+// turns XML values into its XML representation (ECMAScript: a DOM Document;
+// markup that is not well-formed becomes the text as a string); the null
+// data model ignores values. EvalValue returns JSON only (a DOM node's JSON
+// is its markup as a JSON string).
 //
 // Errors: every evaluation returns a status. Any non-OK status makes the
 // interpreter place error.execution on the internal queue (the message goes
@@ -22,8 +30,11 @@
 //   DEADLINE_EXCEEDED   the execution budget was used up (while(true){});
 //   RESOURCE_EXHAUSTED  the session's memory cap was reached.
 //
-// Threading: a DataModel is used by one thread at a time (a session is
-// pinned to a worker). CompiledCode is immutable and shared across threads.
+// Threading: a DataModel is used only on the thread that created it (a
+// session is pinned to a worker thread; the ECMAScript data model shares one
+// Duktape heap among the sessions of a thread and refuses calls from other
+// threads with FAILED_PRECONDITION). CompiledCode is immutable and shared
+// across threads.
 //
 // Determinism (replay must be exact): the data model reads time only from
 // DataModelHost::NowMs() and random numbers only from its own seeded PRNG,
@@ -90,7 +101,7 @@ struct EventFields {
   std::string origin;      // empty = undefined
   std::string origintype;  // empty = undefined
   std::string invokeid;    // empty = undefined
-  std::string data = "undefined";  // JSON text or "undefined"
+  std::string data = "undefined";  // JSON text, "undefined" or XML markup
   std::string raw;         // the raw message (BasicHTTP); empty = undefined
 };
 
