@@ -40,6 +40,43 @@ NullDataModelFactory* NullFactory() {
   return f;
 }
 
+// Well-formed UTF-8 (no overlongs, no surrogates, at most U+10FFFF), as
+// protobuf requires of the snapshot's string fields.
+bool IsValidUtf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len = 0;
+    uint32_t cp = 0;
+    if ((c & 0xE0) == 0xC0) {
+      len = 2;
+      cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      len = 3;
+      cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      len = 4;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + len > s.size()) return false;
+    for (size_t k = 1; k < len; ++k) {
+      const unsigned char cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += len;
+  }
+  return true;
+}
+
 }  // namespace
 
 Interpreter::Interpreter(std::shared_ptr<const Document> doc, InterpreterEnvironment* env, InterpreterOptions options)
@@ -115,16 +152,31 @@ absl::Status Interpreter::Enqueue(Event event) {
   if (external_.size() >= options_.max_external_queue) {
     return absl::ResourceExhaustedError(absl::StrCat("external queue full (", options_.max_external_queue, " events)"));
   }
+  const std::string* fields[] = {&event.name,       &event.sendid,   &event.origin, &event.origintype,
+                                 &event.invokeid,   &event.data,     &event.raw};
+  size_t bytes = 0;
+  for (const std::string* f : fields) {
+    bytes += f->size();
+    if (!IsValidUtf8(*f)) return absl::InvalidArgumentError("event fields must be valid UTF-8");
+  }
+  if (bytes > options_.max_event_bytes) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("event of ", bytes, " bytes; the limit is ", options_.max_event_bytes));
+  }
   external_.push_back(std::move(event));
   return absl::OkStatus();
 }
 
 StepResult Interpreter::Step() {
   if (!running_) return StepResult::kFinished;
-  // Internal events left by a macrostep cut short (microstep limit).
+  // Internal events left by a macrostep cut short (microstep limit). If the
+  // livelock goes on and cuts this macrostep too, report kIdle: a driver's
+  // RunUntilIdle then stops instead of spinning, and each call costs at most
+  // one macrostep of max_microsteps.
   if (!internal_.empty()) {
-    Macrostep();
-    return running_ ? StepResult::kProgressed : StepResult::kFinished;
+    const bool cut = Macrostep();
+    if (!running_) return StepResult::kFinished;
+    return cut ? StepResult::kIdle : StepResult::kProgressed;
   }
   if (external_.empty()) return StepResult::kIdle;
   Event e = std::move(external_.front());
@@ -238,7 +290,7 @@ bool Interpreter::In(std::string_view state_id) {
 
 // ---------------------------------------------------------------- Appendix D
 
-void Interpreter::Macrostep() {
+bool Interpreter::Macrostep() {
   size_t microsteps = 0;
   while (running_) {
     bool done = false;
@@ -260,7 +312,7 @@ void Interpreter::Macrostep() {
           RaiseError("error.execution",
                      absl::StrCat("more than ", options_.max_microsteps,
                                   " microsteps in one macrostep (a livelock of eventless transitions?)"));
-          return;
+          return true;
         }
         Microstep(enabled);
       }
@@ -270,6 +322,7 @@ void Interpreter::Macrostep() {
     if (internal_.empty()) break;
   }
   if (!running_) ExitInterpreter();
+  return false;
 }
 
 bool Interpreter::ConditionHolds(uint32_t cond, const std::string& where) {
@@ -643,6 +696,9 @@ void Interpreter::SetEvent(const Event& e) {
 }
 
 void Interpreter::RaiseError(std::string_view name, const std::string& message, const std::string& sendid) {
+  // A full internal queue keeps one error beyond the limit (the one saying
+  // so); further errors are dropped rather than growing it without bound.
+  if (internal_.size() > options_.max_internal_queue) return;
   Event e;
   e.name = std::string(name);
   e.type = Event::Type::kPlatform;
@@ -661,6 +717,11 @@ bool Interpreter::Execute(const Block& block) {
 bool Interpreter::ExecuteNode(const ExecNode& n) {
   switch (n.kind) {
     case ExecKind::kRaise: {
+      if (internal_.size() >= options_.max_internal_queue) {
+        RaiseError("error.execution", absl::StrCat(n.where, ": <raise>: internal queue full (",
+                                                   options_.max_internal_queue, " events)"));
+        return false;
+      }
       Event e;
       e.name = n.event;
       e.type = Event::Type::kInternal;
@@ -831,6 +892,11 @@ bool Interpreter::DoSend(const ExecNode& n) {
   }
   auto data = EvalData(n.namelist, n.params, n.content);
   if (!data.ok()) return fail("data", data.status(), sendid);
+  if (data->size() > options_.max_event_bytes) {
+    return fail("data", absl::ResourceExhaustedError(absl::StrCat(data->size(), " bytes; the limit is ",
+                                                                  options_.max_event_bytes)),
+                sendid);
+  }
   e.data = *data;
   e.sendid = sendid;
   if (!IsScxmlSendType(type) && type != kBasicHttpType) {
@@ -846,6 +912,11 @@ bool Interpreter::DoSend(const ExecNode& n) {
     e.origin = "#_scxml_" + options_.session_id;
   }
   if (delay > 0) {
+    if (pending_.size() >= options_.max_pending_sends) {
+      return fail("delay", absl::ResourceExhaustedError(absl::StrCat("more than ", options_.max_pending_sends,
+                                                                     " delayed sends pending")),
+                  sendid);
+    }
     pending_.push_back(PendingSend{sendid, now_ms_ + delay, ++send_seq_, target, type, std::move(e)});
     return true;
   }
@@ -854,8 +925,11 @@ bool Interpreter::DoSend(const ExecNode& n) {
 }
 
 void Interpreter::Route(const std::string& target, const std::string& type, Event e) {
-  auto unreachable = [&](const std::string& why) {
-    RaiseError("error.communication", absl::StrCat("cannot deliver '", e.name, "' to '", target, "': ", why), e.sendid);
+  // Copies: `e` is moved into Enqueue before a refusal is reported.
+  const std::string name = e.name;
+  const std::string sendid = e.sendid;
+  auto unreachable = [&, name, sendid](const std::string& why) {
+    RaiseError("error.communication", absl::StrCat("cannot deliver '", name, "' to '", target, "': ", why), sendid);
   };
   if (!IsScxmlSendType(type)) {
     absl::Status s = env_ != nullptr ? env_->SendExternal(*this, target, type, e)
@@ -864,10 +938,11 @@ void Interpreter::Route(const std::string& target, const std::string& type, Even
     return;
   }
   if (target.empty()) {
-    if (!Enqueue(std::move(e)).ok()) unreachable("queue full");
+    if (absl::Status st = Enqueue(std::move(e)); !st.ok()) unreachable(std::string(st.message()));
     return;
   }
   if (target == "#_internal") {
+    if (internal_.size() >= options_.max_internal_queue) return unreachable("internal queue full");
     e.type = Event::Type::kInternal;
     internal_.push_back(std::move(e));
     return;
@@ -881,7 +956,7 @@ void Interpreter::Route(const std::string& target, const std::string& type, Even
   if (absl::StartsWith(target, "#_scxml_")) {
     const std::string sid = target.substr(8);
     if (sid == options_.session_id) {
-      if (!Enqueue(std::move(e)).ok()) unreachable("queue full");
+      if (absl::Status st = Enqueue(std::move(e)); !st.ok()) unreachable(std::string(st.message()));
       return;
     }
     if (parent_ != nullptr && sid == parent_->session_id()) {
@@ -891,7 +966,7 @@ void Interpreter::Route(const std::string& target, const std::string& type, Even
     }
     for (auto& c : children_) {
       if (c.session && c.session->session_id() == sid) {
-        if (!c.session->Enqueue(std::move(e)).ok()) unreachable("session finished or queue full");
+        if (absl::Status st = c.session->Enqueue(std::move(e)); !st.ok()) unreachable(std::string(st.message()));
         return;
       }
     }
@@ -904,7 +979,7 @@ void Interpreter::Route(const std::string& target, const std::string& type, Even
   const std::string invokeid = target.substr(2);
   for (auto& c : children_) {
     if (c.invokeid == invokeid && c.session && c.session->running_) {
-      if (!c.session->Enqueue(std::move(e)).ok()) unreachable("queue full");
+      if (absl::Status st = c.session->Enqueue(std::move(e)); !st.ok()) unreachable(std::string(st.message()));
       return;
     }
   }
@@ -984,6 +1059,9 @@ void Interpreter::StartInvoke(uint32_t index) {
     if (!d.ok()) return fail(std::string(d.status().message()));
     child_doc = *d;
   }
+  if (options_.max_invoke_depth == 0) {
+    return fail("invocations nested deeper than the limit (InterpreterOptions.max_invoke_depth)");
+  }
   InterpreterOptions child_options;
   child_options.session_id = absl::StrCat(options_.session_id, ".", ++id_counter_);
   child_options.ecmascript = options_.ecmascript;
@@ -991,6 +1069,10 @@ void Interpreter::StartInvoke(uint32_t index) {
   child_options.random_seed = options_.random_seed * 6364136223846793005ULL + id_counter_;
   child_options.max_microsteps = options_.max_microsteps;
   child_options.max_external_queue = options_.max_external_queue;
+  child_options.max_event_bytes = options_.max_event_bytes;
+  child_options.max_invoke_depth = options_.max_invoke_depth - 1;
+  child_options.max_internal_queue = options_.max_internal_queue;
+  child_options.max_pending_sends = options_.max_pending_sends;
   child_options.extra_ioprocessors = options_.extra_ioprocessors;
   for (const auto& [name, code] : inv.namelist) {
     auto v = dm_->EvalValue(code);
@@ -1166,7 +1248,13 @@ absl::StatusOr<std::unique_ptr<Interpreter>> Interpreter::Restore(std::shared_pt
   s.invokeid_ = snap.invokeid();
   if (absl::Status st = s.InitDataModel(); !st.ok()) return st;
   if (absl::Status st = s.dm_->Restore(snap.data_model()); !st.ok()) return st;
-  if (snap.has_last_event()) s.SetEvent(FromProto(snap.last_event()));
+  // _event itself is part of the data model's bytes (with its identity:
+  // variables that hold _event or _event.data stay the same object), so it
+  // is not set again here.
+  if (snap.has_last_event()) {
+    s.last_event_ = FromProto(snap.last_event());
+    s.has_last_event_ = true;
+  }
   for (const auto& pc : snap.children()) {
     std::shared_ptr<const Document> child_doc;
     if (pc.document().has_inline_index()) {
@@ -1182,6 +1270,7 @@ absl::StatusOr<std::unique_ptr<Interpreter>> Interpreter::Restore(std::shared_pt
     }
     InterpreterOptions child_options = options;
     child_options.initial_data.clear();
+    if (child_options.max_invoke_depth > 0) --child_options.max_invoke_depth;
     auto child = Restore(child_doc, env, child_options, pc.session());
     if (!child.ok()) return child.status();
     (*child)->parent_ = &s;

@@ -83,6 +83,19 @@ struct InterpreterOptions {
   size_t max_microsteps = 10000;
   // Events waiting in the external queue; beyond it Enqueue refuses.
   size_t max_external_queue = 10000;
+  // Largest event Enqueue accepts (name, data, raw and the other fields
+  // together); larger ones are refused with RESOURCE_EXHAUSTED.
+  size_t max_event_bytes = 1 << 20;
+  // Levels of invoked sessions below this one (children, grandchildren...);
+  // an <invoke> beyond it raises error.execution. A chart that invokes
+  // itself through <content expr> would otherwise recurse without end.
+  uint32_t max_invoke_depth = 16;
+  // Events in the internal queue and delayed sends pending: a <raise> or
+  // <send> beyond them raises error.execution instead (a <foreach> over a
+  // big array must not fill memory). The data of one <send> is limited by
+  // max_event_bytes the same way.
+  size_t max_internal_queue = 10000;
+  size_t max_pending_sends = 10000;
 };
 
 enum class StepResult { kIdle, kProgressed, kFinished };
@@ -99,8 +112,10 @@ class Interpreter final : public DataModelHost {
   // model that cannot be set up.
   absl::Status Start();
 
-  // Adds an external event. RESOURCE_EXHAUSTED when the queue is full,
-  // FAILED_PRECONDITION when the session has finished.
+  // Adds an external event. RESOURCE_EXHAUSTED when the queue is full or
+  // the event is larger than max_event_bytes, INVALID_ARGUMENT when a field
+  // is not valid UTF-8 (a snapshot could not hold it), FAILED_PRECONDITION
+  // when the session has finished.
   absl::Status Enqueue(Event event);
 
   // Processes one external event (and the macrostep it causes), after
@@ -166,8 +181,9 @@ class Interpreter final : public DataModelHost {
 
   Interpreter(std::shared_ptr<const Document> doc, InterpreterEnvironment* env, InterpreterOptions options);
 
-  // Appendix D.
-  void Macrostep();
+  // Appendix D. Macrostep returns true when it was cut short by
+  // max_microsteps (error.execution raised, the livelock may go on).
+  bool Macrostep();
   std::vector<uint32_t> SelectTransitions(const Event* event);
   std::vector<uint32_t> RemoveConflicting(const std::vector<uint32_t>& enabled);
   void Microstep(const std::vector<uint32_t>& transitions);

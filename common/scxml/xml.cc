@@ -29,6 +29,11 @@ void OnReaderError(void* arg, const char* msg, xmlParserSeverities severity,
   while (!errors->first.empty() && (errors->first.back() == '\n' || errors->first.back() == ' ')) {
     errors->first.pop_back();
   }
+  // Some libxml2 messages span lines ("Input is not proper UTF-8 ...\nBytes:
+  // ..."); a problem is one line.
+  for (char& c : errors->first) {
+    if (c == '\n' || c == '\r') c = ' ';
+  }
   errors->line = xmlTextReaderLocatorLineNumber(locator);
 }
 
