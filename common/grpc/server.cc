@@ -130,6 +130,12 @@ void GrpcServer::SetServing(bool serving) {
   }
 }
 
+void GrpcServer::SetServing(const std::string& service, bool serving) {
+  if (auto* health = server_->GetHealthCheckService(); health != nullptr) {
+    health->SetServingStatus(service, serving);
+  }
+}
+
 void GrpcServer::Shutdown(absl::Duration grace) {
   if (shut_down_) return;
   shut_down_ = true;

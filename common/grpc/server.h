@@ -53,6 +53,8 @@ class GrpcServer {
 
   // Overall health status ("" service and every registered one).
   void SetServing(bool serving);
+  // Health status of one service ("orch.persistence.v1.Persistence").
+  void SetServing(const std::string& service, bool serving);
 
   // Health goes NOT_SERVING, new calls are refused, calls in flight get up
   // to `grace` to finish and are then cancelled. Returns when all are done.

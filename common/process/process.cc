@@ -172,7 +172,13 @@ int Run(int argc, char** argv, const ProcessDefinition& def) {
       def.create ? def.create(RunContext{config, **metrics})
                  : absl::StatusOr<std::unique_ptr<Component>>(std::make_unique<NoServices>());
   if (!component.ok()) {
-    return Fail(kExitStartFailed, absl::StrCat("cannot start: ", component.status().message()));
+    // INVALID_ARGUMENT / FAILED_PRECONDITION: a setting the component (or the
+    // server it talks to) refuses, e.g. a wrong password: a configuration error.
+    const absl::StatusCode code = component.status().code();
+    const bool bad_config =
+        code == absl::StatusCode::kInvalidArgument || code == absl::StatusCode::kFailedPrecondition;
+    return Fail(bad_config ? kExitBadConfig : kExitStartFailed,
+                absl::StrCat("cannot start: ", component.status().message()));
   }
 
   auto server = grpc_util::GrpcServer::Start(
@@ -182,6 +188,7 @@ int Run(int argc, char** argv, const ProcessDefinition& def) {
     return Fail(kExitStartFailed, absl::StrCat("server.grpc-listen: ", server.status().message()));
   }
 
+  (*component)->OnServing(**server);
   log::Info("serving", {{"grpc", (*server)->address()},
                         {"metrics", (*metrics)->address()},
                         {"tls", tls_files->enabled()},

@@ -20,8 +20,9 @@
 //      A second signal during shutdown exits at once with status 1.
 //
 // Exit status: 0 after a clean shutdown, 2 for bad flags or configuration
-// (file, option, TLS file), 1 when start-up fails for another reason (a port
-// in use, the component refusing to start). Every failure is one log line
+// (file, option, TLS file, or a component refusing to start with
+// INVALID_ARGUMENT / FAILED_PRECONDITION), 1 when start-up fails for another
+// reason (a port in use, any other component failure). Every failure is one log line
 // that names the problem.
 //
 // Common options:
@@ -44,6 +45,9 @@ class Service;
 namespace orch::metrics {
 class MetricsServer;
 }
+namespace orch::grpc_util {
+class GrpcServer;
+}
 
 namespace orch::process {
 
@@ -53,6 +57,8 @@ class Component {
   virtual ~Component() = default;
   // gRPC services to register; owned by the component.
   virtual std::vector<::grpc::Service*> Services() = 0;
+  // Called once the gRPC server serves (e.g. to set per-service health).
+  virtual void OnServing(grpc_util::GrpcServer& server) {}
   // Called once the gRPC server has stopped (no call is running). Release
   // resources, flush what must be flushed.
   virtual void Stop() {}

@@ -1,21 +1,37 @@
 #include "services/persistence_proxy/persistence_proxy.h"
 
+#include <atomic>
+#include <memory>
+#include <thread>
+
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "common/config/validators.h"
+#include "common/grpc/server.h"
+#include "common/log/log.h"
+#include "common/metrics/metrics_server.h"
+#include "common/redis/redis_client.h"
 #include "orch/persistence/v1/persistence.grpc.pb.h"
+#include "services/persistence_proxy/metered_store.h"
+#include "services/persistence_proxy/persistence_service.h"
+#include "services/persistence_proxy/redis_store.h"
 
 namespace orch::persistence_proxy {
 namespace {
 
 using config::OptionType;
 
-
 // The seeds' [persistence] section (Configure ORS with Redis Cluster), plus
-// the cluster name of the key prefix ORS:<cluster>:.
+// the cluster name of the key prefix ORS:<cluster>: and our own limits.
 void AddOptions(config::Schema* s) {
   auto str = [&](const char* name, const char* help, bool secret = false) {
     s->Add({.section = "persistence", .name = name, .type = OptionType::kString,
             .default_value = std::string(), .help = help, .secret = secret});
+  };
+  auto num = [&](const char* name, int64_t def, int64_t min, int64_t max, const char* help) {
+    s->Add({.section = "persistence", .name = name, .type = OptionType::kInt,
+            .default_value = def, .help = help, .min = min, .max = max});
   };
   s->Add({.section = "persistence", .name = "type", .type = OptionType::kString,
           .default_value = std::string("redis"), .help = "storage type", .allowed = {"redis"}});
@@ -23,6 +39,10 @@ void AddOptions(config::Schema* s) {
           .default_value = std::vector<std::string>{"127.0.0.1:6379"},
           .help = "seed addresses host:port (one for standalone, any masters for a cluster)",
           .validate = config::ValidateEndpointList});
+  s->Add({.section = "persistence", .name = "redis-mode", .type = OptionType::kString,
+          .default_value = std::string("auto"),
+          .help = "standalone or cluster; auto asks the first seed that answers (INFO cluster)",
+          .allowed = {"auto", "standalone", "cluster"}});
   s->Add({.section = "persistence", .name = "cluster-name", .type = OptionType::kString,
           .default_value = std::string("orch"), .help = "keys live under ORS:<cluster-name>:",
           .validate = [](const config::Value& v) -> absl::Status {
@@ -41,6 +61,18 @@ void AddOptions(config::Schema* s) {
   str("tls-cacert", "CA bundle (PEM) that verifies Redis");
   str("tls-cacertdir", "directory of CA certificates, instead of tls-cacert");
   str("tls-sni", "server name to send and verify, instead of the host of redis-nodes");
+  num("connect-timeout-ms", 1000, 10, 60000, "TCP + TLS + AUTH to one Redis node");
+  num("request-timeout-ms", 1000, 10, 60000,
+      "a Redis request without a reply by then fails with UNAVAILABLE");
+  num("max-session-lifetime-s", 30 * 24 * 3600, 60, 10LL * 365 * 24 * 3600,
+      "TTL of every key, refreshed on activity (sessions idle longer disappear)");
+  num("max-entry-bytes", 256 * 1024, 64, 64 * 1024 * 1024, "largest serialized log entry");
+  num("max-batch-entries", 1000, 1, 100000, "most entries in one AppendEvents");
+  num("max-snapshot-bytes", 16 * 1024 * 1024, 1024, 512LL * 1024 * 1024, "largest snapshot");
+  num("max-document-bytes", 4 * 1024 * 1024, 1024, 512LL * 1024 * 1024, "largest document source");
+  num("read-page-entries", 256, 1, 100000, "entries per ReadLog stream message / Redis call");
+  num("health-check-interval-ms", 500, 50, 60000,
+      "period of the PING that drives redis_up and the health status");
   s->AddCheck([](const config::Config& c) -> absl::Status {
     if (c.GetString("persistence.tls-cert").empty() != c.GetString("persistence.tls-key").empty()) {
       return absl::InvalidArgumentError(
@@ -58,11 +90,171 @@ void AddOptions(config::Schema* s) {
         }
       }
     }
-    return absl::OkStatus();
+    // TLS files readable and of the right kind: a configuration error
+    // (exit 2) rather than a failing connection later.
+    return redis::ValidateRedisOptions(RedisOptionsFromConfig(c));
   });
 }
 
+// Owns the Redis client, the store and the service; a monitor thread PINGs
+// Redis to drive redis_up and the health status of the Persistence service,
+// and creates the client if Redis could not be reached at start-up.
+class ProxyComponent final : public process::Component {
+ public:
+  static absl::StatusOr<std::unique_ptr<ProxyComponent>> Create(const process::RunContext& ctx) {
+    auto c = std::unique_ptr<ProxyComponent>(new ProxyComponent(ctx));
+    if (auto s = c->Connect(/*at_start=*/true); !s.ok()) return s;
+    return c;
+  }
+
+  ~ProxyComponent() override { Stop(); }
+
+  std::vector<::grpc::Service*> Services() override { return {&service_}; }
+
+  // The monitor starts once the server serves, so nothing is logged before
+  // the "serving" line (start-up failures stay one line).
+  void OnServing(grpc_util::GrpcServer& server) override {
+    server_.store(&server);
+    ReportHealth(up_.load());
+    monitor_ = std::thread([this] { Monitor(); });
+  }
+
+  void Stop() override {
+    if (!stop_.HasBeenNotified()) stop_.Notify();
+    if (monitor_.joinable()) monitor_.join();
+  }
+
+ private:
+  explicit ProxyComponent(const process::RunContext& ctx)
+      : metrics_(ctx.metrics),
+        redis_options_(RedisOptionsFromConfig(ctx.config)),
+        interval_(absl::Milliseconds(ctx.config.GetInt("persistence.health-check-interval-ms"))),
+        service_([this] { return store(); },
+                 static_cast<uint32_t>(ctx.config.GetInt("persistence.read-page-entries"))) {
+    const auto& c = ctx.config;
+    store_options_.cluster_name = c.GetString("persistence.cluster-name");
+    store_options_.max_lifetime = absl::Seconds(c.GetInt("persistence.max-session-lifetime-s"));
+    store_options_.request_timeout = absl::Milliseconds(c.GetInt("persistence.request-timeout-ms"));
+    store_options_.max_entry_bytes = c.GetInt("persistence.max-entry-bytes");
+    store_options_.max_batch_entries = c.GetInt("persistence.max-batch-entries");
+    store_options_.max_snapshot_bytes = c.GetInt("persistence.max-snapshot-bytes");
+    store_options_.max_document_bytes = c.GetInt("persistence.max-document-bytes");
+    redis_options_.observer = &metrics_;
+    metrics_.SetRedisUp(false);
+  }
+
+  std::shared_ptr<Store> store() {
+    absl::MutexLock l(&mu_);
+    return store_;
+  }
+
+  // Creates the client. At start-up, a configuration that Redis refuses
+  // (authentication, TLS verification) is fatal; Redis being unreachable is
+  // not (the monitor retries, RPCs answer UNAVAILABLE meanwhile).
+  absl::Status Connect(bool at_start) {
+    auto client = redis::CreateRedisClient(redis_options_);
+    if (!client.ok()) {
+      if (client.status().code() == absl::StatusCode::kUnavailable) {
+        if (!at_start && !reported_down_) {
+          reported_down_ = true;
+          log::Warn("Redis is not reachable yet; retrying",
+                    {{"error", std::string(client.status().message())}});
+        }
+        return absl::OkStatus();
+      }
+      if (at_start) return client.status();
+      log::Error("cannot connect to Redis", {{"error", std::string(client.status().message())}});
+      return absl::OkStatus();
+    }
+    std::shared_ptr<redis::RedisClient> shared = std::move(*client);
+    if (at_start && redis_options_.mode != redis::RedisMode::kAuto) {
+      // An explicit mode does not touch the network in the factory: check
+      // the credentials now so a wrong password stops the process.
+      auto pong = shared->ExecuteSync({"PING"}, redis_options_.connect_timeout +
+                                                    store_options_.request_timeout);
+      if (!pong.ok() && pong.status().code() == absl::StatusCode::kFailedPrecondition) {
+        return pong.status();
+      }
+    }
+    auto redis_store = std::make_shared<RedisStore>(shared, store_options_);
+    absl::MutexLock l(&mu_);
+    client_ = std::move(shared);
+    store_ = std::make_shared<MeteredStore>(std::move(redis_store), &metrics_);
+    return absl::OkStatus();
+  }
+
+  void Monitor() {
+    while (!stop_.WaitForNotificationWithTimeout(up_.load() ? interval_ : std::min(interval_, absl::Milliseconds(200)))) {
+      std::shared_ptr<redis::RedisClient> client;
+      {
+        absl::MutexLock l(&mu_);
+        client = client_;
+      }
+      if (client == nullptr) {
+        (void)Connect(/*at_start=*/false);
+        continue;
+      }
+      auto pong = client->ExecuteSync({"PING"}, std::max(interval_, store_options_.request_timeout));
+      const bool up = pong.ok() && !pong->is_error();
+      if (up != up_.exchange(up) || (!up && !reported_down_)) {
+        reported_down_ = !up;
+        if (up) {
+          log::Info("Redis reachable");
+        } else {
+          log::Warn("Redis unreachable", {{"error", pong.ok() ? pong->DebugString()
+                                                               : std::string(pong.status().message())}});
+        }
+      }
+      metrics_.SetRedisUp(up);
+      ReportHealth(up);
+    }
+  }
+
+  void ReportHealth(bool up) {
+    if (auto* server = server_.load(); server != nullptr) {
+      server->SetServing(pb::Persistence::service_full_name(), up);
+    }
+  }
+
+  StoreMetrics metrics_;
+  redis::RedisOptions redis_options_;
+  StoreOptions store_options_;
+  absl::Duration interval_;
+  PersistenceService service_;
+
+  absl::Mutex mu_;
+  std::shared_ptr<redis::RedisClient> client_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<Store> store_ ABSL_GUARDED_BY(mu_);
+
+  std::atomic<bool> up_{false};
+  bool reported_down_ = false;  // monitor thread only
+  std::atomic<grpc_util::GrpcServer*> server_{nullptr};
+  absl::Notification stop_;
+  std::thread monitor_;
+};
+
 }  // namespace
+
+redis::RedisOptions RedisOptionsFromConfig(const config::Config& c) {
+  redis::RedisOptions o;
+  o.nodes = c.GetStringList("persistence.redis-nodes");
+  const std::string& mode = c.GetString("persistence.redis-mode");
+  o.mode = mode == "standalone" ? redis::RedisMode::kStandalone
+           : mode == "cluster"  ? redis::RedisMode::kCluster
+                                : redis::RedisMode::kAuto;
+  o.username = c.GetString("persistence.username");
+  o.password = c.GetString("persistence.password");
+  o.tls_enabled = c.GetBool("persistence.tls-enabled");
+  o.tls_cert = c.GetString("persistence.tls-cert");
+  o.tls_key = c.GetString("persistence.tls-key");
+  o.tls_cacert = c.GetString("persistence.tls-cacert");
+  o.tls_cacertdir = c.GetString("persistence.tls-cacertdir");
+  o.tls_sni = c.GetString("persistence.tls-sni");
+  o.connect_timeout = absl::Milliseconds(c.GetInt("persistence.connect-timeout-ms"));
+  o.request_timeout = absl::Milliseconds(c.GetInt("persistence.request-timeout-ms"));
+  o.option_prefix = "persistence.";
+  return o;
+}
 
 process::ProcessDefinition Definition() {
   return {
@@ -73,8 +265,10 @@ process::ProcessDefinition Definition() {
       .default_metrics_listen = "127.0.0.1:9102",
       .add_options = AddOptions,
       .node_name = nullptr,
-      .create = [](const process::RunContext&) -> absl::StatusOr<std::unique_ptr<process::Component>> {
-        return std::make_unique<process::ContractOnly<orch::persistence::v1::Persistence::Service>>();
+      .create = [](const process::RunContext& ctx) -> absl::StatusOr<std::unique_ptr<process::Component>> {
+        auto c = ProxyComponent::Create(ctx);
+        if (!c.ok()) return c.status();
+        return std::unique_ptr<process::Component>(std::move(*c));
       },
   };
 }

@@ -67,8 +67,11 @@ run_once() {
   for i in 1 2 3 4 5; do
     "$build/tools/orch_probe/orch-probe" "127.0.0.1:$(( base + i ))" >/dev/null ||
       die "service on port $(( base + i )) not SERVING"
-    curl -sf "http://127.0.0.1:$(( base + 2000 + i ))/metrics" | grep -q '_build_info{' ||
-      die "no metrics on port $(( base + 2000 + i ))"
+    # Fetched whole first: `curl | grep -q` fails under pipefail when grep
+    # stops reading before a large page is written (curl exits 23).
+    local page
+    page=$(curl -sf "http://127.0.0.1:$(( base + 2000 + i ))/metrics") || page=""
+    grep -q '_build_info{' <<<"$page" || die "no metrics on port $(( base + 2000 + i ))"
   done
   [ "$(redis-cli -p "$base" ping)" = "PONG" ] || die "redis not answering"
   [ -d "$work/run/redis/appendonlydir" ] || die "redis data is not under the run directory"

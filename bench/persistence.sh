@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# persistence-proxy benchmark (issue 4). On ONE redis-server started here:
+#  1. redis-benchmark XADD of 150-byte values at pipeline 16 (the raw baseline);
+#  2. appends of 150-byte entries through persistence-proxy from many
+#     concurrent sessions, as fast as possible (bench/persistence_load.cc),
+#     with unary AppendEvents and over AppendEventsStream (the figure used);
+#  3. the same at half that rate, for the p99 latency;
+#  4. Redis memory per idle persisted session (SessionStarted + 9 events,
+#     a 1 KB snapshot covering them, so the log is trimmed; meta; registry).
+# Ends with: xadd_per_s=<raw> proxy_per_s=<proxy> ratio=<proxy/raw> p99_ms=<at half load>
+#
+# Usage: bench/persistence.sh            ORCH_BUILD_DIR=build-a to use another build dir
+#        ORCH_BENCH_SECONDS (10) ORCH_BENCH_SESSIONS (256) ORCH_BENCH_IDLE (10000)
+#        ORCH_BENCH_STREAMS (4)
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${ORCH_BUILD_DIR:-build}
+[[ "$build" = /* ]] || build="$root/$build"
+seconds=${ORCH_BENCH_SECONDS:-10}
+sessions=${ORCH_BENCH_SESSIONS:-256}
+idle=${ORCH_BENCH_IDLE:-10000}
+streams=${ORCH_BENCH_STREAMS:-4}
+
+if [ ! -f "$build/build.ninja" ]; then
+  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+fi
+ninja -C "$build" -j2 persistence-proxy persistence_load >/dev/null
+
+work=$(mktemp -d /tmp/orch-pbench.XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+port=$(free_port)
+redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
+  --logfile "$work/redis.log" &
+pids+=($!)
+for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
+redis-cli -p "$port" ping >/dev/null
+
+value=$(head -c 150 /dev/zero | tr '\0' 'v')
+n=$(( seconds * 40000 ))
+raw=$(redis-benchmark -p "$port" -P 16 -c 50 -n "$n" --csv XADD bench:raw '*' f "$value" |
+      awk -F'","' 'NR==2 {print $2}' | tr -d '"')
+raw=${raw%.*}
+echo "redis-benchmark -P 16 -c 50 -n $n XADD (150-byte value): $raw requests/s"
+redis-cli -p "$port" del bench:raw >/dev/null
+
+cat >"$work/proxy.toml" <<TOML
+[server]
+grpc-listen = "127.0.0.1:0"
+[metrics]
+listen = "127.0.0.1:0"
+[log]
+level = "warn"
+[persistence]
+redis-nodes = ["127.0.0.1:$port"]
+redis-mode = "standalone"
+TOML
+# "warn" hides the serving line: ask for a fixed free port instead.
+gport=$(free_port)
+sed -i "s/grpc-listen = \"127.0.0.1:0\"/grpc-listen = \"127.0.0.1:$gport\"/" "$work/proxy.toml"
+"$build/services/persistence_proxy/persistence-proxy" --config "$work/proxy.toml" 2>"$work/proxy.log" &
+pids+=($!)
+
+load="$build/bench/persistence_load"
+unary=$("$load" --target "127.0.0.1:$gport" --sessions "$sessions" --seconds "$seconds" --prefix UNARY)
+echo "proxy, unary AppendEvents, $sessions sessions, as fast as possible: $unary"
+full=$("$load" --target "127.0.0.1:$gport" --sessions "$sessions" --seconds "$seconds" \
+       --streams "$streams" --prefix MAX)
+echo "proxy, AppendEventsStream x$streams, $sessions sessions, as fast as possible: $full"
+proxy=$(sed -n 's/.*appends_per_s=\([0-9]*\).*/\1/p' <<<"$full")
+half=$(( proxy / 2 ))
+halfrun=$("$load" --target "127.0.0.1:$gport" --sessions "$sessions" --seconds "$seconds" \
+          --streams "$streams" --rate "$half" --prefix HALF)
+echo "proxy at half load ($half/s): $halfrun"
+p99=$(sed -n 's/.*p99_ms=\([0-9.]*\).*/\1/p' <<<"$halfrun")
+
+redis-cli -p "$port" flushall >/dev/null
+before=$(redis-cli -p "$port" info memory | tr -d '\r' | sed -n 's/^used_memory://p')
+"$load" --target "127.0.0.1:$gport" --idle-sessions "$idle" --snapshot 1024 --prefix MEM
+after=$(redis-cli -p "$port" info memory | tr -d '\r' | sed -n 's/^used_memory://p')
+keys=$(redis-cli -p "$port" dbsize)
+per=$(( (after - before) / idle ))
+echo "memory: $idle idle sessions, $keys keys, used_memory $before -> $after: $per bytes per session"
+
+ratio=$(awk -v a="$proxy" -v b="$raw" 'BEGIN { printf "%.2f", a / b }')
+echo "xadd_per_s=$raw proxy_per_s=$proxy ratio=$ratio p99_ms=$p99 bytes_per_idle_session=$per"

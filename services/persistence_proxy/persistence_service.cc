@@ -1,0 +1,221 @@
+#include "services/persistence_proxy/persistence_service.h"
+
+#include <deque>
+
+#include "absl/synchronization/mutex.h"
+#include "common/grpc/status.h"
+
+namespace orch::persistence_proxy {
+namespace {
+
+const ::grpc::Status& NotConnected() {
+  static const ::grpc::Status kStatus(::grpc::StatusCode::UNAVAILABLE,
+                                      "Redis has not been reached yet (persistence.redis-nodes)");
+  return kStatus;
+}
+
+// Streams ReadLog one store page at a time: fetch, write, fetch the next
+// page when the write is done, finish after a short page.
+class ReadLogReactor final : public ::grpc::ServerWriteReactor<pb::ReadLogResponse> {
+ public:
+  ReadLogReactor(std::shared_ptr<Store> store, pb::ReadLogRequest req, uint32_t page)
+      : store_(std::move(store)), req_(std::move(req)), page_(page) {
+    Fetch();
+  }
+
+  void OnWriteDone(bool ok) override {
+    if (!ok) return Finish(::grpc::Status(::grpc::StatusCode::CANCELLED, "stream broken"));
+    if (!more_) return Finish(::grpc::Status::OK);
+    Fetch();
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  void Fetch() {
+    store_->ReadLogPage(req_, page_, [this](absl::StatusOr<pb::ReadLogResponse> r) {
+      if (!r.ok()) return Finish(grpc_util::ToGrpcStatus(r.status()));
+      if (r->entries().empty()) return Finish(::grpc::Status::OK);
+      more_ = static_cast<uint32_t>(r->entries_size()) >= page_;
+      req_.set_after_seq(r->entries(r->entries_size() - 1).seq());
+      resp_ = std::move(*r);
+      StartWrite(&resp_);
+    });
+  }
+
+  std::shared_ptr<Store> store_;
+  pb::ReadLogRequest req_;
+  uint32_t page_;
+  bool more_ = false;
+  pb::ReadLogResponse resp_;
+};
+
+// AppendEventsStream: every request read is handed to the store at once
+// (the next read starts right away), so one stream carries many appends in
+// flight; completions are queued and written one at a time.
+class AppendStreamReactor final
+    : public ::grpc::ServerBidiReactor<pb::AppendEventsStreamRequest, pb::AppendEventsStreamResponse> {
+ public:
+  explicit AppendStreamReactor(std::function<std::shared_ptr<Store>()> store) : store_(std::move(store)) {
+    StartRead(&req_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      bool finish;
+      {
+        absl::MutexLock l(&mu_);
+        reads_done_ = true;
+        finish = ShouldFinishLocked();
+      }
+      if (finish) Finish(::grpc::Status::OK);
+      return;
+    }
+    const uint64_t id = req_.request_id();
+    std::shared_ptr<Store> store = store_();
+    {
+      absl::MutexLock l(&mu_);
+      ++pending_;
+    }
+    if (store == nullptr) {
+      Complete(id, NotConnectedStatus(), 0);
+    } else {
+      // The store copies what it needs before returning: req_ can be reused.
+      store->AppendEvents(req_.append(), [this, id](absl::StatusOr<pb::AppendEventsResponse> r) {
+        Complete(id, r.status(), r.ok() ? r->last_seq() : 0);
+      });
+    }
+    StartRead(&req_);
+  }
+
+  // gRPC calls (StartWrite, Finish) are made outside mu_: a reaction may run
+  // inline on this thread.
+  void OnWriteDone(bool ok) override {
+    bool write = false, finish = false;
+    {
+      absl::MutexLock l(&mu_);
+      if (!ok) {
+        broken_ = true;
+        queue_.clear();
+      }
+      if (!queue_.empty()) {
+        current_ = std::move(queue_.front());
+        queue_.pop_front();
+        write = true;
+      } else {
+        writing_ = false;
+        finish = ShouldFinishLocked();
+      }
+    }
+    if (write) StartWrite(&current_);
+    if (finish) Finish(::grpc::Status::OK);
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  static absl::Status NotConnectedStatus() {
+    return absl::UnavailableError("Redis has not been reached yet (persistence.redis-nodes)");
+  }
+
+  void Complete(uint64_t id, const absl::Status& status, uint64_t last_seq) {
+    pb::AppendEventsStreamResponse resp;
+    resp.set_request_id(id);
+    resp.set_last_seq(last_seq);
+    resp.set_code(static_cast<int32_t>(status.code()));
+    resp.set_message(std::string(status.message()));
+    bool write = false, finish = false;
+    {
+      absl::MutexLock l(&mu_);
+      --pending_;
+      if (!broken_) {
+        if (writing_) {
+          queue_.push_back(std::move(resp));
+        } else {
+          writing_ = true;
+          current_ = std::move(resp);
+          write = true;
+        }
+      }
+      finish = !write && ShouldFinishLocked();
+    }
+    if (write) StartWrite(&current_);
+    if (finish) Finish(::grpc::Status::OK);
+  }
+
+  bool ShouldFinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (reads_done_ && pending_ == 0 && !writing_ && queue_.empty() && !finished_) {
+      finished_ = true;
+      return true;
+    }
+    return false;
+  }
+
+  std::function<std::shared_ptr<Store>()> store_;
+  pb::AppendEventsStreamRequest req_;  // touched by the read side only
+  absl::Mutex mu_;
+  int pending_ ABSL_GUARDED_BY(mu_) = 0;
+  bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool broken_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  std::deque<pb::AppendEventsStreamResponse> queue_ ABSL_GUARDED_BY(mu_);
+  pb::AppendEventsStreamResponse current_;
+};
+
+}  // namespace
+
+::grpc::ServerBidiReactor<pb::AppendEventsStreamRequest, pb::AppendEventsStreamResponse>*
+PersistenceService::AppendEventsStream(::grpc::CallbackServerContext* ctx) {
+  return new AppendStreamReactor(store_);
+}
+
+#define ORCH_UNARY(Op)                                                                       \
+  ::grpc::ServerUnaryReactor* PersistenceService::Op(                                        \
+      ::grpc::CallbackServerContext* ctx, const pb::Op##Request* req, pb::Op##Response* resp) { \
+    ::grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();                             \
+    std::shared_ptr<Store> store = store_();                                                 \
+    if (store == nullptr) {                                                                  \
+      reactor->Finish(NotConnected());                                                       \
+      return reactor;                                                                        \
+    }                                                                                        \
+    store->Op(*req, [reactor, resp](absl::StatusOr<pb::Op##Response> r) {                   \
+      if (r.ok()) *resp = std::move(*r);                                                     \
+      reactor->Finish(grpc_util::ToGrpcStatus(r.status()));                                  \
+    });                                                                                      \
+    return reactor;                                                                          \
+  }
+ORCH_UNARY(AppendEvents)
+ORCH_UNARY(PutSnapshot)
+ORCH_UNARY(LoadSession)
+ORCH_UNARY(DeleteSession)
+ORCH_UNARY(AcquireLease)
+ORCH_UNARY(RenewLease)
+ORCH_UNARY(ReleaseLease)
+ORCH_UNARY(GetLease)
+ORCH_UNARY(GetSessionMeta)
+ORCH_UNARY(SetSessionState)
+ORCH_UNARY(ListNodeSessions)
+ORCH_UNARY(PutDocument)
+ORCH_UNARY(GetDocument)
+ORCH_UNARY(AddSchedule)
+ORCH_UNARY(CancelSchedule)
+ORCH_UNARY(Reschedule)
+ORCH_UNARY(ClaimDue)
+ORCH_UNARY(AckSchedule)
+#undef ORCH_UNARY
+
+::grpc::ServerWriteReactor<pb::ReadLogResponse>* PersistenceService::ReadLog(
+    ::grpc::CallbackServerContext* ctx, const pb::ReadLogRequest* req) {
+  std::shared_ptr<Store> store = store_();
+  if (store == nullptr) {
+    class Failed final : public ::grpc::ServerWriteReactor<pb::ReadLogResponse> {
+     public:
+      Failed() { Finish(NotConnected()); }
+      void OnDone() override { delete this; }
+    };
+    return new Failed();
+  }
+  return new ReadLogReactor(std::move(store), *req, read_page_entries_);
+}
+
+}  // namespace orch::persistence_proxy

@@ -1,0 +1,692 @@
+#include "services/persistence_proxy/redis_store.h"
+
+#include <openssl/sha.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "services/persistence_proxy/scripts.h"
+
+namespace orch::persistence_proxy {
+namespace {
+
+using redis::RedisReply;
+using LogEntry = ::orch::event::v1::LogEntry;
+
+constexpr size_t kMaxIdBytes = 200;
+
+std::string Serialize(const google::protobuf::MessageLite& m) {
+  std::string out;
+  {
+    google::protobuf::io::StringOutputStream sos(&out);
+    google::protobuf::io::CodedOutputStream cos(&sos);
+    cos.SetSerializationDeterministic(true);
+    m.SerializeToCodedStream(&cos);
+  }
+  return out;
+}
+
+// Ids that become part of a key: no hash-tag braces (a '{' would change the
+// slot or let one session's keys collide with another's), no whitespace or
+// control bytes.
+absl::Status ValidateKeyPart(const char* field, const std::string& v, bool allow_colon = true) {
+  if (v.empty()) return absl::InvalidArgumentError(absl::StrCat(field, ": must not be empty"));
+  if (v.size() > kMaxIdBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": ", v.size(), " bytes, longer than ", kMaxIdBytes));
+  }
+  for (unsigned char c : v) {
+    if (c == '{' || c == '}' || c <= 0x20 || c == 0x7f || (!allow_colon && c == ':')) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          field, ": must not contain '{', '}', spaces or control characters",
+          allow_colon ? "" : " or ':'"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateSha256(const char* field, const std::string& v) {
+  if (v.size() != 64 || !std::all_of(v.begin(), v.end(), [](char c) {
+        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+      })) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": must be 64 lowercase hex digits"));
+  }
+  return absl::OkStatus();
+}
+
+// An error reply of our scripts (first word = kind) or of Redis, as a status.
+absl::Status FromErrorReply(const RedisReply& reply, const std::string& context) {
+  const std::string_view code = reply.error_code();
+  std::string text = reply.str();
+  if (code.size() < text.size()) text = text.substr(code.size() + 1);
+  const std::string msg = absl::StrCat(context, ": ", text);
+  if (code == "NOTFOUND") return absl::NotFoundError(msg);
+  if (code == "FENCED") return absl::AbortedError(absl::StrCat(context, ": fenced: ", text));
+  if (code == "SEQGAP" || code == "MISMATCH" || code == "LOST") return absl::AbortedError(msg);
+  if (code == "TRIMMED") return absl::OutOfRangeError(msg);
+  if (code == "BEYOND" || code == "STALE") return absl::FailedPreconditionError(msg);
+  if (code == "OOM") return absl::ResourceExhaustedError(absl::StrCat(context, ": Redis: ", reply.str()));
+  if (code == "READONLY" || code == "MASTERDOWN" || code == "LOADING" || code == "BUSY" ||
+      code == "CLUSTERDOWN" || code == "TRYAGAIN") {
+    return absl::UnavailableError(absl::StrCat(context, ": Redis: ", reply.str()));
+  }
+  return absl::InternalError(absl::StrCat(context, ": Redis error: ", reply.str()));
+}
+
+absl::Status WithContext(const absl::Status& s, const std::string& context) {
+  return absl::Status(s.code(), absl::StrCat(context, ": ", s.message()));
+}
+
+// Completes `done` with parse(reply), or with the transport/error-reply status.
+template <typename Resp, typename Parse>
+redis::RedisClient::Callback Complete(std::string context, Done<Resp> done, Parse parse) {
+  return [context = std::move(context), done = std::move(done),
+          parse = std::move(parse)](absl::StatusOr<RedisReply> r) mutable {
+    if (!r.ok()) return std::move(done)(WithContext(r.status(), context));
+    if (r->is_error()) return std::move(done)(FromErrorReply(*r, context));
+    std::move(done)(parse(*r));
+  };
+}
+
+uint64_t ToU64(const RedisReply& r) {
+  if (r.is_integer()) return static_cast<uint64_t>(r.integer());
+  uint64_t v = 0;
+  (void)absl::SimpleAtoi(r.str(), &v);
+  return v;
+}
+
+int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
+
+absl::Status ParseEntries(const std::vector<RedisReply>& e, size_t from,
+                          google::protobuf::RepeatedPtrField<LogEntry>* out) {
+  for (size_t i = from; i < e.size(); ++i) {
+    if (!out->Add()->ParseFromString(e[i].str())) {
+      return absl::DataLossError("a stored log entry does not parse as orch.event.v1.LogEntry");
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateTtl(const char* field, uint32_t ttl_ms) {
+  if (ttl_ms == 0 || ttl_ms > 3600 * 1000) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": must be 1..3600000 ms"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::string NodeOfSessionId(const std::string& session_id) {
+  if (session_id.size() < 3 || session_id[0] != '~') return "";
+  const size_t end = session_id.find('~', 1);
+  if (end == std::string::npos || end == 1) return "";
+  return session_id.substr(1, end - 1);
+}
+
+std::string Sha256Hex(const std::string& data) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char b : digest) {
+    out.push_back(kHex[b >> 4]);
+    out.push_back(kHex[b & 15]);
+  }
+  return out;
+}
+
+std::string EntryDigest(const LogEntry& entry) {
+  LogEntry copy = entry;
+  copy.clear_append_time();
+  const std::string bytes = Serialize(copy);
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest);
+  return std::string(reinterpret_cast<const char*>(digest), 8);
+}
+
+RedisStore::RedisStore(std::shared_ptr<redis::RedisClient> client, StoreOptions options)
+    : client_(std::move(client)),
+      options_(std::move(options)),
+      prefix_(absl::StrCat("ORS:", options_.cluster_name, ":")) {}
+
+int64_t RedisStore::TtlMs() const { return absl::ToInt64Milliseconds(options_.max_lifetime); }
+
+std::string RedisStore::SessionKey(const std::string& sid, const char* suffix) const {
+  return absl::StrCat(prefix_, "{", sid, "}:", suffix);
+}
+std::string RedisStore::NodeSessionsKey(const std::string& node) const {
+  return absl::StrCat(prefix_, "node:", node, ":sessions");
+}
+std::string RedisStore::DocumentKey(const std::string& sha256) const {
+  return absl::StrCat(prefix_, "doc:", sha256);
+}
+std::string RedisStore::LeaseKey(const std::string& name) const {
+  return absl::StrCat(prefix_, "lease:{", name, "}");
+}
+std::string RedisStore::LeaseEpochKey(const std::string& name) const {
+  return absl::StrCat(prefix_, "lease:{", name, "}:epoch");
+}
+std::string RedisStore::ScheduleKey(const std::string& bucket) const {
+  return absl::StrCat(prefix_, "sched:{", bucket, "}");
+}
+std::string RedisStore::ScheduleDataKey(const std::string& bucket) const {
+  return absl::StrCat(prefix_, "sched:{", bucket, "}:data");
+}
+
+// ---------------------------------------------------------------- sessions
+
+void RedisStore::AppendEvents(const pb::AppendEventsRequest& req, Done<pb::AppendEventsResponse> done) {
+  const std::string& sid = req.session_id();
+  if (auto s = ValidateKeyPart("session_id", sid); !s.ok()) return std::move(done)(s);
+  if (req.entries().empty()) {
+    return std::move(done)(absl::InvalidArgumentError("entries: must not be empty"));
+  }
+  if (static_cast<size_t>(req.entries_size()) > options_.max_batch_entries) {
+    return std::move(done)(absl::InvalidArgumentError(
+        absl::StrCat("entries: ", req.entries_size(), " entries, over the limit of ",
+                     options_.max_batch_entries, " (persistence.max-batch-entries)")));
+  }
+  const uint64_t first = req.entries(0).seq();
+  if (first == 0) return std::move(done)(absl::InvalidArgumentError("entries[0].seq: must be >= 1"));
+  std::string node;
+  std::string doc = req.document_sha256();
+  if (first == 1) {
+    node = req.node().empty() ? NodeOfSessionId(sid) : req.node();
+    if (node.empty()) {
+      return std::move(done)(absl::InvalidArgumentError(
+          "node: required to create a session whose id does not name one (~<node>~...)"));
+    }
+    if (auto s = ValidateKeyPart("node", node, /*allow_colon=*/false); !s.ok()) return std::move(done)(s);
+    if (doc.empty() && req.entries(0).has_started()) doc = req.entries(0).started().document_sha256();
+  }
+  std::vector<std::string> args = {absl::StrCat(req.epoch()), absl::StrCat(first),
+                                   absl::StrCat(TtlMs()), node, doc};
+  args.reserve(5 + 2 * req.entries_size());
+  const absl::Time now = absl::Now();
+  for (int i = 0; i < req.entries_size(); ++i) {
+    const LogEntry& in = req.entries(i);
+    if (in.seq() != first + static_cast<uint64_t>(i)) {
+      return std::move(done)(absl::InvalidArgumentError(absl::StrCat(
+          "entries[", i, "].seq: ", in.seq(), " does not follow ", first + i - 1, " (seqs must be consecutive)")));
+    }
+    if (in.epoch() != 0 && in.epoch() != req.epoch()) {
+      return std::move(done)(absl::InvalidArgumentError(absl::StrCat(
+          "entries[", i, "].epoch: ", in.epoch(), " differs from the request's epoch ", req.epoch())));
+    }
+    if (in.kind_case() == LogEntry::KIND_NOT_SET) {
+      return std::move(done)(absl::InvalidArgumentError(
+          absl::StrCat("entries[", i, "]: has no event, started or terminated")));
+    }
+    LogEntry entry = in;
+    entry.set_epoch(req.epoch());
+    if (!entry.has_append_time()) {
+      const int64_t us = absl::ToUnixMicros(now);
+      entry.mutable_append_time()->set_seconds(us / 1000000);
+      entry.mutable_append_time()->set_nanos(static_cast<int32_t>(us % 1000000) * 1000);
+    }
+    std::string bytes = Serialize(entry);
+    if (bytes.size() > options_.max_entry_bytes) {
+      return std::move(done)(absl::InvalidArgumentError(
+          absl::StrCat("entries[", i, "]: ", bytes.size(), " bytes, over the limit of ",
+                       options_.max_entry_bytes, " (persistence.max-entry-bytes)")));
+    }
+    args.push_back(std::move(bytes));
+    args.push_back(EntryDigest(entry));
+  }
+  std::string context = absl::StrCat("AppendEvents ", sid);
+  auto eval = [this, keys = std::vector<std::string>{SessionKey(sid, "meta"), SessionKey(sid, "log"),
+                                                     SessionKey(sid, "snap")},
+               args = std::move(args), context](Done<pb::AppendEventsResponse> done) mutable {
+    client_->EvalSha(scripts::Append(), std::move(keys), std::move(args), options_.request_timeout,
+                     Complete<pb::AppendEventsResponse>(
+                         std::move(context), std::move(done), [](const RedisReply& r) {
+                           pb::AppendEventsResponse resp;
+                           resp.set_last_seq(ToU64(r));
+                           return absl::StatusOr<pb::AppendEventsResponse>(resp);
+                         }));
+  };
+  if (first != 1) return eval(std::move(done));
+  // Creation: register the session with its node first, so a stored session
+  // is always listed (a failed append may leave a listed id without keys).
+  const std::string reg = NodeSessionsKey(node);
+  client_->ExecuteBatch(
+      {{"SADD", reg, sid}, {"PEXPIRE", reg, absl::StrCat(TtlMs())}}, options_.request_timeout,
+      [eval = std::move(eval), done = std::move(done),
+       context](std::vector<absl::StatusOr<RedisReply>> rs) mutable {
+        for (const auto& r : rs) {
+          if (!r.ok()) return std::move(done)(WithContext(r.status(), context + " (registry)"));
+          if (r->is_error()) return std::move(done)(FromErrorReply(*r, context + " (registry)"));
+        }
+        eval(std::move(done));
+      });
+}
+
+void RedisStore::ReadLogPage(const pb::ReadLogRequest& req, uint32_t max_entries,
+                             Done<pb::ReadLogResponse> done) {
+  const std::string& sid = req.session_id();
+  if (auto s = ValidateKeyPart("session_id", sid); !s.ok()) return std::move(done)(s);
+  client_->EvalSha(
+      scripts::ReadLog(), {SessionKey(sid, "meta"), SessionKey(sid, "log")},
+      {absl::StrCat(req.after_seq()), absl::StrCat(std::max<uint32_t>(1, max_entries))},
+      options_.request_timeout,
+      Complete<pb::ReadLogResponse>(absl::StrCat("ReadLog ", sid), std::move(done),
+                                    [](const RedisReply& r) -> absl::StatusOr<pb::ReadLogResponse> {
+                                      pb::ReadLogResponse resp;
+                                      if (auto s = ParseEntries(r.elements(), 2, resp.mutable_entries());
+                                          !s.ok()) {
+                                        return s;
+                                      }
+                                      return resp;
+                                    }));
+}
+
+namespace {
+
+// LoadSession when the log after the snapshot is longer than one script's
+// page: the rest is read page by page (entries are immutable; a concurrent
+// trim shows as ABORTED, and the caller loads again).
+struct LoadContinuation : std::enable_shared_from_this<LoadContinuation> {
+  Store* store;
+  uint32_t page;
+  pb::LoadSessionResponse resp;
+  Done<pb::LoadSessionResponse> done;
+
+  void Next() {
+    pb::ReadLogRequest req;
+    req.set_session_id(session_id);
+    req.set_after_seq(resp.entries(resp.entries_size() - 1).seq());
+    store->ReadLogPage(req, page, [self = shared_from_this()](absl::StatusOr<pb::ReadLogResponse> r) {
+      if (!r.ok()) {
+        if (r.status().code() == absl::StatusCode::kOutOfRange) {
+          return std::move(self->done)(absl::AbortedError(
+              absl::StrCat("LoadSession ", self->session_id, ": the log was trimmed while loading; load again")));
+        }
+        return std::move(self->done)(r.status());
+      }
+      const bool more = static_cast<uint32_t>(r->entries_size()) >= self->page;
+      for (auto& e : *r->mutable_entries()) *self->resp.add_entries() = std::move(e);
+      if (more) return self->Next();
+      std::move(self->done)(std::move(self->resp));
+    });
+  }
+  std::string session_id;
+};
+
+}  // namespace
+
+void RedisStore::LoadSession(const pb::LoadSessionRequest& req, Done<pb::LoadSessionResponse> done) {
+  const std::string& sid = req.session_id();
+  if (auto s = ValidateKeyPart("session_id", sid); !s.ok()) return std::move(done)(s);
+  const uint32_t page = std::max<uint32_t>(1, options_.load_page_entries);
+  client_->EvalSha(
+      scripts::Load(), {SessionKey(sid, "meta"), SessionKey(sid, "log"), SessionKey(sid, "snap")},
+      {absl::StrCat(page), absl::StrCat(TtlMs())}, options_.request_timeout,
+      Complete<pb::LoadSessionResponse>(
+          absl::StrCat("LoadSession ", sid),
+          [this, sid, page, done = std::move(done)](absl::StatusOr<pb::LoadSessionResponse> r) mutable {
+            if (!r.ok() || static_cast<uint32_t>(r->entries_size()) < page) {
+              return std::move(done)(std::move(r));
+            }
+            auto c = std::make_shared<LoadContinuation>();
+            c->store = this;
+            c->page = page;
+            c->resp = std::move(*r);
+            c->done = std::move(done);
+            c->session_id = sid;
+            c->Next();
+          },
+          [](const RedisReply& r) -> absl::StatusOr<pb::LoadSessionResponse> {
+            const auto& e = r.elements();
+            if (e.size() < 7) return absl::InternalError("LoadSession: short reply from the script");
+            pb::LoadSessionResponse resp;
+            pb::SessionMeta* meta = resp.mutable_meta();
+            meta->set_node(e[0].str());
+            meta->set_epoch(ToU64(e[1]));
+            meta->set_last_seq(ToU64(e[2]));
+            meta->set_document_sha256(e[3].str());
+            meta->set_state(e[4].str());
+            meta->set_snapshot_covers_seq(ToU64(e[5]));
+            resp.set_snapshot_covers_seq(meta->snapshot_covers_seq());
+            resp.set_snapshot(e[6].str());
+            if (auto s = ParseEntries(e, 7, resp.mutable_entries()); !s.ok()) return s;
+            return resp;
+          }));
+}
+
+void RedisStore::PutSnapshot(const pb::PutSnapshotRequest& req, Done<pb::PutSnapshotResponse> done) {
+  const std::string& sid = req.session_id();
+  if (auto s = ValidateKeyPart("session_id", sid); !s.ok()) return std::move(done)(s);
+  if (req.snapshot().size() > options_.max_snapshot_bytes) {
+    return std::move(done)(absl::InvalidArgumentError(
+        absl::StrCat("snapshot: ", req.snapshot().size(), " bytes, over the limit of ",
+                     options_.max_snapshot_bytes, " (persistence.max-snapshot-bytes)")));
+  }
+  const std::string context = absl::StrCat("PutSnapshot ", sid);
+  client_->EvalSha(
+      scripts::PutSnapshot(), {SessionKey(sid, "meta"), SessionKey(sid, "log"), SessionKey(sid, "snap")},
+      {absl::StrCat(req.epoch()), absl::StrCat(req.covers_seq()), req.snapshot(), absl::StrCat(TtlMs())},
+      options_.request_timeout,
+      [this, context, done = std::move(done)](absl::StatusOr<RedisReply> r) mutable {
+        if (!r.ok()) return std::move(done)(WithContext(r.status(), context));
+        if (r->is_error()) return std::move(done)(FromErrorReply(*r, context));
+        // Snapshots are the periodic sign of life of an active session: keep
+        // its node's registry set and its document alive as long as it (they
+        // live in other slots, so not in the script; best effort).
+        const auto& e = r->elements();
+        std::vector<std::vector<std::string>> refresh;
+        if (e.size() == 3 && !e[1].str().empty()) {
+          refresh.push_back({"PEXPIRE", NodeSessionsKey(e[1].str()), absl::StrCat(TtlMs())});
+        }
+        if (e.size() == 3 && !e[2].str().empty()) {
+          refresh.push_back({"PEXPIRE", DocumentKey(e[2].str()), absl::StrCat(TtlMs())});
+        }
+        if (!refresh.empty()) {
+          client_->ExecuteBatch(std::move(refresh), options_.request_timeout,
+                                [](std::vector<absl::StatusOr<RedisReply>>) {});
+        }
+        std::move(done)(pb::PutSnapshotResponse());
+      });
+}
+
+void RedisStore::DeleteSession(const pb::DeleteSessionRequest& req, Done<pb::DeleteSessionResponse> done) {
+  const std::string sid = req.session_id();
+  if (auto s = ValidateKeyPart("session_id", sid); !s.ok()) return std::move(done)(s);
+  const std::string context = absl::StrCat("DeleteSession ", sid);
+  // The keys first, then the registry entry: a failure in between leaves a
+  // listed id without keys (harmless: GetSessionMeta says NOT_FOUND), never a
+  // session nobody lists.
+  client_->EvalSha(
+      scripts::Delete(), {SessionKey(sid, "meta"), SessionKey(sid, "log"), SessionKey(sid, "snap")},
+      {absl::StrCat(req.epoch())}, options_.request_timeout,
+      [this, sid, context, done = std::move(done)](absl::StatusOr<RedisReply> r) mutable {
+        if (!r.ok()) return std::move(done)(WithContext(r.status(), context));
+        if (r->is_error()) return std::move(done)(FromErrorReply(*r, context));
+        if (r->str().empty()) return std::move(done)(pb::DeleteSessionResponse());
+        client_->Execute({"SREM", NodeSessionsKey(r->str()), sid}, options_.request_timeout,
+                         Complete<pb::DeleteSessionResponse>(
+                             context + " (registry)", std::move(done), [](const RedisReply&) {
+                               return absl::StatusOr<pb::DeleteSessionResponse>(pb::DeleteSessionResponse());
+                             }));
+      });
+}
+
+// ---------------------------------------------------------------- registry
+
+void RedisStore::GetSessionMeta(const pb::GetSessionMetaRequest& req,
+                                Done<pb::GetSessionMetaResponse> done) {
+  const std::string& sid = req.session_id();
+  if (auto s = ValidateKeyPart("session_id", sid); !s.ok()) return std::move(done)(s);
+  client_->Execute(
+      {"HMGET", SessionKey(sid, "meta"), "node", "epoch", "last", "doc", "state", "snap"},
+      options_.request_timeout,
+      Complete<pb::GetSessionMetaResponse>(
+          absl::StrCat("GetSessionMeta ", sid), std::move(done),
+          [](const RedisReply& r) -> absl::StatusOr<pb::GetSessionMetaResponse> {
+            const auto& e = r.elements();
+            if (e.size() != 6 || e[2].is_nil()) return absl::NotFoundError("unknown session");
+            pb::GetSessionMetaResponse resp;
+            pb::SessionMeta* m = resp.mutable_meta();
+            m->set_node(e[0].str());
+            m->set_epoch(ToU64(e[1]));
+            m->set_last_seq(ToU64(e[2]));
+            m->set_document_sha256(e[3].str());
+            m->set_state(e[4].str());
+            m->set_snapshot_covers_seq(ToU64(e[5]));
+            return resp;
+          }));
+}
+
+void RedisStore::SetSessionState(const pb::SetSessionStateRequest& req,
+                                 Done<pb::SetSessionStateResponse> done) {
+  const std::string& sid = req.session_id();
+  if (auto s = ValidateKeyPart("session_id", sid); !s.ok()) return std::move(done)(s);
+  if (req.state().size() > kMaxIdBytes) {
+    return std::move(done)(absl::InvalidArgumentError(absl::StrCat("state: longer than ", kMaxIdBytes)));
+  }
+  client_->EvalSha(scripts::SetState(),
+                   {SessionKey(sid, "meta"), SessionKey(sid, "log"), SessionKey(sid, "snap")},
+                   {absl::StrCat(req.epoch()), req.state(), absl::StrCat(TtlMs())},
+                   options_.request_timeout,
+                   Complete<pb::SetSessionStateResponse>(absl::StrCat("SetSessionState ", sid),
+                                                         std::move(done), [](const RedisReply&) {
+                                                           return absl::StatusOr<pb::SetSessionStateResponse>(
+                                                               pb::SetSessionStateResponse());
+                                                         }));
+}
+
+void RedisStore::ListNodeSessions(const pb::ListNodeSessionsRequest& req,
+                                  Done<pb::ListNodeSessionsResponse> done) {
+  if (auto s = ValidateKeyPart("node", req.node(), false); !s.ok()) return std::move(done)(s);
+  const std::string cursor = req.cursor().empty() ? "0" : req.cursor();
+  if (!std::all_of(cursor.begin(), cursor.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
+      cursor.size() > 20) {
+    return std::move(done)(absl::InvalidArgumentError("cursor: must be a next_cursor of a previous call"));
+  }
+  const uint32_t count = req.page_size() == 0 ? 100 : std::min<uint32_t>(req.page_size(), 10000);
+  client_->Execute({"SSCAN", NodeSessionsKey(req.node()), cursor, "COUNT", absl::StrCat(count)},
+                   options_.request_timeout,
+                   Complete<pb::ListNodeSessionsResponse>(
+                       absl::StrCat("ListNodeSessions ", req.node()), std::move(done),
+                       [](const RedisReply& r) -> absl::StatusOr<pb::ListNodeSessionsResponse> {
+                         const auto& e = r.elements();
+                         if (e.size() != 2) return absl::InternalError("unexpected SSCAN reply");
+                         pb::ListNodeSessionsResponse resp;
+                         resp.set_next_cursor(e[0].str());
+                         for (const auto& id : e[1].elements()) resp.add_session_ids(id.str());
+                         return resp;
+                       }));
+}
+
+// ---------------------------------------------------------------- documents
+
+void RedisStore::PutDocument(const pb::PutDocumentRequest& req, Done<pb::PutDocumentResponse> done) {
+  if (auto s = ValidateSha256("sha256", req.sha256()); !s.ok()) return std::move(done)(s);
+  if (req.source().size() > options_.max_document_bytes) {
+    return std::move(done)(absl::InvalidArgumentError(
+        absl::StrCat("source: ", req.source().size(), " bytes, over the limit of ",
+                     options_.max_document_bytes, " (persistence.max-document-bytes)")));
+  }
+  if (const std::string actual = Sha256Hex(req.source()); actual != req.sha256()) {
+    return std::move(done)(absl::InvalidArgumentError(
+        absl::StrCat("sha256: does not match the source (its sha256 is ", actual, ")")));
+  }
+  client_->Execute({"SET", DocumentKey(req.sha256()), req.source(), "PX", absl::StrCat(TtlMs())},
+                   options_.request_timeout,
+                   Complete<pb::PutDocumentResponse>(absl::StrCat("PutDocument ", req.sha256()),
+                                                     std::move(done), [](const RedisReply&) {
+                                                       return absl::StatusOr<pb::PutDocumentResponse>(
+                                                           pb::PutDocumentResponse());
+                                                     }));
+}
+
+void RedisStore::GetDocument(const pb::GetDocumentRequest& req, Done<pb::GetDocumentResponse> done) {
+  if (auto s = ValidateSha256("sha256", req.sha256()); !s.ok()) return std::move(done)(s);
+  client_->Execute({"GETEX", DocumentKey(req.sha256()), "PX", absl::StrCat(TtlMs())},
+                   options_.request_timeout,
+                   Complete<pb::GetDocumentResponse>(
+                       absl::StrCat("GetDocument ", req.sha256()), std::move(done),
+                       [](const RedisReply& r) -> absl::StatusOr<pb::GetDocumentResponse> {
+                         if (r.is_nil()) return absl::NotFoundError("no such document");
+                         pb::GetDocumentResponse resp;
+                         resp.set_source(r.str());
+                         return resp;
+                       }));
+}
+
+// ---------------------------------------------------------------- leases
+
+void RedisStore::AcquireLease(const pb::AcquireLeaseRequest& req, Done<pb::AcquireLeaseResponse> done) {
+  if (auto s = ValidateKeyPart("name", req.name()); !s.ok()) return std::move(done)(s);
+  if (req.holder().empty()) return std::move(done)(absl::InvalidArgumentError("holder: must not be empty"));
+  if (auto s = ValidateTtl("ttl_ms", req.ttl_ms()); !s.ok()) return std::move(done)(s);
+  client_->EvalSha(scripts::AcquireLease(), {LeaseKey(req.name()), LeaseEpochKey(req.name())},
+                   {req.holder(), req.endpoint(), absl::StrCat(req.ttl_ms()), absl::StrCat(2 * TtlMs())},
+                   options_.request_timeout,
+                   Complete<pb::AcquireLeaseResponse>(
+                       absl::StrCat("AcquireLease ", req.name()), std::move(done),
+                       [](const RedisReply& r) -> absl::StatusOr<pb::AcquireLeaseResponse> {
+                         const auto& e = r.elements();
+                         if (e.size() != 4) return absl::InternalError("unexpected reply");
+                         pb::AcquireLeaseResponse resp;
+                         resp.set_acquired(e[0].integer() == 1);
+                         resp.set_epoch(ToU64(e[1]));
+                         resp.set_holder(e[2].str());
+                         resp.set_endpoint(e[3].str());
+                         return resp;
+                       }));
+}
+
+void RedisStore::RenewLease(const pb::RenewLeaseRequest& req, Done<pb::RenewLeaseResponse> done) {
+  if (auto s = ValidateKeyPart("name", req.name()); !s.ok()) return std::move(done)(s);
+  if (auto s = ValidateTtl("ttl_ms", req.ttl_ms()); !s.ok()) return std::move(done)(s);
+  client_->EvalSha(scripts::RenewLease(), {LeaseKey(req.name()), LeaseEpochKey(req.name())},
+                   {req.holder(), absl::StrCat(req.epoch()), absl::StrCat(req.ttl_ms()),
+                    absl::StrCat(2 * TtlMs())},
+                   options_.request_timeout,
+                   Complete<pb::RenewLeaseResponse>(absl::StrCat("RenewLease ", req.name()), std::move(done),
+                                                    [](const RedisReply&) {
+                                                      return absl::StatusOr<pb::RenewLeaseResponse>(
+                                                          pb::RenewLeaseResponse());
+                                                    }));
+}
+
+void RedisStore::ReleaseLease(const pb::ReleaseLeaseRequest& req, Done<pb::ReleaseLeaseResponse> done) {
+  if (auto s = ValidateKeyPart("name", req.name()); !s.ok()) return std::move(done)(s);
+  client_->EvalSha(scripts::ReleaseLease(), {LeaseKey(req.name()), LeaseEpochKey(req.name())},
+                   {req.holder(), absl::StrCat(req.epoch())}, options_.request_timeout,
+                   Complete<pb::ReleaseLeaseResponse>(absl::StrCat("ReleaseLease ", req.name()),
+                                                      std::move(done), [](const RedisReply&) {
+                                                        return absl::StatusOr<pb::ReleaseLeaseResponse>(
+                                                            pb::ReleaseLeaseResponse());
+                                                      }));
+}
+
+void RedisStore::GetLease(const pb::GetLeaseRequest& req, Done<pb::GetLeaseResponse> done) {
+  if (auto s = ValidateKeyPart("name", req.name()); !s.ok()) return std::move(done)(s);
+  client_->EvalSha(scripts::GetLease(), {LeaseKey(req.name())}, {}, options_.request_timeout,
+                   Complete<pb::GetLeaseResponse>(
+                       absl::StrCat("GetLease ", req.name()), std::move(done),
+                       [](const RedisReply& r) -> absl::StatusOr<pb::GetLeaseResponse> {
+                         const auto& e = r.elements();
+                         if (e.size() != 4) return absl::InternalError("unexpected reply");
+                         pb::GetLeaseResponse resp;
+                         resp.set_holder(e[0].str());
+                         resp.set_endpoint(e[1].str());
+                         resp.set_epoch(ToU64(e[2]));
+                         resp.set_remaining_ms(static_cast<uint32_t>(std::max<int64_t>(0, e[3].integer())));
+                         return resp;
+                       }));
+}
+
+// ---------------------------------------------------------------- schedules
+
+namespace {
+
+absl::Status ValidateScheduleId(const std::string& id) {
+  if (id.empty()) return absl::InvalidArgumentError("id: must not be empty");
+  if (id.size() > kMaxIdBytes) return absl::InvalidArgumentError(absl::StrCat("id: longer than ", kMaxIdBytes));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+void RedisStore::AddSchedule(const pb::AddScheduleRequest& req, Done<pb::AddScheduleResponse> done) {
+  const pb::ScheduleEntry& e = req.entry();
+  if (auto s = ValidateKeyPart("entry.bucket", e.bucket()); !s.ok()) return std::move(done)(s);
+  if (auto s = ValidateScheduleId(e.id()); !s.ok()) return std::move(done)(s);
+  if (e.payload().size() > options_.max_payload_bytes) {
+    return std::move(done)(absl::InvalidArgumentError(
+        absl::StrCat("entry.payload: ", e.payload().size(), " bytes, over the limit of ",
+                     options_.max_payload_bytes)));
+  }
+  client_->EvalSha(scripts::AddSchedule(), {ScheduleKey(e.bucket()), ScheduleDataKey(e.bucket())},
+                   {e.id(), absl::StrCat(e.due_unix_ms()), e.payload(), absl::StrCat(NowMs()),
+                    absl::StrCat(TtlMs())},
+                   options_.request_timeout,
+                   Complete<pb::AddScheduleResponse>(absl::StrCat("AddSchedule ", e.bucket(), "/", e.id()),
+                                                     std::move(done), [](const RedisReply&) {
+                                                       return absl::StatusOr<pb::AddScheduleResponse>(
+                                                           pb::AddScheduleResponse());
+                                                     }));
+}
+
+void RedisStore::CancelSchedule(const pb::CancelScheduleRequest& req,
+                                Done<pb::CancelScheduleResponse> done) {
+  if (auto s = ValidateKeyPart("bucket", req.bucket()); !s.ok()) return std::move(done)(s);
+  if (auto s = ValidateScheduleId(req.id()); !s.ok()) return std::move(done)(s);
+  client_->EvalSha(scripts::CancelSchedule(), {ScheduleKey(req.bucket()), ScheduleDataKey(req.bucket())},
+                   {req.id(), absl::StrCat(NowMs()), absl::StrCat(TtlMs())}, options_.request_timeout,
+                   Complete<pb::CancelScheduleResponse>(
+                       absl::StrCat("CancelSchedule ", req.bucket(), "/", req.id()), std::move(done),
+                       [](const RedisReply& r) {
+                         pb::CancelScheduleResponse resp;
+                         resp.set_removed(r.integer() == 1);
+                         return absl::StatusOr<pb::CancelScheduleResponse>(resp);
+                       }));
+}
+
+void RedisStore::Reschedule(const pb::RescheduleRequest& req, Done<pb::RescheduleResponse> done) {
+  if (auto s = ValidateKeyPart("bucket", req.bucket()); !s.ok()) return std::move(done)(s);
+  if (auto s = ValidateScheduleId(req.id()); !s.ok()) return std::move(done)(s);
+  client_->EvalSha(scripts::Reschedule(), {ScheduleKey(req.bucket()), ScheduleDataKey(req.bucket())},
+                   {req.id(), absl::StrCat(req.due_unix_ms()), absl::StrCat(NowMs()), absl::StrCat(TtlMs())},
+                   options_.request_timeout,
+                   Complete<pb::RescheduleResponse>(absl::StrCat("Reschedule ", req.bucket(), "/", req.id()),
+                                                    std::move(done), [](const RedisReply&) {
+                                                      return absl::StatusOr<pb::RescheduleResponse>(
+                                                          pb::RescheduleResponse());
+                                                    }));
+}
+
+void RedisStore::ClaimDue(const pb::ClaimDueRequest& req, Done<pb::ClaimDueResponse> done) {
+  if (auto s = ValidateKeyPart("bucket", req.bucket()); !s.ok()) return std::move(done)(s);
+  if (req.claim_timeout_ms() == 0) {
+    return std::move(done)(absl::InvalidArgumentError("claim_timeout_ms: must be > 0"));
+  }
+  const uint32_t max = req.max_entries() == 0 ? 100 : std::min<uint32_t>(req.max_entries(), 1000);
+  const int64_t now = req.now_unix_ms() == 0 ? NowMs() : req.now_unix_ms();
+  std::string bucket = req.bucket();
+  client_->EvalSha(scripts::ClaimDue(), {ScheduleKey(bucket), ScheduleDataKey(bucket)},
+                   {absl::StrCat(now), absl::StrCat(max), absl::StrCat(req.claim_timeout_ms()),
+                    absl::StrCat(TtlMs())},
+                   options_.request_timeout,
+                   Complete<pb::ClaimDueResponse>(
+                       absl::StrCat("ClaimDue ", bucket), std::move(done),
+                       [bucket](const RedisReply& r) -> absl::StatusOr<pb::ClaimDueResponse> {
+                         const auto& e = r.elements();
+                         pb::ClaimDueResponse resp;
+                         for (size_t i = 0; i + 3 < e.size(); i += 4) {
+                           pb::ScheduleEntry* out = resp.add_entries();
+                           out->set_bucket(bucket);
+                           out->set_id(e[i].str());
+                           int64_t due = 0;
+                           (void)absl::SimpleAtoi(e[i + 1].str(), &due);
+                           out->set_due_unix_ms(due);
+                           out->set_payload(e[i + 2].str());
+                           out->set_claim_token(ToU64(e[i + 3]));
+                         }
+                         return resp;
+                       }));
+}
+
+void RedisStore::AckSchedule(const pb::AckScheduleRequest& req, Done<pb::AckScheduleResponse> done) {
+  if (auto s = ValidateKeyPart("bucket", req.bucket()); !s.ok()) return std::move(done)(s);
+  if (auto s = ValidateScheduleId(req.id()); !s.ok()) return std::move(done)(s);
+  client_->EvalSha(scripts::AckSchedule(), {ScheduleKey(req.bucket()), ScheduleDataKey(req.bucket())},
+                   {req.id(), absl::StrCat(req.claim_token())}, options_.request_timeout,
+                   Complete<pb::AckScheduleResponse>(
+                       absl::StrCat("AckSchedule ", req.bucket(), "/", req.id()), std::move(done),
+                       [](const RedisReply& r) {
+                         pb::AckScheduleResponse resp;
+                         resp.set_removed(r.integer() == 1);
+                         return absl::StatusOr<pb::AckScheduleResponse>(resp);
+                       }));
+}
+
+}  // namespace orch::persistence_proxy

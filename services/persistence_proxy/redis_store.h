@@ -1,0 +1,96 @@
+#pragma once
+
+// RedisStore: the Store on Redis (standalone or Cluster) through
+// orch::redis::RedisClient. Key schema, entry format and the Lua scripts'
+// contracts are in README.md. Every multi-key update of one session is one
+// EVALSHA on keys sharing the hash tag {<session id>}, so it is atomic on
+// Redis Cluster too. Requests never block a thread: each operation is one
+// (rarely two) pipelined command(s) whose reply completes the callback on the
+// client's I/O thread.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/time/time.h"
+#include "common/redis/redis_client.h"
+#include "services/persistence_proxy/store.h"
+
+namespace orch::persistence_proxy {
+
+struct StoreOptions {
+  std::string cluster_name = "orch";            // keys under ORS:<cluster_name>:
+  absl::Duration max_lifetime = absl::Hours(24 * 30);  // TTL of every key, refreshed on activity
+  absl::Duration request_timeout = absl::Seconds(1);   // per Redis request
+  size_t max_entry_bytes = 256 * 1024;          // one serialized LogEntry
+  size_t max_batch_entries = 1000;              // entries per AppendEvents
+  size_t max_snapshot_bytes = 16 * 1024 * 1024;
+  size_t max_document_bytes = 4 * 1024 * 1024;
+  size_t max_payload_bytes = 256 * 1024;        // schedule payloads
+  uint32_t load_page_entries = 512;             // entries fetched per script call
+};
+
+class RedisStore final : public Store {
+ public:
+  // `client` must outlive the store (it is shared: the proxy also PINGs
+  // through it).
+  RedisStore(std::shared_ptr<redis::RedisClient> client, StoreOptions options);
+
+  const StoreOptions& options() const { return options_; }
+  // The key prefix "ORS:<cluster>:".
+  const std::string& prefix() const { return prefix_; }
+
+  void AppendEvents(const pb::AppendEventsRequest& req, Done<pb::AppendEventsResponse> done) override;
+  void ReadLogPage(const pb::ReadLogRequest& req, uint32_t max_entries,
+                   Done<pb::ReadLogResponse> done) override;
+  void PutSnapshot(const pb::PutSnapshotRequest& req, Done<pb::PutSnapshotResponse> done) override;
+  void LoadSession(const pb::LoadSessionRequest& req, Done<pb::LoadSessionResponse> done) override;
+  void DeleteSession(const pb::DeleteSessionRequest& req, Done<pb::DeleteSessionResponse> done) override;
+  void GetSessionMeta(const pb::GetSessionMetaRequest& req,
+                      Done<pb::GetSessionMetaResponse> done) override;
+  void SetSessionState(const pb::SetSessionStateRequest& req,
+                       Done<pb::SetSessionStateResponse> done) override;
+  void ListNodeSessions(const pb::ListNodeSessionsRequest& req,
+                        Done<pb::ListNodeSessionsResponse> done) override;
+  void PutDocument(const pb::PutDocumentRequest& req, Done<pb::PutDocumentResponse> done) override;
+  void GetDocument(const pb::GetDocumentRequest& req, Done<pb::GetDocumentResponse> done) override;
+  void AcquireLease(const pb::AcquireLeaseRequest& req, Done<pb::AcquireLeaseResponse> done) override;
+  void RenewLease(const pb::RenewLeaseRequest& req, Done<pb::RenewLeaseResponse> done) override;
+  void ReleaseLease(const pb::ReleaseLeaseRequest& req, Done<pb::ReleaseLeaseResponse> done) override;
+  void GetLease(const pb::GetLeaseRequest& req, Done<pb::GetLeaseResponse> done) override;
+  void AddSchedule(const pb::AddScheduleRequest& req, Done<pb::AddScheduleResponse> done) override;
+  void CancelSchedule(const pb::CancelScheduleRequest& req,
+                      Done<pb::CancelScheduleResponse> done) override;
+  void Reschedule(const pb::RescheduleRequest& req, Done<pb::RescheduleResponse> done) override;
+  void ClaimDue(const pb::ClaimDueRequest& req, Done<pb::ClaimDueResponse> done) override;
+  void AckSchedule(const pb::AckScheduleRequest& req, Done<pb::AckScheduleResponse> done) override;
+
+  // Key names (README.md, "Key schema").
+  std::string SessionKey(const std::string& sid, const char* suffix) const;
+  std::string NodeSessionsKey(const std::string& node) const;
+  std::string DocumentKey(const std::string& sha256) const;
+  std::string LeaseKey(const std::string& name) const;
+  std::string LeaseEpochKey(const std::string& name) const;
+  std::string ScheduleKey(const std::string& bucket) const;
+  std::string ScheduleDataKey(const std::string& bucket) const;
+
+ private:
+  int64_t TtlMs() const;
+
+  std::shared_ptr<redis::RedisClient> client_;
+  StoreOptions options_;
+  std::string prefix_;
+};
+
+// The node of a "~<node>~<id>" session id, or "".
+std::string NodeOfSessionId(const std::string& session_id);
+
+// The 8-byte digest stored beside each log entry: the first 8 bytes of
+// SHA-256 over the deterministic serialization of the entry with
+// append_time cleared (so a retry stamped at another time still matches).
+std::string EntryDigest(const orch::event::v1::LogEntry& entry);
+
+// 64 lowercase hex digits of SHA-256(data).
+std::string Sha256Hex(const std::string& data);
+
+}  // namespace orch::persistence_proxy

@@ -1,0 +1,355 @@
+#include "services/persistence_proxy/scripts.h"
+
+#include <string>
+
+namespace orch::persistence_proxy::scripts {
+namespace {
+
+// Numbers go to Redis as integers (Lua's default "%.14g" would write 1e+15).
+constexpr char kCommon[] = R"lua(
+local function s(x) return string.format('%d', x) end
+local function touch(ttl, ...)
+  for _, k in ipairs({...}) do redis.call('PEXPIRE', k, ttl) end
+end
+)lua";
+
+const redis::RedisScript& Make(const char* body) {
+  // Leaked on purpose: scripts live as long as the process.
+  return *new redis::RedisScript(std::string(kCommon) + body);
+}
+
+}  // namespace
+
+// ARGV: epoch first_seq ttl_ms node doc_sha256 {entry digest}...
+// Returns the session's last seq after the call.
+const redis::RedisScript& Append() {
+  static const redis::RedisScript& script = Make(R"lua(
+local epoch = tonumber(ARGV[1])
+local first = tonumber(ARGV[2])
+local ttl = ARGV[3]
+local n = (#ARGV - 5) / 2
+local m = redis.call('HMGET', KEYS[1], 'epoch', 'last', 'snap')
+local cur = tonumber(m[1])
+local last = tonumber(m[2]) or 0
+local snap = tonumber(m[3]) or 0
+local create = false
+if cur == nil then
+  if first ~= 1 then
+    return redis.error_reply('NOTFOUND unknown session (an append to a new session starts at seq 1, not ' .. s(first) .. ')')
+  end
+  create = true
+  cur = epoch
+  last = 0
+end
+if epoch < cur then
+  return redis.error_reply('FENCED writer epoch ' .. s(epoch) .. ' is older than the session epoch ' .. s(cur))
+end
+local from = 1
+if first <= last then
+  if first <= snap then
+    return redis.error_reply('MISMATCH seq ' .. s(first) .. ' is already covered by a snapshot (up to ' .. s(snap) .. ')')
+  end
+  local upto = math.min(last, first + n - 1)
+  local stored = redis.call('XRANGE', KEYS[2], s(first) .. '-0', s(upto) .. '-0')
+  if #stored ~= upto - first + 1 then
+    return redis.error_reply('MISMATCH entries ' .. s(first) .. '..' .. s(upto) .. ' are not all stored')
+  end
+  for k = 1, #stored do
+    local f = stored[k][2]
+    local h = nil
+    for j = 1, #f, 2 do if f[j] == 'h' then h = f[j + 1] end end
+    if h ~= ARGV[5 + 2 * k] then
+      return redis.error_reply('MISMATCH seq ' .. s(first + k - 1) .. ' is already stored with different content')
+    end
+  end
+  from = upto - first + 2
+elseif first ~= last + 1 then
+  return redis.error_reply('SEQGAP first seq ' .. s(first) .. ' does not follow the last stored seq ' .. s(last))
+end
+if create then
+  redis.call('HSET', KEYS[1], 'node', ARGV[4], 'epoch', s(epoch), 'last', '0', 'doc', ARGV[5],
+             'state', '', 'snap', '0')
+elseif epoch > cur then
+  redis.call('HSET', KEYS[1], 'epoch', s(epoch))
+end
+for k = from, n do
+  redis.call('XADD', KEYS[2], s(first + k - 1) .. '-0', 'e', ARGV[4 + 2 * k], 'h', ARGV[5 + 2 * k])
+end
+local new_last = math.max(last, first + n - 1)
+if new_last ~= last then redis.call('HSET', KEYS[1], 'last', s(new_last)) end
+-- TTLs are refreshed when the stream was just (re)created (it had been
+-- emptied by a snapshot and deleted) or when they have run down by more than
+-- 1% of the lifetime (at most an hour): two PEXPIREs saved on most appends.
+local t = tonumber(ttl)
+if create or last == snap or redis.call('PTTL', KEYS[1]) < t - math.min(t / 100, 3600000) then
+  touch(ttl, KEYS[1], KEYS[2], KEYS[3])
+end
+return new_last
+)lua");
+  return script;
+}
+
+// ARGV: after_seq count. Returns {last, snap, entry...}.
+const redis::RedisScript& ReadLog() {
+  static const redis::RedisScript& script = Make(R"lua(
+local m = redis.call('HMGET', KEYS[1], 'last', 'snap')
+if not m[1] then return redis.error_reply('NOTFOUND unknown session') end
+local after = tonumber(ARGV[1])
+local snap = tonumber(m[2]) or 0
+if after < snap then
+  return redis.error_reply('TRIMMED entries up to ' .. s(snap) .. ' were trimmed after a snapshot; read from after_seq >= ' .. s(snap) .. ' or load the session')
+end
+local out = {tonumber(m[1]), snap}
+local r = redis.call('XRANGE', KEYS[2], s(after + 1) .. '-0', '+', 'COUNT', ARGV[2])
+for _, e in ipairs(r) do
+  local f = e[2]
+  for j = 1, #f, 2 do if f[j] == 'e' then out[#out + 1] = f[j + 1] end end
+end
+return out
+)lua");
+  return script;
+}
+
+// ARGV: count ttl_ms. Returns {node, epoch, last, doc, state, snap, snapshot, entry...}.
+const redis::RedisScript& Load() {
+  static const redis::RedisScript& script = Make(R"lua(
+local m = redis.call('HMGET', KEYS[1], 'node', 'epoch', 'last', 'doc', 'state', 'snap')
+if not m[3] then return redis.error_reply('NOTFOUND unknown session') end
+local snap = tonumber(m[6]) or 0
+local out = {m[1] or '', m[2] or '0', m[3], m[4] or '', m[5] or '', s(snap), redis.call('GET', KEYS[3]) or ''}
+local r = redis.call('XRANGE', KEYS[2], s(snap + 1) .. '-0', '+', 'COUNT', ARGV[1])
+for _, e in ipairs(r) do
+  local f = e[2]
+  for j = 1, #f, 2 do if f[j] == 'e' then out[#out + 1] = f[j + 1] end end
+end
+touch(ARGV[2], KEYS[1], KEYS[2], KEYS[3])
+return out
+)lua");
+  return script;
+}
+
+// ARGV: epoch covers_seq snapshot ttl_ms. The snapshot is written, then the
+// log trimmed to seq > covers_seq (an emptied stream is deleted: the meta
+// hash keeps the last seq). Returns {covers_seq, node, doc} (the caller
+// refreshes the TTLs of the node's registry set and of the document).
+const redis::RedisScript& PutSnapshot() {
+  static const redis::RedisScript& script = Make(R"lua(
+local m = redis.call('HMGET', KEYS[1], 'epoch', 'last', 'snap', 'node', 'doc')
+if not m[1] then return redis.error_reply('NOTFOUND unknown session') end
+local epoch = tonumber(ARGV[1])
+local cur = tonumber(m[1])
+local last = tonumber(m[2]) or 0
+local snap = tonumber(m[3]) or 0
+local covers = tonumber(ARGV[2])
+if epoch < cur then
+  return redis.error_reply('FENCED writer epoch ' .. s(epoch) .. ' is older than the session epoch ' .. s(cur))
+end
+if covers > last then
+  return redis.error_reply('BEYOND covers_seq ' .. s(covers) .. ' is beyond the last stored seq ' .. s(last))
+end
+if covers < snap then
+  return redis.error_reply('STALE covers_seq ' .. s(covers) .. ' is older than the stored snapshot (covers ' .. s(snap) .. ')')
+end
+redis.call('SET', KEYS[3], ARGV[3], 'PX', ARGV[4])
+redis.call('HSET', KEYS[1], 'snap', s(covers))
+if epoch > cur then redis.call('HSET', KEYS[1], 'epoch', s(epoch)) end
+redis.call('XTRIM', KEYS[2], 'MINID', s(covers + 1) .. '-0')
+if redis.call('XLEN', KEYS[2]) == 0 then redis.call('DEL', KEYS[2]) end
+touch(ARGV[4], KEYS[1], KEYS[2])
+return {covers, m[4] or '', m[5] or ''}
+)lua");
+  return script;
+}
+
+// ARGV: epoch. Deletes the three keys; returns the session's node.
+const redis::RedisScript& Delete() {
+  static const redis::RedisScript& script = Make(R"lua(
+local m = redis.call('HMGET', KEYS[1], 'epoch', 'node')
+if not m[1] then return redis.error_reply('NOTFOUND unknown session') end
+local epoch = tonumber(ARGV[1])
+if epoch < tonumber(m[1]) then
+  return redis.error_reply('FENCED writer epoch ' .. s(epoch) .. ' is older than the session epoch ' .. m[1])
+end
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+return m[2] or ''
+)lua");
+  return script;
+}
+
+// ARGV: epoch state ttl_ms.
+const redis::RedisScript& SetState() {
+  static const redis::RedisScript& script = Make(R"lua(
+local cur = tonumber(redis.call('HGET', KEYS[1], 'epoch'))
+if not cur then return redis.error_reply('NOTFOUND unknown session') end
+local epoch = tonumber(ARGV[1])
+if epoch < cur then
+  return redis.error_reply('FENCED writer epoch ' .. s(epoch) .. ' is older than the session epoch ' .. s(cur))
+end
+redis.call('HSET', KEYS[1], 'state', ARGV[2])
+if epoch > cur then redis.call('HSET', KEYS[1], 'epoch', s(epoch)) end
+touch(ARGV[3], KEYS[1], KEYS[2], KEYS[3])
+return 1
+)lua");
+  return script;
+}
+
+// ARGV: holder endpoint ttl_ms counter_ttl_ms.
+// Returns {acquired 0/1, epoch, holder, endpoint}. The epoch counter (KEYS[2])
+// outlives the lease, so an epoch is never handed out twice.
+const redis::RedisScript& AcquireLease() {
+  static const redis::RedisScript& script = Make(R"lua(
+local h = redis.call('HMGET', KEYS[1], 'holder', 'endpoint', 'epoch')
+if h[1] then
+  if h[1] == ARGV[1] then
+    redis.call('HSET', KEYS[1], 'endpoint', ARGV[2])
+    touch(ARGV[3], KEYS[1])
+    touch(ARGV[4], KEYS[2])
+    return {1, tonumber(h[3]), h[1], ARGV[2]}
+  end
+  return {0, tonumber(h[3]), h[1], h[2] or ''}
+end
+local e = redis.call('INCR', KEYS[2])
+redis.call('HSET', KEYS[1], 'holder', ARGV[1], 'endpoint', ARGV[2], 'epoch', s(e))
+touch(ARGV[3], KEYS[1])
+touch(ARGV[4], KEYS[2])
+return {1, e, ARGV[1], ARGV[2]}
+)lua");
+  return script;
+}
+
+// ARGV: holder epoch ttl_ms counter_ttl_ms.
+const redis::RedisScript& RenewLease() {
+  static const redis::RedisScript& script = Make(R"lua(
+local h = redis.call('HMGET', KEYS[1], 'holder', 'epoch')
+if not h[1] then return redis.error_reply('LOST the lease expired or was released') end
+if h[1] ~= ARGV[1] or h[2] ~= ARGV[2] then
+  return redis.error_reply('LOST the lease is held by ' .. h[1] .. ' (epoch ' .. h[2] .. ')')
+end
+touch(ARGV[3], KEYS[1])
+touch(ARGV[4], KEYS[2])
+return 1
+)lua");
+  return script;
+}
+
+// ARGV: holder epoch. Releasing a lease nobody holds is not an error.
+const redis::RedisScript& ReleaseLease() {
+  static const redis::RedisScript& script = Make(R"lua(
+local h = redis.call('HMGET', KEYS[1], 'holder', 'epoch')
+if not h[1] then return 0 end
+if h[1] ~= ARGV[1] or h[2] ~= ARGV[2] then
+  return redis.error_reply('LOST the lease is held by ' .. h[1] .. ' (epoch ' .. h[2] .. ')')
+end
+redis.call('DEL', KEYS[1])
+return 1
+)lua");
+  return script;
+}
+
+// Returns {holder, endpoint, epoch, pttl} or an error.
+const redis::RedisScript& GetLease() {
+  static const redis::RedisScript& script = Make(R"lua(
+local h = redis.call('HMGET', KEYS[1], 'holder', 'endpoint', 'epoch')
+if not h[1] then return redis.error_reply('NOTFOUND nobody holds the lease') end
+return {h[1], h[2] or '', h[3] or '0', redis.call('PTTL', KEYS[1])}
+)lua");
+  return script;
+}
+
+// Schedules: KEYS[1] zset id -> next time the entry is due (ms), KEYS[2] hash
+// p:<id> payload, d:<id> due time asked for, g:<id> generation (claim token).
+// Both keys expire max(ttl, latest due - now + ttl) after the last change.
+constexpr char kScheduleCommon[] = R"lua(
+local function refresh(now, ttl)
+  local top = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+  local exp = ttl
+  if top[2] then
+    local far = tonumber(top[2]) - now + ttl
+    if far > exp then exp = far end
+  end
+  redis.call('PEXPIRE', KEYS[1], s(exp))
+  redis.call('PEXPIRE', KEYS[2], s(exp))
+end
+)lua";
+
+const redis::RedisScript& MakeSchedule(const char* body) {
+  return Make((std::string(kScheduleCommon) + body).c_str());
+}
+
+// ARGV: id due payload now ttl.
+const redis::RedisScript& AddSchedule() {
+  static const redis::RedisScript& script = MakeSchedule(R"lua(
+local id = ARGV[1]
+redis.call('ZADD', KEYS[1], ARGV[2], id)
+redis.call('HSET', KEYS[2], 'p:' .. id, ARGV[3], 'd:' .. id, ARGV[2])
+redis.call('HINCRBY', KEYS[2], 'g:' .. id, 1)
+refresh(tonumber(ARGV[4]), tonumber(ARGV[5]))
+return 1
+)lua");
+  return script;
+}
+
+// ARGV: id now ttl. Returns 1 if removed.
+const redis::RedisScript& CancelSchedule() {
+  static const redis::RedisScript& script = MakeSchedule(R"lua(
+local id = ARGV[1]
+local removed = redis.call('ZREM', KEYS[1], id)
+redis.call('HDEL', KEYS[2], 'p:' .. id, 'd:' .. id, 'g:' .. id)
+refresh(tonumber(ARGV[2]), tonumber(ARGV[3]))
+return removed
+)lua");
+  return script;
+}
+
+// ARGV: id due now ttl.
+const redis::RedisScript& Reschedule() {
+  static const redis::RedisScript& script = MakeSchedule(R"lua(
+local id = ARGV[1]
+if not redis.call('ZSCORE', KEYS[1], id) then
+  return redis.error_reply('NOTFOUND no schedule entry ' .. id)
+end
+redis.call('ZADD', KEYS[1], ARGV[2], id)
+redis.call('HSET', KEYS[2], 'd:' .. id, ARGV[2])
+redis.call('HINCRBY', KEYS[2], 'g:' .. id, 1)
+refresh(tonumber(ARGV[3]), tonumber(ARGV[4]))
+return 1
+)lua");
+  return script;
+}
+
+// ARGV: now max claim_timeout ttl. Each claimed entry is due again at
+// now + claim_timeout (at-least-once) under a new generation.
+// Returns {id, due, payload, token, ...}.
+const redis::RedisScript& ClaimDue() {
+  static const redis::RedisScript& script = MakeSchedule(R"lua(
+local now = tonumber(ARGV[1])
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+local out = {}
+for _, id in ipairs(ids) do
+  local g = redis.call('HINCRBY', KEYS[2], 'g:' .. id, 1)
+  redis.call('ZADD', KEYS[1], s(now + tonumber(ARGV[3])), id)
+  local pd = redis.call('HMGET', KEYS[2], 'p:' .. id, 'd:' .. id)
+  out[#out + 1] = id
+  out[#out + 1] = pd[2] or '0'
+  out[#out + 1] = pd[1] or ''
+  out[#out + 1] = g
+end
+if #ids > 0 then refresh(now, tonumber(ARGV[4])) end
+return out
+)lua");
+  return script;
+}
+
+// ARGV: id token. Removes the entry if it was not claimed or changed since.
+const redis::RedisScript& AckSchedule() {
+  static const redis::RedisScript& script = MakeSchedule(R"lua(
+local id = ARGV[1]
+if redis.call('HGET', KEYS[2], 'g:' .. id) ~= ARGV[2] then return 0 end
+redis.call('ZREM', KEYS[1], id)
+redis.call('HDEL', KEYS[2], 'p:' .. id, 'd:' .. id, 'g:' .. id)
+return 1
+)lua");
+  return script;
+}
+
+}  // namespace orch::persistence_proxy::scripts

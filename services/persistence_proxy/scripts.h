@@ -1,0 +1,30 @@
+#pragma once
+
+// The Lua scripts of RedisStore (contracts in README.md, "Lua scripts").
+// Each runs with EVALSHA on keys that share one hash tag. Errors are error
+// replies whose first word is the kind: NOTFOUND, FENCED, SEQGAP, MISMATCH,
+// TRIMMED, BEYOND, STALE, LOST (mapped to gRPC codes by redis_store.cc).
+// Every check happens before the first write, so a rejected call writes
+// nothing.
+
+#include "common/redis/redis_client.h"
+
+namespace orch::persistence_proxy::scripts {
+
+const redis::RedisScript& Append();          // KEYS meta log snap
+const redis::RedisScript& ReadLog();         // KEYS meta log
+const redis::RedisScript& Load();            // KEYS meta log snap
+const redis::RedisScript& PutSnapshot();     // KEYS meta log snap
+const redis::RedisScript& Delete();          // KEYS meta log snap
+const redis::RedisScript& SetState();        // KEYS meta log snap
+const redis::RedisScript& AcquireLease();    // KEYS lease epoch
+const redis::RedisScript& RenewLease();      // KEYS lease epoch
+const redis::RedisScript& ReleaseLease();    // KEYS lease epoch
+const redis::RedisScript& GetLease();        // KEYS lease
+const redis::RedisScript& AddSchedule();     // KEYS zset data
+const redis::RedisScript& CancelSchedule();  // KEYS zset data
+const redis::RedisScript& Reschedule();      // KEYS zset data
+const redis::RedisScript& ClaimDue();        // KEYS zset data
+const redis::RedisScript& AckSchedule();     // KEYS zset data
+
+}  // namespace orch::persistence_proxy::scripts

@@ -1,0 +1,94 @@
+#pragma once
+
+// orch::persistence_proxy::Store — everything persistence-proxy keeps, behind
+// one interface: session logs and snapshots, the session registry, documents,
+// leases and schedules. RedisStore (redis_store.h) is the implementation;
+// MeteredStore (metered_store.h) decorates any Store with metrics.
+//
+// The store speaks the wire contract's messages (orch.persistence.v1) so the
+// gRPC handlers stay thin: validate + call + convert the status.
+//
+// Asynchronous: every operation takes a callback that runs exactly once,
+// possibly on another thread (RedisStore: the Redis client's I/O thread), so
+// it must be quick and must not block on the store. Thread-safe.
+//
+// Errors (the message names the field or the conflict):
+//   INVALID_ARGUMENT    malformed request (empty or bad ids, oversize entries,
+//                       seq numbers not consecutive, hash mismatch); nothing written
+//   NOT_FOUND           unknown session, document, lease, schedule entry
+//   ABORTED             fencing ("fenced: ..."), sequence gap, a different
+//                       batch already stored under these seqs, lease lost;
+//                       nothing written
+//   OUT_OF_RANGE        ReadLog below the snapshot (entries trimmed)
+//   FAILED_PRECONDITION snapshot beyond the last seq or older than the stored one
+//   UNAVAILABLE         Redis unreachable or too slow (the write may or may
+//                       not have happened: retry the identical request)
+
+#include <cstdint>
+#include <future>
+#include <string>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/statusor.h"
+#include "orch/persistence/v1/persistence.pb.h"
+
+namespace orch::persistence_proxy {
+
+namespace pb = ::orch::persistence::v1;
+
+template <typename T>
+using Done = absl::AnyInvocable<void(absl::StatusOr<T>) &&>;
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Session log.
+  virtual void AppendEvents(const pb::AppendEventsRequest& req, Done<pb::AppendEventsResponse> done) = 0;
+  // One page of ReadLog: at most `max_entries` entries with seq > after_seq.
+  // Fewer than max_entries means the end of the log was reached.
+  virtual void ReadLogPage(const pb::ReadLogRequest& req, uint32_t max_entries,
+                           Done<pb::ReadLogResponse> done) = 0;
+  virtual void PutSnapshot(const pb::PutSnapshotRequest& req, Done<pb::PutSnapshotResponse> done) = 0;
+  virtual void LoadSession(const pb::LoadSessionRequest& req, Done<pb::LoadSessionResponse> done) = 0;
+  virtual void DeleteSession(const pb::DeleteSessionRequest& req,
+                             Done<pb::DeleteSessionResponse> done) = 0;
+
+  // Registry.
+  virtual void GetSessionMeta(const pb::GetSessionMetaRequest& req,
+                              Done<pb::GetSessionMetaResponse> done) = 0;
+  virtual void SetSessionState(const pb::SetSessionStateRequest& req,
+                               Done<pb::SetSessionStateResponse> done) = 0;
+  virtual void ListNodeSessions(const pb::ListNodeSessionsRequest& req,
+                                Done<pb::ListNodeSessionsResponse> done) = 0;
+
+  // Documents.
+  virtual void PutDocument(const pb::PutDocumentRequest& req, Done<pb::PutDocumentResponse> done) = 0;
+  virtual void GetDocument(const pb::GetDocumentRequest& req, Done<pb::GetDocumentResponse> done) = 0;
+
+  // Leases.
+  virtual void AcquireLease(const pb::AcquireLeaseRequest& req, Done<pb::AcquireLeaseResponse> done) = 0;
+  virtual void RenewLease(const pb::RenewLeaseRequest& req, Done<pb::RenewLeaseResponse> done) = 0;
+  virtual void ReleaseLease(const pb::ReleaseLeaseRequest& req, Done<pb::ReleaseLeaseResponse> done) = 0;
+  virtual void GetLease(const pb::GetLeaseRequest& req, Done<pb::GetLeaseResponse> done) = 0;
+
+  // Schedules.
+  virtual void AddSchedule(const pb::AddScheduleRequest& req, Done<pb::AddScheduleResponse> done) = 0;
+  virtual void CancelSchedule(const pb::CancelScheduleRequest& req,
+                              Done<pb::CancelScheduleResponse> done) = 0;
+  virtual void Reschedule(const pb::RescheduleRequest& req, Done<pb::RescheduleResponse> done) = 0;
+  virtual void ClaimDue(const pb::ClaimDueRequest& req, Done<pb::ClaimDueResponse> done) = 0;
+  virtual void AckSchedule(const pb::AckScheduleRequest& req, Done<pb::AckScheduleResponse> done) = 0;
+};
+
+// Blocking call of one Store operation, for tests and tools (never on the
+// store's callback thread):  auto r = CallSync(store, &Store::AppendEvents, req);
+template <typename Req, typename Resp>
+absl::StatusOr<Resp> CallSync(Store& store, void (Store::*op)(const Req&, Done<Resp>), const Req& req) {
+  std::promise<absl::StatusOr<Resp>> promise;
+  auto future = promise.get_future();
+  (store.*op)(req, [&promise](absl::StatusOr<Resp> r) { promise.set_value(std::move(r)); });
+  return future.get();
+}
+
+}  // namespace orch::persistence_proxy

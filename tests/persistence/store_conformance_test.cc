@@ -1,0 +1,590 @@
+// One conformance suite for the persistence store (RedisStore), run against a
+// standalone redis-server and against a six-process Redis Cluster (3 masters,
+// 3 replicas), both started by the test on loopback. Every operation, fencing,
+// idempotent retry, trim only after a snapshot, and TTLs on every key.
+// The whole binary runs as one ctest entry so each backend starts once.
+
+#include <csignal>
+#include <set>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "common/redis/cluster_slots.h"
+#include "common/redis/testing/redis_server.h"
+#include "common/testing/status_matchers.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "services/persistence_proxy/redis_store.h"
+
+namespace orch::persistence_proxy {
+namespace {
+
+using ::orch::testing::IsOk;
+using ::orch::testing::StatusIs;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using Code = absl::StatusCode;
+
+// A running Redis (standalone or cluster) plus a client on it.
+struct Backend {
+  std::unique_ptr<testing::RedisServer> server;
+  std::unique_ptr<testing::RedisCluster> cluster;
+  std::shared_ptr<redis::RedisClient> client;
+
+  std::vector<std::string> addresses() const {
+    return cluster ? cluster->addresses() : std::vector<std::string>{server->address()};
+  }
+  // Every key under ORS:* on every node.
+  std::set<std::string> AllKeys() const {
+    std::set<std::string> keys;
+    for (const auto& a : addresses()) {
+      testing::RedisServer* n = cluster ? cluster->node(a) : server.get();
+      if (n == nullptr || !n->running()) continue;
+      auto out = n->Cli({"--scan", "--pattern", "ORS:*"});
+      EXPECT_OK(out);
+      if (!out.ok()) continue;
+      for (auto line : absl::StrSplit(*out, '\n', absl::SkipEmpty())) keys.emplace(line);
+    }
+    return keys;
+  }
+};
+
+absl::StatusOr<std::shared_ptr<redis::RedisClient>> Connect(std::vector<std::string> nodes) {
+  redis::RedisOptions o;
+  o.nodes = std::move(nodes);
+  o.connect_timeout = absl::Seconds(2);
+  auto c = redis::CreateRedisClient(o);
+  if (!c.ok()) return c.status();
+  return std::shared_ptr<redis::RedisClient>(std::move(*c));
+}
+
+struct StandaloneRedis {
+  static const char* Name() { return "standalone"; }
+  static absl::StatusOr<std::unique_ptr<Backend>> Start() {
+    auto b = std::make_unique<Backend>();
+    auto s = testing::RedisServer::Start({});
+    if (!s.ok()) return s.status();
+    b->server = std::move(*s);
+    auto c = Connect({b->server->address()});
+    if (!c.ok()) return c.status();
+    b->client = *c;
+    return b;
+  }
+};
+
+struct ClusterRedis {
+  static const char* Name() { return "cluster"; }
+  static absl::StatusOr<std::unique_ptr<Backend>> Start() {
+    auto b = std::make_unique<Backend>();
+    auto s = testing::RedisCluster::Start();
+    if (!s.ok()) return s.status();
+    b->cluster = std::move(*s);
+    auto c = Connect({b->cluster->addresses()[0]});
+    if (!c.ok()) return c.status();
+    if (!(*c)->is_cluster()) return absl::InternalError("client did not detect the cluster");
+    b->client = *c;
+    return b;
+  }
+};
+
+template <typename B>
+class StoreConformanceTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto b = B::Start();
+    ASSERT_OK(b) << B::Name();
+    backend_ = std::move(*b).release();
+  }
+  static void TearDownTestSuite() {
+    delete backend_;
+    backend_ = nullptr;
+  }
+  void SetUp() override {
+    ASSERT_NE(backend_, nullptr);
+    StoreOptions o;
+    o.cluster_name = "conf";
+    o.request_timeout = absl::Seconds(3);
+    o.load_page_entries = 4;  // so LoadSession pages
+    store_ = std::make_unique<RedisStore>(backend_->client, o);
+  }
+
+  // A session id unique to this test, on node 1.
+  std::string Sid(const std::string& name) {
+    return absl::StrCat("~1~", ::testing::UnitTest::GetInstance()->current_test_info()->name(), "-", name);
+  }
+
+  static event::v1::LogEntry Entry(uint64_t seq, const std::string& name) {
+    event::v1::LogEntry e;
+    e.set_seq(seq);
+    if (seq == 1) {
+      e.mutable_started()->set_document_sha256(std::string(64, 'a'));
+    } else {
+      e.mutable_event()->set_name(name);
+    }
+    return e;
+  }
+  static pb::AppendEventsRequest Batch(const std::string& sid, uint64_t epoch, uint64_t first,
+                                       uint64_t last, const std::string& name = "ev") {
+    pb::AppendEventsRequest r;
+    r.set_session_id(sid);
+    r.set_epoch(epoch);
+    for (uint64_t s = first; s <= last; ++s) *r.add_entries() = Entry(s, name);
+    return r;
+  }
+
+  absl::StatusOr<uint64_t> Append(const pb::AppendEventsRequest& r) {
+    auto resp = CallSync(*store_, &Store::AppendEvents, r);
+    if (!resp.ok()) return resp.status();
+    return resp->last_seq();
+  }
+  absl::StatusOr<std::vector<uint64_t>> ReadSeqs(const std::string& sid, uint64_t after) {
+    std::vector<uint64_t> seqs;
+    for (int page = 0; page < 100; ++page) {
+      pb::ReadLogRequest r;
+      r.set_session_id(sid);
+      r.set_after_seq(after);
+      absl::StatusOr<pb::ReadLogResponse> resp = CallSyncPage(r);
+      if (!resp.ok()) return resp.status();
+      for (const auto& e : resp->entries()) seqs.push_back(e.seq());
+      if (resp->entries_size() < 3) return seqs;
+      after = resp->entries(resp->entries_size() - 1).seq();
+    }
+    return seqs;
+  }
+  absl::StatusOr<pb::ReadLogResponse> CallSyncPage(const pb::ReadLogRequest& r) {
+    std::promise<absl::StatusOr<pb::ReadLogResponse>> p;
+    auto f = p.get_future();
+    store_->ReadLogPage(r, 3, [&p](absl::StatusOr<pb::ReadLogResponse> x) { p.set_value(std::move(x)); });
+    return f.get();
+  }
+  absl::StatusOr<pb::SessionMeta> Meta(const std::string& sid) {
+    pb::GetSessionMetaRequest r;
+    r.set_session_id(sid);
+    auto resp = CallSync(*store_, &Store::GetSessionMeta, r);
+    if (!resp.ok()) return resp.status();
+    return resp->meta();
+  }
+  absl::StatusOr<pb::LoadSessionResponse> Load(const std::string& sid) {
+    pb::LoadSessionRequest r;
+    r.set_session_id(sid);
+    return CallSync(*store_, &Store::LoadSession, r);
+  }
+  absl::Status Snapshot(const std::string& sid, uint64_t epoch, uint64_t covers, std::string bytes) {
+    pb::PutSnapshotRequest r;
+    r.set_session_id(sid);
+    r.set_epoch(epoch);
+    r.set_covers_seq(covers);
+    r.set_snapshot(std::move(bytes));
+    return CallSync(*store_, &Store::PutSnapshot, r).status();
+  }
+
+  static Backend* backend_;
+  std::unique_ptr<RedisStore> store_;
+};
+
+template <typename B>
+Backend* StoreConformanceTest<B>::backend_ = nullptr;
+
+using Backends = ::testing::Types<StandaloneRedis, ClusterRedis>;
+class BackendNames {
+ public:
+  template <typename T>
+  static std::string GetName(int) { return T::Name(); }
+};
+TYPED_TEST_SUITE(StoreConformanceTest, Backends, BackendNames);
+
+TYPED_TEST(StoreConformanceTest, AppendCreatesTheSessionAndReadLogReturnsEntriesInOrder) {
+  const std::string sid = this->Sid("s");
+  EXPECT_THAT(this->Append(this->Batch(sid, 1, 1, 3)), ::orch::testing::IsOkAndHolds(3));
+  EXPECT_THAT(this->Append(this->Batch(sid, 1, 4, 4)), ::orch::testing::IsOkAndHolds(4));
+  EXPECT_THAT(this->ReadSeqs(sid, 0), ::orch::testing::IsOkAndHolds(ElementsAre(1, 2, 3, 4)));
+  EXPECT_THAT(this->ReadSeqs(sid, 2), ::orch::testing::IsOkAndHolds(ElementsAre(3, 4)));
+  EXPECT_THAT(this->ReadSeqs(sid, 4), ::orch::testing::IsOkAndHolds(ElementsAre()));
+  auto meta = this->Meta(sid);
+  ASSERT_OK(meta);
+  EXPECT_EQ(meta->node(), "1");
+  EXPECT_EQ(meta->last_seq(), 4u);
+  EXPECT_EQ(meta->epoch(), 1u);
+  EXPECT_EQ(meta->document_sha256(), std::string(64, 'a'));
+  // The stored entry carries the epoch and an append time.
+  auto load = this->Load(sid);
+  ASSERT_OK(load);
+  ASSERT_EQ(load->entries_size(), 4);
+  EXPECT_EQ(load->entries(2).epoch(), 1u);
+  EXPECT_TRUE(load->entries(2).has_append_time());
+  EXPECT_EQ(load->entries(2).event().name(), "ev");
+}
+
+TYPED_TEST(StoreConformanceTest, UnknownSessionIsNotFound) {
+  const std::string sid = this->Sid("nobody");
+  EXPECT_THAT(this->Append(this->Batch(sid, 1, 2, 2)), StatusIs(Code::kNotFound, HasSubstr(sid)));
+  EXPECT_THAT(this->ReadSeqs(sid, 0), StatusIs(Code::kNotFound));
+  EXPECT_THAT(this->Load(sid), StatusIs(Code::kNotFound));
+  EXPECT_THAT(this->Meta(sid), StatusIs(Code::kNotFound));
+  EXPECT_THAT(this->Snapshot(sid, 1, 1, "x"), StatusIs(Code::kNotFound));
+  pb::DeleteSessionRequest d;
+  d.set_session_id(sid);
+  EXPECT_THAT(CallSync(*this->store_, &Store::DeleteSession, d), StatusIs(Code::kNotFound));
+}
+
+TYPED_TEST(StoreConformanceTest, OlderEpochIsFencedAndWritesNothing) {
+  const std::string sid = this->Sid("s");
+  ASSERT_OK(this->Append(this->Batch(sid, 5, 1, 2)));
+  EXPECT_THAT(this->Append(this->Batch(sid, 4, 3, 3)),
+              StatusIs(Code::kAborted, HasSubstr("fenced: writer epoch 4 is older than the session epoch 5")));
+  EXPECT_THAT(this->Snapshot(sid, 4, 2, "old"), StatusIs(Code::kAborted, HasSubstr("fenced")));
+  pb::SetSessionStateRequest st;
+  st.set_session_id(sid);
+  st.set_epoch(3);
+  st.set_state("idle");
+  EXPECT_THAT(CallSync(*this->store_, &Store::SetSessionState, st), StatusIs(Code::kAborted));
+  pb::DeleteSessionRequest d;
+  d.set_session_id(sid);
+  d.set_epoch(4);
+  EXPECT_THAT(CallSync(*this->store_, &Store::DeleteSession, d), StatusIs(Code::kAborted));
+  auto meta = this->Meta(sid);
+  ASSERT_OK(meta);
+  EXPECT_EQ(meta->last_seq(), 2u);
+  EXPECT_EQ(meta->snapshot_covers_seq(), 0u);
+  EXPECT_EQ(meta->state(), "");
+  EXPECT_THAT(this->ReadSeqs(sid, 0), ::orch::testing::IsOkAndHolds(ElementsAre(1, 2)));
+  // A newer writer takes over: its epoch becomes the session's.
+  EXPECT_THAT(this->Append(this->Batch(sid, 6, 3, 3)), ::orch::testing::IsOkAndHolds(3));
+  EXPECT_THAT(this->Append(this->Batch(sid, 5, 4, 4)), StatusIs(Code::kAborted, HasSubstr("fenced")));
+  EXPECT_EQ(this->Meta(sid)->epoch(), 6u);
+}
+
+TYPED_TEST(StoreConformanceTest, SequenceGapIsAbortedAndWritesNothing) {
+  const std::string sid = this->Sid("s");
+  ASSERT_OK(this->Append(this->Batch(sid, 1, 1, 3)));
+  EXPECT_THAT(this->Append(this->Batch(sid, 1, 5, 6)),
+              StatusIs(Code::kAborted, HasSubstr("first seq 5 does not follow the last stored seq 3")));
+  EXPECT_THAT(this->ReadSeqs(sid, 0), ::orch::testing::IsOkAndHolds(ElementsAre(1, 2, 3)));
+  EXPECT_EQ(this->Meta(sid)->last_seq(), 3u);
+}
+
+TYPED_TEST(StoreConformanceTest, IdenticalRetryIsIdempotentAndDifferentContentIsRejected) {
+  const std::string sid = this->Sid("s");
+  ASSERT_OK(this->Append(this->Batch(sid, 1, 1, 3)));
+  // The same batch again (e.g. after a lost reply), even stamped later.
+  auto retry = this->Batch(sid, 1, 1, 3);
+  retry.mutable_entries(1)->mutable_append_time()->set_seconds(999);
+  EXPECT_THAT(this->Append(retry), ::orch::testing::IsOkAndHolds(3));
+  EXPECT_THAT(this->Append(this->Batch(sid, 1, 2, 3)), ::orch::testing::IsOkAndHolds(3));
+  EXPECT_THAT(this->ReadSeqs(sid, 0), ::orch::testing::IsOkAndHolds(ElementsAre(1, 2, 3)));
+  // Overlapping: 2..3 identical, 4..5 new.
+  EXPECT_THAT(this->Append(this->Batch(sid, 1, 2, 5)), ::orch::testing::IsOkAndHolds(5));
+  EXPECT_THAT(this->ReadSeqs(sid, 0), ::orch::testing::IsOkAndHolds(ElementsAre(1, 2, 3, 4, 5)));
+  // Same seqs, other content: a conflict, nothing written.
+  EXPECT_THAT(this->Append(this->Batch(sid, 1, 4, 6, "other")),
+              StatusIs(Code::kAborted, HasSubstr("seq 4 is already stored with different content")));
+  EXPECT_EQ(this->Meta(sid)->last_seq(), 5u);
+  auto load = this->Load(sid);
+  ASSERT_OK(load);
+  EXPECT_EQ(load->entries(3).event().name(), "ev");
+}
+
+TYPED_TEST(StoreConformanceTest, SnapshotIsStoredBeforeTheLogIsTrimmed) {
+  const std::string sid = this->Sid("s");
+  ASSERT_OK(this->Append(this->Batch(sid, 2, 1, 5)));
+  // Rejected snapshots trim nothing.
+  EXPECT_THAT(this->Snapshot(sid, 1, 3, "fenced"), StatusIs(Code::kAborted));
+  EXPECT_THAT(this->Snapshot(sid, 2, 9, "beyond"),
+              StatusIs(Code::kFailedPrecondition, HasSubstr("beyond the last stored seq 5")));
+  EXPECT_THAT(this->ReadSeqs(sid, 0), ::orch::testing::IsOkAndHolds(ElementsAre(1, 2, 3, 4, 5)));
+  auto load = this->Load(sid);
+  ASSERT_OK(load);
+  EXPECT_EQ(load->snapshot(), "");
+  EXPECT_EQ(load->snapshot_covers_seq(), 0u);
+
+  ASSERT_OK(this->Snapshot(sid, 2, 3, "snap-3"));
+  load = this->Load(sid);
+  ASSERT_OK(load);
+  EXPECT_EQ(load->snapshot(), "snap-3");
+  EXPECT_EQ(load->snapshot_covers_seq(), 3u);
+  ASSERT_EQ(load->entries_size(), 2);
+  EXPECT_EQ(load->entries(0).seq(), 4u);
+  EXPECT_EQ(load->meta().last_seq(), 5u);
+  // Trimmed entries are gone (and say so); later ones are still there.
+  EXPECT_THAT(this->ReadSeqs(sid, 0), StatusIs(Code::kOutOfRange, HasSubstr("trimmed")));
+  EXPECT_THAT(this->ReadSeqs(sid, 3), ::orch::testing::IsOkAndHolds(ElementsAre(4, 5)));
+  // An older snapshot cannot replace a newer one.
+  EXPECT_THAT(this->Snapshot(sid, 2, 2, "snap-2"), StatusIs(Code::kFailedPrecondition));
+  // A snapshot of everything empties the log; appends go on after it.
+  ASSERT_OK(this->Snapshot(sid, 2, 5, "snap-5"));
+  EXPECT_THAT(this->ReadSeqs(sid, 5), ::orch::testing::IsOkAndHolds(ElementsAre()));
+  EXPECT_THAT(this->Append(this->Batch(sid, 2, 6, 7)), ::orch::testing::IsOkAndHolds(7));
+  EXPECT_THAT(this->Append(this->Batch(sid, 2, 5, 5)), StatusIs(Code::kAborted, HasSubstr("snapshot")));
+  load = this->Load(sid);
+  ASSERT_OK(load);
+  EXPECT_EQ(load->snapshot(), "snap-5");
+  ASSERT_EQ(load->entries_size(), 2);
+  EXPECT_EQ(load->entries(1).seq(), 7u);
+}
+
+TYPED_TEST(StoreConformanceTest, LoadSessionReturnsLongLogsCompletely) {
+  const std::string sid = this->Sid("s");
+  ASSERT_OK(this->Append(this->Batch(sid, 1, 1, 11)));  // load pages of 4
+  ASSERT_OK(this->Snapshot(sid, 1, 1, "s1"));
+  auto load = this->Load(sid);
+  ASSERT_OK(load);
+  ASSERT_EQ(load->entries_size(), 10);
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(load->entries(i).seq(), static_cast<uint64_t>(i + 2));
+}
+
+TYPED_TEST(StoreConformanceTest, SessionStateAndDeletionWithRegistry) {
+  const std::string node = absl::StrCat("reg", TypeParam::Name());
+  std::set<std::string> created;
+  for (int i = 0; i < 23; ++i) {
+    auto b = this->Batch(absl::StrCat("sess-", node, "-", i), 1, 1, 1);
+    b.set_node(node);
+    ASSERT_OK(this->Append(b));
+    created.insert(b.session_id());
+  }
+  auto list = [&]() {
+    std::set<std::string> seen;
+    std::string cursor;
+    for (int page = 0; page < 100; ++page) {
+      pb::ListNodeSessionsRequest r;
+      r.set_node(node);
+      r.set_cursor(cursor);
+      r.set_page_size(5);
+      auto resp = CallSync(*this->store_, &Store::ListNodeSessions, r);
+      EXPECT_OK(resp);
+      if (!resp.ok()) break;
+      seen.insert(resp->session_ids().begin(), resp->session_ids().end());
+      cursor = resp->next_cursor();
+      if (cursor == "0") break;
+    }
+    return seen;
+  };
+  EXPECT_EQ(list(), created);
+
+  const std::string victim = *created.begin();
+  pb::SetSessionStateRequest st;
+  st.set_session_id(victim);
+  st.set_epoch(1);
+  st.set_state("idle");
+  ASSERT_OK(CallSync(*this->store_, &Store::SetSessionState, st));
+  EXPECT_EQ(this->Meta(victim)->state(), "idle");
+  EXPECT_EQ(this->Meta(victim)->node(), node);
+
+  pb::DeleteSessionRequest d;
+  d.set_session_id(victim);
+  d.set_epoch(1);
+  ASSERT_OK(CallSync(*this->store_, &Store::DeleteSession, d));
+  EXPECT_THAT(this->Meta(victim), StatusIs(Code::kNotFound));
+  created.erase(victim);
+  EXPECT_EQ(list(), created);
+  for (const char* suffix : {"meta", "log", "snap"}) {
+    auto n = this->backend_->client->ExecuteSync({"EXISTS", this->store_->SessionKey(victim, suffix)});
+    ASSERT_OK(n);
+    EXPECT_EQ(n->integer(), 0) << suffix << " left behind";
+  }
+}
+
+TYPED_TEST(StoreConformanceTest, DocumentsByHash) {
+  const std::string src = absl::StrCat("<scxml name='", TypeParam::Name(), "'/>");
+  pb::PutDocumentRequest put;
+  put.set_sha256(Sha256Hex(src));
+  put.set_source(src);
+  ASSERT_OK(CallSync(*this->store_, &Store::PutDocument, put));
+  pb::GetDocumentRequest get;
+  get.set_sha256(put.sha256());
+  auto got = CallSync(*this->store_, &Store::GetDocument, get);
+  ASSERT_OK(got);
+  EXPECT_EQ(got->source(), src);
+  get.set_sha256(Sha256Hex("never stored"));
+  EXPECT_THAT(CallSync(*this->store_, &Store::GetDocument, get), StatusIs(Code::kNotFound));
+  put.set_source("tampered");
+  EXPECT_THAT(CallSync(*this->store_, &Store::PutDocument, put),
+              StatusIs(Code::kInvalidArgument, HasSubstr("sha256")));
+}
+
+TYPED_TEST(StoreConformanceTest, LeasesHandOutIncreasingEpochsAndExpire) {
+  const std::string name = absl::StrCat("node:", TypeParam::Name());
+  auto acquire = [&](const std::string& holder, uint32_t ttl) {
+    pb::AcquireLeaseRequest r;
+    r.set_name(name);
+    r.set_holder(holder);
+    r.set_endpoint(holder + ":7101");
+    r.set_ttl_ms(ttl);
+    return CallSync(*this->store_, &Store::AcquireLease, r);
+  };
+  auto a = acquire("A", 10000);
+  ASSERT_OK(a);
+  EXPECT_TRUE(a->acquired());
+  EXPECT_EQ(a->epoch(), 1u);
+  auto b = acquire("B", 10000);
+  ASSERT_OK(b);
+  EXPECT_FALSE(b->acquired());
+  EXPECT_EQ(b->holder(), "A");
+  EXPECT_EQ(b->endpoint(), "A:7101");
+
+  pb::GetLeaseRequest g;
+  g.set_name(name);
+  auto held = CallSync(*this->store_, &Store::GetLease, g);
+  ASSERT_OK(held);
+  EXPECT_EQ(held->holder(), "A");
+  EXPECT_EQ(held->epoch(), 1u);
+  EXPECT_GT(held->remaining_ms(), 0u);
+
+  pb::RenewLeaseRequest renew;
+  renew.set_name(name);
+  renew.set_holder("A");
+  renew.set_epoch(1);
+  renew.set_ttl_ms(10000);
+  EXPECT_OK(CallSync(*this->store_, &Store::RenewLease, renew));
+  renew.set_holder("B");
+  EXPECT_THAT(CallSync(*this->store_, &Store::RenewLease, renew), StatusIs(Code::kAborted, HasSubstr("held by A")));
+
+  pb::ReleaseLeaseRequest rel;
+  rel.set_name(name);
+  rel.set_holder("A");
+  rel.set_epoch(1);
+  ASSERT_OK(CallSync(*this->store_, &Store::ReleaseLease, rel));
+  EXPECT_THAT(CallSync(*this->store_, &Store::GetLease, g), StatusIs(Code::kNotFound));
+
+  b = acquire("B", 150);
+  ASSERT_OK(b);
+  EXPECT_TRUE(b->acquired());
+  EXPECT_EQ(b->epoch(), 2u);
+  // Expiry by TTL: C gets it after B's 150 ms, with the next epoch.
+  absl::StatusOr<pb::AcquireLeaseResponse> c;
+  for (int i = 0; i < 100; ++i) {
+    c = acquire("C", 10000);
+    ASSERT_OK(c);
+    if (c->acquired()) break;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  EXPECT_TRUE(c->acquired());
+  EXPECT_EQ(c->epoch(), 3u);
+  renew.set_holder("B");
+  renew.set_epoch(2);
+  EXPECT_THAT(CallSync(*this->store_, &Store::RenewLease, renew), StatusIs(Code::kAborted));
+}
+
+TYPED_TEST(StoreConformanceTest, SchedulesAreClaimedAtLeastOnce) {
+  const std::string bucket = absl::StrCat("b-", TypeParam::Name());
+  const int64_t now = absl::ToUnixMillis(absl::Now());
+  auto add = [&](const std::string& id, int64_t due) {
+    pb::AddScheduleRequest r;
+    r.mutable_entry()->set_bucket(bucket);
+    r.mutable_entry()->set_id(id);
+    r.mutable_entry()->set_due_unix_ms(due);
+    r.mutable_entry()->set_payload("payload-" + id);
+    return CallSync(*this->store_, &Store::AddSchedule, r).status();
+  };
+  auto claim = [&](int64_t at) {
+    pb::ClaimDueRequest r;
+    r.set_bucket(bucket);
+    r.set_now_unix_ms(at);
+    r.set_claim_timeout_ms(1000);
+    return CallSync(*this->store_, &Store::ClaimDue, r);
+  };
+  auto ack = [&](const std::string& id, uint64_t token) {
+    pb::AckScheduleRequest r;
+    r.set_bucket(bucket);
+    r.set_id(id);
+    r.set_claim_token(token);
+    auto resp = CallSync(*this->store_, &Store::AckSchedule, r);
+    EXPECT_OK(resp);
+    return resp.ok() && resp->removed();
+  };
+  ASSERT_OK(add("a", now - 10));
+  ASSERT_OK(add("b", now - 5));
+  ASSERT_OK(add("later", now + 60000));
+
+  auto first = claim(now);
+  ASSERT_OK(first);
+  ASSERT_EQ(first->entries_size(), 2);
+  EXPECT_EQ(first->entries(0).id(), "a");
+  EXPECT_EQ(first->entries(0).payload(), "payload-a");
+  EXPECT_EQ(first->entries(0).due_unix_ms(), now - 10);
+  EXPECT_EQ(first->entries(1).id(), "b");
+  // Claimed entries are not handed out again within the claim timeout.
+  EXPECT_EQ(claim(now + 500)->entries_size(), 0);
+  EXPECT_TRUE(ack("a", first->entries(0).claim_token()));
+  // "b" was not acknowledged: it comes back after the claim timeout, with a
+  // new token; the old token no longer acknowledges it.
+  auto again = claim(now + 1001);
+  ASSERT_OK(again);
+  ASSERT_EQ(again->entries_size(), 1);
+  EXPECT_EQ(again->entries(0).id(), "b");
+  EXPECT_NE(again->entries(0).claim_token(), first->entries(1).claim_token());
+  EXPECT_FALSE(ack("b", first->entries(1).claim_token()));
+  EXPECT_TRUE(ack("b", again->entries(0).claim_token()));
+
+  // Reschedule and cancel.
+  pb::RescheduleRequest rs;
+  rs.set_bucket(bucket);
+  rs.set_id("later");
+  rs.set_due_unix_ms(now - 1);
+  ASSERT_OK(CallSync(*this->store_, &Store::Reschedule, rs));
+  auto moved = claim(now + 2000);
+  ASSERT_OK(moved);
+  ASSERT_EQ(moved->entries_size(), 1);
+  EXPECT_EQ(moved->entries(0).id(), "later");
+  pb::CancelScheduleRequest cancel;
+  cancel.set_bucket(bucket);
+  cancel.set_id("later");
+  auto removed = CallSync(*this->store_, &Store::CancelSchedule, cancel);
+  ASSERT_OK(removed);
+  EXPECT_TRUE(removed->removed());
+  EXPECT_FALSE(CallSync(*this->store_, &Store::CancelSchedule, cancel)->removed());
+  rs.set_id("nope");
+  EXPECT_THAT(CallSync(*this->store_, &Store::Reschedule, rs), StatusIs(Code::kNotFound));
+  EXPECT_EQ(claim(now + 100000)->entries_size(), 0);
+}
+
+TYPED_TEST(StoreConformanceTest, SnapshotsKeepTheRegistryAndTheDocumentAlive) {
+  const std::string src = absl::StrCat("<scxml id='alive-", TypeParam::Name(), "'/>");
+  pb::PutDocumentRequest put;
+  put.set_sha256(Sha256Hex(src));
+  put.set_source(src);
+  ASSERT_OK(CallSync(*this->store_, &Store::PutDocument, put));
+  const std::string node = absl::StrCat("alive", TypeParam::Name());
+  auto b = this->Batch(absl::StrCat("alive-", TypeParam::Name()), 1, 1, 2);
+  b.set_node(node);
+  b.set_document_sha256(put.sha256());
+  ASSERT_OK(this->Append(b));
+  const std::string reg = this->store_->NodeSessionsKey(node);
+  const std::string doc = this->store_->DocumentKey(put.sha256());
+  auto& client = *this->backend_->client;
+  ASSERT_OK(client.ExecuteSync({"PEXPIRE", reg, "100000"}));
+  ASSERT_OK(client.ExecuteSync({"PEXPIRE", doc, "100000"}));
+  ASSERT_OK(this->Snapshot(b.session_id(), 1, 2, "s"));
+  for (const auto& key : {reg, doc}) {
+    bool refreshed = false;
+    for (int i = 0; i < 100 && !refreshed; ++i) {  // the refresh is sent after the reply
+      auto ttl = client.ExecuteSync({"PTTL", key});
+      ASSERT_OK(ttl);
+      refreshed = ttl->integer() > 1000000;
+      if (!refreshed) absl::SleepFor(absl::Milliseconds(10));
+    }
+    EXPECT_TRUE(refreshed) << key;
+  }
+}
+
+// Last in the suite: every key the tests above left has a TTL.
+TYPED_TEST(StoreConformanceTest, ZzEveryKeyHasATtl) {
+  // Leave one of each kind behind for sure.
+  const std::string sid = this->Sid("s");
+  ASSERT_OK(this->Append(this->Batch(sid, 1, 1, 3)));
+  ASSERT_OK(this->Snapshot(sid, 1, 1, "x"));
+  const std::set<std::string> keys = this->backend_->AllKeys();
+  EXPECT_GT(keys.size(), 20u);
+  for (const auto& k : keys) {
+    auto ttl = this->backend_->client->ExecuteSync({"PTTL", k});
+    ASSERT_OK(ttl);
+    EXPECT_GT(ttl->integer(), 0) << k << " has no TTL";
+  }
+  auto ttl = this->backend_->client->ExecuteSync({"PTTL", this->store_->SessionKey(sid, "log")});
+  ASSERT_OK(ttl);
+  EXPECT_GT(ttl->integer(), 29LL * 24 * 3600 * 1000);  // the default lifetime, 30 days
+}
+
+}  // namespace
+}  // namespace orch::persistence_proxy
