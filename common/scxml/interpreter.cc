@@ -369,6 +369,8 @@ std::vector<uint32_t> Interpreter::SelectTransitions(const Event* event) {
 }
 
 std::vector<uint32_t> Interpreter::RemoveConflicting(const std::vector<uint32_t>& enabled) {
+  // One transition conflicts with nothing: skip the exit-set computation.
+  if (enabled.size() <= 1) return enabled;
   std::vector<uint32_t> filtered;
   std::vector<std::vector<uint32_t>> exit_sets;  // parallel to filtered
   for (uint32_t t1 : enabled) {
@@ -417,8 +419,10 @@ std::vector<uint32_t> Interpreter::ComputeExitSet(const std::vector<uint32_t>& t
     if (doc_->transitions[t].targets.empty()) continue;
     int32_t domain = TransitionDomain(t);
     if (domain == kNone) continue;
-    for (const State& s : doc_->states) {
-      if (active_[s.index] && IsDescendant(s.index, static_cast<uint32_t>(domain))) exit[s.index] = 1;
+    // Descendants of the domain are the contiguous range after it (document order).
+    const uint32_t last = doc_->states[domain].last_descendant;
+    for (uint32_t s = static_cast<uint32_t>(domain) + 1; s <= last; ++s) {
+      if (active_[s]) exit[s] = 1;
     }
   }
   std::vector<uint32_t> out;
