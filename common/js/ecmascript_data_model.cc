@@ -513,6 +513,16 @@ class EcmascriptDataModel final : public scxml::DataModel {
 
   size_t MemoryBytes() const override { return worker_->AccountBytes(slot_); }
 
+  absl::StatusOr<std::string> ReadVariable(std::string_view name) override {
+    std::string result = "undefined";
+    RETURN_IF_ERROR(Call(name, [&](duk_context* ctx) -> absl::Status {
+      duk_push_global_object(ctx);
+      if (duk_get_prop_lstring(ctx, -1, name.data(), name.size())) result = ToJson(ctx);
+      return absl::OkStatus();
+    }));
+    return result;
+  }
+
  private:
   // Makes `model` the running session of its worker heap (hooks, memory
   // account, call depth) for the lifetime of this object.

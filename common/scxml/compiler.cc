@@ -314,8 +314,9 @@ class Compiler {
         Problem(*d, "only <data> is allowed in <datamodel>");
         continue;
       }
-      CheckAttributes(*d, {"id", "src", "expr"});
+      CheckAttributes(*d, {"id", "src", "expr", "_type"});
       DataDecl decl;
+      if (const std::string* type = Attr(*d, "_type")) decl.parameter = *type == "parameter";
       decl.where = Where(*d);
       const std::string* id = Attr(*d, "id");
       if (id == nullptr || id->empty()) {

@@ -160,6 +160,12 @@ class DataModel {
 
   // Approximate bytes used by this data model, for metrics.
   virtual size_t MemoryBytes() const = 0;
+
+  // The value of the global variable `name` as JSON text ("undefined" when
+  // it does not exist), for queries from outside the session. Reads only.
+  virtual absl::StatusOr<std::string> ReadVariable(std::string_view name) {
+    return absl::UnimplementedError("this data model has no variables to read");
+  }
 };
 
 class DataModelFactory {

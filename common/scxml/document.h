@@ -82,6 +82,9 @@ struct DataDecl {
   bool has_literal = false;
   std::string literal_json;  // from src or inline content
   std::string where;
+  // <data _type="parameter"> (an Orchestration Server extension): filled
+  // from the session's start parameters when one has its id.
+  bool parameter = false;
 };
 
 struct Transition {

@@ -281,6 +281,11 @@ Interpreter* Interpreter::FindSession(const std::string& session_id) {
   return nullptr;
 }
 
+absl::StatusOr<std::string> Interpreter::ReadData(std::string_view name) {
+  if (dm_ == nullptr) return absl::FailedPreconditionError("the session has no data model");
+  return dm_->ReadVariable(name);
+}
+
 bool Interpreter::In(std::string_view state_id) {
   for (const State& s : doc_->states) {
     if (s.index != 0 && active_[s.index] && s.id == state_id) return true;

@@ -156,6 +156,9 @@ class Interpreter final : public DataModelHost {
   size_t pending_external() const { return external_.size(); }
   // This session or a running descendant with that id, or null.
   Interpreter* FindSession(const std::string& session_id);
+  // The value of data model variable `name` as JSON text ("undefined" when
+  // absent); UNIMPLEMENTED for the null data model.
+  absl::StatusOr<std::string> ReadData(std::string_view name);
 
   // DataModelHost
   bool In(std::string_view state_id) override;

@@ -1,12 +1,188 @@
 #include "services/session_engine/session_engine.h"
 
+#include <unistd.h>
+
 #include "absl/strings/str_cat.h"
-#include "orch/session/v1/sessions.grpc.pb.h"
+#include "absl/time/clock.h"
+#include "common/base/check.h"
+#include "common/config/validators.h"
+#include "common/grpc/server.h"
+#include "common/log/log.h"
+#include "common/tls/tls_files.h"
+#include "services/session_engine/engine.h"
+#include "services/session_engine/remote_session_store.h"
+#include "services/session_engine/session_id.h"
+#include "services/session_engine/sessions_service.h"
 
 namespace orch::session_engine {
+namespace {
 
-// The API is registered as a contract only (every RPC answers UNIMPLEMENTED)
-// until the issue that builds this process lands.
+using config::OptionType;
+
+void AddOptions(config::Schema* s) {
+  auto num = [&](const char* section, const char* name, int64_t def, int64_t min, int64_t max, const char* help) {
+    s->Add({.section = section, .name = name, .type = OptionType::kInt, .default_value = def, .help = help,
+            .min = min, .max = max});
+  };
+  auto str = [&](const char* section, const char* name, const char* help) {
+    s->Add({.section = section, .name = name, .type = OptionType::kString, .default_value = std::string(),
+            .help = help});
+  };
+  auto flag = [&](const char* section, const char* name, bool def, const char* help) {
+    s->Add({.section = section, .name = name, .type = OptionType::kBool, .default_value = def, .help = help});
+  };
+  num("orchestration", "node-id", 1, 1, 9999,
+      "this node's id: session ids are ~<node-id>~..., one lease per node");
+  num("orchestration", "lease-ttl-ms", 5000, 500, 600000,
+      "node lease lifetime: a standby takes over this long after the primary stops renewing");
+  num("orchestration", "lease-renew-ms", 1000, 50, 300000, "how often the primary renews (at most half the TTL)");
+  num("orchestration", "session-restart-timeout", 100, 0, 600000,
+      "ms between batches of proactive recovery after a takeover (a batch = session-processing-threads sessions)");
+  flag("orchestration", "proactive-recovery", true,
+       "restore the node's sessions after a takeover without waiting for their next event");
+  s->Add({.section = "orchestration", .name = "advertise-endpoint", .type = OptionType::kString,
+          .default_value = std::string(),
+          .help = "host:port other processes reach this instance at (default: the bound gRPC address)"});
+
+  num("scxml", "session-processing-threads", 4, 1, 256, "worker threads; a session is pinned to one");
+  flag("scxml", "persistence-default", false, "persist sessions whose <scxml> has no _persist attribute");
+  num("scxml", "max-queued-inputs", 10000, 1, 10000000,
+      "inputs waiting per worker; beyond it calls answer RESOURCE_EXHAUSTED");
+  num("scxml", "max-sessions", 200000, 1, 100000000, "sessions in memory; beyond it new ones are refused");
+  num("scxml", "max-event-bytes", 262144, 64, 67108864, "largest event (serialized); larger ones are refused");
+  num("scxml", "max-microsteps", 10000, 10, 10000000, "microsteps in one macrostep before error.execution");
+  num("scxml", "snapshot-every-entries", 100, 1, 1000000,
+      "snapshot a persistent session once its queue drains after this many log entries");
+  num("scxml", "snapshot-every-ms", 2000, 1, 3600000,
+      "... or once its oldest unsnapshotted entry is this old");
+  num("scxml", "deactivate-idle-ms", 300000, 0, 315360000000,
+      "drop idle persistent sessions from memory after this long (0: never)");
+
+  s->Add({.section = "persistence", .name = "proxy-endpoint", .type = OptionType::kString,
+          .default_value = std::string("127.0.0.1:7102"), .help = "persistence-proxy's gRPC address",
+          .validate = config::ValidateEndpoint});
+  num("persistence", "request-timeout-ms", 2000, 10, 60000, "deadline of each call to persistence-proxy");
+  str("persistence", "proxy-tls-ca", "CA that verifies persistence-proxy (enables TLS)");
+  str("persistence", "proxy-tls-cert", "client certificate for persistence-proxy (mutual TLS)");
+  str("persistence", "proxy-tls-key", "its private key");
+  str("persistence", "proxy-tls-server-name", "name to verify in persistence-proxy's certificate");
+}
+
+class SessionEngineComponent final : public process::Component {
+ public:
+  static absl::StatusOr<std::unique_ptr<SessionEngineComponent>> Create(const process::RunContext& ctx) {
+    const config::Config& c = ctx.config;
+    auto tls = tls::LoadTlsFiles({c.GetString("persistence.proxy-tls-cert"), c.GetString("persistence.proxy-tls-key"),
+                                  c.GetString("persistence.proxy-tls-ca"), "persistence.proxy-tls-cert",
+                                  "persistence.proxy-tls-key", "persistence.proxy-tls-ca"});
+    if (!tls.ok()) return tls.status();
+    if (tls->enabled() && tls->ca_pem.empty()) {
+      return absl::InvalidArgumentError("persistence.proxy-tls-cert needs persistence.proxy-tls-ca");
+    }
+    auto self = std::unique_ptr<SessionEngineComponent>(new SessionEngineComponent());
+    grpc_util::ChannelOptions channel;
+    channel.tls = *tls;
+    channel.server_name = c.GetString("persistence.proxy-tls-server-name");
+    self->store_ = std::make_unique<RemoteSessionStore>(c.GetString("persistence.proxy-endpoint"), channel,
+                                                        absl::Milliseconds(c.GetInt("persistence.request-timeout-ms")));
+    EngineOptions o;
+    o.node_id = static_cast<int>(c.GetInt("orchestration.node-id"));
+    o.instance_id = absl::StrCat(NewSessionId(o.node_id).substr(1), "-", getpid());
+    o.lease_ttl_ms = static_cast<uint32_t>(c.GetInt("orchestration.lease-ttl-ms"));
+    o.lease_renew_ms = static_cast<uint32_t>(c.GetInt("orchestration.lease-renew-ms"));
+    o.session_restart_timeout_ms = static_cast<uint32_t>(c.GetInt("orchestration.session-restart-timeout"));
+    o.proactive_recovery = c.GetBool("orchestration.proactive-recovery");
+    o.worker_threads = static_cast<int>(c.GetInt("scxml.session-processing-threads"));
+    o.persistence_default = c.GetBool("scxml.persistence-default");
+    o.max_queue_per_worker = static_cast<size_t>(c.GetInt("scxml.max-queued-inputs"));
+    o.max_sessions = static_cast<size_t>(c.GetInt("scxml.max-sessions"));
+    o.max_event_bytes = static_cast<size_t>(c.GetInt("scxml.max-event-bytes"));
+    o.max_microsteps = static_cast<size_t>(c.GetInt("scxml.max-microsteps"));
+    o.snapshot_every_entries = static_cast<uint32_t>(c.GetInt("scxml.snapshot-every-entries"));
+    o.snapshot_every_ms = static_cast<uint32_t>(c.GetInt("scxml.snapshot-every-ms"));
+    o.deactivate_idle_ms = static_cast<uint32_t>(std::min<int64_t>(c.GetInt("scxml.deactivate-idle-ms"), UINT32_MAX));
+    self->advertise_ = c.GetString("orchestration.advertise-endpoint");
+    if (o.lease_renew_ms * 2 > o.lease_ttl_ms) {
+      return absl::InvalidArgumentError(absl::StrCat("orchestration.lease-renew-ms (", o.lease_renew_ms,
+                                                     ") must be at most half of orchestration.lease-ttl-ms (",
+                                                     o.lease_ttl_ms, ")"));
+    }
+    self->options_ = o;
+    self->metrics_ = &ctx.metrics;
+    return self;
+  }
+
+  std::vector<::grpc::Service*> Services() override { return {service_.get()}; }
+
+  void OnServing(grpc_util::GrpcServer& server) override {
+    options_.endpoint = advertise_.empty() ? server.address() : advertise_;
+    // Created here: the lease carries the endpoint, known only now.
+    auto engine = Engine::Create(options_, store_.get(), metrics_);
+    ORCH_CHECK(engine.ok(), "engine options were validated at start");
+    engine_holder_ = *std::move(engine);
+    service_engine_.store(engine_holder_.get());
+    server.SetServing(kService, false);
+    grpc_util::GrpcServer* s = &server;
+    engine_holder_->Start([s](bool serving) { s->SetServing(kService, serving); });
+  }
+
+  void Stop() override {
+    if (engine_holder_) engine_holder_->Stop();
+  }
+
+ private:
+  static constexpr char kService[] = "orch.session.v1.Sessions";
+
+  // The gRPC service exists before the engine (Services() is called before
+  // OnServing); until then every call answers UNAVAILABLE.
+  class Service final : public session::v1::Sessions::Service {
+   public:
+    explicit Service(std::atomic<Engine*>* engine) : engine_(engine) {}
+    ::grpc::Status StartSession(::grpc::ServerContext* c, const session::v1::StartSessionRequest* r,
+                                session::v1::StartSessionResponse* o) override {
+      return With([&](SessionsService& s) { return s.StartSession(c, r, o); });
+    }
+    ::grpc::Status SendEvent(::grpc::ServerContext* c, const session::v1::SendEventRequest* r,
+                             session::v1::SendEventResponse* o) override {
+      return With([&](SessionsService& s) { return s.SendEvent(c, r, o); });
+    }
+    ::grpc::Status QuerySession(::grpc::ServerContext* c, const session::v1::QuerySessionRequest* r,
+                                session::v1::QuerySessionResponse* o) override {
+      return With([&](SessionsService& s) { return s.QuerySession(c, r, o); });
+    }
+    ::grpc::Status TerminateSession(::grpc::ServerContext* c, const session::v1::TerminateSessionRequest* r,
+                                    session::v1::TerminateSessionResponse* o) override {
+      return With([&](SessionsService& s) { return s.TerminateSession(c, r, o); });
+    }
+    ::grpc::Status ListSessions(::grpc::ServerContext* c, const session::v1::ListSessionsRequest* r,
+                                session::v1::ListSessionsResponse* o) override {
+      return With([&](SessionsService& s) { return s.ListSessions(c, r, o); });
+    }
+
+   private:
+    template <typename F>
+    ::grpc::Status With(F&& f) {
+      Engine* e = engine_->load();
+      if (e == nullptr) return ::grpc::Status(::grpc::StatusCode::UNAVAILABLE, "session-engine is starting");
+      SessionsService s(e);
+      return f(s);
+    }
+    std::atomic<Engine*>* engine_;
+  };
+
+  SessionEngineComponent() : service_(std::make_unique<Service>(&service_engine_)) {}
+
+  EngineOptions options_;
+  std::string advertise_;
+  metrics::MetricsServer* metrics_ = nullptr;
+  std::unique_ptr<RemoteSessionStore> store_;
+  std::atomic<Engine*> service_engine_{nullptr};
+  std::unique_ptr<Engine> engine_holder_;
+  std::unique_ptr<Service> service_;
+};
+
+}  // namespace
+
 process::ProcessDefinition Definition() {
   return {
       .name = "session-engine",
@@ -14,16 +190,12 @@ process::ProcessDefinition Definition() {
       .metrics_prefix = "orch_session_engine",
       .default_grpc_listen = "127.0.0.1:7101",
       .default_metrics_listen = "127.0.0.1:9101",
-      .add_options =
-          [](config::Schema* s) {
-            s->Add({.section = "orchestration", .name = "node-id", .type = config::OptionType::kInt,
-                    .default_value = int64_t{1},
-                    .help = "this node's id: session ids are ~<node-id>~..., one lease per node",
-                    .min = 1, .max = 9999});
-          },
+      .add_options = AddOptions,
       .node_name = [](const config::Config& c) { return absl::StrCat(c.GetInt("orchestration.node-id")); },
-      .create = [](const process::RunContext&) -> absl::StatusOr<std::unique_ptr<process::Component>> {
-        return std::make_unique<process::ContractOnly<orch::session::v1::Sessions::Service>>();
+      .create = [](const process::RunContext& ctx) -> absl::StatusOr<std::unique_ptr<process::Component>> {
+        auto c = SessionEngineComponent::Create(ctx);
+        if (!c.ok()) return c.status();
+        return std::unique_ptr<process::Component>(*std::move(c));
       },
   };
 }

@@ -1,0 +1,148 @@
+#include "services/session_engine/documents.h"
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/base/status_macros.h"
+#include "openssl/sha.h"
+
+namespace orch::session_engine {
+namespace {
+
+std::string Sha256Hex(std::string_view text) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(64);
+  for (unsigned char b : digest) {
+    out.push_back(kHex[b >> 4]);
+    out.push_back(kHex[b & 15]);
+  }
+  return out;
+}
+
+absl::Status CheckUrl(const std::string& url) {
+  if (url.empty()) return absl::InvalidArgumentError("document url is empty");
+  if (url.size() > 4096) return absl::InvalidArgumentError("document url is longer than 4096 bytes");
+  for (unsigned char c : url) {
+    if (c < 0x21 || c == 0x7f) {
+      return absl::InvalidArgumentError("document url contains a space or control character");
+    }
+  }
+  const size_t colon = url.find(':');
+  const bool has_scheme = colon != std::string::npos && colon > 1 &&
+                          url.substr(0, colon).find_first_not_of("abcdefghijklmnopqrstuvwxyz+.-") ==
+                              std::string::npos;
+  if (has_scheme && !absl::StartsWith(url, "file:") && !absl::StartsWith(url, "http://") &&
+      !absl::StartsWith(url, "https://")) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("document url scheme '", url.substr(0, colon), "' is not supported (file:, http:, https:)"));
+  }
+  if (!has_scheme && url[0] != '/') {
+    return absl::InvalidArgumentError("document url must be absolute (file:, http:, https: or an absolute path)");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+DocumentCache::DocumentCache(scxml::CompileOptions compile, SessionStore* store, Options options)
+    : compile_(std::move(compile)), store_(store), options_(options) {}
+
+uint64_t DocumentCache::fetches() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return fetches_;
+}
+
+std::shared_ptr<const scxml::Document> DocumentCache::Remember(std::shared_ptr<const scxml::Document> doc) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto [it, inserted] = by_sha_.try_emplace(doc->sha256, doc);
+  if (inserted) {
+    order_.push_back(doc->sha256);
+    while (order_.size() > options_.max_documents) {
+      by_sha_.erase(order_.front());
+      order_.pop_front();
+    }
+  }
+  return it->second;
+}
+
+absl::StatusOr<std::shared_ptr<const scxml::Document>> DocumentCache::FromUrl(const std::string& url) {
+  RETURN_IF_ERROR(CheckUrl(url));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = by_url_.find(url);
+    if (it != by_url_.end() && absl::Now() - it->second.fetched < options_.url_max_age) {
+      auto doc = by_sha_.find(it->second.sha256);
+      if (doc != by_sha_.end()) return doc->second;
+    }
+  }
+  if (compile_.fetcher == nullptr) return absl::FailedPreconditionError("no fetcher configured");
+  auto text = compile_.fetcher->Fetch(url, "");
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++fetches_;
+  }
+  if (!text.ok()) {
+    return absl::Status(text.status().code() == absl::StatusCode::kInvalidArgument
+                            ? absl::StatusCode::kInvalidArgument
+                            : absl::StatusCode::kFailedPrecondition,
+                        absl::StrCat("cannot fetch document ", url, ": ", text.status().message()));
+  }
+  if (text->size() > options_.max_document_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat("document ", url, " is larger than ",
+                                                   options_.max_document_bytes, " bytes"));
+  }
+  const std::string sha = Sha256Hex(*text);
+  std::shared_ptr<const scxml::Document> doc;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    by_url_[url] = UrlEntry{sha, absl::Now()};
+    if (auto it = by_sha_.find(sha); it != by_sha_.end()) return it->second;  // unchanged content
+  }
+  auto compiled = scxml::CompileDocument(*text, url, compile_);
+  if (!compiled.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("document ", url, " is not valid SCXML:\n",
+                                                   compiled.status().message()));
+  }
+  return Remember(*std::move(compiled));
+}
+
+absl::StatusOr<std::shared_ptr<const scxml::Document>> DocumentCache::FromSource(const std::string& source,
+                                                                                 const std::string& name) {
+  if (source.size() > options_.max_document_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat("document source is larger than ",
+                                                   options_.max_document_bytes, " bytes"));
+  }
+  const std::string sha = Sha256Hex(source);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = by_sha_.find(sha); it != by_sha_.end()) return it->second;
+  }
+  auto compiled = scxml::CompileDocument(source, name, compile_);
+  if (!compiled.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("document is not valid SCXML:\n", compiled.status().message()));
+  }
+  return Remember(*std::move(compiled));
+}
+
+absl::StatusOr<std::shared_ptr<const scxml::Document>> DocumentCache::BySha(const std::string& sha256,
+                                                                            const std::string& name) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = by_sha_.find(sha256); it != by_sha_.end()) return it->second;
+  }
+  if (store_ == nullptr) return absl::NotFoundError(absl::StrCat("document ", sha256, " is not cached"));
+  ASSIGN_OR_RETURN(std::string source, store_->GetDocument(sha256));
+  if (Sha256Hex(source) != sha256) {
+    return absl::DataLossError(absl::StrCat("stored document ", sha256, " does not match its hash"));
+  }
+  auto compiled = scxml::CompileDocument(source, name.empty() ? absl::StrCat("sha256:", sha256) : name, compile_);
+  if (!compiled.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat("stored document ", sha256, " no longer compiles: ",
+                                                      compiled.status().message()));
+  }
+  return Remember(*std::move(compiled));
+}
+
+}  // namespace orch::session_engine

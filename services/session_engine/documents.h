@@ -1,0 +1,70 @@
+#pragma once
+
+// Compiled documents for sessions: fetched from file: and http(s): URLs,
+// compiled once, cached by URL (re-fetched after `url_max_age`, reused when
+// the content is unchanged) and by content hash, and stored through the
+// SessionStore so that a recovered session runs exactly the document it
+// started with, even if the URL now serves another one.
+//
+// Thread-safe. Fetching and compiling happen on the calling thread, outside
+// the cache's lock.
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/scxml/compiler.h"
+#include "services/session_engine/session_store.h"
+
+namespace orch::session_engine {
+
+class DocumentCache {
+ public:
+  struct Options {
+    absl::Duration url_max_age = absl::Seconds(10);
+    size_t max_documents = 1000;   // by hash; the oldest are dropped beyond it
+    size_t max_document_bytes = 4 << 20;
+  };
+  // `compile` must name a fetcher and the ECMAScript factory; `store` may be
+  // null (then BySha finds only cached documents).
+  DocumentCache(scxml::CompileOptions compile, SessionStore* store, Options options);
+
+  // The document at `url`. INVALID_ARGUMENT for a malformed URL or a document
+  // that does not compile (every problem, file:line:col), NOT_FOUND /
+  // UNAVAILABLE when it cannot be fetched.
+  absl::StatusOr<std::shared_ptr<const scxml::Document>> FromUrl(const std::string& url);
+  // An inline document, named `name` in messages.
+  absl::StatusOr<std::shared_ptr<const scxml::Document>> FromSource(const std::string& source,
+                                                                    const std::string& name);
+  // The document with this sha256: cached, or read from the store and
+  // compiled (the hash is verified). NOT_FOUND when the store has none.
+  absl::StatusOr<std::shared_ptr<const scxml::Document>> BySha(const std::string& sha256,
+                                                               const std::string& name);
+
+  const scxml::CompileOptions& compile_options() const { return compile_; }
+  // Time spent fetching, for metrics (nanoseconds, cumulative) .
+  uint64_t fetches() const;
+
+ private:
+  std::shared_ptr<const scxml::Document> Remember(std::shared_ptr<const scxml::Document> doc);
+
+  scxml::CompileOptions compile_;
+  SessionStore* store_;
+  Options options_;
+  mutable std::mutex mu_;
+  struct UrlEntry {
+    std::string sha256;
+    absl::Time fetched;
+  };
+  absl::flat_hash_map<std::string, UrlEntry> by_url_;
+  absl::flat_hash_map<std::string, std::shared_ptr<const scxml::Document>> by_sha_;
+  std::deque<std::string> order_;   // hashes, oldest first
+  uint64_t fetches_ = 0;
+};
+
+}  // namespace orch::session_engine

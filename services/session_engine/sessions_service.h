@@ -1,0 +1,30 @@
+#pragma once
+
+// The public gRPC API (orch.session.v1.Sessions): thin handlers that call
+// the Engine and convert its status once.
+
+#include "orch/session/v1/sessions.grpc.pb.h"
+#include "services/session_engine/engine.h"
+
+namespace orch::session_engine {
+
+class SessionsService final : public session::v1::Sessions::Service {
+ public:
+  explicit SessionsService(Engine* engine) : engine_(engine) {}
+
+  ::grpc::Status StartSession(::grpc::ServerContext*, const session::v1::StartSessionRequest* req,
+                              session::v1::StartSessionResponse* resp) override;
+  ::grpc::Status SendEvent(::grpc::ServerContext*, const session::v1::SendEventRequest* req,
+                           session::v1::SendEventResponse* resp) override;
+  ::grpc::Status QuerySession(::grpc::ServerContext*, const session::v1::QuerySessionRequest* req,
+                              session::v1::QuerySessionResponse* resp) override;
+  ::grpc::Status TerminateSession(::grpc::ServerContext*, const session::v1::TerminateSessionRequest* req,
+                                  session::v1::TerminateSessionResponse* resp) override;
+  ::grpc::Status ListSessions(::grpc::ServerContext*, const session::v1::ListSessionsRequest* req,
+                              session::v1::ListSessionsResponse* resp) override;
+
+ private:
+  Engine* engine_;
+};
+
+}  // namespace orch::session_engine
