@@ -235,6 +235,8 @@ class Engine::Impl final {
   void BecomePrimary(uint64_t epoch);
   // Stops serving at once: a newer primary exists (or may exist).
   void Fence(const std::string& why);
+  // Drops sessions from memory unsaved (all, or only persistent ones).
+  void DropSessions(bool persistent_only);
   absl::Status CheckServing() const;
   absl::Status CheckWritable() const;
   absl::Status NotServing() const;
@@ -250,6 +252,8 @@ class Engine::Impl final {
   absl::StatusOr<uint64_t> AppendAndPost(const std::shared_ptr<Slot>& slot, ev::LogEntry entry);
   absl::StatusOr<sv1::SendEventResponse> Deliver(const std::string& id, const ev::Event& event);
   void RemoveSlot(const std::shared_ptr<Slot>& slot);
+  // RemoveSlot, and the session leaves its worker's memory unsaved.
+  void Evict(const std::shared_ptr<Slot>& slot);
   void RecoveryLoop(uint64_t generation);
 
   // ---- on the worker thread ----
@@ -487,10 +491,25 @@ void Engine::Impl::LeaseLoop() {
         lease_valid_until_ms_ = started + options_.lease_ttl_ms * 9 / 10;
         metrics_->SetPersistenceUp(true);
       } else if (s.code() == absl::StatusCode::kAborted || s.code() == absl::StatusCode::kNotFound) {
-        Fence(absl::StrCat("lease renewal refused: ", s.message()));
+        // Not ours any more. If nobody took it meanwhile (it expired while
+        // the store was unreachable) it can be ours again, with a new epoch;
+        // persistent sessions are re-read from the store, since another
+        // primary may have run them in between.
+        auto r = store_->AcquireLease(name, options_.instance_id, options_.endpoint, options_.lease_ttl_ms);
+        if (r.ok() && r->acquired) {
+          lease_valid_until_ms_ = started + options_.lease_ttl_ms * 9 / 10;
+          log::Warn("the node lease had expired; acquired it again",
+                    {{"old_epoch", epoch_.load()}, {"epoch", r->epoch}});
+          DropSessions(/*persistent_only=*/true);
+          epoch_ = r->epoch;
+          metrics_->SetEpoch(r->epoch);
+        } else {
+          Fence(absl::StrCat("lease renewal refused: ", std::string(s.message())));
+        }
       } else {
+        // The store is unreachable: keep serving in-memory sessions; writes
+        // stop by themselves once the lease may have run out (CheckWritable).
         metrics_->SetPersistenceUp(false);
-        if (MonoNowMs() >= lease_valid_until_ms_.load()) Fence(absl::StrCat("lease ran out: ", s.message()));
         wait_ms = std::min<uint32_t>(wait_ms, 200);
       }
     } else {
@@ -521,6 +540,7 @@ void Engine::Impl::LeaseLoop() {
 
 void Engine::Impl::BecomePrimary(uint64_t epoch) {
   epoch_ = epoch;
+  metrics_->SetEpoch(epoch);
   const uint64_t generation = ++generation_;
   {
     std::lock_guard<std::mutex> l(lease_mu_);
@@ -544,22 +564,38 @@ void Engine::Impl::Fence(const std::string& why) {
   metrics_->CountFenced();
   log::Error("stopped serving: this instance is no longer the node's primary", {{"reason", why}});
   if (on_serving_) on_serving_(false);
-  // Sessions in memory belong to the new primary now: drop them unsaved.
+  // Sessions in memory belong to the new primary now.
+  DropSessions(/*persistent_only=*/false);
+  // The lease keeper goes on trying to acquire the lease, as a standby.
+  role_ = Role::kStandby;
+}
+
+void Engine::Impl::DropSessions(bool persistent_only) {
   std::vector<std::shared_ptr<Slot>> dropped;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    for (auto& [id, s] : slots_) dropped.push_back(s);
-    slots_.clear();
+    for (auto it = slots_.begin(); it != slots_.end();) {
+      if (persistent_only && !it->second->persistent) {
+        ++it;
+        continue;
+      }
+      dropped.push_back(it->second);
+      slots_.erase(it++);
+    }
   }
-  for (auto& s : dropped) s->dead = true;  // benign race: readers re-check under s->mu
+  for (auto& s : dropped) s->dead = true;  // callers re-check under s->mu
   for (auto& w : workers_) {
-    w->Post([](Worker* w) {
-      w->live.clear();
-      while (!w->timers.empty()) w->timers.pop();
+    w->Post([this, persistent_only](Worker* w) {
+      for (auto it = w->live.begin(); it != w->live.end();) {
+        if (persistent_only && !it->second->slot->persistent) {
+          ++it;
+          continue;
+        }
+        w->live.erase(it++);
+        metrics_->SessionsInMemory(-1);
+      }
     });
   }
-  // The lease keeper goes on trying to acquire the lease, as a standby.
-  role_ = Role::kStandby;
 }
 
 absl::Status Engine::Impl::NotServing() const {
@@ -726,6 +762,7 @@ absl::StatusOr<sv1::StartSessionResponse> Engine::Impl::StartSession(const sv1::
         return NotServing();
       }
       metrics_->SetPersistenceUp(r.status().code() != absl::StatusCode::kUnavailable);
+      (void)store_->Delete(id, epoch_.load());  // best effort: the append may land later
       return absl::UnavailableError(absl::StrCat("the session could not be made durable: ", r.status().message()));
     }
     metrics_->SetPersistenceUp(true);
@@ -802,7 +839,13 @@ absl::StatusOr<uint64_t> Engine::Impl::AppendAndPost(const std::shared_ptr<Slot>
         return NotServing();
       }
       metrics_->SetPersistenceUp(r.status().code() != absl::StatusCode::kUnavailable);
-      return absl::UnavailableError(absl::StrCat("the event could not be made durable: ", r.status().message()));
+      // The outcome is unknown (a timeout may still land in the log): the
+      // session leaves memory and is read back from the store next time, so
+      // it runs exactly what its log holds.
+      Evict(slot);
+      return absl::UnavailableError(absl::StrCat(
+          "the event could not be made durable (it may still be applied; retry with the same effect_id): ",
+          r.status().message()));
     }
     metrics_->SetPersistenceUp(true);
   }
@@ -917,6 +960,16 @@ void Engine::Impl::RemoveSlot(const std::shared_ptr<Slot>& slot) {
   std::lock_guard<std::mutex> l(mu_);
   auto it = slots_.find(slot->id);
   if (it != slots_.end() && it->second == slot) slots_.erase(it);
+}
+
+void Engine::Impl::Evict(const std::shared_ptr<Slot>& slot) {
+  RemoveSlot(slot);
+  workers_[slot->worker]->Post([this, slot](Worker* w) {
+    auto it = w->live.find(slot->id);
+    if (it == w->live.end() || it->second->slot != slot) return;
+    w->live.erase(it);
+    metrics_->SessionsInMemory(-1);
+  });
 }
 
 absl::StatusOr<sv1::QuerySessionResponse> Engine::Impl::QuerySession(const sv1::QuerySessionRequest& req) {

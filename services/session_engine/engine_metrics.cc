@@ -38,6 +38,7 @@ struct EngineMetrics::Families {
   prometheus::Counter* snapshot_failed;
   prometheus::Gauge* persistence_up;
   prometheus::Gauge* primary;
+  prometheus::Gauge* epoch;
 };
 
 EngineMetrics::EngineMetrics(metrics::MetricsServer* m) {
@@ -82,6 +83,7 @@ EngineMetrics::EngineMetrics(metrics::MetricsServer* m) {
   f_->snapshot_failed = counter("snapshot_failures_total", "Snapshots that could not be stored.");
   f_->persistence_up = gauge("persistence_up", "0 while persistence-proxy/Redis cannot be reached (the persistence alarm).");
   f_->primary = gauge("lease_primary", "1 while this instance holds its node's lease (primary), else 0 (standby).");
+  f_->epoch = gauge("lease_epoch", "The epoch of the node lease this instance holds or last held.");
   f_->persistence_up->Set(1);
 }
 
@@ -141,6 +143,9 @@ void EngineMetrics::ObserveSnapshot(double seconds, size_t bytes, bool ok) {
 }
 void EngineMetrics::SetPersistenceUp(bool up) {
   if (f_) f_->persistence_up->Set(up ? 1 : 0);
+}
+void EngineMetrics::SetEpoch(uint64_t epoch) {
+  if (f_) f_->epoch->Set(static_cast<double>(epoch));
 }
 void EngineMetrics::SetRole(bool primary) {
   if (f_) f_->primary->Set(primary ? 1 : 0);

@@ -8,6 +8,8 @@
 //
 // Thread-safe.
 
+#include <cstddef>
+#include <cstdint>
 #include <memory>
 
 namespace orch::metrics {
@@ -36,6 +38,7 @@ class EngineMetrics {
   void ObserveSnapshot(double seconds, size_t bytes, bool ok);
   void SetPersistenceUp(bool up);
   void SetRole(bool primary);
+  void SetEpoch(uint64_t epoch);
 
  private:
   struct Families;

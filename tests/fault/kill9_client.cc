@@ -1,6 +1,6 @@
 // The kill test's load client and checker (tests/fault/README.md).
 //
-//   kill9_client --target HOST:PORT --chart /abs/recorder.scxml
+//   kill9_client --target HOST:PORT[,HOST:PORT...] --chart /abs/recorder.scxml
 //                [--sessions N] [--duration-ms D] [--threads T] [--key-prefix P]
 //
 // Starts N persistent sessions of the recorder chart (idempotency keys, so
@@ -15,6 +15,9 @@
 //   acknowledged=N lost=L duplicated=D reordered=R [unacknowledged=U ...]
 //
 // exit 0 when L = D = R = 0 and every session answered, 1 otherwise.
+// With several targets (a node's primary and standbys) a call refused as
+// UNAVAILABLE moves the client to the next target. max_stall_ms is the
+// longest time any session waited between two acknowledgements.
 
 #include <atomic>
 #include <cstdio>
@@ -25,6 +28,7 @@
 #include <vector>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "grpcpp/grpcpp.h"
@@ -61,9 +65,33 @@ struct SessionState {
   int64_t unacked = -1;            // an event sent but not acknowledged at the end
 };
 
+// The targets, and which one calls go to now.
+class Targets {
+ public:
+  explicit Targets(const std::string& list) {
+    for (absl::string_view t : absl::StrSplit(list, ',', absl::SkipEmpty())) {
+      stubs_.push_back(sv1::Sessions::NewStub(grpc::CreateChannel(std::string(t), grpc::InsecureChannelCredentials())));
+    }
+  }
+  // The stub to use and its index (to pass to Failed).
+  sv1::Sessions::Stub* Get(int* index) {
+    *index = current_.load();
+    return stubs_[*index].get();
+  }
+  void Failed(int index, const grpc::Status& s) {
+    if (s.error_code() != grpc::StatusCode::UNAVAILABLE || stubs_.size() < 2) return;
+    int expected = index;
+    current_.compare_exchange_strong(expected, (index + 1) % static_cast<int>(stubs_.size()));
+  }
+
+ private:
+  std::vector<std::unique_ptr<sv1::Sessions::Stub>> stubs_;
+  std::atomic<int> current_{0};
+};
+
 int Run(const Args& a) {
-  auto channel = grpc::CreateChannel(a.target, grpc::InsecureChannelCredentials());
-  auto stub = sv1::Sessions::NewStub(channel);
+  Targets targets(a.target);
+  std::atomic<int64_t> max_stall_ms{0};
   std::vector<SessionState> sessions(a.sessions);
   const absl::Time give_up = absl::Now() + absl::Milliseconds(a.duration_ms) + absl::Seconds(60);
   std::atomic<int64_t> retries{0}, errors{0};
@@ -75,7 +103,9 @@ int Run(const Args& a) {
     req.set_idempotency_key(absl::StrCat(a.key_prefix, "-", i));
     for (;;) {
       sv1::StartSessionResponse resp;
-      grpc::Status s = stub->StartSession(Ctx(5000).get(), req, &resp);
+      int ti = 0;
+      grpc::Status s = targets.Get(&ti)->StartSession(Ctx(5000).get(), req, &resp);
+      targets.Failed(ti, s);
       if (s.ok()) {
         sessions[i].id = resp.session_id();
         break;
@@ -95,6 +125,7 @@ int Run(const Args& a) {
   for (int t = 0; t < a.threads; ++t) {
     threads.emplace_back([&, t] {
       std::vector<int64_t> next(a.sessions, 0);
+      std::vector<absl::Time> last_ack(a.sessions, absl::InfinitePast());
       while (absl::Now() < end) {
         for (int i = t; i < a.sessions && absl::Now() < end; i += a.threads) {
           SessionState& st = sessions[i];
@@ -107,8 +138,18 @@ int Run(const Args& a) {
           req.mutable_event()->set_effect_id(absl::StrCat("kill9-client/", st.id, "/", n));
           for (;;) {
             sv1::SendEventResponse resp;
-            grpc::Status s = stub->SendEvent(Ctx(5000).get(), req, &resp);
+            int ti = 0;
+            grpc::Status s = targets.Get(&ti)->SendEvent(Ctx(5000).get(), req, &resp);
+            targets.Failed(ti, s);
             if (s.ok()) {
+              const absl::Time now = absl::Now();
+              if (last_ack[i] != absl::InfinitePast()) {
+                const int64_t gap = absl::ToInt64Milliseconds(now - last_ack[i]);
+                int64_t seen = max_stall_ms.load();
+                while (gap > seen && !max_stall_ms.compare_exchange_weak(seen, gap)) {
+                }
+              }
+              last_ack[i] = now;
               st.acked.push_back(n);
               st.unacked = -1;
               next[i] = n + 1;
@@ -145,7 +186,9 @@ int Run(const Args& a) {
     sv1::QuerySessionResponse resp;
     grpc::Status s;
     for (;;) {
-      s = stub->QuerySession(Ctx(5000).get(), req, &resp);
+      int ti = 0;
+      s = targets.Get(&ti)->QuerySession(Ctx(5000).get(), req, &resp);
+      targets.Failed(ti, s);
       if (s.ok() || !Retryable(s) || absl::Now() > give_up) break;
       absl::SleepFor(absl::Milliseconds(50));
     }
@@ -182,12 +225,13 @@ int Run(const Args& a) {
     }
   }
   std::printf("acknowledged=%lld lost=%lld duplicated=%lld reordered=%lld unreachable=%lld "
-              "unacknowledged_present=%lld retries=%lld errors=%lld recovered_events=%lld ticks=%lld\n",
+              "unacknowledged_present=%lld retries=%lld errors=%lld recovered_events=%lld ticks=%lld "
+              "max_stall_ms=%lld\n",
               static_cast<long long>(acknowledged), static_cast<long long>(lost), static_cast<long long>(duplicated),
               static_cast<long long>(reordered), static_cast<long long>(unreachable),
               static_cast<long long>(unacked_present), static_cast<long long>(retries.load()),
               static_cast<long long>(errors.load()), static_cast<long long>(recoveries),
-              static_cast<long long>(ticks));
+              static_cast<long long>(ticks), static_cast<long long>(max_stall_ms.load()));
   std::fflush(stdout);
   const bool ok = lost == 0 && duplicated == 0 && reordered == 0 && unreachable == 0 && errors.load() == 0 &&
                   acknowledged > 0;
