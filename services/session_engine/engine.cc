@@ -146,6 +146,40 @@ struct Slot {
   }
 };
 
+// A WatchSession stream: the worker pushes, the gRPC thread pops.
+struct Watcher {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<sv1::WatchSessionResponse> updates;
+  uint64_t missed = 0;
+  bool closed = false;
+  std::atomic<bool> abandoned{false};
+
+  void Push(sv1::WatchSessionResponse u, bool close) {
+    {
+      std::lock_guard<std::mutex> l(mu);
+      if (updates.size() >= 256) {
+        ++missed;
+      } else {
+        u.set_missed(missed);
+        missed = 0;
+        updates.push_back(std::move(u));
+      }
+      closed |= close;
+    }
+    cv.notify_all();
+  }
+};
+
+// A Request waiting for the session's answer.
+struct PendingRequest {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool answered = false;
+  std::string name;
+  std::string data_json;
+};
+
 // A session on its worker thread (only that thread touches it).
 struct Live {
   std::shared_ptr<Slot> slot;
@@ -161,6 +195,8 @@ struct Live {
   bool send_recovered = false;
   uint32_t effects_in_entry = 0;
   uint64_t volatile_effects = 0;       // effect ids of in-memory sessions
+  std::vector<std::shared_ptr<Watcher>> watchers;
+  std::vector<std::string> logs;       // of the current macrostep, for watchers
   // Sends to other sessions not yet handed over; no snapshot meanwhile (a
   // crash must replay them). Shared with the delivery thread.
   std::shared_ptr<std::atomic<int>> outstanding_sends = std::make_shared<std::atomic<int>>(0);
@@ -218,7 +254,14 @@ class Engine::Impl final {
 
   absl::StatusOr<sv1::StartSessionResponse> StartSession(const sv1::StartSessionRequest& req);
   absl::StatusOr<sv1::SendEventResponse> SendEvent(const sv1::SendEventRequest& req);
+  absl::StatusOr<sv1::RequestEventResponse> Request(const sv1::RequestEventRequest& req);
   absl::StatusOr<sv1::QuerySessionResponse> QuerySession(const sv1::QuerySessionRequest& req);
+  absl::Status WatchSession(const sv1::WatchSessionRequest& req,
+                            const std::function<bool(const sv1::WatchSessionResponse&)>& write,
+                            const std::function<bool()>& cancelled);
+  // A reply to a Request (a <send> to its origin); unknown ids are ignored
+  // (a replayed reply, or one after the caller gave up).
+  void Answer(const std::string& request_id, const scxml::Event& reply);
   absl::Status TerminateSession(const sv1::TerminateSessionRequest& req);
   absl::StatusOr<sv1::ListSessionsResponse> ListSessions(const sv1::ListSessionsRequest& req);
 
@@ -264,6 +307,8 @@ class Engine::Impl final {
                            std::shared_ptr<const scxml::Document> doc, const LoadedSession& loaded,
                            const sv1::SessionRecord* record);
   void Apply(Worker* w, Live* live, const ev::LogEntry& entry);
+  void Notify(Live* live, const ev::LogEntry& entry, bool finished);
+  absl::Status CheckSessionId(const std::string& id) const;
   void AfterApply(Worker* w, Live* live);
   // AfterApply as the worker's next task: the session was just made live
   // for a caller that holds its Slot::mu and waits for this task.
@@ -301,6 +346,10 @@ class Engine::Impl final {
   std::mutex mu_;   // the map; never wait for a Slot::mu while holding it
   absl::flat_hash_map<std::string, std::shared_ptr<Slot>> slots_;
 
+  std::mutex requests_mu_;
+  absl::flat_hash_map<std::string, std::shared_ptr<PendingRequest>> requests_;
+  std::atomic<uint64_t> request_counter_{0};
+
   // Sends to other sessions (this node's and others').
   std::unique_ptr<Executor> sends_;
   std::mutex remote_mu_;
@@ -318,6 +367,9 @@ class Engine::Impl::WorkerEnv final : public scxml::InterpreterEnvironment {
   void Log(const Interpreter& session, std::string_view label, std::string_view value) override {
     if (current_ != nullptr && current_->replaying) return;
     log::Info("scxml log", {{"session", session.session_id()}, {"label", label}, {"value", value}});
+    if (current_ != nullptr && !current_->watchers.empty() && current_->logs.size() < 100) {
+      current_->logs.push_back(absl::StrCat(std::string(label), ": ", std::string(value)));
+    }
   }
 
   absl::Status SendExternal(const Interpreter& from, const std::string& target, const std::string& type,
@@ -786,11 +838,7 @@ absl::StatusOr<sv1::StartSessionResponse> Engine::Impl::StartSession(const sv1::
 
 absl::StatusOr<sv1::SendEventResponse> Engine::Impl::SendEvent(const sv1::SendEventRequest& req) {
   RETURN_IF_ERROR(CheckServing());
-  ASSIGN_OR_RETURN(int node, NodeOfSessionId(req.session_id()));
-  if (node != options_.node_id) {
-    return absl::FailedPreconditionError(absl::StrCat("session belongs to node ", node, "; this is node ",
-                                                      options_.node_id));
-  }
+  RETURN_IF_ERROR(CheckSessionId(req.session_id()));
   RETURN_IF_ERROR(CheckEventName(req.event().name()));
   if (absl::StartsWith(req.event().name(), "done.") || absl::StartsWith(req.event().name(), "error.")) {
     // Allowed: external error/done events are legal SCXML; nothing to check.
@@ -799,6 +847,123 @@ absl::StatusOr<sv1::SendEventResponse> Engine::Impl::SendEvent(const sv1::SendEv
     return absl::ResourceExhaustedError(absl::StrCat("event is larger than ", options_.max_event_bytes, " bytes"));
   }
   return Deliver(req.session_id(), req.event());
+}
+
+absl::Status Engine::Impl::CheckSessionId(const std::string& id) const {
+  ASSIGN_OR_RETURN(int node, NodeOfSessionId(id));
+  if (node != options_.node_id) {
+    return absl::FailedPreconditionError(absl::StrCat("session belongs to node ", node, "; this is node ",
+                                                      options_.node_id));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<sv1::RequestEventResponse> Engine::Impl::Request(const sv1::RequestEventRequest& req) {
+  RETURN_IF_ERROR(CheckServing());
+  RETURN_IF_ERROR(CheckSessionId(req.session_id()));
+  RETURN_IF_ERROR(CheckEventName(req.event().name()));
+  if (req.event().ByteSizeLong() > options_.max_event_bytes) {
+    return absl::ResourceExhaustedError(absl::StrCat("event is larger than ", options_.max_event_bytes, " bytes"));
+  }
+  if (req.timeout_ms() > 300000) return absl::InvalidArgumentError("timeout_ms is above 300000");
+  const uint32_t timeout_ms = req.timeout_ms() == 0 ? 10000 : req.timeout_ms();
+  const std::string id = absl::StrCat(options_.instance_id, "-", ++request_counter_);
+  auto pending = std::make_shared<PendingRequest>();
+  {
+    std::lock_guard<std::mutex> l(requests_mu_);
+    if (requests_.size() >= 100000) return absl::ResourceExhaustedError("too many requests waiting");
+    requests_[id] = pending;
+  }
+  struct Unregister {
+    Impl* self;
+    const std::string& id;
+    ~Unregister() {
+      std::lock_guard<std::mutex> l(self->requests_mu_);
+      self->requests_.erase(id);
+    }
+  } unregister{this, id};
+  ev::Event event = req.event();
+  event.set_origin(absl::StrCat(kRequestOriginPrefix, id));
+  event.set_origin_type("http://www.w3.org/TR/scxml/#SCXMLEventProcessor");
+  ASSIGN_OR_RETURN(sv1::SendEventResponse sent, Deliver(req.session_id(), event));
+  if (sent.duplicate()) {
+    return absl::AlreadyExistsError("this effect_id was delivered before; its answer is gone");
+  }
+  std::unique_lock<std::mutex> l(pending->mu);
+  if (!pending->cv.wait_for(l, std::chrono::milliseconds(timeout_ms), [&] { return pending->answered; })) {
+    return absl::DeadlineExceededError(absl::StrCat("the session did not answer within ", timeout_ms,
+                                                    " ms (the event was delivered)"));
+  }
+  sv1::RequestEventResponse resp;
+  resp.set_seq(sent.seq());
+  resp.set_name(pending->name);
+  auto v = JsonToValue(pending->data_json);
+  if (v.ok()) *resp.mutable_data() = *v;
+  return resp;
+}
+
+void Engine::Impl::Answer(const std::string& request_id, const scxml::Event& reply) {
+  std::shared_ptr<PendingRequest> p;
+  {
+    std::lock_guard<std::mutex> l(requests_mu_);
+    auto it = requests_.find(request_id);
+    if (it == requests_.end()) return;
+    p = it->second;
+  }
+  {
+    std::lock_guard<std::mutex> l(p->mu);
+    if (p->answered) return;  // the first answer counts
+    p->answered = true;
+    p->name = reply.name;
+    p->data_json = reply.data;
+  }
+  p->cv.notify_all();
+}
+
+absl::Status Engine::Impl::WatchSession(const sv1::WatchSessionRequest& req,
+                                        const std::function<bool(const sv1::WatchSessionResponse&)>& write,
+                                        const std::function<bool()>& cancelled) {
+  RETURN_IF_ERROR(CheckServing());
+  RETURN_IF_ERROR(CheckSessionId(req.session_id()));
+  std::unique_lock<std::mutex> lock;
+  bool recovered = false;
+  ASSIGN_OR_RETURN(std::shared_ptr<Slot> slot, Acquire(req.session_id(), &lock, &recovered));
+  lock.unlock();
+  auto watcher = std::make_shared<Watcher>();
+  sv1::WatchSessionResponse first;
+  RETURN_IF_ERROR(RunOn(
+      slot->worker,
+      [&](Worker* w) -> absl::Status {
+        auto it = w->live.find(slot->id);
+        if (it == w->live.end()) return absl::NotFoundError(absl::StrCat("session ", slot->id, " has finished"));
+        if (it->second->watchers.size() >= 16) return absl::ResourceExhaustedError("at most 16 watchers per session");
+        it->second->watchers.push_back(watcher);
+        for (auto& s : it->second->interp->ActiveStates(false)) first.add_active_states(s);
+        first.set_seq(slot->persistent ? it->second->applied_seq : 0);
+        return absl::OkStatus();
+      },
+      absl::Seconds(10)));
+  struct Abandon {
+    Watcher* w;
+    ~Abandon() { w->abandoned = true; }
+  } abandon{watcher.get()};
+  // The current configuration first, then every macrostep.
+  if (!write(first)) return absl::OkStatus();
+  for (;;) {
+    std::deque<sv1::WatchSessionResponse> batch;
+    bool closed = false;
+    {
+      std::unique_lock<std::mutex> l(watcher->mu);
+      watcher->cv.wait_for(l, std::chrono::milliseconds(200), [&] { return !watcher->updates.empty() || watcher->closed; });
+      batch.swap(watcher->updates);
+      closed = watcher->closed;
+    }
+    for (const auto& u : batch) {
+      if (!write(u)) return absl::OkStatus();
+    }
+    if (closed) return absl::OkStatus();
+    if (cancelled() || role_.load() != Role::kPrimary) return absl::UnavailableError("the watch ended: not serving");
+  }
 }
 
 absl::StatusOr<sv1::SendEventResponse> Engine::Impl::Deliver(const std::string& id, const ev::Event& event) {
@@ -974,11 +1139,7 @@ void Engine::Impl::Evict(const std::shared_ptr<Slot>& slot) {
 
 absl::StatusOr<sv1::QuerySessionResponse> Engine::Impl::QuerySession(const sv1::QuerySessionRequest& req) {
   RETURN_IF_ERROR(CheckServing());
-  ASSIGN_OR_RETURN(int node, NodeOfSessionId(req.session_id()));
-  if (node != options_.node_id) {
-    return absl::FailedPreconditionError(absl::StrCat("session belongs to node ", node, "; this is node ",
-                                                      options_.node_id));
-  }
+  RETURN_IF_ERROR(CheckSessionId(req.session_id()));
   if (req.data_names_size() > 100) return absl::InvalidArgumentError("at most 100 data_names");
   std::unique_lock<std::mutex> lock;
   bool recovered = false;
@@ -1010,11 +1171,7 @@ absl::StatusOr<sv1::QuerySessionResponse> Engine::Impl::QuerySession(const sv1::
 
 absl::Status Engine::Impl::TerminateSession(const sv1::TerminateSessionRequest& req) {
   RETURN_IF_ERROR(CheckServing());
-  ASSIGN_OR_RETURN(int node, NodeOfSessionId(req.session_id()));
-  if (node != options_.node_id) {
-    return absl::FailedPreconditionError(absl::StrCat("session belongs to node ", node, "; this is node ",
-                                                      options_.node_id));
-  }
+  RETURN_IF_ERROR(CheckSessionId(req.session_id()));
   if (req.reason().size() > 1024) return absl::InvalidArgumentError("reason is longer than 1024 bytes");
   std::unique_lock<std::mutex> lock;
   bool recovered = false;
@@ -1235,6 +1392,7 @@ void Engine::Impl::Apply(Worker* w, Live* live, const ev::LogEntry& entry) {
     case ev::LogEntry::kTerminated:
       w->env().SetCurrent(nullptr);
       live->interp.reset();  // cancels invoked children; no final state
+      Notify(live, entry, true);
       return;
     case ev::LogEntry::kClock:
       live->clock_pending = false;
@@ -1244,6 +1402,44 @@ void Engine::Impl::Apply(Worker* w, Live* live, const ev::LogEntry& entry) {
   }
   in.RunUntilIdle();
   w->env().SetCurrent(nullptr);
+  Notify(live, entry, in.finished());
+}
+
+void Engine::Impl::Notify(Live* live, const ev::LogEntry& entry, bool finished) {
+  if (live->replaying || live->watchers.empty()) {
+    live->logs.clear();
+    return;
+  }
+  sv1::WatchSessionResponse u;
+  u.set_seq(live->slot->persistent ? entry.seq() : 0);
+  switch (entry.kind_case()) {
+    case ev::LogEntry::kEvent:
+      u.set_input(absl::StrCat("event:", entry.event().name()));
+      break;
+    case ev::LogEntry::kStarted:
+      u.set_input("started");
+      break;
+    case ev::LogEntry::kTerminated:
+      u.set_input("terminated");
+      break;
+    default:
+      u.set_input("clock");
+  }
+  if (live->interp != nullptr) {
+    for (auto& s : live->interp->ActiveStates(false)) u.add_active_states(s);
+  }
+  for (auto& l : live->logs) u.add_logs(std::move(l));
+  live->logs.clear();
+  u.set_finished(finished);
+  for (auto it = live->watchers.begin(); it != live->watchers.end();) {
+    if ((*it)->abandoned.load()) {
+      it = live->watchers.erase(it);
+      continue;
+    }
+    (*it)->Push(u, finished);
+    ++it;
+  }
+  if (finished) live->watchers.clear();
 }
 
 void Engine::Impl::PostAfterApply(Worker* w, const std::shared_ptr<Slot>& slot) {
@@ -1292,6 +1488,11 @@ void Engine::Impl::FinishLive(Worker* w, Live* live) {
       log::Warn("cannot delete an ended session's state (its keys expire by TTL)",
                 {{"session", slot->id}, {"error", std::string(st.message())}});
     }
+  }
+  for (auto& watcher : live->watchers) {
+    sv1::WatchSessionResponse u;
+    u.set_finished(true);
+    watcher->Push(u, true);
   }
   w->live.erase(slot->id);  // destroys `live`
   metrics_->SessionsInMemory(-1);
@@ -1399,6 +1600,12 @@ void Engine::Impl::Housekeep(Worker* w) {
 absl::Status Engine::Impl::WorkerEnv::SendExternal(const Interpreter& from, const std::string& target,
                                                    const std::string& type, const scxml::Event& event) {
   if (type == scxml::kBasicHttpTypeUri) return scxml::BasicHttpSend(target, event);
+  if (absl::StartsWith(target, kRequestOriginPrefix)) {
+    if (current_ == nullptr || !current_->replaying) {
+      engine_->Answer(target.substr(std::string_view(kRequestOriginPrefix).size()), event);
+    }
+    return absl::OkStatus();
+  }
   if (!type.empty() && type != "http://www.w3.org/TR/scxml/#SCXMLEventProcessor" && type != "scxml") {
     return absl::InvalidArgumentError(absl::StrCat("unsupported send type '", type, "'"));
   }
@@ -1497,6 +1704,14 @@ absl::StatusOr<sv1::SendEventResponse> Engine::SendEvent(const sv1::SendEventReq
 }
 absl::StatusOr<sv1::QuerySessionResponse> Engine::QuerySession(const sv1::QuerySessionRequest& req) {
   return impl_->QuerySession(req);
+}
+absl::StatusOr<sv1::RequestEventResponse> Engine::Request(const sv1::RequestEventRequest& req) {
+  return impl_->Request(req);
+}
+absl::Status Engine::WatchSession(const sv1::WatchSessionRequest& req,
+                                  const std::function<bool(const sv1::WatchSessionResponse&)>& write,
+                                  const std::function<bool()>& cancelled) {
+  return impl_->WatchSession(req, write, cancelled);
 }
 absl::Status Engine::TerminateSession(const sv1::TerminateSessionRequest& req) { return impl_->TerminateSession(req); }
 absl::StatusOr<sv1::ListSessionsResponse> Engine::ListSessions(const sv1::ListSessionsRequest& req) {

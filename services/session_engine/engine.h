@@ -35,6 +35,12 @@ class MetricsServer;
 
 namespace orch::session_engine {
 
+// _event.origin of a Request's event starts with this (then the request's
+// id): a <send targetexpr="_event.origin"> answers it. The SCXML I/O
+// processor's "#_scxml_" form keeps such a send inside the W3C rules; the
+// rest is never a session id (those start with '~').
+inline constexpr char kRequestOriginPrefix[] = "#_scxml_request-";
+
 struct EngineOptions {
   int node_id = 1;
   std::string instance_id;          // unique per process instance: the lease holder
@@ -71,7 +77,13 @@ class Engine {
 
   absl::StatusOr<session::v1::StartSessionResponse> StartSession(const session::v1::StartSessionRequest& req);
   absl::StatusOr<session::v1::SendEventResponse> SendEvent(const session::v1::SendEventRequest& req);
+  absl::StatusOr<session::v1::RequestEventResponse> Request(const session::v1::RequestEventRequest& req);
   absl::StatusOr<session::v1::QuerySessionResponse> QuerySession(const session::v1::QuerySessionRequest& req);
+  // Streams the session's macrosteps to `write` (false: the client is gone)
+  // until the session ends or `cancelled()` holds.
+  absl::Status WatchSession(const session::v1::WatchSessionRequest& req,
+                            const std::function<bool(const session::v1::WatchSessionResponse&)>& write,
+                            const std::function<bool()>& cancelled);
   absl::Status TerminateSession(const session::v1::TerminateSessionRequest& req);
   absl::StatusOr<session::v1::ListSessionsResponse> ListSessions(const session::v1::ListSessionsRequest& req);
 

@@ -146,6 +146,14 @@ class SessionEngineComponent final : public process::Component {
                              session::v1::SendEventResponse* o) override {
       return With([&](SessionsService& s) { return s.SendEvent(c, r, o); });
     }
+    ::grpc::Status Request(::grpc::ServerContext* c, const session::v1::RequestEventRequest* r,
+                           session::v1::RequestEventResponse* o) override {
+      return With([&](SessionsService& s) { return s.Request(c, r, o); });
+    }
+    ::grpc::Status WatchSession(::grpc::ServerContext* c, const session::v1::WatchSessionRequest* r,
+                                ::grpc::ServerWriter<session::v1::WatchSessionResponse>* w) override {
+      return With([&](SessionsService& s) { return s.WatchSession(c, r, w); });
+    }
     ::grpc::Status QuerySession(::grpc::ServerContext* c, const session::v1::QuerySessionRequest* r,
                                 session::v1::QuerySessionResponse* o) override {
       return With([&](SessionsService& s) { return s.QuerySession(c, r, o); });

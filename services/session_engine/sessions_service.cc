@@ -25,6 +25,18 @@ template <typename T>
   return Answer(engine_->SendEvent(*req), resp);
 }
 
+::grpc::Status SessionsService::Request(::grpc::ServerContext*, const sv1::RequestEventRequest* req,
+                                        sv1::RequestEventResponse* resp) {
+  return Answer(engine_->Request(*req), resp);
+}
+
+::grpc::Status SessionsService::WatchSession(::grpc::ServerContext* ctx, const sv1::WatchSessionRequest* req,
+                                             ::grpc::ServerWriter<sv1::WatchSessionResponse>* writer) {
+  return grpc_util::ToGrpcStatus(engine_->WatchSession(
+      *req, [&](const sv1::WatchSessionResponse& u) { return writer->Write(u); },
+      [&] { return ctx->IsCancelled(); }));
+}
+
 ::grpc::Status SessionsService::QuerySession(::grpc::ServerContext*, const sv1::QuerySessionRequest* req,
                                              sv1::QuerySessionResponse* resp) {
   return Answer(engine_->QuerySession(*req), resp);

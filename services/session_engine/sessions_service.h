@@ -16,6 +16,10 @@ class SessionsService final : public session::v1::Sessions::Service {
                               session::v1::StartSessionResponse* resp) override;
   ::grpc::Status SendEvent(::grpc::ServerContext*, const session::v1::SendEventRequest* req,
                            session::v1::SendEventResponse* resp) override;
+  ::grpc::Status Request(::grpc::ServerContext*, const session::v1::RequestEventRequest* req,
+                         session::v1::RequestEventResponse* resp) override;
+  ::grpc::Status WatchSession(::grpc::ServerContext* ctx, const session::v1::WatchSessionRequest* req,
+                              ::grpc::ServerWriter<session::v1::WatchSessionResponse>* writer) override;
   ::grpc::Status QuerySession(::grpc::ServerContext*, const session::v1::QuerySessionRequest* req,
                               session::v1::QuerySessionResponse* resp) override;
   ::grpc::Status TerminateSession(::grpc::ServerContext*, const session::v1::TerminateSessionRequest* req,

@@ -6,6 +6,7 @@
 // sessions on one node and across two nodes.
 
 #include <csignal>
+#include <thread>
 #include <regex>
 
 #include "absl/strings/match.h"
@@ -535,6 +536,78 @@ TEST_F(SessionEngineTest, StandbyRefusesWithThePrimaryAndAZombiePrimaryIsFenced)
   grpc::Status fenced = proxy->AppendEvents(Ctx().get(), append, &ar);
   EXPECT_EQ(fenced.error_code(), grpc::StatusCode::ABORTED);
   EXPECT_THAT(fenced.error_message(), HasSubstr("fenced"));
+}
+
+TEST_F(SessionEngineTest, RequestsAreAnsweredByTheChartAndWatchersSeeEveryMacrostep) {
+  auto engine = StartEngine();
+  ASSERT_OK(engine);
+  auto stub = Stub(*engine);
+  const std::string chart = Chart("req.scxml", R"XML(
+  <datamodel><data id="queue" expr="3"/></datamodel>
+  <state id="s">
+    <transition event="position">
+      <log label="asked" expr="_event.data.n"/>
+      <send event="position.result" targetexpr="_event.origin">
+        <param name="position" expr="queue"/><param name="asked" expr="_event.data.n"/>
+      </send>
+      <assign location="queue" expr="queue - 1"/>
+    </transition>
+    <transition event="silent"/>
+    <transition event="leave" target="gone"/>
+  </state>
+  <final id="gone"/>)XML",
+                                  "initial=\"s\" _persist=\"true\"");
+  auto sid = Start(*stub, chart);
+  ASSERT_OK(sid);
+
+  // A watcher, on its own thread, from now on.
+  std::vector<sv1::WatchSessionResponse> seen;
+  grpc::ClientContext watch_ctx;
+  watch_ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  sv1::WatchSessionRequest wr;
+  wr.set_session_id(*sid);
+  auto reader = stub->WatchSession(&watch_ctx, wr);
+  sv1::WatchSessionResponse first;
+  ASSERT_TRUE(reader->Read(&first));
+  EXPECT_THAT(first.active_states(), ::testing::ElementsAre("s"));
+  std::thread watching([&] {
+    sv1::WatchSessionResponse u;
+    while (reader->Read(&u)) seen.push_back(u);
+  });
+
+  for (int i = 1; i <= 2; ++i) {
+    sv1::RequestEventRequest req;
+    req.set_session_id(*sid);
+    req.mutable_event()->set_name("position");
+    (*req.mutable_event()->mutable_data()->mutable_struct_value()->mutable_fields())["n"].set_number_value(i);
+    req.set_timeout_ms(5000);
+    sv1::RequestEventResponse resp;
+    grpc::Status st = stub->Request(Ctx().get(), req, &resp);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+    EXPECT_EQ(resp.name(), "position.result");
+    EXPECT_EQ(resp.data().struct_value().fields().at("position").number_value(), 4 - i);
+    EXPECT_EQ(resp.data().struct_value().fields().at("asked").number_value(), i);
+    EXPECT_GT(resp.seq(), 0u);
+  }
+  // A chart that does not answer: DEADLINE_EXCEEDED, and the event was delivered.
+  sv1::RequestEventRequest silent;
+  silent.set_session_id(*sid);
+  silent.mutable_event()->set_name("silent");
+  silent.set_timeout_ms(300);
+  sv1::RequestEventResponse resp;
+  grpc::Status st = stub->Request(Ctx().get(), silent, &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_THAT(st.error_message(), HasSubstr("did not answer within 300 ms"));
+
+  ASSERT_TRUE(Send(*stub, *sid, "leave").ok());
+  watching.join();  // the stream ends with the session
+  ASSERT_GE(seen.size(), 4u);
+  EXPECT_EQ(seen[0].input(), "event:position");
+  EXPECT_THAT(seen[0].logs(), ::testing::ElementsAre("asked: 1"));
+  EXPECT_EQ(seen[2].input(), "event:silent");
+  EXPECT_TRUE(seen.back().finished());
+  EXPECT_GT(seen[1].seq(), seen[0].seq());
+  EXPECT_TRUE(reader->Finish().ok());
 }
 
 TEST_F(SessionEngineTest, SessionsSendToSessionsOnTheirNodeAndOnOtherNodes) {
