@@ -43,6 +43,10 @@ namespace {
 
 constexpr size_t kMaxEffectIds = 1024;
 constexpr char kRecoveredEvent[] = "session.recovered";
+// The session meta's state while a session is deactivated (only in the
+// store): recovery after a takeover skips such sessions.
+constexpr char kStateDeactivated[] = "deactivated";
+constexpr char kStateActive[] = "active";
 
 int64_t RealNowMs() { return absl::ToUnixMillis(absl::Now()); }
 int64_t MonoNowMs() {
@@ -1110,6 +1114,7 @@ absl::Status Engine::Impl::Activate(const std::shared_ptr<Slot>& slot, bool* cra
   const bool send_recovered = has_record ? record.send_recovered()
                                          : doc->extensions.count("_sendSessionRecovered") &&
                                                doc->extensions.at("_sendSessionRecovered") == "true";
+  if (loaded->state == kStateDeactivated) (void)store_->SetState(slot->id, epoch_.load(), kStateActive);
   if (*crashed && send_recovered) {
     ev::LogEntry entry;
     entry.mutable_event()->set_name(kRecoveredEvent);
@@ -1222,45 +1227,78 @@ absl::StatusOr<sv1::ListSessionsResponse> Engine::Impl::ListSessions(const sv1::
 // ---- proactive recovery -------------------------------------------------------
 
 void Engine::Impl::RecoveryLoop(uint64_t generation) {
+  // Pages of the node's registry; in each, the sessions whose state says
+  // they were in memory (not deactivated) are restored in batches of
+  // `worker_threads`, `session_restart_timeout_ms` apart. Deactivated ones
+  // stay in the store until their next event.
   std::string cursor = "0";
-  size_t recovered = 0, skipped = 0;
+  size_t restored = 0, deactivated = 0, gone = 0, listed = 0;
   const int64_t t0 = MonoNowMs();
   const size_t batch = static_cast<size_t>(std::max(1, options_.worker_threads));
-  do {
-    if (generation_.load() != generation) return;
-    {
-      std::lock_guard<std::mutex> l(lease_mu_);
-      if (stopping_) return;
+  auto stop = [&] {
+    if (generation_.load() != generation) return true;
+    std::lock_guard<std::mutex> l(lease_mu_);
+    return stopping_;
+  };
+  // Runs fn(i) for i in [0, n) on up to `width` threads.
+  auto parallel = [](size_t n, size_t width, const std::function<void(size_t)>& fn) {
+    std::atomic<size_t> next{0};
+    std::vector<std::thread> threads;
+    for (size_t t = 0; t < std::min(n, width); ++t) {
+      threads.emplace_back([&] {
+        for (size_t i = next++; i < n; i = next++) fn(i);
+      });
     }
-    auto ids = store_->ListNodeSessions(options_.node_id, &cursor, 256);
+    for (auto& t : threads) t.join();
+  };
+  do {
+    if (stop()) return;
+    auto ids = store_->ListNodeSessions(options_.node_id, &cursor, 1000);
     if (!ids.ok()) {
       log::Warn("recovery: cannot list the node's sessions; retrying", {{"error", std::string(ids.status().message())}});
       std::this_thread::sleep_for(std::chrono::milliseconds(500));
       continue;
     }
-    for (size_t i = 0; i < ids->size(); i += batch) {
-      std::vector<std::thread> group;
-      std::atomic<size_t> ok{0};
-      for (size_t j = i; j < std::min(ids->size(), i + batch); ++j) {
-        const std::string id = (*ids)[j];
-        group.emplace_back([&, id] {
-          std::unique_lock<std::mutex> lock;
-          bool now = false;
-          auto s = Acquire(id, &lock, &now);
-          if (s.ok() && now) ok.fetch_add(1);
-        });
+    listed += ids->size();
+    std::vector<char> wanted(ids->size(), 0);
+    parallel(ids->size(), 16, [&](size_t i) {
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        if (slots_.contains((*ids)[i])) return;  // already in memory
       }
-      for (auto& t : group) t.join();
-      recovered += ok.load();
-      skipped += std::min(ids->size(), i + batch) - i - ok.load();
-      if (generation_.load() != generation) return;
+      auto state = store_->GetState((*ids)[i]);
+      wanted[i] = state.ok() && *state != kStateDeactivated;
+    });
+    std::vector<std::string> todo;
+    for (size_t i = 0; i < ids->size(); ++i) {
+      if (wanted[i]) {
+        todo.push_back((*ids)[i]);
+      } else {
+        ++deactivated;
+      }
+    }
+    for (size_t i = 0; i < todo.size(); i += batch) {
+      std::atomic<size_t> ok{0};
+      parallel(std::min(todo.size(), i + batch) - i, batch, [&](size_t j) {
+        std::unique_lock<std::mutex> lock;
+        bool now = false;
+        auto s = Acquire(todo[i + j], &lock, &now);
+        if (s.ok() && now) ok.fetch_add(1);
+      });
+      restored += ok.load();
+      gone += std::min(todo.size(), i + batch) - i - ok.load();
+      if (stop()) return;
       std::unique_lock<std::mutex> l(lease_mu_);
       lease_cv_.wait_for(l, std::chrono::milliseconds(options_.session_restart_timeout_ms), [&] { return stopping_; });
       if (stopping_) return;
     }
   } while (cursor != "0");
-  log::Info("recovery: the node's sessions are restored",
-            {{"restored", recovered}, {"already_in_memory_or_gone", skipped}, {"ms", MonoNowMs() - t0}});
+  log::Info("recovery: done", {{"listed", listed},
+                               {"restored", restored},
+                               {"deactivated_or_in_memory", deactivated},
+                               {"unavailable_or_gone", gone},
+                               {"ms", MonoNowMs() - t0}});
+  metrics_->RecoveryDone(static_cast<double>(MonoNowMs() - t0) / 1000.0);
 }
 
 // ---- worker side ------------------------------------------------------------
@@ -1588,6 +1626,7 @@ void Engine::Impl::Housekeep(Worker* w) {
     std::unique_lock<std::mutex> l(slot->mu, std::try_to_lock);
     if (!l.owns_lock() || slot->pending.load() != 0 || slot->dead) continue;
     if (!SnapshotLive(live, /*deactivated=*/true).ok()) continue;
+    (void)store_->SetState(id, epoch_.load(), kStateDeactivated);  // best effort: recovery then loads it to check
     RemoveSlot(slot);
     w->live.erase(id);
     metrics_->SessionsInMemory(-1);

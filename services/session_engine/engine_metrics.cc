@@ -39,6 +39,7 @@ struct EngineMetrics::Families {
   prometheus::Gauge* persistence_up;
   prometheus::Gauge* primary;
   prometheus::Gauge* epoch;
+  prometheus::Gauge* recovery_seconds;
 };
 
 EngineMetrics::EngineMetrics(metrics::MetricsServer* m) {
@@ -84,6 +85,7 @@ EngineMetrics::EngineMetrics(metrics::MetricsServer* m) {
   f_->persistence_up = gauge("persistence_up", "0 while persistence-proxy/Redis cannot be reached (the persistence alarm).");
   f_->primary = gauge("lease_primary", "1 while this instance holds its node's lease (primary), else 0 (standby).");
   f_->epoch = gauge("lease_epoch", "The epoch of the node lease this instance holds or last held.");
+  f_->recovery_seconds = gauge("recovery_pass_seconds", "Duration of the last proactive recovery pass after becoming primary.");
   f_->persistence_up->Set(1);
 }
 
@@ -143,6 +145,9 @@ void EngineMetrics::ObserveSnapshot(double seconds, size_t bytes, bool ok) {
 }
 void EngineMetrics::SetPersistenceUp(bool up) {
   if (f_) f_->persistence_up->Set(up ? 1 : 0);
+}
+void EngineMetrics::RecoveryDone(double seconds) {
+  if (f_) f_->recovery_seconds->Set(seconds);
 }
 void EngineMetrics::SetEpoch(uint64_t epoch) {
   if (f_) f_->epoch->Set(static_cast<double>(epoch));

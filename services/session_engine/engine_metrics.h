@@ -39,6 +39,7 @@ class EngineMetrics {
   void SetPersistenceUp(bool up);
   void SetRole(bool primary);
   void SetEpoch(uint64_t epoch);
+  void RecoveryDone(double seconds);
 
  private:
   struct Families;

@@ -77,6 +77,7 @@ absl::StatusOr<LoadedSession> RemoteSessionStore::Load(const std::string& sessio
   out.last_seq = resp.meta().last_seq();
   out.epoch = resp.meta().epoch();
   out.document_sha256 = resp.meta().document_sha256();
+  out.state = resp.meta().state();
   out.entries.reserve(resp.entries_size());
   for (auto& e : *resp.mutable_entries()) out.entries.push_back(std::move(e));
   return out;
@@ -97,6 +98,15 @@ absl::Status RemoteSessionStore::SetState(const std::string& session_id, uint64_
   req.set_state(state);
   pv1::SetSessionStateResponse resp;
   return impl_->Call("set state", &pv1::Persistence::Stub::SetSessionState, req, &resp);
+}
+
+absl::StatusOr<std::string> RemoteSessionStore::GetState(const std::string& session_id) {
+  pv1::GetSessionMetaRequest req;
+  req.set_session_id(session_id);
+  pv1::GetSessionMetaResponse resp;
+  absl::Status s = impl_->Call("get meta", &pv1::Persistence::Stub::GetSessionMeta, req, &resp);
+  if (!s.ok()) return s;
+  return resp.meta().state();
 }
 
 absl::StatusOr<std::vector<std::string>> RemoteSessionStore::ListNodeSessions(int node, std::string* cursor,

@@ -31,6 +31,7 @@ class RemoteSessionStore final : public SessionStore {
   absl::StatusOr<LoadedSession> Load(const std::string& session_id) override;
   absl::Status Delete(const std::string& session_id, uint64_t epoch) override;
   absl::Status SetState(const std::string& session_id, uint64_t epoch, const std::string& state) override;
+  absl::StatusOr<std::string> GetState(const std::string& session_id) override;
   absl::StatusOr<std::vector<std::string>> ListNodeSessions(int node, std::string* cursor,
                                                             uint32_t page_size) override;
   absl::Status PutDocument(const std::string& sha256, const std::string& source) override;

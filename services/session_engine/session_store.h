@@ -23,6 +23,7 @@ struct LoadedSession {
   uint64_t last_seq = 0;         // the session's last appended seq
   uint64_t epoch = 0;            // highest writer epoch the session has seen
   std::string document_sha256;
+  std::string state;             // SetState's last value ("" when never set)
   std::vector<orch::event::v1::LogEntry> entries;  // seq > snapshot_covers_seq
 };
 
@@ -49,6 +50,8 @@ class SessionStore {
   virtual absl::StatusOr<LoadedSession> Load(const std::string& session_id) = 0;
   virtual absl::Status Delete(const std::string& session_id, uint64_t epoch) = 0;
   virtual absl::Status SetState(const std::string& session_id, uint64_t epoch, const std::string& state) = 0;
+  // The session's state field; NOT_FOUND for an unknown session.
+  virtual absl::StatusOr<std::string> GetState(const std::string& session_id) = 0;
   // One page of a node's registered sessions; `*cursor` "0" when done.
   virtual absl::StatusOr<std::vector<std::string>> ListNodeSessions(int node, std::string* cursor,
                                                                     uint32_t page_size) = 0;

@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# session-engine benchmark (issue 5). Starts its own redis-server,
+# persistence-proxy and session-engine on loopback and measures, in one run:
+#  1. the proxy's ceiling: unary AppendEvents of 150-byte entries from 256
+#     sessions (bench/persistence_load), what the engine's appends go through;
+#  2. StartSession/s with persistence off and on (bench/session_load);
+#  3. SendEvent/s with persistence off and on, p50/p99 acknowledgement
+#     latency, and p99 at half the persistent peak;
+#  4. resident memory per active (in-memory) session: engine RSS growth over
+#     ORCH_BENCH_ACTIVE (10000) sessions;
+#  5. recovery: ORCH_BENCH_RECOVERY (100000) persistent sessions are created and
+#     deactivated, session-engine is SIGKILLed and restarted; the time from the
+#     restart to the end of its recovery pass, and reactivation of 10000 of them.
+# Ends with one line:
+#   starts_off=.. starts_on=.. events_off=.. events_on=.. proxy_ceiling=.. on_vs_ceiling=..
+#   p99_ms=.. p99_half_ms=.. bytes_per_active_session=.. recovery_s=..
+#
+# Usage: bench/session.sh    (ORCH_BUILD_DIR, ORCH_BENCH_SECONDS=10, ORCH_BENCH_THREADS=32)
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${ORCH_BUILD_DIR:-build}
+[[ "$build" = /* ]] || build="$root/$build"
+seconds=${ORCH_BENCH_SECONDS:-10}
+threads=${ORCH_BENCH_THREADS:-32}
+active=${ORCH_BENCH_ACTIVE:-10000}
+recovery=${ORCH_BENCH_RECOVERY:-100000}
+
+if [ ! -f "$build/build.ninja" ]; then
+  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+fi
+ninja -C "$build" -j2 persistence-proxy session-engine persistence_load session_load orch-probe >/dev/null
+
+work=$(mktemp -d /tmp/orch-sbench.XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+probe=$build/tools/orch_probe/orch-probe
+load=$build/bench/session_load
+off_chart=$root/bench/charts/session_counter_false.scxml
+on_chart=$root/bench/charts/session_counter_true.scxml
+
+port=$(free_port)
+redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" --logfile "$work/redis.log" &
+pids+=($!)
+for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
+
+pport=$(free_port)
+cat >"$work/proxy.toml" <<TOML
+[server]
+grpc-listen = "127.0.0.1:$pport"
+[metrics]
+listen = "127.0.0.1:0"
+[log]
+level = "warn"
+[persistence]
+redis-nodes = ["127.0.0.1:$port"]
+redis-mode = "standalone"
+TOML
+"$build/services/persistence_proxy/persistence-proxy" --config "$work/proxy.toml" 2>"$work/proxy.log" &
+pids+=($!)
+"$probe" --wait-ms 20000 --service orch.persistence.v1.Persistence "127.0.0.1:$pport" >/dev/null
+
+ceiling_line=$("$build/bench/persistence_load" --target "127.0.0.1:$pport" --sessions 256 --seconds "$seconds" --prefix CEIL)
+echo "proxy ceiling, unary AppendEvents, 256 sessions: $ceiling_line"
+ceiling=$(sed -n 's/.*appends_per_s=\([0-9]*\).*/\1/p' <<<"$ceiling_line")
+redis-cli -p "$port" flushall >/dev/null
+
+eport=$(free_port)
+emetrics=$(free_port)
+engine_pid=
+start_engine() {  # extra [scxml] lines
+  cat >"$work/engine.toml" <<TOML
+[server]
+grpc-listen = "127.0.0.1:$eport"
+shutdown-grace-ms = 1000
+[metrics]
+listen = "127.0.0.1:$emetrics"
+[orchestration]
+node-id = 1
+lease-ttl-ms = 2000
+lease-renew-ms = 500
+session-restart-timeout = 10
+[scxml]
+session-processing-threads = 4
+max-sessions = 1000000
+$1
+[persistence]
+proxy-endpoint = "127.0.0.1:$pport"
+TOML
+  "$build/services/session_engine/session-engine" --config "$work/engine.toml" 2>>"$work/engine.log" &
+  engine_pid=$!
+  pids+=("$engine_pid")
+  "$probe" --wait-ms 30000 --service orch.session.v1.Sessions "127.0.0.1:$eport" >/dev/null
+}
+metric() { curl -sf "http://127.0.0.1:$emetrics/metrics" | sed -n "s/^$1 //p"; }
+rss_kb() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$engine_pid/status"; }
+stop_engine() { kill -TERM "$engine_pid"; wait "$engine_pid" 2>/dev/null || true; }
+field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" <<<"$2"; }
+run() { "$load" --target "127.0.0.1:$eport" --threads "$threads" "$@"; }
+
+start_engine "deactivate-idle-ms = 0"
+s_off=$(run --mode starts --chart "$off_chart" --seconds "$seconds"); echo "starts, persistence off: $s_off"
+s_on=$(run --mode starts --chart "$on_chart" --seconds "$seconds"); echo "starts, persistence on:  $s_on"
+stop_engine; redis-cli -p "$port" flushall >/dev/null
+
+start_engine "deactivate-idle-ms = 0"
+e_off=$(run --mode events --chart "$off_chart" --sessions 1000 --seconds "$seconds"); echo "events, persistence off: $e_off"
+e_on=$(run --mode events --chart "$on_chart" --sessions 1000 --seconds "$seconds"); echo "events, persistence on:  $e_on"
+on=$(field events_per_s "$e_on")
+half=$(( ${on%.*} / 2 ))
+e_half=$(run --mode events --chart "$on_chart" --sessions 1000 --seconds "$seconds" --rate "$half")
+echo "events, persistence on, at half load ($half/s): $e_half"
+stop_engine; redis-cli -p "$port" flushall >/dev/null
+
+start_engine "deactivate-idle-ms = 0"
+before=$(rss_kb)
+c=$(run --mode create --chart "$off_chart" --count "$active" --ids "$work/active.ids"); echo "created $active in-memory sessions: $c"
+sleep 1
+after=$(rss_kb)
+per_active=$(( (after - before) * 1024 / active ))
+echo "engine RSS $before kB -> $after kB with $active active sessions: $per_active bytes per session"
+stop_engine; redis-cli -p "$port" flushall >/dev/null
+
+start_engine "deactivate-idle-ms = 1000"
+c=$(run --mode create --chart "$on_chart" --count "$recovery" --ids "$work/recovery.ids"); echo "created $recovery persistent sessions: $c"
+for _ in $(seq 1200); do
+  [ "$(metric orch_session_engine_sessions_in_memory)" = 0 ] && break
+  sleep 0.25
+done
+echo "deactivated: in memory $(metric orch_session_engine_sessions_in_memory), deactivations $(metric orch_session_engine_session_deactivations_total)"
+kill -KILL "$engine_pid"; wait "$engine_pid" 2>/dev/null || true
+t0=$(date +%s.%N)
+start_engine "deactivate-idle-ms = 0"
+recovery_s=
+for _ in $(seq 2400); do
+  r=$(metric orch_session_engine_recovery_pass_seconds)
+  if [ -n "$r" ] && [ "$r" != 0 ]; then recovery_s=$r; break; fi
+  sleep 0.05
+done
+total=$(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN { printf "%.2f", a - b }')
+echo "recovery after SIGKILL: pass ${recovery_s:-?} s, restart to end of pass ${total} s (lease TTL 2 s included)"
+head -n 10000 "$work/recovery.ids" >"$work/touch.ids"
+t=$(run --mode touch --ids "$work/touch.ids"); echo "reactivation of $(wc -l <"$work/touch.ids") deactivated sessions by an event: $t"
+
+ratio=$(awk -v a="$on" -v b="$ceiling" 'BEGIN { printf "%.2f", a / b }')
+echo "starts_off=$(field starts_per_s "$s_off") starts_on=$(field starts_per_s "$s_on") events_off=$(field events_per_s "$e_off") events_on=$on proxy_ceiling=$ceiling on_vs_ceiling=$ratio p99_ms=$(field p99_ms "$e_on") p99_half_ms=$(field p99_ms "$e_half") bytes_per_active_session=$per_active recovery_s=$total"
