@@ -519,7 +519,7 @@ void Engine::Impl::Stop() {
   if (lease_thread_.joinable()) lease_thread_.join();
   if (recovery_thread_.joinable()) recovery_thread_.join();
   sends_.reset();  // finishes the sends already handed over
-  const bool was_primary = role_.load() == Role::kPrimary;
+  const bool was_primary = role_.load() == Role::kPrimary && options_.clean_stop;
   // Workers snapshot on the way out only while the lease is still ours.
   if (was_primary) role_ = Role::kStopped;
   for (auto& w : workers_) w->StopAndJoin();
@@ -560,6 +560,10 @@ void Engine::Impl::LeaseLoop() {
           epoch_ = r->epoch;
           metrics_->SetEpoch(r->epoch);
         } else {
+          if (r.ok()) {
+            std::lock_guard<std::mutex> l(lease_mu_);
+            primary_endpoint_ = r->endpoint;
+          }
           Fence(absl::StrCat("lease renewal refused: ", std::string(s.message())));
         }
       } else {

@@ -59,6 +59,9 @@ struct EngineOptions {
   size_t max_event_bytes = 256 << 10;      // serialized event; RESOURCE_EXHAUSTED beyond
   scxml::DataModelLimits limits;
   size_t max_microsteps = 10000;
+  // Stop() snapshots persistent sessions and releases the lease; unit tests
+  // turn it off to leave the store as a crash would.
+  bool clean_stop = true;
 };
 
 class Engine {
