@@ -15,6 +15,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/hash/hash.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/base/check.h"
@@ -42,6 +43,7 @@ using scxml::Interpreter;
 namespace {
 
 constexpr size_t kMaxEffectIds = 1024;
+constexpr int64_t kDocumentRestoreMs = 3600 * 1000;
 constexpr char kRecoveredEvent[] = "session.recovered";
 // The session meta's state while a session is deactivated (only in the
 // store): recovery after a takeover skips such sessions.
@@ -349,6 +351,10 @@ class Engine::Impl final {
 
   std::mutex mu_;   // the map; never wait for a Slot::mu while holding it
   absl::flat_hash_map<std::string, std::shared_ptr<Slot>> slots_;
+  // Documents this process stored, and when (mono ms): a start stores its
+  // document again only after kDocumentRestoreMs, which also refreshes the
+  // document key's TTL for sessions that end before any snapshot.
+  absl::flat_hash_map<std::string, int64_t> stored_documents_;
 
   std::mutex requests_mu_;
   absl::flat_hash_map<std::string, std::shared_ptr<PendingRequest>> requests_;
@@ -791,8 +797,18 @@ absl::StatusOr<sv1::StartSessionResponse> Engine::Impl::StartSession(const sv1::
     RemoveSlot(slot);
     return absl::ResourceExhaustedError("the session's worker queue is full");
   }
-  if (persistent) {
+  bool stored;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = stored_documents_.find((*doc)->sha256);
+    stored = it != stored_documents_.end() && MonoNowMs() - it->second < kDocumentRestoreMs;
+  }
+  if (persistent && !stored) {
     absl::Status put = store_->PutDocument((*doc)->sha256, (*doc)->source_text);
+    if (put.ok()) {
+      std::lock_guard<std::mutex> l(mu_);
+      stored_documents_[(*doc)->sha256] = MonoNowMs();
+    }
     if (!put.ok()) {
       RemoveSlot(slot);
       metrics_->SetPersistenceUp(put.code() != absl::StatusCode::kUnavailable);
@@ -1198,7 +1214,9 @@ absl::StatusOr<sv1::ListSessionsResponse> Engine::Impl::ListSessions(const sv1::
   uint32_t page = req.page_size() == 0 ? 100 : std::min<uint32_t>(req.page_size(), 1000);
   sv1::ListSessionsResponse resp;
   // The token is "m<offset>" while listing memory, "s<cursor>" in the store.
-  std::string token = req.page_token().empty() ? "m0" : req.page_token();
+  const bool memory = req.filter() != sv1::ListSessionsRequest::FILTER_PERSISTENT;
+  const bool stored = req.filter() != sv1::ListSessionsRequest::FILTER_IN_MEMORY_ONLY;
+  std::string token = req.page_token().empty() ? (memory ? "m0" : "s0") : req.page_token();
   if (token[0] == 'm') {
     size_t offset = 0;
     if (!absl::SimpleAtoi(token.substr(1), &offset)) return absl::InvalidArgumentError("page_token is not valid");
@@ -1217,6 +1235,7 @@ absl::StatusOr<sv1::ListSessionsResponse> Engine::Impl::ListSessions(const sv1::
       resp.set_next_page_token(absl::StrCat("m", offset + resp.session_ids_size()));
       return resp;
     }
+    if (!stored) return resp;
     token = "s0";
   }
   if (token[0] != 's') return absl::InvalidArgumentError("page_token is not valid");
@@ -1265,7 +1284,7 @@ void Engine::Impl::RecoveryLoop(uint64_t generation) {
     }
     listed += ids->size();
     std::vector<char> wanted(ids->size(), 0);
-    parallel(ids->size(), 16, [&](size_t i) {
+    parallel(ids->size(), 32, [&](size_t i) {
       {
         std::lock_guard<std::mutex> l(mu_);
         if (slots_.contains((*ids)[i])) return;  // already in memory

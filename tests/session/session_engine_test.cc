@@ -8,6 +8,8 @@
 #include <csignal>
 #include <thread>
 #include <regex>
+#include <set>
+#include <tuple>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -321,6 +323,25 @@ TEST_F(SessionEngineTest, StartsSendsQueriesAndTerminatesPersistentAndInMemorySe
     lr.set_page_token(resp.next_page_token());
   }
   EXPECT_TRUE(listed.count(*a)) << "listed " << listed.size();
+  // Filters: an in-memory session is listed as such, not among the persistent ones.
+  const std::string mem_chart = Chart("mem.scxml", kCounter, "initial=\"idle\" _persist=\"false\"");
+  auto m = Start(*stub, mem_chart);
+  ASSERT_OK(m);
+  for (auto [filter, want_mem, want_a] : {std::tuple{sv1::ListSessionsRequest::FILTER_IN_MEMORY_ONLY, true, false},
+                                          std::tuple{sv1::ListSessionsRequest::FILTER_PERSISTENT, false, true}}) {
+    sv1::ListSessionsRequest f;
+    f.set_filter(filter);
+    f.set_page_size(1000);
+    sv1::ListSessionsResponse resp;
+    ASSERT_TRUE(stub->ListSessions(Ctx().get(), f, &resp).ok());
+    std::set<std::string> ids(resp.session_ids().begin(), resp.session_ids().end());
+    EXPECT_EQ(ids.count(*m) == 1, want_mem);
+    EXPECT_EQ(ids.count(*a) == 1, want_a);
+  }
+  // An in-memory session leaves nothing in Redis.
+  auto mem_keys = redis_->Cli({"--scan", "--pattern", absl::StrCat("*", *m, "*")});
+  ASSERT_OK(mem_keys);
+  EXPECT_EQ(*mem_keys, "");
 
   std::string metrics = engine->Metrics();
   EXPECT_THAT(metrics, HasSubstr("orch_session_engine_sessions_started_total{persistent=\"true\"}"));
