@@ -103,6 +103,18 @@ rss_kb() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$engine_pid/s
 stop_engine() { kill -TERM "$engine_pid"; wait "$engine_pid" 2>/dev/null || true; }
 field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" <<<"$2"; }
 run() { "$load" --target "127.0.0.1:$eport" --threads "$threads" "$@"; }
+tck=$(getconf CLK_TCK)
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+redis_pid=${pids[0]}
+proxy_pid=${pids[1]}
+# cpu_split <label> <count> <engine0> <proxy0> <redis0>: CPU µs per operation of each process.
+cpu_split() {
+  local e p r
+  e=$(( ($(cpu_ticks "$engine_pid") - $3) * 1000000 / tck / $2 ))
+  p=$(( ($(cpu_ticks "$proxy_pid") - $4) * 1000000 / tck / $2 ))
+  r=$(( ($(cpu_ticks "$redis_pid") - $5) * 1000000 / tck / $2 ))
+  echo "  CPU per $1: session-engine ${e} µs, persistence-proxy ${p} µs, redis-server ${r} µs"
+}
 
 start_engine "deactivate-idle-ms = 0"
 s_off=$(run --mode starts --chart "$off_chart" --seconds "$seconds"); echo "starts, persistence off: $s_off"
@@ -110,8 +122,12 @@ s_on=$(run --mode starts --chart "$on_chart" --seconds "$seconds"); echo "starts
 stop_engine; redis-cli -p "$port" flushall >/dev/null
 
 start_engine "deactivate-idle-ms = 0"
+c0=($(cpu_ticks "$engine_pid") $(cpu_ticks "$proxy_pid") $(cpu_ticks "$redis_pid"))
 e_off=$(run --mode events --chart "$off_chart" --sessions 1000 --seconds "$seconds"); echo "events, persistence off: $e_off"
+cpu_split "event (off, incl. 1000 starts)" "$(field ok "$e_off")" "${c0[@]}"
+c0=($(cpu_ticks "$engine_pid") $(cpu_ticks "$proxy_pid") $(cpu_ticks "$redis_pid"))
 e_on=$(run --mode events --chart "$on_chart" --sessions 1000 --seconds "$seconds"); echo "events, persistence on:  $e_on"
+cpu_split "event (on, incl. 1000 starts)" "$(field ok "$e_on")" "${c0[@]}"
 on=$(field events_per_s "$e_on")
 half=$(( ${on%.*} / 2 ))
 e_half=$(run --mode events --chart "$on_chart" --sessions 1000 --seconds "$seconds" --rate "$half")

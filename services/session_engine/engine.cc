@@ -33,6 +33,7 @@
 #include "services/session_engine/documents.h"
 #include "services/session_engine/engine_metrics.h"
 #include "services/session_engine/session_id.h"
+#include "services/session_engine/value_json.h"
 
 namespace orch::session_engine {
 
@@ -62,21 +63,6 @@ int64_t EntryTimeMs(const ev::LogEntry& e) {
 void SetEntryTime(ev::LogEntry* e, int64_t ms) {
   e->mutable_append_time()->set_seconds(ms / 1000);
   e->mutable_append_time()->set_nanos(static_cast<int32_t>((ms % 1000) * 1000000));
-}
-
-std::string ValueToJson(const google::protobuf::Value& v) {
-  if (v.kind_case() == google::protobuf::Value::KIND_NOT_SET) return "undefined";
-  std::string json;
-  if (!google::protobuf::util::MessageToJsonString(v, &json).ok()) return "undefined";
-  return json;
-}
-
-absl::StatusOr<google::protobuf::Value> JsonToValue(const std::string& json) {
-  google::protobuf::Value v;
-  if (json == "undefined") return v;
-  auto st = google::protobuf::util::JsonStringToMessage(json, &v);
-  if (!st.ok()) return absl::InternalError("value is not JSON");
-  return v;
 }
 
 scxml::Event ToScxmlEvent(const ev::Event& e) {
