@@ -50,7 +50,7 @@ struct EngineOptions {
   uint32_t lease_ttl_ms = 5000;
   uint32_t lease_renew_ms = 1000;
   uint32_t snapshot_every_entries = 100;   // snapshot once the queue drains after this many
-  uint32_t snapshot_every_ms = 2000;       // ... or when the oldest unsnapshotted entry is this old
+  uint32_t snapshot_every_ms = 10000;      // ... or when the oldest unsnapshotted entry is this old
   uint32_t deactivate_idle_ms = 300000;    // 0: never
   uint32_t session_restart_timeout_ms = 100;  // between proactive recovery batches
   bool proactive_recovery = true;

@@ -53,7 +53,7 @@ void AddOptions(config::Schema* s) {
   num("scxml", "max-microsteps", 10000, 10, 10000000, "microsteps in one macrostep before error.execution");
   num("scxml", "snapshot-every-entries", 100, 1, 1000000,
       "snapshot a persistent session once its queue drains after this many log entries");
-  num("scxml", "snapshot-every-ms", 2000, 1, 3600000,
+  num("scxml", "snapshot-every-ms", 10000, 1, 3600000,
       "... or once its oldest unsnapshotted entry is this old");
   num("scxml", "deactivate-idle-ms", 300000, 0, 315360000000,
       "drop idle persistent sessions from memory after this long (0: never)");
