@@ -312,8 +312,10 @@ class Engine::Impl final {
   scxml::InterpreterOptions InterpreterOptionsFor(const std::string& id, uint64_t seed) const;
 
   // The worker runs `fn` and the caller waits for it (inline when the caller
-  // is that worker).
-  absl::Status RunOn(int worker, std::function<absl::Status(Worker*)> fn, absl::Duration timeout);
+  // is that worker). No timeout: `fn` refers to the caller's frame; workers
+  // never wait for a thread that waits for them ("Threads and locks" in
+  // README.md) and every call they make has a deadline.
+  absl::Status RunOn(int worker, std::function<absl::Status(Worker*)> fn);
 
   const EngineOptions options_;
   SessionStore* const store_;
@@ -833,7 +835,7 @@ absl::StatusOr<sv1::StartSessionResponse> Engine::Impl::StartSession(const sv1::
   slot->last_time_ms = now;
   std::shared_ptr<const scxml::Document> d = *doc;
   absl::Status st = RunOn(
-      slot->worker, [&](Worker* w) { return StartLive(w, slot, d, started); }, absl::Seconds(30));
+      slot->worker, [&](Worker* w) { return StartLive(w, slot, d, started); });
   if (!st.ok()) {
     RemoveSlot(slot);
     if (persistent) (void)store_->Delete(id, epoch_.load());
@@ -850,9 +852,6 @@ absl::StatusOr<sv1::SendEventResponse> Engine::Impl::SendEvent(const sv1::SendEv
   RETURN_IF_ERROR(CheckServing());
   RETURN_IF_ERROR(CheckSessionId(req.session_id()));
   RETURN_IF_ERROR(CheckEventName(req.event().name()));
-  if (absl::StartsWith(req.event().name(), "done.") || absl::StartsWith(req.event().name(), "error.")) {
-    // Allowed: external error/done events are legal SCXML; nothing to check.
-  }
   if (req.event().ByteSizeLong() > options_.max_event_bytes) {
     return absl::ResourceExhaustedError(absl::StrCat("event is larger than ", options_.max_event_bytes, " bytes"));
   }
@@ -951,8 +950,7 @@ absl::Status Engine::Impl::WatchSession(const sv1::WatchSessionRequest& req,
         for (auto& s : it->second->interp->ActiveStates(false)) first.add_active_states(s);
         first.set_seq(slot->persistent ? it->second->applied_seq : 0);
         return absl::OkStatus();
-      },
-      absl::Seconds(10)));
+      }));
   struct Abandon {
     Watcher* w;
     ~Abandon() { w->abandoned = true; }
@@ -1115,8 +1113,7 @@ absl::Status Engine::Impl::Activate(const std::shared_ptr<Slot>& slot, bool* cra
   *crashed = !(has_record && record.deactivated() && loaded->entries.empty());
   const LoadedSession& l = *loaded;
   RETURN_IF_ERROR(RunOn(
-      slot->worker, [&](Worker* w) { return RestoreLive(w, slot, doc, l, has_record ? &record : nullptr); },
-      absl::Seconds(30)));
+      slot->worker, [&](Worker* w) { return RestoreLive(w, slot, doc, l, has_record ? &record : nullptr); }));
   const bool send_recovered = has_record ? record.send_recovered()
                                          : doc->extensions.count("_sendSessionRecovered") &&
                                                doc->extensions.at("_sendSessionRecovered") == "true";
@@ -1174,8 +1171,7 @@ absl::StatusOr<sv1::QuerySessionResponse> Engine::Impl::QuerySession(const sv1::
           (*resp.mutable_data())[name] = *value;
         }
         return absl::OkStatus();
-      },
-      absl::Seconds(10));
+      });
   if (!st.ok()) return st;
   return resp;
 }
@@ -1192,7 +1188,7 @@ absl::Status Engine::Impl::TerminateSession(const sv1::TerminateSessionRequest& 
   RETURN_IF_ERROR(AppendAndPost(slot, std::move(entry)).status());
   lock.unlock();
   // Answer once the worker has ended it (and deleted its durable state).
-  return RunOn(slot->worker, [](Worker*) { return absl::OkStatus(); }, absl::Seconds(10));
+  return RunOn(slot->worker, [](Worker*) { return absl::OkStatus(); });
 }
 
 absl::StatusOr<sv1::ListSessionsResponse> Engine::Impl::ListSessions(const sv1::ListSessionsRequest& req) {
@@ -1322,17 +1318,13 @@ scxml::InterpreterOptions Engine::Impl::InterpreterOptionsFor(const std::string&
   return io;
 }
 
-absl::Status Engine::Impl::RunOn(int worker, std::function<absl::Status(Worker*)> fn, absl::Duration timeout) {
+absl::Status Engine::Impl::RunOn(int worker, std::function<absl::Status(Worker*)> fn) {
   Worker* w = workers_[worker].get();
   if (w->OnThread()) return fn(w);
   auto promise = std::make_shared<std::promise<absl::Status>>();
   auto future = promise->get_future();
   auto shared_fn = std::make_shared<std::function<absl::Status(Worker*)>>(std::move(fn));
   w->Post([promise, shared_fn](Worker* w) { promise->set_value((*shared_fn)(w)); });
-  // No timeout: the task refers to the caller's frame. Workers never wait
-  // for a thread that waits for them (README: "Threads and locks"), and
-  // every call they make has a deadline.
-  (void)timeout;
   return future.get();
 }
 
