@@ -6,6 +6,8 @@
 #include "services/persistence_proxy/redis_store.h"
 
 #include "common/testing/status_matchers.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -33,6 +35,49 @@ TEST(DigestTest, IgnoresAppendTimeButNotContent) {
   EXPECT_EQ(EntryDigest(a).size(), 8u);
   b.mutable_event()->set_name("stop");
   EXPECT_NE(EntryDigest(a), EntryDigest(b));
+}
+
+// EncodeEntry splices append_time into the serialization without it; the
+// result must be exactly what the library writes for the whole entry.
+TEST(EncodeEntryTest, SameBytesAsSerializingTheEntry) {
+  auto serialize = [](const event::v1::LogEntry& e) {
+    std::string out;
+    google::protobuf::io::StringOutputStream sos(&out);
+    google::protobuf::io::CodedOutputStream cos(&sos);
+    cos.SetSerializationDeterministic(true);
+    e.SerializeToCodedStream(&cos);
+    cos.Trim();
+    return out;
+  };
+  const absl::Time now = absl::FromUnixMicros(1764578400123456);
+  std::vector<event::v1::LogEntry> entries(5);
+  entries[0].set_seq(1);
+  entries[0].mutable_started()->set_document_sha256(std::string(64, 'a'));
+  (*entries[0].mutable_started()->mutable_parameters())["b"].set_string_value("x");
+  (*entries[0].mutable_started()->mutable_parameters())["a"].set_number_value(2);
+  entries[1].set_seq(300);  // a two-byte varint
+  entries[1].mutable_event()->set_name(std::string(200, 'p'));
+  entries[2].set_seq(uint64_t{1} << 40);
+  entries[2].mutable_event()->set_name("with a time of its own");
+  entries[2].mutable_append_time()->set_seconds(17);
+  entries[2].mutable_append_time()->set_nanos(5);
+  entries[3].set_seq(7);
+  entries[3].mutable_terminated()->set_reason("bye");
+  entries[3].mutable_append_time();  // present but empty
+  entries[4].set_seq(8);
+  entries[4].set_epoch(9);
+  entries[4].mutable_event()->set_name(std::string(100000, 'q'));  // a 3-byte length
+  for (const auto& in : entries) {
+    EncodedEntry e = EncodeEntry(in, 9, now);
+    event::v1::LogEntry expected = in;
+    expected.set_epoch(9);
+    if (!in.has_append_time()) {
+      expected.mutable_append_time()->set_seconds(1764578400);
+      expected.mutable_append_time()->set_nanos(123456000);
+    }
+    EXPECT_EQ(e.bytes, serialize(expected)) << in.seq();
+    EXPECT_EQ(e.digest, EntryDigest(expected)) << in.seq();
+  }
 }
 
 TEST(DigestTest, Sha256Hex) {

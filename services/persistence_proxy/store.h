@@ -27,6 +27,8 @@
 #include <cstdint>
 #include <future>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
@@ -45,6 +47,14 @@ class Store {
 
   // Session log.
   virtual void AppendEvents(const pb::AppendEventsRequest& req, Done<pb::AppendEventsResponse> done) = 0;
+  // Several appends at once (one AppendEventsBatchStream message): the same
+  // as AppendEvents for each, in order, but the store may send them
+  // together. Each callback runs once. The requests need to live only until
+  // this returns.
+  using AppendItem = std::pair<const pb::AppendEventsRequest*, Done<pb::AppendEventsResponse>>;
+  virtual void AppendEventsMany(std::vector<AppendItem> items) {
+    for (auto& [req, done] : items) AppendEvents(*req, std::move(done));
+  }
   // One page of ReadLog: at most `max_entries` entries with seq > after_seq.
   // Fewer than max_entries means the end of the log was reached.
   virtual void ReadLogPage(const pb::ReadLogRequest& req, uint32_t max_entries,
