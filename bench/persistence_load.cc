@@ -31,6 +31,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "grpcpp/grpcpp.h"
 #include "orch/persistence/v1/persistence.grpc.pb.h"
 
@@ -160,7 +161,9 @@ class BatchStreamClient final
     {
       std::lock_guard<std::mutex> l(mu_);
       fill(next_.add_appends());
-      if (writing_) return;
+      // While this thread handles a response message, its appends wait and
+      // go out together when it is done (OnReadDone).
+      if (writing_ || corked_ == this) return;
       writing_ = true;
       current_.Clear();
       current_.Swap(&next_);
@@ -192,6 +195,18 @@ class BatchStreamClient final
   }
 
  private:
+  void Uncork() {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (writing_ || next_.appends_size() == 0) return;
+      writing_ = true;
+      current_.Clear();
+      current_.Swap(&next_);
+    }
+    StartWrite(&current_);
+  }
+
+  static thread_local BatchStreamClient* corked_;
   Load* load_;
   grpc::ClientContext ctx_;
   pb::AppendEventsBatchResponse resp_;
@@ -334,7 +349,7 @@ class Load {
   void Done(int index, bool ok, uint64_t last_seq, const std::string& error) {
     Session* s = &sessions_[index];
     const auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - s->sent).count();
-    bool again = false;
+    bool again = false, last = false;
     {
       std::lock_guard<std::mutex> l(mu_);
       if (ok) {
@@ -346,6 +361,7 @@ class Load {
         if (first_error_.empty()) first_error_ = error;
       }
       --in_flight_;
+      last = in_flight_ == 0;
       if (args_.rate <= 0) {
         again = true;
       } else {
@@ -353,7 +369,7 @@ class Load {
       }
     }
     if (again && Clock::now() < end_) Send(s);
-    cv_.notify_all();
+    if (last) cv_.notify_all();
   }
 
  private:
@@ -379,11 +395,16 @@ void StreamClient::OnReadDone(bool ok) {
   StartRead(&resp_);
 }
 
+thread_local BatchStreamClient* BatchStreamClient::corked_ = nullptr;
+
 void BatchStreamClient::OnReadDone(bool ok) {
   if (!ok) return;
+  corked_ = this;
   for (const auto& r : resp_.results()) {
     load_->Done(static_cast<int>(r.request_id()), r.code() == 0, r.last_seq(), r.message());
   }
+  corked_ = nullptr;
+  Uncork();
   StartRead(&resp_);
 }
 
@@ -434,6 +455,9 @@ int IdleSessions(const Args& a, std::shared_ptr<grpc::Channel> ch) {
 
 int main(int argc, char** argv) {
   const Args a = Parse(argc, argv);
+  // gRPC's locks are absl::Mutex, whose deadlock detection (on in this build
+  // of absl) would cost the generator a graph update per lock.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   grpc::ChannelArguments ca;
   // Several channels' worth of streams on one connection is fine for
   // loopback; the proxy's callback server handles them concurrently.

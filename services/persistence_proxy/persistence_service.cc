@@ -247,11 +247,39 @@ class AppendBatchReactor final
           r->set_message(std::string(status.message()));
         }
         if (!writing_) {
-          writing_ = true;
-          current_.Clear();
-          current_.Swap(&next_);
-          write = true;
+          if (CallbackBurst::Active()) {
+            // More results of the same Redis call are coming on this
+            // thread: write them all in one message when the burst ends.
+            if (!flush_deferred_) {
+              flush_deferred_ = true;
+              ++pending_;  // keeps the stream open until the flush
+              CallbackBurst::Defer([this] { FlushDeferred(); });
+            }
+          } else {
+            writing_ = true;
+            current_.Clear();
+            current_.Swap(&next_);
+            write = true;
+          }
         }
+      }
+      finish = !write && ShouldFinishLocked();
+    }
+    if (write) StartWrite(&current_);
+    if (finish) Finish(::grpc::Status::OK);
+  }
+
+  void FlushDeferred() {
+    bool write = false, finish = false;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      flush_deferred_ = false;
+      --pending_;
+      if (!broken_ && !writing_ && next_.results_size() > 0) {
+        writing_ = true;
+        current_.Clear();
+        current_.Swap(&next_);
+        write = true;
       }
       finish = !write && ShouldFinishLocked();
     }
@@ -275,6 +303,7 @@ class AppendBatchReactor final
   bool writing_ = false;
   bool broken_ = false;
   bool finished_ = false;
+  bool flush_deferred_ = false;
   pb::AppendEventsBatchResponse next_;     // results waiting for the next write
   pb::AppendEventsBatchResponse current_;  // being written
 };

@@ -260,7 +260,8 @@ bool RedisStore::PrepareAppend(const pb::AppendEventsRequest& req, Done<pb::Appe
   w.Add(static_cast<uint64_t>(req.entries_size()));
   w.Add(node);
   w.Add(doc);
-  p->nargs = 5 + 2 * static_cast<size_t>(req.entries_size());
+  w.Add(first - 1);  // lets the script check the common case on strings
+  p->nargs = 6 + 2 * static_cast<size_t>(req.entries_size());
   p->entries = static_cast<size_t>(req.entries_size());
   const absl::Time now = absl::Now();
   for (int i = 0; i < req.entries_size(); ++i) {
@@ -437,6 +438,9 @@ void RedisStore::OnAppendsDone(int slot, AppendBatch batch, absl::StatusOr<Redis
         "AppendEvents ", e.session_id, ": not sent to Redis within ",
         absl::FormatDuration(options_.request_timeout), " (earlier appends of its slot still pending)")));
   }
+  // One burst: a consumer (AppendEventsBatchStream) writes one message for
+  // all of this call's results instead of one per result.
+  CallbackBurst burst;
   const bool per_append = r.ok() && r->is_array() && r->elements().size() == batch.size();
   for (size_t i = 0; i < batch.size(); ++i) {
     PendingAppend& p = batch[i];

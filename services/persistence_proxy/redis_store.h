@@ -92,7 +92,7 @@ class RedisStore final : public Store {
   // call (RESP bulk strings, joined by SendAppends).
   struct PendingAppend {
     std::string keys;  // meta log snap
-    std::string args;  // epoch first n node doc {entry digest}...
+    std::string args;  // epoch first n node doc prev {entry digest}...
     size_t nargs = 0;
     size_t entries = 0;
     absl::Time deadline;

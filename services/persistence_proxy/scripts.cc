@@ -29,6 +29,7 @@ const redis::RedisScript& Make(const char* body) {
 // session sees the earlier one), so a call is N independent atomic appends.
 const redis::RedisScript& Append() {
   static const redis::RedisScript& script = Make(R"lua(
+local pcall, tonumber = redis.pcall, tonumber
 local ttl = ARGV[1]
 local t = tonumber(ttl)
 local now = tonumber(ARGV[2])
@@ -36,13 +37,37 @@ local slack = math.min(t / 100, 3600000)
 -- Commands go through pcall: an error reply (WRONGTYPE, OOM) fails only the
 -- append that met it, not the others of the call.
 local function failed(r) return type(r) == 'table' and r.err ~= nil end
+local slow
+-- Returns the append's result and its number of entries.
 local function append(mk, lk, sk, a)
+  local m = pcall('HMGET', mk, 'epoch', 'last', 'snap', 'x')
+  if failed(m) then return m, tonumber(ARGV[a + 2]) end
+  if ARGV[a + 2] == '1' and m[1] == ARGV[a] and m[2] == ARGV[a + 5] and m[2] ~= m[3] then
+    -- The common case, decided on strings (no number conversions): one
+    -- entry, the session's epoch, first = last + 1 (the proxy passes
+    -- first - 1 as `prev`), and a stream not just emptied by a snapshot.
+    -- The same checks and writes as below.
+    local r = pcall('XADD', lk, ARGV[a + 1] .. '-0', 'e', ARGV[a + 6], 'h', ARGV[a + 7])
+    if failed(r) then return r, 1 end
+    local x = tonumber(m[4]) or 0
+    if x - now < t - slack or x - now > t + slack then
+      r = pcall('HSET', mk, 'last', ARGV[a + 1], 'x', s(now + t))
+      if failed(r) then return r, 1 end
+      touch(ttl, mk, lk, sk)
+    else
+      r = pcall('HSET', mk, 'last', ARGV[a + 1])
+      if failed(r) then return r, 1 end
+    end
+    return tonumber(ARGV[a + 1]), 1
+  end
+  local n = tonumber(ARGV[a + 2])
+  return slow(mk, lk, sk, a, m, n), n
+end
+-- Everything else: creation, epoch changes, retries, gaps, several entries.
+slow = function(mk, lk, sk, a, m, n)
   local epoch = tonumber(ARGV[a])
   local first = tonumber(ARGV[a + 1])
-  local n = tonumber(ARGV[a + 2])
-  local e = a + 5
-  local m = redis.pcall('HMGET', mk, 'epoch', 'last', 'snap', 'x')
-  if failed(m) then return m end
+  local e = a + 6
   local cur = tonumber(m[1])
   local last = tonumber(m[2]) or 0
   local snap = tonumber(m[3]) or 0
@@ -64,7 +89,7 @@ local function append(mk, lk, sk, a)
       return redis.error_reply('MISMATCH seq ' .. s(first) .. ' is already covered by a snapshot (up to ' .. s(snap) .. ')')
     end
     local upto = math.min(last, first + n - 1)
-    local stored = redis.pcall('XRANGE', lk, s(first) .. '-0', s(upto) .. '-0')
+    local stored = pcall('XRANGE', lk, s(first) .. '-0', s(upto) .. '-0')
     if failed(stored) then return stored end
     if #stored ~= upto - first + 1 then
       return redis.error_reply('MISMATCH entries ' .. s(first) .. '..' .. s(upto) .. ' are not all stored')
@@ -82,7 +107,7 @@ local function append(mk, lk, sk, a)
     return redis.error_reply('SEQGAP first seq ' .. s(first) .. ' does not follow the last stored seq ' .. s(last))
   end
   for k = from, n do
-    local r = redis.pcall('XADD', lk, s(first + k - 1) .. '-0', 'e', ARGV[e + 2 * k - 2], 'h', ARGV[e + 2 * k - 1])
+    local r = pcall('XADD', lk, s(first + k - 1) .. '-0', 'e', ARGV[e + 2 * k - 2], 'h', ARGV[e + 2 * k - 1])
     if failed(r) then return r end
   end
   local new_last = math.max(last, first + n - 1)
@@ -95,18 +120,18 @@ local function append(mk, lk, sk, a)
   local refresh = create or last == snap or x - now < t - slack or x - now > t + slack
   local hr = nil
   if create then
-    hr = redis.pcall('HSET', mk, 'node', ARGV[a + 3], 'epoch', s(epoch), 'last', s(new_last),
+    hr = pcall('HSET', mk, 'node', ARGV[a + 3], 'epoch', s(epoch), 'last', s(new_last),
                'doc', ARGV[a + 4], 'state', '', 'snap', '0', 'x', s(now + t))
   elseif refresh then
     if epoch > cur then
-      hr = redis.pcall('HSET', mk, 'last', s(new_last), 'epoch', s(epoch), 'x', s(now + t))
+      hr = pcall('HSET', mk, 'last', s(new_last), 'epoch', s(epoch), 'x', s(now + t))
     else
-      hr = redis.pcall('HSET', mk, 'last', s(new_last), 'x', s(now + t))
+      hr = pcall('HSET', mk, 'last', s(new_last), 'x', s(now + t))
     end
   elseif epoch > cur then
-    hr = redis.pcall('HSET', mk, 'last', s(new_last), 'epoch', s(epoch))
+    hr = pcall('HSET', mk, 'last', s(new_last), 'epoch', s(epoch))
   elseif new_last ~= last then
-    hr = redis.pcall('HSET', mk, 'last', s(new_last))
+    hr = pcall('HSET', mk, 'last', s(new_last))
   end
   if failed(hr) then return hr end
   if refresh then touch(ttl, mk, lk, sk) end
@@ -115,8 +140,9 @@ end
 local out = {}
 local a = 3
 for i = 1, #KEYS, 3 do
-  out[#out + 1] = append(KEYS[i], KEYS[i + 1], KEYS[i + 2], a)
-  a = a + 5 + 2 * tonumber(ARGV[a + 2])
+  local r, n = append(KEYS[i], KEYS[i + 1], KEYS[i + 2], a)
+  out[#out + 1] = r
+  a = a + 6 + 2 * n
 end
 return out
 )lua");

@@ -91,6 +91,41 @@ class Store {
   virtual void AckSchedule(const pb::AckScheduleRequest& req, Done<pb::AckScheduleResponse> done) = 0;
 };
 
+// A burst of callbacks run together on one thread (the results of one Redis
+// call): while one is open, a consumer may defer work that it would do per
+// callback (writing a gRPC message) until the burst ends, so it does it once
+// for all of them. Deferred work runs on the same thread when the outermost
+// burst closes.
+class CallbackBurst {
+ public:
+  CallbackBurst() { ++depth(); }
+  ~CallbackBurst() {
+    if (--depth() > 0) return;
+    while (!deferred().empty()) {
+      std::vector<absl::AnyInvocable<void() &&>> run;
+      run.swap(deferred());
+      for (auto& f : run) std::move(f)();
+    }
+  }
+  CallbackBurst(const CallbackBurst&) = delete;
+  CallbackBurst& operator=(const CallbackBurst&) = delete;
+
+  // True inside a burst on this thread.
+  static bool Active() { return depth() > 0; }
+  // Runs `f` at the end of the current burst (Active() must be true).
+  static void Defer(absl::AnyInvocable<void() &&> f) { deferred().push_back(std::move(f)); }
+
+ private:
+  static int& depth() {
+    thread_local int d = 0;
+    return d;
+  }
+  static std::vector<absl::AnyInvocable<void() &&>>& deferred() {
+    thread_local std::vector<absl::AnyInvocable<void() &&>> v;
+    return v;
+  }
+};
+
 // Blocking call of one Store operation, for tests and tools (never on the
 // store's callback thread):  auto r = CallSync(store, &Store::AppendEvents, req);
 template <typename Req, typename Resp>

@@ -600,6 +600,7 @@ TYPED_TEST(StoreConformanceTest, OneAppendCallCarriesManySessionsEachCheckedOnIt
     args.push_back(absl::StrCat(r.entries_size()));
     args.push_back(r.entries(0).seq() == 1 ? "1" : "");
     args.push_back(r.entries(0).seq() == 1 ? std::string(64, 'a') : "");
+    args.push_back(absl::StrCat(r.entries(0).seq() - 1));
     for (const auto& e : r.entries()) {
       EncodedEntry enc = EncodeEntry(e, r.epoch(), absl::Now());
       args.push_back(enc.bytes);
