@@ -15,7 +15,9 @@
 #
 # Usage: bench/persistence.sh            ORCH_BUILD_DIR=build-a to use another build dir
 #        ORCH_BENCH_SECONDS (10) ORCH_BENCH_SESSIONS (256) ORCH_BENCH_IDLE (10000)
-#        ORCH_BENCH_STREAMS (4)
+#        ORCH_BENCH_STREAMS (4: AppendEventsStream streams)
+#        ORCH_BENCH_BATCH_STREAMS (1: AppendEventsBatchStream streams; a node keeps one open,
+#        so the appends its sessions have ready at once share a message)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,6 +27,7 @@ seconds=${ORCH_BENCH_SECONDS:-10}
 sessions=${ORCH_BENCH_SESSIONS:-256}
 idle=${ORCH_BENCH_IDLE:-10000}
 streams=${ORCH_BENCH_STREAMS:-4}
+batch_streams=${ORCH_BENCH_BATCH_STREAMS:-1}
 
 if [ ! -f "$build/build.ninja" ]; then
   cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
@@ -95,11 +98,11 @@ unary=$(run "${common[@]}" --prefix UNARY)
 echo "proxy, unary AppendEvents, $sessions sessions, as fast as possible: $unary"
 stream=$(run "${common[@]}" --streams "$streams" --prefix STREAM)
 echo "proxy, AppendEventsStream x$streams, $sessions sessions, as fast as possible: $stream"
-full=$(run "${common[@]}" --streams "$streams" --batch 1 --prefix MAX)
-echo "proxy, AppendEventsBatchStream x$streams, $sessions sessions, as fast as possible: $full"
+full=$(run "${common[@]}" --streams "$batch_streams" --batch 1 --prefix MAX)
+echo "proxy, AppendEventsBatchStream x$batch_streams, $sessions sessions, as fast as possible: $full"
 proxy=$(sed -n 's/.*appends_per_s=\([0-9]*\).*/\1/p' <<<"$full")
 half=$(( proxy / 2 ))
-halfrun=$(run "${common[@]}" --streams "$streams" --batch 1 --rate "$half" --prefix HALF)
+halfrun=$(run "${common[@]}" --streams "$batch_streams" --batch 1 --rate "$half" --prefix HALF)
 echo "proxy at half load ($half/s, AppendEventsBatchStream): $halfrun"
 p99=$(sed -n 's/.*p99_ms=\([0-9.]*\).*/\1/p' <<<"$halfrun")
 cpu_per=$(sed -n 's/.*proxy_cpu_us_per_append=\([0-9.]*\).*/\1/p' <<<"$full")

@@ -45,7 +45,8 @@ struct StoreOptions {
 class RedisStore final : public Store {
  public:
   // `client` must outlive the store (it is shared: the proxy also PINGs
-  // through it).
+  // through it). Destroy the store only when none of its operations is in
+  // flight (their callbacks use it, group commit's in particular).
   RedisStore(std::shared_ptr<redis::RedisClient> client, StoreOptions options);
 
   const StoreOptions& options() const { return options_; }
