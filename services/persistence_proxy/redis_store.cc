@@ -171,20 +171,76 @@ std::string EntryDigest(const LogEntry& entry) {
   return std::string(reinterpret_cast<const char*>(digest), 8);
 }
 
-EncodedEntry EncodeEntry(const LogEntry& entry, uint64_t epoch, absl::Time now) {
-  LogEntry plain = entry;
-  plain.set_epoch(epoch);
-  google::protobuf::Timestamp at;
-  if (plain.has_append_time()) {
-    at = plain.append_time();
+namespace {
+
+void AppendVarint(std::string* out, uint64_t v) {
+  while (v >= 0x80) {
+    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out->push_back(static_cast<char>(v));
+}
+
+// Appends `m` as field `field` (length-delimited), deterministically.
+void AppendMessageField(std::string* out, int field, const google::protobuf::MessageLite& m) {
+  AppendVarint(out, (static_cast<uint64_t>(field) << 3) | 2);
+  AppendVarint(out, m.ByteSizeLong());
+  google::protobuf::io::StringOutputStream sos(out);  // appends
+  google::protobuf::io::CodedOutputStream cos(&sos);
+  cos.SetSerializationDeterministic(true);
+  m.SerializeWithCachedSizes(&cos);
+}
+
+// The deterministic serialization of `entry` with `epoch` and without
+// append_time, written field by field (no copy of the entry): seq (1),
+// epoch (3), the kind (4, 5 or 6). Entries with unknown fields take the
+// library's way.
+std::string SerializeWithoutTime(const LogEntry& entry, uint64_t epoch) {
+  if (!entry.GetReflection()->GetUnknownFields(entry).empty()) {
+    LogEntry plain = entry;
+    plain.set_epoch(epoch);
     plain.clear_append_time();
+    return Serialize(plain);
+  }
+  std::string out;
+  out.reserve(entry.ByteSizeLong() + 16);
+  if (entry.seq() != 0) {
+    out.push_back(static_cast<char>((1 << 3) | 0));
+    AppendVarint(&out, entry.seq());
+  }
+  if (epoch != 0) {
+    out.push_back(static_cast<char>((3 << 3) | 0));
+    AppendVarint(&out, epoch);
+  }
+  switch (entry.kind_case()) {
+    case LogEntry::kEvent:
+      AppendMessageField(&out, LogEntry::kEventFieldNumber, entry.event());
+      break;
+    case LogEntry::kStarted:
+      AppendMessageField(&out, LogEntry::kStartedFieldNumber, entry.started());
+      break;
+    case LogEntry::kTerminated:
+      AppendMessageField(&out, LogEntry::kTerminatedFieldNumber, entry.terminated());
+      break;
+    case LogEntry::KIND_NOT_SET:
+      break;
+  }
+  return out;
+}
+
+}  // namespace
+
+EncodedEntry EncodeEntry(const LogEntry& entry, uint64_t epoch, absl::Time now) {
+  google::protobuf::Timestamp at;
+  if (entry.has_append_time()) {
+    at = entry.append_time();
   } else {
     const int64_t us = absl::ToUnixMicros(now);
     at.set_seconds(us / 1000000);
     at.set_nanos(static_cast<int32_t>(us % 1000000) * 1000);
   }
   EncodedEntry out;
-  const std::string bytes = Serialize(plain);
+  const std::string bytes = SerializeWithoutTime(entry, epoch);
   unsigned char digest[SHA256_DIGEST_LENGTH];
   Sha256(bytes, digest);
   out.digest.assign(reinterpret_cast<const char*>(digest), 8);
@@ -194,17 +250,11 @@ EncodedEntry EncodeEntry(const LogEntry& entry, uint64_t epoch, absl::Time now) 
   // bytes as serializing it; redis_store_test checks this).
   const std::string ts = Serialize(at);
   const size_t seq_len =
-      plain.seq() == 0 ? 0 : 1 + google::protobuf::io::CodedOutputStream::VarintSize64(plain.seq());
+      entry.seq() == 0 ? 0 : 1 + google::protobuf::io::CodedOutputStream::VarintSize64(entry.seq());
   out.bytes.reserve(bytes.size() + ts.size() + 6);
   out.bytes.append(bytes, 0, seq_len);
   out.bytes.push_back(static_cast<char>((2 << 3) | 2));  // field 2, length-delimited
-  for (uint64_t v = ts.size(); ; v >>= 7) {
-    if (v < 0x80) {
-      out.bytes.push_back(static_cast<char>(v));
-      break;
-    }
-    out.bytes.push_back(static_cast<char>((v & 0x7f) | 0x80));
-  }
+  AppendVarint(&out.bytes, ts.size());
   out.bytes += ts;
   out.bytes.append(bytes, seq_len, std::string::npos);
   return out;

@@ -67,6 +67,30 @@ TEST(EncodeEntryTest, SameBytesAsSerializingTheEntry) {
   entries[4].set_seq(8);
   entries[4].set_epoch(9);
   entries[4].mutable_event()->set_name(std::string(100000, 'q'));  // a 3-byte length
+  // An entry with a field this build does not know (from a newer client).
+  event::v1::LogEntry unknown;
+  unknown.set_seq(9);
+  unknown.mutable_event()->set_name("u");
+  ASSERT_TRUE(unknown.MergeFromString(std::string("\xa0\x06\x07", 3)));  // field 100 = 7
+  ASSERT_FALSE(unknown.GetReflection()->GetUnknownFields(unknown).empty());
+  entries.push_back(unknown);
+  entries.emplace_back();
+  entries.back().set_seq(10);
+  entries.back().mutable_event();  // an empty event
+  for (const uint64_t epoch : {uint64_t{9}, uint64_t{0}, uint64_t{1} << 35}) {
+    for (const auto& in : entries) {
+      if (in.epoch() != 0 && in.epoch() != epoch) continue;
+      EncodedEntry e = EncodeEntry(in, epoch, now);
+      event::v1::LogEntry expected = in;
+      expected.set_epoch(epoch);
+      if (!in.has_append_time()) {
+        expected.mutable_append_time()->set_seconds(1764578400);
+        expected.mutable_append_time()->set_nanos(123456000);
+      }
+      EXPECT_EQ(e.bytes, serialize(expected)) << in.seq() << " epoch " << epoch;
+      EXPECT_EQ(e.digest, EntryDigest(expected)) << in.seq() << " epoch " << epoch;
+    }
+  }
   for (const auto& in : entries) {
     EncodedEntry e = EncodeEntry(in, 9, now);
     event::v1::LogEntry expected = in;
