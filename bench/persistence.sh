@@ -3,15 +3,21 @@
 #  1. redis-benchmark XADD of 150-byte values at pipeline 16 (the raw baseline);
 #  2. appends of 150-byte entries through persistence-proxy from many
 #     concurrent sessions, as fast as possible (bench/persistence_load.cc),
-#     with unary AppendEvents and over AppendEventsStream (the figure used);
+#     with unary AppendEvents, over AppendEventsStream, and over
+#     AppendEventsBatchStream (the figure used: what a session-engine node
+#     sends, every append its sessions have ready in one message);
 #  3. the same at half that rate, for the p99 latency;
 #  4. Redis memory per idle persisted session (SessionStarted + 9 events,
 #     a 1 KB snapshot covering them, so the log is trimmed; meta; registry).
+# Each proxy run also prints the CPU time per append of the proxy, of Redis
+# and of the load generator (all three share the machine's cores).
 # Ends with: xadd_per_s=<raw> proxy_per_s=<proxy> ratio=<proxy/raw> p99_ms=<at half load>
 #
 # Usage: bench/persistence.sh            ORCH_BUILD_DIR=build-a to use another build dir
 #        ORCH_BENCH_SECONDS (10) ORCH_BENCH_SESSIONS (256) ORCH_BENCH_IDLE (10000)
-#        ORCH_BENCH_STREAMS (4)
+#        ORCH_BENCH_STREAMS (4: AppendEventsStream streams)
+#        ORCH_BENCH_BATCH_STREAMS (1: AppendEventsBatchStream streams; a node keeps one open,
+#        so the appends its sessions have ready at once share a message)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,6 +27,7 @@ seconds=${ORCH_BENCH_SECONDS:-10}
 sessions=${ORCH_BENCH_SESSIONS:-256}
 idle=${ORCH_BENCH_IDLE:-10000}
 streams=${ORCH_BENCH_STREAMS:-4}
+batch_streams=${ORCH_BENCH_BATCH_STREAMS:-1}
 
 if [ ! -f "$build/build.ninja" ]; then
   cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
@@ -70,26 +77,44 @@ sed -i "s/grpc-listen = \"127.0.0.1:0\"/grpc-listen = \"127.0.0.1:$gport\"/" "$w
 "$build/services/persistence_proxy/persistence-proxy" --config "$work/proxy.toml" 2>"$work/proxy.log" &
 pids+=($!)
 
-load="$build/bench/persistence_load"
-unary=$("$load" --target "127.0.0.1:$gport" --sessions "$sessions" --seconds "$seconds" --prefix UNARY)
+proxy_pid=${pids[-1]}
+redis_pid=${pids[0]}
+tck=$(getconf CLK_TCK)
+cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# run <load args...>: one load run; prints its line plus the CPU per append
+# of the proxy and of Redis.
+run() {
+  local p0 r0 out n
+  p0=$(cpu "$proxy_pid"); r0=$(cpu "$redis_pid")
+  out=$("$build/bench/persistence_load" --target "127.0.0.1:$gport" "$@")
+  n=$(sed -n 's/.*appends=\([0-9]*\).*/\1/p' <<<"$out")
+  awk -v o="$out" -v p=$(( $(cpu "$proxy_pid") - p0 )) -v r=$(( $(cpu "$redis_pid") - r0 )) \
+      -v n="${n:-0}" -v t="$tck" 'BEGIN {
+        printf "%s proxy_cpu_us_per_append=%.1f redis_cpu_us_per_append=%.1f\n", o,
+               n ? p * 1e6 / t / n : 0, n ? r * 1e6 / t / n : 0 }'
+}
+common=(--sessions "$sessions" --seconds "$seconds")
+unary=$(run "${common[@]}" --prefix UNARY)
 echo "proxy, unary AppendEvents, $sessions sessions, as fast as possible: $unary"
-full=$("$load" --target "127.0.0.1:$gport" --sessions "$sessions" --seconds "$seconds" \
-       --streams "$streams" --prefix MAX)
-echo "proxy, AppendEventsStream x$streams, $sessions sessions, as fast as possible: $full"
+stream=$(run "${common[@]}" --streams "$streams" --prefix STREAM)
+echo "proxy, AppendEventsStream x$streams, $sessions sessions, as fast as possible: $stream"
+full=$(run "${common[@]}" --streams "$batch_streams" --batch 1 --prefix MAX)
+echo "proxy, AppendEventsBatchStream x$batch_streams, $sessions sessions, as fast as possible: $full"
 proxy=$(sed -n 's/.*appends_per_s=\([0-9]*\).*/\1/p' <<<"$full")
 half=$(( proxy / 2 ))
-halfrun=$("$load" --target "127.0.0.1:$gport" --sessions "$sessions" --seconds "$seconds" \
-          --streams "$streams" --rate "$half" --prefix HALF)
-echo "proxy at half load ($half/s): $halfrun"
+halfrun=$(run "${common[@]}" --streams "$batch_streams" --batch 1 --rate "$half" --prefix HALF)
+echo "proxy at half load ($half/s, AppendEventsBatchStream): $halfrun"
 p99=$(sed -n 's/.*p99_ms=\([0-9.]*\).*/\1/p' <<<"$halfrun")
+cpu_per=$(sed -n 's/.*proxy_cpu_us_per_append=\([0-9.]*\).*/\1/p' <<<"$full")
 
 redis-cli -p "$port" flushall >/dev/null
 before=$(redis-cli -p "$port" info memory | tr -d '\r' | sed -n 's/^used_memory://p')
-"$load" --target "127.0.0.1:$gport" --idle-sessions "$idle" --snapshot 1024 --prefix MEM
+"$build/bench/persistence_load" --target "127.0.0.1:$gport" --idle-sessions "$idle" --snapshot 1024 --prefix MEM
 after=$(redis-cli -p "$port" info memory | tr -d '\r' | sed -n 's/^used_memory://p')
 keys=$(redis-cli -p "$port" dbsize)
 per=$(( (after - before) / idle ))
 echo "memory: $idle idle sessions, $keys keys, used_memory $before -> $after: $per bytes per session"
 
 ratio=$(awk -v a="$proxy" -v b="$raw" 'BEGIN { printf "%.2f", a / b }')
-echo "xadd_per_s=$raw proxy_per_s=$proxy ratio=$ratio p99_ms=$p99 bytes_per_idle_session=$per"
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "xadd_per_s=$raw proxy_per_s=$proxy ratio=$ratio p99_ms=$p99 bytes_per_idle_session=$per proxy_cpu_us_per_append=$cpu_per"

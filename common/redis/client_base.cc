@@ -103,10 +103,19 @@ void ClientBase::Shutdown() {
 
 std::shared_ptr<Request> ClientBase::MakeRequest(std::vector<std::string> args,
                                                  absl::Time deadline, Callback done) {
+  const int slot = CommandSlot(args);
+  std::string name = args.empty() ? std::string("?") : args[0];
+  return MakeWireRequest(std::make_shared<const std::string>(FormatCommand(args)), slot,
+                         std::move(name), deadline, std::move(done));
+}
+
+std::shared_ptr<Request> ClientBase::MakeWireRequest(std::shared_ptr<const std::string> wire,
+                                                     int slot, std::string name,
+                                                     absl::Time deadline, Callback done) {
   auto req = std::make_shared<Request>();
-  req->wire = FormatCommand(args);
-  req->slot = CommandSlot(args);
-  req->args = std::move(args);
+  req->name = std::move(name);
+  req->wire = std::move(wire);
+  req->slot = slot;
   req->start = absl::Now();
   req->deadline = deadline;
   req->callback = std::move(done);
@@ -154,45 +163,52 @@ void ClientBase::ExecuteBatch(std::vector<std::vector<std::string>> commands,
 
 void ClientBase::EvalSha(const RedisScript& script, std::vector<std::string> keys,
                          std::vector<std::string> args, absl::Duration timeout, Callback done) {
-  std::vector<std::string> cmd = {"EVALSHA", script.sha1(), std::to_string(keys.size())};
-  for (auto& k : keys) cmd.push_back(std::move(k));
-  for (auto& a : args) cmd.push_back(std::move(a));
-  auto shared_script = std::make_shared<const RedisScript>(script);
+  std::string wire = BeginEvalSha(script, keys.size(), keys.size() + args.size());
+  size_t size = wire.size();
+  for (const auto& k : keys) size += k.size() + 16;
+  for (const auto& a : args) size += a.size() + 16;
+  wire.reserve(size);
+  CommandWriter w(&wire);
+  for (const auto& k : keys) w.Add(k);
+  for (const auto& a : args) w.Add(a);
+  const int slot = keys.empty() ? -1 : KeySlot(keys[0]);
+  EvalShaWire(script, std::move(wire), slot, timeout, std::move(done));
+}
+
+void ClientBase::EvalShaWire(const RedisScript& script, std::string wire, int slot,
+                             absl::Duration timeout, Callback done) {
+  auto shared_wire = std::make_shared<const std::string>(std::move(wire));
   const absl::Time deadline = absl::Now() + timeout;
-  loop_->Post([this, shared_script, cmd = std::move(cmd), deadline,
+  loop_->Post([this, script, shared_wire = std::move(shared_wire), slot, deadline,
                done = std::move(done)]() mutable {
-    StartEvalSha(std::move(shared_script), std::move(cmd), deadline, std::move(done), false);
+    StartEvalSha(std::move(script), std::move(shared_wire), slot, deadline, std::move(done), false);
   });
 }
 
-void ClientBase::StartEvalSha(std::shared_ptr<const RedisScript> script,
-                              std::vector<std::string> args, absl::Time deadline, Callback done,
-                              bool loaded) {
-  std::vector<std::string> args_copy = args;
-  auto on_reply = [this, script, args = std::move(args_copy), deadline, loaded,
+void ClientBase::StartEvalSha(RedisScript script, std::shared_ptr<const std::string> wire, int slot,
+                              absl::Time deadline, Callback done, bool loaded) {
+  auto on_reply = [this, script, wire, slot, deadline, loaded,
                    done = std::move(done)](absl::StatusOr<RedisReply> r) mutable {
     if (loaded || !r.ok() || r->error_code() != "NOSCRIPT") {
       std::move(done)(std::move(r));
       return;
     }
     // NOSCRIPT: load the script on the node that serves the keys, then retry.
-    const int slot = CommandSlot(args);
     auto load = MakeRequest(
-        {"SCRIPT", "LOAD", script->body()}, deadline,
-        [this, script, args = std::move(args), deadline,
+        {"SCRIPT", "LOAD", script.body()}, deadline,
+        [this, script, wire = std::move(wire), slot, deadline,
          done = std::move(done)](absl::StatusOr<RedisReply> loaded_reply) mutable {
           if (!loaded_reply.ok() || loaded_reply->is_error()) {
             std::move(done)(std::move(loaded_reply));
             return;
           }
-          StartEvalSha(std::move(script), std::move(args), deadline, std::move(done), true);
+          StartEvalSha(std::move(script), std::move(wire), slot, deadline, std::move(done), true);
         });
     load->slot = slot;
     load->internal = true;
     Start(std::move(load));
   };
-  auto req = MakeRequest(std::move(args), deadline, std::move(on_reply));
-  Start(std::move(req));
+  Start(MakeWireRequest(std::move(wire), slot, "EVALSHA", deadline, std::move(on_reply)));
 }
 
 void ClientBase::Start(std::shared_ptr<Request> req) {
@@ -215,7 +231,7 @@ void ClientBase::OnTimeout(const std::shared_ptr<Request>& req) {
   if (req->done) return;
   Connection* conn = req->in_flight_on;
   const absl::Duration waited = absl::Now() - req->start;
-  std::string msg = absl::StrCat("redis: no reply to ", req->args.empty() ? "?" : req->args[0],
+  std::string msg = absl::StrCat("redis: no reply to ", req->name,
                                  " within ", absl::FormatDuration(absl::Trunc(waited, absl::Milliseconds(1))));
   if (conn != nullptr) absl::StrAppend(&msg, " from ", conn->address());
   if (!req->last_error.ok()) absl::StrAppend(&msg, "; last error: ", req->last_error.message());

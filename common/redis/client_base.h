@@ -32,6 +32,8 @@ class ClientBase : public RedisClient, public ConnectionListener {
                     BatchCallback done) override;
   void EvalSha(const RedisScript& script, std::vector<std::string> keys,
                std::vector<std::string> args, absl::Duration timeout, Callback done) override;
+  void EvalShaWire(const RedisScript& script, std::string wire, int slot, absl::Duration timeout,
+                   Callback done) override;
   RedisClientStats stats() const override;
 
  protected:
@@ -52,6 +54,8 @@ class ClientBase : public RedisClient, public ConnectionListener {
 
   std::shared_ptr<Request> MakeRequest(std::vector<std::string> args, absl::Time deadline,
                                        Callback done);
+  std::shared_ptr<Request> MakeWireRequest(std::shared_ptr<const std::string> wire, int slot,
+                                           std::string name, absl::Time deadline, Callback done);
   // Loop thread: registers the request (timer) and routes it.
   void Start(std::shared_ptr<Request> req);
   // Loop thread: finishes `req` once (later calls are ignored).
@@ -78,7 +82,7 @@ class ClientBase : public RedisClient, public ConnectionListener {
 
  private:
   void OnTimeout(const std::shared_ptr<Request>& req);
-  void StartEvalSha(std::shared_ptr<const RedisScript> script, std::vector<std::string> args,
+  void StartEvalSha(RedisScript script, std::shared_ptr<const std::string> wire, int slot,
                     absl::Time deadline, Callback done, bool loaded);
 
   // Every request started and not yet completed (loop thread).

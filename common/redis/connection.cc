@@ -327,7 +327,7 @@ void Connection::Write(std::shared_ptr<Request> req) {
     out_ += kAsking;
     in_flight_.push_back(nullptr);
   }
-  out_ += req->wire;
+  out_ += *req->wire;
   req->in_flight_on = this;
   in_flight_.push_back(std::move(req));
 }

@@ -31,8 +31,10 @@ class Connection;
 // One command on its way, shared by the client (timer, routing) and the
 // connection that carries it. Loop-thread only.
 struct Request {
-  std::vector<std::string> args;
-  std::string wire;    // RESP encoding of args
+  std::string name;    // the command's name (args[0]), for messages
+  // The RESP encoding; shared with a re-send of the same command (EVALSHA
+  // after SCRIPT LOAD), never copied.
+  std::shared_ptr<const std::string> wire;
   int slot = -1;       // cluster slot, -1 = any node
   std::string target;  // explicit node (ASK redirect), overrides slot
   bool asking = false; // send ASKING first (after an ASK redirect)

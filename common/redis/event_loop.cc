@@ -40,12 +40,18 @@ void EventLoop::Start() {
 }
 
 void EventLoop::Post(Task task) {
+  bool wake;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return;
+    // One eventfd write per batch of tasks: a non-empty queue already has a
+    // wake-up pending (or the loop is about to take it). Tasks posted from
+    // the loop thread itself need none: Run() polls without blocking while
+    // tasks wait.
+    wake = tasks_.empty() && !InLoopThread();
     tasks_.push_back(std::move(task));
   }
-  Wake();
+  if (wake) Wake();
 }
 
 void EventLoop::Stop(Task stop_task) {
@@ -109,6 +115,10 @@ void EventLoop::Run() {
       timeout_ms = left <= absl::ZeroDuration()
                        ? 0
                        : static_cast<int>(absl::ToInt64Milliseconds(left + absl::Milliseconds(1)));
+    }
+    if (timeout_ms != 0) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!tasks_.empty()) timeout_ms = 0;
     }
     int n = ::epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()), timeout_ms);
     for (int i = 0; i < n; ++i) {

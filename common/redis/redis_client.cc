@@ -36,7 +36,19 @@ struct SyncState {
 
 }  // namespace
 
-RedisScript::RedisScript(std::string body) : body_(std::move(body)), sha1_(Sha1Hex(body_)) {}
+RedisScript::RedisScript(std::string body) {
+  std::string sha1 = Sha1Hex(body);
+  data_ = std::make_shared<const Data>(Data{std::move(body), std::move(sha1)});
+}
+
+std::string RedisClient::BeginEvalSha(const RedisScript& script, size_t numkeys, size_t n) {
+  std::string out;
+  CommandWriter w(&out, n + 3);
+  w.Add("EVALSHA");
+  w.Add(script.sha1());
+  w.Add(static_cast<uint64_t>(numkeys));
+  return out;
+}
 
 absl::StatusOr<RedisReply> RedisClient::ExecuteSync(std::vector<std::string> args,
                                                     absl::Duration timeout) {

@@ -62,16 +62,20 @@ struct RedisClientStats {
   absl::Duration total_latency;  // sum over finished requests
 };
 
-// A Lua script run with EVALSHA; its SHA1 is computed once.
+// A Lua script run with EVALSHA; its SHA1 is computed once. Copies share
+// the body (cheap: the client keeps one per request in flight).
 class RedisScript {
  public:
   explicit RedisScript(std::string body);
-  const std::string& body() const { return body_; }
-  const std::string& sha1() const { return sha1_; }  // 40 lowercase hex digits
+  const std::string& body() const { return data_->body; }
+  const std::string& sha1() const { return data_->sha1; }  // 40 lowercase hex digits
 
  private:
-  std::string body_;
-  std::string sha1_;
+  struct Data {
+    std::string body;
+    std::string sha1;
+  };
+  std::shared_ptr<const Data> data_;
 };
 
 class RedisClient {
@@ -96,6 +100,17 @@ class RedisClient {
   // keys must share a slot (use one hash tag), as Redis requires.
   virtual void EvalSha(const RedisScript& script, std::vector<std::string> keys,
                        std::vector<std::string> args, absl::Duration timeout, Callback done) = 0;
+
+  // EVALSHA already encoded: `wire` is BeginEvalSha(script, numkeys, n)
+  // followed by exactly n bulk strings (CommandWriter::Add), the keys first.
+  // For large commands assembled from pre-encoded parts (no vector of
+  // strings, no re-encoding). `slot` routes it on a cluster (KeySlot of the
+  // keys, which must share one); ignored by the standalone client. NOSCRIPT
+  // handling as EvalSha.
+  virtual void EvalShaWire(const RedisScript& script, std::string wire, int slot,
+                           absl::Duration timeout, Callback done) = 0;
+  // The header of such a command: "*<n+3> EVALSHA <sha1> <numkeys>".
+  static std::string BeginEvalSha(const RedisScript& script, size_t numkeys, size_t n);
 
   virtual RedisClientStats stats() const = 0;
   virtual bool is_cluster() const = 0;

@@ -138,20 +138,46 @@ absl::StatusOr<std::optional<RedisReply>> ReplyReader::Next() {
 }
 
 std::string FormatCommand(const std::vector<std::string>& args) {
-  std::vector<const char*> argv;
-  std::vector<size_t> lens;
-  argv.reserve(args.size());
-  lens.reserve(args.size());
-  for (const auto& a : args) {
-    argv.push_back(a.data());
-    lens.push_back(a.size());
-  }
-  char* cmd = nullptr;
-  int n = redisFormatCommandArgv(&cmd, static_cast<int>(args.size()), argv.data(), lens.data());
-  ORCH_CHECK(n >= 0 && cmd != nullptr, "redisFormatCommandArgv: out of memory");
-  std::string out(cmd, static_cast<size_t>(n));
-  redisFreeCommand(cmd);
+  size_t size = 16;
+  for (const auto& a : args) size += a.size() + 16;
+  std::string out;
+  out.reserve(size);
+  CommandWriter w(&out, args.size());
+  for (const auto& a : args) w.Add(a);
   return out;
+}
+
+CommandWriter::CommandWriter(std::string* out, size_t argc) : out_(out) {
+  out_->push_back('*');
+  AppendNumber(argc);
+}
+
+void CommandWriter::AppendNumber(uint64_t v) {
+  char buf[24];
+  char* p = buf + sizeof buf;
+  do {
+    *--p = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v != 0);
+  out_->append(p, static_cast<size_t>(buf + sizeof buf - p));
+  out_->append("\r\n", 2);
+}
+
+void CommandWriter::Add(std::string_view arg) {
+  out_->push_back('$');
+  AppendNumber(arg.size());
+  out_->append(arg.data(), arg.size());
+  out_->append("\r\n", 2);
+}
+
+void CommandWriter::Add(uint64_t v) {
+  char buf[24];
+  char* p = buf + sizeof buf;
+  do {
+    *--p = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v != 0);
+  Add(std::string_view(p, static_cast<size_t>(buf + sizeof buf - p)));
 }
 
 }  // namespace orch::redis

@@ -79,4 +79,21 @@ class ReplyReader {
 // The RESP encoding of a command (an array of bulk strings), binary-safe.
 std::string FormatCommand(const std::vector<std::string>& args);
 
+// Appends the RESP encoding of a command to a string without building a
+// vector of arguments first: the header for `argc` arguments at
+// construction, then exactly `argc` Add() calls (not checked). Also used to
+// encode pieces of a command (a bulk string each) that are joined later.
+class CommandWriter {
+ public:
+  CommandWriter(std::string* out, size_t argc);
+  // Only the pieces: no array header.
+  explicit CommandWriter(std::string* out) : out_(out) {}
+  void Add(std::string_view arg);
+  void Add(uint64_t v);  // as decimal digits
+
+ private:
+  void AppendNumber(uint64_t v);
+  std::string* out_;
+};
+
 }  // namespace orch::redis

@@ -66,6 +66,19 @@ TEST(FormatCommandTest, BinarySafeRoundTrip) {
   EXPECT_EQ(FormatCommand({"SET", "k", ""}), "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$0\r\n\r\n");
 }
 
+TEST(FormatCommandTest, CommandWriterPiecesJoinIntoOneCommand) {
+  std::string pieces;
+  CommandWriter w(&pieces);
+  w.Add("k");
+  w.Add(uint64_t{1234567890123});
+  w.Add(uint64_t{0});
+  std::string cmd;
+  CommandWriter head(&cmd, 4);
+  head.Add("SET");
+  cmd += pieces;
+  EXPECT_EQ(cmd, FormatCommand({"SET", "k", "1234567890123", "0"}));
+}
+
 TEST(RedisReplyTest, DebugString) {
   EXPECT_EQ(RedisReply::Nil().DebugString(), "(nil)");
   EXPECT_EQ(RedisReply::Array({RedisReply::Integer(1), RedisReply::String("a\n")}).DebugString(),

@@ -3,10 +3,13 @@
 #include <signal.h>
 
 #include <atomic>
+#include <future>
 #include <mutex>
 
 #include "absl/synchronization/notification.h"
+#include "common/redis/cluster_slots.h"
 #include "common/redis/redis_client.h"
+#include "common/redis/reply.h"
 #include "common/redis/testing/redis_server.h"
 #include "common/testing/status_matchers.h"
 #include "gmock/gmock.h"
@@ -119,6 +122,29 @@ TEST_F(StandaloneClientTest, EvalShaLoadsTheScriptOnNoscript) {
   r = client_->EvalShaSync(bad, {}, {});
   ASSERT_THAT(r, IsOk());
   EXPECT_TRUE(r->is_error()) << r->DebugString();
+}
+
+TEST_F(StandaloneClientTest, EvalShaWireSendsAPreEncodedCommand) {
+  ASSERT_THAT(client_->ExecuteSync({"SCRIPT", "FLUSH"}), IsOk());
+  std::promise<absl::StatusOr<RedisReply>> done;
+  {
+    // The script object may go away before the reply (NOSCRIPT then needs
+    // its body): the client keeps what it needs.
+    RedisScript script("return {KEYS[1], KEYS[2], ARGV[1], ARGV[2]}");
+    std::string wire = RedisClient::BeginEvalSha(script, 2, 4);
+    CommandWriter w(&wire);
+    w.Add("{w}:a");
+    w.Add("{w}:b");
+    w.Add(std::string("x\0y", 3));
+    w.Add(uint64_t{42});
+    client_->EvalShaWire(script, std::move(wire), KeySlot("{w}:a"), absl::Seconds(5),
+                         [&done](absl::StatusOr<RedisReply> r) { done.set_value(std::move(r)); });
+  }
+  auto r = done.get_future().get();
+  ASSERT_THAT(r, IsOk());
+  EXPECT_EQ(*r, RedisReply::Array({RedisReply::String("{w}:a"), RedisReply::String("{w}:b"),
+                                   RedisReply::String(std::string("x\0y", 3)),
+                                   RedisReply::String("42")}));
 }
 
 TEST_F(StandaloneClientTest, RedisDownFailsFastThenRecovers) {

@@ -1,6 +1,8 @@
 #include "services/persistence_proxy/metered_store.h"
 
 #include <map>
+#include <mutex>
+#include <utility>
 #include <string>
 
 #include "absl/strings/match.h"
@@ -22,6 +24,10 @@ struct StoreMetrics::Families {
   prometheus::Counter* ask;
   prometheus::Counter* reconnects;
   prometheus::Counter* refreshes;
+  // The series of each (op, code) seen, so an operation does not build label
+  // maps and search the families (op names are string literals).
+  std::mutex mu;
+  std::map<std::pair<const char*, int>, std::pair<prometheus::Histogram*, prometheus::Counter*>> series;
 };
 
 StoreMetrics::StoreMetrics(metrics::MetricsServer& m) : f_(std::make_unique<Families>()) {
@@ -67,8 +73,18 @@ StoreMetrics::~StoreMetrics() = default;
 void StoreMetrics::ObserveOperation(const char* op, const absl::Status& status, absl::Duration took) {
   static const prometheus::Histogram::BucketBoundaries kBuckets = {
       0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5};
-  f_->seconds->Add({{"op", op}}, kBuckets).Observe(absl::ToDoubleSeconds(took));
-  f_->operations->Add({{"op", op}, {"code", absl::StatusCodeToString(status.code())}}).Increment();
+  std::pair<prometheus::Histogram*, prometheus::Counter*> s;
+  {
+    std::lock_guard<std::mutex> l(f_->mu);
+    auto [it, added] = f_->series.try_emplace({op, static_cast<int>(status.code())});
+    if (added) {
+      it->second = {&f_->seconds->Add({{"op", op}}, kBuckets),
+                    &f_->operations->Add({{"op", op}, {"code", absl::StatusCodeToString(status.code())}})};
+    }
+    s = it->second;
+  }
+  s.first->Observe(absl::ToDoubleSeconds(took));
+  s.second->Increment();
   if (status.code() == absl::StatusCode::kAborted && absl::StrContains(status.message(), "fenced:")) {
     f_->fencing->Increment();
   }
@@ -117,6 +133,13 @@ ORCH_METERED_OP(Reschedule, RescheduleRequest, RescheduleResponse)
 ORCH_METERED_OP(ClaimDue, ClaimDueRequest, ClaimDueResponse)
 ORCH_METERED_OP(AckSchedule, AckScheduleRequest, AckScheduleResponse)
 #undef ORCH_METERED_OP
+
+void MeteredStore::AppendEventsMany(std::vector<AppendItem> items) {
+  for (auto& item : items) {
+    item.second = Timed<pb::AppendEventsResponse>(metrics_, "AppendEvents", std::move(item.second));
+  }
+  inner_->AppendEventsMany(std::move(items));
+}
 
 void MeteredStore::ReadLogPage(const pb::ReadLogRequest& req, uint32_t max_entries,
                                Done<pb::ReadLogResponse> done) {

@@ -62,6 +62,7 @@ class MeteredStore final : public Store {
 #undef ORCH_METERED_OP
   void ReadLogPage(const pb::ReadLogRequest& req, uint32_t max_entries,
                    Done<pb::ReadLogResponse> done) override;
+  void AppendEventsMany(std::vector<AppendItem> items) override;
 
  private:
   std::shared_ptr<Store> inner_;

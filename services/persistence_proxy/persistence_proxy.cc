@@ -71,6 +71,10 @@ void AddOptions(config::Schema* s) {
   num("max-snapshot-bytes", 16 * 1024 * 1024, 1024, 512LL * 1024 * 1024, "largest snapshot");
   num("max-document-bytes", 4 * 1024 * 1024, 1024, 512LL * 1024 * 1024, "largest document source");
   num("read-page-entries", 256, 1, 100000, "entries per ReadLog stream message / Redis call");
+  num("append-calls-in-flight", 4, 1, 1024,
+      "group commit: Append script calls in flight per hash slot; appends arriving meanwhile "
+      "go together in the next call");
+  num("append-call-entries", 256, 1, 100000, "group commit: most entries in one Append script call");
   num("health-check-interval-ms", 500, 50, 60000,
       "period of the PING that drives redis_up and the health status");
   s->AddCheck([](const config::Config& c) -> absl::Status {
@@ -139,8 +143,13 @@ class ProxyComponent final : public process::Component {
     store_options_.max_batch_entries = c.GetInt("persistence.max-batch-entries");
     store_options_.max_snapshot_bytes = c.GetInt("persistence.max-snapshot-bytes");
     store_options_.max_document_bytes = c.GetInt("persistence.max-document-bytes");
+    store_options_.append_calls_in_flight = static_cast<int>(c.GetInt("persistence.append-calls-in-flight"));
+    store_options_.append_call_entries = c.GetInt("persistence.append-call-entries");
     redis_options_.observer = &metrics_;
     metrics_.SetRedisUp(false);
+    // absl::Mutex's deadlock detection (on in this build of absl) costs a
+    // graph update per lock on the request path; our locks are leaf locks.
+    absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   }
 
   std::shared_ptr<Store> store() {

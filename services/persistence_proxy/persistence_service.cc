@@ -1,8 +1,8 @@
 #include "services/persistence_proxy/persistence_service.h"
 
 #include <deque>
+#include <mutex>
 
-#include "absl/synchronization/mutex.h"
 #include "common/grpc/status.h"
 
 namespace orch::persistence_proxy {
@@ -63,7 +63,7 @@ class AppendStreamReactor final
     if (!ok) {
       bool finish;
       {
-        absl::MutexLock l(&mu_);
+        std::lock_guard<std::mutex> l(mu_);
         reads_done_ = true;
         finish = ShouldFinishLocked();
       }
@@ -73,7 +73,7 @@ class AppendStreamReactor final
     const uint64_t id = req_.request_id();
     std::shared_ptr<Store> store = store_();
     {
-      absl::MutexLock l(&mu_);
+      std::lock_guard<std::mutex> l(mu_);
       ++pending_;
     }
     if (store == nullptr) {
@@ -92,7 +92,7 @@ class AppendStreamReactor final
   void OnWriteDone(bool ok) override {
     bool write = false, finish = false;
     {
-      absl::MutexLock l(&mu_);
+      std::lock_guard<std::mutex> l(mu_);
       if (!ok) {
         broken_ = true;
         queue_.clear();
@@ -125,7 +125,7 @@ class AppendStreamReactor final
     resp.set_message(std::string(status.message()));
     bool write = false, finish = false;
     {
-      absl::MutexLock l(&mu_);
+      std::lock_guard<std::mutex> l(mu_);
       --pending_;
       if (!broken_) {
         if (writing_) {
@@ -142,7 +142,7 @@ class AppendStreamReactor final
     if (finish) Finish(::grpc::Status::OK);
   }
 
-  bool ShouldFinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  bool ShouldFinishLocked() {
     if (reads_done_ && pending_ == 0 && !writing_ && queue_.empty() && !finished_) {
       finished_ = true;
       return true;
@@ -152,17 +152,168 @@ class AppendStreamReactor final
 
   std::function<std::shared_ptr<Store>()> store_;
   pb::AppendEventsStreamRequest req_;  // touched by the read side only
-  absl::Mutex mu_;
-  int pending_ ABSL_GUARDED_BY(mu_) = 0;
-  bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
-  bool writing_ ABSL_GUARDED_BY(mu_) = false;
-  bool broken_ ABSL_GUARDED_BY(mu_) = false;
-  bool finished_ ABSL_GUARDED_BY(mu_) = false;
-  std::deque<pb::AppendEventsStreamResponse> queue_ ABSL_GUARDED_BY(mu_);
+  std::mutex mu_;  // guards the fields below it
+  int pending_ = 0;
+  bool reads_done_ = false;
+  bool writing_ = false;
+  bool broken_ = false;
+  bool finished_ = false;
+  std::deque<pb::AppendEventsStreamResponse> queue_;
   pb::AppendEventsStreamResponse current_;
 };
 
+// AppendEventsBatchStream: like AppendStreamReactor, but each request
+// message carries many appends, and every result that completes while a
+// response is being written goes into the next response message together.
+class AppendBatchReactor final
+    : public ::grpc::ServerBidiReactor<pb::AppendEventsBatchRequest, pb::AppendEventsBatchResponse> {
+ public:
+  explicit AppendBatchReactor(std::function<std::shared_ptr<Store>()> store) : store_(std::move(store)) {
+    StartRead(&req_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      bool finish;
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        reads_done_ = true;
+        finish = ShouldFinishLocked();
+      }
+      if (finish) Finish(::grpc::Status::OK);
+      return;
+    }
+    std::shared_ptr<Store> store = store_();
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      pending_ += req_.appends_size();
+    }
+    if (store == nullptr) {
+      for (const pb::AppendEventsStreamRequest& a : req_.appends()) {
+        Complete(a.request_id(),
+                 absl::UnavailableError("Redis has not been reached yet (persistence.redis-nodes)"), 0);
+      }
+    } else {
+      // All of the message's appends at once, so they can share Redis calls.
+      // The store copies what it needs before returning: req_ can be reused.
+      std::vector<Store::AppendItem> items;
+      items.reserve(req_.appends_size());
+      for (const pb::AppendEventsStreamRequest& a : req_.appends()) {
+        const uint64_t id = a.request_id();
+        items.emplace_back(&a.append(), [this, id](absl::StatusOr<pb::AppendEventsResponse> r) {
+          Complete(id, r.status(), r.ok() ? r->last_seq() : 0);
+        });
+      }
+      store->AppendEventsMany(std::move(items));
+    }
+    StartRead(&req_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    bool write = false, finish = false;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (!ok) {
+        broken_ = true;
+        next_.Clear();
+      }
+      if (next_.results_size() > 0) {
+        current_.Clear();
+        current_.Swap(&next_);
+        write = true;
+      } else {
+        writing_ = false;
+        finish = ShouldFinishLocked();
+      }
+    }
+    if (write) StartWrite(&current_);
+    if (finish) Finish(::grpc::Status::OK);
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  void Complete(uint64_t id, const absl::Status& status, uint64_t last_seq) {
+    bool write = false, finish = false;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      --pending_;
+      if (!broken_) {
+        pb::AppendEventsStreamResponse* r = next_.add_results();
+        r->set_request_id(id);
+        r->set_last_seq(last_seq);
+        if (!status.ok()) {
+          r->set_code(static_cast<int32_t>(status.code()));
+          r->set_message(std::string(status.message()));
+        }
+        if (!writing_) {
+          if (CallbackBurst::Active()) {
+            // More results of the same Redis call are coming on this
+            // thread: write them all in one message when the burst ends.
+            if (!flush_deferred_) {
+              flush_deferred_ = true;
+              ++pending_;  // keeps the stream open until the flush
+              CallbackBurst::Defer([this] { FlushDeferred(); });
+            }
+          } else {
+            writing_ = true;
+            current_.Clear();
+            current_.Swap(&next_);
+            write = true;
+          }
+        }
+      }
+      finish = !write && ShouldFinishLocked();
+    }
+    if (write) StartWrite(&current_);
+    if (finish) Finish(::grpc::Status::OK);
+  }
+
+  void FlushDeferred() {
+    bool write = false, finish = false;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      flush_deferred_ = false;
+      --pending_;
+      if (!broken_ && !writing_ && next_.results_size() > 0) {
+        writing_ = true;
+        current_.Clear();
+        current_.Swap(&next_);
+        write = true;
+      }
+      finish = !write && ShouldFinishLocked();
+    }
+    if (write) StartWrite(&current_);
+    if (finish) Finish(::grpc::Status::OK);
+  }
+
+  bool ShouldFinishLocked() {
+    if (reads_done_ && pending_ == 0 && !writing_ && next_.results_size() == 0 && !finished_) {
+      finished_ = true;
+      return true;
+    }
+    return false;
+  }
+
+  std::function<std::shared_ptr<Store>()> store_;
+  pb::AppendEventsBatchRequest req_;  // touched by the read side only
+  std::mutex mu_;                     // guards everything below
+  int pending_ = 0;
+  bool reads_done_ = false;
+  bool writing_ = false;
+  bool broken_ = false;
+  bool finished_ = false;
+  bool flush_deferred_ = false;
+  pb::AppendEventsBatchResponse next_;     // results waiting for the next write
+  pb::AppendEventsBatchResponse current_;  // being written
+};
+
 }  // namespace
+
+::grpc::ServerBidiReactor<pb::AppendEventsBatchRequest, pb::AppendEventsBatchResponse>*
+PersistenceService::AppendEventsBatchStream(::grpc::CallbackServerContext* ctx) {
+  return new AppendBatchReactor(store_);
+}
 
 ::grpc::ServerBidiReactor<pb::AppendEventsStreamRequest, pb::AppendEventsStreamResponse>*
 PersistenceService::AppendEventsStream(::grpc::CallbackServerContext* ctx) {

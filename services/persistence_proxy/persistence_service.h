@@ -49,6 +49,9 @@ class PersistenceService final : public pb::Persistence::CallbackService {
   ::grpc::ServerBidiReactor<pb::AppendEventsStreamRequest, pb::AppendEventsStreamResponse>*
   AppendEventsStream(::grpc::CallbackServerContext* ctx) override;
 
+  ::grpc::ServerBidiReactor<pb::AppendEventsBatchRequest, pb::AppendEventsBatchResponse>*
+  AppendEventsBatchStream(::grpc::CallbackServerContext* ctx) override;
+
   ::grpc::ServerWriteReactor<pb::ReadLogResponse>* ReadLog(::grpc::CallbackServerContext* ctx,
                                                            const pb::ReadLogRequest* req) override;
 

@@ -1,5 +1,6 @@
 #include "services/persistence_proxy/redis_store.h"
 
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 
 #include <algorithm>
@@ -11,6 +12,8 @@
 #include "absl/time/clock.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "google/protobuf/timestamp.pb.h"
+#include "common/redis/cluster_slots.h"
 #include "services/persistence_proxy/scripts.h"
 
 namespace orch::persistence_proxy {
@@ -49,6 +52,24 @@ absl::Status ValidateKeyPart(const char* field, const std::string& v, bool allow
     }
   }
   return absl::OkStatus();
+}
+
+// SHA-256 with the digest fetched once and a context per thread: OpenSSL 3's
+// one-shot SHA256() looks the algorithm up (locks, property queries) on
+// every call, which showed in the append path's profile.
+void Sha256(const std::string& data, unsigned char out[SHA256_DIGEST_LENGTH]) {
+  static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  struct Ctx {
+    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+    ~Ctx() { EVP_MD_CTX_free(ctx); }
+  };
+  thread_local Ctx c;
+  unsigned int len = 0;
+  if (md == nullptr || c.ctx == nullptr || EVP_DigestInit_ex2(c.ctx, md, nullptr) != 1 ||
+      EVP_DigestUpdate(c.ctx, data.data(), data.size()) != 1 ||
+      EVP_DigestFinal_ex(c.ctx, out, &len) != 1) {
+    SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), out);
+  }
 }
 
 absl::Status ValidateSha256(const char* field, const std::string& v) {
@@ -131,7 +152,7 @@ std::string NodeOfSessionId(const std::string& session_id) {
 
 std::string Sha256Hex(const std::string& data) {
   unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
+  Sha256(data, digest);
   static const char kHex[] = "0123456789abcdef";
   std::string out;
   for (unsigned char b : digest) {
@@ -146,8 +167,97 @@ std::string EntryDigest(const LogEntry& entry) {
   copy.clear_append_time();
   const std::string bytes = Serialize(copy);
   unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest);
+  Sha256(bytes, digest);
   return std::string(reinterpret_cast<const char*>(digest), 8);
+}
+
+namespace {
+
+void AppendVarint(std::string* out, uint64_t v) {
+  while (v >= 0x80) {
+    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out->push_back(static_cast<char>(v));
+}
+
+// Appends `m` as field `field` (length-delimited), deterministically.
+void AppendMessageField(std::string* out, int field, const google::protobuf::MessageLite& m) {
+  AppendVarint(out, (static_cast<uint64_t>(field) << 3) | 2);
+  AppendVarint(out, m.ByteSizeLong());
+  google::protobuf::io::StringOutputStream sos(out);  // appends
+  google::protobuf::io::CodedOutputStream cos(&sos);
+  cos.SetSerializationDeterministic(true);
+  m.SerializeWithCachedSizes(&cos);
+}
+
+// The deterministic serialization of `entry` with `epoch` and without
+// append_time, written field by field (no copy of the entry): seq (1),
+// epoch (3), the kind (4, 5 or 6). Entries with unknown fields take the
+// library's way.
+std::string SerializeWithoutTime(const LogEntry& entry, uint64_t epoch) {
+  if (!entry.GetReflection()->GetUnknownFields(entry).empty()) {
+    LogEntry plain = entry;
+    plain.set_epoch(epoch);
+    plain.clear_append_time();
+    return Serialize(plain);
+  }
+  std::string out;
+  out.reserve(entry.ByteSizeLong() + 16);
+  if (entry.seq() != 0) {
+    out.push_back(static_cast<char>((1 << 3) | 0));
+    AppendVarint(&out, entry.seq());
+  }
+  if (epoch != 0) {
+    out.push_back(static_cast<char>((3 << 3) | 0));
+    AppendVarint(&out, epoch);
+  }
+  switch (entry.kind_case()) {
+    case LogEntry::kEvent:
+      AppendMessageField(&out, LogEntry::kEventFieldNumber, entry.event());
+      break;
+    case LogEntry::kStarted:
+      AppendMessageField(&out, LogEntry::kStartedFieldNumber, entry.started());
+      break;
+    case LogEntry::kTerminated:
+      AppendMessageField(&out, LogEntry::kTerminatedFieldNumber, entry.terminated());
+      break;
+    case LogEntry::KIND_NOT_SET:
+      break;
+  }
+  return out;
+}
+
+}  // namespace
+
+EncodedEntry EncodeEntry(const LogEntry& entry, uint64_t epoch, absl::Time now) {
+  google::protobuf::Timestamp at;
+  if (entry.has_append_time()) {
+    at = entry.append_time();
+  } else {
+    const int64_t us = absl::ToUnixMicros(now);
+    at.set_seconds(us / 1000000);
+    at.set_nanos(static_cast<int32_t>(us % 1000000) * 1000);
+  }
+  EncodedEntry out;
+  const std::string bytes = SerializeWithoutTime(entry, epoch);
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  Sha256(bytes, digest);
+  out.digest.assign(reinterpret_cast<const char*>(digest), 8);
+  // Fields are serialized in field-number order: seq (1), then append_time
+  // (2), then the rest. So the entry with its append_time is the entry
+  // without it with the timestamp's field spliced in after seq (the same
+  // bytes as serializing it; redis_store_test checks this).
+  const std::string ts = Serialize(at);
+  const size_t seq_len =
+      entry.seq() == 0 ? 0 : 1 + google::protobuf::io::CodedOutputStream::VarintSize64(entry.seq());
+  out.bytes.reserve(bytes.size() + ts.size() + 6);
+  out.bytes.append(bytes, 0, seq_len);
+  out.bytes.push_back(static_cast<char>((2 << 3) | 2));  // field 2, length-delimited
+  AppendVarint(&out.bytes, ts.size());
+  out.bytes += ts;
+  out.bytes.append(bytes, seq_len, std::string::npos);
+  return out;
 }
 
 RedisStore::RedisStore(std::shared_ptr<redis::RedisClient> client, StoreOptions options)
@@ -181,90 +291,243 @@ std::string RedisStore::ScheduleDataKey(const std::string& bucket) const {
 
 // ---------------------------------------------------------------- sessions
 
-void RedisStore::AppendEvents(const pb::AppendEventsRequest& req, Done<pb::AppendEventsResponse> done) {
+bool RedisStore::PrepareAppend(const pb::AppendEventsRequest& req, Done<pb::AppendEventsResponse>& done,
+                               PendingAppend* p, int* slot, std::string* create_node) {
+  auto fail = [&done](absl::Status s) {
+    std::move(done)(std::move(s));
+    return false;
+  };
   const std::string& sid = req.session_id();
-  if (auto s = ValidateKeyPart("session_id", sid); !s.ok()) return std::move(done)(s);
-  if (req.entries().empty()) {
-    return std::move(done)(absl::InvalidArgumentError("entries: must not be empty"));
-  }
+  if (auto s = ValidateKeyPart("session_id", sid); !s.ok()) return fail(s);
+  if (req.entries().empty()) return fail(absl::InvalidArgumentError("entries: must not be empty"));
   if (static_cast<size_t>(req.entries_size()) > options_.max_batch_entries) {
-    return std::move(done)(absl::InvalidArgumentError(
+    return fail(absl::InvalidArgumentError(
         absl::StrCat("entries: ", req.entries_size(), " entries, over the limit of ",
                      options_.max_batch_entries, " (persistence.max-batch-entries)")));
   }
   const uint64_t first = req.entries(0).seq();
-  if (first == 0) return std::move(done)(absl::InvalidArgumentError("entries[0].seq: must be >= 1"));
+  if (first == 0) return fail(absl::InvalidArgumentError("entries[0].seq: must be >= 1"));
   std::string node;
   std::string doc = req.document_sha256();
   if (first == 1) {
     node = req.node().empty() ? NodeOfSessionId(sid) : req.node();
     if (node.empty()) {
-      return std::move(done)(absl::InvalidArgumentError(
+      return fail(absl::InvalidArgumentError(
           "node: required to create a session whose id does not name one (~<node>~...)"));
     }
-    if (auto s = ValidateKeyPart("node", node, /*allow_colon=*/false); !s.ok()) return std::move(done)(s);
+    if (auto s = ValidateKeyPart("node", node, /*allow_colon=*/false); !s.ok()) return fail(s);
     if (doc.empty() && req.entries(0).has_started()) doc = req.entries(0).started().document_sha256();
   }
-  std::vector<std::string> args = {absl::StrCat(req.epoch()), absl::StrCat(first),
-                                   absl::StrCat(TtlMs()), node, doc};
-  args.reserve(5 + 2 * req.entries_size());
+  // The script's arguments, encoded once here (on the caller's thread): the
+  // call that carries this append only joins the pieces.
+  size_t size = 64 + node.size() + doc.size();
+  for (const auto& e : req.entries()) size += e.ByteSizeLong() + 48;
+  p->args.reserve(size);
+  redis::CommandWriter w(&p->args);
+  w.Add(req.epoch());
+  w.Add(first);
+  w.Add(static_cast<uint64_t>(req.entries_size()));
+  w.Add(node);
+  w.Add(doc);
+  w.Add(first - 1);  // lets the script check the common case on strings
+  p->nargs = 6 + 2 * static_cast<size_t>(req.entries_size());
+  p->entries = static_cast<size_t>(req.entries_size());
   const absl::Time now = absl::Now();
   for (int i = 0; i < req.entries_size(); ++i) {
     const LogEntry& in = req.entries(i);
     if (in.seq() != first + static_cast<uint64_t>(i)) {
-      return std::move(done)(absl::InvalidArgumentError(absl::StrCat(
+      return fail(absl::InvalidArgumentError(absl::StrCat(
           "entries[", i, "].seq: ", in.seq(), " does not follow ", first + i - 1, " (seqs must be consecutive)")));
     }
     if (in.epoch() != 0 && in.epoch() != req.epoch()) {
-      return std::move(done)(absl::InvalidArgumentError(absl::StrCat(
+      return fail(absl::InvalidArgumentError(absl::StrCat(
           "entries[", i, "].epoch: ", in.epoch(), " differs from the request's epoch ", req.epoch())));
     }
     if (in.kind_case() == LogEntry::KIND_NOT_SET) {
-      return std::move(done)(absl::InvalidArgumentError(
+      return fail(absl::InvalidArgumentError(
           absl::StrCat("entries[", i, "]: has no event, started or terminated")));
     }
-    LogEntry entry = in;
-    entry.set_epoch(req.epoch());
-    if (!entry.has_append_time()) {
-      const int64_t us = absl::ToUnixMicros(now);
-      entry.mutable_append_time()->set_seconds(us / 1000000);
-      entry.mutable_append_time()->set_nanos(static_cast<int32_t>(us % 1000000) * 1000);
-    }
-    std::string bytes = Serialize(entry);
-    if (bytes.size() > options_.max_entry_bytes) {
-      return std::move(done)(absl::InvalidArgumentError(
-          absl::StrCat("entries[", i, "]: ", bytes.size(), " bytes, over the limit of ",
+    EncodedEntry e = EncodeEntry(in, req.epoch(), now);
+    if (e.bytes.size() > options_.max_entry_bytes) {
+      return fail(absl::InvalidArgumentError(
+          absl::StrCat("entries[", i, "]: ", e.bytes.size(), " bytes, over the limit of ",
                        options_.max_entry_bytes, " (persistence.max-entry-bytes)")));
     }
-    args.push_back(std::move(bytes));
-    args.push_back(EntryDigest(entry));
+    w.Add(e.bytes);
+    w.Add(e.digest);
   }
-  std::string context = absl::StrCat("AppendEvents ", sid);
-  auto eval = [this, keys = std::vector<std::string>{SessionKey(sid, "meta"), SessionKey(sid, "log"),
-                                                     SessionKey(sid, "snap")},
-               args = std::move(args), context](Done<pb::AppendEventsResponse> done) mutable {
-    client_->EvalSha(scripts::Append(), std::move(keys), std::move(args), options_.request_timeout,
-                     Complete<pb::AppendEventsResponse>(
-                         std::move(context), std::move(done), [](const RedisReply& r) {
-                           pb::AppendEventsResponse resp;
-                           resp.set_last_seq(ToU64(r));
-                           return absl::StatusOr<pb::AppendEventsResponse>(resp);
-                         }));
-  };
-  if (first != 1) return eval(std::move(done));
+  p->deadline = now + options_.request_timeout;
+  const std::string meta = SessionKey(sid, "meta");
+  *slot = client_->is_cluster() ? redis::KeySlot(meta) : -1;
+  redis::CommandWriter kw(&p->keys);
+  kw.Add(meta);
+  kw.Add(SessionKey(sid, "log"));
+  kw.Add(SessionKey(sid, "snap"));
+  p->session_id = sid;
+  p->done = std::move(done);
+  if (first == 1) *create_node = std::move(node);
+  return true;
+}
+
+void RedisStore::AppendEvents(const pb::AppendEventsRequest& req, Done<pb::AppendEventsResponse> done) {
+  PendingAppend p;
+  int slot = -1;
+  std::string node;
+  if (!PrepareAppend(req, done, &p, &slot, &node)) return;
+  if (!node.empty()) return RegisterAndEnqueue(slot, std::move(node), std::move(p));
+  std::vector<PendingAppend> ps;
+  ps.push_back(std::move(p));
+  EnqueueAppends(slot, std::move(ps));
+}
+
+void RedisStore::AppendEventsMany(std::vector<AppendItem> items) {
+  // Grouped by slot (standalone: one group), each group enqueued at once so
+  // they share calls.
+  std::unordered_map<int, std::vector<PendingAppend>> groups;
+  for (auto& [req, done] : items) {
+    PendingAppend p;
+    int slot = -1;
+    std::string node;
+    if (!PrepareAppend(*req, done, &p, &slot, &node)) continue;
+    if (!node.empty()) {
+      RegisterAndEnqueue(slot, std::move(node), std::move(p));
+    } else {
+      groups[slot].push_back(std::move(p));
+    }
+  }
+  for (auto& [slot, ps] : groups) EnqueueAppends(slot, std::move(ps));
+}
+
+void RedisStore::RegisterAndEnqueue(int slot, std::string node, PendingAppend p) {
   // Creation: register the session with its node first, so a stored session
   // is always listed (a failed append may leave a listed id without keys).
   const std::string reg = NodeSessionsKey(node);
+  std::vector<std::vector<std::string>> cmds = {{"SADD", reg, p.session_id},
+                                                {"PEXPIRE", reg, absl::StrCat(TtlMs())}};
   client_->ExecuteBatch(
-      {{"SADD", reg, sid}, {"PEXPIRE", reg, absl::StrCat(TtlMs())}}, options_.request_timeout,
-      [eval = std::move(eval), done = std::move(done),
-       context](std::vector<absl::StatusOr<RedisReply>> rs) mutable {
+      std::move(cmds), options_.request_timeout,
+      [this, slot, p = std::move(p)](std::vector<absl::StatusOr<RedisReply>> rs) mutable {
+        const std::string context = absl::StrCat("AppendEvents ", p.session_id, " (registry)");
         for (const auto& r : rs) {
-          if (!r.ok()) return std::move(done)(WithContext(r.status(), context + " (registry)"));
-          if (r->is_error()) return std::move(done)(FromErrorReply(*r, context + " (registry)"));
+          if (!r.ok()) return std::move(p.done)(WithContext(r.status(), context));
+          if (r->is_error()) return std::move(p.done)(FromErrorReply(*r, context));
         }
-        eval(std::move(done));
+        std::vector<PendingAppend> ps;
+        ps.push_back(std::move(p));
+        EnqueueAppends(slot, std::move(ps));
       });
+}
+
+void RedisStore::EnqueueAppends(int slot, std::vector<PendingAppend> ps) {
+  std::vector<AppendBatch> batches;
+  AppendBatch expired;
+  {
+    std::lock_guard<std::mutex> l(append_mu_);
+    AppendGroup& g = append_groups_[slot];
+    for (auto& p : ps) g.pending.push_back(std::move(p));
+    for (;;) {
+      AppendBatch b = TakeAppendsLocked(g, &expired);
+      if (b.empty()) break;
+      batches.push_back(std::move(b));
+    }
+    if (g.in_flight == 0 && g.pending.empty()) append_groups_.erase(slot);
+  }
+  for (auto& e : expired) {
+    std::move(e.done)(absl::UnavailableError(absl::StrCat(
+        "AppendEvents ", e.session_id, ": not sent to Redis within ",
+        absl::FormatDuration(options_.request_timeout), " (earlier appends of its slot still pending)")));
+  }
+  for (auto& b : batches) SendAppends(slot, std::move(b));
+}
+
+RedisStore::AppendBatch RedisStore::TakeAppendsLocked(AppendGroup& g, AppendBatch* expired) {
+  AppendBatch batch;
+  if (g.in_flight >= std::max(1, options_.append_calls_in_flight)) return batch;
+  const absl::Time now = absl::Now();
+  size_t entries = 0, bytes = 0;
+  while (!g.pending.empty()) {
+    PendingAppend& p = g.pending.front();
+    if (p.deadline <= now) {
+      expired->push_back(std::move(p));
+      g.pending.pop_front();
+      continue;
+    }
+    const size_t size = p.keys.size() + p.args.size();
+    if (!batch.empty() && (entries + p.entries > options_.append_call_entries ||
+                           bytes + size > options_.append_call_bytes)) {
+      break;
+    }
+    entries += p.entries;
+    bytes += size;
+    batch.push_back(std::move(p));
+    g.pending.pop_front();
+  }
+  if (!batch.empty()) ++g.in_flight;
+  return batch;
+}
+
+void RedisStore::SendAppends(int slot, AppendBatch batch) {
+  size_t nargs = 0, size = 64;
+  absl::Time deadline = absl::InfiniteFuture();
+  for (const auto& p : batch) {
+    nargs += 3 + p.nargs;
+    size += p.keys.size() + p.args.size();
+    deadline = std::min(deadline, p.deadline);
+  }
+  std::string wire = redis::RedisClient::BeginEvalSha(scripts::Append(), 3 * batch.size(), nargs + 2);
+  wire.reserve(wire.size() + size);
+  for (const auto& p : batch) wire += p.keys;
+  {
+    redis::CommandWriter w(&wire);
+    w.Add(static_cast<uint64_t>(TtlMs()));
+    w.Add(static_cast<uint64_t>(NowMs()));
+  }
+  for (const auto& p : batch) wire += p.args;
+  const absl::Duration timeout = std::max(absl::Milliseconds(1), deadline - absl::Now());
+  client_->EvalShaWire(scripts::Append(), std::move(wire), slot, timeout,
+                       [this, slot, batch = std::move(batch)](absl::StatusOr<RedisReply> r) mutable {
+                         OnAppendsDone(slot, std::move(batch), std::move(r));
+                       });
+}
+
+void RedisStore::OnAppendsDone(int slot, AppendBatch batch, absl::StatusOr<RedisReply> r) {
+  // Start the next call before finishing these (Redis works meanwhile).
+  AppendBatch next, expired;
+  {
+    std::lock_guard<std::mutex> l(append_mu_);
+    auto it = append_groups_.find(slot);
+    AppendGroup& g = it->second;
+    --g.in_flight;
+    next = TakeAppendsLocked(g, &expired);
+    if (g.in_flight == 0 && g.pending.empty()) append_groups_.erase(it);
+  }
+  if (!next.empty()) SendAppends(slot, std::move(next));
+  for (auto& e : expired) {
+    std::move(e.done)(absl::UnavailableError(absl::StrCat(
+        "AppendEvents ", e.session_id, ": not sent to Redis within ",
+        absl::FormatDuration(options_.request_timeout), " (earlier appends of its slot still pending)")));
+  }
+  // One burst: a consumer (AppendEventsBatchStream) writes one message for
+  // all of this call's results instead of one per result.
+  CallbackBurst burst;
+  const bool per_append = r.ok() && r->is_array() && r->elements().size() == batch.size();
+  for (size_t i = 0; i < batch.size(); ++i) {
+    PendingAppend& p = batch[i];
+    auto context = [&] { return absl::StrCat("AppendEvents ", p.session_id); };
+    if (!r.ok()) {
+      std::move(p.done)(WithContext(r.status(), context()));
+    } else if (!per_append) {
+      std::move(p.done)(r->is_error() ? FromErrorReply(*r, context())
+                                      : absl::InternalError(absl::StrCat(
+                                            context(), ": unexpected reply ", r->DebugString())));
+    } else if (const RedisReply& e = r->elements()[i]; e.is_error()) {
+      std::move(p.done)(FromErrorReply(e, context()));
+    } else {
+      pb::AppendEventsResponse resp;
+      resp.set_last_seq(ToU64(e));
+      std::move(p.done)(std::move(resp));
+    }
+  }
 }
 
 void RedisStore::ReadLogPage(const pb::ReadLogRequest& req, uint32_t max_entries,

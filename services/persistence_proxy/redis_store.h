@@ -9,8 +9,12 @@
 // client's I/O thread.
 
 #include <cstdint>
+#include <deque>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_map>
+#include <vector>
 
 #include "absl/time/time.h"
 #include "common/redis/redis_client.h"
@@ -28,12 +32,21 @@ struct StoreOptions {
   size_t max_document_bytes = 4 * 1024 * 1024;
   size_t max_payload_bytes = 256 * 1024;        // schedule payloads
   uint32_t load_page_entries = 512;             // entries fetched per script call
+  // Group commit of appends (README.md, "Group commit"): per hash slot (all
+  // of standalone Redis is one group) at most this many Append script calls
+  // in flight; appends arriving meanwhile wait and go together in the next
+  // call, which carries at most append_call_entries entries and
+  // append_call_bytes bytes (always at least one append).
+  int append_calls_in_flight = 4;
+  size_t append_call_entries = 256;
+  size_t append_call_bytes = 1 << 20;
 };
 
 class RedisStore final : public Store {
  public:
   // `client` must outlive the store (it is shared: the proxy also PINGs
-  // through it).
+  // through it). Destroy the store only when none of its operations is in
+  // flight (their callbacks use it, group commit's in particular).
   RedisStore(std::shared_ptr<redis::RedisClient> client, StoreOptions options);
 
   const StoreOptions& options() const { return options_; }
@@ -41,6 +54,7 @@ class RedisStore final : public Store {
   const std::string& prefix() const { return prefix_; }
 
   void AppendEvents(const pb::AppendEventsRequest& req, Done<pb::AppendEventsResponse> done) override;
+  void AppendEventsMany(std::vector<AppendItem> items) override;
   void ReadLogPage(const pb::ReadLogRequest& req, uint32_t max_entries,
                    Done<pb::ReadLogResponse> done) override;
   void PutSnapshot(const pb::PutSnapshotRequest& req, Done<pb::PutSnapshotResponse> done) override;
@@ -75,11 +89,44 @@ class RedisStore final : public Store {
   std::string ScheduleDataKey(const std::string& bucket) const;
 
  private:
+  // One validated append, encoded for the Append script and waiting for a
+  // call (RESP bulk strings, joined by SendAppends).
+  struct PendingAppend {
+    std::string keys;  // meta log snap
+    std::string args;  // epoch first n node doc prev {entry digest}...
+    size_t nargs = 0;
+    size_t entries = 0;
+    absl::Time deadline;
+    std::string session_id;
+    Done<pb::AppendEventsResponse> done;
+  };
+  struct AppendGroup {
+    std::deque<PendingAppend> pending;
+    int in_flight = 0;
+  };
+  using AppendBatch = std::vector<PendingAppend>;
+
   int64_t TtlMs() const;
+  // Validates and encodes `req` into `p` (slot in *slot); a creation (first
+  // seq 1) also names its node. On a bad request, completes `done` and
+  // returns false.
+  bool PrepareAppend(const pb::AppendEventsRequest& req, Done<pb::AppendEventsResponse>& done,
+                     PendingAppend* p, int* slot, std::string* create_node);
+  // Creation: registers the session with its node, then enqueues it.
+  void RegisterAndEnqueue(int slot, std::string node, PendingAppend p);
+  void EnqueueAppends(int slot, std::vector<PendingAppend> ps);
+  // Takes the next call's appends from `group` if a call may start; expired
+  // ones go to `expired`. Called with append_mu_ held.
+  AppendBatch TakeAppendsLocked(AppendGroup& group, AppendBatch* expired);
+  void SendAppends(int slot, AppendBatch batch);
+  void OnAppendsDone(int slot, AppendBatch batch, absl::StatusOr<redis::RedisReply> r);
 
   std::shared_ptr<redis::RedisClient> client_;
   StoreOptions options_;
   std::string prefix_;
+
+  std::mutex append_mu_;
+  std::unordered_map<int, AppendGroup> append_groups_;  // by slot (-1: standalone)
 };
 
 // The node of a "~<node>~<id>" session id, or "".
@@ -89,6 +136,15 @@ std::string NodeOfSessionId(const std::string& session_id);
 // SHA-256 over the deterministic serialization of the entry with
 // append_time cleared (so a retry stamped at another time still matches).
 std::string EntryDigest(const orch::event::v1::LogEntry& entry);
+
+// What the store keeps for `entry` as written by `epoch` at `now` (unless it
+// has an append_time): the deterministic serialization of the entry with
+// epoch (and append_time) set, and its EntryDigest, from one serialization.
+struct EncodedEntry {
+  std::string bytes;
+  std::string digest;
+};
+EncodedEntry EncodeEntry(const orch::event::v1::LogEntry& entry, uint64_t epoch, absl::Time now);
 
 // 64 lowercase hex digits of SHA-256(data).
 std::string Sha256Hex(const std::string& data);

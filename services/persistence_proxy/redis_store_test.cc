@@ -6,6 +6,8 @@
 #include "services/persistence_proxy/redis_store.h"
 
 #include "common/testing/status_matchers.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -33,6 +35,73 @@ TEST(DigestTest, IgnoresAppendTimeButNotContent) {
   EXPECT_EQ(EntryDigest(a).size(), 8u);
   b.mutable_event()->set_name("stop");
   EXPECT_NE(EntryDigest(a), EntryDigest(b));
+}
+
+// EncodeEntry splices append_time into the serialization without it; the
+// result must be exactly what the library writes for the whole entry.
+TEST(EncodeEntryTest, SameBytesAsSerializingTheEntry) {
+  auto serialize = [](const event::v1::LogEntry& e) {
+    std::string out;
+    google::protobuf::io::StringOutputStream sos(&out);
+    google::protobuf::io::CodedOutputStream cos(&sos);
+    cos.SetSerializationDeterministic(true);
+    e.SerializeToCodedStream(&cos);
+    cos.Trim();
+    return out;
+  };
+  const absl::Time now = absl::FromUnixMicros(1764578400123456);
+  std::vector<event::v1::LogEntry> entries(5);
+  entries[0].set_seq(1);
+  entries[0].mutable_started()->set_document_sha256(std::string(64, 'a'));
+  (*entries[0].mutable_started()->mutable_parameters())["b"].set_string_value("x");
+  (*entries[0].mutable_started()->mutable_parameters())["a"].set_number_value(2);
+  entries[1].set_seq(300);  // a two-byte varint
+  entries[1].mutable_event()->set_name(std::string(200, 'p'));
+  entries[2].set_seq(uint64_t{1} << 40);
+  entries[2].mutable_event()->set_name("with a time of its own");
+  entries[2].mutable_append_time()->set_seconds(17);
+  entries[2].mutable_append_time()->set_nanos(5);
+  entries[3].set_seq(7);
+  entries[3].mutable_terminated()->set_reason("bye");
+  entries[3].mutable_append_time();  // present but empty
+  entries[4].set_seq(8);
+  entries[4].set_epoch(9);
+  entries[4].mutable_event()->set_name(std::string(100000, 'q'));  // a 3-byte length
+  // An entry with a field this build does not know (from a newer client).
+  event::v1::LogEntry unknown;
+  unknown.set_seq(9);
+  unknown.mutable_event()->set_name("u");
+  ASSERT_TRUE(unknown.MergeFromString(std::string("\xa0\x06\x07", 3)));  // field 100 = 7
+  ASSERT_FALSE(unknown.GetReflection()->GetUnknownFields(unknown).empty());
+  entries.push_back(unknown);
+  entries.emplace_back();
+  entries.back().set_seq(10);
+  entries.back().mutable_event();  // an empty event
+  for (const uint64_t epoch : {uint64_t{9}, uint64_t{0}, uint64_t{1} << 35}) {
+    for (const auto& in : entries) {
+      if (in.epoch() != 0 && in.epoch() != epoch) continue;
+      EncodedEntry e = EncodeEntry(in, epoch, now);
+      event::v1::LogEntry expected = in;
+      expected.set_epoch(epoch);
+      if (!in.has_append_time()) {
+        expected.mutable_append_time()->set_seconds(1764578400);
+        expected.mutable_append_time()->set_nanos(123456000);
+      }
+      EXPECT_EQ(e.bytes, serialize(expected)) << in.seq() << " epoch " << epoch;
+      EXPECT_EQ(e.digest, EntryDigest(expected)) << in.seq() << " epoch " << epoch;
+    }
+  }
+  for (const auto& in : entries) {
+    EncodedEntry e = EncodeEntry(in, 9, now);
+    event::v1::LogEntry expected = in;
+    expected.set_epoch(9);
+    if (!in.has_append_time()) {
+      expected.mutable_append_time()->set_seconds(1764578400);
+      expected.mutable_append_time()->set_nanos(123456000);
+    }
+    EXPECT_EQ(e.bytes, serialize(expected)) << in.seq();
+    EXPECT_EQ(e.digest, EntryDigest(expected)) << in.seq();
+  }
 }
 
 TEST(DigestTest, Sha256Hex) {

@@ -20,71 +20,131 @@ const redis::RedisScript& Make(const char* body) {
 
 }  // namespace
 
-// ARGV: epoch first_seq ttl_ms node doc_sha256 {entry digest}...
-// Returns the session's last seq after the call.
+// Appends for one or more sessions (group commit: every append pending for
+// one hash slot goes in one call). KEYS: meta log snap per append, in order.
+// ARGV: ttl_ms now_ms, then per append: epoch first_seq n node doc_sha256
+// {entry digest} x n. Returns one element per append, in order: its last seq
+// after the call, or an error reply (the append wrote nothing). Each append
+// is checked and written on its own, in order (a later append of the same
+// session sees the earlier one), so a call is N independent atomic appends.
 const redis::RedisScript& Append() {
   static const redis::RedisScript& script = Make(R"lua(
-local epoch = tonumber(ARGV[1])
-local first = tonumber(ARGV[2])
-local ttl = ARGV[3]
-local n = (#ARGV - 5) / 2
-local m = redis.call('HMGET', KEYS[1], 'epoch', 'last', 'snap')
-local cur = tonumber(m[1])
-local last = tonumber(m[2]) or 0
-local snap = tonumber(m[3]) or 0
-local create = false
-if cur == nil then
-  if first ~= 1 then
-    return redis.error_reply('NOTFOUND unknown session (an append to a new session starts at seq 1, not ' .. s(first) .. ')')
-  end
-  create = true
-  cur = epoch
-  last = 0
-end
-if epoch < cur then
-  return redis.error_reply('FENCED writer epoch ' .. s(epoch) .. ' is older than the session epoch ' .. s(cur))
-end
-local from = 1
-if first <= last then
-  if first <= snap then
-    return redis.error_reply('MISMATCH seq ' .. s(first) .. ' is already covered by a snapshot (up to ' .. s(snap) .. ')')
-  end
-  local upto = math.min(last, first + n - 1)
-  local stored = redis.call('XRANGE', KEYS[2], s(first) .. '-0', s(upto) .. '-0')
-  if #stored ~= upto - first + 1 then
-    return redis.error_reply('MISMATCH entries ' .. s(first) .. '..' .. s(upto) .. ' are not all stored')
-  end
-  for k = 1, #stored do
-    local f = stored[k][2]
-    local h = nil
-    for j = 1, #f, 2 do if f[j] == 'h' then h = f[j + 1] end end
-    if h ~= ARGV[5 + 2 * k] then
-      return redis.error_reply('MISMATCH seq ' .. s(first + k - 1) .. ' is already stored with different content')
-    end
-  end
-  from = upto - first + 2
-elseif first ~= last + 1 then
-  return redis.error_reply('SEQGAP first seq ' .. s(first) .. ' does not follow the last stored seq ' .. s(last))
-end
-if create then
-  redis.call('HSET', KEYS[1], 'node', ARGV[4], 'epoch', s(epoch), 'last', '0', 'doc', ARGV[5],
-             'state', '', 'snap', '0')
-elseif epoch > cur then
-  redis.call('HSET', KEYS[1], 'epoch', s(epoch))
-end
-for k = from, n do
-  redis.call('XADD', KEYS[2], s(first + k - 1) .. '-0', 'e', ARGV[4 + 2 * k], 'h', ARGV[5 + 2 * k])
-end
-local new_last = math.max(last, first + n - 1)
-if new_last ~= last then redis.call('HSET', KEYS[1], 'last', s(new_last)) end
--- TTLs are refreshed when the stream was just (re)created (it had been
--- emptied by a snapshot and deleted) or when they have run down by more than
--- 1% of the lifetime (at most an hour): two PEXPIREs saved on most appends.
+local pcall, tonumber = redis.pcall, tonumber
+local ttl = ARGV[1]
 local t = tonumber(ttl)
-if create or last == snap or redis.call('PTTL', KEYS[1]) < t - math.min(t / 100, 3600000) then
-  touch(ttl, KEYS[1], KEYS[2], KEYS[3])
+local now = tonumber(ARGV[2])
+local slack = math.min(t / 100, 3600000)
+-- Commands go through pcall: an error reply (WRONGTYPE, OOM) fails only the
+-- append that met it, not the others of the call.
+local function failed(r) return type(r) == 'table' and r.err ~= nil end
+local slow
+-- Returns the append's result and its number of entries.
+local function append(mk, lk, sk, a)
+  local m = pcall('HMGET', mk, 'epoch', 'last', 'snap', 'x')
+  if failed(m) then return m, tonumber(ARGV[a + 2]) end
+  if ARGV[a + 2] == '1' and m[1] == ARGV[a] and m[2] == ARGV[a + 5] and m[2] ~= m[3] then
+    -- The common case, decided on strings (no number conversions): one
+    -- entry, the session's epoch, first = last + 1 (the proxy passes
+    -- first - 1 as `prev`), and a stream not just emptied by a snapshot.
+    -- The same checks and writes as below.
+    local r = pcall('XADD', lk, ARGV[a + 1] .. '-0', 'e', ARGV[a + 6], 'h', ARGV[a + 7])
+    if failed(r) then return r, 1 end
+    local x = tonumber(m[4]) or 0
+    if x - now < t - slack or x - now > t + slack then
+      r = pcall('HSET', mk, 'last', ARGV[a + 1], 'x', s(now + t))
+      if failed(r) then return r, 1 end
+      touch(ttl, mk, lk, sk)
+    else
+      r = pcall('HSET', mk, 'last', ARGV[a + 1])
+      if failed(r) then return r, 1 end
+    end
+    return tonumber(ARGV[a + 1]), 1
+  end
+  local n = tonumber(ARGV[a + 2])
+  return slow(mk, lk, sk, a, m, n), n
 end
-return new_last
+-- Everything else: creation, epoch changes, retries, gaps, several entries.
+slow = function(mk, lk, sk, a, m, n)
+  local epoch = tonumber(ARGV[a])
+  local first = tonumber(ARGV[a + 1])
+  local e = a + 6
+  local cur = tonumber(m[1])
+  local last = tonumber(m[2]) or 0
+  local snap = tonumber(m[3]) or 0
+  local create = false
+  if cur == nil then
+    if first ~= 1 then
+      return redis.error_reply('NOTFOUND unknown session (an append to a new session starts at seq 1, not ' .. s(first) .. ')')
+    end
+    create = true
+    cur = epoch
+    last = 0
+  end
+  if epoch < cur then
+    return redis.error_reply('FENCED writer epoch ' .. s(epoch) .. ' is older than the session epoch ' .. s(cur))
+  end
+  local from = 1
+  if first <= last then
+    if first <= snap then
+      return redis.error_reply('MISMATCH seq ' .. s(first) .. ' is already covered by a snapshot (up to ' .. s(snap) .. ')')
+    end
+    local upto = math.min(last, first + n - 1)
+    local stored = pcall('XRANGE', lk, s(first) .. '-0', s(upto) .. '-0')
+    if failed(stored) then return stored end
+    if #stored ~= upto - first + 1 then
+      return redis.error_reply('MISMATCH entries ' .. s(first) .. '..' .. s(upto) .. ' are not all stored')
+    end
+    for k = 1, #stored do
+      local f = stored[k][2]
+      local h = nil
+      for j = 1, #f, 2 do if f[j] == 'h' then h = f[j + 1] end end
+      if h ~= ARGV[e + 2 * k - 1] then
+        return redis.error_reply('MISMATCH seq ' .. s(first + k - 1) .. ' is already stored with different content')
+      end
+    end
+    from = upto - first + 2
+  elseif first ~= last + 1 then
+    return redis.error_reply('SEQGAP first seq ' .. s(first) .. ' does not follow the last stored seq ' .. s(last))
+  end
+  for k = from, n do
+    local r = pcall('XADD', lk, s(first + k - 1) .. '-0', 'e', ARGV[e + 2 * k - 2], 'h', ARGV[e + 2 * k - 1])
+    if failed(r) then return r end
+  end
+  local new_last = math.max(last, first + n - 1)
+  -- TTLs are refreshed on creation, when the stream was just re-created (a
+  -- snapshot had emptied and deleted it), or when they have run down by more
+  -- than 1% of the lifetime (at most an hour). meta.x remembers when they were
+  -- last set (now_ms + ttl, the proxy's clock; an x further ahead than that,
+  -- from a clock running ahead, also refreshes), so no PTTL is needed.
+  local x = tonumber(m[4]) or 0
+  local refresh = create or last == snap or x - now < t - slack or x - now > t + slack
+  local hr = nil
+  if create then
+    hr = pcall('HSET', mk, 'node', ARGV[a + 3], 'epoch', s(epoch), 'last', s(new_last),
+               'doc', ARGV[a + 4], 'state', '', 'snap', '0', 'x', s(now + t))
+  elseif refresh then
+    if epoch > cur then
+      hr = pcall('HSET', mk, 'last', s(new_last), 'epoch', s(epoch), 'x', s(now + t))
+    else
+      hr = pcall('HSET', mk, 'last', s(new_last), 'x', s(now + t))
+    end
+  elseif epoch > cur then
+    hr = pcall('HSET', mk, 'last', s(new_last), 'epoch', s(epoch))
+  elseif new_last ~= last then
+    hr = pcall('HSET', mk, 'last', s(new_last))
+  end
+  if failed(hr) then return hr end
+  if refresh then touch(ttl, mk, lk, sk) end
+  return new_last
+end
+local out = {}
+local a = 3
+for i = 1, #KEYS, 3 do
+  local r, n = append(KEYS[i], KEYS[i + 1], KEYS[i + 2], a)
+  out[#out + 1] = r
+  a = a + 6 + 2 * n
+end
+return out
 )lua");
   return script;
 }

@@ -27,6 +27,8 @@
 #include <cstdint>
 #include <future>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
@@ -45,6 +47,14 @@ class Store {
 
   // Session log.
   virtual void AppendEvents(const pb::AppendEventsRequest& req, Done<pb::AppendEventsResponse> done) = 0;
+  // Several appends at once (one AppendEventsBatchStream message): the same
+  // as AppendEvents for each, in order, but the store may send them
+  // together. Each callback runs once. The requests need to live only until
+  // this returns.
+  using AppendItem = std::pair<const pb::AppendEventsRequest*, Done<pb::AppendEventsResponse>>;
+  virtual void AppendEventsMany(std::vector<AppendItem> items) {
+    for (auto& [req, done] : items) AppendEvents(*req, std::move(done));
+  }
   // One page of ReadLog: at most `max_entries` entries with seq > after_seq.
   // Fewer than max_entries means the end of the log was reached.
   virtual void ReadLogPage(const pb::ReadLogRequest& req, uint32_t max_entries,
@@ -79,6 +89,41 @@ class Store {
   virtual void Reschedule(const pb::RescheduleRequest& req, Done<pb::RescheduleResponse> done) = 0;
   virtual void ClaimDue(const pb::ClaimDueRequest& req, Done<pb::ClaimDueResponse> done) = 0;
   virtual void AckSchedule(const pb::AckScheduleRequest& req, Done<pb::AckScheduleResponse> done) = 0;
+};
+
+// A burst of callbacks run together on one thread (the results of one Redis
+// call): while one is open, a consumer may defer work that it would do per
+// callback (writing a gRPC message) until the burst ends, so it does it once
+// for all of them. Deferred work runs on the same thread when the outermost
+// burst closes.
+class CallbackBurst {
+ public:
+  CallbackBurst() { ++depth(); }
+  ~CallbackBurst() {
+    if (--depth() > 0) return;
+    while (!deferred().empty()) {
+      std::vector<absl::AnyInvocable<void() &&>> run;
+      run.swap(deferred());
+      for (auto& f : run) std::move(f)();
+    }
+  }
+  CallbackBurst(const CallbackBurst&) = delete;
+  CallbackBurst& operator=(const CallbackBurst&) = delete;
+
+  // True inside a burst on this thread.
+  static bool Active() { return depth() > 0; }
+  // Runs `f` at the end of the current burst (Active() must be true).
+  static void Defer(absl::AnyInvocable<void() &&> f) { deferred().push_back(std::move(f)); }
+
+ private:
+  static int& depth() {
+    thread_local int d = 0;
+    return d;
+  }
+  static std::vector<absl::AnyInvocable<void() &&>>& deferred() {
+    thread_local std::vector<absl::AnyInvocable<void() &&>> v;
+    return v;
+  }
 };
 
 // Blocking call of one Store operation, for tests and tools (never on the

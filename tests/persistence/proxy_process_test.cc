@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include <csignal>
+#include <map>
 #include <regex>
 #include <set>
 
@@ -261,6 +262,77 @@ TEST_F(ProxyProcessTest, ServesTheStoreOverGrpcWithClearStatusCodes) {
     EXPECT_EQ(ok.size(), 20u);
     EXPECT_EQ(aborted, 1);
   }
+  // AppendEventsBatchStream: several appends per message each way; each
+  // append is answered once, by its request id, with its own status — a
+  // fenced and a gapped append in a message do not affect the others, and
+  // two messages' appends of one session (sent after the first's answer)
+  // follow each other.
+  {
+    auto ctx = Ctx();
+    auto stream = proxy->stub->AppendEventsBatchStream(ctx.get());
+    pb::AppendEventsBatchRequest first;
+    for (int i = 0; i < 30; ++i) {
+      pb::AppendEventsStreamRequest* r = first.add_appends();
+      r->set_request_id(i);
+      *r->mutable_append() = Batch(absl::StrCat("~3~BATCH", i), 1, 1, 2);
+    }
+    pb::AppendEventsStreamRequest* gap = first.add_appends();
+    gap->set_request_id(100);
+    *gap->mutable_append() = Batch(sid, 2, 605, 605);
+    pb::AppendEventsStreamRequest* fenced = first.add_appends();
+    fenced->set_request_id(101);
+    *fenced->mutable_append() = Batch(sid, 1, 602, 602);
+    pb::AppendEventsStreamRequest* invalid = first.add_appends();
+    invalid->set_request_id(102);
+    *invalid->mutable_append() = Batch("has space", 1, 1, 1);
+    ASSERT_TRUE(stream->Write(first));
+    std::map<uint64_t, pb::AppendEventsStreamResponse> results;
+    pb::AppendEventsBatchResponse resp;
+    while (results.size() < 33 && stream->Read(&resp)) {
+      for (const auto& r : resp.results()) {
+        EXPECT_TRUE(results.emplace(r.request_id(), r).second) << "answered twice: " << r.request_id();
+      }
+    }
+    ASSERT_EQ(results.size(), 33u);
+    for (int i = 0; i < 30; ++i) {
+      EXPECT_EQ(results[i].code(), 0) << results[i].message();
+      EXPECT_EQ(results[i].last_seq(), 2u);
+    }
+    EXPECT_EQ(results[100].code(), static_cast<int>(grpc::StatusCode::ABORTED));
+    EXPECT_THAT(results[100].message(), HasSubstr("does not follow"));
+    EXPECT_EQ(results[101].code(), static_cast<int>(grpc::StatusCode::ABORTED));
+    EXPECT_THAT(results[101].message(), HasSubstr("fenced"));
+    EXPECT_EQ(results[102].code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+    // The next appends of the same sessions, plus an identical retry.
+    pb::AppendEventsBatchRequest second;
+    for (int i = 0; i < 30; ++i) {
+      pb::AppendEventsStreamRequest* r = second.add_appends();
+      r->set_request_id(200 + i);
+      *r->mutable_append() = Batch(absl::StrCat("~3~BATCH", i), 1, 3, 3);
+    }
+    pb::AppendEventsStreamRequest* again = second.add_appends();
+    again->set_request_id(300);
+    *again->mutable_append() = Batch("~3~BATCH0", 1, 1, 2);
+    ASSERT_TRUE(stream->Write(second));
+    stream->WritesDone();
+    std::map<uint64_t, pb::AppendEventsStreamResponse> more;
+    while (stream->Read(&resp)) {
+      for (const auto& r : resp.results()) EXPECT_TRUE(more.emplace(r.request_id(), r).second);
+    }
+    EXPECT_TRUE(stream->Finish().ok());
+    ASSERT_EQ(more.size(), 31u);
+    for (int i = 0; i < 30; ++i) {
+      EXPECT_EQ(more[200 + i].code(), 0) << more[200 + i].message();
+      EXPECT_EQ(more[200 + i].last_seq(), 3u);
+    }
+    EXPECT_EQ(more[300].code(), 0) << more[300].message();
+    EXPECT_GE(more[300].last_seq(), 2u);
+    pb::GetSessionMetaRequest m;
+    m.set_session_id("~3~BATCH7");
+    pb::GetSessionMetaResponse mr;
+    ASSERT_TRUE(proxy->stub->GetSessionMeta(Ctx().get(), m, &mr).ok());
+    EXPECT_EQ(mr.meta().last_seq(), 3u);
+  }
   pb::AcquireLeaseRequest lease;
   lease.set_name("node:3");
   lease.set_holder("me");
@@ -272,7 +344,7 @@ TEST_F(ProxyProcessTest, ServesTheStoreOverGrpcWithClearStatusCodes) {
 
   const std::string m = proxy->Metrics();
   EXPECT_THAT(m, HasSubstr("orch_persistence_redis_up 1"));
-  EXPECT_THAT(m, HasSubstr("orch_persistence_fencing_rejections_total 1"));
+  EXPECT_THAT(m, HasSubstr("orch_persistence_fencing_rejections_total 2"));
   EXPECT_THAT(m, HasSubstr("orch_persistence_operation_seconds_count{op=\"AppendEvents\"}"));
   EXPECT_THAT(m, HasSubstr("orch_persistence_redis_reconnects_total"));
 }

@@ -4,10 +4,13 @@
 // idempotent retry, trim only after a snapshot, and TTLs on every key.
 // The whole binary runs as one ctest entry so each backend starts once.
 
+#include <atomic>
 #include <csignal>
+#include <future>
 #include <set>
 #include <thread>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
@@ -17,6 +20,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "services/persistence_proxy/redis_store.h"
+#include "services/persistence_proxy/scripts.h"
 
 namespace orch::persistence_proxy {
 namespace {
@@ -566,6 +570,220 @@ TYPED_TEST(StoreConformanceTest, SnapshotsKeepTheRegistryAndTheDocumentAlive) {
     }
     EXPECT_TRUE(refreshed) << key;
   }
+}
+
+// Several sessions' appends in ONE call of the Append script (what group
+// commit sends): each is checked and written on its own — one fenced, one
+// with a gap, one unknown, one an idempotent retry with new entries, one
+// session twice (the second sees the first) — and the rejected ones write
+// nothing. The sessions share a slot so this also runs on the cluster.
+TYPED_TEST(StoreConformanceTest, OneAppendCallCarriesManySessionsEachCheckedOnItsOwn) {
+  std::vector<std::string> sids = {this->Sid("a")};
+  const int slot = redis::KeySlot(this->store_->SessionKey(sids[0], "meta"));
+  for (int i = 0; sids.size() < 5; ++i) {
+    std::string sid = this->Sid(absl::StrCat("x", i));
+    if (redis::KeySlot(this->store_->SessionKey(sid, "meta")) == slot) sids.push_back(sid);
+  }
+  const std::string &a = sids[0], &fenced = sids[1], &gap = sids[2], &retry = sids[3],
+                    &unknown = sids[4];
+  ASSERT_OK(this->Append(this->Batch(fenced, 7, 1, 2)));
+  ASSERT_OK(this->Append(this->Batch(gap, 1, 1, 3)));
+  ASSERT_OK(this->Append(this->Batch(retry, 1, 1, 2)));
+
+  std::vector<std::string> keys;
+  std::vector<std::string> args = {absl::StrCat(absl::ToInt64Milliseconds(absl::Hours(24 * 30))),
+                                   absl::StrCat(absl::ToUnixMillis(absl::Now()))};
+  auto add = [&](const pb::AppendEventsRequest& r) {
+    for (const char* k : {"meta", "log", "snap"}) keys.push_back(this->store_->SessionKey(r.session_id(), k));
+    args.push_back(absl::StrCat(r.epoch()));
+    args.push_back(absl::StrCat(r.entries(0).seq()));
+    args.push_back(absl::StrCat(r.entries_size()));
+    args.push_back(r.entries(0).seq() == 1 ? "1" : "");
+    args.push_back(r.entries(0).seq() == 1 ? std::string(64, 'a') : "");
+    args.push_back(absl::StrCat(r.entries(0).seq() - 1));
+    for (const auto& e : r.entries()) {
+      EncodedEntry enc = EncodeEntry(e, r.epoch(), absl::Now());
+      args.push_back(enc.bytes);
+      args.push_back(enc.digest);
+    }
+  };
+  add(this->Batch(a, 5, 1, 2));        // creates a
+  add(this->Batch(fenced, 6, 3, 3));   // epoch 6 < 7
+  add(this->Batch(gap, 1, 5, 5));      // last is 3
+  add(this->Batch(retry, 1, 1, 4));    // 1..2 stored identically, 3..4 new
+  add(this->Batch(a, 5, 3, 3));        // a again, after its creation above
+  add(this->Batch(unknown, 1, 4, 4));  // no such session
+  add(this->Batch(fenced, 8, 3, 3));   // a newer writer of the fenced session
+  auto r = this->backend_->client->EvalShaSync(scripts::Append(), keys, args);
+  ASSERT_OK(r);
+  ASSERT_TRUE(r->is_array()) << r->DebugString();
+  ASSERT_EQ(r->elements().size(), 7u) << r->DebugString();
+  const auto& e = r->elements();
+  EXPECT_EQ(e[0], redis::RedisReply::Integer(2));
+  EXPECT_EQ(e[1].error_code(), "FENCED") << e[1].DebugString();
+  EXPECT_EQ(e[2].error_code(), "SEQGAP") << e[2].DebugString();
+  EXPECT_EQ(e[3], redis::RedisReply::Integer(4));
+  EXPECT_EQ(e[4], redis::RedisReply::Integer(3));
+  EXPECT_EQ(e[5].error_code(), "NOTFOUND") << e[5].DebugString();
+  EXPECT_EQ(e[6], redis::RedisReply::Integer(3));
+
+  EXPECT_THAT(this->ReadSeqs(a, 0), ::orch::testing::IsOkAndHolds(ElementsAre(1, 2, 3)));
+  EXPECT_EQ(this->Meta(a)->epoch(), 5u);
+  EXPECT_THAT(this->ReadSeqs(fenced, 0), ::orch::testing::IsOkAndHolds(ElementsAre(1, 2, 3)));
+  EXPECT_EQ(this->Meta(fenced)->epoch(), 8u);
+  EXPECT_THAT(this->ReadSeqs(gap, 0), ::orch::testing::IsOkAndHolds(ElementsAre(1, 2, 3)));
+  EXPECT_EQ(this->Meta(gap)->last_seq(), 3u);
+  EXPECT_THAT(this->ReadSeqs(retry, 0), ::orch::testing::IsOkAndHolds(ElementsAre(1, 2, 3, 4)));
+  EXPECT_THAT(this->Meta(unknown), StatusIs(Code::kNotFound));
+  for (const auto& sid : {a, fenced, retry}) {
+    for (const char* k : {"meta", "log"}) {
+      auto ttl = this->backend_->client->ExecuteSync({"PTTL", this->store_->SessionKey(sid, k)});
+      ASSERT_OK(ttl);
+      EXPECT_GT(ttl->integer(), 0) << sid << " " << k;
+    }
+  }
+}
+
+// Many sessions appending at once through the store (group commit batches
+// them, several per script call): every append is answered for its own
+// session, stale writers are fenced, and the logs come out complete.
+TYPED_TEST(StoreConformanceTest, ConcurrentAppendsOfManySessionsAreEachCorrect) {
+  constexpr int kSessions = 48, kAppends = 12;
+  std::vector<std::thread> writers;
+  std::atomic<int> bad{0}, fenced{0};
+  for (int t = 0; t < 8; ++t) {
+    writers.emplace_back([&, t] {
+      for (int i = t; i < kSessions; i += 8) {
+        const std::string sid = this->Sid(absl::StrCat("c", i));
+        for (uint64_t seq = 1; seq <= kAppends; ++seq) {
+          // Every other append goes out together with a retry of itself and
+          // a stale writer's attempt, all in flight at once.
+          std::promise<absl::Status> p1, p2, p3;
+          auto req = this->Batch(sid, 2, seq, seq);
+          this->store_->AppendEvents(req, [&](absl::StatusOr<pb::AppendEventsResponse> r) {
+            p1.set_value(r.ok() && r->last_seq() == seq ? absl::OkStatus()
+                                                        : absl::InternalError(r.status().ToString()));
+          });
+          const bool extra = seq > 1 && seq % 2 == 0;
+          if (extra) {
+            this->store_->AppendEvents(this->Batch(sid, 1, seq + 1, seq + 1),
+                                       [&](absl::StatusOr<pb::AppendEventsResponse> r) {
+                                         p2.set_value(r.status());
+                                       });
+            this->store_->AppendEvents(req, [&](absl::StatusOr<pb::AppendEventsResponse> r) {
+              p3.set_value(r.ok() && r->last_seq() >= seq ? absl::OkStatus()
+                                                          : absl::InternalError(r.status().ToString()));
+            });
+          }
+          if (!p1.get_future().get().ok()) ++bad;
+          if (extra) {
+            const absl::Status s2 = p2.get_future().get();
+            if (s2.code() == Code::kAborted) {
+              ++fenced;
+            } else {
+              ++bad;
+            }
+            if (!p3.get_future().get().ok()) ++bad;
+          }
+        }
+      }
+    });
+  }
+  for (auto& w : writers) w.join();
+  EXPECT_EQ(bad.load(), 0);
+  EXPECT_EQ(fenced.load(), kSessions * (kAppends / 2));  // seqs 2, 4, ..., 12
+  std::vector<uint64_t> want;
+  for (uint64_t s = 1; s <= kAppends; ++s) want.push_back(s);
+  for (int i = 0; i < kSessions; ++i) {
+    const std::string sid = this->Sid(absl::StrCat("c", i));
+    EXPECT_THAT(this->ReadSeqs(sid, 0), ::orch::testing::IsOkAndHolds(::testing::ElementsAreArray(want))) << sid;
+    EXPECT_EQ(this->Meta(sid)->last_seq(), uint64_t{kAppends});
+  }
+}
+
+// AppendEventsMany (one AppendEventsBatchStream message): the same results
+// as one AppendEvents per request, the valid ones sharing script calls.
+TYPED_TEST(StoreConformanceTest, AppendEventsManyAnswersEachRequestOnItsOwn) {
+  constexpr int kSessions = 20;
+  auto run = [&](const std::vector<pb::AppendEventsRequest>& reqs) {
+    std::vector<std::promise<absl::StatusOr<pb::AppendEventsResponse>>> ps(reqs.size());
+    std::vector<Store::AppendItem> items;
+    for (size_t i = 0; i < reqs.size(); ++i) {
+      items.emplace_back(&reqs[i], [&ps, i](absl::StatusOr<pb::AppendEventsResponse> r) {
+        ps[i].set_value(std::move(r));
+      });
+    }
+    this->store_->AppendEventsMany(std::move(items));
+    std::vector<absl::StatusOr<uint64_t>> out;
+    for (auto& p : ps) {
+      auto r = p.get_future().get();
+      out.push_back(r.ok() ? absl::StatusOr<uint64_t>(r->last_seq()) : r.status());
+    }
+    return out;
+  };
+  std::vector<pb::AppendEventsRequest> create;
+  for (int i = 0; i < kSessions; ++i) create.push_back(this->Batch(this->Sid(absl::StrCat("m", i)), 3, 1, 2));
+  for (const auto& r : run(create)) EXPECT_THAT(r, ::orch::testing::IsOkAndHolds(2));
+  std::vector<pb::AppendEventsRequest> next;
+  for (int i = 0; i < kSessions; ++i) next.push_back(this->Batch(this->Sid(absl::StrCat("m", i)), 3, 3, 4));
+  next.push_back(this->Batch(this->Sid("m0"), 2, 5, 5));         // fenced
+  next.push_back(this->Batch(this->Sid("m1"), 3, 9, 9));         // gap
+  next.push_back(this->Batch("bad id", 3, 3, 3));                // invalid
+  next.push_back(this->Batch(this->Sid("m2"), 3, 1, 2));         // identical retry
+  next.push_back(this->Batch(this->Sid("m3"), 3, 1, 2, "other"));  // conflicting retry
+  const auto r = run(next);
+  for (int i = 0; i < kSessions; ++i) EXPECT_THAT(r[i], ::orch::testing::IsOkAndHolds(4)) << i;
+  EXPECT_THAT(r[kSessions], StatusIs(Code::kAborted, HasSubstr("fenced")));
+  EXPECT_THAT(r[kSessions + 1], StatusIs(Code::kAborted, HasSubstr("does not follow")));
+  EXPECT_THAT(r[kSessions + 2], StatusIs(Code::kInvalidArgument, HasSubstr("session_id")));
+  EXPECT_THAT(r[kSessions + 3], ::orch::testing::IsOkAndHolds(::testing::Ge(2u)));
+  EXPECT_THAT(r[kSessions + 4], StatusIs(Code::kAborted, HasSubstr("different content")));
+  for (int i = 0; i < kSessions; ++i) {
+    EXPECT_THAT(this->ReadSeqs(this->Sid(absl::StrCat("m", i)), 0),
+                ::orch::testing::IsOkAndHolds(ElementsAre(1, 2, 3, 4)));
+  }
+}
+
+// TTLs are refreshed without PTTL: meta.x says until when they were last
+// set. An x that ran down (here: set back by hand) or that lies further
+// ahead than the lifetime (a proxy clock running ahead) makes the next
+// append refresh all keys; otherwise appends leave them alone.
+TYPED_TEST(StoreConformanceTest, AppendsRefreshTtlsWhenTheyRanDown) {
+  const std::string sid = this->Sid("s");
+  ASSERT_OK(this->Append(this->Batch(sid, 1, 1, 2)));
+  ASSERT_OK(this->Snapshot(sid, 1, 1, "snap"));
+  auto& client = *this->backend_->client;
+  const std::string meta = this->store_->SessionKey(sid, "meta");
+  const int64_t life = absl::ToInt64Milliseconds(absl::Hours(24 * 30));
+  auto pttl = [&](const char* k) {
+    auto r = client.ExecuteSync({"PTTL", this->store_->SessionKey(sid, k)});
+    return r.ok() ? r->integer() : -100;
+  };
+  auto shorten = [&] {
+    for (const char* k : {"meta", "log", "snap"}) {
+      ASSERT_OK(client.ExecuteSync({"PEXPIRE", this->store_->SessionKey(sid, k), "100000000"}));
+    }
+  };
+  // Fresh x: no refresh.
+  shorten();
+  ASSERT_OK(this->Append(this->Batch(sid, 1, 3, 3)));
+  EXPECT_LT(pttl("meta"), 100000001);
+  // x ran down by more than 1% (at most an hour) of the lifetime: refresh.
+  ASSERT_OK(client.ExecuteSync(
+      {"HSET", meta, "x", absl::StrCat(absl::ToUnixMillis(absl::Now()) + life - 2 * 3600 * 1000)}));
+  ASSERT_OK(this->Append(this->Batch(sid, 1, 4, 4)));
+  for (const char* k : {"meta", "log", "snap"}) EXPECT_GT(pttl(k), life - 3600 * 1000) << k;
+  // x far ahead: refresh too.
+  shorten();
+  ASSERT_OK(client.ExecuteSync(
+      {"HSET", meta, "x", absl::StrCat(absl::ToUnixMillis(absl::Now()) + 10 * life)}));
+  ASSERT_OK(this->Append(this->Batch(sid, 1, 5, 5)));
+  for (const char* k : {"meta", "log", "snap"}) EXPECT_GT(pttl(k), life - 3600 * 1000) << k;
+  auto x = client.ExecuteSync({"HGET", meta, "x"});
+  ASSERT_OK(x);
+  int64_t xv = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(x->str(), &xv)) << x->DebugString();
+  EXPECT_LE(xv, absl::ToUnixMillis(absl::Now()) + life);
 }
 
 // Last in the suite: every key the tests above left has a TTL.
