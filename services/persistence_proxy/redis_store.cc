@@ -732,18 +732,47 @@ void RedisStore::ListNodeSessions(const pb::ListNodeSessionsRequest& req,
     return std::move(done)(absl::InvalidArgumentError("cursor: must be a next_cursor of a previous call"));
   }
   const uint32_t count = req.page_size() == 0 ? 100 : std::min<uint32_t>(req.page_size(), 10000);
-  client_->Execute({"SSCAN", NodeSessionsKey(req.node()), cursor, "COUNT", absl::StrCat(count)},
-                   options_.request_timeout,
-                   Complete<pb::ListNodeSessionsResponse>(
-                       absl::StrCat("ListNodeSessions ", req.node()), std::move(done),
-                       [](const RedisReply& r) -> absl::StatusOr<pb::ListNodeSessionsResponse> {
-                         const auto& e = r.elements();
-                         if (e.size() != 2) return absl::InternalError("unexpected SSCAN reply");
-                         pb::ListNodeSessionsResponse resp;
-                         resp.set_next_cursor(e[0].str());
-                         for (const auto& id : e[1].elements()) resp.add_session_ids(id.str());
-                         return resp;
-                       }));
+  const std::string context = absl::StrCat("ListNodeSessions ", req.node());
+  auto parse = [](const RedisReply& r) -> absl::StatusOr<pb::ListNodeSessionsResponse> {
+    const auto& e = r.elements();
+    if (e.size() != 2) return absl::InternalError("unexpected SSCAN reply");
+    pb::ListNodeSessionsResponse resp;
+    resp.set_next_cursor(e[0].str());
+    for (const auto& id : e[1].elements()) resp.add_session_ids(id.str());
+    return resp;
+  };
+  std::vector<std::string> scan = {"SSCAN", NodeSessionsKey(req.node()), cursor, "COUNT", absl::StrCat(count)};
+  if (!req.include_state()) {
+    client_->Execute(std::move(scan), options_.request_timeout,
+                     Complete<pb::ListNodeSessionsResponse>(context, std::move(done), parse));
+    return;
+  }
+  // The page, then every session's meta state in one pipelined batch.
+  client_->Execute(
+      std::move(scan), options_.request_timeout,
+      Complete<pb::ListNodeSessionsResponse>(
+          context,
+          [this, context, done = std::move(done)](absl::StatusOr<pb::ListNodeSessionsResponse> page) mutable {
+            if (!page.ok() || page->session_ids().empty()) return std::move(done)(std::move(page));
+            std::vector<std::vector<std::string>> gets;
+            gets.reserve(page->session_ids_size());
+            for (const auto& id : page->session_ids()) gets.push_back({"HMGET", SessionKey(id, "meta"), "state", "last"});
+            auto resp = std::make_shared<pb::ListNodeSessionsResponse>(*std::move(page));
+            client_->ExecuteBatch(
+                std::move(gets), options_.request_timeout,
+                [resp, context, done = std::move(done)](std::vector<absl::StatusOr<RedisReply>> replies) mutable {
+                  for (auto& r : replies) {
+                    if (!r.ok()) return std::move(done)(WithContext(r.status(), context));
+                    if (r->is_error()) return std::move(done)(FromErrorReply(*r, context));
+                    const auto& f = r->elements();
+                    // No meta (no `last`): deleted since it was registered.
+                    const bool exists = f.size() == 2 && !f[1].is_nil();
+                    resp->add_states(!exists ? "<gone>" : f[0].is_nil() ? "" : f[0].str());
+                  }
+                  std::move(done)(std::move(*resp));
+                });
+          },
+          parse));
 }
 
 // ---------------------------------------------------------------- documents

@@ -1258,7 +1258,8 @@ void Engine::Impl::RecoveryLoop(uint64_t generation) {
   };
   do {
     if (stop()) return;
-    auto ids = store_->ListNodeSessions(options_.node_id, &cursor, 1000);
+    std::vector<std::string> states;
+    auto ids = store_->ListNodeSessions(options_.node_id, &cursor, 1000, &states);
     if (!ids.ok()) {
       log::Warn("recovery: cannot list the node's sessions; retrying", {{"error", std::string(ids.status().message())}});
       std::this_thread::sleep_for(std::chrono::milliseconds(500));
@@ -1266,14 +1267,12 @@ void Engine::Impl::RecoveryLoop(uint64_t generation) {
     }
     listed += ids->size();
     std::vector<char> wanted(ids->size(), 0);
-    parallel(ids->size(), 32, [&](size_t i) {
-      {
-        std::lock_guard<std::mutex> l(mu_);
-        if (slots_.contains((*ids)[i])) return;  // already in memory
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      for (size_t i = 0; i < ids->size(); ++i) {
+        wanted[i] = states[i] != kStateDeactivated && states[i] != "<gone>" && !slots_.contains((*ids)[i]);
       }
-      auto state = store_->GetState((*ids)[i]);
-      wanted[i] = state.ok() && *state != kStateDeactivated;
-    });
+    }
     std::vector<std::string> todo;
     for (size_t i = 0; i < ids->size(); ++i) {
       if (wanted[i]) {

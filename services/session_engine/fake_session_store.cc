@@ -113,16 +113,9 @@ absl::Status FakeSessionStore::SetState(const std::string& id, uint64_t epoch, c
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> FakeSessionStore::GetState(const std::string& id) {
-  std::lock_guard<std::mutex> l(mu_);
-  RETURN_IF_ERROR(Check());
-  auto it = sessions_.find(id);
-  if (it == sessions_.end()) return absl::NotFoundError("unknown session");
-  return it->second.state;
-}
-
 absl::StatusOr<std::vector<std::string>> FakeSessionStore::ListNodeSessions(int node, std::string* cursor,
-                                                                            uint32_t page_size) {
+                                                                            uint32_t page_size,
+                                                                            std::vector<std::string>* states) {
   std::lock_guard<std::mutex> l(mu_);
   RETURN_IF_ERROR(Check());
   size_t skip = 0;
@@ -130,12 +123,14 @@ absl::StatusOr<std::vector<std::string>> FakeSessionStore::ListNodeSessions(int 
     return absl::InvalidArgumentError("cursor");
   }
   std::vector<std::string> ids;
+  if (states != nullptr) states->clear();
   size_t index = 0;
   for (const auto& [id, s] : sessions_) {
     if (s.node != node) continue;
     if (index++ < skip) continue;
     if (ids.size() >= page_size) break;
     ids.push_back(id);
+    if (states != nullptr) states->push_back(s.state);
   }
   *cursor = skip + ids.size() < index ? absl::StrCat(skip + ids.size()) : "0";
   return ids;

@@ -100,25 +100,24 @@ absl::Status RemoteSessionStore::SetState(const std::string& session_id, uint64_
   return impl_->Call("set state", &pv1::Persistence::Stub::SetSessionState, req, &resp);
 }
 
-absl::StatusOr<std::string> RemoteSessionStore::GetState(const std::string& session_id) {
-  pv1::GetSessionMetaRequest req;
-  req.set_session_id(session_id);
-  pv1::GetSessionMetaResponse resp;
-  absl::Status s = impl_->Call("get meta", &pv1::Persistence::Stub::GetSessionMeta, req, &resp);
-  if (!s.ok()) return s;
-  return resp.meta().state();
-}
-
 absl::StatusOr<std::vector<std::string>> RemoteSessionStore::ListNodeSessions(int node, std::string* cursor,
-                                                                              uint32_t page_size) {
+                                                                              uint32_t page_size,
+                                                                              std::vector<std::string>* states) {
   pv1::ListNodeSessionsRequest req;
   req.set_node(absl::StrCat(node));
   req.set_cursor(*cursor);
   req.set_page_size(page_size);
+  req.set_include_state(states != nullptr);
   pv1::ListNodeSessionsResponse resp;
   absl::Status s = impl_->Call("list sessions", &pv1::Persistence::Stub::ListNodeSessions, req, &resp);
   if (!s.ok()) return s;
   *cursor = resp.next_cursor();
+  if (states != nullptr) {
+    if (resp.states_size() != resp.session_ids_size()) {
+      return absl::FailedPreconditionError("persistence-proxy does not return session states (too old?)");
+    }
+    states->assign(resp.states().begin(), resp.states().end());
+  }
   return std::vector<std::string>(resp.session_ids().begin(), resp.session_ids().end());
 }
 

@@ -31,9 +31,8 @@ class RemoteSessionStore final : public SessionStore {
   absl::StatusOr<LoadedSession> Load(const std::string& session_id) override;
   absl::Status Delete(const std::string& session_id, uint64_t epoch) override;
   absl::Status SetState(const std::string& session_id, uint64_t epoch, const std::string& state) override;
-  absl::StatusOr<std::string> GetState(const std::string& session_id) override;
-  absl::StatusOr<std::vector<std::string>> ListNodeSessions(int node, std::string* cursor,
-                                                            uint32_t page_size) override;
+  absl::StatusOr<std::vector<std::string>> ListNodeSessions(int node, std::string* cursor, uint32_t page_size,
+                                                            std::vector<std::string>* states) override;
   absl::Status PutDocument(const std::string& sha256, const std::string& source) override;
   absl::StatusOr<std::string> GetDocument(const std::string& sha256) override;
   absl::StatusOr<LeaseState> AcquireLease(const std::string& name, const std::string& holder,

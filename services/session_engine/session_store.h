@@ -50,11 +50,12 @@ class SessionStore {
   virtual absl::StatusOr<LoadedSession> Load(const std::string& session_id) = 0;
   virtual absl::Status Delete(const std::string& session_id, uint64_t epoch) = 0;
   virtual absl::Status SetState(const std::string& session_id, uint64_t epoch, const std::string& state) = 0;
-  // The session's state field; NOT_FOUND for an unknown session.
-  virtual absl::StatusOr<std::string> GetState(const std::string& session_id) = 0;
-  // One page of a node's registered sessions; `*cursor` "0" when done.
+  // One page of a node's registered sessions; `*cursor` "0" when done. With
+  // `states`, also each one's SetState value ("" if never set, "<gone>" if
+  // deleted meanwhile), read in the same round trip.
   virtual absl::StatusOr<std::vector<std::string>> ListNodeSessions(int node, std::string* cursor,
-                                                                    uint32_t page_size) = 0;
+                                                                    uint32_t page_size,
+                                                                    std::vector<std::string>* states = nullptr) = 0;
 
   virtual absl::Status PutDocument(const std::string& sha256, const std::string& source) = 0;
   virtual absl::StatusOr<std::string> GetDocument(const std::string& sha256) = 0;

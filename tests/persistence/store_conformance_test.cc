@@ -7,6 +7,7 @@
 #include <atomic>
 #include <csignal>
 #include <future>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -374,6 +375,26 @@ TYPED_TEST(StoreConformanceTest, SessionStateAndDeletionWithRegistry) {
   ASSERT_OK(CallSync(*this->store_, &Store::SetSessionState, st));
   EXPECT_EQ(this->Meta(victim)->state(), "idle");
   EXPECT_EQ(this->Meta(victim)->node(), node);
+  // include_state: the listing carries each session's state, in order.
+  {
+    std::map<std::string, std::string> states;
+    std::string cursor;
+    for (int page = 0; page < 100; ++page) {
+      pb::ListNodeSessionsRequest r;
+      r.set_node(node);
+      r.set_cursor(cursor);
+      r.set_page_size(7);
+      r.set_include_state(true);
+      auto resp = CallSync(*this->store_, &Store::ListNodeSessions, r);
+      ASSERT_OK(resp);
+      ASSERT_EQ(resp->states_size(), resp->session_ids_size());
+      for (int i = 0; i < resp->session_ids_size(); ++i) states[resp->session_ids(i)] = resp->states(i);
+      cursor = resp->next_cursor();
+      if (cursor == "0") break;
+    }
+    ASSERT_EQ(states.size(), created.size());
+    for (const auto& [id, state] : states) EXPECT_EQ(state, id == victim ? "idle" : "") << id;
+  }
 
   pb::DeleteSessionRequest d;
   d.set_session_id(victim);
