@@ -49,6 +49,38 @@ double orch_js_random_double(void *udata);
  * use it (stock: 10); see common/js/README.md ("Garbage collection"). */
 #define ORCH_DUK_ALLOC_FAIL_GC_ROUNDS 2
 
+/* ---- Global variables: one lookup instead of two ----
+ * The build patches duk__get_identifier_reference() (the lookup behind every
+ * read, write, typeof and delete of an identifier) to expand this right after
+ * it fetched the binding object of an object environment record. For a
+ * record without a `this` binding (the global environment; `with` records
+ * have one) whose binding object is not a Proxy and has the name as an own
+ * data property, it returns that property's value slot, as Duktape does for
+ * declarative records, instead of "found, value unknown" (which costs a
+ * hasprop walk, then a full getprop or putprop of the same name). Callers
+ * then read the slot, write it in place when the property is writable (a
+ * non-writable one still goes through putprop, which refuses or throws), and
+ * refuse to delete a non-configurable one, exactly what [[Get]], [[Put]] and
+ * [[Delete]] do for an own data property of an ordinary object. Anything
+ * else (accessors such as the pending `_event`, inherited properties, missing
+ * names) takes Duktape's path unchanged. The leading ';' ends the patched
+ * assignment; the original ';' ends the trailing (void) 0. */
+#define ORCH_DUK_OBJENV_FAST_PATH \
+  ; \
+  if (!((duk_hobjenv *) env)->has_this && !DUK_HOBJECT_IS_PROXY(target)) { \
+    duk_uint_t orch_attrs_; \
+    duk_tval *orch_tv_ = duk_hobject_find_entry_tval_ptr_and_attrs(thr->heap, target, name, &orch_attrs_); \
+    if (orch_tv_ != NULL) { \
+      out->value = orch_tv_; \
+      out->attrs = orch_attrs_; \
+      out->env = env; \
+      out->holder = target; \
+      out->has_this = 0; \
+      return 1; \
+    } \
+  } \
+  (void) 0
+
 /* ---- Per-session recursion bound (DataModelLimits::max_call_depth) ---- */
 #undef DUK_USE_CALLSTACK_LIMIT
 #define DUK_USE_CALLSTACK_LIMIT \
