@@ -81,6 +81,49 @@ double orch_js_random_double(void *udata);
   } \
   (void) 0
 
+/* ---- obj.name reads: a direct walk of the property tables ----
+ * Expanded by the build's patch at the start of the object case of
+ * duk_hobject_getprop() ([[Get]] for every property read: bytecode and C
+ * API). For a string key that is not an array index, not "length" and not
+ * "caller" (the only keys with virtual or post-processed results on arrays
+ * and functions), it walks the [[Prototype]] chain looking at each object's
+ * own entry table: a data property found first is the result; an accessor,
+ * or an object with exotic behavior other than Array's (arguments, String
+ * objects, buffers, Proxies), falls back to Duktape's path from the start; the
+ * end of the chain is "not found" (undefined). That is [[Get]] for ordinary
+ * objects, without the key coercion, value-stack bookkeeping and descriptor
+ * copies of the generic path. */
+#define ORCH_DUK_GETPROP_FAST_PATH \
+  if (DUK_TVAL_IS_STRING(tv_key)) { \
+    duk_hstring *orch_key_ = DUK_TVAL_GET_STRING(tv_key); \
+    if (!DUK_HSTRING_HAS_ARRIDX(orch_key_) && orch_key_ != DUK_HTHREAD_STRING_LENGTH(thr) && \
+        orch_key_ != DUK_HTHREAD_STRING_CALLER(thr)) { \
+      duk_hobject *orch_o_ = curr; \
+      duk_uint_t orch_n_ = DUK_HOBJECT_PROTOTYPE_CHAIN_SANITY; \
+      for (;;) { \
+        duk_int_t orch_e_; \
+        duk_int_t orch_h_; \
+        if (DUK_HEAPHDR_CHECK_FLAG_BITS(&orch_o_->hdr, DUK_HOBJECT_FLAG_EXOTIC_ARGUMENTS | \
+                                                          DUK_HOBJECT_FLAG_EXOTIC_STRINGOBJ | \
+                                                          DUK_HOBJECT_FLAG_BUFOBJ | \
+                                                          DUK_HOBJECT_FLAG_EXOTIC_PROXYOBJ)) { \
+          break; \
+        } \
+        if (duk_hobject_find_entry(thr->heap, orch_o_, orch_key_, &orch_e_, &orch_h_)) { \
+          if (DUK_HOBJECT_E_SLOT_IS_ACCESSOR(thr->heap, orch_o_, orch_e_)) break; \
+          duk_push_tval(thr, DUK_HOBJECT_E_GET_VALUE_TVAL_PTR(thr->heap, orch_o_, orch_e_)); \
+          return 1; \
+        } \
+        orch_o_ = DUK_HOBJECT_GET_PROTOTYPE(thr->heap, orch_o_); \
+        if (orch_o_ == NULL) { \
+          duk_push_undefined(thr); \
+          return 0; \
+        } \
+        if (--orch_n_ == 0) break; \
+      } \
+    } \
+  }
+
 /* ---- Per-session recursion bound (DataModelLimits::max_call_depth) ---- */
 #undef DUK_USE_CALLSTACK_LIMIT
 #define DUK_USE_CALLSTACK_LIMIT \

@@ -29,6 +29,17 @@ duk_hobject *ObjectAt(duk_context *ctx, duk_idx_t idx) {
 // Duktape would reject, trailing garbage. Objects are pre-sized (members are
 // parsed onto the value stack first), so no property table is grown.
 // With thr == nullptr it only checks (numbers other than plain integers bail).
+// Bytes a JSON string can hold as they are: not '"', '\\' or a control
+// character.
+struct PlainTable {
+  bool t[256];
+  constexpr PlainTable() : t() {
+    for (int c = 0; c < 256; ++c) t[c] = c >= 0x20 && c != '"' && c != '\\';
+  }
+  constexpr bool operator[](unsigned char c) const { return t[c]; }
+};
+constexpr PlainTable kPlain{};
+
 class JsonFast {
  public:
   JsonFast(duk_hthread *thr, const char *p, size_t n)
@@ -46,7 +57,9 @@ class JsonFast {
   static constexpr int kMaxDepth = 32;
 
   void SkipWhite() {
-    while (p_ < end_ && (*p_ == 0x20 || *p_ == 0x0a || *p_ == 0x0d || *p_ == 0x09)) ++p_;
+    const unsigned char *p = p_;
+    while (p < end_ && (*p == 0x20 || *p == 0x0a || *p == 0x0d || *p == 0x09)) ++p;
+    p_ = p;
   }
 
   bool Literal(const char *word, size_t n) {
@@ -83,7 +96,12 @@ class JsonFast {
   bool String() {
     ++p_;  // opening quote
     const unsigned char *start = p_;
-    while (p_ < end_ && *p_ != '"' && *p_ != '\\' && *p_ >= 0x20) ++p_;
+    {
+      const unsigned char *p = p_;
+      const unsigned char *end = end_;
+      while (p < end && kPlain[*p]) ++p;
+      p_ = p;
+    }
     if (p_ >= end_ || *p_ < 0x20) return false;
     if (*p_ == '"') {
       if (thr_ != nullptr) {
@@ -457,6 +475,19 @@ void orch_duk_bind_global_env(duk_context *ctx, void *func) {
   // so no refzero processing is needed here.
   if (old_lex != nullptr) DUK_HOBJECT_DECREF_NORZ(thr, old_lex);
   if (old_var != nullptr) DUK_HOBJECT_DECREF_NORZ(thr, old_var);
+}
+
+void orch_duk_unbind_global_env(duk_context *session, duk_context *main, void *const *funcs, size_t n) {
+  duk_hthread *thr = reinterpret_cast<duk_hthread *>(session);
+  duk_hobject *env = thr->builtins[DUK_BIDX_GLOBAL_ENV];
+  for (size_t i = 0; i < n; ++i) {
+    duk_hobject *h = static_cast<duk_hobject *>(funcs[i]);
+    if (h == nullptr || !DUK_HOBJECT_IS_COMPFUNC(h)) continue;
+    duk_hcompfunc *f = reinterpret_cast<duk_hcompfunc *>(h);
+    if (DUK_HCOMPFUNC_GET_LEXENV(thr->heap, f) == env || DUK_HCOMPFUNC_GET_VARENV(thr->heap, f) == env) {
+      orch_duk_bind_global_env(main, h);
+    }
+  }
 }
 
 void orch_duk_push_builtins(duk_context *ctx) {

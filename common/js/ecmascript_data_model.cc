@@ -309,6 +309,12 @@ class EcmascriptDataModel final : public scxml::DataModel {
             nullptr, 0, 1);
         duk_pop(ctx_);
       }
+      // Templates last run by this session go back to the worker's
+      // environment (they keep it alive until then).
+      if (templates_ != nullptr) {
+        orch_duk_unbind_global_env(ctx_, worker_->main(), templates_->functions.data(),
+                                   templates_->functions.size());
+      }
       duk_safe_call(
           worker_->main(),
           [](duk_context* ctx, void* udata) -> duk_ret_t {
@@ -870,15 +876,14 @@ class EcmascriptDataModel final : public scxml::DataModel {
   // environment for the rest of the call.
   void PushTemplate(duk_context* ctx, void* func) {
     duk_push_heapptr(ctx, func);
-    ORCH_CHECK(bound_count_ < kMaxBound, "too many code templates bound in one call");
-    bound_[bound_count_++] = func;
     orch_duk_bind_global_env(ctx, func);
   }
 
   // Pushes the function of code `id` bound to this session's global
   // environment. The function is loaded into the worker heap the first time
   // any of its sessions uses it (charged to the worker, not the session) and
-  // shared; Call() binds it back to the worker's environment afterwards.
+  // shared. It stays bound to this session until another session runs it or
+  // this one ends (the destructor binds it back to the worker's environment).
   absl::Status PushCode(duk_context* ctx, uint32_t id, bool assign) {
     ASSIGN_OR_RETURN(const CompiledSpec* spec, Spec(id));
     const size_t slot = 2 * static_cast<size_t>(id) + (assign ? 1 : 0);
@@ -894,8 +899,6 @@ class EcmascriptDataModel final : public scxml::DataModel {
       worker_->KeepTemplate(ctx, templates_, slot);
       func = templates_->functions[slot];
     }
-    ORCH_CHECK(bound_count_ < kMaxBound, "too many code templates bound in one call");
-    bound_[bound_count_++] = func;
     orch_duk_bind_global_env(ctx, func);
     return absl::OkStatus();
   }
@@ -972,10 +975,6 @@ class EcmascriptDataModel final : public scxml::DataModel {
           return 0;
         },
         &frame, 0, 1);
-    // Shared code templates go back to the worker's environment, so that
-    // they never keep a session alive.
-    for (int i = 0; i < bound_count_; ++i) orch_duk_bind_global_env(worker_->main(), bound_[i]);
-    bound_count_ = 0;
     if (rc != DUK_EXEC_SUCCESS) {
       std::string message = duk_safe_to_string(ctx_, -1);
       if (session_.timed_out) {
@@ -994,7 +993,6 @@ class EcmascriptDataModel final : public scxml::DataModel {
     return frame.status;
   }
 
-  static constexpr int kMaxBound = 4;  // Assign binds two (location, expression)
 
   std::shared_ptr<const EcmascriptCompiledCode> code_;
   DataModelLimits limits_;
@@ -1005,8 +1003,6 @@ class EcmascriptDataModel final : public scxml::DataModel {
   duk_context* ctx_ = nullptr;  // the session's Duktape thread
   bool own_global_ = false;     // Init replaced the thread's global object
   bool initialized_ = false;
-  void* bound_[kMaxBound] = {};
-  int bound_count_ = 0;
   std::vector<size_t> foreach_lengths_;  // the <foreach> stack
   std::vector<void*> foreach_copies_;    // its arrays (kept alive by the stash)
   void* foreach_levels_ = nullptr;       // the array holding them (stash, per session)

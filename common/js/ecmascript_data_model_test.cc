@@ -723,6 +723,34 @@ TEST_F(EcmascriptDataModelTest, ManySessionsComeAndGoWithoutGrowth) {
   EXPECT_LT(CurrentThreadHeapStats().total_bytes, base + (64 << 10));
 }
 
+// Shared code stays bound to the last session that ran it; when that session
+// ends, nothing of it may stay reachable through the code.
+TEST_F(EcmascriptDataModelTest, EndedSessionIsNotKeptBySharedCode) {
+  Code code;
+  uint32_t script = code.Script("var big = new Array(2001).join('xxxxx');");
+  uint32_t loc = code.Loc("n");
+  uint32_t expr = code.Expr("big.length");
+  uint32_t cond = code.Cond("n === 10000");
+  auto keeper = Make(code);  // keeps the document's code loaded
+  auto run = [&](DataModel* dm) {
+    ASSERT_THAT(dm->Execute(script), IsOk());
+    ASSERT_THAT(dm->DeclareData("n", "0"), IsOk());
+    ASSERT_THAT(dm->Assign(loc, expr), IsOk());  // the fused assignment, bound to dm
+    ASSERT_THAT(dm->EvalCondition(cond), IsOkAndHolds(true));
+  };
+  run(Fresh().get());  // loads (and charges to the worker) every function the code needs
+  run(keeper.get());
+  run(Fresh().get());  // the code is now bound to a session that has ended
+  CollectCurrentThreadGarbage();
+  const size_t after_end = CurrentThreadHeapStats().total_bytes;
+  run(keeper.get());  // rebinds all of it to the keeper (same state as before)
+  CollectCurrentThreadGarbage();
+  const size_t after_rebind = CurrentThreadHeapStats().total_bytes;
+  // Had the ended session's environment been kept by the code, rebinding
+  // would have freed it (~2 KB here).
+  EXPECT_LE(after_end, after_rebind + 512);
+}
+
 TEST_F(EcmascriptDataModelTest, UseFromAnotherThreadIsRefusedAndThreadsAreIndependent) {
   Code code;
   uint32_t expr = code.Expr("1 + 1");
