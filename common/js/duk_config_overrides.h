@@ -124,6 +124,34 @@ double orch_js_random_double(void *udata);
     } \
   }
 
+/* ---- obj.name = v: in place for an own writable data property ----
+ * Expanded by the build's patch in duk_hobject_putprop() ([[Put]] for every
+ * property write) right after the base object is taken; the leading ';' ends
+ * that assignment, the original ';' ends the trailing (void) 0. For a string
+ * key that is not an array index and not "length", on an object without
+ * exotic behavior other than Array's, whose own entry table holds the key as
+ * a writable data property, the value is stored in place: what [[Put]] does
+ * then (no setter can be involved, inherited properties do not matter).
+ * Everything else takes Duktape's path. */
+#define ORCH_DUK_PUTPROP_FAST_PATH \
+  ; \
+  if (DUK_TVAL_IS_STRING(tv_key) && \
+      !DUK_HEAPHDR_CHECK_FLAG_BITS(&orig->hdr, DUK_HOBJECT_FLAG_EXOTIC_ARGUMENTS | \
+                                                   DUK_HOBJECT_FLAG_EXOTIC_STRINGOBJ | \
+                                                   DUK_HOBJECT_FLAG_BUFOBJ | \
+                                                   DUK_HOBJECT_FLAG_EXOTIC_PROXYOBJ)) { \
+    duk_hstring *orch_key_ = DUK_TVAL_GET_STRING(tv_key); \
+    if (!DUK_HSTRING_HAS_ARRIDX(orch_key_) && orch_key_ != DUK_HTHREAD_STRING_LENGTH(thr)) { \
+      duk_uint_t orch_attrs_; \
+      duk_tval *orch_slot_ = duk_hobject_find_entry_tval_ptr_and_attrs(thr->heap, orig, orch_key_, &orch_attrs_); \
+      if (orch_slot_ != NULL && (orch_attrs_ & DUK_PROPDESC_FLAG_WRITABLE)) { \
+        DUK_TVAL_SET_TVAL_UPDREF(thr, orch_slot_, tv_val); /* side effects after the write */ \
+        return 1; \
+      } \
+    } \
+  } \
+  (void) 0
+
 /* ---- Per-session recursion bound (DataModelLimits::max_call_depth) ---- */
 #undef DUK_USE_CALLSTACK_LIMIT
 #define DUK_USE_CALLSTACK_LIMIT \

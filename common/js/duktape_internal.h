@@ -111,7 +111,7 @@ int orch_duk_set_global_read_only(duk_context *ctx, void *key, void *getter);
 void orch_duk_push_array_copy(duk_context *ctx, duk_idx_t src, duk_uint32_t length);
 
 // Replaces the top `n` values by a new plain object holding them under
-// `keys` (interned strings, heap pointers), in that order, already frozen
+// `keys` (distinct interned strings, heap pointers), in that order, already frozen
 // (the properties duk_freeze would leave: enumerable, not writable, not
 // configurable; not extensible), with a property table of exactly n slots.
 void orch_duk_push_frozen_record(duk_context *ctx, void *const *keys, int n);

@@ -343,14 +343,20 @@ void orch_duk_push_frozen_record(duk_context *ctx, void *const *keys, int n) {
   duk_hobject *obj = duk_push_object_helper(
       thr, DUK_HOBJECT_FLAG_EXTENSIBLE | DUK_HOBJECT_FLAG_FASTREFS | DUK_HOBJECT_CLASS_AS_FLAGS(DUK_HOBJECT_CLASS_OBJECT),
       DUK_BIDX_OBJECT_PROTOTYPE);
-  duk_hobject_realloc_props(thr, obj, static_cast<duk_uint32_t>(n), 0,
-                            duk__get_default_h_size(static_cast<duk_uint32_t>(n)), 0);
+  // No hash part: a few entries are searched linearly.
+  duk_hobject_realloc_props(thr, obj, static_cast<duk_uint32_t>(n), 0, 0, 0);
+  duk_heap *heap = thr->heap;
   for (int i = 0; i < n; ++i) {
-    duk_dup(thr, base + i);
+    duk_hstring *key = static_cast<duk_hstring *>(keys[i]);
+    DUK_HOBJECT_E_SET_KEY(heap, obj, i, key);
+    DUK_HSTRING_INCREF(thr, key);
+    duk_tval *slot = DUK_HOBJECT_E_GET_VALUE_TVAL_PTR(heap, obj, i);
+    DUK_TVAL_SET_TVAL(slot, thr->valstack_bottom + base + i);
+    DUK_TVAL_INCREF(thr, slot);
     // What duk_freeze leaves: enumerable, not writable, not configurable.
-    duk_hobject_define_property_internal(thr, obj, static_cast<duk_hstring *>(keys[i]),
-                                         DUK_PROPDESC_FLAG_ENUMERABLE);
+    DUK_HOBJECT_E_SET_FLAGS(heap, obj, i, DUK_PROPDESC_FLAG_ENUMERABLE);
   }
+  DUK_HOBJECT_SET_ENEXT(obj, static_cast<duk_uint32_t>(n));
   DUK_HOBJECT_CLEAR_EXTENSIBLE(obj);
   duk_replace(thr, base);
   duk_set_top(thr, base + 1);

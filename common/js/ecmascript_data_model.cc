@@ -853,9 +853,16 @@ class EcmascriptDataModel final : public scxml::DataModel {
     const CompiledSpec& loc = code_->specs[location];
     const CompiledSpec& value = code_->specs[expr];
     if (!loc.fusable || !value.fusable || !value.error.empty()) return nullptr;
+    auto& by_location = templates_->fused_by_location;
+    if (by_location.size() != code_->specs.size()) by_location.assign(code_->specs.size(), {kNoCode, -1});
+    std::pair<uint32_t, int64_t>& last = by_location[location];
+    if (last.first == expr) return last.second < 0 ? nullptr : templates_->functions[last.second];
     const uint64_t key = (static_cast<uint64_t>(location) << 32) | expr;
     auto [it, inserted] = templates_->fused.try_emplace(key, -1);
-    if (!inserted) return it->second < 0 ? nullptr : templates_->functions[it->second];
+    if (!inserted) {
+      last = {expr, it->second};
+      return it->second < 0 ? nullptr : templates_->functions[it->second];
+    }
     const std::string tmp = FreshName({loc.trimmed, value.trimmed});
     const std::string source = absl::StrCat("function(){\"use strict\";var ", tmp, "=(", value.trimmed,
                                             "\n);(", loc.trimmed, "\n)=", tmp, ";}");
@@ -869,6 +876,7 @@ class EcmascriptDataModel final : public scxml::DataModel {
     worker_->KeepTemplate(ctx, templates_, slot);
     duk_pop(ctx);
     it->second = static_cast<int64_t>(slot);
+    by_location[location] = {expr, it->second};
     return templates_->functions[slot];
   }
 
@@ -885,7 +893,8 @@ class EcmascriptDataModel final : public scxml::DataModel {
   // shared. It stays bound to this session until another session runs it or
   // this one ends (the destructor binds it back to the worker's environment).
   absl::Status PushCode(duk_context* ctx, uint32_t id, bool assign) {
-    ASSIGN_OR_RETURN(const CompiledSpec* spec, Spec(id));
+    if (id >= code_->specs.size() || !code_->specs[id].error.empty()) return Spec(id).status();
+    const CompiledSpec* spec = &code_->specs[id];
     const size_t slot = 2 * static_cast<size_t>(id) + (assign ? 1 : 0);
     void* func = templates_->functions[slot];
     if (func != nullptr) {

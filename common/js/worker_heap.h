@@ -27,6 +27,7 @@
 #include <limits>
 #include <memory>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -126,6 +127,9 @@ class WorkerHeap {
     // (location << 32 | expression) -> slot of the fused assignment
     // function, or -1 when that pair cannot be fused.
     absl::flat_hash_map<uint64_t, int64_t> fused;
+    // location id -> (expression id, slot or -1) of its last fused lookup:
+    // a location is nearly always assigned from one expression.
+    std::vector<std::pair<uint32_t, int64_t>> fused_by_location;
     // code id -> slot of the interned name (plain-identifier locations).
     absl::flat_hash_map<uint32_t, size_t> names;
     size_t AddSlot() {
