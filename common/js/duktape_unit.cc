@@ -205,16 +205,50 @@ class JsonFast {
     duk_hobject *obj = duk_push_object_helper(
         thr_, DUK_HOBJECT_FLAG_EXTENSIBLE | DUK_HOBJECT_FLAG_FASTREFS | DUK_HOBJECT_CLASS_AS_FLAGS(DUK_HOBJECT_CLASS_OBJECT),
         DUK_BIDX_OBJECT_PROTOTYPE);
-    if (count > 0) duk_hobject_realloc_props(thr_, obj, count, 0, duk__get_default_h_size(count), 0);
-    duk_idx_t obj_idx = base + static_cast<duk_idx_t>(2 * count);
-    for (duk_uint32_t i = 0; i < count; ++i) {
-      duk_dup(thr_, base + static_cast<duk_idx_t>(2 * i));
-      duk_dup(thr_, base + static_cast<duk_idx_t>(2 * i + 1));
-      duk_xdef_prop_wec(thr_, obj_idx);
+    if (count > 0 && count < DUK_USE_HOBJECT_HASH_PROP_LIMIT && DistinctPlainKeys(base, count)) {
+      // Small objects (no hash part, as Duktape makes them) with distinct
+      // non-index keys: the entry table is filled directly, in order, with
+      // the attributes duk_xdef_prop_wec gives (writable, enumerable,
+      // configurable).
+      duk_hobject_realloc_props(thr_, obj, count, 0, 0, 0);
+      duk_heap *heap = thr_->heap;
+      for (duk_uint32_t i = 0; i < count; ++i) {
+        duk_tval *key = thr_->valstack_bottom + base + 2 * i;
+        duk_hstring *k = DUK_TVAL_GET_STRING(key);
+        DUK_HOBJECT_E_SET_KEY(heap, obj, i, k);
+        DUK_HSTRING_INCREF(thr_, k);
+        duk_tval *slot = DUK_HOBJECT_E_GET_VALUE_TVAL_PTR(heap, obj, i);
+        DUK_TVAL_SET_TVAL(slot, key + 1);
+        DUK_TVAL_INCREF(thr_, slot);
+        DUK_HOBJECT_E_SET_FLAGS(heap, obj, i, DUK_PROPDESC_FLAGS_WEC);
+      }
+      DUK_HOBJECT_SET_ENEXT(obj, count);
+    } else {
+      if (count > 0) duk_hobject_realloc_props(thr_, obj, count, 0, duk__get_default_h_size(count), 0);
+      duk_idx_t obj_idx = base + static_cast<duk_idx_t>(2 * count);
+      for (duk_uint32_t i = 0; i < count; ++i) {
+        duk_dup(thr_, base + static_cast<duk_idx_t>(2 * i));
+        duk_dup(thr_, base + static_cast<duk_idx_t>(2 * i + 1));
+        duk_xdef_prop_wec(thr_, obj_idx);
+      }
     }
     if (count > 0) {
       duk_replace(thr_, base);
       duk_set_top(thr_, base + 1);
+    }
+    return true;
+  }
+
+  // Whether the keys at stack indices base, base+2, ... (count of them) are
+  // distinct and none is an array index.
+  bool DistinctPlainKeys(duk_idx_t base, duk_uint32_t count) {
+    duk_tval *first = thr_->valstack_bottom + base;
+    for (duk_uint32_t i = 0; i < count; ++i) {
+      duk_hstring *k = DUK_TVAL_GET_STRING(first + 2 * i);
+      if (DUK_HSTRING_HAS_ARRIDX(k)) return false;
+      for (duk_uint32_t j = 0; j < i; ++j) {
+        if (DUK_TVAL_GET_STRING(first + 2 * j) == k) return false;
+      }
     }
     return true;
   }
