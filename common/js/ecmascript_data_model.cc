@@ -494,6 +494,8 @@ class EcmascriptDataModel final : public scxml::DataModel {
       return absl::FailedPreconditionError(
           "an ECMAScript data model must be used on the thread that created it");
     }
+    // Before Init the thread's global is the worker's shared template.
+    if (!initialized_) return absl::FailedPreconditionError("SetEvent before Init");
     const bool lazy = !LooksLikeXml(event.data) &&
                       (IsUndefinedText(event.data) ||
                        orch_json_check_fast(event.data.data(), event.data.size()) != 0);

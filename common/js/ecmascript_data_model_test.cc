@@ -852,5 +852,18 @@ TEST_F(EcmascriptDataModelTest, InitTwiceFails) {
   EXPECT_THAT(dm->Init("a", "b", "{}", 1), StatusIs(absl::StatusCode::kFailedPrecondition));
 }
 
+TEST_F(EcmascriptDataModelTest, SetEventBeforeInitFails) {
+  Code code;
+  uint32_t read = code.Expr("typeof _event");
+  auto dm = Make(code);
+  auto early = factory_.Create(compiled_, &host_, {});
+  ASSERT_THAT(early, IsOk());
+  EXPECT_THAT((*early)->SetEvent({.name = "e", .type = "external"}),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  // Nothing leaked into the worker's template global.
+  EXPECT_THAT(dm->EvalString(read), IsOkAndHolds("undefined"));
+  EXPECT_THAT(Fresh()->EvalString(read), IsOkAndHolds("undefined"));
+}
+
 }  // namespace
 }  // namespace orch::js
