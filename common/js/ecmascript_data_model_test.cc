@@ -507,6 +507,50 @@ TEST_F(EcmascriptDataModelTest, FusedAssignmentKeepsSemantics) {
   EXPECT_THAT(dm->EvalString(n_str), IsOkAndHolds("true,1"));
 }
 
+// The Duktape patches (README.md, "Duktape configuration"): global variable
+// access, obj.name reads and writes keep [[Get]]/[[Put]]/[[Delete]] semantics.
+TEST_F(EcmascriptDataModelTest, PropertyFastPathsKeepSemantics) {
+  Code code;
+  uint32_t script = code.Script(R"(
+    var log = [];
+    var proto = { inherited: 1, get viaGetter() { log.push('get'); return 2; },
+                  set viaSetter(v) { log.push('set ' + v); } };
+    var o = Object.create(proto);
+    o.own = 3;
+    o.viaSetter = 4;                      // the inherited setter runs, no own property
+    var ro = Object.create(Object.defineProperty({}, 'fixed', { value: 5, writable: false }));
+    ro.fixed = 6;                         // sloppy: ignored (inherited read-only)
+    var frozen = Object.freeze({ k: 7 });
+    frozen.k = 8;                         // ignored
+    var arr = [1, 2, 3]; arr.named = 'n';
+    var str = new String('abc');
+    function args() { return arguments; }
+    var a = args(9, 10);
+    var withProto = JSON.parse('{"__proto__": 11}');
+    var plain = {}; plain.__proto__ = proto;   // the Object.prototype accessor
+    x = 12;                               // implicit global: configurable
+    var declared = 13;
+    var deletedX = delete x, deletedDeclared = delete declared;
+    function strictCaller() { 'use strict'; return 1; }
+  )");
+  uint32_t check = code.Expr(R"([
+    o.own, o.inherited, o.viaGetter, Object.prototype.hasOwnProperty.call(o, 'viaSetter'),
+    ro.fixed, Object.prototype.hasOwnProperty.call(ro, 'fixed'), frozen.k,
+    arr.length, arr.named, arr[1], str.length, str[1], a.length, a[0],
+    Object.getPrototypeOf(withProto) === Object.prototype, withProto.__proto__,
+    Object.getPrototypeOf(plain) === proto, plain.inherited,
+    typeof x, deletedX, deletedDeclared, declared, o.missing, log.join('|'),
+    (function () { try { return strictCaller.caller; } catch (e) { return e.name; } })()
+  ].join(','))");
+  uint32_t strict_put = code.Script("(function () { 'use strict'; frozen.k = 1; })()");
+  auto dm = Make(code);
+  ASSERT_THAT(dm->Execute(script), IsOk());
+  EXPECT_THAT(dm->EvalString(check),
+              IsOkAndHolds("3,1,2,false,5,false,7,3,n,2,3,b,2,9,true,11,true,1,undefined,true,false,"
+                           "13,,set 4|get,TypeError"));
+  EXPECT_THAT(dm->Execute(strict_put), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("TypeError")));
+}
+
 TEST_F(EcmascriptDataModelTest, InCallsHost) {
   Code code;
   uint32_t cond = code.Cond("_event.data.amount > 100 && In('s1')");
