@@ -49,6 +49,109 @@ double orch_js_random_double(void *udata);
  * use it (stock: 10); see common/js/README.md ("Garbage collection"). */
 #define ORCH_DUK_ALLOC_FAIL_GC_ROUNDS 2
 
+/* ---- Global variables: one lookup instead of two ----
+ * The build patches duk__get_identifier_reference() (the lookup behind every
+ * read, write, typeof and delete of an identifier) to expand this right after
+ * it fetched the binding object of an object environment record. For a
+ * record without a `this` binding (the global environment; `with` records
+ * have one) whose binding object is not a Proxy and has the name as an own
+ * data property, it returns that property's value slot, as Duktape does for
+ * declarative records, instead of "found, value unknown" (which costs a
+ * hasprop walk, then a full getprop or putprop of the same name). Callers
+ * then read the slot, write it in place when the property is writable (a
+ * non-writable one still goes through putprop, which refuses or throws), and
+ * refuse to delete a non-configurable one, exactly what [[Get]], [[Put]] and
+ * [[Delete]] do for an own data property of an ordinary object. Anything
+ * else (accessors such as the pending `_event`, inherited properties, missing
+ * names) takes Duktape's path unchanged. The leading ';' ends the patched
+ * assignment; the original ';' ends the trailing (void) 0. */
+#define ORCH_DUK_OBJENV_FAST_PATH \
+  ; \
+  if (!((duk_hobjenv *) env)->has_this && !DUK_HOBJECT_IS_PROXY(target)) { \
+    duk_uint_t orch_attrs_; \
+    duk_tval *orch_tv_ = duk_hobject_find_entry_tval_ptr_and_attrs(thr->heap, target, name, &orch_attrs_); \
+    if (orch_tv_ != NULL) { \
+      out->value = orch_tv_; \
+      out->attrs = orch_attrs_; \
+      out->env = env; \
+      out->holder = target; \
+      out->has_this = 0; \
+      return 1; \
+    } \
+  } \
+  (void) 0
+
+/* ---- obj.name reads: a direct walk of the property tables ----
+ * Expanded by the build's patch at the start of the object case of
+ * duk_hobject_getprop() ([[Get]] for every property read: bytecode and C
+ * API). For a string key that is not an array index, not "length" and not
+ * "caller" (the only keys with virtual or post-processed results on arrays
+ * and functions), it walks the [[Prototype]] chain looking at each object's
+ * own entry table: a data property found first is the result; an accessor,
+ * or an object with exotic behavior other than Array's (arguments, String
+ * objects, buffers, Proxies), falls back to Duktape's path from the start; the
+ * end of the chain is "not found" (undefined). That is [[Get]] for ordinary
+ * objects, without the key coercion, value-stack bookkeeping and descriptor
+ * copies of the generic path. */
+#define ORCH_DUK_GETPROP_FAST_PATH \
+  if (DUK_TVAL_IS_STRING(tv_key)) { \
+    duk_hstring *orch_key_ = DUK_TVAL_GET_STRING(tv_key); \
+    if (!DUK_HSTRING_HAS_ARRIDX(orch_key_) && orch_key_ != DUK_HTHREAD_STRING_LENGTH(thr) && \
+        orch_key_ != DUK_HTHREAD_STRING_CALLER(thr)) { \
+      duk_hobject *orch_o_ = curr; \
+      duk_uint_t orch_n_ = DUK_HOBJECT_PROTOTYPE_CHAIN_SANITY; \
+      for (;;) { \
+        duk_int_t orch_e_; \
+        duk_int_t orch_h_; \
+        if (DUK_HEAPHDR_CHECK_FLAG_BITS(&orch_o_->hdr, DUK_HOBJECT_FLAG_EXOTIC_ARGUMENTS | \
+                                                          DUK_HOBJECT_FLAG_EXOTIC_STRINGOBJ | \
+                                                          DUK_HOBJECT_FLAG_BUFOBJ | \
+                                                          DUK_HOBJECT_FLAG_EXOTIC_PROXYOBJ)) { \
+          break; \
+        } \
+        if (duk_hobject_find_entry(thr->heap, orch_o_, orch_key_, &orch_e_, &orch_h_)) { \
+          if (DUK_HOBJECT_E_SLOT_IS_ACCESSOR(thr->heap, orch_o_, orch_e_)) break; \
+          duk_push_tval(thr, DUK_HOBJECT_E_GET_VALUE_TVAL_PTR(thr->heap, orch_o_, orch_e_)); \
+          return 1; \
+        } \
+        orch_o_ = DUK_HOBJECT_GET_PROTOTYPE(thr->heap, orch_o_); \
+        if (orch_o_ == NULL) { \
+          duk_push_undefined(thr); \
+          return 0; \
+        } \
+        if (--orch_n_ == 0) break; \
+      } \
+    } \
+  }
+
+/* ---- obj.name = v: in place for an own writable data property ----
+ * Expanded by the build's patch in duk_hobject_putprop() ([[Put]] for every
+ * property write) right after the base object is taken; the leading ';' ends
+ * that assignment, the original ';' ends the trailing (void) 0. For a string
+ * key that is not an array index and not "length", on an object without
+ * exotic behavior other than Array's, whose own entry table holds the key as
+ * a writable data property, the value is stored in place: what [[Put]] does
+ * then (no setter can be involved, inherited properties do not matter).
+ * Everything else takes Duktape's path. */
+#define ORCH_DUK_PUTPROP_FAST_PATH \
+  ; \
+  if (DUK_TVAL_IS_STRING(tv_key) && \
+      !DUK_HEAPHDR_CHECK_FLAG_BITS(&orig->hdr, DUK_HOBJECT_FLAG_EXOTIC_ARGUMENTS | \
+                                                   DUK_HOBJECT_FLAG_EXOTIC_STRINGOBJ | \
+                                                   DUK_HOBJECT_FLAG_BUFOBJ | \
+                                                   DUK_HOBJECT_FLAG_EXOTIC_PROXYOBJ)) { \
+    duk_hstring *orch_key_ = DUK_TVAL_GET_STRING(tv_key); \
+    if (!DUK_HSTRING_HAS_ARRIDX(orch_key_) && orch_key_ != DUK_HTHREAD_STRING_LENGTH(thr)) { \
+      duk_uint_t orch_attrs_; \
+      duk_tval *orch_slot_ = duk_hobject_find_entry_tval_ptr_and_attrs(thr->heap, orig, orch_key_, &orch_attrs_); \
+      if (orch_slot_ != NULL && (orch_attrs_ & DUK_PROPDESC_FLAG_WRITABLE)) { \
+        DUK_TVAL_SET_TVAL_UPDREF(thr, orch_slot_, tv_val); /* side effects after the write */ \
+        return 1; \
+      } \
+    } \
+  } \
+  (void) 0
+
 /* ---- Per-session recursion bound (DataModelLimits::max_call_depth) ---- */
 #undef DUK_USE_CALLSTACK_LIMIT
 #define DUK_USE_CALLSTACK_LIMIT \

@@ -1,8 +1,10 @@
 #include "common/js/ecmascript_data_model.h"
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 #include <limits>
 #include <string>
 #include <type_traits>
@@ -54,6 +56,7 @@ void PushJson(duk_context* ctx, std::string_view json) {
     duk_push_undefined(ctx);
     return;
   }
+  if (orch_duk_json_decode_fast(ctx, json.data(), json.size())) return;
   duk_push_lstring(ctx, json.data(), json.size());
   duk_json_decode(ctx, -1);
 }
@@ -124,6 +127,9 @@ struct CompiledSpec {
   std::string code;    // bytecode of a program whose completion value is the value
   std::string assign;  // locations: bytecode of function(v) { "use strict"; (loc) = v; }
   bool identifier = false;  // locations: a plain variable name
+  bool read_only = false;   // locations: a system variable (_event, ...)
+  bool fusable = false;     // may be part of a fused assignment (FusableText)
+  std::string trimmed;      // TrimExpression(text)
 };
 
 class EcmascriptCompiledCode final : public scxml::CompiledCode {
@@ -140,6 +146,78 @@ std::string_view TrimExpression(std::string_view text) {
     t = absl::StripTrailingAsciiWhitespace(t);
   }
   return std::string_view(t.data(), t.size());
+}
+
+// A name that does not occur in any of `texts` (so it shadows nothing they
+// refer to), for the parameter or temporary of generated functions.
+std::string FreshName(std::initializer_list<std::string_view> texts) {
+  std::string name = "$orch_v";
+  for (;;) {
+    bool clash = false;
+    for (std::string_view t : texts) clash = clash || t.find(name) != std::string_view::npos;
+    if (!clash) return name;
+    name.push_back('_');
+  }
+}
+
+// Whether `text` (an expression, or a location) may be compiled into a fused
+// assignment `function(){"use strict"; var t = (expr); (loc) = t;}` (one call
+// instead of two; see README.md, "Assign"). The expression then runs in
+// strict mode inside a function instead of as a sloppy program, so anything
+// where that could differ is refused (conservatively, by looking at the
+// text, string literals included): function literals (they would be strict
+// closures), object literals (getters), `arguments`, `eval`, `this` in a
+// location, assignments, ++/--, `delete`, `with`, `;`, comments and regular
+// expressions (any '/'), template literals, unbalanced brackets. Refused
+// texts take the two-call path; so does anything that does not compile.
+bool FusableText(std::string_view t, bool location) {
+  if (t.empty()) return false;
+  for (std::string_view word : {"function", "arguments", "eval", "delete", "with", "yield"}) {
+    if (t.find(word) != std::string_view::npos) return false;
+  }
+  if (location && t.find("this") != std::string_view::npos) return false;
+  int depth = 0;
+  for (size_t i = 0; i < t.size(); ++i) {
+    char c = t[i];
+    switch (c) {
+      case ';': case '/': case '`': case '{': case '}': case '\\':
+        return false;
+      case '\'': case '"': {
+        size_t j = i + 1;
+        while (j < t.size() && t[j] != c) {
+          if (t[j] == '\\' || t[j] == '\n') return false;
+          ++j;
+        }
+        if (j >= t.size()) return false;
+        i = j;
+        break;
+      }
+      case '(': case '[':
+        ++depth;
+        break;
+      case ')': case ']':
+        if (--depth < 0) return false;
+        break;
+      case '+': case '-':
+        if (i + 1 < t.size() && t[i + 1] == c) return false;
+        break;
+      case '=': {
+        // Only ==, ===, !=, !==, <=, >= (not <<=, >>=, >>>=, +=, ...).
+        char prev = i > 0 ? t[i - 1] : ' ';
+        char next = i + 1 < t.size() ? t[i + 1] : ' ';
+        if (next == '=') {
+          i += (i + 2 < t.size() && t[i + 2] == '=') ? 2 : 1;
+          break;
+        }
+        if (prev == '!' || prev == '=') break;
+        if ((prev == '<' || prev == '>') && (i < 2 || (t[i - 2] != '<' && t[i - 2] != '>'))) break;
+        return false;
+      }
+      default:
+        break;
+    }
+  }
+  return depth == 0;
 }
 
 // Compiles `source` and returns its bytecode, or the engine's message.
@@ -163,6 +241,8 @@ absl::Status CompileSpec(duk_context* ctx, CompiledSpec& out) {
   switch (out.kind) {
     case CodeKind::kCondition:
     case CodeKind::kExpression: {
+      out.trimmed = std::string(TrimExpression(out.text));
+      out.fusable = out.kind == CodeKind::kExpression && FusableText(out.trimmed, false);
       ASSIGN_OR_RETURN(out.code, CompileToBytecode(ctx, absl::StrCat("(", Av(TrimExpression(out.text)), "\n)"),
                                                    out.where, 0));
       return absl::OkStatus();
@@ -178,10 +258,17 @@ absl::Status CompileSpec(duk_context* ctx, CompiledSpec& out) {
             absl::StrCat("'", out.text, "' is not a valid location (left-hand side)"));
       }
       out.identifier = IsValidVariableName(loc);
+      out.trimmed = std::string(loc);
+      out.read_only = out.identifier && IsSystemVariable(loc);
+      out.fusable = !out.read_only && FusableText(loc, true);
       ASSIGN_OR_RETURN(out.code, CompileToBytecode(ctx, absl::StrCat("(", Av(loc), "\n)"), out.where, 0));
+      // A named parameter rather than arguments[0]: no arguments object
+      // (and no environment record) per call.
+      const std::string param = FreshName({loc});
       ASSIGN_OR_RETURN(
           out.assign,
-          CompileToBytecode(ctx, absl::StrCat("function(){\"use strict\";(", Av(loc), "\n)=arguments[0];}"),
+          CompileToBytecode(ctx,
+                            absl::StrCat("function(", param, "){\"use strict\";(", Av(loc), "\n)=", param, ";}"),
                             out.where, DUK_COMPILE_FUNCTION));
       return absl::OkStatus();
     }
@@ -199,6 +286,8 @@ class EcmascriptDataModel final : public scxml::DataModel {
     session_.host = host;
     session_.work_limit = limits.max_work_per_call;
     session_.callstack_limit = static_cast<long>(limits.max_call_depth) + kCallstackOverhead;
+    session_.event_owner = this;
+    session_.materialize_event = &EcmascriptDataModel::MaterializeEvent;
   }
 
   ~EcmascriptDataModel() override {
@@ -219,6 +308,12 @@ class EcmascriptDataModel final : public scxml::DataModel {
             },
             nullptr, 0, 1);
         duk_pop(ctx_);
+      }
+      // Templates last run by this session go back to the worker's
+      // environment (they keep it alive until then).
+      if (templates_ != nullptr) {
+        orch_duk_unbind_global_env(ctx_, worker_->main(), templates_->functions.data(),
+                                   templates_->functions.size());
       }
       duk_safe_call(
           worker_->main(),
@@ -360,6 +455,12 @@ class EcmascriptDataModel final : public scxml::DataModel {
   absl::Status Assign(uint32_t location, uint32_t expr) override {
     RETURN_IF_ERROR(CheckLocation(location));
     return Call(Where(location), [&](duk_context* ctx) -> absl::Status {
+      if (void* fused = FusedAssignment(ctx, location, expr); fused != nullptr) {
+        PushTemplate(ctx, fused);
+        duk_push_global_object(ctx);  // `this`, as in the program form
+        duk_call_method(ctx, 0);
+        return absl::OkStatus();
+      }
       RETURN_IF_ERROR(PushCode(ctx, location, /*assign=*/true));
       RETURN_IF_ERROR(RunCode(ctx, expr));
       duk_call(ctx, 1);
@@ -381,54 +482,60 @@ class EcmascriptDataModel final : public scxml::DataModel {
     return Call(Where(script), [&](duk_context* ctx) { return RunCode(ctx, script); });
   }
 
+  // Lazy `_event` (README.md, "_event"): when the data is JSON that
+  // orch_json_check_fast accepts (or undefined), the fields are only copied
+  // here and the global `_event` becomes an accessor whose getter builds the
+  // event object on the first read, then makes it the plain (read-only)
+  // value again. Other data (XML, JSON outside the fast subset, bad JSON) is
+  // built at once, as before.
   absl::Status SetEvent(const EventFields& event) override {
-    return Call("SetEvent", [&](duk_context* ctx) -> absl::Status {
-      duk_push_object(ctx);
-      duk_idx_t ev = duk_normalize_index(ctx, -1);
-      auto put = [&](const char* key, const std::string& value, bool empty_is_undefined) {
-        if (empty_is_undefined && value.empty()) {
-          duk_push_undefined(ctx);
-        } else {
-          duk_push_lstring(ctx, value.data(), value.size());
+    if (ctx_ == nullptr) return absl::FailedPreconditionError("data model not open");
+    if (!worker_->OnOwnerThread()) {
+      return absl::FailedPreconditionError(
+          "an ECMAScript data model must be used on the thread that created it");
+    }
+    // Before Init the thread's global is the worker's shared template.
+    if (!initialized_) return absl::FailedPreconditionError("SetEvent before Init");
+    const bool lazy = !LooksLikeXml(event.data) &&
+                      (IsUndefinedText(event.data) ||
+                       orch_json_check_fast(event.data.data(), event.data.size()) != 0);
+    pending_.name = event.name;
+    pending_.type = event.type;
+    pending_.sendid = event.sendid;
+    pending_.origin = event.origin;
+    pending_.origintype = event.origintype;
+    pending_.invokeid = event.invokeid;
+    pending_.data = event.data;
+    pending_.raw = event.raw;
+    if (lazy) {
+      if (event_accessor_) return absl::OkStatus();  // the previous event was never read
+      return Call("SetEvent", [&](duk_context* ctx) -> absl::Status {
+        void* key = worker_->event_keys()[kEventKeyIndexEvent];
+        if (!orch_duk_set_global_read_only(ctx, key, worker_->event_getter())) {
+          duk_push_global_object(ctx);
+          duk_push_heapptr(ctx, key);
+          duk_push_heapptr(ctx, worker_->event_getter());
+          duk_def_prop(ctx, -3,
+                       DUK_DEFPROP_HAVE_GETTER | DUK_DEFPROP_HAVE_ENUMERABLE |
+                           DUK_DEFPROP_HAVE_CONFIGURABLE | DUK_DEFPROP_FORCE);
+          duk_pop(ctx);
         }
-        duk_put_prop_string(ctx, ev, key);
-      };
-      put("name", event.name, false);
-      put("type", event.type, false);
-      put("sendid", event.sendid, true);
-      put("origin", event.origin, true);
-      put("origintype", event.origintype, true);
-      put("invokeid", event.invokeid, true);
-      put("raw", event.raw, true);
-      // Bad JSON leaves data undefined (the event is still set) and reports.
-      absl::Status data_status = absl::OkStatus();
-      struct Args {
-        const std::string* json;
-      } args{&event.data};
-      if (duk_safe_call(
-              ctx,
-              [](duk_context* c, void* udata) -> duk_ret_t {
-                PushValue(c, *static_cast<Args*>(udata)->json);
-                return 1;
-              },
-              &args, 0, 1) != DUK_EXEC_SUCCESS) {
-        data_status = absl::InvalidArgumentError(
-            absl::StrCat("event data is not JSON: ", duk_safe_to_string(ctx, -1)));
-        duk_pop(ctx);
-        duk_push_undefined(ctx);
-      }
-      duk_put_prop_string(ctx, ev, "data");
-      duk_freeze(ctx, ev);
-      duk_push_global_object(ctx);
-      duk_push_string(ctx, "_event");
-      duk_dup(ctx, ev);
-      duk_def_prop(ctx, -3, kReadOnlyFlags);
-      return data_status;
-    });
+        event_accessor_ = true;
+        return absl::OkStatus();
+      });
+    }
+    absl::Status data_status = absl::OkStatus();
+    RETURN_IF_ERROR(Call("SetEvent", [&](duk_context* ctx) -> absl::Status {
+      data_status = BuildPendingEvent(ctx, /*checked=*/false);
+      duk_pop(ctx);
+      return absl::OkStatus();
+    }));
+    return data_status;
   }
 
   absl::StatusOr<size_t> ForeachBegin(uint32_t array) override {
     size_t length = 0;
+    void* copy = nullptr;
     RETURN_IF_ERROR(Call(Where(array), [&](duk_context* ctx) -> absl::Status {
       RETURN_IF_ERROR(RunCode(ctx, array));
       duk_idx_t value = duk_normalize_index(ctx, -1);
@@ -437,15 +544,14 @@ class EcmascriptDataModel final : public scxml::DataModel {
       }
       length = duk_get_length(ctx, value);
       PushForeachLevels(ctx);
-      duk_push_array(ctx);  // the shallow copy the loop iterates over
-      for (size_t i = 0; i < length; ++i) {
-        duk_get_prop_index(ctx, value, static_cast<duk_uarridx_t>(i));
-        duk_put_prop_index(ctx, -2, static_cast<duk_uarridx_t>(i));
-      }
+      // The shallow copy the loop iterates over.
+      orch_duk_push_array_copy(ctx, value, static_cast<duk_uint32_t>(length));
+      copy = duk_get_heapptr(ctx, -1);
       duk_put_prop_index(ctx, -2, static_cast<duk_uarridx_t>(foreach_lengths_.size()));
       return absl::OkStatus();
     }));
     foreach_lengths_.push_back(length);
+    foreach_copies_.push_back(copy);  // kept alive by the stash
     return length;
   }
 
@@ -459,17 +565,17 @@ class EcmascriptDataModel final : public scxml::DataModel {
     if (index != kNoCode) {
       ASSIGN_OR_RETURN(index_name, LoopVariable(index));
     }
-    const size_t depth = foreach_lengths_.size() - 1;
+    void* copy = foreach_copies_.back();
     return Call(Where(item), [&](duk_context* ctx) {
-      EnsureVariable(ctx, item_name);
-      PushForeachLevels(ctx);
-      duk_get_prop_index(ctx, -1, static_cast<duk_uarridx_t>(depth));
+      duk_push_global_object(ctx);
+      duk_idx_t global = duk_normalize_index(ctx, -1);
+      duk_push_heapptr(ctx, copy);
       duk_get_prop_index(ctx, -1, static_cast<duk_uarridx_t>(i));
-      PutGlobal(ctx, item_name);
+      duk_remove(ctx, -2);
+      PutVariable(ctx, global, item, item_name);  // item = copy[i]
       if (!index_name.empty()) {
-        EnsureVariable(ctx, index_name);
         duk_push_number(ctx, static_cast<double>(i));
-        PutGlobal(ctx, index_name);
+        PutVariable(ctx, global, index, index_name);
       }
       return absl::OkStatus();
     });
@@ -478,16 +584,11 @@ class EcmascriptDataModel final : public scxml::DataModel {
   void ForeachEnd() override {
     if (foreach_lengths_.empty()) return;
     foreach_lengths_.pop_back();
+    foreach_copies_.pop_back();
     const size_t depth = foreach_lengths_.size();
     (void)Call("ForeachEnd", [&](duk_context* ctx) {
-      duk_push_heap_stash(ctx);
-      duk_get_prop_string(ctx, -1, kStashForeach);
-      if (depth == 0) {
-        duk_del_prop_index(ctx, -1, slot_);
-      } else {
-        duk_get_prop_index(ctx, -1, slot_);
-        duk_del_prop_index(ctx, -1, static_cast<duk_uarridx_t>(depth));
-      }
+      PushForeachLevels(ctx);
+      duk_set_length(ctx, -1, depth);  // drops the copy of the loop that ended
       return absl::OkStatus();
     });
   }
@@ -496,6 +597,12 @@ class EcmascriptDataModel final : public scxml::DataModel {
     if (!initialized_) return absl::FailedPreconditionError("Serialize before Init");
     std::string out;
     RETURN_IF_ERROR(Call("Serialize", [&](duk_context* ctx) {
+      // The bytes are those of an event built at SetEvent (the format has
+      // no notion of a pending event).
+      if (event_accessor_) {
+        (void)BuildPendingEvent(ctx, /*checked=*/true);
+        duk_pop(ctx);
+      }
       return EncodeSnapshot(ctx, session_.prng.state(), worker_->builtins(), &out);
     }));
     return out;
@@ -505,6 +612,16 @@ class EcmascriptDataModel final : public scxml::DataModel {
     if (!initialized_) return absl::FailedPreconditionError("Restore before Init");
     Prng::State prng;
     RETURN_IF_ERROR(Call("Restore", [&](duk_context* ctx) {
+      if (event_accessor_) {
+        // The snapshot may not name _event (no event yet): back to the
+        // template's undefined.
+        duk_push_global_object(ctx);
+        duk_push_heapptr(ctx, worker_->event_keys()[kEventKeyIndexEvent]);
+        duk_push_undefined(ctx);
+        duk_def_prop(ctx, -3, kReadOnlyFlags);
+        duk_pop(ctx);
+        event_accessor_ = false;
+      }
       return DecodeSnapshot(ctx, bytes, &prng);
     }));
     session_.prng.set_state(prng);
@@ -570,15 +687,20 @@ class EcmascriptDataModel final : public scxml::DataModel {
 
   // Pushes this session's array of <foreach> copies (one per nesting level),
   // creating it if needed.
+  // The array is made once per session and kept until the session ends.
   void PushForeachLevels(duk_context* ctx) {
+    if (foreach_levels_ != nullptr) {
+      duk_push_heapptr(ctx, foreach_levels_);
+      return;
+    }
     duk_push_heap_stash(ctx);
     duk_get_prop_string(ctx, -1, kStashForeach);
-    if (!duk_get_prop_index(ctx, -1, slot_)) {
-      duk_pop(ctx);
-      duk_push_array(ctx);
-      duk_dup_top(ctx);
-      duk_put_prop_index(ctx, -3, slot_);
-    }
+    duk_push_array(ctx);
+    duk_dup_top(ctx);
+    duk_put_prop_index(ctx, -3, slot_);
+    duk_remove(ctx, -2);
+    duk_remove(ctx, -2);
+    foreach_levels_ = duk_get_heapptr(ctx, -1);
   }
 
   std::string_view Where(uint32_t id) const {
@@ -610,32 +732,181 @@ class EcmascriptDataModel final : public scxml::DataModel {
     if (spec->kind != CodeKind::kLocation) {
       return absl::InvalidArgumentError(absl::StrCat(spec->where, ": not a location"));
     }
-    if (spec->identifier && IsSystemVariable(TrimExpression(spec->text))) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(spec->where, ": ", Av(TrimExpression(spec->text)), " is read-only"));
+    if (spec->read_only) {
+      return absl::InvalidArgumentError(absl::StrCat(spec->where, ": ", spec->trimmed, " is read-only"));
     }
     return absl::OkStatus();
   }
 
   absl::StatusOr<std::string_view> LoopVariable(uint32_t id) const {
     ASSIGN_OR_RETURN(const CompiledSpec* spec, Spec(id));
-    std::string_view name = TrimExpression(spec->text);
+    std::string_view name = spec->trimmed;
     if (spec->kind != CodeKind::kLocation || !spec->identifier) {
       return absl::InvalidArgumentError(
           absl::StrCat(spec->where, ": '", spec->text, "' is not a valid variable name"));
     }
-    if (IsSystemVariable(name)) {
+    if (spec->read_only) {
       return absl::InvalidArgumentError(absl::StrCat(spec->where, ": ", Av(name), " is read-only"));
     }
     return name;
   }
 
+  static bool IsUndefinedText(std::string_view text) {
+    return absl::StripAsciiWhitespace(Av(text)) == "undefined";
+  }
+
+  // Builds the event object of pending_ (as SetEvent always did: frozen,
+  // `data` parsed, not frozen), makes it the value of the read-only global
+  // `_event`, and leaves it on the stack. `checked`: the data passed
+  // orch_json_check_fast (or is undefined), so parsing cannot fail;
+  // otherwise bad data leaves `data` undefined and is the returned error.
+  absl::Status BuildPendingEvent(duk_context* ctx, bool checked) {
+    void* const* keys = worker_->event_keys();
+    auto push = [&](const std::string& value, bool empty_is_undefined) {
+      if (empty_is_undefined && value.empty()) {
+        duk_push_undefined(ctx);
+      } else {
+        duk_push_lstring(ctx, value.data(), value.size());
+      }
+    };
+    push(pending_.name, false);
+    push(pending_.type, false);
+    push(pending_.sendid, true);
+    push(pending_.origin, true);
+    push(pending_.origintype, true);
+    push(pending_.invokeid, true);
+    push(pending_.raw, true);
+    absl::Status data_status = absl::OkStatus();
+    if (checked) {
+      PushValue(ctx, pending_.data);
+    } else if (duk_safe_call(
+                   ctx,
+                   [](duk_context* c, void* udata) -> duk_ret_t {
+                     PushValue(c, *static_cast<const std::string*>(udata));
+                     return 1;
+                   },
+                   &pending_.data, 0, 1) != DUK_EXEC_SUCCESS) {
+      // Bad JSON leaves data undefined (the event is still set) and reports.
+      data_status = absl::InvalidArgumentError(
+          absl::StrCat("event data is not JSON: ", duk_safe_to_string(ctx, -1)));
+      duk_pop(ctx);
+      duk_push_undefined(ctx);
+    }
+    orch_duk_push_frozen_record(ctx, keys, kEventFieldCount);
+    duk_dup(ctx, -1);
+    if (!orch_duk_set_global_read_only(ctx, keys[kEventKeyIndexEvent], nullptr)) {
+      duk_push_global_object(ctx);
+      duk_push_heapptr(ctx, keys[kEventKeyIndexEvent]);
+      duk_dup(ctx, -3);
+      duk_def_prop(ctx, -3, kReadOnlyFlags);
+      duk_pop_2(ctx);
+    }
+    event_accessor_ = false;
+    return data_status;
+  }
+
+  // SessionHooks::materialize_event: the getter of `_event` was called.
+  static duk_ret_t MaterializeEvent(void* owner, duk_context* ctx) {
+    auto* self = static_cast<EcmascriptDataModel*>(owner);
+    if (self->event_accessor_) {
+      (void)self->BuildPendingEvent(ctx, /*checked=*/true);
+      return 1;
+    }
+    // The getter kept by a script and called later: the current value.
+    duk_push_global_object(ctx);
+    duk_get_prop_heapptr(ctx, -1, self->worker_->event_keys()[kEventKeyIndexEvent]);
+    duk_remove(ctx, -2);
+    return 1;
+  }
+
+  // Pushes the interned name of plain-identifier location `id` (`name`),
+  // kept per worker heap, and returns it.
+  void* PushName(duk_context* ctx, uint32_t id, std::string_view name) {
+    auto [it, inserted] = templates_->names.try_emplace(id, 0);
+    if (inserted) {
+      ChargeWorker charge(worker_->hooks());
+      it->second = templates_->AddSlot();
+      duk_push_lstring(ctx, name.data(), name.size());
+      worker_->KeepTemplate(ctx, templates_, it->second);
+      return templates_->functions[it->second];
+    }
+    void* key = templates_->functions[it->second];
+    duk_push_heapptr(ctx, key);
+    return key;
+  }
+
+  // Sets variable `name` (of plain-identifier location `id`) of `global` to
+  // the value on top (popped), declaring it like `var` if it does not exist.
+  void PutVariable(duk_context* ctx, duk_idx_t global, uint32_t id, std::string_view name) {
+    void* key = PushName(ctx, id, name);
+    duk_pop(ctx);
+    if (orch_duk_put_own_data_fast(ctx, global, key)) return;
+    duk_push_heapptr(ctx, key);
+    EnsureVariableKey(ctx, global);
+    duk_insert(ctx, -2);
+    duk_put_prop(ctx, global);
+  }
+
+  // The key on top (kept): defines it on `global` like `var` unless it exists.
+  static void EnsureVariableKey(duk_context* ctx, duk_idx_t global) {
+    duk_dup(ctx, -1);
+    if (!duk_has_prop(ctx, global)) {
+      duk_dup(ctx, -1);
+      duk_push_undefined(ctx);
+      duk_def_prop(ctx, global, kVariableFlags);
+    }
+  }
+
+  // The fused function of <assign location expr> (README.md, "Assign"),
+  // compiled in this worker heap on first use, or null when the pair cannot
+  // be fused.
+  void* FusedAssignment(duk_context* ctx, uint32_t location, uint32_t expr) {
+    if (expr >= code_->specs.size()) return nullptr;
+    const CompiledSpec& loc = code_->specs[location];
+    const CompiledSpec& value = code_->specs[expr];
+    if (!loc.fusable || !value.fusable || !value.error.empty()) return nullptr;
+    auto& by_location = templates_->fused_by_location;
+    if (by_location.size() != code_->specs.size()) by_location.assign(code_->specs.size(), {kNoCode, -1});
+    std::pair<uint32_t, int64_t>& last = by_location[location];
+    if (last.first == expr) return last.second < 0 ? nullptr : templates_->functions[last.second];
+    const uint64_t key = (static_cast<uint64_t>(location) << 32) | expr;
+    auto [it, inserted] = templates_->fused.try_emplace(key, -1);
+    if (!inserted) {
+      last = {expr, it->second};
+      return it->second < 0 ? nullptr : templates_->functions[it->second];
+    }
+    const std::string tmp = FreshName({loc.trimmed, value.trimmed});
+    const std::string source = absl::StrCat("function(){\"use strict\";var ", tmp, "=(", value.trimmed,
+                                            "\n);(", loc.trimmed, "\n)=", tmp, ";}");
+    ChargeWorker charge(worker_->hooks());
+    duk_push_lstring(ctx, loc.where.data(), loc.where.size());
+    if (duk_pcompile_lstring_filename(ctx, DUK_COMPILE_FUNCTION, source.data(), source.size()) != 0) {
+      duk_pop(ctx);
+      return nullptr;
+    }
+    const size_t slot = templates_->AddSlot();
+    worker_->KeepTemplate(ctx, templates_, slot);
+    duk_pop(ctx);
+    it->second = static_cast<int64_t>(slot);
+    by_location[location] = {expr, it->second};
+    return templates_->functions[slot];
+  }
+
+  // Pushes the shared template `func`, bound to this session's global
+  // environment for the rest of the call.
+  void PushTemplate(duk_context* ctx, void* func) {
+    duk_push_heapptr(ctx, func);
+    orch_duk_bind_global_env(ctx, func);
+  }
+
   // Pushes the function of code `id` bound to this session's global
   // environment. The function is loaded into the worker heap the first time
   // any of its sessions uses it (charged to the worker, not the session) and
-  // shared; Call() binds it back to the worker's environment afterwards.
+  // shared. It stays bound to this session until another session runs it or
+  // this one ends (the destructor binds it back to the worker's environment).
   absl::Status PushCode(duk_context* ctx, uint32_t id, bool assign) {
-    ASSIGN_OR_RETURN(const CompiledSpec* spec, Spec(id));
+    if (id >= code_->specs.size() || !code_->specs[id].error.empty()) return Spec(id).status();
+    const CompiledSpec* spec = &code_->specs[id];
     const size_t slot = 2 * static_cast<size_t>(id) + (assign ? 1 : 0);
     void* func = templates_->functions[slot];
     if (func != nullptr) {
@@ -649,8 +920,6 @@ class EcmascriptDataModel final : public scxml::DataModel {
       worker_->KeepTemplate(ctx, templates_, slot);
       func = templates_->functions[slot];
     }
-    ORCH_CHECK(bound_count_ < kMaxBound, "too many code templates bound in one call");
-    bound_[bound_count_++] = func;
     orch_duk_bind_global_env(ctx, func);
     return absl::OkStatus();
   }
@@ -665,6 +934,34 @@ class EcmascriptDataModel final : public scxml::DataModel {
   // The value on top as JSON text (JSON.stringify), or "undefined".
   static std::string ToJson(duk_context* ctx) {
     if (duk_is_undefined(ctx, -1)) return "undefined";
+    // Fast paths with exactly JSON.stringify's result: printable ASCII
+    // strings without quotes or backslashes, integers, booleans, null.
+    if (duk_is_string(ctx, -1)) {
+      duk_size_t len = 0;
+      const char* p = duk_get_lstring(ctx, -1, &len);
+      bool plain = true;
+      for (duk_size_t i = 0; i < len && plain; ++i) {
+        unsigned char c = static_cast<unsigned char>(p[i]);
+        plain = c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+      }
+      if (plain) {
+        std::string out;
+        out.reserve(len + 2);
+        out.push_back('"');
+        out.append(p, len);
+        out.push_back('"');
+        return out;
+      }
+    } else if (duk_is_number(ctx, -1)) {
+      double v = duk_get_number(ctx, -1);
+      if (v > -9007199254740992.0 && v < 9007199254740992.0 && v == std::trunc(v)) {
+        return absl::StrCat(static_cast<int64_t>(v));
+      }
+    } else if (duk_is_boolean(ctx, -1)) {
+      return duk_get_boolean(ctx, -1) ? "true" : "false";
+    } else if (duk_is_null(ctx, -1)) {
+      return "null";
+    }
     duk_json_encode(ctx, -1);
     if (!duk_is_string(ctx, -1)) return "undefined";  // a function, a Symbol
     return ToUtf8(ctx, -1);
@@ -699,10 +996,6 @@ class EcmascriptDataModel final : public scxml::DataModel {
           return 0;
         },
         &frame, 0, 1);
-    // Shared code templates go back to the worker's environment, so that
-    // they never keep a session alive.
-    for (int i = 0; i < bound_count_; ++i) orch_duk_bind_global_env(worker_->main(), bound_[i]);
-    bound_count_ = 0;
     if (rc != DUK_EXEC_SUCCESS) {
       std::string message = duk_safe_to_string(ctx_, -1);
       if (session_.timed_out) {
@@ -721,7 +1014,6 @@ class EcmascriptDataModel final : public scxml::DataModel {
     return frame.status;
   }
 
-  static constexpr int kMaxBound = 4;  // Assign binds two (location, expression)
 
   std::shared_ptr<const EcmascriptCompiledCode> code_;
   DataModelLimits limits_;
@@ -732,9 +1024,11 @@ class EcmascriptDataModel final : public scxml::DataModel {
   duk_context* ctx_ = nullptr;  // the session's Duktape thread
   bool own_global_ = false;     // Init replaced the thread's global object
   bool initialized_ = false;
-  void* bound_[kMaxBound] = {};
-  int bound_count_ = 0;
   std::vector<size_t> foreach_lengths_;  // the <foreach> stack
+  std::vector<void*> foreach_copies_;    // its arrays (kept alive by the stash)
+  void* foreach_levels_ = nullptr;       // the array holding them (stash, per session)
+  EventFields pending_;                  // the last SetEvent's fields
+  bool event_accessor_ = false;          // `_event` is the getter: pending_ not built yet
 };
 
 constexpr const char* kReservedWords[] = {

@@ -342,6 +342,215 @@ TEST_F(EcmascriptDataModelTest, EventFields) {
   EXPECT_THAT(dm->EvalCondition(no_data), IsOkAndHolds(true));
 }
 
+// `_event` is built lazily (README.md, "_event"): none of that may show.
+TEST_F(EcmascriptDataModelTest, LazyEventIsReadOnlyStableAndFresh) {
+  Code code;
+  uint32_t keep = code.Script("var kept = _event; _event = 5; _event.name = 'x'; kept.data.extra = 1;");
+  uint32_t same = code.Cond(
+      "kept === _event && _event.name === 'e1' && Object.isFrozen(_event) &&"
+      " !Object.isFrozen(_event.data) && _event.data.extra === 1 &&"
+      " Object.getOwnPropertyDescriptor(this, '_event').writable === false");
+  uint32_t after = code.Cond("kept !== _event && kept.name === 'e1' && _event.name === 'e2'");
+  uint32_t name_loc = code.Loc("_event.name");
+  uint32_t event_loc = code.Loc("_event");
+  uint32_t value = code.Expr("'y'");
+  uint32_t strict = code.Script("(function () { 'use strict'; _event = 1; })()");
+  uint32_t fourth = code.Cond("_event.name === 'e4' && _event.data.k === 4");
+  auto dm = Make(code);
+  ASSERT_THAT(dm->SetEvent({.name = "e1", .type = "external", .data = R"({"k":1})"}), IsOk());
+  ASSERT_THAT(dm->Execute(keep), IsOk());
+  EXPECT_THAT(dm->EvalCondition(same), IsOkAndHolds(true));
+  EXPECT_THAT(dm->Assign(name_loc, value), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(dm->Assign(event_loc, value), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(dm->Execute(strict), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("TypeError")));
+  ASSERT_THAT(dm->SetEvent({.name = "e2", .type = "external", .data = R"({"k":2})"}), IsOk());
+  // Not read yet: still read-only, to strict code and to <assign>.
+  EXPECT_THAT(dm->Execute(strict), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("TypeError")));
+  EXPECT_THAT(dm->Assign(name_loc, value), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(dm->EvalCondition(after), IsOkAndHolds(true));
+  // An event nobody read is replaced by the next one.
+  ASSERT_THAT(dm->SetEvent({.name = "e3", .type = "external", .data = R"({"k":3})"}), IsOk());
+  ASSERT_THAT(dm->SetEvent({.name = "e4", .type = "external", .data = R"({"k":4})"}), IsOk());
+  EXPECT_THAT(dm->EvalCondition(fourth), IsOkAndHolds(true));
+}
+
+TEST_F(EcmascriptDataModelTest, LazyEventFromNestedFunctionsAndTypeof) {
+  Code code;
+  uint32_t define = code.Script("function f() { return (function () { return _event.data.k; })(); }");
+  uint32_t call = code.Expr("[typeof _event, f(), _event.name].join(',')");
+  uint32_t first = code.Expr("typeof _event");
+  auto dm = Make(code);
+  ASSERT_THAT(dm->Execute(define), IsOk());
+  EXPECT_THAT(dm->EvalString(first), IsOkAndHolds("undefined"));  // no event yet (W3C 319)
+  ASSERT_THAT(dm->SetEvent({.name = "go", .type = "internal", .data = R"({"k":"v"})"}), IsOk());
+  EXPECT_THAT(dm->EvalString(call), IsOkAndHolds("object,v,go"));
+  // Data outside the fast JSON subset, and XML, are built at once.
+  ASSERT_THAT(dm->SetEvent({.name = "u", .type = "internal", .data = R"({"k":"\u00e9", "n": 1.5e3})"}), IsOk());
+  EXPECT_THAT(dm->EvalString(call), IsOkAndHolds("object,\xC3\xA9,u"));
+}
+
+TEST_F(EcmascriptDataModelTest, PendingEventSerializesLikeABuiltOne) {
+  Code code;
+  uint32_t read = code.Cond("_event.name === 'go'");
+  uint32_t check = code.Expr("[_event.name, _event.data.k, _event.type].join(',')");
+  uint32_t type_of = code.Expr("typeof _event");
+  auto dm = Make(code);
+  ASSERT_THAT(dm->SetEvent({.name = "go", .type = "external", .data = R"({"k":"v"})"}), IsOk());
+  auto pending = dm->Serialize();  // never read
+  ASSERT_THAT(pending, IsOk());
+  auto other = Fresh();
+  ASSERT_THAT(other->SetEvent({.name = "go", .type = "external", .data = R"({"k":"v"})"}), IsOk());
+  ASSERT_THAT(other->EvalCondition(read), IsOkAndHolds(true));
+  auto built = other->Serialize();
+  ASSERT_THAT(built, IsOk());
+  EXPECT_EQ(*pending, *built);
+  auto restored = Fresh();
+  ASSERT_THAT(restored->Restore(*pending), IsOk());
+  EXPECT_THAT(restored->EvalString(check), IsOkAndHolds("go,v,external"));
+  // Restoring a snapshot without an event over a pending one: undefined again.
+  auto empty = Fresh()->Serialize();
+  ASSERT_THAT(empty, IsOk());
+  ASSERT_THAT(restored->SetEvent({.name = "later", .type = "external", .data = "{}"}), IsOk());
+  ASSERT_THAT(restored->Restore(*empty), IsOk());
+  EXPECT_THAT(restored->EvalString(type_of), IsOkAndHolds("undefined"));
+}
+
+// The fast JSON path (event data, DeclareData, AssignValue) gives exactly what
+// JSON.parse gives, and leaves everything else to it.
+TEST_F(EcmascriptDataModelTest, JsonFastPathMatchesJsonParse) {
+  Code code;
+  uint32_t loc = code.Loc("v");
+  uint32_t compare = code.Cond(
+      "(function (a, b) {"
+      "  function same(x, y) {"
+      "    if (typeof x !== typeof y) return false;"
+      "    if (typeof x === 'number') return x === y ? (x !== 0 || 1 / x === 1 / y) : (x !== x && y !== y);"
+      "    if (x === null || typeof x !== 'object') return x === y;"
+      "    if (Array.isArray(x) !== Array.isArray(y) || Object.getPrototypeOf(x) !== Object.getPrototypeOf(y)) return false;"
+      "    var kx = Object.getOwnPropertyNames(x), ky = Object.getOwnPropertyNames(y);"
+      "    if (kx.join('\\u0001') !== ky.join('\\u0001')) return false;"
+      "    for (var i = 0; i < kx.length; i++) {"
+      "      var dx = Object.getOwnPropertyDescriptor(x, kx[i]), dy = Object.getOwnPropertyDescriptor(y, kx[i]);"
+      "      if (dx.writable !== dy.writable || dx.enumerable !== dy.enumerable || dx.configurable !== dy.configurable) return false;"
+      "      if (!same(dx.value, dy.value)) return false;"
+      "    }"
+      "    return Object.isExtensible(x) === Object.isExtensible(y);"
+      "  }"
+      "  return same(a, b);"
+      "})(v, JSON.parse(src))");
+  uint32_t parses = code.Cond("(function () { try { JSON.parse(src); return true; } catch (e) { return false; } })()");
+  auto dm = Make(code);
+  const char* texts[] = {
+      R"({"id":"c1","skill":"billing","language":"en","priority":3,"ani":"+49301234568"})",
+      R"( { "a" : [ 1 , -0 , 0 , 123456789012345 , true , false , null , "x" ] , "b" : { } , "c" : [ ] } )",
+      R"({"__proto__": {"x": 1}, "toString": 1, "constructor": "c", "0": "zero", "1": 1, "a": 1, "a": 2})",
+      R"(["esc \" \\ \/ \b \f \n \r \t", "caf\u00e9", "\ud83d\ude00", "é ✓ 😀"])",
+      R"([1.5, -2.5e-3, 1E400, -1e-400, 12345678901234567890, 0.1, 9007199254740993, 1e+2])",
+      R"([[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]])",
+      R"("just a string")", "42", "-0", "true", "null", R"({"k":{"k":{"k":[{"k":[]}]}}})",
+      // Not JSON: both must refuse.
+      "{", "[1,]", R"({"a" 1})", "01", "1.", "-", ".5", "[1] x", "{'a':1}", "\"\t\"", "tru", "[", "",
+  };
+  for (const char* text : texts) {
+    SCOPED_TRACE(text);
+    std::string quoted = "\"";
+    for (const char* c = text; *c; ++c) {
+      if (*c == '"' || *c == '\\') quoted.push_back('\\');
+      if (*c == '\t') {
+        quoted.append("\\t");
+        continue;
+      }
+      quoted.push_back(*c);
+    }
+    quoted.push_back('"');
+    ASSERT_THAT(dm->DeclareData("src", quoted), IsOk());
+    ASSERT_THAT(dm->DeclareData("v", "null"), IsOk());
+    auto ok = dm->EvalCondition(parses);
+    ASSERT_THAT(ok, IsOk());
+    absl::Status assigned = dm->AssignValue(loc, text);
+    EXPECT_EQ(assigned.ok(), *ok) << assigned;
+    if (assigned.ok() && *ok) EXPECT_THAT(dm->EvalCondition(compare), IsOkAndHolds(true));
+  }
+}
+
+// <assign> is one call when the expression allows it (README.md, "Assign");
+// the result must be that of "evaluate expr, then assign to location".
+TEST_F(EcmascriptDataModelTest, FusedAssignmentKeepsSemantics) {
+  Code code;
+  uint32_t setup = code.Script(
+      "var o = {x: 0}; var first = o; var n = 1;"
+      "function replace() { o = {x: 0}; return 7; }"
+      "function who() { return this === globalThis; }");
+  uint32_t o_x = code.Loc("o.x");
+  uint32_t n_loc = code.Loc("n");
+  uint32_t undeclared = code.Loc("nope");
+  uint32_t call_replace = code.Expr("replace()");
+  uint32_t plus = code.Expr("n + 1");
+  uint32_t self = code.Expr("this === globalThis && who()");
+  uint32_t fn = code.Expr("function () { return n; }");
+  uint32_t check = code.Expr("[o.x, first.x, n].join(',')");
+  uint32_t sloppy_in_expr = code.Expr("(function () { implicitGlobal = 1; return 2; })()");
+  uint32_t n_str = code.Expr("String(n) + ',' + implicitGlobal");
+  auto dm = Make(code);
+  ASSERT_THAT(dm->Execute(setup), IsOk());
+  ASSERT_THAT(dm->Assign(o_x, call_replace), IsOk());  // expr first: the new o gets x
+  ASSERT_THAT(dm->Assign(n_loc, plus), IsOk());
+  EXPECT_THAT(dm->EvalString(check), IsOkAndHolds("7,0,2"));
+  EXPECT_THAT(dm->Assign(undeclared, plus), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("ReferenceError")));
+  ASSERT_THAT(dm->Assign(n_loc, self), IsOk());
+  // A function literal keeps the global scope (serializable) and sloppy mode.
+  ASSERT_THAT(dm->Assign(o_x, fn), IsOk());
+  EXPECT_THAT(dm->Serialize(), IsOk());
+  ASSERT_THAT(dm->Assign(n_loc, sloppy_in_expr), IsOk());
+  EXPECT_THAT(dm->EvalString(n_str), IsOkAndHolds("2,1"));
+  ASSERT_THAT(dm->Assign(n_loc, self), IsOk());
+  EXPECT_THAT(dm->EvalString(n_str), IsOkAndHolds("true,1"));
+}
+
+// The Duktape patches (README.md, "Duktape configuration"): global variable
+// access, obj.name reads and writes keep [[Get]]/[[Put]]/[[Delete]] semantics.
+TEST_F(EcmascriptDataModelTest, PropertyFastPathsKeepSemantics) {
+  Code code;
+  uint32_t script = code.Script(R"(
+    var log = [];
+    var proto = { inherited: 1, get viaGetter() { log.push('get'); return 2; },
+                  set viaSetter(v) { log.push('set ' + v); } };
+    var o = Object.create(proto);
+    o.own = 3;
+    o.viaSetter = 4;                      // the inherited setter runs, no own property
+    var ro = Object.create(Object.defineProperty({}, 'fixed', { value: 5, writable: false }));
+    ro.fixed = 6;                         // sloppy: ignored (inherited read-only)
+    var frozen = Object.freeze({ k: 7 });
+    frozen.k = 8;                         // ignored
+    var arr = [1, 2, 3]; arr.named = 'n';
+    var str = new String('abc');
+    function args() { return arguments; }
+    var a = args(9, 10);
+    var withProto = JSON.parse('{"__proto__": 11}');
+    var plain = {}; plain.__proto__ = proto;   // the Object.prototype accessor
+    x = 12;                               // implicit global: configurable
+    var declared = 13;
+    var deletedX = delete x, deletedDeclared = delete declared;
+    function strictCaller() { 'use strict'; return 1; }
+  )");
+  uint32_t check = code.Expr(R"([
+    o.own, o.inherited, o.viaGetter, Object.prototype.hasOwnProperty.call(o, 'viaSetter'),
+    ro.fixed, Object.prototype.hasOwnProperty.call(ro, 'fixed'), frozen.k,
+    arr.length, arr.named, arr[1], str.length, str[1], a.length, a[0],
+    Object.getPrototypeOf(withProto) === Object.prototype, withProto.__proto__,
+    Object.getPrototypeOf(plain) === proto, plain.inherited,
+    typeof x, deletedX, deletedDeclared, declared, o.missing, log.join('|'),
+    (function () { try { return strictCaller.caller; } catch (e) { return e.name; } })()
+  ].join(','))");
+  uint32_t strict_put = code.Script("(function () { 'use strict'; frozen.k = 1; })()");
+  auto dm = Make(code);
+  ASSERT_THAT(dm->Execute(script), IsOk());
+  EXPECT_THAT(dm->EvalString(check),
+              IsOkAndHolds("3,1,2,false,5,false,7,3,n,2,3,b,2,9,true,11,true,1,undefined,true,false,"
+                           "13,,set 4|get,TypeError"));
+  EXPECT_THAT(dm->Execute(strict_put), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("TypeError")));
+}
+
 TEST_F(EcmascriptDataModelTest, InCallsHost) {
   Code code;
   uint32_t cond = code.Cond("_event.data.amount > 100 && In('s1')");
@@ -558,6 +767,34 @@ TEST_F(EcmascriptDataModelTest, ManySessionsComeAndGoWithoutGrowth) {
   EXPECT_LT(CurrentThreadHeapStats().total_bytes, base + (64 << 10));
 }
 
+// Shared code stays bound to the last session that ran it; when that session
+// ends, nothing of it may stay reachable through the code.
+TEST_F(EcmascriptDataModelTest, EndedSessionIsNotKeptBySharedCode) {
+  Code code;
+  uint32_t script = code.Script("var big = new Array(2001).join('xxxxx');");
+  uint32_t loc = code.Loc("n");
+  uint32_t expr = code.Expr("big.length");
+  uint32_t cond = code.Cond("n === 10000");
+  auto keeper = Make(code);  // keeps the document's code loaded
+  auto run = [&](DataModel* dm) {
+    ASSERT_THAT(dm->Execute(script), IsOk());
+    ASSERT_THAT(dm->DeclareData("n", "0"), IsOk());
+    ASSERT_THAT(dm->Assign(loc, expr), IsOk());  // the fused assignment, bound to dm
+    ASSERT_THAT(dm->EvalCondition(cond), IsOkAndHolds(true));
+  };
+  run(Fresh().get());  // loads (and charges to the worker) every function the code needs
+  run(keeper.get());
+  run(Fresh().get());  // the code is now bound to a session that has ended
+  CollectCurrentThreadGarbage();
+  const size_t after_end = CurrentThreadHeapStats().total_bytes;
+  run(keeper.get());  // rebinds all of it to the keeper (same state as before)
+  CollectCurrentThreadGarbage();
+  const size_t after_rebind = CurrentThreadHeapStats().total_bytes;
+  // Had the ended session's environment been kept by the code, rebinding
+  // would have freed it (~2 KB here).
+  EXPECT_LE(after_end, after_rebind + 512);
+}
+
 TEST_F(EcmascriptDataModelTest, UseFromAnotherThreadIsRefusedAndThreadsAreIndependent) {
   Code code;
   uint32_t expr = code.Expr("1 + 1");
@@ -657,6 +894,19 @@ TEST_F(EcmascriptDataModelTest, InitTwiceFails) {
   Code code;
   auto dm = Make(code);
   EXPECT_THAT(dm->Init("a", "b", "{}", 1), StatusIs(absl::StatusCode::kFailedPrecondition));
+}
+
+TEST_F(EcmascriptDataModelTest, SetEventBeforeInitFails) {
+  Code code;
+  uint32_t read = code.Expr("typeof _event");
+  auto dm = Make(code);
+  auto early = factory_.Create(compiled_, &host_, {});
+  ASSERT_THAT(early, IsOk());
+  EXPECT_THAT((*early)->SetEvent({.name = "e", .type = "external"}),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  // Nothing leaked into the worker's template global.
+  EXPECT_THAT(dm->EvalString(read), IsOkAndHolds("undefined"));
+  EXPECT_THAT(Fresh()->EvalString(read), IsOkAndHolds("undefined"));
 }
 
 }  // namespace

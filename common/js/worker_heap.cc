@@ -65,6 +65,14 @@ duk_ret_t InFunction(duk_context* ctx) {
   return 1;
 }
 
+// The getter of `_event` while the running session's event object is not
+// built yet: builds it (which also replaces the accessor by the plain value).
+duk_ret_t EventGetter(duk_context* ctx) {
+  SessionHooks* s = HooksOf(ctx)->session;
+  if (s != nullptr && s->materialize_event != nullptr) return s->materialize_event(s->event_owner, ctx);
+  return 0;  // undefined
+}
+
 // Freezes every object reachable from the built-ins through own properties
 // (values, getters, setters, of any key) and [[Prototype]]s, without calling
 // getters. `keep_open` (the template global object) is walked but not frozen:
@@ -294,6 +302,17 @@ absl::Status WorkerHeap::Setup() {
         duk_get_prop_string(ctx, global, "Error");
         duk_put_prop_index(ctx, -2, kToolErrorConstructor);
         duk_put_prop_string(ctx, stash, kStashTools);
+        duk_push_array(ctx);
+        duk_push_c_function(ctx, EventGetter, 0);
+        duk_freeze(ctx, -1);
+        self->event_getter_ = duk_get_heapptr(ctx, -1);
+        duk_put_prop_index(ctx, -2, 0);
+        for (int i = 0; i < kEventKeyCount; ++i) {
+          duk_push_string(ctx, kEventKeys[i]);
+          self->event_keys_[i] = duk_get_heapptr(ctx, -1);
+          duk_put_prop_index(ctx, -2, static_cast<duk_uarridx_t>(i + 1));
+        }
+        duk_put_prop_string(ctx, stash, kStashEvent);
         DefineXmlDom(ctx);
         // The template global is what every session starts from; snapshots
         // write the globals that differ from it.

@@ -27,6 +27,7 @@
 #include <limits>
 #include <memory>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -39,6 +40,14 @@ namespace orch::js {
 
 class WorkerHeap;
 
+// The properties of an event object, in the order they are defined, then
+// the global's name (kEventKeyIndexEvent).
+inline constexpr int kEventFieldCount = 8;
+inline constexpr int kEventKeyIndexEvent = 8;
+inline constexpr int kEventKeyCount = 9;
+inline constexpr const char* kEventKeys[kEventKeyCount] = {
+    "name", "type", "sendid", "origin", "origintype", "invokeid", "raw", "data", "_event"};
+
 // What Duktape's hooks need for the session that is running: work budget,
 // clock, PRNG, call depth. Owned by the data model.
 struct SessionHooks {
@@ -48,6 +57,11 @@ struct SessionHooks {
   Prng prng;
   scxml::DataModelHost* host = nullptr;
   long callstack_limit = std::numeric_limits<long>::max() / 2;
+  // The lazily built `_event` (README.md, "_event"): the shared getter calls
+  // this with `event_owner` to build the session's pending event object,
+  // which it pushes (and makes the global's plain value) and returns 1.
+  void* event_owner = nullptr;
+  duk_ret_t (*materialize_event)(void* owner, duk_context* ctx) = nullptr;
 };
 
 // The heap's udata. `hooks` must come first: duk_config_overrides.h reads
@@ -103,11 +117,25 @@ class WorkerHeap {
   // Code of one document (CompiledCode) loaded into this heap: one slot per
   // code id and kind (2*id: program, 2*id+1: assignment function), filled on
   // first use. Shared by the sessions of this heap that use the document.
+  // Further slots are appended on demand (AddSlot): fused assignment
+  // functions, interned variable names.
   struct CodeTemplates {
     const void* key = nullptr;
     uint32_t index = 0;  // stash key
     int users = 0;
     std::vector<void*> functions;
+    // (location << 32 | expression) -> slot of the fused assignment
+    // function, or -1 when that pair cannot be fused.
+    absl::flat_hash_map<uint64_t, int64_t> fused;
+    // location id -> (expression id, slot or -1) of its last fused lookup:
+    // a location is nearly always assigned from one expression.
+    std::vector<std::pair<uint32_t, int64_t>> fused_by_location;
+    // code id -> slot of the interned name (plain-identifier locations).
+    absl::flat_hash_map<uint32_t, size_t> names;
+    size_t AddSlot() {
+      functions.push_back(nullptr);
+      return functions.size() - 1;
+    }
   };
   CodeTemplates* AcquireCode(const void* key, size_t count);
   void ReleaseCode(CodeTemplates* code);
@@ -117,6 +145,12 @@ class WorkerHeap {
   // Built-in objects (sorted heap pointers): part of the environment, written
   // by reference in snapshots.
   const std::vector<const void*>& builtins() const { return builtins_; }
+
+  // The getter of a session's `_event` while its event object is not built
+  // yet (a frozen C function shared by the heap's sessions), and the keys of
+  // an event object as interned strings, in property order (kEventKeys).
+  void* event_getter() const { return event_getter_; }
+  void* const* event_keys() const { return event_keys_; }
 
   // Called when a session ended and its account is about to close, with
   // the bytes still charged to it after its thread and global object were
@@ -148,6 +182,8 @@ class WorkerHeap {
   absl::flat_hash_map<const void*, std::unique_ptr<CodeTemplates>> code_;
   uint32_t next_code_index_ = 0;
   std::vector<const void*> builtins_;
+  void* event_getter_ = nullptr;
+  void* event_keys_[kEventKeyCount] = {};
   size_t garbage_estimate_ = 0;
   uint64_t collections_ = 0;
 };
@@ -156,5 +192,7 @@ class WorkerHeap {
 inline constexpr char kStashCode[] = "orch_code";          // object: index -> array
 inline constexpr char kStashSessions[] = "orch_sessions";  // array: slot -> thread
 inline constexpr char kStashForeach[] = "orch_foreach";    // object: slot -> array
+inline constexpr char kStashEvent[] = "orch_event";        // array: getter, then the keys
+
 
 }  // namespace orch::js
