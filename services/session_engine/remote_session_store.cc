@@ -4,6 +4,7 @@
 #include "common/grpc/status.h"
 #include "grpcpp/grpcpp.h"
 #include "orch/persistence/v1/persistence.grpc.pb.h"
+#include "services/session_engine/append_stream.h"
 
 namespace orch::session_engine {
 
@@ -11,8 +12,10 @@ namespace pv1 = orch::persistence::v1;
 
 class RemoteSessionStore::Impl {
  public:
-  Impl(const std::string& target, const grpc_util::ChannelOptions& options, absl::Duration timeout)
-      : stub_(pv1::Persistence::NewStub(grpc_util::MakeChannel(target, options))), timeout_(timeout) {}
+  Impl(const std::string& target, const grpc_util::ChannelOptions& options, absl::Duration timeout, bool stream)
+      : stub_(pv1::Persistence::NewStub(grpc_util::MakeChannel(target, options))), timeout_(timeout) {
+    if (stream) stream_ = std::make_unique<AppendStream>(stub_.get(), timeout);
+  }
 
   // Runs one unary call with the deadline; the status carries the proxy's
   // code, or UNAVAILABLE when the proxy was not reached in time.
@@ -31,11 +34,12 @@ class RemoteSessionStore::Impl {
 
   std::unique_ptr<pv1::Persistence::Stub> stub_;
   absl::Duration timeout_;
+  std::unique_ptr<AppendStream> stream_;  // destroyed before the stub
 };
 
 RemoteSessionStore::RemoteSessionStore(const std::string& target, const grpc_util::ChannelOptions& options,
-                                       absl::Duration request_timeout)
-    : impl_(std::make_unique<Impl>(target, options, request_timeout)) {}
+                                       absl::Duration request_timeout, bool append_stream)
+    : impl_(std::make_unique<Impl>(target, options, request_timeout, append_stream)) {}
 
 RemoteSessionStore::~RemoteSessionStore() = default;
 
@@ -48,6 +52,7 @@ absl::StatusOr<uint64_t> RemoteSessionStore::Append(const std::string& session_i
   req.set_node(absl::StrCat(node));
   req.set_document_sha256(document_sha256);
   for (const auto& e : entries) *req.add_entries() = e;
+  if (impl_->stream_ != nullptr) return impl_->stream_->Append(std::move(req));
   pv1::AppendEventsResponse resp;
   absl::Status s = impl_->Call("append", &pv1::Persistence::Stub::AppendEvents, req, &resp);
   if (!s.ok()) return s;

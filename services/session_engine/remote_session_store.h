@@ -19,8 +19,10 @@ namespace orch::session_engine {
 
 class RemoteSessionStore final : public SessionStore {
  public:
+  // `append_stream`: appends go over one AppendEventsBatchStream (batched
+  // with other sessions' appends, append_stream.h) instead of unary calls.
   RemoteSessionStore(const std::string& target, const grpc_util::ChannelOptions& options,
-                     absl::Duration request_timeout);
+                     absl::Duration request_timeout, bool append_stream = true);
   ~RemoteSessionStore() override;
 
   absl::StatusOr<uint64_t> Append(const std::string& session_id, uint64_t epoch, int node,

@@ -62,6 +62,8 @@ void AddOptions(config::Schema* s) {
           .default_value = std::string("127.0.0.1:7102"), .help = "persistence-proxy's gRPC address",
           .validate = config::ValidateEndpoint});
   num("persistence", "request-timeout-ms", 2000, 10, 60000, "deadline of each call to persistence-proxy");
+  flag("persistence", "append-stream", true,
+       "send appends over one AppendEventsBatchStream, batched with other sessions' (false: one unary call each)");
   str("persistence", "proxy-tls-ca", "CA that verifies persistence-proxy (enables TLS)");
   str("persistence", "proxy-tls-cert", "client certificate for persistence-proxy (mutual TLS)");
   str("persistence", "proxy-tls-key", "its private key");
@@ -84,7 +86,8 @@ class SessionEngineComponent final : public process::Component {
     channel.tls = *tls;
     channel.server_name = c.GetString("persistence.proxy-tls-server-name");
     self->store_ = std::make_unique<RemoteSessionStore>(c.GetString("persistence.proxy-endpoint"), channel,
-                                                        absl::Milliseconds(c.GetInt("persistence.request-timeout-ms")));
+                                                        absl::Milliseconds(c.GetInt("persistence.request-timeout-ms")),
+                                                        c.GetBool("persistence.append-stream"));
     EngineOptions o;
     o.node_id = static_cast<int>(c.GetInt("orchestration.node-id"));
     o.instance_id = absl::StrCat(NewSessionId(o.node_id).substr(1), "-", getpid());

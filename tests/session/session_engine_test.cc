@@ -510,6 +510,25 @@ TEST_F(SessionEngineTest, WhenRedisIsDownPersistentCallsAreUnavailableAndInMemor
   EXPECT_EQ(Data(*stub, *v, "count"), "1");
 }
 
+TEST_F(SessionEngineTest, AStalledProxyTimesAppendsOutAndTheEngineRecoversWhenItResumes) {
+  auto engine = StartEngine();
+  ASSERT_OK(engine);
+  auto stub = Stub(*engine);
+  const std::string chart = Chart("stall.scxml", kCounter, "initial=\"idle\" _persist=\"true\"");
+  auto sid = Start(*stub, chart);
+  ASSERT_OK(sid);
+  ASSERT_TRUE(Send(*stub, *sid, "ev", 1, "e1").ok());
+  ASSERT_OK(proxy_.process->Signal(SIGSTOP));
+  const absl::Time t0 = absl::Now();
+  grpc::Status st = Send(*stub, *sid, "ev", 2, "e2");
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE) << st.error_message();
+  EXPECT_LT(absl::Now() - t0, absl::Seconds(8));  // the 1 s request timeout, not a hang
+  ASSERT_OK(proxy_.process->Signal(SIGCONT));
+  EXPECT_TRUE(Eventually([&] { return Send(*stub, *sid, "ev", 2, "e2").ok(); }));
+  EXPECT_TRUE(Eventually([&] { return Send(*stub, *sid, "ev", 3, "e3").ok(); }));
+  EXPECT_EQ(Data(*stub, *sid, "seen"), "[1,2,3]");
+}
+
 TEST_F(SessionEngineTest, StandbyRefusesWithThePrimaryAndAZombiePrimaryIsFenced) {
   auto primary = StartEngine();
   ASSERT_OK(primary);
