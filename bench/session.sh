@@ -74,7 +74,7 @@ redis-cli -p "$port" flushall >/dev/null
 eport=$(free_port)
 emetrics=$(free_port)
 engine_pid=
-start_engine() {  # extra [scxml] lines
+start_engine() {  # extra [scxml] lines, extra [persistence] lines
   cat >"$work/engine.toml" <<TOML
 [server]
 grpc-listen = "127.0.0.1:$eport"
@@ -92,6 +92,7 @@ max-sessions = 1000000
 $1
 [persistence]
 proxy-endpoint = "127.0.0.1:$pport"
+${2:-}
 TOML
   "$build/services/session_engine/session-engine" --config "$work/engine.toml" 2>>"$work/engine.log" &
   engine_pid=$!
@@ -134,6 +135,11 @@ e_half=$(run --mode events --chart "$on_chart" --sessions 1000 --seconds "$secon
 echo "events, persistence on, at half load ($half/s): $e_half"
 stop_engine; redis-cli -p "$port" flushall >/dev/null
 
+# The same with one unary AppendEvents per event (persistence.append-stream = false).
+start_engine "deactivate-idle-ms = 0" "append-stream = false"
+e_unary=$(run --mode events --chart "$on_chart" --sessions 1000 --seconds "$seconds"); echo "events, persistence on, unary appends: $e_unary"
+stop_engine; redis-cli -p "$port" flushall >/dev/null
+
 start_engine "deactivate-idle-ms = 0"
 before=$(rss_kb)
 c=$(run --mode create --chart "$off_chart" --count "$active" --ids "$work/active.ids"); echo "created $active in-memory sessions: $c"
@@ -160,9 +166,16 @@ for _ in $(seq 2400); do
   sleep 0.05
 done
 total=$(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN { printf "%.2f", a - b }')
-echo "recovery after SIGKILL: pass ${recovery_s:-?} s, restart to end of pass ${total} s (lease TTL 2 s included)"
+# From the new instance's log: when it served, became primary, finished recovery.
+ts() { date -d "$(grep "\"msg\":\"$1" "$work/engine.log" | tail -n 1 | sed -n 's/.*"ts":"\([^"]*\)".*/\1/p')" +%s.%N; }
+served=$(ts serving); primary=$(ts "primary: acquired"); done_at=$(ts "recovery: done")
+total=$(awk -v a="$done_at" -v b="$t0" 'BEGIN { printf "%.2f", a - b }')  # the log's clock, not the polling's
+echo "recovery after SIGKILL: pass ${recovery_s:-?} s; restart to end of pass ${total} s, of which" \
+     "start to serving $(awk -v a="$served" -v b="$t0" 'BEGIN { printf "%.2f", a - b }') s," \
+     "serving to primary (the dead primary's lease running out) $(awk -v a="$primary" -v b="$served" 'BEGIN { printf "%.2f", a - b }') s," \
+     "primary to recovered $(awk -v a="$done_at" -v b="$primary" 'BEGIN { printf "%.2f", a - b }') s"
 head -n 10000 "$work/recovery.ids" >"$work/touch.ids"
 t=$(run --mode touch --ids "$work/touch.ids"); echo "reactivation of $(wc -l <"$work/touch.ids") deactivated sessions by an event: $t"
 
 ratio=$(awk -v a="$on" -v b="$ceiling" 'BEGIN { printf "%.2f", a / b }')
-echo "starts_off=$(field starts_per_s "$s_off") starts_on=$(field starts_per_s "$s_on") events_off=$(field events_per_s "$e_off") events_on=$on proxy_ceiling=$ceiling on_vs_ceiling=$ratio p99_ms=$(field p99_ms "$e_on") p99_half_ms=$(field p99_ms "$e_half") bytes_per_active_session=$per_active recovery_s=$total"
+echo "starts_off=$(field starts_per_s "$s_off") starts_on=$(field starts_per_s "$s_on") events_off=$(field events_per_s "$e_off") events_on=$on proxy_ceiling=$ceiling on_vs_ceiling=$ratio p99_ms=$(field p99_ms "$e_on") p99_half_ms=$(field p99_ms "$e_half") bytes_per_active_session=$per_active recovery_s=$total recovery_pass_s=${recovery_s:-?}"
