@@ -48,6 +48,7 @@ for bin in services/session_engine/session-engine services/persistence_proxy/per
 done
 
 work=$(mktemp -d)
+keep=${ORCH_KEEP_LOGS:-0}   # 1: keep the logs (printed at exit)
 pids=()
 cleanup() {
   local p
