@@ -907,6 +907,31 @@ class Compiler {
         }
       }
     }
+    // A <history> whose default transition leads back to itself through
+    // history targets would have no default configuration (and the
+    // interpreter would recurse without end entering it).
+    for (const auto& [ti, state, e] : pending_descendant_check_) {
+      const uint32_t history = static_cast<uint32_t>(doc_->transitions[ti].source);
+      std::vector<uint32_t> todo(doc_->transitions[ti].targets);
+      std::set<uint32_t> seen;
+      bool cycle = false;
+      while (!todo.empty() && !cycle) {
+        const uint32_t s = todo.back();
+        todo.pop_back();
+        const State& st = doc_->states[s];
+        if (st.kind != StateKind::kHistory || !seen.insert(s).second) continue;
+        if (s == history) {
+          cycle = true;
+        } else if (!st.transitions.empty()) {
+          const auto& more = doc_->transitions[st.transitions[0]].targets;
+          todo.insert(todo.end(), more.begin(), more.end());
+        }
+      }
+      if (cycle) {
+        Problem(*e, absl::StrCat("the default transition of history '", doc_->states[history].id,
+                                 "' leads back to it"));
+      }
+    }
   }
 
   bool IsDescendant(uint32_t s, uint32_t ancestor) const {

@@ -147,6 +147,17 @@ TEST(CompilerTest, InterpreterTables) {
   EXPECT_THAT(ids, ElementsAre("a", "b", "b1", "b2", "b2x", "c", "c1", "c2", "h"));
 }
 
+TEST(CompilerTest, HistoryDefaultLeadingBackToItselfIsRejected) {
+  EXPECT_THAT(Problems(R"(<state id="p"><history id="h"><transition target="h"/></history><state id="a"/></state>)"),
+              Contains(HasSubstr("the default transition of history 'h' leads back to it")));
+  EXPECT_THAT(Problems(R"(<state id="p"><history id="h1"><transition target="h2"/></history>
+    <history id="h2" type="deep"><transition target="h1"/></history><state id="a"/></state>)"),
+              Contains(HasSubstr("leads back to it")));
+  EXPECT_THAT(Problems(R"(<state id="p"><history id="h1"><transition target="h2"/></history>
+    <history id="h2" type="deep"><transition target="a"/></history><state id="a"/></state>)"),
+              IsEmpty());
+}
+
 TEST(EventMatchesTest, Descriptors) {
   EXPECT_TRUE(EventMatches("*", "anything"));
   EXPECT_TRUE(EventMatches("error", "error.execution"));
