@@ -359,6 +359,30 @@ TEST(InterpreterTest, RunUntilIdleStopsWhenNothingIsDue) {
   EXPECT_EQ(s->RunUntilIdle(), StepResult::kIdle);
 }
 
+// Enqueue's UTF-8 check skips ASCII eight bytes at a time: bad bytes after
+// and inside such runs, and sequences cut at the end, are still refused.
+TEST(InterpreterTest, EnqueueChecksUtf8AfterLongAsciiRuns) {
+  RecordingEnvironment env;
+  auto s = Start(Compile(R"(<state id="a"/>)"), &env);
+  for (size_t pad : {0, 1, 7, 8, 9, 15, 16, 17, 31}) {
+    const std::string ascii(pad, 'x');
+    for (const std::string& bad : {std::string("\xff"), std::string("\xc3"), std::string("\xe2\x82"),
+                                   std::string("\xed\xa0\x80"), std::string("\xc0\xaf")}) {
+      Event e;
+      e.name = "ev";
+      e.data = ascii + bad + ascii;
+      EXPECT_EQ(s->Enqueue(e).code(), absl::StatusCode::kInvalidArgument) << pad;
+      e.data = ascii + bad;
+      EXPECT_EQ(s->Enqueue(e).code(), absl::StatusCode::kInvalidArgument) << pad;
+    }
+    Event good;
+    good.name = "ev";
+    good.data = ascii + "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80" + ascii;
+    EXPECT_TRUE(s->Enqueue(good).ok()) << pad;
+  }
+  EXPECT_EQ(s->pending_external(), 9u);
+}
+
 // Snapshot at every boundary of a run and restore into a fresh interpreter:
 // the same states, the same pending timers, the same child, the same end.
 TEST(InterpreterTest, SnapshotRestoreContinuesExactly) {
