@@ -11,6 +11,11 @@
 //                             lines), to compare with SCION (bench/scion/run.js)
 //   scxml_bench --profile N   N routing events with every data-model call
 //                             counted and timed: the data model's share per call
+//   scxml_bench --run W N     a fixed number of iterations of one workload, for
+//                             instruction counts (valgrind --tool=callgrind):
+//                             W = toggle (Enqueue + RunUntilIdle), toggle_step
+//                             (Enqueue + Step) or routing (as BM_RoutingEvents);
+//                             the difference of two N gives instructions/iteration
 //
 // Charts are read from ORCH_BENCH_CHARTS (default: bench/charts of the source
 // tree this binary was built from). Idle-memory session count:
@@ -569,9 +574,43 @@ int Profile(size_t n) {
   return 0;
 }
 
+// --run W N: see the file header.
+int Run(const std::string& workload, size_t n) {
+  Bench& b = B();
+  if (workload == "toggle" || workload == "toggle_step") {
+    auto s = b.Start(b.toggle, b.Options("toggle-1"));
+    Event e;
+    e.name = "toggle";
+    const bool step_only = workload == "toggle_step";
+    for (size_t i = 0; i < n; ++i) {
+      if (!s->Enqueue(e).ok()) Die("Enqueue refused");
+      if (step_only) {
+        s->Step();
+      } else {
+        s->RunUntilIdle();
+      }
+    }
+    const auto atomic = s->ActiveStates(true);
+    if (atomic.size() != 1 || atomic[0] != (n % 2 == 0 ? "off" : "on")) Die("toggle chart in the wrong state");
+  } else if (workload == "routing") {
+    auto s = b.Start(b.routing, b.Options("routing-1"));
+    for (size_t i = 0; i < n; ++i) Send(*s, b.events[i % b.events.size()]);
+    if (s->finished()) Die("routing session finished in '" + s->final_state() + "'");
+  } else {
+    Die("--run toggle|toggle_step|routing N");
+  }
+  std::printf("%s: %zu iterations\n", workload.c_str(), n);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 4 && std::strcmp(argv[1], "--run") == 0) {
+    size_t n = 0;
+    if (!absl::SimpleAtoi(argv[3], &n)) Die("--run W N");
+    return Run(argv[2], n);
+  }
   if (argc == 3 && std::strcmp(argv[1], "--trace") == 0) {
     size_t n = 0;
     if (!absl::SimpleAtoi(argv[2], &n)) Die("--trace N");

@@ -2,6 +2,7 @@
 
 #include <openssl/sha.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <set>
@@ -23,7 +24,80 @@ int32_t Document::FindState(const std::string& id) const {
   return kNone;
 }
 
+int32_t ComputeTransitionDomain(const Document& doc, const Transition& t, const uint32_t* targets, size_t n) {
+  if (n == 0) return kNone;
+  auto is_descendant = [&](uint32_t s, uint32_t ancestor) {
+    return s > ancestor && s <= doc.states[ancestor].last_descendant;
+  };
+  auto all_descendants = [&](uint32_t ancestor) {
+    for (size_t i = 0; i < n; ++i) {
+      if (!is_descendant(targets[i], ancestor)) return false;
+    }
+    return true;
+  };
+  const uint32_t source = static_cast<uint32_t>(t.source);
+  if (t.internal && doc.states[source].kind == StateKind::kCompound && all_descendants(source)) return t.source;
+  // The least common compound ancestor of the source and the targets.
+  for (int32_t a = doc.states[source].parent; a != kNone; a = doc.states[a].parent) {
+    const StateKind k = doc.states[a].kind;
+    if (k != StateKind::kCompound && k != StateKind::kRoot) continue;
+    if (all_descendants(static_cast<uint32_t>(a))) return a;
+  }
+  return 0;
+}
+
 namespace {
+
+// The interpreter's precomputed tables (document.h: StateInfo,
+// TransitionInfo, states_by_id), once the targets are resolved.
+void BuildDocumentTables(Document* doc) {
+  const size_t n = doc->states.size();
+  doc->state_info.assign(n, StateInfo());
+  doc->has_eventless = false;
+  doc->has_history = false;
+  for (size_t i = 0; i < n; ++i) {
+    const State& st = doc->states[i];
+    StateInfo& info = doc->state_info[i];
+    info.parent = st.parent;
+    info.last_descendant = st.last_descendant;
+    info.kind = st.kind;
+    info.atomic = i != 0 && st.kind != StateKind::kCompound && st.kind != StateKind::kParallel;
+    if (st.kind == StateKind::kHistory) {
+      doc->has_history = true;
+      if (st.parent != kNone) doc->state_info[st.parent].has_history_child = true;
+      continue;  // its default transition is not selected by events
+    }
+    bool eventless = false;
+    bool evented = false;
+    for (uint32_t ti : st.transitions) {
+      (doc->transitions[ti].events.empty() ? eventless : evented) = true;
+    }
+    doc->has_eventless |= eventless;
+    if (st.parent != kNone) {  // parents come first in document order
+      eventless |= doc->state_info[st.parent].eventless_chain;
+      evented |= doc->state_info[st.parent].evented_chain;
+    }
+    info.eventless_chain = eventless;
+    info.evented_chain = evented;
+  }
+  doc->transition_info.assign(doc->transitions.size(), TransitionInfo());
+  for (size_t i = 0; i < doc->transitions.size(); ++i) {
+    const Transition& t = doc->transitions[i];
+    TransitionInfo& info = doc->transition_info[i];
+    for (uint32_t s : t.targets) info.dynamic |= doc->states[s].kind == StateKind::kHistory;
+    if (info.dynamic) continue;
+    for (uint32_t s : t.targets) {
+      if (std::find(info.effective_targets.begin(), info.effective_targets.end(), s) == info.effective_targets.end()) {
+        info.effective_targets.push_back(s);
+      }
+    }
+    info.domain = ComputeTransitionDomain(*doc, t, info.effective_targets.data(), info.effective_targets.size());
+  }
+  doc->states_by_id.clear();
+  for (uint32_t i = 1; i < n; ++i) doc->states_by_id.push_back(i);
+  std::stable_sort(doc->states_by_id.begin(), doc->states_by_id.end(),
+                   [&](uint32_t a, uint32_t b) { return doc->states[a].id < doc->states[b].id; });
+}
 
 constexpr char kScxmlNs[] = "http://www.w3.org/2005/07/scxml";
 
@@ -204,6 +278,7 @@ class Compiler {
     CompileRoot(root);
     ResolveTargets();
     if (!problems_.empty()) return nullptr;
+    BuildDocumentTables(doc_.get());
     return doc_;
   }
 
@@ -831,6 +906,31 @@ class Compiler {
           Problem(*e, absl::StrCat("target '", doc_->states[target].id, "' is not a descendant of '",
                                    doc_->states[state].id, "'"));
         }
+      }
+    }
+    // A <history> whose default transition leads back to itself through
+    // history targets would have no default configuration (and the
+    // interpreter would recurse without end entering it).
+    for (const auto& [ti, state, e] : pending_descendant_check_) {
+      const uint32_t history = static_cast<uint32_t>(doc_->transitions[ti].source);
+      std::vector<uint32_t> todo(doc_->transitions[ti].targets);
+      std::set<uint32_t> seen;
+      bool cycle = false;
+      while (!todo.empty() && !cycle) {
+        const uint32_t s = todo.back();
+        todo.pop_back();
+        const State& st = doc_->states[s];
+        if (st.kind != StateKind::kHistory || !seen.insert(s).second) continue;
+        if (s == history) {
+          cycle = true;
+        } else if (!st.transitions.empty()) {
+          const auto& more = doc_->transitions[st.transitions[0]].targets;
+          todo.insert(todo.end(), more.begin(), more.end());
+        }
+      }
+      if (cycle) {
+        Problem(*e, absl::StrCat("the default transition of history '", doc_->states[history].id,
+                                 "' leads back to it"));
       }
     }
   }

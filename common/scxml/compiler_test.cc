@@ -105,6 +105,59 @@ TEST(CompilerTest, LimitsAreEnforced) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("nests deeper than 10")));
 }
 
+TEST(CompilerTest, InterpreterTables) {
+  CompileOptions options;
+  auto doc = CompileDocument(std::string(kHead) + R"( initial="a">
+  <state id="a"><transition event="go" target="b b"/><transition target="h"/></state>
+  <parallel id="b"><state id="b1"/><state id="b2"><history id="h" type="deep"><transition target="b2x"/></history><state id="b2x">
+    <transition event="in" type="internal" target="b2"/></state></state></parallel>
+  <state id="c" initial="c1"><transition event="x" type="internal" target="c2"/>
+    <state id="c1"><transition event="y" target="c2"/></state><state id="c2"/></state>
+</scxml>)", "t.scxml", options);
+  ASSERT_TRUE(doc.ok()) << doc.status();
+  const Document& d = **doc;
+  // root, a, b, b1, b2, h, b2x, c, c1, c2
+  ASSERT_EQ(d.state_info.size(), d.states.size());
+  ASSERT_EQ(d.transition_info.size(), d.transitions.size());
+  EXPECT_TRUE(d.has_eventless);
+  EXPECT_TRUE(d.has_history);
+  EXPECT_TRUE(d.state_info[1].atomic);
+  EXPECT_FALSE(d.state_info[2].atomic);
+  EXPECT_TRUE(d.state_info[1].eventless_chain);
+  EXPECT_TRUE(d.state_info[1].evented_chain);
+  EXPECT_FALSE(d.state_info[3].eventless_chain);
+  EXPECT_FALSE(d.state_info[3].evented_chain);
+  EXPECT_TRUE(d.state_info[6].evented_chain);
+  EXPECT_TRUE(d.state_info[4].has_history_child);
+  EXPECT_EQ(d.state_info[4].last_descendant, 6u);
+  const TransitionInfo& go = d.transition_info[d.states[1].transitions[0]];
+  EXPECT_FALSE(go.dynamic);
+  EXPECT_EQ(go.effective_targets, std::vector<uint32_t>{2});  // duplicates dropped
+  EXPECT_EQ(go.domain, 0);
+  EXPECT_TRUE(d.transition_info[d.states[1].transitions[1]].dynamic);  // to a <history>
+  // Internal to a descendant of a compound source: the source is the domain.
+  EXPECT_EQ(d.transition_info[d.states[7].transitions[0]].domain, 7);
+  // Between siblings: their compound parent.
+  EXPECT_EQ(d.transition_info[d.states[8].transitions[0]].domain, 7);
+  // Internal from an atomic state to its parent: the least common compound
+  // ancestor containing both strictly (b is parallel): the root.
+  EXPECT_EQ(d.transition_info[d.states[6].transitions[0]].domain, 0);
+  std::vector<std::string> ids;
+  for (uint32_t s : d.states_by_id) ids.push_back(d.states[s].id);
+  EXPECT_THAT(ids, ElementsAre("a", "b", "b1", "b2", "b2x", "c", "c1", "c2", "h"));
+}
+
+TEST(CompilerTest, HistoryDefaultLeadingBackToItselfIsRejected) {
+  EXPECT_THAT(Problems(R"(<state id="p"><history id="h"><transition target="h"/></history><state id="a"/></state>)"),
+              Contains(HasSubstr("the default transition of history 'h' leads back to it")));
+  EXPECT_THAT(Problems(R"(<state id="p"><history id="h1"><transition target="h2"/></history>
+    <history id="h2" type="deep"><transition target="h1"/></history><state id="a"/></state>)"),
+              Contains(HasSubstr("leads back to it")));
+  EXPECT_THAT(Problems(R"(<state id="p"><history id="h1"><transition target="h2"/></history>
+    <history id="h2" type="deep"><transition target="a"/></history><state id="a"/></state>)"),
+              IsEmpty());
+}
+
 TEST(EventMatchesTest, Descriptors) {
   EXPECT_TRUE(EventMatches("*", "anything"));
   EXPECT_TRUE(EventMatches("error", "error.execution"));

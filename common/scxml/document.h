@@ -6,6 +6,7 @@
 // content is a tree of ExecNodes; every piece of data-model code is a
 // CodeSpec whose id the data model compiled once (document.compiled).
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -142,6 +143,38 @@ struct State {
   std::string where;
 };
 
+// Per-state facts the interpreter needs on every microstep, precomputed by
+// the compiler (compact: no walk over the big State records).
+struct StateInfo {
+  int32_t parent = kNone;
+  uint32_t last_descendant = 0;
+  StateKind kind = StateKind::kAtomic;
+  // Not the root, not compound, not parallel: where SelectTransitions starts.
+  bool atomic = false;
+  // This state or a proper ancestor has a transition without / with events:
+  // SelectTransitions skips active atomic states that have none.
+  bool eventless_chain = false;
+  bool evented_chain = false;
+  // Has a <history> child (ExitStates records history only for these).
+  bool has_history_child = false;
+};
+
+// Per-transition facts, precomputed by the compiler.
+struct TransitionInfo {
+  // A target is a <history>: the effective targets and the domain depend
+  // on the recorded history and are computed at run time.
+  bool dynamic = false;
+  // When !dynamic: the transition domain (Appendix D getTransitionDomain),
+  // kNone for a targetless transition, and the effective targets (the
+  // targets without duplicates, in order).
+  int32_t domain = kNone;
+  std::vector<uint32_t> effective_targets;
+};
+
+// Appendix D getTransitionDomain for transition `t` whose effective targets
+// are `targets` (kNone when there are none).
+int32_t ComputeTransitionDomain(const Document& doc, const Transition& t, const uint32_t* targets, size_t n);
+
 struct Document {
   std::string name;           // <scxml name>
   std::string datamodel;      // "ecmascript" or "null"
@@ -159,6 +192,14 @@ struct Document {
   // Attributes of <scxml> outside the SCXML vocabulary (e.g. _persist).
   std::map<std::string, std::string> extensions;
   std::shared_ptr<const CompiledCode> compiled;
+
+  // Precomputed by the compiler once the targets are resolved
+  // (BuildDocumentTables); immutable like everything above.
+  std::vector<StateInfo> state_info;            // by state index
+  std::vector<TransitionInfo> transition_info;  // by transition index
+  std::vector<uint32_t> states_by_id;           // non-root states, sorted by id (In())
+  bool has_eventless = false;                   // some transition has no event
+  bool has_history = false;                     // some state is a <history>
 
   int32_t FindState(const std::string& id) const;
 };

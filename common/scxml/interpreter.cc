@@ -1,6 +1,7 @@
 #include "common/scxml/interpreter.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -45,6 +46,14 @@ NullDataModelFactory* NullFactory() {
 bool IsValidUtf8(std::string_view s) {
   size_t i = 0;
   while (i < s.size()) {
+    if (i + 8 <= s.size()) {  // eight ASCII bytes at a time
+      uint64_t w;
+      std::memcpy(&w, s.data() + i, 8);
+      if ((w & 0x8080808080808080ULL) == 0) {
+        i += 8;
+        continue;
+      }
+    }
     const unsigned char c = static_cast<unsigned char>(s[i]);
     if (c < 0x80) {
       ++i;
@@ -88,6 +97,9 @@ absl::StatusOr<std::unique_ptr<Interpreter>> Interpreter::Create(std::shared_ptr
                                                                  InterpreterEnvironment* env,
                                                                  InterpreterOptions options) {
   if (doc == nullptr || doc->compiled == nullptr) return absl::InvalidArgumentError("document is not compiled");
+  if (doc->state_info.size() != doc->states.size() || doc->transition_info.size() != doc->transitions.size()) {
+    return absl::InvalidArgumentError("document has no interpreter tables (not made by CompileDocument)");
+  }
   DataModelFactory* factory = doc->datamodel == "null" ? NullFactory() : options.ecmascript;
   if (factory == nullptr) return absl::FailedPreconditionError("no ECMAScript data model factory");
   auto session = std::unique_ptr<Interpreter>(new Interpreter(doc, env, std::move(options)));
@@ -98,7 +110,34 @@ absl::StatusOr<std::unique_ptr<Interpreter>> Interpreter::Create(std::shared_ptr
   session->active_.assign(n, 0);
   session->to_invoke_.assign(n, 0);
   session->data_initialized_.assign(n, 0);
+  session->marks_.assign(n, 0);
+  session->null_data_model_ = factory == NullFactory();
   return session;
+}
+
+// ---------------------------------------------------------------- queues
+
+void Interpreter::EventQueue::push_back(Event&& e) {
+  if (size_ == slots_.size()) {
+    std::vector<Event> grown(slots_.empty() ? 1 : slots_.size() * 2);
+    for (size_t i = 0; i < size_; ++i) grown[i] = std::move(slots_[(head_ + i) & (slots_.size() - 1)]);
+    slots_.swap(grown);
+    head_ = 0;
+  }
+  slots_[(head_ + size_) & (slots_.size() - 1)] = std::move(e);
+  ++size_;
+}
+
+void Interpreter::EventQueue::PopFrontInto(Event* out) {
+  *out = std::move(slots_[head_]);
+  head_ = (head_ + 1) & (slots_.size() - 1);
+  --size_;
+}
+
+void Interpreter::EventQueue::clear() {
+  for (size_t i = 0; i < size_; ++i) slots_[(head_ + i) & (slots_.size() - 1)] = Event();
+  head_ = 0;
+  size_ = 0;
 }
 
 // ---------------------------------------------------------------- start/run
@@ -112,7 +151,8 @@ absl::Status Interpreter::Start() {
   // now and assigned on first entry (late binding).
   for (const State& st : doc_->states) InitData(st.index, st.index == 0 || !doc_->late_binding);
   Execute(doc_->root_scripts);
-  EnterStates({static_cast<uint32_t>(doc_->states[0].initial)});
+  enabled_.assign(1, static_cast<uint32_t>(doc_->states[0].initial));
+  EnterStates(enabled_);
   Macrostep();
   return absl::OkStatus();
 }
@@ -179,9 +219,10 @@ StepResult Interpreter::Step() {
     return cut ? StepResult::kIdle : StepResult::kProgressed;
   }
   if (external_.empty()) return StepResult::kIdle;
-  Event e = std::move(external_.front());
-  external_.pop_front();
-  SetEvent(e);
+  external_.PopFrontInto(&last_event_);
+  has_last_event_ = true;
+  SetEvent();
+  const Event& e = last_event_;
   // Finalize and autoforward for the invocations of active states.
   for (size_t i = 0; i < children_.size(); ++i) {
     const Invoke& inv = doc_->invokes[children_[i].invoke_index];
@@ -191,8 +232,8 @@ StepResult Interpreter::Step() {
       (void)children_[i].session->Enqueue(std::move(copy));
     }
   }
-  std::vector<uint32_t> enabled = SelectTransitions(&e);
-  if (!enabled.empty()) Microstep(enabled);
+  SelectTransitions(&e);
+  if (!enabled_.empty()) Microstep(enabled_);
   Macrostep();
   return running_ ? StepResult::kProgressed : StepResult::kFinished;
 }
@@ -221,8 +262,21 @@ StepResult Interpreter::RunUntilIdle(size_t max_steps) {
     if (r == StepResult::kFinished) return r;
     if (r == StepResult::kIdle) break;
     any = true;
+    // Another round would find nothing to do (and change nothing).
+    if (Quiescent()) break;
   }
   return any ? StepResult::kProgressed : StepResult::kIdle;
+}
+
+bool Interpreter::Quiescent() const {
+  if (!internal_.empty() || !external_.empty()) return false;
+  for (const Child& c : children_) {
+    if (c.session != nullptr && c.session->running_) return false;
+  }
+  for (const PendingSend& p : pending_) {
+    if (p.due_ms <= now_ms_) return false;
+  }
+  return true;
 }
 
 void Interpreter::SetNow(int64_t now_ms) {
@@ -287,8 +341,12 @@ absl::StatusOr<std::string> Interpreter::ReadData(std::string_view name) {
 }
 
 bool Interpreter::In(std::string_view state_id) {
-  for (const State& s : doc_->states) {
-    if (s.index != 0 && active_[s.index] && s.id == state_id) return true;
+  const std::vector<uint32_t>& ids = doc_->states_by_id;
+  auto it = std::lower_bound(ids.begin(), ids.end(), state_id, [&](uint32_t s, std::string_view id) {
+    return std::string_view(doc_->states[s].id) < id;
+  });
+  for (; it != ids.end() && doc_->states[*it].id == state_id; ++it) {
+    if (active_[*it]) return true;
   }
   return false;
 }
@@ -300,18 +358,22 @@ bool Interpreter::Macrostep() {
   while (running_) {
     bool done = false;
     while (running_ && !done) {
-      std::vector<uint32_t> enabled = SelectTransitions(nullptr);
-      if (enabled.empty()) {
+      if (doc_->has_eventless) {
+        SelectTransitions(nullptr);
+      } else {
+        enabled_.clear();
+      }
+      if (enabled_.empty()) {
         if (internal_.empty()) {
           done = true;
         } else {
-          Event e = std::move(internal_.front());
-          internal_.pop_front();
-          SetEvent(e);
-          enabled = SelectTransitions(&e);
+          internal_.PopFrontInto(&last_event_);
+          has_last_event_ = true;
+          SetEvent();
+          SelectTransitions(&last_event_);
         }
       }
-      if (!enabled.empty()) {
+      if (!enabled_.empty()) {
         if (++microsteps > options_.max_microsteps) {
           internal_.clear();
           RaiseError("error.execution",
@@ -319,7 +381,7 @@ bool Interpreter::Macrostep() {
                                   " microsteps in one macrostep (a livelock of eventless transitions?)"));
           return true;
         }
-        Microstep(enabled);
+        Microstep(enabled_);
       }
     }
     if (!running_) break;
@@ -340,13 +402,17 @@ bool Interpreter::ConditionHolds(uint32_t cond, const std::string& where) {
   return *v;
 }
 
-std::vector<uint32_t> Interpreter::SelectTransitions(const Event* event) {
-  std::vector<uint32_t> enabled;
-  for (const State& atomic : doc_->states) {
-    if (!active_[atomic.index] || atomic.index == 0) continue;
-    if (atomic.kind == StateKind::kCompound || atomic.kind == StateKind::kParallel) continue;
+void Interpreter::SelectTransitions(const Event* event) {
+  enabled_.clear();
+  const std::vector<StateInfo>& info = doc_->state_info;
+  const uint32_t n = static_cast<uint32_t>(active_.size());
+  for (uint32_t atomic = 1; atomic < n; ++atomic) {
+    if (!active_[atomic]) continue;
+    const StateInfo& ai = info[atomic];
+    // Not atomic, or no transition of the wanted kind on its ancestor chain.
+    if (!ai.atomic || !(event == nullptr ? ai.eventless_chain : ai.evented_chain)) continue;
     bool found = false;
-    for (int32_t s = static_cast<int32_t>(atomic.index); s > 0 && !found; s = doc_->states[s].parent) {
+    for (int32_t s = static_cast<int32_t>(atomic); s > 0 && !found; s = info[s].parent) {
       for (uint32_t ti : doc_->states[s].transitions) {
         const Transition& t = doc_->transitions[ti];
         if (event == nullptr) {
@@ -363,53 +429,72 @@ std::vector<uint32_t> Interpreter::SelectTransitions(const Event* event) {
           if (!match) continue;
         }
         if (ConditionHolds(t.cond, t.where)) {
-          if (std::find(enabled.begin(), enabled.end(), ti) == enabled.end()) enabled.push_back(ti);
+          if (std::find(enabled_.begin(), enabled_.end(), ti) == enabled_.end()) enabled_.push_back(ti);
           found = true;
           break;
         }
       }
     }
   }
-  return RemoveConflicting(enabled);
+  RemoveConflicting();
 }
 
-std::vector<uint32_t> Interpreter::RemoveConflicting(const std::vector<uint32_t>& enabled) {
-  // One transition conflicts with nothing: skip the exit-set computation.
-  if (enabled.size() <= 1) return enabled;
-  std::vector<uint32_t> filtered;
-  std::vector<std::vector<uint32_t>> exit_sets;  // parallel to filtered
-  for (uint32_t t1 : enabled) {
+// Exit sets are the active states in a domain's descendant range; ranges of
+// two states are nested or disjoint, so two exit sets intersect exactly when
+// one domain is (or is below) the other and the inner range holds an active
+// state.
+bool Interpreter::ExitSetsIntersect(int32_t d1, int32_t d2) const {
+  if (d1 == kNone || d2 == kNone) return false;
+  uint32_t inner;
+  const uint32_t a = static_cast<uint32_t>(d1);
+  const uint32_t b = static_cast<uint32_t>(d2);
+  if (a == b || IsDescendant(a, b)) {
+    inner = a;
+  } else if (IsDescendant(b, a)) {
+    inner = b;
+  } else {
+    return false;
+  }
+  const uint32_t last = doc_->state_info[inner].last_descendant;
+  for (uint32_t s = inner + 1; s <= last; ++s) {
+    if (active_[s]) return true;
+  }
+  return false;
+}
+
+void Interpreter::RemoveConflicting() {
+  // One transition conflicts with nothing.
+  if (enabled_.size() <= 1) return;
+  filtered_.clear();
+  filtered_domains_.clear();
+  for (uint32_t t1 : enabled_) {
+    const int32_t d1 = TransitionDomain(t1);
+    const uint32_t src1 = static_cast<uint32_t>(doc_->transitions[t1].source);
+    // t1 is preempted by an earlier transition whose exit set intersects
+    // its own unless t1's source is a descendant of that one's source...
     bool preempted = false;
-    std::vector<size_t> remove;
-    std::vector<uint32_t> exit1 = ComputeExitSet({t1});
-    for (size_t k = 0; k < filtered.size(); ++k) {
-      const auto& exit2 = exit_sets[k];
-      bool intersect = false;
-      for (uint32_t s : exit1) {
-        if (std::find(exit2.begin(), exit2.end(), s) != exit2.end()) {
-          intersect = true;
-          break;
-        }
-      }
-      if (!intersect) continue;
-      const uint32_t src1 = static_cast<uint32_t>(doc_->transitions[t1].source);
-      const uint32_t src2 = static_cast<uint32_t>(doc_->transitions[filtered[k]].source);
-      if (IsDescendant(src1, src2)) {
-        remove.push_back(k);
-      } else {
+    for (size_t k = 0; k < filtered_.size(); ++k) {
+      if (!ExitSetsIntersect(d1, filtered_domains_[k])) continue;
+      if (!IsDescendant(src1, static_cast<uint32_t>(doc_->transitions[filtered_[k]].source))) {
         preempted = true;
         break;
       }
     }
     if (preempted) continue;
-    for (auto it = remove.rbegin(); it != remove.rend(); ++it) {
-      filtered.erase(filtered.begin() + static_cast<long>(*it));
-      exit_sets.erase(exit_sets.begin() + static_cast<long>(*it));
+    // ... in which case t1 replaces every such transition.
+    size_t kept = 0;
+    for (size_t k = 0; k < filtered_.size(); ++k) {
+      if (ExitSetsIntersect(d1, filtered_domains_[k])) continue;
+      filtered_[kept] = filtered_[k];
+      filtered_domains_[kept] = filtered_domains_[k];
+      ++kept;
     }
-    filtered.push_back(t1);
-    exit_sets.push_back(std::move(exit1));
+    filtered_.resize(kept);
+    filtered_domains_.resize(kept);
+    filtered_.push_back(t1);
+    filtered_domains_.push_back(d1);
   }
-  return filtered;
+  enabled_.swap(filtered_);
 }
 
 void Interpreter::Microstep(const std::vector<uint32_t>& transitions) {
@@ -418,47 +503,64 @@ void Interpreter::Microstep(const std::vector<uint32_t>& transitions) {
   EnterStates(transitions);
 }
 
-std::vector<uint32_t> Interpreter::ComputeExitSet(const std::vector<uint32_t>& transitions) {
-  std::vector<char> exit(doc_->states.size(), 0);
-  for (uint32_t t : transitions) {
-    if (doc_->transitions[t].targets.empty()) continue;
-    int32_t domain = TransitionDomain(t);
-    if (domain == kNone) continue;
+void Interpreter::ComputeExitSet(const std::vector<uint32_t>& transitions) {
+  exit_set_.clear();
+  const std::vector<StateInfo>& info = doc_->state_info;
+  if (transitions.size() == 1) {
+    const int32_t domain = TransitionDomain(transitions[0]);
+    if (domain == kNone) return;
     // Descendants of the domain are the contiguous range after it (document order).
-    const uint32_t last = doc_->states[domain].last_descendant;
+    const uint32_t last = info[domain].last_descendant;
     for (uint32_t s = static_cast<uint32_t>(domain) + 1; s <= last; ++s) {
-      if (active_[s]) exit[s] = 1;
+      if (active_[s]) exit_set_.push_back(s);
+    }
+    return;
+  }
+  for (uint32_t t : transitions) {
+    const int32_t domain = TransitionDomain(t);
+    if (domain == kNone) continue;
+    const uint32_t last = info[domain].last_descendant;
+    for (uint32_t s = static_cast<uint32_t>(domain) + 1; s <= last; ++s) {
+      if (active_[s] && !(marks_[s] & kExit)) {
+        marks_[s] |= kExit;
+        exit_set_.push_back(s);
+      }
     }
   }
-  std::vector<uint32_t> out;
-  for (uint32_t i = 0; i < exit.size(); ++i) {
-    if (exit[i]) out.push_back(i);
-  }
-  return out;
+  std::sort(exit_set_.begin(), exit_set_.end());
+  for (uint32_t s : exit_set_) marks_[s] &= ~kExit;
 }
 
 void Interpreter::ExitStates(const std::vector<uint32_t>& transitions) {
-  std::vector<uint32_t> to_exit = ComputeExitSet(transitions);
-  for (uint32_t s : to_exit) to_invoke_[s] = 0;
-  std::reverse(to_exit.begin(), to_exit.end());  // exit order: reverse document order
-  for (uint32_t s : to_exit) {
-    for (uint32_t h : doc_->states[s].children) {
-      const State& hs = doc_->states[h];
-      if (hs.kind != StateKind::kHistory) continue;
-      std::vector<uint32_t> recorded;
-      for (const State& c : doc_->states) {
-        if (!active_[c.index]) continue;
-        if (hs.deep) {
-          bool atomic = c.kind != StateKind::kCompound && c.kind != StateKind::kParallel && c.index != 0;
-          if (atomic && IsDescendant(c.index, s)) recorded.push_back(c.index);
-        } else if (c.parent == static_cast<int32_t>(s)) {
-          recorded.push_back(c.index);
+  ComputeExitSet(transitions);
+  if (exit_set_.empty()) return;
+  for (uint32_t s : exit_set_) to_invoke_[s] = 0;
+  const std::vector<StateInfo>& info = doc_->state_info;
+  // History first, from the configuration before anything is exited; exit
+  // order is reverse document order.
+  if (doc_->has_history) {
+    for (auto it = exit_set_.rbegin(); it != exit_set_.rend(); ++it) {
+      const uint32_t s = *it;
+      if (!info[s].has_history_child) continue;
+      for (uint32_t h : doc_->states[s].children) {
+        const State& hs = doc_->states[h];
+        if (hs.kind != StateKind::kHistory) continue;
+        std::vector<uint32_t>& recorded = history_[h];
+        recorded.clear();
+        if (hs.deep) {  // active atomic descendants, document order
+          for (uint32_t c = s + 1; c <= info[s].last_descendant; ++c) {
+            if (active_[c] && info[c].atomic) recorded.push_back(c);
+          }
+        } else {  // active children, document order
+          for (uint32_t c : doc_->states[s].children) {
+            if (active_[c]) recorded.push_back(c);
+          }
         }
       }
-      history_[h] = std::move(recorded);
     }
   }
-  for (uint32_t s : to_exit) {
+  for (auto it = exit_set_.rbegin(); it != exit_set_.rend(); ++it) {
+    const uint32_t s = *it;
     for (const Block& b : doc_->states[s].onexit) Execute(b);
     CancelInvokes(s);
     active_[s] = 0;
@@ -466,19 +568,28 @@ void Interpreter::ExitStates(const std::vector<uint32_t>& transitions) {
 }
 
 void Interpreter::EnterStates(const std::vector<uint32_t>& transitions) {
-  std::vector<char> to_enter(doc_->states.size(), 0);
-  std::vector<char> default_entry(doc_->states.size(), 0);
-  std::map<uint32_t, const Block*> default_history;
-  ComputeEntrySet(transitions, &to_enter, &default_entry, &default_history);
-  for (uint32_t s = 0; s < to_enter.size(); ++s) {
-    if (!to_enter[s] || s == 0) continue;
+  entry_set_.clear();
+  default_history_.clear();
+  ComputeEntrySet(transitions);
+  if (entry_set_.size() > 1) std::sort(entry_set_.begin(), entry_set_.end());  // document order
+  for (uint32_t s : entry_set_) {
+    if (s == 0) continue;
     const State& st = doc_->states[s];
     active_[s] = 1;
-    to_invoke_[s] = 1;
+    if (!to_invoke_[s]) {
+      to_invoke_[s] = 1;
+      to_invoke_list_.push_back(s);
+      if (to_invoke_list_.size() > 2 * to_invoke_.size() + 16) CompactToInvoke();
+    }
     if (doc_->late_binding && !data_initialized_[s]) InitData(s, true);
     for (const Block& b : st.onentry) Execute(b);
-    if (default_entry[s] && st.initial != kNone) Execute(doc_->transitions[st.initial].actions);
-    if (auto it = default_history.find(s); it != default_history.end()) Execute(*it->second);
+    if ((marks_[s] & kDefaultEntry) && st.initial != kNone) Execute(doc_->transitions[st.initial].actions);
+    for (const auto& [parent, block] : default_history_) {
+      if (parent == s) {
+        Execute(*block);
+        break;
+      }
+    }
     if (st.kind == StateKind::kFinal) {
       if (st.parent == 0) {
         running_ = false;
@@ -524,65 +635,75 @@ void Interpreter::EnterStates(const std::vector<uint32_t>& transitions) {
       }
     }
   }
+  for (uint32_t s : entry_set_) marks_[s] = 0;
 }
 
-void Interpreter::ComputeEntrySet(const std::vector<uint32_t>& transitions, std::vector<char>* to_enter,
-                                  std::vector<char>* default_entry,
-                                  std::map<uint32_t, const Block*>* default_history) {
+void Interpreter::ComputeEntrySet(const std::vector<uint32_t>& transitions) {
   for (uint32_t t : transitions) {
-    for (uint32_t s : doc_->transitions[t].targets) AddDescendants(s, to_enter, default_entry, default_history);
-    int32_t ancestor = TransitionDomain(t);
-    for (uint32_t s : EffectiveTargets(t)) AddAncestors(s, ancestor, to_enter, default_entry, default_history);
+    for (uint32_t s : doc_->transitions[t].targets) AddDescendants(s);
+    const TransitionInfo& info = doc_->transition_info[t];
+    if (!info.dynamic) {
+      for (uint32_t s : info.effective_targets) AddAncestors(s, info.domain);
+      continue;
+    }
+    const std::vector<uint32_t>& targets = EffectiveTargets(t);  // dyn_targets_
+    const int32_t ancestor = ComputeTransitionDomain(*doc_, doc_->transitions[t], targets.data(), targets.size());
+    for (uint32_t s : targets) AddAncestors(s, ancestor);
   }
 }
 
-void Interpreter::AddDescendants(uint32_t state, std::vector<char>* to_enter, std::vector<char>* default_entry,
-                                 std::map<uint32_t, const Block*>* default_history) {
+void Interpreter::AddDescendants(uint32_t state) {
   const State& st = doc_->states[state];
   if (st.kind == StateKind::kHistory) {
     auto it = history_.find(state);
     if (it != history_.end()) {
-      for (uint32_t s : it->second) AddDescendants(s, to_enter, default_entry, default_history);
-      for (uint32_t s : it->second) AddAncestors(s, st.parent, to_enter, default_entry, default_history);
+      for (uint32_t s : it->second) AddDescendants(s);
+      for (uint32_t s : it->second) AddAncestors(s, st.parent);
     } else if (!st.transitions.empty()) {
       const Transition& t = doc_->transitions[st.transitions[0]];
-      (*default_history)[static_cast<uint32_t>(st.parent)] = &t.actions;
-      for (uint32_t s : t.targets) AddDescendants(s, to_enter, default_entry, default_history);
-      for (uint32_t s : t.targets) AddAncestors(s, st.parent, to_enter, default_entry, default_history);
+      const uint32_t parent = static_cast<uint32_t>(st.parent);
+      bool set = false;
+      for (auto& [p, block] : default_history_) {
+        if (p == parent) {
+          block = &t.actions;
+          set = true;
+          break;
+        }
+      }
+      if (!set) default_history_.emplace_back(parent, &t.actions);
+      for (uint32_t s : t.targets) AddDescendants(s);
+      for (uint32_t s : t.targets) AddAncestors(s, st.parent);
     }
     return;
   }
-  (*to_enter)[state] = 1;
+  MarkEntry(state);
   if (st.kind == StateKind::kCompound) {
-    (*default_entry)[state] = 1;
+    marks_[state] |= kDefaultEntry;
     const Transition& init = doc_->transitions[st.initial];
-    for (uint32_t s : init.targets) AddDescendants(s, to_enter, default_entry, default_history);
-    for (uint32_t s : init.targets) AddAncestors(s, static_cast<int32_t>(state), to_enter, default_entry, default_history);
+    for (uint32_t s : init.targets) AddDescendants(s);
+    for (uint32_t s : init.targets) AddAncestors(s, static_cast<int32_t>(state));
   } else if (st.kind == StateKind::kParallel) {
-    AddUncoveredRegions(state, to_enter, default_entry, default_history);
+    AddUncoveredRegions(state);
   }
 }
 
 // A parallel state's regions not yet entered by some descendant get their
 // default entry.
-void Interpreter::AddUncoveredRegions(uint32_t parallel, std::vector<char>* to_enter,
-                                      std::vector<char>* default_entry,
-                                      std::map<uint32_t, const Block*>* default_history) {
+void Interpreter::AddUncoveredRegions(uint32_t parallel) {
+  const std::vector<StateInfo>& info = doc_->state_info;
   for (uint32_t c : doc_->states[parallel].children) {
-    if (doc_->states[c].kind == StateKind::kHistory) continue;
+    if (info[c].kind == StateKind::kHistory) continue;
     bool covered = false;
-    for (uint32_t s = c; s <= doc_->states[c].last_descendant && !covered; ++s) covered = (*to_enter)[s];
-    if (!covered) AddDescendants(c, to_enter, default_entry, default_history);
+    for (uint32_t s = c; s <= info[c].last_descendant && !covered; ++s) covered = marks_[s] & kEnter;
+    if (!covered) AddDescendants(c);
   }
 }
 
-void Interpreter::AddAncestors(uint32_t state, int32_t ancestor, std::vector<char>* to_enter,
-                               std::vector<char>* default_entry, std::map<uint32_t, const Block*>* default_history) {
-  for (int32_t a = doc_->states[state].parent; a != kNone && a != ancestor; a = doc_->states[a].parent) {
-    (*to_enter)[a] = 1;
-    if (doc_->states[a].kind == StateKind::kParallel) {
-      AddUncoveredRegions(static_cast<uint32_t>(a), to_enter, default_entry, default_history);
-    }
+void Interpreter::AddAncestors(uint32_t state, int32_t ancestor) {
+  const std::vector<StateInfo>& info = doc_->state_info;
+  for (int32_t a = info[state].parent; a != kNone && a != ancestor; a = info[a].parent) {
+    MarkEntry(static_cast<uint32_t>(a));
+    if (info[a].kind == StateKind::kParallel) AddUncoveredRegions(static_cast<uint32_t>(a));
   }
 }
 
@@ -605,62 +726,45 @@ bool Interpreter::IsInFinalState(uint32_t s) const {
 }
 
 bool Interpreter::IsDescendant(uint32_t s, uint32_t ancestor) const {
-  return s > ancestor && s <= doc_->states[ancestor].last_descendant;
+  return s > ancestor && s <= doc_->state_info[ancestor].last_descendant;
 }
 
-bool Interpreter::IsCompound(uint32_t s) const { return doc_->states[s].kind == StateKind::kCompound; }
+bool Interpreter::IsCompound(uint32_t s) const { return doc_->state_info[s].kind == StateKind::kCompound; }
 
-int32_t Interpreter::TransitionDomain(uint32_t ti) {
-  const Transition& t = doc_->transitions[ti];
-  std::vector<uint32_t> targets = EffectiveTargets(ti);
-  if (targets.empty()) return kNone;
-  const uint32_t source = static_cast<uint32_t>(t.source);
-  if (t.internal && IsCompound(source) &&
-      std::all_of(targets.begin(), targets.end(), [&](uint32_t s) { return IsDescendant(s, source); })) {
-    return t.source;
-  }
-  std::vector<uint32_t> list;
-  list.push_back(source);
-  list.insert(list.end(), targets.begin(), targets.end());
-  return FindLcca(list);
+int32_t Interpreter::TransitionDomain(uint32_t t) {
+  const TransitionInfo& info = doc_->transition_info[t];
+  if (!info.dynamic) return info.domain;
+  const std::vector<uint32_t>& targets = EffectiveTargets(t);
+  return ComputeTransitionDomain(*doc_, doc_->transitions[t], targets.data(), targets.size());
 }
 
-int32_t Interpreter::FindLcca(const std::vector<uint32_t>& states) {
-  for (int32_t a = doc_->states[states[0]].parent; a != kNone; a = doc_->states[a].parent) {
-    const StateKind k = doc_->states[a].kind;
-    if (k != StateKind::kCompound && k != StateKind::kRoot) continue;
-    bool all = true;
-    for (size_t i = 1; i < states.size(); ++i) {
-      if (!IsDescendant(states[i], static_cast<uint32_t>(a))) {
-        all = false;
-        break;
-      }
-    }
-    if (all) return a;
-  }
-  return 0;
+const std::vector<uint32_t>& Interpreter::EffectiveTargets(uint32_t t) {
+  const TransitionInfo& info = doc_->transition_info[t];
+  if (!info.dynamic) return info.effective_targets;
+  dyn_targets_.clear();
+  AddEffectiveTargets(t, &dyn_targets_);
+  return dyn_targets_;
 }
 
-std::vector<uint32_t> Interpreter::EffectiveTargets(uint32_t ti) {
-  std::vector<uint32_t> out;
+// Appends the effective targets of `ti` not yet in *out: a <history> stands
+// for its recorded states, or for its default transition's targets.
+void Interpreter::AddEffectiveTargets(uint32_t ti, std::vector<uint32_t>* out) {
+  auto add = [out](uint32_t s) {
+    if (std::find(out->begin(), out->end(), s) == out->end()) out->push_back(s);
+  };
   for (uint32_t s : doc_->transitions[ti].targets) {
     const State& st = doc_->states[s];
     if (st.kind == StateKind::kHistory) {
       auto it = history_.find(s);
       if (it != history_.end()) {
-        for (uint32_t h : it->second) {
-          if (std::find(out.begin(), out.end(), h) == out.end()) out.push_back(h);
-        }
+        for (uint32_t h : it->second) add(h);
       } else if (!st.transitions.empty()) {
-        for (uint32_t h : EffectiveTargets(st.transitions[0])) {
-          if (std::find(out.begin(), out.end(), h) == out.end()) out.push_back(h);
-        }
+        AddEffectiveTargets(st.transitions[0], out);
       }
-    } else if (std::find(out.begin(), out.end(), s) == out.end()) {
-      out.push_back(s);
+    } else {
+      add(s);
     }
   }
-  return out;
 }
 
 void Interpreter::ExitInterpreter() {
@@ -687,21 +791,29 @@ void Interpreter::ExitInterpreter() {
 
 // ---------------------------------------------------------------- content
 
-void Interpreter::SetEvent(const Event& e) {
-  last_event_ = e;
-  has_last_event_ = true;
+void Interpreter::SetEvent() {
+  // The null data model has no _event (its SetEvent does nothing).
+  if (null_data_model_) return;
+  // The fields are lent to the data model (moved there and back), not copied.
+  Event& e = last_event_;
   EventFields f;
-  f.name = e.name;
+  f.name = std::move(e.name);
   f.type = TypeName(e.type);
-  f.sendid = e.sendid;
-  f.origin = e.origin;
-  f.origintype = e.origintype;
-  f.invokeid = e.invokeid;
-  f.data = e.data;
-  f.raw = e.raw;
-  if (absl::Status s = dm_->SetEvent(f); !s.ok()) {
-    RaiseError("error.execution", absl::StrCat("cannot set _event: ", s.message()));
-  }
+  f.sendid = std::move(e.sendid);
+  f.origin = std::move(e.origin);
+  f.origintype = std::move(e.origintype);
+  f.invokeid = std::move(e.invokeid);
+  f.data = std::move(e.data);
+  f.raw = std::move(e.raw);
+  absl::Status s = dm_->SetEvent(f);
+  e.name = std::move(f.name);
+  e.sendid = std::move(f.sendid);
+  e.origin = std::move(f.origin);
+  e.origintype = std::move(f.origintype);
+  e.invokeid = std::move(f.invokeid);
+  e.data = std::move(f.data);
+  e.raw = std::move(f.raw);
+  if (!s.ok()) RaiseError("error.execution", absl::StrCat("cannot set _event: ", s.message()));
 }
 
 void Interpreter::RaiseError(std::string_view name, const std::string& message, const std::string& sendid) {
@@ -745,7 +857,7 @@ bool Interpreter::ExecuteNode(const ExecNode& n) {
           RaiseError("error.execution", absl::StrCat(n.where, ": <log>: ", v.status().message()));
           return false;
         }
-        value = *v;
+        value = *std::move(v);
       }
       if (env_ != nullptr) env_->Log(*this, n.label, value);
       return true;
@@ -1007,11 +1119,25 @@ void Interpreter::DeliverToParent(Event e) {
 // ---------------------------------------------------------------- invoke
 
 void Interpreter::StartInvokes() {
-  for (uint32_t s = 0; s < to_invoke_.size(); ++s) {
+  if (to_invoke_list_.empty()) return;
+  // Every state with to_invoke_ set is in the list: in document order, as a
+  // scan of all states would find them.
+  std::sort(to_invoke_list_.begin(), to_invoke_list_.end());
+  to_invoke_list_.erase(std::unique(to_invoke_list_.begin(), to_invoke_list_.end()), to_invoke_list_.end());
+  for (uint32_t s : to_invoke_list_) {
     if (!to_invoke_[s]) continue;
     to_invoke_[s] = 0;
     for (uint32_t inv : doc_->states[s].invokes) StartInvoke(inv);
   }
+  to_invoke_list_.clear();
+}
+
+void Interpreter::CompactToInvoke() {
+  to_invoke_list_.erase(std::remove_if(to_invoke_list_.begin(), to_invoke_list_.end(),
+                                       [&](uint32_t s) { return !to_invoke_[s]; }),
+                        to_invoke_list_.end());
+  std::sort(to_invoke_list_.begin(), to_invoke_list_.end());
+  to_invoke_list_.erase(std::unique(to_invoke_list_.begin(), to_invoke_list_.end()), to_invoke_list_.end());
 }
 
 void Interpreter::StartInvoke(uint32_t index) {
@@ -1109,6 +1235,7 @@ void Interpreter::StartInvoke(uint32_t index) {
 }
 
 void Interpreter::CancelInvokes(uint32_t state) {
+  if (children_.empty()) return;
   for (auto& c : children_) {
     if (c.session && doc_->invokes[c.invoke_index].state == static_cast<int32_t>(state)) {
       c.session->parent_ = nullptr;  // a cancelled child reports nothing
@@ -1173,8 +1300,8 @@ absl::Status Interpreter::Snapshot(v1::SessionSnapshot* out) const {
     h->set_state(state);
     for (uint32_t s : states) h->add_states(s);
   }
-  for (const Event& e : internal_) ToProto(e, out->add_internal_queue());
-  for (const Event& e : external_) ToProto(e, out->add_external_queue());
+  for (size_t i = 0; i < internal_.size(); ++i) ToProto(internal_[i], out->add_internal_queue());
+  for (size_t i = 0; i < external_.size(); ++i) ToProto(external_[i], out->add_external_queue());
   for (const PendingSend& p : pending_) {
     auto* ps = out->add_pending();
     ps->set_sendid(p.sendid);
@@ -1234,7 +1361,10 @@ absl::StatusOr<std::unique_ptr<Interpreter>> Interpreter::Restore(std::shared_pt
     s.active_[i] = 1;
   }
   for (uint32_t i : snap.to_invoke()) {
-    if (i < n) s.to_invoke_[i] = 1;
+    if (i < n && !s.to_invoke_[i]) {
+      s.to_invoke_[i] = 1;
+      s.to_invoke_list_.push_back(i);
+    }
   }
   for (uint32_t i : snap.data_initialized()) {
     if (i < n) s.data_initialized_[i] = 1;

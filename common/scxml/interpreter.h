@@ -18,7 +18,6 @@
 // Not thread-safe: one thread drives a session at a time.
 
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -186,24 +185,44 @@ class Interpreter final : public DataModelHost {
 
   // Appendix D. Macrostep returns true when it was cut short by
   // max_microsteps (error.execution raised, the livelock may go on).
+  //
+  // The sets of the algorithm live in scratch members reused by every
+  // microstep (cleared, never freed), so a microstep allocates nothing in
+  // the steady state. Nothing the algorithm calls re-enters these functions
+  // on the same session (callbacks only enqueue events).
   bool Macrostep();
-  std::vector<uint32_t> SelectTransitions(const Event* event);
-  std::vector<uint32_t> RemoveConflicting(const std::vector<uint32_t>& enabled);
+  // Fills enabled_ (optimal enabled transition set, document order).
+  void SelectTransitions(const Event* event);
+  void RemoveConflicting();
   void Microstep(const std::vector<uint32_t>& transitions);
   void ExitStates(const std::vector<uint32_t>& transitions);
   void EnterStates(const std::vector<uint32_t>& transitions);
-  std::vector<uint32_t> ComputeExitSet(const std::vector<uint32_t>& transitions);
-  void ComputeEntrySet(const std::vector<uint32_t>& transitions, std::vector<char>* to_enter,
-                       std::vector<char>* default_entry, std::map<uint32_t, const Block*>* default_history);
-  void AddDescendants(uint32_t state, std::vector<char>* to_enter, std::vector<char>* default_entry,
-                      std::map<uint32_t, const Block*>* default_history);
-  void AddUncoveredRegions(uint32_t parallel, std::vector<char>* to_enter, std::vector<char>* default_entry,
-                           std::map<uint32_t, const Block*>* default_history);
-  void AddAncestors(uint32_t state, int32_t ancestor, std::vector<char>* to_enter,
-                    std::vector<char>* default_entry, std::map<uint32_t, const Block*>* default_history);
+  // Fills exit_set_ (document order).
+  void ComputeExitSet(const std::vector<uint32_t>& transitions);
+  // Marks kEnter / kDefaultEntry in marks_, lists the states in entry_set_
+  // (unsorted) and fills default_history_.
+  void ComputeEntrySet(const std::vector<uint32_t>& transitions);
+  void AddDescendants(uint32_t state);
+  void AddUncoveredRegions(uint32_t parallel);
+  void AddAncestors(uint32_t state, int32_t ancestor);
+  void MarkEntry(uint32_t state) {
+    if (!(marks_[state] & kEnter)) {
+      marks_[state] |= kEnter;
+      entry_set_.push_back(state);
+    }
+  }
+  // The transition domain; for a transition to a <history> computed from
+  // the recorded history (its effective targets are left in dyn_targets_).
   int32_t TransitionDomain(uint32_t t);
-  int32_t FindLcca(const std::vector<uint32_t>& states);
-  std::vector<uint32_t> EffectiveTargets(uint32_t t);
+  // The effective targets: the precomputed list, or (history targets)
+  // computed into dyn_targets_.
+  const std::vector<uint32_t>& EffectiveTargets(uint32_t t);
+  void AddEffectiveTargets(uint32_t t, std::vector<uint32_t>* out);
+  // Do the exit sets of two transitions with these domains intersect?
+  bool ExitSetsIntersect(int32_t d1, int32_t d2) const;
+  // Nothing would happen in another RunRound: queues empty, no running
+  // child, no delayed send due.
+  bool Quiescent() const;
   bool IsInFinalState(uint32_t s) const;
   bool IsDescendant(uint32_t s, uint32_t ancestor) const;
   bool IsCompound(uint32_t s) const;
@@ -221,9 +240,12 @@ class Interpreter final : public DataModelHost {
                                        const std::vector<Param>& params, const Content& content);
   void Route(const std::string& target, const std::string& type, Event event);
   void RaiseError(std::string_view name, const std::string& message, const std::string& sendid = "");
-  void SetEvent(const Event& e);
+  // Hands last_event_ to the data model as _event.
+  void SetEvent();
 
   void StartInvokes();
+  // Drops exited states and duplicates from to_invoke_list_.
+  void CompactToInvoke();
   void StartInvoke(uint32_t invoke);
   void CancelInvokes(uint32_t state);
   void DeliverToParent(Event e);
@@ -236,12 +258,30 @@ class Interpreter final : public DataModelHost {
   std::string invokeid_;  // this session's id in its parent's <invoke>
   uint32_t parent_invoke_ = 0;
 
+  // A FIFO of events in a ring of reused slots (std::deque allocates a
+  // node per Event, as an Event is larger than its 512-byte node / 2).
+  class EventQueue {
+   public:
+    bool empty() const { return size_ == 0; }
+    size_t size() const { return size_; }
+    const Event& operator[](size_t i) const { return slots_[(head_ + i) & (slots_.size() - 1)]; }
+    void push_back(Event&& e);
+    // Moves the first event into *out and removes it.
+    void PopFrontInto(Event* out);
+    void clear();
+
+   private:
+    std::vector<Event> slots_;  // size 0 or a power of two
+    size_t head_ = 0;
+    size_t size_ = 0;
+  };
+
   std::vector<char> active_;            // by state index
   std::vector<char> to_invoke_;         // by state index
   std::vector<char> data_initialized_;  // late binding, by state index
   std::map<uint32_t, std::vector<uint32_t>> history_;  // history state -> states
-  std::deque<Event> internal_;
-  std::deque<Event> external_;
+  EventQueue internal_;
+  EventQueue external_;
   std::vector<PendingSend> pending_;
   std::vector<Child> children_;
   bool running_ = false;
@@ -253,6 +293,21 @@ class Interpreter final : public DataModelHost {
   uint64_t send_seq_ = 0;
   Event last_event_;
   bool has_last_event_ = false;
+  bool null_data_model_ = false;  // datamodel="null": no _event to set
+
+  // Scratch of the algorithm (see Macrostep), reused.
+  enum Mark : char { kEnter = 1, kDefaultEntry = 2, kExit = 4 };
+  std::vector<char> marks_;           // by state index; all 0 between microsteps
+  std::vector<uint32_t> enabled_;     // SelectTransitions
+  std::vector<uint32_t> filtered_;    // RemoveConflicting
+  std::vector<int32_t> filtered_domains_;
+  std::vector<uint32_t> exit_set_;    // ComputeExitSet
+  std::vector<uint32_t> entry_set_;   // ComputeEntrySet
+  std::vector<std::pair<uint32_t, const Block*>> default_history_;  // parent -> history default content
+  std::vector<uint32_t> dyn_targets_;  // effective targets of a transition to a <history>
+  // States whose to_invoke_ was set since the last StartInvokes (may hold
+  // states exited since, and duplicates; compacted when it grows).
+  std::vector<uint32_t> to_invoke_list_;
 };
 
 }  // namespace orch::scxml

@@ -223,6 +223,166 @@ TEST(InterpreterTest, SendToUnknownInvokeIsErrorCommunication) {
   EXPECT_EQ(s->final_state(), "ok");
 }
 
+// A transition of a parallel state is replaced by a transition of one of
+// its descendants when their exit sets intersect (Appendix D
+// removeConflictingTransitions), whatever came first in the enabled set.
+TEST(InterpreterTest, DescendantTransitionReplacesAncestorsInParallel) {
+  RecordingEnvironment env;
+  auto s = Start(Compile(R"(
+    <parallel id="p">
+      <state id="r1"><state id="a1"/></state>
+      <state id="r2" initial="b1"><state id="b1"><transition event="e" target="b2"/></state><state id="b2"/></state>
+      <transition event="e" target="out"/>
+    </parallel>
+    <state id="out"/>)"), &env);
+  Send(*s, "e");
+  EXPECT_THAT(s->ActiveStates(true), ElementsAre("a1", "b2"));
+}
+
+// Two transitions in one microstep (two regions): exit sets are merged and
+// exited in reverse document order, then entered in document order.
+TEST(InterpreterTest, TwoRegionsTransitionInOneMicrostepInDocumentOrder) {
+  RecordingEnvironment env;
+  auto s = Start(Compile(R"(
+    <parallel id="p">
+      <state id="r1" initial="a1">
+        <state id="a1"><onexit><log label="exit" expr="'a1'"/></onexit><transition event="e" target="a2"/></state>
+        <state id="a2"><onentry><log label="enter" expr="'a2'"/></onentry></state></state>
+      <state id="r2" initial="b1">
+        <state id="b1"><onexit><log label="exit" expr="'b1'"/></onexit><transition event="e" target="b2"/></state>
+        <state id="b2"><onentry><log label="enter" expr="'b2'"/></onentry></state></state>
+    </parallel>)"), &env);
+  Send(*s, "e");
+  EXPECT_THAT(s->ActiveStates(true), ElementsAre("a2", "b2"));
+  EXPECT_THAT(env.logs, ElementsAre("exit=\"b1\"", "exit=\"a1\"", "enter=\"a2\"", "enter=\"b2\""));
+}
+
+// A transition whose target is a <history>: its domain and effective targets
+// come from the recorded history, not from the document.
+TEST(InterpreterTest, TransitionToHistoryUsesRecordedConfiguration) {
+  RecordingEnvironment env;
+  auto s = Start(Compile(R"(
+    <state id="outer" initial="p">
+      <history id="h" type="deep"><transition target="q2"/></history>
+      <parallel id="p">
+        <state id="r1" initial="x1"><state id="x1"><transition event="n" target="x2"/></state><state id="x2"/></state>
+        <state id="r2" initial="y1"><state id="y1"><transition event="n" target="y2"/></state><state id="y2"/></state>
+      </parallel>
+      <state id="q" initial="q1"><state id="q1"/><state id="q2"/></state>
+      <transition event="leave" target="away"/>
+      <transition event="hist" type="internal" target="h"/>
+    </state>
+    <state id="away"><transition event="back" target="h"/></state>)"), &env);
+  Send(*s, "n");
+  EXPECT_THAT(s->ActiveStates(true), ElementsAre("x2", "y2"));
+  Send(*s, "leave");
+  Send(*s, "back");  // deep history: both regions as they were
+  EXPECT_THAT(s->ActiveStates(true), ElementsAre("x2", "y2"));
+  Send(*s, "hist");  // internal, targets inside: outer is not exited
+  EXPECT_THAT(s->ActiveStates(true), ElementsAre("x2", "y2"));
+  // Without a recorded history the default transition's targets count.
+  auto t = Start(Compile(R"(
+    <state id="outer" initial="q">
+      <history id="h" type="deep"><transition target="q2"/></history>
+      <state id="q" initial="q1"><state id="q1"/><state id="q2"/></state>
+    </state>
+    <state id="start"><transition event="go" target="h"/></state>)", R"( initial="start")"), &env);
+  Send(*t, "go");
+  EXPECT_THAT(t->ActiveStates(true), ElementsAre("q2"));
+}
+
+TEST(InterpreterTest, InConditionsSeeTheConfiguration) {
+  RecordingEnvironment env;
+  auto s = Start(Compile(R"xml(
+    <parallel id="p">
+      <state id="r1" initial="a"><state id="a"><transition event="e" target="b"/></state><state id="b"/></state>
+      <state id="r2" initial="c">
+        <state id="c"><transition event="check" cond="In('b')" target="d"/><transition event="check" cond="In('zz')" target="bad"/></state>
+        <state id="d"/><state id="bad"/></state>
+    </parallel>)xml"), &env);
+  Send(*s, "check");
+  EXPECT_THAT(s->ActiveStates(true), ElementsAre("a", "c"));
+  Send(*s, "e");
+  Send(*s, "check");
+  EXPECT_THAT(s->ActiveStates(true), ElementsAre("b", "d"));
+}
+
+// A macrostep cut by the microstep limit leaves states to invoke and events
+// queued; the snapshot holds them and a restored session holds the same.
+TEST(InterpreterTest, SnapshotOfACutMacrostepRoundTrips) {
+  RecordingEnvironment env;
+  InterpreterOptions options;
+  options.session_id = "s1";
+  options.max_microsteps = 7;
+  auto doc = Compile(R"(
+    <state id="a"><onentry><raise event="r"/></onentry><transition target="b"/></state>
+    <state id="b"><onentry><raise event="r"/></onentry><transition target="a"/></state>)");
+  auto s = Interpreter::Create(doc, &env, options);
+  ASSERT_TRUE(s.ok());
+  ASSERT_TRUE((*s)->Start().ok());
+  v1::SessionSnapshot snap;
+  ASSERT_OK((*s)->Snapshot(&snap));
+  EXPECT_FALSE(snap.to_invoke().empty());
+  EXPECT_FALSE(snap.internal_queue().empty());
+  auto restored = Interpreter::Restore(doc, &env, options, snap);
+  ASSERT_TRUE(restored.ok()) << restored.status();
+  v1::SessionSnapshot again;
+  ASSERT_OK((*restored)->Snapshot(&again));
+  EXPECT_EQ(again.SerializeAsString(), snap.SerializeAsString());
+  // Both go on the same way.
+  for (int i = 0; i < 3; ++i) {
+    (*s)->Step();
+    (*restored)->Step();
+    ASSERT_OK((*s)->Snapshot(&snap));
+    ASSERT_OK((*restored)->Snapshot(&again));
+    EXPECT_EQ(again.SerializeAsString(), snap.SerializeAsString());
+  }
+}
+
+// RunUntilIdle returns once nothing more is due; a delayed send due later
+// stays pending, one due now is delivered in the same call.
+TEST(InterpreterTest, RunUntilIdleStopsWhenNothingIsDue) {
+  RecordingEnvironment env;
+  auto s = Start(Compile(R"(
+    <state id="a"><transition event="go" target="b"/></state>
+    <state id="b"><onentry><send event="later" delay="1s"/></onentry><transition event="later" target="c"/></state>
+    <state id="c"/>)"), &env, 1000);
+  Event e;
+  e.name = "go";
+  ASSERT_OK(s->Enqueue(e));
+  EXPECT_EQ(s->RunUntilIdle(), StepResult::kProgressed);
+  EXPECT_THAT(s->ActiveStates(true), ElementsAre("b"));
+  EXPECT_EQ(s->RunUntilIdle(), StepResult::kIdle);
+  s->SetNow(2000);
+  EXPECT_EQ(s->RunUntilIdle(), StepResult::kProgressed);
+  EXPECT_THAT(s->ActiveStates(true), ElementsAre("c"));
+  EXPECT_EQ(s->RunUntilIdle(), StepResult::kIdle);
+}
+
+// Enqueue's UTF-8 check skips ASCII eight bytes at a time: bad bytes after
+// and inside such runs, and sequences cut at the end, are still refused.
+TEST(InterpreterTest, EnqueueChecksUtf8AfterLongAsciiRuns) {
+  RecordingEnvironment env;
+  auto s = Start(Compile(R"(<state id="a"/>)"), &env);
+  for (size_t pad : {0, 1, 7, 8, 9, 15, 16, 17, 31}) {
+    const std::string ascii(pad, 'x');
+    for (const std::string& bad : {std::string("\xff"), std::string("\xc3"), std::string("\xe2\x82"),
+                                   std::string("\xed\xa0\x80"), std::string("\xc0\xaf")}) {
+      Event e;
+      e.name = "ev";
+      e.data = ascii + bad + ascii;
+      EXPECT_EQ(s->Enqueue(e).code(), absl::StatusCode::kInvalidArgument) << pad;
+      e.data = ascii + bad;
+      EXPECT_EQ(s->Enqueue(e).code(), absl::StatusCode::kInvalidArgument) << pad;
+    }
+    Event good;
+    good.name = "ev";
+    good.data = ascii + "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80" + ascii;
+    EXPECT_TRUE(s->Enqueue(good).ok()) << pad;
+  }
+  EXPECT_EQ(s->pending_external(), 9u);
+}
+
 // Snapshot at every boundary of a run and restore into a fresh interpreter:
 // the same states, the same pending timers, the same child, the same end.
 TEST(InterpreterTest, SnapshotRestoreContinuesExactly) {
