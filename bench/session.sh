@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # session-engine benchmark (issue 5). Starts its own redis-server,
 # persistence-proxy and session-engine on loopback and measures, in one run:
-#  1. the proxy's ceiling: unary AppendEvents of 150-byte entries from 256
-#     sessions (bench/persistence_load), what the engine's appends go through;
+#  1. the proxy's ceilings: unary AppendEvents and one AppendEventsBatchStream
+#     (what the engine uses by default) of 150-byte entries from 256 sessions
+#     (bench/persistence_load);
 #  2. StartSession/s with persistence off and on (bench/session_load);
 #  3. SendEvent/s with persistence off and on, p50/p99 acknowledgement
 #     latency, and p99 at half the persistent peak;
@@ -69,6 +70,11 @@ pids+=($!)
 ceiling_line=$("$build/bench/persistence_load" --target "127.0.0.1:$pport" --sessions 256 --seconds "$seconds" --prefix CEIL)
 echo "proxy ceiling, unary AppendEvents, 256 sessions: $ceiling_line"
 ceiling=$(sed -n 's/.*appends_per_s=\([0-9]*\).*/\1/p' <<<"$ceiling_line")
+# What session-engine uses by default (persistence.append-stream): one batch stream.
+batch_line=$("$build/bench/persistence_load" --target "127.0.0.1:$pport" --sessions 256 --seconds "$seconds" \
+             --streams 1 --batch 1 --prefix CEILB)
+echo "proxy ceiling, AppendEventsBatchStream x1, 256 sessions: $batch_line"
+batch_ceiling=$(sed -n 's/.*appends_per_s=\([0-9]*\).*/\1/p' <<<"$batch_line")
 redis-cli -p "$port" flushall >/dev/null
 
 eport=$(free_port)
@@ -178,4 +184,5 @@ head -n 10000 "$work/recovery.ids" >"$work/touch.ids"
 t=$(run --mode touch --ids "$work/touch.ids"); echo "reactivation of $(wc -l <"$work/touch.ids") deactivated sessions by an event: $t"
 
 ratio=$(awk -v a="$on" -v b="$ceiling" 'BEGIN { printf "%.2f", a / b }')
-echo "starts_off=$(field starts_per_s "$s_off") starts_on=$(field starts_per_s "$s_on") events_off=$(field events_per_s "$e_off") events_on=$on proxy_ceiling=$ceiling on_vs_ceiling=$ratio p99_ms=$(field p99_ms "$e_on") p99_half_ms=$(field p99_ms "$e_half") bytes_per_active_session=$per_active recovery_s=$total recovery_pass_s=${recovery_s:-?}"
+batch_ratio=$(awk -v a="$on" -v b="$batch_ceiling" 'BEGIN { printf "%.2f", a / b }')
+echo "starts_off=$(field starts_per_s "$s_off") starts_on=$(field starts_per_s "$s_on") events_off=$(field events_per_s "$e_off") events_on=$on proxy_ceiling=$ceiling on_vs_ceiling=$ratio proxy_batch_ceiling=$batch_ceiling on_vs_batch_ceiling=$batch_ratio p99_ms=$(field p99_ms "$e_on") p99_half_ms=$(field p99_ms "$e_half") bytes_per_active_session=$per_active recovery_s=$total recovery_pass_s=${recovery_s:-?}"
