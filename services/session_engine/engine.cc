@@ -295,6 +295,8 @@ class Engine::Impl final {
   void ApplyEntry(Worker* w, const std::shared_ptr<Slot>& slot, const ev::LogEntry& entry);
   absl::Status StartLive(Worker* w, const std::shared_ptr<Slot>& slot, std::shared_ptr<const scxml::Document> doc,
                          const ev::LogEntry& started);
+  // The interpreter of `live` from its `started` entry, through its first macrostep.
+  absl::Status StartFromEntry(Worker* w, Live* live, const ev::LogEntry& started);
   absl::Status RestoreLive(Worker* w, const std::shared_ptr<Slot>& slot,
                            std::shared_ptr<const scxml::Document> doc, const LoadedSession& loaded,
                            const sv1::SessionRecord* record);
@@ -944,7 +946,9 @@ absl::Status Engine::Impl::WatchSession(const sv1::WatchSessionRequest& req,
       slot->worker,
       [&](Worker* w) -> absl::Status {
         auto it = w->live.find(slot->id);
-        if (it == w->live.end()) return absl::NotFoundError(absl::StrCat("session ", slot->id, " has finished"));
+        if (it == w->live.end() || it->second->interp == nullptr) {
+          return absl::NotFoundError(absl::StrCat("session ", slot->id, " has finished"));
+        }
         if (it->second->watchers.size() >= 16) return absl::ResourceExhaustedError("at most 16 watchers per session");
         it->second->watchers.push_back(watcher);
         for (auto& s : it->second->interp->ActiveStates(false)) first.add_active_states(s);
@@ -1159,7 +1163,9 @@ absl::StatusOr<sv1::QuerySessionResponse> Engine::Impl::QuerySession(const sv1::
       slot->worker,
       [&](Worker* w) -> absl::Status {
         auto it = w->live.find(slot->id);
-        if (it == w->live.end()) return absl::NotFoundError(absl::StrCat("session ", slot->id, " has finished"));
+        if (it == w->live.end() || it->second->interp == nullptr) {
+          return absl::NotFoundError(absl::StrCat("session ", slot->id, " has finished"));
+        }
         Interpreter& in = *it->second->interp;
         resp.set_state(in.finished() ? sv1::SESSION_STATE_FINISHED : sv1::SESSION_STATE_RUNNING);
         for (auto& s : in.ActiveStates(false)) resp.add_active_states(s);
@@ -1327,26 +1333,31 @@ absl::Status Engine::Impl::RunOn(int worker, std::function<absl::Status(Worker*)
   return future.get();
 }
 
+absl::Status Engine::Impl::StartFromEntry(Worker* w, Live* live, const ev::LogEntry& started) {
+  scxml::InterpreterOptions io = InterpreterOptionsFor(live->slot->id, started.started().random_seed());
+  for (const auto& [name, value] : started.started().parameters()) io.initial_data[name] = ValueToJson(value);
+  auto in = Interpreter::Create(live->doc, &w->env(), std::move(io));
+  if (!in.ok()) return in.status();
+  live->interp = *std::move(in);
+  auto it = live->doc->extensions.find("_sendSessionRecovered");
+  live->send_recovered = it != live->doc->extensions.end() && it->second == "true";
+  live->interp->SetNow(EntryTimeMs(started));
+  w->env().SetCurrent(live);
+  live->effects_in_entry = 0;
+  absl::Status st = live->interp->Start();
+  if (st.ok()) live->interp->RunUntilIdle();
+  w->env().SetCurrent(nullptr);
+  RETURN_IF_ERROR(st);
+  live->applied_seq = started.seq();
+  return absl::OkStatus();
+}
+
 absl::Status Engine::Impl::StartLive(Worker* w, const std::shared_ptr<Slot>& slot,
                                      std::shared_ptr<const scxml::Document> doc, const ev::LogEntry& started) {
   auto live = std::make_unique<Live>();
   live->slot = slot;
   live->doc = doc;
-  scxml::InterpreterOptions io = InterpreterOptionsFor(slot->id, started.started().random_seed());
-  for (const auto& [name, value] : started.started().parameters()) io.initial_data[name] = ValueToJson(value);
-  auto in = Interpreter::Create(doc, &w->env(), std::move(io));
-  if (!in.ok()) return in.status();
-  live->interp = *std::move(in);
-  live->send_recovered = doc->extensions.count("_sendSessionRecovered") &&
-                         doc->extensions.at("_sendSessionRecovered") == "true";
-  live->interp->SetNow(EntryTimeMs(started));
-  w->env().SetCurrent(live.get());
-  live->effects_in_entry = 0;
-  absl::Status st = live->interp->Start();
-  if (st.ok()) live->interp->RunUntilIdle();
-  w->env().SetCurrent(nullptr);
-  if (!st.ok()) return st;
-  live->applied_seq = started.seq();
+  RETURN_IF_ERROR(StartFromEntry(w, live.get(), started));
   live->unsnapshotted_since_ms = MonoNowMs();
   live->last_activity_ms = MonoNowMs();
   w->live[slot->id] = std::move(live);
@@ -1371,29 +1382,17 @@ absl::Status Engine::Impl::RestoreLive(Worker* w, const std::shared_ptr<Slot>& s
     live->snapshot_seq = record->covers_seq();
     live->send_recovered = record->send_recovered();
   } else {
-    const ev::LogEntry& started = loaded.entries[0];
-    scxml::InterpreterOptions io = InterpreterOptionsFor(slot->id, started.started().random_seed());
-    for (const auto& [name, value] : started.started().parameters()) io.initial_data[name] = ValueToJson(value);
-    auto in = Interpreter::Create(doc, &w->env(), std::move(io));
-    if (!in.ok()) return in.status();
-    live->interp = *std::move(in);
-    live->send_recovered = doc->extensions.count("_sendSessionRecovered") &&
-                           doc->extensions.at("_sendSessionRecovered") == "true";
-    live->interp->SetNow(EntryTimeMs(started));
     live->replaying = true;
-    w->env().SetCurrent(live.get());
-    absl::Status st = live->interp->Start();
-    if (st.ok()) live->interp->RunUntilIdle();
-    w->env().SetCurrent(nullptr);
-    if (!st.ok()) return st;
-    live->applied_seq = started.seq();
+    RETURN_IF_ERROR(StartFromEntry(w, live.get(), loaded.entries[0]));
     first = 1;
   }
   live->replaying = true;
   for (size_t i = first; i < loaded.entries.size(); ++i) {
     if (loaded.entries[i].seq() <= live->applied_seq) continue;
     Apply(w, live.get(), loaded.entries[i]);
-    if (live->interp->finished()) break;
+    // A `terminated` entry (the engine died before deleting the session)
+    // destroys the interpreter; AfterApply then finishes the deletion.
+    if (live->interp == nullptr || live->interp->finished()) break;
   }
   live->replaying = false;
   live->unsnapshotted_since_ms = MonoNowMs();

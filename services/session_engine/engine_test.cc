@@ -149,6 +149,26 @@ TEST_F(EngineTest, AnEffectIdIsDeliveredOnceEvenAcrossACrash) {
   again->Stop();
 }
 
+// The engine died after logging a terminate and before deleting the
+// session: recovery replays the terminate and finishes the deletion.
+TEST_F(EngineTest, ATerminateLoggedBeforeACrashIsCompletedByRecovery) {
+  auto e = NewEngine();
+  const std::string sid = Start(*e);
+  ASSERT_OK(Send(*e, sid, 1));
+  e->Stop();
+  e.reset();
+  auto loaded = store_.Load(sid);
+  ASSERT_OK(loaded);
+  orch::event::v1::LogEntry end;
+  end.set_seq(loaded->last_seq + 1);
+  end.mutable_terminated()->set_reason("test");
+  ASSERT_OK(store_.Append(sid, loaded->epoch, 1, loaded->document_sha256, {end}).status());
+  auto again = NewEngine();
+  EXPECT_TRUE(Eventually([&] { return !store_.HasSession(sid); }));
+  EXPECT_THAT(Send(*again, sid, 2), StatusIs(absl::StatusCode::kNotFound));
+  again->Stop();
+}
+
 TEST_F(EngineTest, LosingTheLeaseStopsServingAtOnce) {
   auto e = NewEngine();
   const std::string sid = Start(*e);
