@@ -1,5 +1,7 @@
 #include "common/testing/subprocess.h"
 
+#include <regex>
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -215,6 +217,21 @@ absl::StatusOr<int> RunProgram(const std::vector<std::string>& argv, const std::
   (*child)->CloseStdin();
   if (auto s = (*child)->ReadUntilEof(timeout, out, err); !s.ok()) return s;
   return (*child)->Wait(timeout);
+}
+
+std::vector<std::string> OrchEnvironmentVariables() {
+  std::vector<std::string> names;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string_view v(*e);
+    if (v.substr(0, 5) == "ORCH_") names.emplace_back(v.substr(0, v.find('=')));
+  }
+  return names;
+}
+
+std::string LogLineField(const std::string& json_line, const std::string& key) {
+  std::smatch m;
+  if (std::regex_search(json_line, m, std::regex("\"" + key + "\":\"([^\"]*)\""))) return m[1];
+  return "";
 }
 
 }  // namespace orch::testing

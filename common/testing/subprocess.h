@@ -64,6 +64,15 @@ class Subprocess {
   std::string buffers_[2];
 };
 
+// Names of the ORCH_* variables of this process's environment: a test
+// passes them as Options::unset_env, so that the machine running the tests
+// cannot change what a child process is configured with.
+std::vector<std::string> OrchEnvironmentVariables();
+
+// The string value of "key" in one JSON log line ("" when absent), e.g. the
+// addresses of a process's "serving" line.
+std::string LogLineField(const std::string& json_line, const std::string& key);
+
 // Runs a program to completion with `input` on its stdin; returns its wait
 // status and fills stdout/stderr.
 absl::StatusOr<int> RunProgram(const std::vector<std::string>& argv, const std::string& input,

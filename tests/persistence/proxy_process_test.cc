@@ -28,8 +28,6 @@
 #include "gtest/gtest.h"
 #include "orch/persistence/v1/persistence.grpc.pb.h"
 
-extern char** environ;
-
 namespace orch::persistence_proxy {
 namespace {
 
@@ -41,19 +39,10 @@ using ::orch::testing::Subprocess;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-std::vector<std::string> OrchVariables() {
-  std::vector<std::string> names;
-  for (char** e = environ; *e != nullptr; ++e) {
-    std::string_view v(*e);
-    if (v.substr(0, 5) == "ORCH_") names.emplace_back(v.substr(0, v.find('=')));
-  }
-  return names;
-}
+std::vector<std::string> OrchVariables() { return testing::OrchEnvironmentVariables(); }
 
 std::string Field(const std::string& json_line, const std::string& key) {
-  std::smatch m;
-  if (std::regex_search(json_line, m, std::regex("\"" + key + "\":\"([^\"]*)\""))) return m[1];
-  return "";
+  return testing::LogLineField(json_line, key);
 }
 
 // A running persistence-proxy.

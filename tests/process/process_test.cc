@@ -53,9 +53,7 @@ void PrintTo(const Executable& e, std::ostream* os) { *os << e.name; }
 constexpr int kGraceMs = 2000;
 
 std::string Field(const std::string& json_line, const std::string& key) {
-  std::smatch m;
-  if (std::regex_search(json_line, m, std::regex("\"" + key + "\":\"([^\"]*)\""))) return m[1];
-  return "";
+  return testing::LogLineField(json_line, key);
 }
 
 std::string BasicConfig() {
@@ -65,15 +63,7 @@ std::string BasicConfig() {
 
 // Test doubles for the environment: a clean one, so an ORCH_* variable of the
 // machine running the tests cannot change what is tested.
-std::vector<std::string> OrchVariablesOfThisEnvironment() {
-  std::vector<std::string> names;
-  for (char** e = environ; *e != nullptr; ++e) {
-    if (std::string_view(*e).substr(0, 5) == "ORCH_") {
-      names.emplace_back(std::string_view(*e).substr(0, std::string_view(*e).find('=')));
-    }
-  }
-  return names;
-}
+std::vector<std::string> OrchVariablesOfThisEnvironment() { return testing::OrchEnvironmentVariables(); }
 
 class ProcessTest : public ::testing::TestWithParam<Executable> {
  protected:

@@ -27,8 +27,6 @@
 #include "orch/persistence/v1/persistence.grpc.pb.h"
 #include "orch/session/v1/sessions.grpc.pb.h"
 
-extern char** environ;
-
 namespace orch::session_engine {
 namespace {
 
@@ -40,19 +38,10 @@ using ::grpc::health::v1::HealthCheckResponse;
 using ::orch::testing::Subprocess;
 using ::testing::HasSubstr;
 
-std::vector<std::string> OrchVariables() {
-  std::vector<std::string> names;
-  for (char** e = environ; *e != nullptr; ++e) {
-    std::string_view v(*e);
-    if (v.substr(0, 5) == "ORCH_") names.emplace_back(v.substr(0, v.find('=')));
-  }
-  return names;
-}
+std::vector<std::string> OrchVariables() { return testing::OrchEnvironmentVariables(); }
 
 std::string Field(const std::string& json_line, const std::string& key) {
-  std::smatch m;
-  if (std::regex_search(json_line, m, std::regex("\"" + key + "\":\"([^\"]*)\""))) return m[1];
-  return "";
+  return testing::LogLineField(json_line, key);
 }
 
 bool Eventually(const std::function<bool()>& pred, absl::Duration limit = absl::Seconds(15)) {
