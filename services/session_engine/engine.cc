@@ -1065,7 +1065,7 @@ absl::StatusOr<std::shared_ptr<Slot>> Engine::Impl::Acquire(const std::string& i
       bool crashed = false;
       absl::Status st = Activate(slot, &crashed);
       if (!st.ok()) {
-        RemoveSlot(slot);
+        Evict(slot);  // it may already be live on its worker (a failure after the restore)
         lock->unlock();
         return st;
       }
