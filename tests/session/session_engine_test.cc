@@ -6,6 +6,8 @@
 // sessions on one node and across two nodes.
 
 #include <csignal>
+#include <fstream>
+#include <iterator>
 #include <thread>
 #include <regex>
 #include <set>
@@ -105,6 +107,18 @@ absl::StatusOr<Served> Launch(const std::string& bin, const std::string& config)
 }
 
 constexpr char kSessionsService[] = "orch.session.v1.Sessions";
+
+// Waits until SIGSTOP has taken effect (state 'T' in /proc/<pid>/stat): a
+// signal is delivered asynchronously, and a thread already running may
+// still answer a call sent right after kill().
+bool Stopped(pid_t pid) {
+  return Eventually([&] {
+    std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    const size_t paren = text.rfind(')');
+    return paren != std::string::npos && paren + 2 < text.size() && text[paren + 2] == 'T';
+  }, absl::Seconds(5));
+}
 
 class SessionEngineTest : public ::testing::Test {
  protected:
@@ -475,6 +489,7 @@ TEST_F(SessionEngineTest, WhenRedisIsDownPersistentCallsAreUnavailableAndInMemor
   ASSERT_OK(p);
   ASSERT_OK(v);
   ASSERT_EQ(::kill(redis_->pid(), SIGSTOP), 0);
+  ASSERT_TRUE(Stopped(redis_->pid()));
   const absl::Time t0 = absl::Now();
   grpc::Status st = Send(*stub, *p, "ev", 1, "client/1");
   EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE) << st.error_message();
@@ -508,6 +523,7 @@ TEST_F(SessionEngineTest, AStalledProxyTimesAppendsOutAndTheEngineRecoversWhenIt
   ASSERT_OK(sid);
   ASSERT_TRUE(Send(*stub, *sid, "ev", 1, "e1").ok());
   ASSERT_OK(proxy_.process->Signal(SIGSTOP));
+  ASSERT_TRUE(Stopped(proxy_.process->pid()));
   const absl::Time t0 = absl::Now();
   grpc::Status st = Send(*stub, *sid, "ev", 2, "e2");
   EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE) << st.error_message();
@@ -542,6 +558,7 @@ TEST_F(SessionEngineTest, StandbyRefusesWithThePrimaryAndAZombiePrimaryIsFenced)
 
   // Zombie: the primary is paused until the standby takes over.
   ASSERT_OK(primary->process->Signal(SIGSTOP));
+  ASSERT_TRUE(Stopped(primary->process->pid()));
   ASSERT_TRUE(Eventually([&] { return standby->Healthy(kSessionsService); }, absl::Seconds(10)));
   ASSERT_TRUE(Eventually([&] { return Send(*s, *sid, "ev", 3).ok(); }));
   EXPECT_GT(standby->Metric("orch_session_engine_lease_epoch"), old_epoch);
