@@ -47,7 +47,7 @@ class DocumentCache {
                                                                const std::string& name);
 
   const scxml::CompileOptions& compile_options() const { return compile_; }
-  // Time spent fetching, for metrics (nanoseconds, cumulative) .
+  // Fetches done so far (cache misses by URL), for tests and metrics.
   uint64_t fetches() const;
 
  private:
