@@ -1,5 +1,7 @@
 #include "services/session_engine/documents.h"
 
+#include <algorithm>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/base/status_macros.h"
@@ -69,6 +71,12 @@ std::shared_ptr<const scxml::Document> DocumentCache::Remember(std::shared_ptr<c
 
 absl::StatusOr<std::shared_ptr<const scxml::Document>> DocumentCache::FromUrl(const std::string& url) {
   RETURN_IF_ERROR(CheckUrl(url));
+  if (!options_.allowed_prefixes.empty() &&
+      std::none_of(options_.allowed_prefixes.begin(), options_.allowed_prefixes.end(),
+                   [&](const std::string& p) { return absl::StartsWith(url, p); })) {
+    return absl::PermissionDeniedError(
+        "document url is not under an allowed prefix (option scxml.document-url-prefixes)");
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = by_url_.find(url);

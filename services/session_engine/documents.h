@@ -14,6 +14,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
@@ -29,6 +30,11 @@ class DocumentCache {
     absl::Duration url_max_age = absl::Seconds(10);
     size_t max_documents = 1000;   // by hash; the oldest are dropped beyond it
     size_t max_document_bytes = 4 << 20;
+    // URLs a start may name must begin with one of these (after the checks
+    // of FromUrl); empty: any file:, http: or https: URL. Documents loaded by
+    // <invoke src> and <script src> are fetched by the compiler/interpreter
+    // and are not filtered here.
+    std::vector<std::string> allowed_prefixes;
   };
   // `compile` must name a fetcher and the ECMAScript factory; `store` may be
   // null (then BySha finds only cached documents).

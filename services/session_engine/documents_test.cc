@@ -77,5 +77,18 @@ TEST_F(DocumentCacheTest, BadUrlsAndBadDocumentsAreClearErrors) {
   EXPECT_THAT(cache.FromUrl(bad), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("bad.scxml:1:")));
 }
 
+TEST_F(DocumentCacheTest, OnlyAllowedPrefixesWhenConfigured) {
+  scxml::CompileOptions o;
+  o.ecmascript = &factory_;
+  o.fetcher = &fetcher_;
+  DocumentCache::Options options;
+  options.allowed_prefixes = {"file://" + dir_.path() + "/strategies/"};
+  DocumentCache cache(o, &store_, options);
+  EXPECT_OK(cache.FromUrl("file://" + dir_.WriteFile("strategies/a.scxml", kChart)).status());
+  EXPECT_THAT(cache.FromUrl("file://" + dir_.WriteFile("elsewhere.scxml", kChart)),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("scxml.document-url-prefixes")));
+  EXPECT_THAT(cache.FromUrl("file:///etc/passwd"), StatusIs(absl::StatusCode::kPermissionDenied));
+}
+
 }  // namespace
 }  // namespace orch::session_engine

@@ -490,7 +490,9 @@ Engine::Impl::Impl(EngineOptions options, SessionStore* store, metrics::MetricsS
   scxml::CompileOptions compile;
   compile.ecmascript = &factory_;
   compile.fetcher = &fetcher_;
-  docs_ = std::make_unique<DocumentCache>(compile, store_, DocumentCache::Options{});
+  DocumentCache::Options doc_options;
+  doc_options.allowed_prefixes = options_.document_url_prefixes;
+  docs_ = std::make_unique<DocumentCache>(compile, store_, doc_options);
   for (int i = 0; i < options_.worker_threads; ++i) workers_.push_back(std::make_unique<Worker>(this, i));
   sends_ = std::make_unique<Executor>();
 }

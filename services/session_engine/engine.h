@@ -59,6 +59,8 @@ struct EngineOptions {
   size_t max_event_bytes = 256 << 10;      // serialized event; RESOURCE_EXHAUSTED beyond
   scxml::DataModelLimits limits;
   size_t max_microsteps = 10000;
+  // StartSession URLs must start with one of these; empty: any.
+  std::vector<std::string> document_url_prefixes;
   // Stop() snapshots persistent sessions and releases the lease; unit tests
   // turn it off to leave the store as a crash would.
   bool clean_stop = true;

@@ -55,6 +55,10 @@ void AddOptions(config::Schema* s) {
       "snapshot a persistent session once its queue drains after this many log entries");
   num("scxml", "snapshot-every-ms", 10000, 1, 3600000,
       "... or once its oldest unsnapshotted entry is this old");
+  s->Add({.section = "scxml", .name = "document-url-prefixes", .type = OptionType::kStringList,
+          .default_value = std::vector<std::string>{},
+          .help = "StartSession document URLs must begin with one of these (e.g. https://strategies.example/); "
+                  "empty: any file:, http: or https: URL"});
   num("scxml", "deactivate-idle-ms", 300000, 0, 315360000000,
       "drop idle persistent sessions from memory after this long (0: never)");
 
@@ -104,6 +108,11 @@ class SessionEngineComponent final : public process::Component {
     o.snapshot_every_entries = static_cast<uint32_t>(c.GetInt("scxml.snapshot-every-entries"));
     o.snapshot_every_ms = static_cast<uint32_t>(c.GetInt("scxml.snapshot-every-ms"));
     o.deactivate_idle_ms = static_cast<uint32_t>(std::min<int64_t>(c.GetInt("scxml.deactivate-idle-ms"), UINT32_MAX));
+    o.document_url_prefixes = c.GetStringList("scxml.document-url-prefixes");
+    if (o.document_url_prefixes.empty()) {
+      log::Warn("scxml.document-url-prefixes is empty: StartSession may name any file: or http(s): URL "
+                "(set it in production)");
+    }
     self->advertise_ = c.GetString("orchestration.advertise-endpoint");
     if (o.lease_renew_ms * 2 > o.lease_ttl_ms) {
       return absl::InvalidArgumentError(absl::StrCat("orchestration.lease-renew-ms (", o.lease_renew_ms,
