@@ -109,10 +109,6 @@ class SessionEngineComponent final : public process::Component {
     o.snapshot_every_ms = static_cast<uint32_t>(c.GetInt("scxml.snapshot-every-ms"));
     o.deactivate_idle_ms = static_cast<uint32_t>(std::min<int64_t>(c.GetInt("scxml.deactivate-idle-ms"), UINT32_MAX));
     o.document_url_prefixes = c.GetStringList("scxml.document-url-prefixes");
-    if (o.document_url_prefixes.empty()) {
-      log::Warn("scxml.document-url-prefixes is empty: StartSession may name any file: or http(s): URL "
-                "(set it in production)");
-    }
     self->advertise_ = c.GetString("orchestration.advertise-endpoint");
     if (o.lease_renew_ms * 2 > o.lease_ttl_ms) {
       return absl::InvalidArgumentError(absl::StrCat("orchestration.lease-renew-ms (", o.lease_renew_ms,
@@ -128,6 +124,11 @@ class SessionEngineComponent final : public process::Component {
 
   void OnServing(grpc_util::GrpcServer& server) override {
     options_.endpoint = advertise_.empty() ? server.address() : advertise_;
+    // Logged once serving (a start that fails keeps its single error line).
+    if (options_.document_url_prefixes.empty()) {
+      log::Warn("scxml.document-url-prefixes is empty: StartSession may name any file: or http(s): URL "
+                "(set it in production)");
+    }
     // Created here: the lease carries the endpoint, known only now.
     auto engine = Engine::Create(options_, store_.get(), metrics_);
     ORCH_CHECK(engine.ok(), "engine options were validated at start");
