@@ -229,18 +229,6 @@ struct JsonChecker {
   }
 };
 
-std::string Sha256Hex(std::string_view text) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
-  std::string hex;
-  char buf[3];
-  for (unsigned char b : digest) {
-    std::snprintf(buf, sizeof buf, "%02x", b);
-    hex += buf;
-  }
-  return hex;
-}
-
 // Parses "5s", "100ms", "1.5s", ".5s" (CSS2 time) into milliseconds.
 bool ParseDelay(std::string_view text, int64_t* ms) {
   std::string t(absl::StripAsciiWhitespace(absl::string_view(text.data(), text.size())));
@@ -1003,6 +991,18 @@ std::vector<std::string> CompileAll(std::string_view source, const std::string& 
 }
 
 }  // namespace
+
+std::string Sha256Hex(std::string_view text) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
+  std::string hex;
+  char buf[3];
+  for (unsigned char b : digest) {
+    std::snprintf(buf, sizeof buf, "%02x", b);
+    hex += buf;
+  }
+  return hex;
+}
 
 bool EventMatches(std::string_view descriptor, std::string_view name) {
   if (descriptor == "*") return true;

@@ -5,23 +5,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/base/status_macros.h"
-#include "openssl/sha.h"
 
 namespace orch::session_engine {
 namespace {
-
-std::string Sha256Hex(std::string_view text) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(64);
-  for (unsigned char b : digest) {
-    out.push_back(kHex[b >> 4]);
-    out.push_back(kHex[b & 15]);
-  }
-  return out;
-}
 
 absl::Status CheckUrl(const std::string& url) {
   if (url.empty()) return absl::InvalidArgumentError("document url is empty");
@@ -101,7 +87,7 @@ absl::StatusOr<std::shared_ptr<const scxml::Document>> DocumentCache::FromUrl(co
     return absl::InvalidArgumentError(absl::StrCat("document ", url, " is larger than ",
                                                    options_.max_document_bytes, " bytes"));
   }
-  const std::string sha = Sha256Hex(*text);
+  const std::string sha = scxml::Sha256Hex(*text);
   std::shared_ptr<const scxml::Document> doc;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -122,7 +108,7 @@ absl::StatusOr<std::shared_ptr<const scxml::Document>> DocumentCache::FromSource
     return absl::InvalidArgumentError(absl::StrCat("document source is larger than ",
                                                    options_.max_document_bytes, " bytes"));
   }
-  const std::string sha = Sha256Hex(source);
+  const std::string sha = scxml::Sha256Hex(source);
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (auto it = by_sha_.find(sha); it != by_sha_.end()) return it->second;
@@ -142,7 +128,7 @@ absl::StatusOr<std::shared_ptr<const scxml::Document>> DocumentCache::BySha(cons
   }
   if (store_ == nullptr) return absl::NotFoundError(absl::StrCat("document ", sha256, " is not cached"));
   ASSIGN_OR_RETURN(std::string source, store_->GetDocument(sha256));
-  if (Sha256Hex(source) != sha256) {
+  if (scxml::Sha256Hex(source) != sha256) {
     return absl::DataLossError(absl::StrCat("stored document ", sha256, " does not match its hash"));
   }
   auto compiled = scxml::CompileDocument(source, name.empty() ? absl::StrCat("sha256:", sha256) : name, compile_);

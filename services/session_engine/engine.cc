@@ -416,7 +416,6 @@ class Engine::Impl::Worker {
     return tasks_.size();
   }
   bool OnThread() const { return std::this_thread::get_id() == thread_.get_id(); }
-  void Wake() { cv_.notify_one(); }
 
   // Worker-thread state.
   absl::flat_hash_map<std::string, std::unique_ptr<Live>> live;
