@@ -32,10 +32,16 @@
 #include "orch/session/v1/sessions.grpc.pb.h"
 #include "services/session_engine/documents.h"
 #include "services/session_engine/engine_metrics.h"
-#include "services/session_engine/session_id.h"
-#include "services/session_engine/value_json.h"
+#include "common/sessionapi/session_id.h"
+#include "common/sessionapi/value_json.h"
 
 namespace orch::session_engine {
+
+using sessionapi::ValueToJson;
+using sessionapi::JsonToValue;
+using sessionapi::NewSessionId;
+using sessionapi::SessionIdForKey;
+using sessionapi::NodeOfSessionId;
 
 namespace ev = orch::event::v1;
 namespace sv1 = orch::session::v1;

@@ -11,10 +11,12 @@
 #include "common/tls/tls_files.h"
 #include "services/session_engine/engine.h"
 #include "services/session_engine/remote_session_store.h"
-#include "services/session_engine/session_id.h"
+#include "common/sessionapi/session_id.h"
 #include "services/session_engine/sessions_service.h"
 
 namespace orch::session_engine {
+
+using sessionapi::NewSessionId;
 namespace {
 
 using config::OptionType;

@@ -11,10 +11,10 @@
 #include "absl/status/statusor.h"
 #include "google/protobuf/struct.pb.h"
 
-namespace orch::session_engine {
+namespace orch::sessionapi {
 
 std::string ValueToJson(const google::protobuf::Value& v);
 // INVALID_ARGUMENT when `json` is not JSON; "undefined" gives an unset Value.
 absl::StatusOr<google::protobuf::Value> JsonToValue(const std::string& json);
 
-}  // namespace orch::session_engine
+}  // namespace orch::sessionapi

@@ -10,7 +10,7 @@
 
 #include "absl/status/statusor.h"
 
-namespace orch::session_engine {
+namespace orch::sessionapi {
 
 inline constexpr size_t kSessionIdRandomChars = 32;
 
@@ -27,4 +27,4 @@ std::string SessionIdForKey(int node, absl::string_view key);
 // otherwise (the id is echoed only when it is short and printable).
 absl::StatusOr<int> NodeOfSessionId(absl::string_view id);
 
-}  // namespace orch::session_engine
+}  // namespace orch::sessionapi

@@ -1,9 +1,9 @@
-#include "services/session_engine/value_json.h"
+#include "common/sessionapi/value_json.h"
 
 #include "common/testing/status_matchers.h"
 #include "gtest/gtest.h"
 
-namespace orch::session_engine {
+namespace orch::sessionapi {
 namespace {
 
 TEST(ValueJsonTest, WritesCompactDeterministicJsonThatParsesBack) {
@@ -25,4 +25,4 @@ TEST(ValueJsonTest, UnsetIsUndefinedAndNonFiniteIsNull) {
 }
 
 }  // namespace
-}  // namespace orch::session_engine
+}  // namespace orch::sessionapi

@@ -1,11 +1,11 @@
-#include "services/session_engine/session_id.h"
+#include "common/sessionapi/session_id.h"
 
 #include <set>
 
 #include "common/testing/status_matchers.h"
 #include "gtest/gtest.h"
 
-namespace orch::session_engine {
+namespace orch::sessionapi {
 namespace {
 
 using ::orch::testing::IsOkAndHolds;
@@ -51,4 +51,4 @@ TEST(SessionIdTest, MalformedIdsAreRefusedWithTheReason) {
 }
 
 }  // namespace
-}  // namespace orch::session_engine
+}  // namespace orch::sessionapi

@@ -1,4 +1,4 @@
-#include "services/session_engine/value_json.h"
+#include "common/sessionapi/value_json.h"
 
 #include <algorithm>
 #include <charconv>
@@ -8,7 +8,7 @@
 #include "common/base/json.h"
 #include "google/protobuf/util/json_util.h"
 
-namespace orch::session_engine {
+namespace orch::sessionapi {
 namespace {
 
 void Append(std::string* out, const google::protobuf::Value& v, int depth) {
@@ -87,4 +87,4 @@ absl::StatusOr<google::protobuf::Value> JsonToValue(const std::string& json) {
   return v;
 }
 
-}  // namespace orch::session_engine
+}  // namespace orch::sessionapi

@@ -1,4 +1,4 @@
-#include "services/session_engine/session_id.h"
+#include "common/sessionapi/session_id.h"
 
 #include <sys/random.h>
 
@@ -9,7 +9,7 @@
 #include "common/base/check.h"
 #include "openssl/sha.h"
 
-namespace orch::session_engine {
+namespace orch::sessionapi {
 namespace {
 
 constexpr char kDigits[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
@@ -85,4 +85,4 @@ absl::StatusOr<int> NodeOfSessionId(absl::string_view id) {
   return node;
 }
 
-}  // namespace orch::session_engine
+}  // namespace orch::sessionapi
