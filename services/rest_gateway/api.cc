@@ -56,12 +56,12 @@ std::string RandomHex(size_t bytes) {
   return out;
 }
 
-std::string Truncated(std::string_view s) {
+std::string Truncated(absl::string_view s) {
   if (s.size() <= kMaxClientMessage) return std::string(s);
-  return absl::StrCat(s.substr(0, kMaxClientMessage), "...");
+  return absl::StrCat(std::string(s.substr(0, kMaxClientMessage)), "...");
 }
 
-bool PrintableAscii(std::string_view s) {
+bool PrintableAscii(absl::string_view s) {
   for (unsigned char c : s) {
     if (c < 0x20 || c >= 0x7f) return false;
   }
@@ -74,7 +74,7 @@ constexpr char kHelpJson[] =
     R"({"method":"POST","path":"/scxml/session/start","description":"start a session: src (document URL) required, other fields become session parameters; answers sessionid and sets the ORSSESSIONID cookie"},)"
     R"({"method":"POST","path":"/scxml/session/{id}/event/{name}","description":"send event {name}; data from query parameters and body; answers once the event is durable"},)"
     R"({"method":"POST","path":"/scxml/session/{id}/request/{name}","description":"send event {name} and wait for the session's answer (<send targetexpr=\"_event.origin\">); Request-Timeout header in ms"},)"
-    R"({"method":"GET","path":"/scxml/session/{id}/query","description":"state, active states and the configured data of a session (also POST)"},)"
+    R"({"method":"GET","path":"/scxml/session/{id}/query","description":"state, active states and the configured data of a session; POST works too"},)"
     R"({"method":"POST","path":"/scxml/session/{id}/terminate","description":"end a session and delete its durable state"},)"
     R"({"method":"GET","path":"/ors/help","description":"this description"},)"
     R"({"method":"GET","path":"/healthz","description":"liveness"},)"
@@ -366,7 +366,7 @@ void Api::Query(const std::shared_ptr<Call>& call) {
       return Answer(call->ex, metrics_, "query", call->started, call->request_id,
                     JsonError(400, "bad_request", "'data' must be a comma-separated list of names"));
     }
-    for (std::string_view n : absl::StrSplit(d->second.string_value(), ',', absl::SkipEmpty())) {
+    for (absl::string_view n : absl::StrSplit(d->second.string_value(), ',', absl::SkipEmpty())) {
       if (std::find(allowed.begin(), allowed.end(), n) == allowed.end()) {
         return Answer(call->ex, metrics_, "query", call->started, call->request_id,
                       JsonError(403, "forbidden", absl::StrCat("data '", Truncated(n),

@@ -24,7 +24,7 @@ long long MtimeNs(const std::string& path) {
   return static_cast<long long>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec;
 }
 
-bool TokenCharsOk(std::string_view t) {
+bool TokenCharsOk(absl::string_view t) {
   for (unsigned char c : t) {
     if (c <= 0x20 || c >= 0x7f) return false;
   }
@@ -35,7 +35,7 @@ bool TokenCharsOk(std::string_view t) {
 
 absl::StatusOr<std::vector<Authenticator::Token>> Authenticator::LoadTokens() const {
   std::vector<Token> out;
-  auto add = [&](std::string name, std::string_view token) {
+  auto add = [&](std::string name, absl::string_view token) {
     Token t;
     t.name = std::move(name);
     SHA256(reinterpret_cast<const unsigned char*>(token.data()), token.size(), t.digest);
@@ -55,11 +55,11 @@ absl::StatusOr<std::vector<Authenticator::Token>> Authenticator::LoadTokens() co
           absl::StrCat("auth.tokens-file: cannot read ", options_.tokens_file, ": ", text.status().message()));
     }
     int line_no = 0;
-    for (std::string_view line : absl::StrSplit(*text, '\n')) {
+    for (absl::string_view line : absl::StrSplit(*text, '\n')) {
       ++line_no;
       line = absl::StripAsciiWhitespace(line);
       if (line.empty() || line[0] == '#') continue;
-      std::vector<std::string_view> parts = absl::StrSplit(line, absl::ByAnyChar(" \t"), absl::SkipEmpty());
+      std::vector<absl::string_view> parts = absl::StrSplit(line, absl::ByAnyChar(" \t"), absl::SkipEmpty());
       const std::string where = absl::StrCat(options_.tokens_file, ":", line_no);
       if (parts.size() != 2) {
         return absl::InvalidArgumentError(
@@ -116,11 +116,11 @@ size_t Authenticator::token_count() const {
 absl::StatusOr<std::string> Authenticator::Authenticate(const HttpRequest& request) const {
   const std::string* authz = request.Header("authorization");
   if (authz != nullptr) {
-    std::string_view v = absl::StripAsciiWhitespace(*authz);
+    absl::string_view v = absl::StripAsciiWhitespace(*authz);
     if (v.size() < 7 || !absl::EqualsIgnoreCase(v.substr(0, 7), "bearer ")) {
       return absl::UnauthenticatedError("the Authorization header must be 'Bearer <token>'");
     }
-    std::string_view presented = absl::StripAsciiWhitespace(v.substr(7));
+    absl::string_view presented = absl::StripAsciiWhitespace(v.substr(7));
     unsigned char digest[32];
     SHA256(reinterpret_cast<const unsigned char*>(presented.data()), presented.size(), digest);
     const Token* found = nullptr;

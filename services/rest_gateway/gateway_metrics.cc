@@ -56,7 +56,7 @@ GatewayMetrics::GatewayMetrics(metrics::MetricsServer* m) {
 
 GatewayMetrics::~GatewayMetrics() = default;
 
-void GatewayMetrics::ObserveRequest(std::string_view endpoint, int status, double seconds) {
+void GatewayMetrics::ObserveRequest(absl::string_view endpoint, int status, double seconds) {
   if (!f_) return;
   const std::string e(endpoint);
   f_->requests->Add({{"endpoint", e}, {"code", absl::StrCat(status)}}).Increment();

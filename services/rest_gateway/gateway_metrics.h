@@ -5,7 +5,7 @@
 
 #include <cstddef>
 #include <memory>
-#include <string_view>
+#include "absl/strings/string_view.h"
 
 namespace orch::metrics {
 class MetricsServer;
@@ -19,7 +19,7 @@ class GatewayMetrics {
   ~GatewayMetrics();
 
   // One answered request: `endpoint` is a fixed name ("event", "start", ...).
-  void ObserveRequest(std::string_view endpoint, int status, double seconds);
+  void ObserveRequest(absl::string_view endpoint, int status, double seconds);
   void CountAuthFailure();
   void CountRateLimited();
   void SetNodeUp(int node, bool up);

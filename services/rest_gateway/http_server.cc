@@ -27,20 +27,20 @@ namespace http = beast::http;
 using tcp = net::ip::tcp;
 using error_code = boost::system::error_code;
 
-const std::string* HttpRequest::Header(std::string_view lower_name) const {
+const std::string* HttpRequest::Header(absl::string_view lower_name) const {
   for (const auto& [k, v] : headers) {
     if (k == lower_name) return &v;
   }
   return nullptr;
 }
 
-HttpResponse JsonError(int status, std::string_view code, std::string_view message) {
+HttpResponse JsonError(int status, absl::string_view code, absl::string_view message) {
   HttpResponse r;
   r.status = status;
   r.body = "{\"error\":{\"code\":";
-  AppendJsonString(&r.body, code);
+  AppendJsonString(&r.body, std::string_view(code.data(), code.size()));
   r.body += ",\"message\":";
-  AppendJsonString(&r.body, message);
+  AppendJsonString(&r.body, std::string_view(message.data(), message.size()));
   r.body += "}}";
   return r;
 }
@@ -215,7 +215,7 @@ class Conn final : public ConnBase {
           ec == net::error::connection_reset || ec == net::ssl::error::stream_truncated) {
         return Close();
       }
-      if (ec.category() == http::error::bad_target.category()) {
+      if (ec.category() == http::make_error_code(http::error::bad_target).category()) {
         return Refuse(400, "bad_request", absl::StrCat("malformed HTTP request: ", ec.message()));
       }
       return Close();
@@ -236,7 +236,7 @@ class Conn final : public ConnBase {
     req.target = std::string(m.target());
     req.headers.reserve(8);
     for (const auto& f : m) {
-      req.headers.emplace_back(absl::AsciiStrToLower(std::string_view(f.name_string().data(), f.name_string().size())),
+      req.headers.emplace_back(absl::AsciiStrToLower(absl::string_view(f.name_string().data(), f.name_string().size())),
                                std::string(f.value()));
     }
     req.body = std::move(m.body());
@@ -249,7 +249,7 @@ class Conn final : public ConnBase {
     shared_->handler(std::move(ex));
   }
 
-  void Refuse(int status, std::string_view code, std::string_view message) {
+  void Refuse(int status, absl::string_view code, absl::string_view message) {
     shared_->requests_refused.fetch_add(1);
     keep_alive_ = false;
     HttpResponse r = JsonError(status, code, message);

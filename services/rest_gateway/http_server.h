@@ -12,6 +12,7 @@
 // Requests on one connection are answered in order, one at a time (no
 // pipelining in parallel). Thread-safe.
 
+#include "absl/strings/string_view.h"
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -36,7 +37,7 @@ struct HttpRequest {
   std::string client_cert_cn;  // subject CN of a verified client certificate
 
   // The first header named `lower_name`, or nullptr.
-  const std::string* Header(std::string_view lower_name) const;
+  const std::string* Header(absl::string_view lower_name) const;
 };
 
 struct HttpResponse {
@@ -48,7 +49,7 @@ struct HttpResponse {
 };
 
 // `{"error":{"code":...,"message":...}}` with `status`.
-HttpResponse JsonError(int status, std::string_view code, std::string_view message);
+HttpResponse JsonError(int status, absl::string_view code, absl::string_view message);
 
 // One request in flight. Respond exactly once, from any thread; an exchange
 // destroyed without a response answers 500.

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <functional>
 
+#include "absl/hash/hash.h"
+
 namespace orch::rest_gateway {
 
 RateLimiter::RateLimiter(double rate, double burst, size_t max_clients)
@@ -20,9 +22,9 @@ int RateLimiter::Take(Bucket& b, double now_s) {
   return std::max(1, static_cast<int>(std::ceil((1 - b.tokens) / rate_)));
 }
 
-int RateLimiter::Acquire(std::string_view client, double now_s) {
+int RateLimiter::Acquire(absl::string_view client, double now_s) {
   if (rate_ <= 0) return 0;
-  Shard& s = shards_[std::hash<std::string_view>()(client) % kShards];
+  Shard& s = shards_[absl::Hash<absl::string_view>()(client) % kShards];
   std::lock_guard<std::mutex> lock(s.mu);
   auto it = s.buckets.find(std::string(client));
   if (it == s.buckets.end()) {

@@ -10,7 +10,7 @@
 #include <cstddef>
 #include <mutex>
 #include <string>
-#include <string_view>
+#include "absl/strings/string_view.h"
 #include <unordered_map>
 
 namespace orch::rest_gateway {
@@ -22,7 +22,7 @@ class RateLimiter {
 
   // 0 when the request may go ahead; otherwise the whole seconds to wait
   // before a token is available (at least 1), for Retry-After.
-  int Acquire(std::string_view client, double now_s);
+  int Acquire(absl::string_view client, double now_s);
 
  private:
   struct Bucket {

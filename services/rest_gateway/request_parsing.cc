@@ -30,7 +30,7 @@ google::protobuf::Value StringValue(std::string s) {
 
 }  // namespace
 
-absl::StatusOr<std::string> PercentDecode(std::string_view s, bool plus_is_space) {
+absl::StatusOr<std::string> PercentDecode(absl::string_view s, bool plus_is_space) {
   std::string out;
   out.reserve(s.size());
   for (size_t i = 0; i < s.size(); ++i) {
@@ -55,10 +55,10 @@ absl::StatusOr<std::string> PercentDecode(std::string_view s, bool plus_is_space
   return out;
 }
 
-absl::Status ValidateEventName(std::string_view name) {
+absl::Status ValidateEventName(absl::string_view name) {
   if (name.empty()) return absl::InvalidArgumentError("the event name is empty");
   if (name.size() > 512) return absl::InvalidArgumentError("the event name is longer than 512 bytes");
-  if (!IsValidUtf8(name)) return absl::InvalidArgumentError("the event name is not UTF-8");
+  if (!IsValidUtf8(std::string_view(name.data(), name.size()))) return absl::InvalidArgumentError("the event name is not UTF-8");
   for (unsigned char c : name) {
     if (c <= 0x20 || c == 0x7f) return absl::InvalidArgumentError("the event name contains a space or control character");
   }
@@ -68,27 +68,27 @@ absl::Status ValidateEventName(std::string_view name) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<Route> ParseRoute(std::string_view method, std::string_view target) {
+absl::StatusOr<Route> ParseRoute(absl::string_view method, absl::string_view target) {
   Route r;
   const size_t q = target.find('?');
   r.path = std::string(target.substr(0, q));
-  if (q != std::string_view::npos) r.query = std::string(target.substr(q + 1));
+  if (q != absl::string_view::npos) r.query = std::string(target.substr(q + 1));
   auto not_found = [] { return absl::NotFoundError("no such resource"); };
   if (r.path.empty() || r.path[0] != '/') return not_found();
   // Segments, decoded one by one: an encoded '/' stays inside its segment
   // (and then fails the id or name check).
   std::vector<std::string> seg;
-  for (std::string_view raw : absl::StrSplit(std::string_view(r.path).substr(1), '/')) {
+  for (absl::string_view raw : absl::StrSplit(absl::string_view(r.path).substr(1), '/')) {
     auto d = PercentDecode(raw, false);
     if (!d.ok()) return not_found();
     seg.push_back(*std::move(d));
     if (seg.size() > 6) return not_found();
   }
-  auto allow = [&](std::string_view methods) {
+  auto allow = [&](absl::string_view methods) {
     r.allow = std::string(methods);
     r.method_allowed = absl::StrContains(absl::StrCat(",", methods, ","), absl::StrCat(",", method, ","));
   };
-  auto single = [&](Endpoint e, std::string_view methods) -> absl::StatusOr<Route> {
+  auto single = [&](Endpoint e, absl::string_view methods) -> absl::StatusOr<Route> {
     r.endpoint = e;
     allow(methods);
     return r;
@@ -123,18 +123,18 @@ absl::StatusOr<Route> ParseRoute(std::string_view method, std::string_view targe
   return not_found();
 }
 
-absl::StatusOr<std::map<std::string, std::string>> ParseForm(std::string_view text) {
+absl::StatusOr<std::map<std::string, std::string>> ParseForm(absl::string_view text) {
   std::map<std::string, std::string> out;
   if (text.empty()) return out;
   size_t n = 0;
-  for (std::string_view pair : absl::StrSplit(text, '&')) {
+  for (absl::string_view pair : absl::StrSplit(text, '&')) {
     if (pair.empty()) continue;
     if (++n > kMaxFields) return absl::InvalidArgumentError(absl::StrCat("more than ", kMaxFields, " fields"));
     const size_t eq = pair.find('=');
     auto name = PercentDecode(pair.substr(0, eq), true);
     if (!name.ok()) return name.status();
     std::string value;
-    if (eq != std::string_view::npos) {
+    if (eq != absl::string_view::npos) {
       auto v = PercentDecode(pair.substr(eq + 1), true);
       if (!v.ok()) return v.status();
       value = *std::move(v);
@@ -149,8 +149,8 @@ absl::StatusOr<std::map<std::string, std::string>> ParseForm(std::string_view te
   return out;
 }
 
-absl::StatusOr<Fields> ParseFields(std::string_view query, const std::string* content_type,
-                                   std::string_view body) {
+absl::StatusOr<Fields> ParseFields(absl::string_view query, const std::string* content_type,
+                                   absl::string_view body) {
   Fields f;
   auto q = ParseForm(query);
   if (!q.ok()) return absl::InvalidArgumentError(absl::StrCat("query string: ", q.status().message()));
@@ -163,14 +163,14 @@ absl::StatusOr<Fields> ParseFields(std::string_view query, const std::string* co
     type = absl::AsciiStrToLower(absl::StripAsciiWhitespace(parts[0]));
     for (size_t i = 1; i < parts.size(); ++i) {
       std::string p = absl::AsciiStrToLower(absl::StripAsciiWhitespace(parts[i]));
-      if (absl::StartsWith(p, "charset=")) charset = absl::StripAsciiWhitespace(p.substr(8));
+      if (absl::StartsWith(p, "charset=")) charset = std::string(absl::StripAsciiWhitespace(p.substr(8)));
     }
   }
   if (!charset.empty() && charset != "utf-8" && charset != "\"utf-8\"") {
     return absl::UnimplementedError(absl::StrCat("charset '", charset.substr(0, 32), "' is not supported (use utf-8)"));
   }
   if (type == "application/json") {
-    if (!IsValidUtf8(body)) return absl::InvalidArgumentError("the body is not UTF-8");
+    if (!IsValidUtf8(std::string_view(body.data(), body.size()))) return absl::InvalidArgumentError("the body is not UTF-8");
     auto v = sessionapi::JsonToValue(std::string(body));
     if (!v.ok() || v->kind_case() == google::protobuf::Value::KIND_NOT_SET) {
       return absl::InvalidArgumentError("the body is not valid JSON");

@@ -9,7 +9,7 @@
 #include <map>
 #include <optional>
 #include <string>
-#include <string_view>
+#include "absl/strings/string_view.h"
 
 #include "absl/status/statusor.h"
 #include "google/protobuf/struct.pb.h"
@@ -44,7 +44,7 @@ struct Route {
 // Matches method and target ("/path?query"). Path segments are
 // percent-decoded before matching; ids and names are validated (a decoded
 // '/' or '..' never matches anything).
-absl::StatusOr<Route> ParseRoute(std::string_view method, std::string_view target);
+absl::StatusOr<Route> ParseRoute(absl::string_view method, absl::string_view target);
 
 // What a body and query string hold: an object's members, or (for a JSON
 // body that is not an object) one value.
@@ -57,19 +57,19 @@ struct Fields {
 // form strings). `content_type` may be null (then the body must be empty).
 // Bounded: at most 1,000 fields, names at most 256 bytes. Text must be
 // UTF-8.
-absl::StatusOr<Fields> ParseFields(std::string_view query, const std::string* content_type,
-                                   std::string_view body);
+absl::StatusOr<Fields> ParseFields(absl::string_view query, const std::string* content_type,
+                                   absl::string_view body);
 
 // application/x-www-form-urlencoded (also the query string): pairs decoded.
-absl::StatusOr<std::map<std::string, std::string>> ParseForm(std::string_view text);
+absl::StatusOr<std::map<std::string, std::string>> ParseForm(absl::string_view text);
 
 // %XX and '+' (as space when `plus_is_space`); INVALID_ARGUMENT for a
 // malformed escape.
-absl::StatusOr<std::string> PercentDecode(std::string_view s, bool plus_is_space);
+absl::StatusOr<std::string> PercentDecode(absl::string_view s, bool plus_is_space);
 
 // An event name as the engine accepts it (also checked here so that a bad
 // name never reaches a session): 1..512 bytes, UTF-8, no spaces or control
 // characters, no leading or trailing '.'.
-absl::Status ValidateEventName(std::string_view name);
+absl::Status ValidateEventName(absl::string_view name);
 
 }  // namespace orch::rest_gateway
