@@ -186,14 +186,32 @@ class Conn final : public ConnBase {
     BeginRequest();
   }
 
+  // A request's deadline (read-timeout-ms) runs from its first byte; before
+  // that the connection may idle for idle-timeout-ms. The parser consumes
+  // nothing until a header is complete, so the first byte is seen by
+  // waiting for the socket to become readable.
   void BeginRequest() {
     if (closed_) return;
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(shared_->options.max_header_bytes));
     parser_->body_limit(shared_->options.max_body_bytes);
-    started_ = buffer_.size() > 0;
     timed_out_ = false;
-    Arm(started_ ? shared_->options.read_timeout_ms : shared_->options.idle_timeout_ms);
+    bool pending = buffer_.size() > 0;
+    if constexpr (kTls) pending = pending || SSL_pending(stream_.native_handle()) > 0;
+    if (pending) return StartReading();
+    started_ = false;
+    Arm(shared_->options.idle_timeout_ms);
+    beast::get_lowest_layer(stream_).async_wait(tcp::socket::wait_read, [self = Self()](const error_code& ec) {
+      if (self->closed_) return;
+      if (ec) return self->Close();   // idle timeout, or the peer went away
+      self->StartReading();
+    });
+  }
+
+  void StartReading() {
+    started_ = true;
+    timed_out_ = false;
+    Arm(shared_->options.read_timeout_ms);
     ReadSome();
   }
 
@@ -219,10 +237,6 @@ class Conn final : public ConnBase {
         return Refuse(400, "bad_request", absl::StrCat("malformed HTTP request: ", ec.message()));
       }
       return Close();
-    }
-    if (!started_ && (n > 0 || buffer_.size() > 0 || parser_->got_some())) {
-      started_ = true;
-      Arm(shared_->options.read_timeout_ms);
     }
     if (!parser_->is_done()) return ReadSome();
     Disarm();

@@ -40,8 +40,8 @@ void AddOptions(config::Schema* s) {
             .help = help});
   };
   s->Add({.section = "http", .name = "listen", .type = OptionType::kString,
-          .default_value = std::string("127.0.0.1:7180"), .help = "HTTP(S) address of the REST API (host:port)",
-          .validate = config::ValidateEndpoint});
+          .default_value = std::string("127.0.0.1:7180"), .help = "HTTP(S) address of the REST API (host:port; port 0: any)",
+          .validate = config::ValidateListenAddress});
   num("http", "threads", 2, 1, 256, "threads serving HTTP connections");
   str("http", "tls-cert", "certificate chain (PEM): serve HTTPS");
   str("http", "tls-key", "its private key (PEM)");

@@ -22,6 +22,7 @@
 #include "common/testing/status_matchers.h"
 #include "common/testing/subprocess.h"
 #include "common/testing/temp_dir.h"
+#include "tests/stack/stack.h"
 #include "gmock/gmock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
@@ -39,71 +40,14 @@ using ::grpc::health::v1::HealthCheckRequest;
 using ::grpc::health::v1::HealthCheckResponse;
 using ::orch::testing::Subprocess;
 using ::testing::HasSubstr;
-
-std::vector<std::string> OrchVariables() { return testing::OrchEnvironmentVariables(); }
-
-std::string Field(const std::string& json_line, const std::string& key) {
-  return testing::LogLineField(json_line, key);
-}
-
-bool Eventually(const std::function<bool()>& pred, absl::Duration limit = absl::Seconds(15)) {
-  const absl::Time end = absl::Now() + limit;
-  while (absl::Now() < end) {
-    if (pred()) return true;
-    absl::SleepFor(absl::Milliseconds(50));
-  }
-  return pred();
-}
+using ::orch::testing::Eventually;
+using ::orch::testing::Launch;
+using ::orch::testing::Served;
 
 std::unique_ptr<grpc::ClientContext> Ctx(int seconds = 10) {
   auto ctx = std::make_unique<grpc::ClientContext>();
   ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(seconds));
   return ctx;
-}
-
-// A process that logs a "serving" line with its addresses.
-struct Served {
-  std::unique_ptr<Subprocess> process;
-  std::string grpc;
-  std::string metrics;
-  std::string config;
-
-  bool Healthy(const std::string& service) const {
-    auto stub = Health::NewStub(grpc_util::MakeChannel(grpc));
-    HealthCheckRequest req;
-    req.set_service(service);
-    HealthCheckResponse resp;
-    return stub->Check(Ctx(2).get(), req, &resp).ok() && resp.status() == HealthCheckResponse::SERVING;
-  }
-  std::string Metrics() const {
-    auto r = testing::HttpGet("http://" + metrics + "/metrics");
-    return r.ok() ? r->body : "";
-  }
-  // The value of an unlabelled metric, or -1.
-  double Metric(const std::string& name) const {
-    std::smatch m;
-    std::string text = Metrics();
-    if (std::regex_search(text, m, std::regex("\n" + name + " ([0-9.e+-]+)"))) return std::stod(m[1]);
-    return -1;
-  }
-};
-
-absl::StatusOr<Served> Launch(const std::string& bin, const std::string& config) {
-  auto p = Subprocess::Start({.argv = {bin, "--config", config}, .unset_env = OrchVariables()});
-  if (!p.ok()) return p.status();
-  Served s;
-  s.process = std::move(*p);
-  s.config = config;
-  for (int i = 0; i < 50; ++i) {
-    auto line = s.process->ReadLine(Subprocess::Stream::kStderr, absl::Seconds(20));
-    if (!line.ok()) return absl::InternalError(absl::StrCat(bin, ": no serving line: ", line.status().message()));
-    if (absl::StrContains(*line, "\"msg\":\"serving\"")) {
-      s.grpc = Field(*line, "grpc");
-      s.metrics = Field(*line, "metrics");
-      return s;
-    }
-  }
-  return absl::InternalError("no serving line");
 }
 
 constexpr char kSessionsService[] = "orch.session.v1.Sessions";
@@ -167,18 +111,8 @@ class SessionEngineTest : public ::testing::Test {
     return e;
   }
 
-  // Lines of `extra` ("section.option = value" per line) for one section.
   static std::string Section(const std::string& extra, const std::string& section) {
-    std::string out;
-    size_t start = 0;
-    while (start < extra.size()) {
-      size_t end = extra.find('\n', start);
-      if (end == std::string::npos) end = extra.size();
-      std::string line = extra.substr(start, end - start);
-      if (absl::StartsWith(line, section + ".")) out += line.substr(section.size() + 1) + "\n";
-      start = end + 1;
-    }
-    return out;
+    return testing::TomlSection(extra, section);
   }
 
   static std::unique_ptr<sv1::Sessions::Stub> Stub(const Served& e) {
