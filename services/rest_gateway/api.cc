@@ -174,8 +174,11 @@ void Api::Handle(std::shared_ptr<Exchange> exchange) {
   }
   if (call->route.endpoint != Endpoint::kStart && !options_.external_url.empty() &&
       std::find(options_.nodes.begin(), options_.nodes.end(), call->route.node) == options_.nodes.end()) {
-    HttpResponse r = JsonError(307, "redirect", "the session belongs to a node this gateway does not serve");
-    r.headers.emplace_back("Location", absl::StrCat(options_.external_url, req.target));
+    HttpResponse r;
+    r.status = 307;
+    const std::string location = absl::StrCat(options_.external_url, req.target);
+    r.body = absl::StrCat("{\"location\":", JsonString(std::string_view(location)), "}");
+    r.headers.emplace_back("Location", location);
     return fail(ep, std::move(r));
   }
   auto fields = ParseFields(call->route.query, req.Header("content-type"), req.body);

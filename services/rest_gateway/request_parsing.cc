@@ -83,14 +83,21 @@ absl::StatusOr<std::string> PercentDecode(absl::string_view s, bool plus_is_spac
 
 absl::Status ValidateEventName(absl::string_view name) {
   if (name.empty()) return absl::InvalidArgumentError("the event name is empty");
-  if (name.size() > 512) return absl::InvalidArgumentError("the event name is longer than 512 bytes");
-  if (!IsValidUtf8(std::string_view(name.data(), name.size()))) return absl::InvalidArgumentError("the event name is not UTF-8");
-  for (unsigned char c : name) {
-    if (c <= 0x20 || c == 0x7f) return absl::InvalidArgumentError("the event name contains a space or control character");
+  if (name.size() > 256) return absl::InvalidArgumentError("the event name is longer than 256 characters");
+  bool token_empty = true;
+  for (char c : name) {
+    if (c == '.') {
+      if (token_empty) return absl::InvalidArgumentError("the event name has an empty part (leading, trailing or double '.')");
+      token_empty = true;
+      continue;
+    }
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-' && c != ':') {
+      return absl::InvalidArgumentError(
+          "the event name may hold only letters, digits, '_', '-', ':' and '.' between parts");
+    }
+    token_empty = false;
   }
-  if (name.front() == '.' || name.back() == '.') {
-    return absl::InvalidArgumentError("the event name starts or ends with '.'");
-  }
+  if (token_empty) return absl::InvalidArgumentError("the event name has an empty part (leading, trailing or double '.')");
   return absl::OkStatus();
 }
 

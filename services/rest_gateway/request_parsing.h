@@ -68,9 +68,10 @@ absl::StatusOr<std::map<std::string, std::string>> ParseForm(absl::string_view t
 // malformed escape.
 absl::StatusOr<std::string> PercentDecode(absl::string_view s, bool plus_is_space);
 
-// An event name as the engine accepts it (also checked here so that a bad
-// name never reaches a session): 1..512 bytes, UTF-8, no spaces or control
-// characters, no leading or trailing '.'.
+// An event name the API accepts (docs/api/openapi.yaml EventName): 1..256
+// characters, parts of ASCII letters, digits, '_', '-', ':' separated by
+// single dots. Stricter than the engine (which takes any 512 bytes without
+// spaces): what comes from outside is kept to what strategies use.
 absl::Status ValidateEventName(absl::string_view name);
 
 }  // namespace orch::rest_gateway
