@@ -7,6 +7,7 @@
 // protobuf, so members are sorted), which replay relies on.
 
 #include <string>
+#include <string_view>
 
 #include "absl/status/statusor.h"
 #include "google/protobuf/struct.pb.h"
@@ -14,7 +15,14 @@
 namespace orch::sessionapi {
 
 std::string ValueToJson(const google::protobuf::Value& v);
-// INVALID_ARGUMENT when `json` is not JSON; "undefined" gives an unset Value.
-absl::StatusOr<google::protobuf::Value> JsonToValue(const std::string& json);
+// Arrays and objects nest at most this deep in JsonToValue: each level is
+// two protobuf messages (Value, then ListValue or Struct), and protobuf
+// refuses messages nested more than 100 deep on the wire, so a deeper value
+// could not be sent over gRPC anyway.
+inline constexpr int kMaxJsonDepth = 32;
+
+// RFC 8259 JSON (strict, UTF-8) into a Value; INVALID_ARGUMENT naming the
+// byte offset and the problem otherwise. "undefined" gives an unset Value.
+absl::StatusOr<google::protobuf::Value> JsonToValue(std::string_view json);
 
 }  // namespace orch::sessionapi

@@ -147,9 +147,6 @@ class ProxyComponent final : public process::Component {
     store_options_.append_call_entries = c.GetInt("persistence.append-call-entries");
     redis_options_.observer = &metrics_;
     metrics_.SetRedisUp(false);
-    // absl::Mutex's deadlock detection (on in this build of absl) costs a
-    // graph update per lock on the request path; our locks are leaf locks.
-    absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   }
 
   std::shared_ptr<Store> store() {

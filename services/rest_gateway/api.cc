@@ -133,6 +133,11 @@ void Api::Handle(std::shared_ptr<Exchange> exchange) {
   };
   auto route = ParseRoute(req.method, req.target);
   if (!route.ok()) {
+    // Under /scxml/ even a malformed request needs credentials: an
+    // anonymous client learns nothing, not even which ids are well-formed.
+    if (absl::StartsWith(req.target, "/scxml/")) {
+      if (auto who = auth_->Authenticate(req); !who.ok()) return Unauthorized(call, "other", who.status());
+    }
     if (absl::IsNotFound(route.status())) return fail("other", JsonError(404, "not_found", route.status().message()));
     return fail("other", JsonError(400, "bad_request", route.status().message()));
   }
@@ -158,13 +163,7 @@ void Api::Handle(std::shared_ptr<Exchange> exchange) {
     default: break;
   }
   auto who = auth_->Authenticate(req);
-  if (!who.ok()) {
-    metrics_->CountAuthFailure();
-    if (absl::IsPermissionDenied(who.status())) return fail(ep, JsonError(403, "forbidden", who.status().message()));
-    HttpResponse r = JsonError(401, "unauthorized", who.status().message());
-    r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"orchestrion\"");
-    return fail(ep, std::move(r));
-  }
+  if (!who.ok()) return Unauthorized(call, ep, who.status());
   call->identity = *std::move(who);
   if (int wait = limiter_.Acquire(call->identity, absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch())); wait > 0) {
     metrics_->CountRateLimited();
@@ -190,6 +189,18 @@ void Api::Handle(std::shared_ptr<Exchange> exchange) {
   }
   call->fields = *std::move(fields);
   Dispatch(call);
+}
+
+void Api::Unauthorized(const std::shared_ptr<Call>& call, const char* endpoint, const absl::Status& st) {
+  metrics_->CountAuthFailure();
+  HttpResponse r;
+  if (absl::IsPermissionDenied(st)) {
+    r = JsonError(403, "forbidden", st.message());
+  } else {
+    r = JsonError(401, "unauthorized", st.message());
+    r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"orchestrion\"");
+  }
+  Answer(call->ex, metrics_, endpoint, call->started, call->request_id, std::move(r));
 }
 
 void Api::Dispatch(const std::shared_ptr<Call>& call) {

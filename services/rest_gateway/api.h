@@ -48,6 +48,8 @@ class Api {
   void Query(const std::shared_ptr<Call>& call);
   void Terminate(const std::shared_ptr<Call>& call);
   void Ready(const std::shared_ptr<Call>& call);
+  // 401 (with WWW-Authenticate) or 403 for a failed authentication.
+  void Unauthorized(const std::shared_ptr<Call>& call, const char* endpoint, const absl::Status& status);
   // An engine's error as an HTTP answer (generic for 5xx, logged).
   void Fail(const std::shared_ptr<Call>& call, int node, const absl::Status& status);
   int PickNode(const std::string* idempotency_key);

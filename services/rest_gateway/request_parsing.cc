@@ -14,7 +14,6 @@ namespace {
 
 constexpr size_t kMaxFields = 1000;
 constexpr size_t kMaxFieldName = 256;
-constexpr int kMaxJsonDepth = 64;
 
 int HexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -27,31 +26,6 @@ google::protobuf::Value StringValue(std::string s) {
   google::protobuf::Value v;
   v.set_string_value(std::move(s));
   return v;
-}
-
-// Whether JSON text nests arrays and objects at most `max` deep (strings
-// are skipped, escapes included). Checked before parsing: the parser's cost
-// grows badly with depth, and a 100 KB body of '[' must not cost seconds.
-bool NestingAtMost(absl::string_view json, int max) {
-  int depth = 0;
-  bool in_string = false;
-  for (size_t i = 0; i < json.size(); ++i) {
-    const char c = json[i];
-    if (in_string) {
-      if (c == '\\') {
-        ++i;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > max) return false;
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return true;
 }
 
 }  // namespace
@@ -204,11 +178,9 @@ absl::StatusOr<Fields> ParseFields(absl::string_view query, const std::string* c
   }
   if (type == "application/json") {
     if (!IsValidUtf8(std::string_view(body.data(), body.size()))) return absl::InvalidArgumentError("the body is not UTF-8");
-    if (!NestingAtMost(body, kMaxJsonDepth)) {
-      return absl::InvalidArgumentError(absl::StrCat("the JSON body nests deeper than ", kMaxJsonDepth, " levels"));
-    }
-    auto v = sessionapi::JsonToValue(std::string(body));
-    if (!v.ok() || v->kind_case() == google::protobuf::Value::KIND_NOT_SET) {
+    auto v = sessionapi::JsonToValue(std::string_view(body.data(), body.size()));
+    if (!v.ok()) return absl::InvalidArgumentError(absl::StrCat("the body is not valid JSON (", v.status().message(), ")"));
+    if (v->kind_case() == google::protobuf::Value::KIND_NOT_SET) {
       return absl::InvalidArgumentError("the body is not valid JSON");
     }
     if (v->kind_case() != google::protobuf::Value::kStructValue) {

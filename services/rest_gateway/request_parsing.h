@@ -56,7 +56,7 @@ struct Fields {
 // Query parameters (strings) overlaid by the body's fields (JSON values or
 // form strings). `content_type` may be null (then the body must be empty).
 // Bounded: at most 1,000 fields, names at most 256 bytes, JSON nested at
-// most 64 deep. Text must be
+// most sessionapi::kMaxJsonDepth (32) deep. Text must be
 // UTF-8.
 absl::StatusOr<Fields> ParseFields(absl::string_view query, const std::string* content_type,
                                    absl::string_view body);

@@ -410,6 +410,8 @@ TEST_F(RestGatewayTest, TokenRequired) {
   EXPECT_EQ(wrong.status, 401);
   EXPECT_THAT(wrong.body, ::testing::Not(HasSubstr("not-the-token")));
   EXPECT_EQ(Call(*g, "GET", path, "", "", {"Authorization: Basic dXNlcjpwdw=="}, false).status, 401);
+  // Even a malformed id is not answered without credentials.
+  EXPECT_EQ(Call(*g, "GET", "/scxml/session/not-an-id/query", "", "", {}, false).status, 401);
   EXPECT_EQ(Call(*g, "GET", path).status, 200);   // auth.token
   EXPECT_EQ(Call(*g, "GET", path, "", "", {"Authorization: Bearer ivr-token-abcdefghijklmnop"}, false).status, 200);
   // Nothing reached the session without a token: starts and events are refused too.
