@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs scripts/demo without a terminal, checks that Redis and the five
-# processes come up healthy, stops the demo with SIGINT (as Ctrl-C does) and
-# then with SIGTERM, and checks that no process it started is left.
+# processes come up healthy, that the demo ran the routing strategy over the
+# HTTP API (its outcome printed) and printed curl commands that work, stops
+# the demo with SIGINT (as Ctrl-C does), then with SIGTERM, then by killing one
+# of its services, and checks that no process it started is left.
 #
 #   demo_test.sh <repo root> <build dir>
 set -euo pipefail
@@ -30,6 +32,54 @@ die() {
     [ -f "$f" ] && { echo "--- $f:" >&2; tail -n 20 "$f" >&2; }
   done
   exit 1
+}
+
+# The strategy's outcome, and the printed curl commands, run as printed.
+check_http_api() {
+  local token sid sid2 line out i
+  token=$(cat "$work/run/token") || die "no token file in the run directory"
+  [[ $token =~ ^[0-9a-f]{48}$ ]] || die "the token is not 48 hex digits: '$token'"
+  [ "$(stat -c %a "$work/run/token")" = 600 ] || die "the token file is readable by others"
+  # Nobody's command line shows the token (rest-gateway has it in its environment).
+  local args
+  args=$(ps -eo args=)
+  ! grep -qF -- "$token" <<<"$args" || die "the token shows in a command line: $(grep -F -- "$token" <<<"$args")"
+
+  line=$(grep -E '^demo: strategy outcome: routed to alice \(session ~1~[0-9A-Z]{32}; state running; active states [a-z,]*routed[a-z,]*; waited [0-9]+ ms in queue sales\)$' \
+    "$work/out.log") || die "the demo printed no outcome 'routed to alice' of the strategy"
+  sid=$(sed 's/.*(session \([^;]*\);.*/\1/' <<<"$line")
+  sid2=$(sed -n 's/^A second call, \(~1~[0-9A-Z]\{32\}\), waits in queue sales.*/\1/p' "$work/out.log")
+  [ -n "$sid2" ] || die "the demo printed no second call"
+
+  # The commands: start, event, request, query, terminate, each with the token.
+  local kind
+  for kind in "/scxml/session/start'" "/event/agent.ready'" "/request/position'" "/query'" "/terminate'"; do
+    grep -E '^  curl ' "$work/out.log" | grep -F -- "$kind" | grep -qF -- "Authorization: Bearer $token" ||
+      die "no printed curl command for $kind with the token"
+  done
+
+  # The first call's query, pasted as printed: still connected, routed to alice.
+  line=$(grep -E '^  curl ' "$work/out.log" | grep -F -- "/scxml/session/$sid/query'") ||
+    die "no printed query command for $sid"
+  out=$(bash -c "$line") || die "the printed command failed: $line"
+  grep -qE '"sessionid" *: *"'"$sid"'"' <<<"$out" || die "the printed query did not answer session $sid: $out"
+  grep -qE '"outcome" *: *"routed"' <<<"$out" && grep -qE '"route_target" *: *"alice"' <<<"$out" ||
+    die "the printed query does not show the call routed to alice: $out"
+
+  # The second call: the printed agent.ready, then its query until routed
+  # (the agent may come during the greeting: connected once it ends).
+  line=$(grep -E '^  curl ' "$work/out.log" | grep -F -- "/scxml/session/$sid2/event/agent.ready'") ||
+    die "no printed agent.ready command for $sid2"
+  out=$(bash -c "$line") || die "the printed command failed: $line"
+  grep -qE '"seq" *: *[0-9]+' <<<"$out" || die "the printed agent.ready was not acknowledged: $out"
+  line=$(grep -E '^  curl ' "$work/out.log" | grep -F -- "/scxml/session/$sid2/query'") ||
+    die "no printed query command for $sid2"
+  for i in $(seq 100); do
+    out=$(bash -c "$line") || die "the printed command failed: $line"
+    grep -qE '"route_target" *: *"bob"' <<<"$out" && break
+    sleep 0.1
+  done
+  grep -qE '"route_target" *: *"bob"' <<<"$out" || die "the second call was not routed to bob: $out"
 }
 
 run_once() {
@@ -75,6 +125,7 @@ run_once() {
   done
   [ "$(redis-cli -p "$base" ping)" = "PONG" ] || die "redis not answering"
   [ -d "$work/run/redis/appendonlydir" ] || die "redis data is not under the run directory"
+  check_http_api
 
   if [ "$signal" = KILL-CHILD ]; then
     kill -KILL "$(cat "$work/run/pids/scheduler.pid")"
