@@ -188,22 +188,22 @@ class Conn final : public ConnBase {
 
   // A request's deadline (read-timeout-ms) runs from its first byte; before
   // that the connection may idle for idle-timeout-ms. The parser consumes
-  // nothing until a header is complete, so the first byte is seen by
-  // waiting for the socket to become readable.
+  // nothing until a header is complete, so the first bytes are read here,
+  // into the parser's buffer, through the stream (for TLS: whatever the
+  // handshake already buffered counts).
   void BeginRequest() {
     if (closed_) return;
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(shared_->options.max_header_bytes));
     parser_->body_limit(shared_->options.max_body_bytes);
     timed_out_ = false;
-    bool pending = buffer_.size() > 0;
-    if constexpr (kTls) pending = pending || SSL_pending(stream_.native_handle()) > 0;
-    if (pending) return StartReading();
+    if (buffer_.size() > 0) return StartReading();
     started_ = false;
     Arm(shared_->options.idle_timeout_ms);
-    beast::get_lowest_layer(stream_).async_wait(tcp::socket::wait_read, [self = Self()](const error_code& ec) {
+    stream_.async_read_some(buffer_.prepare(512), [self = Self()](const error_code& ec, size_t n) {
       if (self->closed_) return;
       if (ec) return self->Close();   // idle timeout, or the peer went away
+      self->buffer_.commit(n);
       self->StartReading();
     });
   }

@@ -138,9 +138,6 @@ class RestGatewayComponent final : public process::Component {
     auto authenticator = Authenticator::Create(auth);
     if (!authenticator.ok()) return authenticator.status();
     self->auth_ = *std::move(authenticator);
-    if (auth.allow_anonymous) {
-      log::Warn("auth.allow-anonymous is true: the REST API serves sessions without credentials (demos only)");
-    }
 
     auto proxy = ChannelTls(c, "routing.proxy-tls");
     if (!proxy.ok()) return proxy.status();
@@ -185,8 +182,8 @@ class RestGatewayComponent final : public process::Component {
     if (!server.ok()) return server.status();
     self->http_ = *std::move(server);
     self->nodes_ = api.nodes;
-    log::Info("http serving", {{"http", self->http_->address()}, {"tls", tls->enabled() ? "on" : "off"},
-                               {"auth", auth.allow_anonymous ? "anonymous allowed" : "required"}});
+    self->tls_on_ = tls->enabled();
+    self->anonymous_ = auth.allow_anonymous;
     self->housekeeper_ = std::thread([s = self.get()] { s->Housekeeping(); });
     return self;
   }
@@ -194,6 +191,16 @@ class RestGatewayComponent final : public process::Component {
   ~RestGatewayComponent() override { Stop(); }
 
   std::vector<::grpc::Service*> Services() override { return {}; }
+
+  // Logged once everything serves (a start that fails keeps its single
+  // error line).
+  void OnServing(grpc_util::GrpcServer&) override {
+    if (anonymous_) {
+      log::Warn("auth.allow-anonymous is true: the REST API serves sessions without credentials (demos only)");
+    }
+    log::Info("http serving", {{"http", http_->address()}, {"tls", tls_on_ ? "on" : "off"},
+                               {"auth", anonymous_ ? "anonymous allowed" : "required"}});
+  }
 
   void Stop() override {
     {
@@ -234,6 +241,8 @@ class RestGatewayComponent final : public process::Component {
   std::unique_ptr<Api> api_;
   std::unique_ptr<HttpServer> http_;
   std::vector<int> nodes_;
+  bool tls_on_ = false;
+  bool anonymous_ = false;
   absl::Duration grace_;
   std::mutex mu_;
   std::condition_variable cv_;

@@ -70,6 +70,11 @@ class ProcessTest : public ::testing::TestWithParam<Executable> {
   absl::StatusOr<std::unique_ptr<Subprocess>> Start(std::vector<std::string> args,
                                                     std::map<std::string, std::string> env = {}) {
     args.insert(args.begin(), GetParam().path);
+    if (std::string(GetParam().name) == "rest-gateway") {
+      // Its own HTTP port (any free one) and the credentials it insists on.
+      env.emplace("ORCH_HTTP_LISTEN", "127.0.0.1:0");
+      env.emplace("ORCH_AUTH_TOKEN", "process-test-token-0123456789");
+    }
     return Subprocess::Start({.argv = args, .env = env, .unset_env = OrchVariablesOfThisEnvironment()});
   }
 
