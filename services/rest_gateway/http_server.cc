@@ -109,6 +109,7 @@ template <typename Stream>
 class Conn final : public ConnBase {
  public:
   static constexpr bool kTls = !std::is_same_v<Stream, tcp::socket>;
+  static constexpr size_t kFirstRead = 4096;
 
   Conn(std::shared_ptr<Shared> shared, tcp::socket socket)
       : shared_(std::move(shared)), stream_(MakeStream(std::move(socket))), timer_(stream_.get_executor()) {
@@ -191,9 +192,30 @@ class Conn final : public ConnBase {
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(shared_->options.max_header_bytes));
     parser_->body_limit(shared_->options.max_body_bytes);
-    started_ = buffer_.size() > 0;
     timed_out_ = false;
-    Arm(started_ ? shared_->options.read_timeout_ms : shared_->options.idle_timeout_ms);
+    if (buffer_.size() > 0) return Started();  // pipelined: the next request is here already
+    // Wait (idle time) for the first bytes of a request with a plain read:
+    // the parser reports nothing before a whole header is in, so through it
+    // a request trickled in byte by byte would only be bounded by the idle
+    // timeout, not by read_timeout_ms.
+    started_ = false;
+    Arm(shared_->options.idle_timeout_ms);
+    stream_.async_read_some(buffer_.prepare(kFirstRead), [self = Self()](const error_code& ec, size_t n) {
+      self->OnFirstBytes(ec, n);
+    });
+  }
+
+  void OnFirstBytes(const error_code& ec, size_t n) {
+    if (closed_) return;
+    if (ec || n == 0) return Close();  // idle timeout, EOF, reset: no request started
+    buffer_.commit(n);
+    Started();
+  }
+
+  // A request has begun: all of it must arrive within read_timeout_ms.
+  void Started() {
+    started_ = true;
+    Arm(shared_->options.read_timeout_ms);
     ReadSome();
   }
 
@@ -202,7 +224,7 @@ class Conn final : public ConnBase {
                           [self = Self()](const error_code& ec, size_t n) { self->OnRead(ec, n); });
   }
 
-  void OnRead(const error_code& ec, size_t n) {
+  void OnRead(const error_code& ec, size_t /*n*/) {
     if (closed_) return;
     if (ec) {
       if (ec == http::error::header_limit) return Refuse(431, "header_too_large", "request headers are too large");
@@ -219,10 +241,6 @@ class Conn final : public ConnBase {
         return Refuse(400, "bad_request", absl::StrCat("malformed HTTP request: ", ec.message()));
       }
       return Close();
-    }
-    if (!started_ && (n > 0 || buffer_.size() > 0 || parser_->got_some())) {
-      started_ = true;
-      Arm(shared_->options.read_timeout_ms);
     }
     if (!parser_->is_done()) return ReadSome();
     Disarm();
