@@ -408,11 +408,14 @@ class HttpServer::Impl {
     if (shared->open.load() >= shared->options.max_connections) {
       shared->refused.fetch_add(1);
       if (!shared->ssl) {
-        HttpResponse r = JsonError(503, "unavailable", "too many connections");
-        std::string raw = absl::StrCat("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-                                       "Retry-After: 1\r\nConnection: close\r\nContent-Length: ",
-                                       r.body.size(), "\r\n\r\n", r.body);
-        net::write(socket, net::buffer(raw), ignored);
+        http::response<http::string_body> res{http::status::service_unavailable, 11};
+        AddSecurityHeaders(res, false);
+        res.set(http::field::content_type, "application/json");
+        res.set(http::field::retry_after, "1");
+        res.body() = JsonError(503, "unavailable", "too many connections").body;
+        res.keep_alive(false);
+        res.prepare_payload();
+        http::write(socket, res, ignored);
       }
       socket.close(ignored);
       return;
