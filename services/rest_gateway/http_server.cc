@@ -262,6 +262,7 @@ class Conn final : public ConnBase {
     req.tls = kTls;
     req.client_cert_cn = client_cn_;
     keep_alive_ = m.keep_alive();
+    head_ = m.method() == http::verb::head;
     handling_ = true;
     auto ex = std::make_shared<ExchangeImpl>(shared_from_this(), shared_, std::move(req));
     shared_->handler(std::move(ex));
@@ -270,6 +271,7 @@ class Conn final : public ConnBase {
   void Refuse(int status, absl::string_view code, absl::string_view message) {
     shared_->requests_refused.fetch_add(1);
     keep_alive_ = false;
+    head_ = false;
     HttpResponse r = JsonError(status, code, message);
     r.close = true;
     handling_ = true;
@@ -289,6 +291,9 @@ class Conn final : public ConnBase {
     const bool keep = keep_alive_ && !r.close && !shared_->stopped.load();
     res_.keep_alive(keep);
     res_.prepare_payload();
+    // A response to HEAD has the length of the body a GET would get, but no
+    // body: bytes after it would be read as the next response.
+    if (head_) res_.body().clear();
     timed_out_ = false;
     Arm(shared_->options.write_timeout_ms);
     http::async_write(stream_, res_, [self = Self(), keep](const error_code& ec, size_t) { self->OnWrite(ec, keep); });
@@ -334,6 +339,7 @@ class Conn final : public ConnBase {
   bool started_ = false;
   bool timed_out_ = false;
   bool keep_alive_ = true;
+  bool head_ = false;
   bool handling_ = false;
   bool closed_ = false;
 };
