@@ -224,7 +224,7 @@ void Api::Fail(const std::shared_ptr<Call>& call, int node, const absl::Status& 
       NodeStatus ns = backend_->Node(node);
       r = JsonError(503, "unavailable", absl::StrCat("node ", node, " is not available; retry later"));
       r.headers.emplace_back("Retry-After", absl::StrCat(std::max(1, ns.retry_after_s)));
-      log::Warn("node unavailable", {{"request_id", call->request_id}, {"node", absl::StrCat(node)},
+      log::Warn("node unavailable", {{"request_id", call->request_id}, {"engine_node", absl::StrCat(node)},
                                      {"error", st.ToString()}});
       break;
     }
