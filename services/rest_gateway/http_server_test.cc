@@ -908,6 +908,40 @@ TEST_F(HttpServerTlsTest, HttpsWorksAndSetsHsts) {
   EXPECT_EQ(Field(j, "client_cert_cn"), "");
 }
 
+TEST_F(HttpServerTlsTest, HttpsKeepAlive) {
+  auto s = StartTls(false, false);
+  ASSERT_NE(s, nullptr);
+  CURL* curl = curl_easy_init();
+  ASSERT_NE(curl, nullptr);
+  std::string body;
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 5000L);
+  curl_easy_setopt(curl, CURLOPT_CAINFO, certs_->ca_cert.c_str());
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &AppendTo);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
+  for (int i = 0; i < 3; ++i) {
+    SCOPED_TRACE(i);
+    body.clear();
+    const std::string url = absl::StrCat("https://127.0.0.1:", s->port(), "/k", i);
+    const std::string post = absl::StrCat("{\"i\":", i, "}");
+    curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, post.c_str());
+    ASSERT_EQ(curl_easy_perform(curl), CURLE_OK);
+    long status = 0;
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    EXPECT_EQ(status, 200);
+    auto j = ParseJson(body);
+    EXPECT_EQ(Field(j, "target"), absl::StrCat("/k", i));
+    EXPECT_EQ(Field(j, "body"), post);
+    long connects = -1;
+    curl_easy_getinfo(curl, CURLINFO_NUM_CONNECTS, &connects);
+    EXPECT_EQ(connects, i == 0 ? 1 : 0);  // the same connection after the first
+  }
+  curl_easy_cleanup(curl);
+  EXPECT_EQ(s->stats().connections_accepted, 1u);
+}
+
 TEST_F(HttpServerTlsTest, UnknownCaFailsVerification) {
   auto s = StartTls(false, false);
   ASSERT_NE(s, nullptr);
