@@ -56,6 +56,8 @@ class ConnBase : public std::enable_shared_from_this<ConnBase> {
   // Posted to the connection's strand.
   virtual void PostClose() = 0;
   virtual void PostDeliver(HttpResponse r) = 0;
+  // StopAccepting: close now if idle, else after the current response.
+  virtual void PostDrain() = 0;
 };
 
 struct Shared {
@@ -65,6 +67,7 @@ struct Shared {
   Handler handler;
   std::unique_ptr<net::ssl::context> ssl;
   std::atomic<bool> stopped{false};
+  std::atomic<bool> draining{false};   // StopAccepting: no keep-alive any more
   std::atomic<uint64_t> accepted{0}, refused{0}, tls_failures{0}, requests_refused{0};
   std::atomic<size_t> open{0};
   std::mutex mu;
@@ -133,6 +136,13 @@ class Conn final : public ConnBase {
     net::post(stream_.get_executor(), [self = Self()] { self->Close(); });
   }
 
+  void PostDrain() override {
+    net::post(stream_.get_executor(), [self = Self()] {
+      // Waiting for a request to start (or still in the TLS handshake): close.
+      if (!self->handling_ && !self->started_) self->Close();
+    });
+  }
+
   void PostDeliver(HttpResponse r) override {
     net::post(stream_.get_executor(), [self = Self(), r = std::move(r)]() mutable { self->Deliver(std::move(r)); });
   }
@@ -189,6 +199,7 @@ class Conn final : public ConnBase {
 
   void BeginRequest() {
     if (closed_) return;
+    if (shared_->draining.load()) return Shutdown();
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(shared_->options.max_header_bytes));
     parser_->body_limit(shared_->options.max_body_bytes);
@@ -288,7 +299,7 @@ class Conn final : public ConnBase {
     if (!r.body.empty() || r.status >= 200) res_.set(http::field::content_type, r.content_type);
     for (auto& [k, v] : r.headers) res_.insert(k, v);
     res_.body() = std::move(r.body);
-    const bool keep = keep_alive_ && !r.close && !shared_->stopped.load();
+    const bool keep = keep_alive_ && !r.close && !shared_->stopped.load() && !shared_->draining.load();
     res_.keep_alive(keep);
     res_.prepare_payload();
     // A response to HEAD has the length of the body a GET would get, but no
@@ -502,10 +513,19 @@ HttpServerStats HttpServer::stats() const {
 }
 
 void HttpServer::StopAccepting() {
+  impl_->shared->draining.store(true);
   net::post(impl_->acceptor->get_executor(), [impl = impl_.get()] {
     error_code ignored;
     impl->acceptor->close(ignored);
   });
+  std::vector<std::shared_ptr<ConnBase>> conns;
+  {
+    std::lock_guard<std::mutex> lock(impl_->shared->mu);
+    for (const auto& w : impl_->shared->conns) {
+      if (auto c = w.lock()) conns.push_back(std::move(c));
+    }
+  }
+  for (auto& c : conns) c->PostDrain();
 }
 
 void HttpServer::Stop() {
