@@ -794,22 +794,40 @@ TEST(HttpServerTest, DestroyingTheServerWithAnUnansweredExchange) {
   EXPECT_FALSE(refused.connected());
 }
 
-TEST(HttpServerTest, StopAcceptingKeepsServingOpenConnections) {
+TEST(HttpServerTest, StopAcceptingClosesIdleConnectionsAndFinishesBusyOnes) {
   Pending pending;
   HttpServerOptions o = FastOptions();
-  o.idle_timeout_ms = 5000;
+  o.idle_timeout_ms = 60000;  // so that only StopAccepting can close them
+  o.read_timeout_ms = 60000;
   auto s = MustStart(o, pending.handler());
   ASSERT_NE(s, nullptr);
-  RawConn c(s->port());
-  ASSERT_TRUE(c.Send(Get("/x")));
+  RawConn never_sent(s->port());
+  RawConn kept_alive(s->port());
+  ASSERT_TRUE(kept_alive.Send(Get("/first")));
+  auto first = pending.Take();
+  ASSERT_NE(first, nullptr);
+  Echo(first);
+  ASSERT_TRUE(kept_alive.ReadResponse().has_value());
+  RawConn busy(s->port());
+  ASSERT_TRUE(busy.Send(Get("/busy")));
   auto ex = pending.Take();
   ASSERT_NE(ex, nullptr);
+  ASSERT_TRUE(WaitFor([&] { return s->stats().connections_open == 3; }));
+
   s->StopAccepting();
+  // No new connections.
   ASSERT_TRUE(WaitFor([&] { return !RawConn(s->port()).connected(); }));
+  // Idle ones close now, not after the idle timeout.
+  EXPECT_TRUE(never_sent.ReadUntilClosed(absl::Seconds(2)));
+  EXPECT_TRUE(kept_alive.ReadUntilClosed(absl::Seconds(2)));
+  EXPECT_EQ(kept_alive.buffer(), "");
+  // The request being handled is still answered, as the last one.
   Echo(ex);
-  auto r = c.ReadResponse();
+  auto r = busy.ReadResponse();
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(absl::AsciiStrToLower(r->Header("connection")), "close");
+  EXPECT_TRUE(busy.ReadUntilClosed(absl::Seconds(2)));
 }
 
 // -------------------------------------------------------------------- TLS
