@@ -855,7 +855,9 @@ TEST_F(ApiTest, EngineErrorsMapToHttp) {
     EXPECT_EQ(r.status, c.http);
     EXPECT_EQ(ErrorCode(r), c.code);
     EXPECT_EQ(r.content_type, "application/json");
-    if (c.http < 500) EXPECT_THAT(ErrorMessage(r), HasSubstr(std::string(c.status.message())));
+    if (c.http < 500) {
+      EXPECT_THAT(ErrorMessage(r), HasSubstr(std::string(c.status.message())));
+    }
     if (c.http == 503) {
       EXPECT_EQ(H(r, "Retry-After"), "1");
       EXPECT_EQ(CountHeader(r, "Retry-After"), 1);
