@@ -238,7 +238,7 @@ void Api::Fail(const std::shared_ptr<Call>& call, int node, const absl::Status& 
       NodeStatus ns = backend_->Node(node);
       r = JsonError(503, "unavailable", absl::StrCat("node ", node, " is not available; retry later"));
       r.headers.emplace_back("Retry-After", absl::StrCat(std::max(1, ns.retry_after_s)));
-      log::Warn("node unavailable", {{"request_id", call->request_id}, {"node", absl::StrCat(node)},
+      log::Warn("node unavailable", {{"request_id", call->request_id}, {"engine_node", absl::StrCat(node)},
                                      {"error", st.ToString()}});
       break;
     }
@@ -257,13 +257,17 @@ void Api::Fail(const std::shared_ptr<Call>& call, int node, const absl::Status& 
 int Api::PickNode(const std::string* key) {
   const auto& nodes = options_.nodes;
   if (key != nullptr) return nodes[std::hash<std::string>()(*key) % nodes.size()];
-  // Round robin over the nodes that are up; the next one when none is.
-  const uint64_t start = next_node_.fetch_add(1);
-  for (size_t i = 0; i < nodes.size(); ++i) {
-    int n = nodes[(start + i) % nodes.size()];
-    if (backend_->Node(n).up) return n;
+  // Round robin over the nodes that are up (all of them when none is).
+  // Picking "the first up node from the counter on" instead would give the
+  // node after a down one its share as well.
+  const uint64_t turn = next_node_.fetch_add(1);
+  std::vector<int> up;
+  up.reserve(nodes.size());
+  for (int n : nodes) {
+    if (backend_->Node(n).up) up.push_back(n);
   }
-  return nodes[start % nodes.size()];
+  if (up.empty()) return nodes[turn % nodes.size()];
+  return up[turn % up.size()];
 }
 
 void Api::Start(const std::shared_ptr<Call>& call) {

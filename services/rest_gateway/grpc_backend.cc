@@ -141,7 +141,7 @@ void GrpcBackend::OnLease(int node, const ::grpc::Status& s, const pv1::GetLease
           stub = sv1::Sessions::NewStub(grpc_util::MakeChannel(r.endpoint(), options_.engine_channel));
         }
         if (!e.status.endpoint.empty()) {
-          log::Info("node primary changed", {{"node", absl::StrCat(node)}, {"endpoint", r.endpoint()}});
+          log::Info("node primary changed", {{"engine_node", absl::StrCat(node)}, {"endpoint", r.endpoint()}});
         }
         e.stub = stub;
       }

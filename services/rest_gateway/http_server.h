@@ -96,8 +96,9 @@ class HttpServer {
   int port() const;
   HttpServerStats stats() const;
 
-  // Stops accepting. Connections that are idle close; requests being
-  // handled may still answer until Stop.
+  // Stops accepting. Connections that are idle close now; requests being
+  // handled (or arriving) may still answer until Stop, with
+  // "Connection: close", and then their connections close.
   void StopAccepting();
   // Closes every connection and joins the threads. Idempotent. Responses
   // given after Stop are dropped.

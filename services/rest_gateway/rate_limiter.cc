@@ -13,7 +13,9 @@ RateLimiter::RateLimiter(double rate, double burst, size_t max_clients)
       overflow_{std::max(burst, 1.0), 0} {}
 
 int RateLimiter::Take(Bucket& b, double now_s) {
-  b.tokens = std::min(burst_, b.tokens + (now_s - b.last_s) * rate_);
+  // The time may step back (the API passes wall-clock seconds): no refill
+  // then, rather than a debt as long as the step.
+  b.tokens = std::min(burst_, b.tokens + std::max(0.0, now_s - b.last_s) * rate_);
   b.last_s = now_s;
   if (b.tokens >= 1) {
     b.tokens -= 1;

@@ -198,6 +198,7 @@ absl::StatusOr<Fields> ParseFields(absl::string_view query, const std::string* c
       }
       f.members[k] = std::move(val);
     }
+    if (f.members.size() > kMaxFields) return absl::InvalidArgumentError(absl::StrCat("more than ", kMaxFields, " fields"));
     return f;
   }
   if (type == "application/x-www-form-urlencoded") {
