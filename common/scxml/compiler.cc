@@ -100,6 +100,10 @@ void BuildDocumentTables(Document* doc) {
 }
 
 constexpr char kScxmlNs[] = "http://www.w3.org/2005/07/scxml";
+// The Orchestration Server's session module (Composer writes it with
+// "http://", its documentation without).
+constexpr char kSessionNs[] = "http://www.genesyslab.com/modules/session";
+constexpr char kSessionNsBare[] = "www.genesyslab.com/modules/session";
 
 // ---- JSON syntax check (no values built) ----
 struct JsonChecker {
@@ -318,6 +322,19 @@ class Compiler {
       return kNoCode;
     }
     return AddCode(kind, *v, e);
+  }
+
+  static bool IsSessionResponse(const XmlElement& e) {
+    return (e.ns == kSessionNs || e.ns == kSessionNsBare) && e.name == "response";
+  }
+
+  // Executable content children: SCXML elements and <session:response>.
+  std::vector<const XmlElement*> ExecChildren(const XmlElement& e) {
+    std::vector<const XmlElement*> out;
+    for (const auto& c : e.children) {
+      if (c.element && (IsScxml(*c.element) || IsSessionResponse(*c.element))) out.push_back(c.element.get());
+    }
+    return out;
   }
 
   std::vector<const XmlElement*> Children(const XmlElement& e) {
@@ -702,7 +719,7 @@ class Compiler {
 
   Block CompileBlock(const XmlElement& e) {
     Block b;
-    for (const XmlElement* c : Children(e)) {
+    for (const XmlElement* c : ExecChildren(e)) {
       if (c->name == "transition" && e.name == "transition") continue;
       CompileExec(*c, &b);
     }
@@ -713,7 +730,34 @@ class Compiler {
     ExecNode n;
     n.where = Where(e);
     const std::string& name = e.name;
-    if (name == "raise") {
+    if (IsSessionResponse(e)) {
+      // <session:response>: the answer to the HTTP request being processed
+      // (POST .../request/<name>), i.e. a <send> to the request's origin.
+      // 'event'/'eventexpr' name the reply ("response" by default),
+      // 'originexpr' picks another request than the current event's.
+      CheckAttributes(e, {"event", "eventexpr", "namelist", "originexpr"});
+      n.kind = ExecKind::kSend;
+      Exclusive(e, "event", "eventexpr");
+      if (const auto* ev = Attr(e, "event")) n.event = *ev;
+      n.expr = CodeAttr(e, "eventexpr", CodeKind::kExpression);
+      if (n.event.empty() && n.expr == kNoCode) n.event = "response";
+      n.targetexpr = CodeAttr(e, "originexpr", CodeKind::kExpression);
+      if (n.targetexpr == kNoCode) n.targetexpr = AddCode(CodeKind::kExpression, "_event.origin", e);
+      n.namelist = Namelist(e);
+      for (const XmlElement* c : Children(e)) {
+        if (c->name == "param") {
+          n.params.push_back(CompileParam(*c));
+        } else if (c->name == "content") {
+          if (n.content.present) Problem(*c, "at most one <content>");
+          n.content = CompileContent(*c, false);
+        } else {
+          Problem(*c, "not allowed in <response>");
+        }
+      }
+      if (n.content.present && (!n.params.empty() || !n.namelist.empty())) {
+        Problem(e, "<content> excludes 'namelist' and <param>");
+      }
+    } else if (name == "raise") {
       CheckAttributes(e, {"event"});
       n.kind = ExecKind::kRaise;
       if (const auto* ev = Attr(e, "event")) {
@@ -814,13 +858,13 @@ class Compiler {
       n.branches.push_back({CodeAttr(e, "cond", CodeKind::kCondition), {}});
       if (n.branches[0].cond == kNoCode) Problem(e, "'cond' is required");
       bool seen_else = false;
-      for (const XmlElement* c : Children(e)) {
-        if (c->name == "elseif") {
+      for (const XmlElement* c : ExecChildren(e)) {
+        if (c->name == "elseif" && IsScxml(*c)) {
           CheckAttributes(*c, {"cond"});
           if (seen_else) Problem(*c, "<elseif> after <else>");
           n.branches.push_back({CodeAttr(*c, "cond", CodeKind::kCondition), {}});
           if (n.branches.back().cond == kNoCode) Problem(*c, "'cond' is required");
-        } else if (c->name == "else") {
+        } else if (c->name == "else" && IsScxml(*c)) {
           CheckAttributes(*c, {});
           if (seen_else) Problem(*c, "a second <else>");
           seen_else = true;
@@ -837,7 +881,7 @@ class Compiler {
       n.index = CodeAttr(e, "index", CodeKind::kLocation);
       if (n.expr == kNoCode) Problem(e, "'array' is required");
       if (n.item == kNoCode) Problem(e, "'item' is required");
-      for (const XmlElement* c : Children(e)) CompileExec(*c, &n.body);
+      for (const XmlElement* c : ExecChildren(e)) CompileExec(*c, &n.body);
     } else {
       Problem(e, "not executable content here");
       return;

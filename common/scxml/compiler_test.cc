@@ -40,6 +40,13 @@ TEST(CompilerTest, ValidDocumentCompiles) {
   EXPECT_EQ(d.sha256.size(), 64u);
 }
 
+// <session:response>'s checks (what it compiles to: features_test.cc).
+TEST(CompilerTest, SessionResponseAttributesAreChecked) {
+  EXPECT_THAT(Problems("<state id=\"a\"><onentry><s:response target=\"x\"/></onentry></state>",
+                       " xmlns:s=\"http://www.genesyslab.com/modules/session\""),
+              Contains(HasSubstr("unknown attribute 'target'")));
+}
+
 TEST(CompilerTest, ProblemsNameFileLineColumnAndElement) {
   auto p = Problems(R"(<state id="a">
   <transition event="go" target="nowhere"/>

@@ -505,5 +505,33 @@ TEST(SnapshotFeatureTest, EventIdentitySurvivesRestore) {
   EXPECT_THAT(env.logs, ElementsAre("same=true", "check=1"));
 }
 
+// <session:response> (the Orchestration Server's answer to an HTTP request)
+// is a <send> to the request's origin, in both spellings of the namespace,
+// anywhere executable content goes.
+TEST(CompilerTest, SessionResponseIsASendToTheOrigin) {
+  for (const char* ns : {"http://www.genesyslab.com/modules/session", "www.genesyslab.com/modules/session"}) {
+    auto doc = CompileDocument(std::string(R"(<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0" )"
+                                           R"(datamodel="ecmascript" xmlns:session=")") + ns + R"(" initial="a">
+  <state id="a"><transition event="ask">
+    <if cond="true"><session:response event="answer" namelist="x"/></if>
+    <session:response/>
+    <session:response eventexpr="'r'" originexpr="'#_scxml_request-1'"><param name="p" expr="1"/></session:response>
+  </transition></state>
+</scxml>)", "t.scxml", Options());
+    ASSERT_TRUE(doc.ok()) << ns << ": " << doc.status();
+    const Document& d = **doc;
+    const Block& actions = d.transitions[d.states[1].transitions[0]].actions;
+    ASSERT_EQ(actions.size(), 3u);
+    const ExecNode& nested = actions[0].branches[0].body[0];
+    EXPECT_EQ(nested.kind, ExecKind::kSend);
+    EXPECT_EQ(nested.event, "answer");
+    ASSERT_NE(nested.targetexpr, kNoCode);
+    EXPECT_EQ(d.code[nested.targetexpr].text, "_event.origin");
+    EXPECT_EQ(actions[1].event, "response");   // the default name
+    EXPECT_EQ(d.code[actions[2].targetexpr].text, "'#_scxml_request-1'");
+    EXPECT_EQ(actions[2].params.size(), 1u);
+  }
+}
+
 }  // namespace
 }  // namespace orch::scxml

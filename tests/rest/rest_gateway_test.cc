@@ -50,7 +50,8 @@ using ::testing::HasSubstr;
 constexpr char kToken[] = "test-token-0123456789abcdef";
 constexpr char kSessionsService[] = "orch.session.v1.Sessions";
 
-const char kChart[] = R"XML(<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0" datamodel="ecmascript" _persist="true">
+const char kChart[] = R"XML(<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0" datamodel="ecmascript" _persist="true"
+    xmlns:session="http://www.genesyslab.com/modules/session">
   <datamodel>
     <data id="count" expr="0"/><data id="last" expr="null"/><data id="secret" expr="'s3cr3t'"/>
     <data id="greeting" _type="parameter" expr="'none'"/><data id="caller" _type="parameter" expr="''"/>
@@ -60,6 +61,7 @@ const char kChart[] = R"XML(<scxml xmlns="http://www.w3.org/2005/07/scxml" versi
     <transition event="ask"><send event="answer" targetexpr="_event.origin">
       <param name="count" expr="count"/><param name="greeting" expr="greeting"/><param name="asked" expr="_event.data"/>
     </send></transition>
+    <transition event="position"><session:response event="position"><param name="count" expr="count"/></session:response></transition>
     <transition event="slow"/>
     <transition event="stop" target="end"/>
   </state>
@@ -294,6 +296,12 @@ TEST_F(RestGatewayTest, EveryEndpointWithJsonBodies) {
   EXPECT_EQ(Num(rs.fields().at("data").struct_value(), "count"), 1);
   EXPECT_EQ(Str(rs.fields().at("data").struct_value(), "greeting"), "hello");
   EXPECT_EQ(Str(rs.fields().at("data").struct_value().fields().at("asked").struct_value(), "q"), "position");
+
+  // The Orchestration Server's <session:response> answers a request too.
+  HttpResponse pos = Call(*g, "POST", absl::StrCat("/scxml/session/", sid, "/request/position"));
+  ASSERT_EQ(pos.status, 200) << pos.body;
+  EXPECT_EQ(Str(ParseJson(pos.body), "name"), "position");
+  EXPECT_EQ(Num(ParseJson(pos.body).fields().at("data").struct_value(), "count"), 1);
 
   HttpResponse t = Call(*g, "POST", absl::StrCat("/scxml/session/", sid, "/terminate"), R"({"reason":"test"})");
   ASSERT_EQ(t.status, 200) << t.body;
