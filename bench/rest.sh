@@ -167,7 +167,11 @@ tck=$(getconf CLK_TCK)
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 names=(rest-gateway session-engine persistence-proxy redis-server)
 server_pids=("$gateway_pid" "$engine_pid" "$proxy_pid" "$redis_pid")
-snapshot() { local p; for p in "${server_pids[@]}"; do cpu_ticks "$p"; done; }
+# The servers' ticks, then the whole machine's busy ticks (user nice system irq softirq steal).
+snapshot() {
+  local p; for p in "${server_pids[@]}"; do cpu_ticks "$p"; done
+  awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat
+}
 # Context switches of all of a process's threads (voluntary + involuntary).
 ctxsw() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ { s += $2 } END { print s + 0 }'; }
 nthreads() { ls /proc/"$1"/task | wc -l; }
@@ -191,8 +195,12 @@ cpu_line() {
   done
   us=$(awk -v c="$client_cpu" -v n="$2" 'BEGIN { printf "%.0f", n ? c * 1e6 / n : 0 }')
   total=$(( total + us ))
+  # Everything else the machine ran meanwhile (other processes, interrupts charged to none).
+  local ours=0; for i in "${!names[@]}"; do ours=$(( ours + c1[i] - c0[i] )); done
+  local others; others=$(awk -v m=$(( c1[${#names[@]}] - c0[${#names[@]}] )) -v o="$ours" -v c="$client_cpu" \
+                          -v t="$tck" -v w="$3" 'BEGIN { x = (m - o) / t - c; printf "%.2f", (x > 0 ? x : 0) / w }')
   echo "$line $4 ${us} µs; total ${total} µs = $(awk -v t="$total" -v n="$2" -v w="$3" \
-        'BEGIN { printf "%.2f", t * n / 1e6 / w }') cores busy; context switches per event:" \
+        'BEGIN { printf "%.2f", t * n / 1e6 / w }') cores busy, anything else $others cores; context switches per event:" \
        "rest-gateway $(awk -v d=$(( x1[0] - x0[0] )) -v n="$2" 'BEGIN { printf "%.1f", n ? d / n : 0 }')," \
        "session-engine $(awk -v d=$(( x1[1] - x0[1] )) -v n="$2" 'BEGIN { printf "%.1f", n ? d / n : 0 }')"
 }
