@@ -2,11 +2,17 @@
 //
 //   session_load --target HOST:PORT --chart /abs/chart.scxml --mode starts|events|create|touch
 //                [--seconds 10] [--threads 32] [--sessions 1000] [--rate 0]
-//                [--count N] [--ids FILE]
+//                [--count N] [--ids FILE] [--channels 4] [--latency-from send|due]
 //
 //   starts   StartSession as fast as possible (or --rate per second in total)
 //   events   starts --sessions sessions, then SendEvent round-robin, one call in
-//            flight per session, as fast as possible or paced by --rate
+//            flight per session, as fast as possible or paced by --rate;
+//            with --ids FILE it starts none and uses the sessions listed there
+//            (bench/rest.sh: the same sessions as the REST run; --chart unused).
+//            Latency runs from the send by default; with --rate and
+//            --latency-from due, from min(slot due, send): a call that left
+//            late because every thread was busy counts its wait (no
+//            coordinated omission), as bench/rest_events.lua does
 //   create   starts --count sessions, writes their ids to --ids
 //   touch    one event to every session in --ids (reactivation throughput)
 //
@@ -39,6 +45,8 @@ struct Args {
   int sessions = 1000;
   double rate = 0;
   int count = 10000;
+  int channels = 4;
+  bool from_due = false;  // --latency-from due
 };
 
 struct Stats {
@@ -77,12 +85,14 @@ class Pacer {
   explicit Pacer(double rate) : rate_(rate), start_(absl::Now()) {}
   // Measurement starts now (after any setup).
   void Reset() { start_ = absl::Now(); }
-  void Wait() {
-    if (rate_ <= 0) return;
+  // Waits for the next slot; returns when it was due (now when not pacing).
+  absl::Time Wait() {
+    const absl::Time now = absl::Now();
+    if (rate_ <= 0) return now;
     const int64_t n = next_++;
     const absl::Time due = start_ + absl::Seconds(static_cast<double>(n) / rate_);
-    const absl::Time now = absl::Now();
     if (due > now) absl::SleepFor(due - now);
+    return due;
   }
 
  private:
@@ -121,6 +131,16 @@ double RunThreads(int threads, double seconds, const std::function<void(int, abs
   return absl::ToDoubleSeconds(absl::Now() - t0);
 }
 
+// One session id per line (what --mode create writes).
+std::vector<std::string> ReadIds(const std::string& path) {
+  std::vector<std::string> ids;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) ids.push_back(line);
+  }
+  return ids;
+}
+
 double Ms(absl::Time since) { return absl::ToDoubleMilliseconds(absl::Now() - since); }
 
 int Run(const Args& a) {
@@ -128,7 +148,7 @@ int Run(const Args& a) {
   ch.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   // A few channels, so one HTTP/2 connection is not the limit.
   std::vector<std::unique_ptr<sv1::Sessions::Stub>> stubs;
-  for (int i = 0; i < 4; ++i) {
+  for (int i = 0; i < a.channels; ++i) {
     grpc::ChannelArguments args;
     args.SetInt("orch.bench.channel", i);  // distinct channels
     stubs.push_back(sv1::Sessions::NewStub(
@@ -150,23 +170,33 @@ int Run(const Args& a) {
       }
     });
   } else if (a.mode == "events") {
-    std::vector<std::string> ids(a.sessions);
-    RunThreads(a.threads, 0, [&](int t, absl::Time) {
-      for (int i = t; i < a.sessions; i += a.threads) {
-        grpc::Status s = StartOne(stub_for(t), a.chart, &ids[i]);
-        if (!s.ok()) {
-          std::fprintf(stderr, "session_load: start failed: %s\n", s.error_message().c_str());
-          std::exit(1);
-        }
+    std::vector<std::string> ids;
+    if (!a.ids.empty()) {
+      ids = ReadIds(a.ids);
+      if (ids.empty()) {
+        std::fprintf(stderr, "session_load: no session ids in %s\n", a.ids.c_str());
+        return 2;
       }
-    });
+    } else {
+      ids.resize(a.sessions);
+      RunThreads(a.threads, 0, [&](int t, absl::Time) {
+        for (int i = t; i < a.sessions; i += a.threads) {
+          grpc::Status s = StartOne(stub_for(t), a.chart, &ids[i]);
+          if (!s.ok()) {
+            std::fprintf(stderr, "session_load: start failed: %s\n", s.error_message().c_str());
+            std::exit(1);
+          }
+        }
+      });
+    }
+    const int sessions = static_cast<int>(ids.size());
     pacer.Reset();
     wall = RunThreads(a.threads, a.seconds, [&](int t, absl::Time end) {
       int64_t n = 0;
       while (absl::Now() < end) {
-        for (int i = t; i < a.sessions && absl::Now() < end; i += a.threads) {
-          pacer.Wait();
-          const absl::Time t0 = absl::Now();
+        for (int i = t; i < sessions && absl::Now() < end; i += a.threads) {
+          const absl::Time due = pacer.Wait();
+          const absl::Time t0 = a.from_due ? std::min(due, absl::Now()) : absl::Now();
           grpc::Status s = SendOne(stub_for(t), ids[i], n++);
           stats.Record(Ms(t0), s);
         }
@@ -191,11 +221,7 @@ int Run(const Args& a) {
       if (!id.empty()) out << id << "\n";
     }
   } else if (a.mode == "touch") {
-    std::vector<std::string> ids;
-    std::ifstream in(a.ids);
-    for (std::string line; std::getline(in, line);) {
-      if (!line.empty()) ids.push_back(line);
-    }
+    std::vector<std::string> ids = ReadIds(a.ids);
     wall = RunThreads(a.threads, 0, [&](int t, absl::Time) {
       for (size_t i = t; i < ids.size(); i += a.threads) {
         const absl::Time t0 = absl::Now();
@@ -229,13 +255,19 @@ int main(int argc, char** argv) {
     else if (k == "--sessions") ok = absl::SimpleAtoi(v, &a.sessions);
     else if (k == "--rate") ok = absl::SimpleAtod(v, &a.rate);
     else if (k == "--count") ok = absl::SimpleAtoi(v, &a.count);
+    else if (k == "--channels") ok = absl::SimpleAtoi(v, &a.channels) && a.channels >= 1;
+    else if (k == "--latency-from") {
+      ok = v == "due" || v == "send";
+      a.from_due = v == "due";
+    }
     else ok = false;
     if (!ok) {
       std::fprintf(stderr, "session_load: bad argument %s %s\n", k.c_str(), v.c_str());
       return 2;
     }
   }
-  if (a.target.empty() || a.mode.empty() || (a.mode != "touch" && a.chart.empty())) {
+  const bool needs_chart = a.mode != "touch" && !(a.mode == "events" && !a.ids.empty());
+  if (a.target.empty() || a.mode.empty() || (needs_chart && a.chart.empty())) {
     std::fprintf(stderr, "usage: session_load --target HOST:PORT --chart /abs.scxml --mode starts|events|create|touch ...\n");
     return 2;
   }
