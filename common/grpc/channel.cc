@@ -9,6 +9,10 @@ namespace orch::grpc_util {
 std::shared_ptr<::grpc::Channel> MakeChannel(const std::string& target,
                                              const ChannelOptions& options) {
   ::grpc::ChannelArguments args;
+  if (options.connection_index >= 0) {
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    args.SetInt("orch.connection_index", options.connection_index);
+  }
   if (options.tls.ca_pem.empty()) {
     return ::grpc::CreateCustomChannel(target, ::grpc::InsecureChannelCredentials(), args);
   }

@@ -18,6 +18,10 @@ struct ChannelOptions {
   tls::TlsFiles tls;
   // Name to verify in the server's certificate instead of the target's host.
   std::string server_name;
+  // >= 0: a channel with its own connection (channels to one target with
+  // different indexes do not share their HTTP/2 connection), to spread calls
+  // over several connections.
+  int connection_index = -1;
 };
 
 // A channel to `target` ("host:port"); connects lazily.

@@ -104,13 +104,14 @@ void GrpcBackend::End(::grpc::ClientContext* ctx) {
 }
 
 absl::StatusOr<GrpcBackend::Route> GrpcBackend::RouteOf(int node, const NodeEntry& e) {
-  if (!e.status.up || e.stub == nullptr) {
+  if (!e.status.up || e.stubs == nullptr || e.stubs->empty()) {
     if (!store_reachable_.load()) {
       return absl::UnavailableError(absl::StrCat("cannot find node ", node, "'s primary now"));
     }
     return absl::UnavailableError(absl::StrCat("node ", node, " has no primary"));
   }
-  return Route{e.stub, e.status.endpoint};
+  const auto& stubs = *e.stubs;
+  return Route{stubs[next_stub_.fetch_add(1, std::memory_order_relaxed) % stubs.size()], e.status.endpoint};
 }
 
 void GrpcBackend::StartLookup(int node) {
@@ -136,14 +137,20 @@ void GrpcBackend::OnLease(int node, const ::grpc::Status& s, const pv1::GetLease
     if (s.ok()) {
       const bool up = !r.holder().empty() && !r.endpoint().empty() && r.remaining_ms() > 0;
       if (up && r.endpoint() != e.status.endpoint) {
-        auto& stub = stubs_[r.endpoint()];
-        if (stub == nullptr) {
-          stub = sv1::Sessions::NewStub(grpc_util::MakeChannel(r.endpoint(), options_.engine_channel));
+        auto& stubs = stubs_[r.endpoint()];
+        if (stubs == nullptr) {
+          auto v = std::make_shared<std::vector<std::shared_ptr<sv1::Sessions::Stub>>>();
+          for (int i = 0; i < std::max(1, options_.engine_connections); ++i) {
+            grpc_util::ChannelOptions o = options_.engine_channel;
+            o.connection_index = i;
+            v->push_back(sv1::Sessions::NewStub(grpc_util::MakeChannel(r.endpoint(), o)));
+          }
+          stubs = std::move(v);
         }
         if (!e.status.endpoint.empty()) {
           log::Info("node primary changed", {{"engine_node", absl::StrCat(node)}, {"endpoint", r.endpoint()}});
         }
-        e.stub = stub;
+        e.stubs = stubs;
       }
       e.status.up = up;
       if (up) e.status.endpoint = r.endpoint();

@@ -38,6 +38,7 @@ struct GrpcBackendOptions {
   absl::Duration lease_refresh = absl::Milliseconds(500);
   absl::Duration call_timeout = absl::Seconds(5);
   std::vector<int> nodes;                   // looked up from the start
+  int engine_connections = 4;               // HTTP/2 connections per engine, calls spread over them
 };
 
 class GrpcBackend final : public SessionsBackend {
@@ -79,7 +80,7 @@ class GrpcBackend final : public SessionsBackend {
     bool looked_up = false;
     bool lookup_in_flight = false;
     NodeStatus status;
-    std::shared_ptr<sv1::Sessions::Stub> stub;
+    std::shared_ptr<const std::vector<std::shared_ptr<sv1::Sessions::Stub>>> stubs;
     std::vector<std::function<void(absl::StatusOr<Route>)>> waiters;
   };
 
@@ -94,7 +95,9 @@ class GrpcBackend final : public SessionsBackend {
 
   std::mutex mu_;
   std::map<int, NodeEntry> nodes_;
-  std::map<std::string, std::shared_ptr<sv1::Sessions::Stub>> stubs_;  // by endpoint
+  // By endpoint: one stub per connection.
+  std::map<std::string, std::shared_ptr<const std::vector<std::shared_ptr<sv1::Sessions::Stub>>>> stubs_;
+  std::atomic<uint64_t> next_stub_{0};
   std::set<::grpc::ClientContext*> in_flight_;
   std::condition_variable cv_;
   bool stopping_ = false;

@@ -74,6 +74,7 @@ void AddOptions(config::Schema* s) {
           .help = "persistence-proxy's gRPC address (node leases are read there)",
           .validate = config::ValidateEndpoint});
   num("routing", "lease-refresh-ms", 500, 50, 60000, "how often each node's lease is re-read");
+  num("routing", "engine-connections", 4, 1, 64, "HTTP/2 connections to each session-engine (calls spread over them)");
   str("routing", "external-url",
       "when set, requests for sessions of nodes not in routing.nodes get 307 to <external-url><path>");
   str("routing", "proxy-tls-ca", "CA that verifies persistence-proxy (enables TLS)");
@@ -173,6 +174,7 @@ class RestGatewayComponent final : public process::Component {
     b.lease_refresh = absl::Milliseconds(c.GetInt("routing.lease-refresh-ms"));
     b.call_timeout = absl::Milliseconds(c.GetInt("api.call-timeout-ms"));
     b.nodes = api.nodes;
+    b.engine_connections = static_cast<int>(c.GetInt("routing.engine-connections"));
     self->grace_ = absl::Milliseconds(c.GetInt("server.shutdown-grace-ms"));
     self->metrics_ = std::make_unique<GatewayMetrics>(&ctx.metrics);
     self->backend_ = std::make_unique<GrpcBackend>(b);
