@@ -14,6 +14,7 @@
 #include "absl/time/clock.h"
 #include "common/base/json.h"
 #include "common/log/log.h"
+#include "common/sessionapi/session_id.h"
 #include "common/sessionapi/value_json.h"
 #include "services/rest_gateway/request_parsing.h"
 
@@ -238,8 +239,10 @@ void Api::Fail(const std::shared_ptr<Call>& call, int node, const absl::Status& 
       NodeStatus ns = backend_->Node(node);
       r = JsonError(503, "unavailable", absl::StrCat("node ", node, " is not available; retry later"));
       r.headers.emplace_back("Retry-After", absl::StrCat(std::max(1, ns.retry_after_s)));
-      log::Warn("node unavailable", {{"request_id", call->request_id}, {"engine_node", absl::StrCat(node)},
-                                     {"error", st.ToString()}});
+      // Debug: during an outage every request would log; the 503s are
+      // counted in http_requests_total and node_up says which node.
+      log::Debug("node unavailable", {{"request_id", call->request_id}, {"engine_node", absl::StrCat(node)},
+                                      {"error", st.ToString()}});
       break;
     }
     case absl::StatusCode::kDeadlineExceeded:
@@ -256,7 +259,13 @@ void Api::Fail(const std::shared_ptr<Call>& call, int node, const absl::Status& 
 
 int Api::PickNode(const std::string* key) {
   const auto& nodes = options_.nodes;
-  if (key != nullptr) return nodes[std::hash<std::string>()(*key) % nodes.size()];
+  if (key != nullptr) {
+    // FNV-1a: the same node for the same key in every gateway replica and
+    // version (std::hash and absl::Hash promise neither).
+    uint64_t h = 1469598103934665603ULL;
+    for (unsigned char c : *key) h = (h ^ c) * 1099511628211ULL;
+    return nodes[h % nodes.size()];
+  }
   // Round robin over the nodes that are up (all of them when none is).
   // Picking "the first up node from the counter on" instead would give the
   // node after a down one its share as well.
@@ -304,8 +313,8 @@ void Api::Start(const std::shared_ptr<Call>& call) {
                            absl::StrAppend(&body, ",\"persistent\":", r->persistent() ? "true" : "false",
                                            ",\"created\":", r->created() ? "true" : "false", "}");
                            HttpResponse resp = Json(std::move(body));
-                           auto n = ParseRoute("GET", absl::StrCat("/scxml/session/", r->session_id(), "/query"));
-                           const int owner = n.ok() ? n->node : node;
+                           auto n = sessionapi::NodeOfSessionId(r->session_id());
+                           const int owner = n.ok() ? *n : node;
                            resp.headers.emplace_back(
                                "Set-Cookie", absl::StrCat("ORSSESSIONID=", r->session_id(), ".node", owner,
                                                           "; Path=/; HttpOnly; SameSite=Strict",

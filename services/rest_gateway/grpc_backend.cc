@@ -14,6 +14,8 @@ namespace pv1 = ::orch::persistence::v1;
 
 std::string LeaseName(int node) { return absl::StrCat("node:", node); }
 
+constexpr absl::Duration kUnusedAfter = absl::Minutes(1);
+
 // One call in flight: its context, request and response live until the
 // callback has run.
 template <typename Req, typename Resp>
@@ -65,7 +67,10 @@ GrpcBackend::GrpcBackend(GrpcBackendOptions options) : options_(std::move(option
   proxy_ = pv1::Persistence::NewStub(grpc_util::MakeChannel(options_.proxy_endpoint, options_.proxy_channel));
   {
     std::lock_guard<std::mutex> lock(mu_);
-    for (int n : options_.nodes) StartLookup(n);
+    for (int n : options_.nodes) {
+      nodes_[n].configured = true;
+      StartLookup(n);
+    }
   }
   refresher_ = std::thread([this] { RefreshLoop(); });
 }
@@ -176,6 +181,11 @@ void GrpcBackend::Resolve(int node, std::function<void(absl::StatusOr<Route>)> t
       route = absl::UnavailableError("rest-gateway is shutting down");
     } else {
       NodeEntry& e = nodes_[node];
+      const absl::Time now = absl::Now();
+      // A node nobody asked about for a while is not refreshed: look it up
+      // again before trusting what is known.
+      if (!e.configured && now - e.last_used > kUnusedAfter) e.looked_up = false;
+      e.last_used = now;
       if (!e.looked_up) {
         e.waiters.push_back(std::move(then));
         StartLookup(node);
@@ -214,7 +224,12 @@ void GrpcBackend::RefreshLoop() {
   while (!stopping_) {
     cv_.wait_for(lock, absl::ToChronoNanoseconds(options_.lease_refresh), [&] { return stopping_; });
     if (stopping_) break;
-    for (auto& [n, e] : nodes_) StartLookup(n);
+    const absl::Time now = absl::Now();
+    for (auto& [n, e] : nodes_) {
+      // Only nodes in use: ids naming thousands of nodes must not make the
+      // gateway poll thousands of leases.
+      if (e.configured || now - e.last_used <= kUnusedAfter) StartLookup(n);
+    }
   }
 }
 

@@ -77,6 +77,8 @@ class GrpcBackend final : public SessionsBackend {
 
  private:
   struct NodeEntry {
+    bool configured = false;     // in routing.nodes: always refreshed
+    absl::Time last_used;        // others are refreshed while used in the last minute
     bool looked_up = false;
     bool lookup_in_flight = false;
     NodeStatus status;
