@@ -48,6 +48,11 @@ HttpResponse JsonError(int status, absl::string_view code, absl::string_view mes
 namespace {
 
 struct Shared;
+class ConnBase;
+
+// The connection whose Dispatch runs on this thread (handlers answering
+// synchronously must not take its lock again).
+thread_local const ConnBase* t_dispatching = nullptr;
 
 class ConnBase : public std::enable_shared_from_this<ConnBase> {
  public:
@@ -125,28 +130,46 @@ class Conn final : public ConnBase {
   ~Conn() override { shared_->open.fetch_sub(1); }
 
   void Start() override {
+    std::lock_guard<std::mutex> l(mu_);
     if constexpr (kTls) {
       Arm(shared_->options.read_timeout_ms);
       stream_.async_handshake(net::ssl::stream_base::server,
-                              [self = Self()](const error_code& ec) { self->OnHandshake(ec); });
+                              [self = Self()](const error_code& ec) {
+                                std::lock_guard<std::mutex> l(self->mu_);
+                                self->OnHandshake(ec);
+                              });
     } else {
       BeginRequest();
     }
   }
 
   void PostClose() override {
-    net::post(stream_.get_executor(), [self = Self()] { self->Close(); });
+    net::post(stream_.get_executor(), [self = Self()] {
+      std::lock_guard<std::mutex> l(self->mu_);
+      self->Close();
+    });
   }
 
   void PostDrain() override {
     net::post(stream_.get_executor(), [self = Self()] {
+      std::lock_guard<std::mutex> l(self->mu_);
       // Waiting for a request to start (or still in the TLS handshake): close.
       if (!self->handling_ && !self->started_) self->Close();
     });
   }
 
   void PostDeliver(HttpResponse r) override {
-    net::post(stream_.get_executor(), [self = Self(), r = std::move(r)]() mutable { self->Deliver(std::move(r)); });
+    if constexpr (!kTls) {
+      // Answered from the handler's thread (a gRPC callback) when it is not
+      // the connection's own Dispatch: the write is a non-blocking send on
+      // this thread, which saves waking an Asio thread for it. The lock
+      // keeps it apart from the connection's handlers.
+      if (t_dispatching != this) return DeliverInline(std::move(r));
+    }
+    net::post(stream_.get_executor(), [self = Self(), r = std::move(r)]() mutable {
+      std::lock_guard<std::mutex> l(self->mu_);
+      self->Deliver(std::move(r));
+    });
   }
 
  private:
@@ -166,7 +189,9 @@ class Conn final : public ConnBase {
     ++gen_;
     timer_.expires_after(std::chrono::milliseconds(ms));
     timer_.async_wait([self = Self(), gen = gen_](const error_code& ec) {
-      if (ec || gen != self->gen_ || self->closed_) return;
+      if (ec) return;
+      std::lock_guard<std::mutex> l(self->mu_);
+      if (gen != self->gen_ || self->closed_) return;
       self->timed_out_ = true;
       error_code ignored;
       beast::get_lowest_layer(self->stream_).cancel(ignored);
@@ -219,6 +244,7 @@ class Conn final : public ConnBase {
     started_ = false;
     Arm(shared_->options.idle_timeout_ms);
     stream_.async_read_some(buffer_.prepare(kFirstRead), [self = Self()](const error_code& ec, size_t n) {
+      std::lock_guard<std::mutex> l(self->mu_);
       self->OnFirstBytes(ec, n);
     });
   }
@@ -239,7 +265,10 @@ class Conn final : public ConnBase {
 
   void ReadSome() {
     http::async_read_some(stream_, buffer_, *parser_,
-                          [self = Self()](const error_code& ec, size_t n) { self->OnRead(ec, n); });
+                          [self = Self()](const error_code& ec, size_t n) {
+                            std::lock_guard<std::mutex> l(self->mu_);
+                            self->OnRead(ec, n);
+                          });
   }
 
   void OnRead(const error_code& ec, size_t /*n*/) {
@@ -283,7 +312,11 @@ class Conn final : public ConnBase {
     head_ = m.method() == http::verb::head;
     handling_ = true;
     auto ex = std::make_shared<ExchangeImpl>(shared_from_this(), shared_, std::move(req));
+    // A handler answering at once (on this thread, lock held) goes through
+    // the strand; see PostDeliver.
+    t_dispatching = this;
     shared_->handler(std::move(ex));
+    t_dispatching = nullptr;
   }
 
   void Refuse(int status, absl::string_view code, absl::string_view message) {
@@ -296,9 +329,8 @@ class Conn final : public ConnBase {
     Deliver(std::move(r));
   }
 
-  void Deliver(HttpResponse r) {
-    if (closed_ || !handling_) return;
-    handling_ = false;
+  // Fills res_ from `r`; whether the connection stays open after it.
+  bool BuildResponse(HttpResponse r) {
     res_ = {};
     res_.version(11);
     res_.result(static_cast<unsigned>(r.status));
@@ -312,9 +344,53 @@ class Conn final : public ConnBase {
     // A response to HEAD has the length of the body a GET would get, but no
     // body: bytes after it would be read as the next response.
     if (head_) res_.body().clear();
+    return keep;
+  }
+
+  void Deliver(HttpResponse r) {
+    if (closed_ || !handling_) return;
+    handling_ = false;
+    const bool keep = BuildResponse(std::move(r));
     timed_out_ = false;
     Arm(shared_->options.write_timeout_ms);
-    http::async_write(stream_, res_, [self = Self(), keep](const error_code& ec, size_t) { self->OnWrite(ec, keep); });
+    http::async_write(stream_, res_, [self = Self(), keep](const error_code& ec, size_t) {
+      std::lock_guard<std::mutex> l(self->mu_);
+      self->OnWrite(ec, keep);
+    });
+  }
+
+  // Plain TCP only: the response is sent with one non-blocking send from the
+  // calling thread; what the socket does not take is written
+  // asynchronously as usual.
+  void DeliverInline(HttpResponse r) {
+    std::lock_guard<std::mutex> l(mu_);
+    if (closed_ || !handling_) return;
+    handling_ = false;
+    const bool keep = BuildResponse(std::move(r));
+    wire_.clear();
+    absl::StrAppend(&wire_, "HTTP/1.1 ", res_.result_int(), " ",
+                    std::string(http::obsolete_reason(res_.result())), "\r\n");
+    for (const auto& f : res_.base()) {
+      absl::StrAppend(&wire_, std::string(f.name_string()), ": ", std::string(f.value()), "\r\n");
+    }
+    wire_ += "\r\n";
+    wire_ += res_.body();
+    auto& socket = beast::get_lowest_layer(stream_);
+    error_code ec;
+    if (!socket.non_blocking()) socket.non_blocking(true, ec);
+    size_t n = ec ? 0 : socket.write_some(net::buffer(wire_), ec);
+    if (ec == net::error::would_block || ec == net::error::try_again) {
+      ec = {};
+      n = 0;
+    }
+    if (ec) return Close();
+    if (n == wire_.size()) return OnWrite({}, keep);
+    timed_out_ = false;
+    Arm(shared_->options.write_timeout_ms);
+    net::async_write(stream_, net::buffer(wire_) + n, [self = Self(), keep](const error_code& ec, size_t) {
+      std::lock_guard<std::mutex> l(self->mu_);
+      self->OnWrite(ec, keep);
+    });
   }
 
   void OnWrite(const error_code& ec, bool keep) {
@@ -327,7 +403,10 @@ class Conn final : public ConnBase {
   void Shutdown() {
     if constexpr (kTls) {
       Arm(1000);
-      stream_.async_shutdown([self = Self()](const error_code&) { self->Close(); });
+      stream_.async_shutdown([self = Self()](const error_code&) {
+        std::lock_guard<std::mutex> l(self->mu_);
+        self->Close();
+      });
     } else {
       error_code ignored;
       stream_.shutdown(tcp::socket::shutdown_send, ignored);
@@ -351,6 +430,10 @@ class Conn final : public ConnBase {
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   http::response<http::string_body> res_;
+  std::string wire_;          // DeliverInline's bytes
+  // Serializes the handlers of this connection with DeliverInline (which
+  // runs outside the strand).
+  std::mutex mu_;
   std::string peer_ip_;
   std::string client_cn_;
   uint64_t gen_ = 0;
