@@ -236,6 +236,7 @@ class Conn final : public ConnBase {
     parser_->header_limit(static_cast<std::uint32_t>(shared_->options.max_header_bytes));
     parser_->body_limit(shared_->options.max_body_bytes);
     timed_out_ = false;
+    continue_sent_ = false;
     if (buffer_.size() > 0) return Started();  // pipelined: the next request is here already
     // Wait (idle time) for the first bytes of a request with a plain read:
     // the parser reports nothing before a whole header is in, so through it
@@ -289,7 +290,27 @@ class Conn final : public ConnBase {
       }
       return Close();
     }
-    if (!parser_->is_done()) return ReadSome();
+    if (!parser_->is_done()) {
+      // "Expect: 100-continue": the client waits for this before sending
+      // the body (the header's limits have been checked by now: a body
+      // over the limit was refused above).
+      if (!continue_sent_ && parser_->is_header_done()) {
+        const auto& h = parser_->get();
+        auto it = h.find(http::field::expect);
+        if (it != h.end() && beast::iequals(it->value(), "100-continue")) {
+          continue_sent_ = true;
+          static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+          net::async_write(stream_, net::buffer(kContinue), [self = Self()](const error_code& ec, size_t) {
+            std::lock_guard<std::mutex> l(self->mu_);
+            if (self->closed_) return;
+            if (ec) return self->Close();
+            self->ReadSome();
+          });
+          return;
+        }
+      }
+      return ReadSome();
+    }
     Disarm();
     Dispatch();
   }
@@ -441,6 +462,7 @@ class Conn final : public ConnBase {
   bool timed_out_ = false;
   bool keep_alive_ = true;
   bool head_ = false;
+  bool continue_sent_ = false;
   bool handling_ = false;
   bool closed_ = false;
 };

@@ -381,6 +381,33 @@ TEST(HttpServerTest, PostBodyReachesTheHandler) {
   EXPECT_EQ(Field(ParseJson(r2->body), "body"), "abcde");
 }
 
+// Clients that send "Expect: 100-continue" (Java, .NET, curl for large
+// bodies) wait for the interim answer before the body.
+TEST(HttpServerTest, ExpectContinueGets100BeforeTheBody) {
+  auto s = MustStart(FastOptions(), Echo);
+  ASSERT_NE(s, nullptr);
+  RawConn c(s->port());
+  ASSERT_TRUE(c.Send("POST /e HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n"));
+  auto interim = c.ReadResponse(absl::Seconds(2));
+  ASSERT_TRUE(interim.has_value());
+  EXPECT_EQ(interim->status, 100);
+  ASSERT_TRUE(c.Send("hello"));
+  auto r = c.ReadResponse();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(Field(ParseJson(r->body), "body"), "hello");
+  // A body over the limit is refused at once, without a 100.
+  HttpServerOptions small = FastOptions();
+  small.max_body_bytes = 10;
+  auto s2 = MustStart(small, Echo);
+  ASSERT_NE(s2, nullptr);
+  RawConn c2(s2->port());
+  ASSERT_TRUE(c2.Send("POST /e HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 500\r\n\r\n"));
+  auto refused = c2.ReadResponse(absl::Seconds(2));
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(refused->status, 413);
+}
+
 TEST(HttpServerTest, KeepAliveServesSeveralRequestsOnOneConnection) {
   auto s = MustStart(FastOptions(), Echo);
   ASSERT_NE(s, nullptr);
