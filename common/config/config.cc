@@ -181,6 +181,27 @@ std::string Option::EnvName() const {
   return out;
 }
 
+void Schema::AddInt(std::string section, std::string name, int64_t def, int64_t min, int64_t max,
+                    std::string help) {
+  Add({.section = std::move(section), .name = std::move(name), .type = OptionType::kInt, .default_value = def,
+       .help = std::move(help), .min = min, .max = max});
+}
+
+void Schema::AddBool(std::string section, std::string name, bool def, std::string help) {
+  Add({.section = std::move(section), .name = std::move(name), .type = OptionType::kBool, .default_value = def,
+       .help = std::move(help)});
+}
+
+void Schema::AddString(std::string section, std::string name, std::string help) {
+  Add({.section = std::move(section), .name = std::move(name), .type = OptionType::kString,
+       .default_value = std::string(), .help = std::move(help)});
+}
+
+void Schema::AddStringList(std::string section, std::string name, std::vector<std::string> def, std::string help) {
+  Add({.section = std::move(section), .name = std::move(name), .type = OptionType::kStringList,
+       .default_value = std::move(def), .help = std::move(help)});
+}
+
 void Schema::Add(Option option) {
   for (const auto& o : options_) {
     ORCH_CHECK(o.Key() != option.Key(), "duplicate configuration option");

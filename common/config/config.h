@@ -62,6 +62,12 @@ class Config;
 class Schema {
  public:
   void Add(Option option);
+  // Shorthands for the plain cases of Add (no allowed values, validator or
+  // secret): an int in [min, max], a bool, a string defaulting to "", a list.
+  void AddInt(std::string section, std::string name, int64_t def, int64_t min, int64_t max, std::string help);
+  void AddBool(std::string section, std::string name, bool def, std::string help);
+  void AddString(std::string section, std::string name, std::string help);
+  void AddStringList(std::string section, std::string name, std::vector<std::string> def, std::string help);
   // A check across options, run after all values are known.
   void AddCheck(std::function<absl::Status(const Config&)> check);
 

@@ -726,6 +726,24 @@ class Compiler {
     return b;
   }
 
+  // 'namelist', <param>s and <content> of a <send> (or <session:response>).
+  void CompileSendPayload(const XmlElement& e, ExecNode* n) {
+    n->namelist = Namelist(e);
+    for (const XmlElement* c : Children(e)) {
+      if (c->name == "param") {
+        n->params.push_back(CompileParam(*c));
+      } else if (c->name == "content") {
+        if (n->content.present) Problem(*c, "at most one <content>");
+        n->content = CompileContent(*c, false);
+      } else {
+        Problem(*c, absl::StrCat("not allowed in <", e.name, ">"));
+      }
+    }
+    if (n->content.present && (!n->params.empty() || !n->namelist.empty())) {
+      Problem(e, "<content> excludes 'namelist' and <param>");
+    }
+  }
+
   void CompileExec(const XmlElement& e, Block* out) {
     ExecNode n;
     n.where = Where(e);
@@ -743,20 +761,7 @@ class Compiler {
       if (n.event.empty() && n.expr == kNoCode) n.event = "response";
       n.targetexpr = CodeAttr(e, "originexpr", CodeKind::kExpression);
       if (n.targetexpr == kNoCode) n.targetexpr = AddCode(CodeKind::kExpression, "_event.origin", e);
-      n.namelist = Namelist(e);
-      for (const XmlElement* c : Children(e)) {
-        if (c->name == "param") {
-          n.params.push_back(CompileParam(*c));
-        } else if (c->name == "content") {
-          if (n.content.present) Problem(*c, "at most one <content>");
-          n.content = CompileContent(*c, false);
-        } else {
-          Problem(*c, "not allowed in <response>");
-        }
-      }
-      if (n.content.present && (!n.params.empty() || !n.namelist.empty())) {
-        Problem(e, "<content> excludes 'namelist' and <param>");
-      }
+      CompileSendPayload(e, &n);
     } else if (name == "raise") {
       CheckAttributes(e, {"event"});
       n.kind = ExecKind::kRaise;
@@ -831,20 +836,7 @@ class Compiler {
       if ((e.Attribute("delay") || e.Attribute("delayexpr")) && n.target == "#_internal") {
         Problem(e, "a delayed <send> cannot target #_internal");
       }
-      n.namelist = Namelist(e);
-      for (const XmlElement* c : Children(e)) {
-        if (c->name == "param") {
-          n.params.push_back(CompileParam(*c));
-        } else if (c->name == "content") {
-          if (n.content.present) Problem(*c, "at most one <content>");
-          n.content = CompileContent(*c, false);
-        } else {
-          Problem(*c, "not allowed in <send>");
-        }
-      }
-      if (n.content.present && (!n.params.empty() || !n.namelist.empty())) {
-        Problem(e, "<content> excludes 'namelist' and <param>");
-      }
+      CompileSendPayload(e, &n);
     } else if (name == "cancel") {
       CheckAttributes(e, {"sendid", "sendidexpr"});
       n.kind = ExecKind::kCancel;

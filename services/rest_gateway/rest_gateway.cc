@@ -24,67 +24,52 @@ namespace {
 using config::OptionType;
 
 void AddOptions(config::Schema* s) {
-  auto num = [&](const char* section, const char* name, int64_t def, int64_t min, int64_t max, const char* help) {
-    s->Add({.section = section, .name = name, .type = OptionType::kInt, .default_value = def, .help = help,
-            .min = min, .max = max});
-  };
-  auto str = [&](const char* section, const char* name, const char* help) {
-    s->Add({.section = section, .name = name, .type = OptionType::kString, .default_value = std::string(),
-            .help = help});
-  };
-  auto flag = [&](const char* section, const char* name, bool def, const char* help) {
-    s->Add({.section = section, .name = name, .type = OptionType::kBool, .default_value = def, .help = help});
-  };
-  auto list = [&](const char* section, const char* name, std::vector<std::string> def, const char* help) {
-    s->Add({.section = section, .name = name, .type = OptionType::kStringList, .default_value = std::move(def),
-            .help = help});
-  };
   s->Add({.section = "http", .name = "listen", .type = OptionType::kString,
           .default_value = std::string("127.0.0.1:7180"), .help = "HTTP(S) address of the REST API (host:port; port 0: any)",
           .validate = config::ValidateListenAddress});
-  num("http", "threads", 2, 1, 256, "threads serving HTTP connections");
-  str("http", "tls-cert", "certificate chain (PEM): serve HTTPS");
-  str("http", "tls-key", "its private key (PEM)");
-  str("http", "tls-client-ca", "CA (PEM) that verifies client certificates (mutual TLS)");
-  flag("http", "tls-require-client-cert", false, "refuse TLS clients without a certificate signed by tls-client-ca");
-  num("http", "max-body-bytes", 1 << 20, 0, 64 << 20, "largest request body; larger: 413");
-  num("http", "max-header-bytes", 16 << 10, 1024, 1 << 20, "largest request line and headers; larger: 431");
-  num("http", "read-timeout-ms", 10000, 10, 600000,
+  s->AddInt("http", "threads", 2, 1, 256, "threads serving HTTP connections");
+  s->AddString("http", "tls-cert", "certificate chain (PEM): serve HTTPS");
+  s->AddString("http", "tls-key", "its private key (PEM)");
+  s->AddString("http", "tls-client-ca", "CA (PEM) that verifies client certificates (mutual TLS)");
+  s->AddBool("http", "tls-require-client-cert", false, "refuse TLS clients without a certificate signed by tls-client-ca");
+  s->AddInt("http", "max-body-bytes", 1 << 20, 0, 64 << 20, "largest request body; larger: 413");
+  s->AddInt("http", "max-header-bytes", 16 << 10, 1024, 1 << 20, "largest request line and headers; larger: 431");
+  s->AddInt("http", "read-timeout-ms", 10000, 10, 600000,
       "a whole request (and a TLS handshake) must arrive within this; slower: 408 and close");
-  num("http", "idle-timeout-ms", 60000, 10, 3600000, "keep-alive connections with no request are closed after this");
-  num("http", "max-connections", 10000, 1, 1000000, "open connections; beyond: 503 and close");
-  num("http", "rate-limit-per-s", 0, 0, 100000000, "requests per second per client (token, certificate or IP); 0: off");
-  num("http", "rate-limit-burst", 0, 0, 100000000, "bucket size of the rate limit (0: twice the rate)");
+  s->AddInt("http", "idle-timeout-ms", 60000, 10, 3600000, "keep-alive connections with no request are closed after this");
+  s->AddInt("http", "max-connections", 10000, 1, 1000000, "open connections; beyond: 503 and close");
+  s->AddInt("http", "rate-limit-per-s", 0, 0, 100000000, "requests per second per client (token, certificate or IP); 0: off");
+  s->AddInt("http", "rate-limit-burst", 0, 0, 100000000, "bucket size of the rate limit (0: twice the rate)");
 
-  flag("auth", "allow-anonymous", false, "serve /scxml/ without credentials (local demos only)");
+  s->AddBool("auth", "allow-anonymous", false, "serve /scxml/ without credentials (local demos only)");
   s->Add({.section = "auth", .name = "token", .type = OptionType::kString, .default_value = std::string(),
           .help = "a bearer token clients must send (usually from ORCH_AUTH_TOKEN)", .secret = true});
-  str("auth", "tokens-file", "file of '<client-name> <token>' lines (re-read when it changes)");
-  list("auth", "client-cert-identities", {}, "subject CNs of client certificates that authenticate (mutual TLS)");
+  s->AddString("auth", "tokens-file", "file of '<client-name> <token>' lines (re-read when it changes)");
+  s->AddStringList("auth", "client-cert-identities", {}, "subject CNs of client certificates that authenticate (mutual TLS)");
 
-  num("api", "request-timeout-ms", 10000, 1, 300000, "how long /request waits for the session's answer by default");
-  num("api", "max-request-timeout-ms", 300000, 1, 300000, "the most a client's Request-Timeout may ask for");
-  num("api", "call-timeout-ms", 5000, 10, 600000, "deadline of each call to a session-engine");
-  list("api", "query-data-names", {}, "data model variables /query returns (default: none)");
-  flag("api", "query-active-states", true, "/query returns the active states");
+  s->AddInt("api", "request-timeout-ms", 10000, 1, 300000, "how long /request waits for the session's answer by default");
+  s->AddInt("api", "max-request-timeout-ms", 300000, 1, 300000, "the most a client's Request-Timeout may ask for");
+  s->AddInt("api", "call-timeout-ms", 5000, 10, 600000, "deadline of each call to a session-engine");
+  s->AddStringList("api", "query-data-names", {}, "data model variables /query returns (default: none)");
+  s->AddBool("api", "query-active-states", true, "/query returns the active states");
 
-  list("routing", "nodes", {"1"}, "node ids new sessions are started on (round robin)");
+  s->AddStringList("routing", "nodes", {"1"}, "node ids new sessions are started on (round robin)");
   s->Add({.section = "routing", .name = "proxy-endpoint", .type = OptionType::kString,
           .default_value = std::string("127.0.0.1:7102"),
           .help = "persistence-proxy's gRPC address (node leases are read there)",
           .validate = config::ValidateEndpoint});
-  num("routing", "lease-refresh-ms", 500, 50, 60000, "how often each node's lease is re-read");
-  num("routing", "engine-connections", 4, 1, 64, "HTTP/2 connections to each session-engine (calls spread over them)");
-  str("routing", "external-url",
+  s->AddInt("routing", "lease-refresh-ms", 500, 50, 60000, "how often each node's lease is re-read");
+  s->AddInt("routing", "engine-connections", 4, 1, 64, "HTTP/2 connections to each session-engine (calls spread over them)");
+  s->AddString("routing", "external-url",
       "when set, requests for sessions of nodes not in routing.nodes get 307 to <external-url><path>");
-  str("routing", "proxy-tls-ca", "CA that verifies persistence-proxy (enables TLS)");
-  str("routing", "proxy-tls-cert", "client certificate for persistence-proxy (mutual TLS)");
-  str("routing", "proxy-tls-key", "its private key");
-  str("routing", "proxy-tls-server-name", "name to verify in persistence-proxy's certificate");
-  str("routing", "engine-tls-ca", "CA that verifies session-engines (enables TLS)");
-  str("routing", "engine-tls-cert", "client certificate for session-engines (mutual TLS)");
-  str("routing", "engine-tls-key", "its private key");
-  str("routing", "engine-tls-server-name", "name to verify in session-engines' certificates");
+  s->AddString("routing", "proxy-tls-ca", "CA that verifies persistence-proxy (enables TLS)");
+  s->AddString("routing", "proxy-tls-cert", "client certificate for persistence-proxy (mutual TLS)");
+  s->AddString("routing", "proxy-tls-key", "its private key");
+  s->AddString("routing", "proxy-tls-server-name", "name to verify in persistence-proxy's certificate");
+  s->AddString("routing", "engine-tls-ca", "CA that verifies session-engines (enables TLS)");
+  s->AddString("routing", "engine-tls-cert", "client certificate for session-engines (mutual TLS)");
+  s->AddString("routing", "engine-tls-key", "its private key");
+  s->AddString("routing", "engine-tls-server-name", "name to verify in session-engines' certificates");
 }
 
 absl::StatusOr<grpc_util::ChannelOptions> ChannelTls(const config::Config& c, const std::string& prefix) {

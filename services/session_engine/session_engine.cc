@@ -22,58 +22,47 @@ namespace {
 using config::OptionType;
 
 void AddOptions(config::Schema* s) {
-  auto num = [&](const char* section, const char* name, int64_t def, int64_t min, int64_t max, const char* help) {
-    s->Add({.section = section, .name = name, .type = OptionType::kInt, .default_value = def, .help = help,
-            .min = min, .max = max});
-  };
-  auto str = [&](const char* section, const char* name, const char* help) {
-    s->Add({.section = section, .name = name, .type = OptionType::kString, .default_value = std::string(),
-            .help = help});
-  };
-  auto flag = [&](const char* section, const char* name, bool def, const char* help) {
-    s->Add({.section = section, .name = name, .type = OptionType::kBool, .default_value = def, .help = help});
-  };
-  num("orchestration", "node-id", 1, 1, 9999,
+  s->AddInt("orchestration", "node-id", 1, 1, 9999,
       "this node's id: session ids are ~<node-id>~..., one lease per node");
-  num("orchestration", "lease-ttl-ms", 5000, 500, 600000,
+  s->AddInt("orchestration", "lease-ttl-ms", 5000, 500, 600000,
       "node lease lifetime: a standby takes over this long after the primary stops renewing");
-  num("orchestration", "lease-renew-ms", 1000, 50, 300000, "how often the primary renews (at most half the TTL)");
-  num("orchestration", "session-restart-timeout", 100, 0, 600000,
+  s->AddInt("orchestration", "lease-renew-ms", 1000, 50, 300000, "how often the primary renews (at most half the TTL)");
+  s->AddInt("orchestration", "session-restart-timeout", 100, 0, 600000,
       "ms between batches of proactive recovery after a takeover (a batch = session-processing-threads sessions)");
-  flag("orchestration", "proactive-recovery", true,
+  s->AddBool("orchestration", "proactive-recovery", true,
        "restore the node's sessions after a takeover without waiting for their next event");
   s->Add({.section = "orchestration", .name = "advertise-endpoint", .type = OptionType::kString,
           .default_value = std::string(),
           .help = "host:port other processes reach this instance at (default: the bound gRPC address)"});
 
-  num("scxml", "session-processing-threads", 4, 1, 256, "worker threads; a session is pinned to one");
-  flag("scxml", "persistence-default", false, "persist sessions whose <scxml> has no _persist attribute");
-  num("scxml", "max-queued-inputs", 10000, 1, 10000000,
+  s->AddInt("scxml", "session-processing-threads", 4, 1, 256, "worker threads; a session is pinned to one");
+  s->AddBool("scxml", "persistence-default", false, "persist sessions whose <scxml> has no _persist attribute");
+  s->AddInt("scxml", "max-queued-inputs", 10000, 1, 10000000,
       "inputs waiting per worker; beyond it calls answer RESOURCE_EXHAUSTED");
-  num("scxml", "max-sessions", 200000, 1, 100000000, "sessions in memory; beyond it new ones are refused");
-  num("scxml", "max-event-bytes", 262144, 64, 67108864, "largest event (serialized); larger ones are refused");
-  num("scxml", "max-microsteps", 10000, 10, 10000000, "microsteps in one macrostep before error.execution");
-  num("scxml", "snapshot-every-entries", 100, 1, 1000000,
+  s->AddInt("scxml", "max-sessions", 200000, 1, 100000000, "sessions in memory; beyond it new ones are refused");
+  s->AddInt("scxml", "max-event-bytes", 262144, 64, 67108864, "largest event (serialized); larger ones are refused");
+  s->AddInt("scxml", "max-microsteps", 10000, 10, 10000000, "microsteps in one macrostep before error.execution");
+  s->AddInt("scxml", "snapshot-every-entries", 100, 1, 1000000,
       "snapshot a persistent session once its queue drains after this many log entries");
-  num("scxml", "snapshot-every-ms", 10000, 1, 3600000,
+  s->AddInt("scxml", "snapshot-every-ms", 10000, 1, 3600000,
       "... or once its oldest unsnapshotted entry is this old");
   s->Add({.section = "scxml", .name = "document-url-prefixes", .type = OptionType::kStringList,
           .default_value = std::vector<std::string>{},
           .help = "StartSession document URLs must begin with one of these (e.g. https://strategies.example/); "
                   "empty: any file:, http: or https: URL"});
-  num("scxml", "deactivate-idle-ms", 300000, 0, 315360000000,
+  s->AddInt("scxml", "deactivate-idle-ms", 300000, 0, 315360000000,
       "drop idle persistent sessions from memory after this long (0: never)");
 
   s->Add({.section = "persistence", .name = "proxy-endpoint", .type = OptionType::kString,
           .default_value = std::string("127.0.0.1:7102"), .help = "persistence-proxy's gRPC address",
           .validate = config::ValidateEndpoint});
-  num("persistence", "request-timeout-ms", 2000, 10, 60000, "deadline of each call to persistence-proxy");
-  flag("persistence", "append-stream", true,
+  s->AddInt("persistence", "request-timeout-ms", 2000, 10, 60000, "deadline of each call to persistence-proxy");
+  s->AddBool("persistence", "append-stream", true,
        "send appends over one AppendEventsBatchStream, batched with other sessions' (false: one unary call each)");
-  str("persistence", "proxy-tls-ca", "CA that verifies persistence-proxy (enables TLS)");
-  str("persistence", "proxy-tls-cert", "client certificate for persistence-proxy (mutual TLS)");
-  str("persistence", "proxy-tls-key", "its private key");
-  str("persistence", "proxy-tls-server-name", "name to verify in persistence-proxy's certificate");
+  s->AddString("persistence", "proxy-tls-ca", "CA that verifies persistence-proxy (enables TLS)");
+  s->AddString("persistence", "proxy-tls-cert", "client certificate for persistence-proxy (mutual TLS)");
+  s->AddString("persistence", "proxy-tls-key", "its private key");
+  s->AddString("persistence", "proxy-tls-server-name", "name to verify in persistence-proxy's certificate");
 }
 
 class SessionEngineComponent final : public process::Component {

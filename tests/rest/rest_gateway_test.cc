@@ -443,8 +443,7 @@ TEST_F(RestGatewayTest, RoutesByNodeToTwoEngines) {
   for (int i = 0; i < 8; ++i) {
     const std::string sid = StartSession(*g);
     ASSERT_FALSE(sid.empty());
-    HttpResponse start_cookie;   // the node is in the id
-    by_node[sid[1] - '0'].push_back(sid);
+    by_node[sid[1] - '0'].push_back(sid);   // the node is in the id
   }
   ASSERT_EQ(by_node.size(), 2u) << "new sessions are spread over both nodes";
   for (auto& [node, ids] : by_node) {
