@@ -35,15 +35,35 @@ absl::Status CheckUrl(const std::string& url) {
 }  // namespace
 
 DocumentCache::DocumentCache(scxml::CompileOptions compile, SessionStore* store, Options options)
-    : compile_(std::move(compile)), store_(store), options_(options) {}
+    : compile_(std::move(compile)),
+      store_(store),
+      options_(std::move(options)),
+      clock_(options_.clock != nullptr ? options_.clock : time::RealClock::Get()) {}
+
+absl::Status DocumentCache::Store(const scxml::Document& doc) {
+  if (store_ == nullptr) return absl::FailedPreconditionError("no store to keep documents in");
+  const int64_t now = clock_->MonotonicMs();
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = stored_.find(doc.sha256);
+    if (it != stored_.end() && now - it->second < absl::ToInt64Milliseconds(options_.restore_after)) {
+      return absl::OkStatus();
+    }
+  }
+  RETURN_IF_ERROR(store_->PutDocument(doc.sha256, doc.source_text));
+  absl::MutexLock lock(&mu_);
+  if (stored_.size() >= options_.max_documents) stored_.clear();  // only costs a rewrite
+  stored_[doc.sha256] = now;
+  return absl::OkStatus();
+}
 
 uint64_t DocumentCache::fetches() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return fetches_;
 }
 
 std::shared_ptr<const scxml::Document> DocumentCache::Remember(std::shared_ptr<const scxml::Document> doc) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   auto [it, inserted] = by_sha_.try_emplace(doc->sha256, doc);
   if (inserted) {
     order_.push_back(doc->sha256);
@@ -64,9 +84,9 @@ absl::StatusOr<std::shared_ptr<const scxml::Document>> DocumentCache::FromUrl(co
         "document url is not under an allowed prefix (option scxml.document-url-prefixes)");
   }
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     auto it = by_url_.find(url);
-    if (it != by_url_.end() && absl::Now() - it->second.fetched < options_.url_max_age) {
+    if (it != by_url_.end() && clock_->MonotonicMs() - it->second.fetched_ms < absl::ToInt64Milliseconds(options_.url_max_age)) {
       auto doc = by_sha_.find(it->second.sha256);
       if (doc != by_sha_.end()) return doc->second;
     }
@@ -74,7 +94,7 @@ absl::StatusOr<std::shared_ptr<const scxml::Document>> DocumentCache::FromUrl(co
   if (compile_.fetcher == nullptr) return absl::FailedPreconditionError("no fetcher configured");
   auto text = compile_.fetcher->Fetch(url, "");
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     ++fetches_;
   }
   if (!text.ok()) {
@@ -90,8 +110,8 @@ absl::StatusOr<std::shared_ptr<const scxml::Document>> DocumentCache::FromUrl(co
   const std::string sha = scxml::Sha256Hex(*text);
   std::shared_ptr<const scxml::Document> doc;
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    by_url_[url] = UrlEntry{sha, absl::Now()};
+    absl::MutexLock lock(&mu_);
+    by_url_[url] = UrlEntry{sha, clock_->MonotonicMs()};
     if (auto it = by_sha_.find(sha); it != by_sha_.end()) return it->second;  // unchanged content
   }
   auto compiled = scxml::CompileDocument(*text, url, compile_);
@@ -110,7 +130,7 @@ absl::StatusOr<std::shared_ptr<const scxml::Document>> DocumentCache::FromSource
   }
   const std::string sha = scxml::Sha256Hex(source);
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (auto it = by_sha_.find(sha); it != by_sha_.end()) return it->second;
   }
   auto compiled = scxml::CompileDocument(source, name, compile_);
@@ -123,7 +143,7 @@ absl::StatusOr<std::shared_ptr<const scxml::Document>> DocumentCache::FromSource
 absl::StatusOr<std::shared_ptr<const scxml::Document>> DocumentCache::BySha(const std::string& sha256,
                                                                             const std::string& name) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (auto it = by_sha_.find(sha256); it != by_sha_.end()) return it->second;
   }
   if (store_ == nullptr) return absl::NotFoundError(absl::StrCat("document ", sha256, " is not cached"));

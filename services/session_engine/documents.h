@@ -12,14 +12,16 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/scxml/compiler.h"
+#include "common/time/clock.h"
 #include "services/session_engine/session_store.h"
 
 namespace orch::session_engine {
@@ -35,6 +37,10 @@ class DocumentCache {
     // <invoke src> and <script src> are fetched by the compiler/interpreter
     // and are not filtered here.
     std::vector<std::string> allowed_prefixes;
+    // Store() writes a document again after this long, which also refreshes
+    // its key's TTL for sessions that end before any snapshot.
+    absl::Duration restore_after = absl::Hours(1);
+    time::Clock* clock = nullptr;  // null: the real clock
   };
   // `compile` must name a fetcher and the ECMAScript factory; `store` may be
   // null (then BySha finds only cached documents).
@@ -52,6 +58,10 @@ class DocumentCache {
   absl::StatusOr<std::shared_ptr<const scxml::Document>> BySha(const std::string& sha256,
                                                                const std::string& name);
 
+  // Keeps `doc` in the store (for recovery by hash), unless this cache
+  // stored it less than `restore_after` ago. The store's error otherwise.
+  absl::Status Store(const scxml::Document& doc);
+
   const scxml::CompileOptions& compile_options() const { return compile_; }
   // Fetches done so far (cache misses by URL), for tests and metrics.
   uint64_t fetches() const;
@@ -61,16 +71,18 @@ class DocumentCache {
 
   scxml::CompileOptions compile_;
   SessionStore* store_;
-  Options options_;
-  mutable std::mutex mu_;
+  const Options options_;
+  time::Clock* const clock_;
+  mutable absl::Mutex mu_;
   struct UrlEntry {
     std::string sha256;
-    absl::Time fetched;
+    int64_t fetched_ms;   // monotonic
   };
-  absl::flat_hash_map<std::string, UrlEntry> by_url_;
-  absl::flat_hash_map<std::string, std::shared_ptr<const scxml::Document>> by_sha_;
-  std::deque<std::string> order_;   // hashes, oldest first
-  uint64_t fetches_ = 0;
+  absl::flat_hash_map<std::string, UrlEntry> by_url_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, std::shared_ptr<const scxml::Document>> by_sha_ ABSL_GUARDED_BY(mu_);
+  std::deque<std::string> order_ ABSL_GUARDED_BY(mu_);   // hashes, oldest first
+  absl::flat_hash_map<std::string, int64_t> stored_ ABSL_GUARDED_BY(mu_);  // sha256 -> monotonic ms of Store
+  uint64_t fetches_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace orch::session_engine

@@ -1,91 +1,44 @@
 #include "services/session_engine/engine.h"
 
-#include <pthread.h>
-
 #include <algorithm>
-#include <atomic>
-#include <condition_variable>
-#include <deque>
-#include <future>
-#include <mutex>
-#include <queue>
-#include <thread>
 
-#include "absl/container/flat_hash_map.h"
-#include "absl/container/flat_hash_set.h"
-#include "absl/hash/hash.h"
-#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
-#include "common/base/check.h"
 #include "common/base/status_macros.h"
-#include "common/js/ecmascript_data_model.h"
 #include "common/log/log.h"
 #include "common/scxml/basic_http.h"
-#include "common/scxml/fetcher.h"
-#include "common/scxml/interpreter.h"
-#include "google/protobuf/util/json_util.h"
-#include "grpcpp/grpcpp.h"
-#include "orch/scxml/v1/snapshot.pb.h"
-#include "orch/session/v1/record.pb.h"
-#include "orch/session/v1/sessions.grpc.pb.h"
-#include "services/session_engine/documents.h"
-#include "services/session_engine/engine_metrics.h"
 #include "common/sessionapi/session_id.h"
 #include "common/sessionapi/value_json.h"
+#include "orch/session/v1/record.pb.h"
+#include "services/session_engine/grpc_peer_sessions.h"
+#include "services/session_engine/log_entries.h"
 
 namespace orch::session_engine {
 
-using sessionapi::ValueToJson;
-using sessionapi::JsonToValue;
-using sessionapi::NewSessionId;
-using sessionapi::SessionIdForKey;
-using sessionapi::NodeOfSessionId;
-
 namespace ev = orch::event::v1;
 namespace sv1 = orch::session::v1;
-using scxml::Interpreter;
 
 namespace {
 
-constexpr size_t kMaxEffectIds = 1024;
-constexpr int64_t kDocumentRestoreMs = 3600 * 1000;
 constexpr char kRecoveredEvent[] = "session.recovered";
-// The session meta's state while a session is deactivated (only in the
-// store): recovery after a takeover skips such sessions.
-constexpr char kStateDeactivated[] = "deactivated";
-constexpr char kStateActive[] = "active";
+constexpr char kScxmlProcessor[] = "http://www.w3.org/TR/scxml/#SCXMLEventProcessor";
+constexpr size_t kMaxEventNameBytes = 512;
+constexpr size_t kMaxReasonBytes = 1024;
+constexpr size_t kMaxIdempotencyKeyBytes = 256;
+constexpr int kMaxQueryDataNames = 100;
+constexpr uint32_t kDefaultRequestTimeoutMs = 10000;
+constexpr uint32_t kMaxRequestTimeoutMs = 300000;
+constexpr int64_t kWatchPollMs = 200;          // how often a watch checks for cancellation
+constexpr int64_t kClockRetryMs = 500;         // a clock entry that could not be written
+constexpr absl::Duration kPeerDeadline = absl::Seconds(5);
 
-int64_t RealNowMs() { return absl::ToUnixMillis(absl::Now()); }
-int64_t MonoNowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-int64_t EntryTimeMs(const ev::LogEntry& e) {
-  return e.append_time().seconds() * 1000 + e.append_time().nanos() / 1000000;
-}
-void SetEntryTime(ev::LogEntry* e, int64_t ms) {
-  e->mutable_append_time()->set_seconds(ms / 1000);
-  e->mutable_append_time()->set_nanos(static_cast<int32_t>((ms % 1000) * 1000000));
-}
-
-scxml::Event ToScxmlEvent(const ev::Event& e) {
-  scxml::Event out;
-  out.name = e.name();
-  out.type = scxml::Event::Type::kExternal;
-  out.sendid = e.send_id();
-  out.origin = e.origin();
-  out.origintype = e.origin_type();
-  out.invokeid = e.invoke_id();
-  out.data = e.has_data() ? ValueToJson(e.data()) : "undefined";
-  return out;
-}
+double Seconds(int64_t ms) { return static_cast<double>(ms) / 1000.0; }
 
 absl::Status CheckEventName(const std::string& name) {
   if (name.empty()) return absl::InvalidArgumentError("event.name is empty");
-  if (name.size() > 512) return absl::InvalidArgumentError("event.name is longer than 512 bytes");
+  if (name.size() > kMaxEventNameBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("event.name is longer than ", kMaxEventNameBytes, " bytes"));
+  }
   for (unsigned char c : name) {
     if (c <= 0x20 || c == 0x7f) return absl::InvalidArgumentError("event.name contains a space or control character");
   }
@@ -93,615 +46,170 @@ absl::Status CheckEventName(const std::string& name) {
   return absl::OkStatus();
 }
 
-// The worker a session is pinned to.
-int WorkerOf(const std::string& id, int workers) {
-  return static_cast<int>(absl::HashOf(id) % static_cast<size_t>(workers));
-}
-
-uint64_t SeedOf(const std::string& id) {
-  uint64_t h = 1469598103934665603ull;  // FNV-1a: stable across builds and machines
-  for (unsigned char c : id) h = (h ^ c) * 1099511628211ull;
-  return h == 0 ? 1 : h;
+// <scxml _persist>, or the default.
+absl::StatusOr<bool> IsPersistent(const scxml::Document& doc, bool by_default) {
+  auto it = doc.extensions.find("_persist");
+  if (it == doc.extensions.end()) return by_default;
+  if (it->second != "true" && it->second != "false") {
+    return absl::InvalidArgumentError(absl::StrCat("<scxml _persist=\"", it->second, "\">: must be true or false"));
+  }
+  return it->second == "true";
 }
 
 }  // namespace
 
-// ---------------------------------------------------------------------------
-// A session as the engine's threads share it: what is needed to append its
-// next input. `mu` serializes appends, so log order = queue order.
-struct Slot {
-  Slot(std::string id_, int worker_) : id(std::move(id_)), worker(worker_) {}
-  std::mutex mu;
-  const std::string id;
-  const int worker;
-  bool persistent = false;
-  bool ready = false;     // started or restored on its worker
-  std::atomic<bool> dead{false};  // no longer in the map: look it up again
-  std::string document_sha256;
-  std::string document_url;
-  uint64_t last_seq = 0;
-  int64_t last_time_ms = 0;
-  std::atomic<int> pending{0};   // inputs posted to the worker, not applied yet
-
-  // Effect ids of delivered events (de-duplication), under their own lock
-  // so that a worker never waits for `mu`'s holders.
-  std::mutex effects_mu;
-  std::deque<std::string> effect_order;
-  absl::flat_hash_set<std::string> effects;
-
-  bool SeenEffect(const std::string& id) {
-    std::lock_guard<std::mutex> l(effects_mu);
-    return effects.contains(id);
+absl::Status Engine::CheckSessionId(const std::string& id) const {
+  ASSIGN_OR_RETURN(int node, sessionapi::NodeOfSessionId(id));
+  if (node != options_.node_id) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("session belongs to node ", node, "; this is node ", options_.node_id));
   }
-  void RememberEffect(const std::string& id) {
-    std::lock_guard<std::mutex> l(effects_mu);
-    if (id.empty() || !effects.insert(id).second) return;
-    effect_order.push_back(id);
-    while (effect_order.size() > kMaxEffectIds) {
-      effects.erase(effect_order.front());
-      effect_order.pop_front();
-    }
-  }
-};
-
-// A WatchSession stream: the worker pushes, the gRPC thread pops.
-struct Watcher {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::deque<sv1::WatchSessionResponse> updates;
-  uint64_t missed = 0;
-  bool closed = false;
-  std::atomic<bool> abandoned{false};
-
-  void Push(sv1::WatchSessionResponse u, bool close) {
-    {
-      std::lock_guard<std::mutex> l(mu);
-      if (updates.size() >= 256) {
-        ++missed;
-      } else {
-        u.set_missed(missed);
-        missed = 0;
-        updates.push_back(std::move(u));
-      }
-      closed |= close;
-    }
-    cv.notify_all();
-  }
-};
-
-// A Request waiting for the session's answer.
-struct PendingRequest {
-  std::mutex mu;
-  std::condition_variable cv;
-  bool answered = false;
-  std::string name;
-  std::string data_json;
-};
-
-// A session on its worker thread (only that thread touches it).
-struct Live {
-  std::shared_ptr<Slot> slot;
-  std::shared_ptr<const scxml::Document> doc;
-  std::unique_ptr<Interpreter> interp;
-  uint64_t applied_seq = 0;
-  uint64_t snapshot_seq = 0;
-  int64_t unsnapshotted_since_ms = 0;  // mono time of the first entry not in a snapshot
-  int64_t last_activity_ms = 0;        // mono
-  int64_t timer_due = INT64_MAX;
-  bool clock_pending = false;          // a ClockAdvanced entry is on its way
-  bool replaying = false;
-  bool send_recovered = false;
-  uint32_t effects_in_entry = 0;
-  uint64_t volatile_effects = 0;       // effect ids of in-memory sessions
-  std::vector<std::shared_ptr<Watcher>> watchers;
-  std::vector<std::string> logs;       // of the current macrostep, for watchers
-  // Sends to other sessions not yet handed over; no snapshot meanwhile (a
-  // crash must replay them). Shared with the delivery thread.
-  std::shared_ptr<std::atomic<int>> outstanding_sends = std::make_shared<std::atomic<int>>(0);
-};
-
-// One thread running tasks in order: sends to other sessions (they may
-// block on the store or another node, which a worker must never do for
-// another session's sake).
-class Executor {
- public:
-  Executor() : thread_([this] { Loop(); }) {}
-  ~Executor() {
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      stop_ = true;
-    }
-    cv_.notify_all();
-    thread_.join();
-  }
-  void Post(std::function<void()> fn) {
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      tasks_.push_back(std::move(fn));
-    }
-    cv_.notify_one();
-  }
-
- private:
-  void Loop() {
-    std::unique_lock<std::mutex> l(mu_);
-    for (;;) {
-      cv_.wait(l, [&] { return stop_ || !tasks_.empty(); });
-      if (tasks_.empty()) return;
-      auto fn = std::move(tasks_.front());
-      tasks_.pop_front();
-      l.unlock();
-      fn();
-      l.lock();
-    }
-  }
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> tasks_;
-  bool stop_ = false;
-  std::thread thread_;
-};
-
-class Engine::Impl final {
- public:
-  Impl(EngineOptions options, SessionStore* store, metrics::MetricsServer* metrics);
-  ~Impl();
-
-  void Start(std::function<void(bool)> on_serving);
-  void Stop();
-
-  absl::StatusOr<sv1::StartSessionResponse> StartSession(const sv1::StartSessionRequest& req);
-  absl::StatusOr<sv1::SendEventResponse> SendEvent(const sv1::SendEventRequest& req);
-  absl::StatusOr<sv1::RequestEventResponse> Request(const sv1::RequestEventRequest& req);
-  absl::StatusOr<sv1::QuerySessionResponse> QuerySession(const sv1::QuerySessionRequest& req);
-  absl::Status WatchSession(const sv1::WatchSessionRequest& req,
-                            const std::function<bool(const sv1::WatchSessionResponse&)>& write,
-                            const std::function<bool()>& cancelled);
-  // A reply to a Request (a <send> to its origin); unknown ids are ignored
-  // (a replayed reply, or one after the caller gave up).
-  void Answer(const std::string& request_id, const scxml::Event& reply);
-  absl::Status TerminateSession(const sv1::TerminateSessionRequest& req);
-  absl::StatusOr<sv1::ListSessionsResponse> ListSessions(const sv1::ListSessionsRequest& req);
-
-  bool serving() const { return role_.load() == Role::kPrimary; }
-  uint64_t epoch() const { return epoch_.load(); }
-
- private:
-  enum class Role { kStarting, kStandby, kPrimary, kFenced, kStopped };
-  class Worker;
-  class WorkerEnv;
-
-  // ---- roles and the lease ----
-  void LeaseLoop();
-  void BecomePrimary(uint64_t epoch);
-  // Stops serving at once: a newer primary exists (or may exist).
-  void Fence(const std::string& why);
-  // Drops sessions from memory unsaved (all, or only persistent ones).
-  void DropSessions(bool persistent_only);
-  absl::Status CheckServing() const;
-  absl::Status CheckWritable() const;
-  absl::Status NotServing() const;
-
-  // ---- sessions ----
-  // The session's slot, restored from the store when it is not in memory.
-  // The slot is returned locked.
-  absl::StatusOr<std::shared_ptr<Slot>> Acquire(const std::string& id, std::unique_lock<std::mutex>* lock,
-                                                bool* recovered_now);
-  absl::Status Activate(const std::shared_ptr<Slot>& slot, bool* crashed);
-  // Appends `entry` (seq and time set here) for a persistent session and
-  // posts it to the session's worker. Slot locked.
-  absl::StatusOr<uint64_t> AppendAndPost(const std::shared_ptr<Slot>& slot, ev::LogEntry entry);
-  absl::StatusOr<sv1::SendEventResponse> Deliver(const std::string& id, const ev::Event& event);
-  void RemoveSlot(const std::shared_ptr<Slot>& slot);
-  // RemoveSlot, and the session leaves its worker's memory unsaved.
-  void Evict(const std::shared_ptr<Slot>& slot);
-  void RecoveryLoop(uint64_t generation);
-
-  // ---- on the worker thread ----
-  void ApplyEntry(Worker* w, const std::shared_ptr<Slot>& slot, const ev::LogEntry& entry);
-  absl::Status StartLive(Worker* w, const std::shared_ptr<Slot>& slot, std::shared_ptr<const scxml::Document> doc,
-                         const ev::LogEntry& started);
-  // The interpreter of `live` from its `started` entry, through its first macrostep.
-  absl::Status StartFromEntry(Worker* w, Live* live, const ev::LogEntry& started);
-  absl::Status RestoreLive(Worker* w, const std::shared_ptr<Slot>& slot,
-                           std::shared_ptr<const scxml::Document> doc, const LoadedSession& loaded,
-                           const sv1::SessionRecord* record);
-  void Apply(Worker* w, Live* live, const ev::LogEntry& entry);
-  void Notify(Live* live, const ev::LogEntry& entry, bool finished);
-  absl::Status CheckSessionId(const std::string& id) const;
-  void AfterApply(Worker* w, Live* live);
-  // AfterApply as the worker's next task: the session was just made live
-  // for a caller that holds its Slot::mu and waits for this task.
-  void PostAfterApply(Worker* w, const std::shared_ptr<Slot>& slot);
-  void FinishLive(Worker* w, Live* live);
-  absl::Status SnapshotLive(Live* live, bool deactivated);
-  void Housekeep(Worker* w);
-  void FireTimers(Worker* w);
-  scxml::InterpreterOptions InterpreterOptionsFor(const std::string& id, uint64_t seed) const;
-
-  // The worker runs `fn` and the caller waits for it (inline when the caller
-  // is that worker). No timeout: `fn` refers to the caller's frame; workers
-  // never wait for a thread that waits for them ("Threads and locks" in
-  // README.md) and every call they make has a deadline.
-  absl::Status RunOn(int worker, std::function<absl::Status(Worker*)> fn);
-
-  const EngineOptions options_;
-  SessionStore* const store_;
-  std::unique_ptr<EngineMetrics> metrics_;
-  scxml::DefaultFetcher fetcher_;
-  js::EcmascriptDataModelFactory factory_;
-  std::unique_ptr<DocumentCache> docs_;
-  std::vector<std::unique_ptr<Worker>> workers_;
-  std::function<void(bool)> on_serving_;
-
-  std::atomic<Role> role_{Role::kStarting};
-  std::atomic<uint64_t> epoch_{0};
-  std::atomic<int64_t> lease_valid_until_ms_{0};   // mono
-  std::atomic<uint64_t> generation_{0};            // increments on every role change
-  mutable std::mutex lease_mu_;
-  std::condition_variable lease_cv_;
-  std::string primary_endpoint_;                   // guarded by lease_mu_
-  bool stopping_ = false;                          // guarded by lease_mu_
-  std::thread lease_thread_;
-  std::thread recovery_thread_;
-
-  std::mutex mu_;   // the map; never wait for a Slot::mu while holding it
-  absl::flat_hash_map<std::string, std::shared_ptr<Slot>> slots_;
-  // Documents this process stored, and when (mono ms): a start stores its
-  // document again only after kDocumentRestoreMs, which also refreshes the
-  // document key's TTL for sessions that end before any snapshot.
-  absl::flat_hash_map<std::string, int64_t> stored_documents_;
-
-  std::mutex requests_mu_;
-  absl::flat_hash_map<std::string, std::shared_ptr<PendingRequest>> requests_;
-  std::atomic<uint64_t> request_counter_{0};
-
-  // Sends to other sessions (this node's and others').
-  std::unique_ptr<Executor> sends_;
-  std::mutex remote_mu_;
-  absl::flat_hash_map<std::string, std::shared_ptr<sv1::Sessions::Stub>> remote_stubs_;
-};
-
-// ---------------------------------------------------------------------------
-// The interpreter's environment on one worker: logs, sends to other
-// sessions, documents for <invoke>.
-class Engine::Impl::WorkerEnv final : public scxml::InterpreterEnvironment {
- public:
-  WorkerEnv(Impl* engine, Worker* worker) : engine_(engine), worker_(worker) {}
-  void SetCurrent(Live* live) { current_ = live; }
-
-  void Log(const Interpreter& session, std::string_view label, std::string_view value) override {
-    if (current_ != nullptr && current_->replaying) return;
-    log::Info("scxml log", {{"session", session.session_id()}, {"label", label}, {"value", value}});
-    if (current_ != nullptr && !current_->watchers.empty() && current_->logs.size() < 100) {
-      current_->logs.push_back(absl::StrCat(std::string(label), ": ", std::string(value)));
-    }
-  }
-
-  absl::Status SendExternal(const Interpreter& from, const std::string& target, const std::string& type,
-                            const scxml::Event& event) override;
-
-  absl::StatusOr<std::shared_ptr<const scxml::Document>> LoadDocument(const std::string& src,
-                                                                      const std::string& base) override {
-    return engine_->docs_->FromUrl(scxml::DefaultFetcher::Resolve(src, base));
-  }
-  absl::StatusOr<std::shared_ptr<const scxml::Document>> CompileSource(const std::string& source,
-                                                                       const std::string& name) override {
-    return engine_->docs_->FromSource(source, name);
-  }
-
- private:
-  Impl* engine_;
-  Worker* worker_;
-  Live* current_ = nullptr;
-};
-
-class Engine::Impl::Worker {
- public:
-  Worker(Impl* engine, int index) : engine_(engine), index_(index), env_(engine, this) {}
-
-  void Start() { thread_ = std::thread([this] { Loop(); }); }
-  void StopAndJoin() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stop_ = true;
-    }
-    cv_.notify_all();
-    if (thread_.joinable()) thread_.join();
-  }
-  // Never blocks; the caller checks queued() against the bound first.
-  void Post(std::function<void(Worker*)> task) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      tasks_.push_back(Task{std::move(task), MonoNowMs()});
-    }
-    cv_.notify_one();
-  }
-  size_t queued() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return tasks_.size();
-  }
-  bool OnThread() const { return std::this_thread::get_id() == thread_.get_id(); }
-
-  // Worker-thread state.
-  absl::flat_hash_map<std::string, std::unique_ptr<Live>> live;
-  struct Timer {
-    int64_t due_ms;
-    std::string id;
-    bool operator>(const Timer& o) const { return due_ms > o.due_ms; }
-  };
-  std::priority_queue<Timer, std::vector<Timer>, std::greater<Timer>> timers;
-  WorkerEnv& env() { return env_; }
-  int index() const { return index_; }
-
- private:
-  struct Task {
-    std::function<void(Worker*)> fn;
-    int64_t posted_ms;
-  };
-  void Loop();
-
-  Impl* engine_;
-  const int index_;
-  WorkerEnv env_;
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Task> tasks_;
-  bool stop_ = false;
-  std::thread thread_;
-};
-
-void Engine::Impl::Worker::Loop() {
-  int64_t next_housekeeping = MonoNowMs() + 200;
-  for (;;) {
-    std::deque<Task> batch;
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      int64_t wake = next_housekeeping;
-      if (!timers.empty()) wake = std::min(wake, MonoNowMs() + std::max<int64_t>(0, timers.top().due_ms - RealNowMs()));
-      cv_.wait_for(lock, std::chrono::milliseconds(std::max<int64_t>(0, wake - MonoNowMs())),
-                   [&] { return stop_ || !tasks_.empty(); });
-      if (stop_ && tasks_.empty()) break;
-      batch.swap(tasks_);
-    }
-    for (Task& t : batch) {
-      engine_->metrics_->ObserveQueueing((MonoNowMs() - t.posted_ms) / 1000.0);
-      t.fn(this);
-    }
-    engine_->FireTimers(this);
-    if (MonoNowMs() >= next_housekeeping) {
-      engine_->Housekeep(this);
-      next_housekeeping = MonoNowMs() + 200;
-    }
-  }
-  // Stop: persistent sessions get a last snapshot; every interpreter is
-  // destroyed on this thread (its data model belongs to this thread).
-  for (auto& [id, l] : live) {
-    if (l->slot->persistent && l->applied_seq > l->snapshot_seq && engine_->role_.load() == Role::kStopped &&
-        engine_->CheckWritable().ok()) {
-      (void)engine_->SnapshotLive(l.get(), /*deactivated=*/false);
-    }
-  }
-  live.clear();
+  return absl::OkStatus();
 }
 
-// ---------------------------------------------------------------------------
+// ---- construction and lifecycle ---------------------------------------------------
 
-Engine::Impl::Impl(EngineOptions options, SessionStore* store, metrics::MetricsServer* metrics)
+absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(EngineOptions options, SessionStore* store,
+                                                       metrics::MetricsServer* metrics, EngineDeps deps) {
+  if (options.worker_threads < 1 || options.worker_threads > 256) {
+    return absl::InvalidArgumentError("worker_threads must be 1..256");
+  }
+  if (options.lease_renew_ms * 2 > options.lease_ttl_ms) {
+    return absl::InvalidArgumentError("the lease renewal period must be at most half of the lease TTL");
+  }
+  if (options.instance_id.empty()) return absl::InvalidArgumentError("instance id is empty");
+  return std::unique_ptr<Engine>(new Engine(std::move(options), store, metrics, std::move(deps)));
+}
+
+Engine::Engine(EngineOptions options, SessionStore* store, metrics::MetricsServer* metrics, EngineDeps deps)
     : options_(std::move(options)),
-      store_(store),
+      clock_(deps.clock != nullptr ? deps.clock : time::RealClock::Get()),
       metrics_(std::make_unique<EngineMetrics>(metrics)),
-      factory_() {
-  scxml::CompileOptions compile;
-  compile.ecmascript = &factory_;
-  compile.fetcher = &fetcher_;
-  DocumentCache::Options doc_options;
-  doc_options.allowed_prefixes = options_.document_url_prefixes;
-  docs_ = std::make_unique<DocumentCache>(compile, store_, doc_options);
-  for (int i = 0; i < options_.worker_threads; ++i) workers_.push_back(std::make_unique<Worker>(this, i));
-  sends_ = std::make_unique<Executor>();
-}
+      store_(store, metrics_.get(), clock_),
+      session_config_{&factory_, options_.limits, options_.max_microsteps},
+      docs_(scxml::CompileOptions{.ecmascript = &factory_, .fetcher = &fetcher_}, &store_,
+            DocumentCache::Options{.allowed_prefixes = options_.document_url_prefixes, .clock = clock_}),
+      lease_(NodeLease::Options{options_.node_id, options_.instance_id, options_.endpoint, options_.lease_ttl_ms,
+                                options_.lease_renew_ms},
+             &store_, clock_, this),
+      registry_(options_.max_sessions,
+                [this](const std::string& id) { return workers_.WorkerOf(id); }),
+      writer_(&store_, &lease_, clock_, options_.node_id,
+              [this](const std::shared_ptr<SessionEntry>& e) { Evict(e); }),
+      requests_(options_.instance_id, clock_),
+      own_peers_(deps.peers != nullptr
+                     ? nullptr
+                     : std::make_unique<GrpcPeerSessions>(&store_, deps.peer_channel, kPeerDeadline)),
+      peers_(deps.peers != nullptr ? deps.peers : own_peers_.get()),
+      router_(SendRouter::Options{options_.node_id, options_.io_threads}, &requests_, &docs_, peers_,
+              [this](const std::string& id, const ev::Event& e) { return Deliver(id, e).status(); },
+              deps.http ? deps.http : HttpSend(scxml::BasicHttpSend)),
+      workers_(options_.worker_threads, clock_, this),
+      states_(options_.worker_threads),
+      recovery_(ProactiveRecovery::Options{options_.node_id, static_cast<size_t>(options_.worker_threads),
+                                           options_.session_restart_timeout_ms},
+                &store_, &registry_, clock_,
+                [this](const std::string& id) {
+                  auto locked = Find(id);
+                  return locked.ok() && locked->activated();
+                },
+                [this](double seconds) { metrics_->RecoveryDone(seconds); }) {}
 
-Engine::Impl::~Impl() { Stop(); }
+Engine::~Engine() { StopInternal(/*clean=*/true); }
 
-void Engine::Impl::Start(std::function<void(bool)> on_serving) {
+void Engine::Start(std::function<void(bool)> on_serving) {
   on_serving_ = std::move(on_serving);
-  for (auto& w : workers_) w->Start();
-  role_ = Role::kStandby;
+  workers_.Start();
+  lease_.Begin();
   metrics_->SetRole(false);
   lease_thread_ = std::thread([this] { LeaseLoop(); });
 }
 
-void Engine::Impl::Stop() {
+void Engine::Stop() { StopInternal(/*clean=*/true); }
+void Engine::StopAsIfCrashed() { StopInternal(/*clean=*/false); }
+
+void Engine::StopInternal(bool clean) {
   {
-    std::lock_guard<std::mutex> lock(lease_mu_);
+    absl::MutexLock l(&stop_mu_);
     if (stopping_) return;
     stopping_ = true;
+    stop_cv_.SignalAll();
   }
-  lease_cv_.notify_all();
   if (lease_thread_.joinable()) lease_thread_.join();
-  if (recovery_thread_.joinable()) recovery_thread_.join();
-  sends_.reset();  // finishes the sends already handed over
-  const bool was_primary = role_.load() == Role::kPrimary && options_.clean_stop;
+  recovery_.Stop();
+  router_.Stop();  // finishes the sends already handed over
+  const bool was_primary = lease_.BeginStop();
   // Workers snapshot on the way out only while the lease is still ours.
-  if (was_primary) role_ = Role::kStopped;
-  for (auto& w : workers_) w->StopAndJoin();
-  role_ = Role::kStopped;
-  if (was_primary) {
-    (void)store_->ReleaseLease(absl::StrCat("node:", options_.node_id), options_.instance_id, epoch_.load());
-    log::Info("released the node lease", {{"epoch", epoch_.load()}});
-  }
+  snapshot_on_stop_ = was_primary && clean;
+  workers_.Stop();
+  if (was_primary && clean) lease_.Release();
   if (on_serving_) on_serving_(false);
 }
 
-// ---- lease ----------------------------------------------------------------
-
-void Engine::Impl::LeaseLoop() {
-  const std::string name = absl::StrCat("node:", options_.node_id);
-  std::unique_lock<std::mutex> lock(lease_mu_);
-  while (!stopping_) {
-    lock.unlock();
-    const int64_t started = MonoNowMs();
-    uint32_t wait_ms = options_.lease_renew_ms;
-    const Role role = role_.load();
-    if (role == Role::kPrimary) {
-      absl::Status s = store_->RenewLease(name, options_.instance_id, epoch_.load(), options_.lease_ttl_ms);
-      if (s.ok()) {
-        lease_valid_until_ms_ = started + options_.lease_ttl_ms * 9 / 10;
-        metrics_->SetPersistenceUp(true);
-      } else if (s.code() == absl::StatusCode::kAborted || s.code() == absl::StatusCode::kNotFound) {
-        // Not ours any more. If nobody took it meanwhile (it expired while
-        // the store was unreachable) it can be ours again, with a new epoch;
-        // persistent sessions are re-read from the store, since another
-        // primary may have run them in between.
-        auto r = store_->AcquireLease(name, options_.instance_id, options_.endpoint, options_.lease_ttl_ms);
-        if (r.ok() && r->acquired) {
-          lease_valid_until_ms_ = started + options_.lease_ttl_ms * 9 / 10;
-          log::Warn("the node lease had expired; acquired it again",
-                    {{"old_epoch", epoch_.load()}, {"epoch", r->epoch}});
-          DropSessions(/*persistent_only=*/true);
-          epoch_ = r->epoch;
-          metrics_->SetEpoch(r->epoch);
-        } else {
-          if (r.ok()) {
-            std::lock_guard<std::mutex> l(lease_mu_);
-            primary_endpoint_ = r->endpoint;
-          }
-          Fence(absl::StrCat("lease renewal refused: ", std::string(s.message())));
-        }
-      } else {
-        // The store is unreachable: keep serving in-memory sessions; writes
-        // stop by themselves once the lease may have run out (CheckWritable).
-        metrics_->SetPersistenceUp(false);
-        wait_ms = std::min<uint32_t>(wait_ms, 200);
-      }
-    } else {
-      auto r = store_->AcquireLease(name, options_.instance_id, options_.endpoint, options_.lease_ttl_ms);
-      if (r.ok() && r->acquired) {
-        lease_valid_until_ms_ = started + options_.lease_ttl_ms * 9 / 10;
-        metrics_->SetPersistenceUp(true);
-        BecomePrimary(r->epoch);
-      } else if (r.ok()) {
-        metrics_->SetPersistenceUp(true);
-        std::lock_guard<std::mutex> l(lease_mu_);
-        if (primary_endpoint_ != r->endpoint) {
-          log::Info("standby: the node lease is held", {{"holder", r->holder}, {"endpoint", r->endpoint}});
-        }
-        primary_endpoint_ = r->endpoint;
-        if (role_.load() != Role::kStandby) role_ = Role::kStandby;
-        wait_ms = std::min<uint32_t>(options_.lease_renew_ms, std::max<uint32_t>(100, options_.lease_ttl_ms / 10));
-      } else {
-        metrics_->SetPersistenceUp(false);
-        log::Warn("cannot reach the lease store", {{"error", std::string(r.status().message())}});
-        wait_ms = 500;
-      }
+void Engine::LeaseLoop() {
+  for (;;) {
+    const int64_t next = lease_.Tick();
+    absl::MutexLock l(&stop_mu_);
+    while (!stopping_ && !clock_->WaitUntil(&stop_cv_, &stop_mu_, next)) {
     }
-    lock.lock();
-    lease_cv_.wait_for(lock, std::chrono::milliseconds(wait_ms), [&] { return stopping_; });
+    if (stopping_) return;
   }
 }
 
-void Engine::Impl::BecomePrimary(uint64_t epoch) {
-  epoch_ = epoch;
+void Engine::OnPrimary(uint64_t epoch) {
   metrics_->SetEpoch(epoch);
-  const uint64_t generation = ++generation_;
-  {
-    std::lock_guard<std::mutex> l(lease_mu_);
-    primary_endpoint_ = options_.endpoint;
-  }
-  role_ = Role::kPrimary;
   metrics_->SetRole(true);
-  log::Info("primary: acquired the node lease", {{"epoch", epoch}, {"endpoint", options_.endpoint}});
   if (on_serving_) on_serving_(true);
   if (options_.proactive_recovery) {
-    if (recovery_thread_.joinable()) recovery_thread_.join();
-    recovery_thread_ = std::thread([this, generation] { RecoveryLoop(generation); });
+    const uint64_t generation = lease_.generation();
+    recovery_.Start([this, generation] { return lease_.generation() == generation; });
   }
 }
 
-void Engine::Impl::Fence(const std::string& why) {
-  Role expected = Role::kPrimary;
-  if (!role_.compare_exchange_strong(expected, Role::kFenced)) return;
-  ++generation_;
+void Engine::OnReacquired(uint64_t, uint64_t epoch) {
+  metrics_->SetEpoch(epoch);
+  DropSessions(/*persistent_only=*/true);
+}
+
+void Engine::OnDeposed(const std::string&) {
   metrics_->SetRole(false);
   metrics_->CountFenced();
-  log::Error("stopped serving: this instance is no longer the node's primary", {{"reason", why}});
   if (on_serving_) on_serving_(false);
   // Sessions in memory belong to the new primary now.
   DropSessions(/*persistent_only=*/false);
-  // The lease keeper goes on trying to acquire the lease, as a standby.
-  role_ = Role::kStandby;
 }
 
-void Engine::Impl::DropSessions(bool persistent_only) {
-  std::vector<std::shared_ptr<Slot>> dropped;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (auto it = slots_.begin(); it != slots_.end();) {
-      if (persistent_only && !it->second->persistent) {
-        ++it;
-        continue;
-      }
-      dropped.push_back(it->second);
-      slots_.erase(it++);
-    }
-  }
-  for (auto& s : dropped) s->dead = true;  // callers re-check under s->mu
-  for (auto& w : workers_) {
-    w->Post([this, persistent_only](Worker* w) {
-      for (auto it = w->live.begin(); it != w->live.end();) {
-        if (persistent_only && !it->second->slot->persistent) {
+void Engine::DropSessions(bool persistent_only) {
+  registry_.DropAll(persistent_only);
+  for (int w = 0; w < workers_.size(); ++w) {
+    workers_.Post(w, [this, w, persistent_only] {
+      WorkerState& state = states_[w];
+      for (auto it = state.live.begin(); it != state.live.end();) {
+        if (persistent_only && !it->second.session->persistent()) {
           ++it;
           continue;
         }
-        w->live.erase(it++);
+        state.hub.Close(it->first, /*finished=*/false);
+        state.live.erase(it++);
         metrics_->SessionsInMemory(-1);
       }
     });
   }
 }
 
-absl::Status Engine::Impl::NotServing() const {
-  std::string primary;
-  {
-    std::lock_guard<std::mutex> l(lease_mu_);
-    primary = primary_endpoint_;
-  }
-  const Role r = role_.load();
-  if (r == Role::kStopped) return absl::UnavailableError("session-engine is shutting down");
-  return absl::UnavailableError(absl::StrCat(
-      "this instance is a standby of node ", options_.node_id,
-      primary.empty() || primary == options_.endpoint ? std::string(" (no primary yet)")
-                                                      : absl::StrCat("; the primary is at ", primary)));
-}
+// ---- the API ---------------------------------------------------------------------
 
-absl::Status Engine::Impl::CheckServing() const {
-  if (role_.load() != Role::kPrimary) return NotServing();
-  return absl::OkStatus();
-}
-
-absl::Status Engine::Impl::CheckWritable() const {
-  const Role r = role_.load();
-  if (r != Role::kPrimary && r != Role::kStopped) return NotServing();
-  if (MonoNowMs() >= lease_valid_until_ms_.load()) {
-    return absl::UnavailableError("the node lease could not be renewed in time; not writing");
-  }
-  return absl::OkStatus();
-}
-
-// ---- the API ----------------------------------------------------------------
-
-absl::StatusOr<sv1::StartSessionResponse> Engine::Impl::StartSession(const sv1::StartSessionRequest& req) {
-  RETURN_IF_ERROR(CheckServing());
-  const int64_t t0 = MonoNowMs();
+absl::StatusOr<sv1::StartSessionResponse> Engine::StartSession(const sv1::StartSessionRequest& req) {
+  RETURN_IF_ERROR(lease_.CheckServing());
+  const int64_t t0 = clock_->MonotonicMs();
   metrics_->PendingCreations(+1);
   struct Done {
     EngineMetrics* m;
     ~Done() { m->PendingCreations(-1); }
   } done{metrics_.get()};
-
-  if (req.idempotency_key().size() > 256) {
-    return absl::InvalidArgumentError("idempotency_key is longer than 256 bytes");
+  if (req.idempotency_key().size() > kMaxIdempotencyKeyBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("idempotency_key is longer than ", kMaxIdempotencyKeyBytes, " bytes"));
   }
   // The document: fetched (then the alternate URL) or inline.
   absl::StatusOr<std::shared_ptr<const scxml::Document>> doc;
@@ -709,34 +217,28 @@ absl::StatusOr<sv1::StartSessionResponse> Engine::Impl::StartSession(const sv1::
   switch (req.document_case()) {
     case sv1::StartSessionRequest::kUrl: {
       url = req.url();
-      const int64_t f0 = MonoNowMs();
-      doc = docs_->FromUrl(url);
+      const int64_t f0 = clock_->MonotonicMs();
+      doc = docs_.FromUrl(url);
       if (!doc.ok() && !req.alternate_url().empty()) {
         log::Warn("document failed, trying the alternate url",
                   {{"url", url}, {"alternate", req.alternate_url()}, {"error", std::string(doc.status().message())}});
         url = req.alternate_url();
-        doc = docs_->FromUrl(url);
+        doc = docs_.FromUrl(url);
       }
-      metrics_->ObserveFetch((MonoNowMs() - f0) / 1000.0);
+      metrics_->ObserveFetch(Seconds(clock_->MonotonicMs() - f0));
       break;
     }
     case sv1::StartSessionRequest::kSource:
       url = "inline";
-      doc = docs_->FromSource(req.source(), "inline");
+      doc = docs_.FromSource(req.source(), "inline");
       break;
     default:
       return absl::InvalidArgumentError("one of url or source is required");
   }
   if (!doc.ok()) return doc.status();
+  ASSIGN_OR_RETURN(const bool persistent, IsPersistent(**doc, options_.persistence_default));
 
-  bool persistent = options_.persistence_default;
-  if (auto it = (*doc)->extensions.find("_persist"); it != (*doc)->extensions.end()) {
-    if (it->second != "true" && it->second != "false") {
-      return absl::InvalidArgumentError(absl::StrCat("<scxml _persist=\"", it->second, "\">: must be true or false"));
-    }
-    persistent = it->second == "true";
-  }
-  // Start parameters: only for <data _type="parameter"> of the root.
+  // Entry 1. Start parameters: only for <data _type="parameter"> of the root.
   ev::LogEntry started;
   auto* s = started.mutable_started();
   s->set_document_sha256((*doc)->sha256);
@@ -751,462 +253,188 @@ absl::StatusOr<sv1::StartSessionResponse> Engine::Impl::StartSession(const sv1::
     (*s->mutable_parameters())[name] = value;
   }
   if (started.ByteSizeLong() > options_.max_event_bytes) {
-    return absl::ResourceExhaustedError(absl::StrCat("start parameters are larger than ", options_.max_event_bytes, " bytes"));
+    return absl::OutOfRangeError(
+        absl::StrCat("start parameters are larger than ", options_.max_event_bytes, " bytes"));
   }
-
-  const std::string id = req.idempotency_key().empty() ? NewSessionId(options_.node_id)
-                                                       : SessionIdForKey(options_.node_id, req.idempotency_key());
+  const bool keyed = !req.idempotency_key().empty();
+  const std::string id = keyed ? sessionapi::SessionIdForKey(options_.node_id, req.idempotency_key())
+                               : sessionapi::NewSessionId(options_.node_id);
   s->set_random_seed(SeedOf(id));
   sv1::StartSessionResponse resp;
   resp.set_session_id(id);
   resp.set_persistent(persistent);
 
-  if (!req.idempotency_key().empty()) {
-    std::unique_lock<std::mutex> lock;
-    bool recovered = false;
-    auto existing = Acquire(id, &lock, &recovered);
+  if (keyed) {
+    auto existing = Find(id);
     if (existing.ok()) {
-      resp.set_persistent((*existing)->persistent);
+      resp.set_persistent(existing->entry().persistent);
       resp.set_created(false);
       return resp;
     }
     if (existing.status().code() != absl::StatusCode::kNotFound) return existing.status();
   }
-
-  auto slot = std::make_shared<Slot>(id, WorkerOf(id, options_.worker_threads));
-  std::unique_lock<std::mutex> slot_lock(slot->mu);
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (slots_.size() >= options_.max_sessions) {
-      return absl::ResourceExhaustedError(absl::StrCat("this node holds ", slots_.size(),
-                                                       " sessions in memory (limit ", options_.max_sessions, ")"));
-    }
-    if (!slots_.try_emplace(id, slot).second) {
-      // A concurrent start with the same idempotency key won.
-      resp.set_created(false);
-      return resp;
-    }
+  auto created = registry_.Create(id);
+  if (!created.ok()) {
+    if (created.status().code() != absl::StatusCode::kAlreadyExists) return created.status();
+    resp.set_created(false);  // a concurrent start with the same key won
+    return resp;
   }
-  slot->persistent = persistent;
-  slot->document_sha256 = (*doc)->sha256;
-  slot->document_url = url;
-  if (workers_[slot->worker]->queued() >= options_.max_queue_per_worker) {
-    RemoveSlot(slot);
-    return absl::ResourceExhaustedError("the session's worker queue is full");
+  const std::shared_ptr<SessionEntry> entry = created->shared();
+  entry->mu.AssertHeld();
+  entry->persistent = persistent;
+  entry->document_sha256 = (*doc)->sha256;
+  if (absl::Status q = CheckQueue(*entry); !q.ok()) {
+    registry_.Remove(entry);
+    return q;
   }
-  bool stored;
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    auto it = stored_documents_.find((*doc)->sha256);
-    stored = it != stored_documents_.end() && MonoNowMs() - it->second < kDocumentRestoreMs;
-  }
-  if (persistent && !stored) {
-    absl::Status put = store_->PutDocument((*doc)->sha256, (*doc)->source_text);
-    if (put.ok()) {
-      std::lock_guard<std::mutex> l(mu_);
-      stored_documents_[(*doc)->sha256] = MonoNowMs();
-    }
-    if (!put.ok()) {
-      RemoveSlot(slot);
-      metrics_->SetPersistenceUp(put.code() != absl::StatusCode::kUnavailable);
-      return put.code() == absl::StatusCode::kUnavailable
-                 ? absl::UnavailableError(absl::StrCat("cannot store the document: ", put.message()))
-                 : put;
-    }
-  }
-  // Entry 1 and the session's creation on its worker (waited for, so a
-  // session that cannot start is not left half-created in memory).
-  started.set_seq(1);
-  const int64_t now = RealNowMs();
-  SetEntryTime(&started, now);
-  started.set_epoch(epoch_.load());
   if (persistent) {
-    RETURN_IF_ERROR(CheckWritable());
-    const int64_t a0 = MonoNowMs();
-    auto r = store_->Append(id, epoch_.load(), options_.node_id, slot->document_sha256, {started});
-    metrics_->ObserveAppend((MonoNowMs() - a0) / 1000.0, r.ok());
-    if (!r.ok()) {
-      RemoveSlot(slot);
-      if (r.status().code() == absl::StatusCode::kAborted) {
-        if (!req.idempotency_key().empty()) {
-          return absl::AlreadyExistsError("a session with this idempotency key exists with other parameters");
-        }
-        Fence(absl::StrCat("append refused: ", r.status().message()));
-        return NotServing();
+    if (absl::Status put = docs_.Store(**doc); !put.ok()) {
+      registry_.Remove(entry);
+      if (put.code() == absl::StatusCode::kUnavailable) {
+        return absl::UnavailableError(absl::StrCat("cannot store the document: ", put.message()));
       }
-      metrics_->SetPersistenceUp(r.status().code() != absl::StatusCode::kUnavailable);
-      (void)store_->Delete(id, epoch_.load());  // best effort: the append may land later
-      return absl::UnavailableError(absl::StrCat("the session could not be made durable: ", r.status().message()));
+      return put;
     }
-    metrics_->SetPersistenceUp(true);
   }
-  slot->last_seq = 1;
-  slot->last_time_ms = now;
+  if (auto w = writer_.WriteFirst(entry, &started, keyed); !w.ok()) {
+    registry_.Remove(entry);
+    return w.status();
+  }
+  // The session's creation on its worker, waited for: a session that cannot
+  // start is not left half-created in memory.
   std::shared_ptr<const scxml::Document> d = *doc;
-  absl::Status st = RunOn(
-      slot->worker, [&](Worker* w) { return StartLive(w, slot, d, started); });
+  absl::Status st =
+      workers_.RunOn(entry->worker, [&] { return StartLive(entry->worker, entry, d, started); });
   if (!st.ok()) {
-    RemoveSlot(slot);
-    if (persistent) (void)store_->Delete(id, epoch_.load());
-    return absl::Status(st.code() == absl::StatusCode::kDeadlineExceeded ? absl::StatusCode::kUnavailable : st.code(),
-                        absl::StrCat("the session could not start: ", st.message()));
+    registry_.Remove(entry);
+    if (persistent) (void)store_.Delete(id, started.epoch());
+    return absl::Status(st.code(), absl::StrCat("the session could not start: ", st.message()));
   }
-  slot->ready = true;
-  metrics_->SessionStarted(persistent, (MonoNowMs() - t0) / 1000.0);
+  entry->ready = true;
+  metrics_->SessionStarted(persistent, Seconds(clock_->MonotonicMs() - t0));
   resp.set_created(true);
   return resp;
 }
 
-absl::StatusOr<sv1::SendEventResponse> Engine::Impl::SendEvent(const sv1::SendEventRequest& req) {
-  RETURN_IF_ERROR(CheckServing());
-  RETURN_IF_ERROR(CheckSessionId(req.session_id()));
-  RETURN_IF_ERROR(CheckEventName(req.event().name()));
-  if (req.event().ByteSizeLong() > options_.max_event_bytes) {
-    return absl::ResourceExhaustedError(absl::StrCat("event is larger than ", options_.max_event_bytes, " bytes"));
-  }
+absl::StatusOr<sv1::SendEventResponse> Engine::SendEvent(const sv1::SendEventRequest& req) {
+  RETURN_IF_ERROR(CheckInput(req.session_id(), req.event()));
   return Deliver(req.session_id(), req.event());
 }
 
-absl::Status Engine::Impl::CheckSessionId(const std::string& id) const {
-  ASSIGN_OR_RETURN(int node, NodeOfSessionId(id));
-  if (node != options_.node_id) {
-    return absl::FailedPreconditionError(absl::StrCat("session belongs to node ", node, "; this is node ",
-                                                      options_.node_id));
+absl::StatusOr<sv1::RequestEventResponse> Engine::Request(const sv1::RequestEventRequest& req) {
+  RETURN_IF_ERROR(CheckInput(req.session_id(), req.event()));
+  if (req.timeout_ms() > kMaxRequestTimeoutMs) {
+    return absl::InvalidArgumentError(absl::StrCat("timeout_ms is above ", kMaxRequestTimeoutMs));
   }
-  return absl::OkStatus();
-}
-
-absl::StatusOr<sv1::RequestEventResponse> Engine::Impl::Request(const sv1::RequestEventRequest& req) {
-  RETURN_IF_ERROR(CheckServing());
-  RETURN_IF_ERROR(CheckSessionId(req.session_id()));
-  RETURN_IF_ERROR(CheckEventName(req.event().name()));
-  if (req.event().ByteSizeLong() > options_.max_event_bytes) {
-    return absl::ResourceExhaustedError(absl::StrCat("event is larger than ", options_.max_event_bytes, " bytes"));
-  }
-  if (req.timeout_ms() > 300000) return absl::InvalidArgumentError("timeout_ms is above 300000");
-  const uint32_t timeout_ms = req.timeout_ms() == 0 ? 10000 : req.timeout_ms();
-  const std::string id = absl::StrCat(options_.instance_id, "-", ++request_counter_);
-  auto pending = std::make_shared<PendingRequest>();
-  {
-    std::lock_guard<std::mutex> l(requests_mu_);
-    if (requests_.size() >= 100000) return absl::ResourceExhaustedError("too many requests waiting");
-    requests_[id] = pending;
-  }
-  struct Unregister {
-    Impl* self;
-    const std::string& id;
-    ~Unregister() {
-      std::lock_guard<std::mutex> l(self->requests_mu_);
-      self->requests_.erase(id);
-    }
-  } unregister{this, id};
+  const uint32_t timeout_ms = req.timeout_ms() == 0 ? kDefaultRequestTimeoutMs : req.timeout_ms();
+  ASSIGN_OR_RETURN(PendingRequests::Ticket ticket, requests_.Register());
   ev::Event event = req.event();
-  event.set_origin(absl::StrCat(kRequestOriginPrefix, id));
-  event.set_origin_type("http://www.w3.org/TR/scxml/#SCXMLEventProcessor");
+  event.set_origin(absl::StrCat(kRequestOriginPrefix, ticket.id()));
+  event.set_origin_type(kScxmlProcessor);
   ASSIGN_OR_RETURN(sv1::SendEventResponse sent, Deliver(req.session_id(), event));
-  if (sent.duplicate()) {
-    return absl::AlreadyExistsError("this effect_id was delivered before; its answer is gone");
-  }
-  std::unique_lock<std::mutex> l(pending->mu);
-  if (!pending->cv.wait_for(l, std::chrono::milliseconds(timeout_ms), [&] { return pending->answered; })) {
-    return absl::DeadlineExceededError(absl::StrCat("the session did not answer within ", timeout_ms,
-                                                    " ms (the event was delivered)"));
+  if (sent.duplicate()) return absl::AlreadyExistsError("this effect_id was delivered before; its answer is gone");
+  auto reply = ticket.Wait(clock_->MonotonicMs() + timeout_ms);
+  if (!reply.ok()) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("the session did not answer within ", timeout_ms, " ms (the event was delivered)"));
   }
   sv1::RequestEventResponse resp;
   resp.set_seq(sent.seq());
-  resp.set_name(pending->name);
-  auto v = JsonToValue(pending->data_json);
-  if (v.ok()) *resp.mutable_data() = *v;
+  resp.set_name(reply->name);
+  if (auto v = sessionapi::JsonToValue(reply->data_json); v.ok()) *resp.mutable_data() = *std::move(v);
   return resp;
 }
 
-void Engine::Impl::Answer(const std::string& request_id, const scxml::Event& reply) {
-  std::shared_ptr<PendingRequest> p;
-  {
-    std::lock_guard<std::mutex> l(requests_mu_);
-    auto it = requests_.find(request_id);
-    if (it == requests_.end()) return;
-    p = it->second;
+absl::StatusOr<sv1::QuerySessionResponse> Engine::QuerySession(const sv1::QuerySessionRequest& req) {
+  RETURN_IF_ERROR(lease_.CheckServing());
+  RETURN_IF_ERROR(CheckSessionId(req.session_id()));
+  if (req.data_names_size() > kMaxQueryDataNames) {
+    return absl::InvalidArgumentError(absl::StrCat("at most ", kMaxQueryDataNames, " data_names"));
   }
-  {
-    std::lock_guard<std::mutex> l(p->mu);
-    if (p->answered) return;  // the first answer counts
-    p->answered = true;
-    p->name = reply.name;
-    p->data_json = reply.data;
-  }
-  p->cv.notify_all();
+  ASSIGN_OR_RETURN(SessionRegistry::Locked locked, Find(req.session_id()));
+  const std::shared_ptr<SessionEntry> entry = locked.shared();
+  locked.Unlock();  // the query runs after every input already posted
+  sv1::QuerySessionResponse resp;
+  resp.set_session_id(req.session_id());
+  RETURN_IF_ERROR(workers_.RunOn(entry->worker, [&]() -> absl::Status {
+    Held* held = FindHeld(entry->worker, entry);
+    if (held == nullptr || held->session->interpreter() == nullptr) {
+      return absl::NotFoundError(absl::StrCat("session ", entry->id, " has finished"));
+    }
+    scxml::Interpreter& in = *held->session->interpreter();
+    resp.set_state(in.finished() ? sv1::SESSION_STATE_FINISHED : sv1::SESSION_STATE_RUNNING);
+    for (auto& s : in.ActiveStates(false)) resp.add_active_states(s);
+    for (const std::string& name : req.data_names()) {
+      ASSIGN_OR_RETURN(std::string json, in.ReadData(name));
+      auto value = sessionapi::JsonToValue(json);
+      if (!value.ok()) return absl::InternalError(absl::StrCat("data '", name, "' is not JSON-representable"));
+      (*resp.mutable_data())[name] = *std::move(value);
+    }
+    return absl::OkStatus();
+  }));
+  return resp;
 }
 
-absl::Status Engine::Impl::WatchSession(const sv1::WatchSessionRequest& req,
-                                        const std::function<bool(const sv1::WatchSessionResponse&)>& write,
-                                        const std::function<bool()>& cancelled) {
-  RETURN_IF_ERROR(CheckServing());
+absl::Status Engine::WatchSession(const sv1::WatchSessionRequest& req,
+                                  const std::function<bool(const sv1::WatchSessionResponse&)>& write,
+                                  const std::function<bool()>& cancelled) {
+  RETURN_IF_ERROR(lease_.CheckServing());
   RETURN_IF_ERROR(CheckSessionId(req.session_id()));
-  std::unique_lock<std::mutex> lock;
-  bool recovered = false;
-  ASSIGN_OR_RETURN(std::shared_ptr<Slot> slot, Acquire(req.session_id(), &lock, &recovered));
-  lock.unlock();
+  ASSIGN_OR_RETURN(SessionRegistry::Locked locked, Find(req.session_id()));
+  const std::shared_ptr<SessionEntry> entry = locked.shared();
+  locked.Unlock();
   auto watcher = std::make_shared<Watcher>();
   sv1::WatchSessionResponse first;
-  RETURN_IF_ERROR(RunOn(
-      slot->worker,
-      [&](Worker* w) -> absl::Status {
-        auto it = w->live.find(slot->id);
-        if (it == w->live.end() || it->second->interp == nullptr) {
-          return absl::NotFoundError(absl::StrCat("session ", slot->id, " has finished"));
-        }
-        if (it->second->watchers.size() >= 16) return absl::ResourceExhaustedError("at most 16 watchers per session");
-        it->second->watchers.push_back(watcher);
-        for (auto& s : it->second->interp->ActiveStates(false)) first.add_active_states(s);
-        first.set_seq(slot->persistent ? it->second->applied_seq : 0);
-        return absl::OkStatus();
-      }));
+  RETURN_IF_ERROR(workers_.RunOn(entry->worker, [&]() -> absl::Status {
+    Held* held = FindHeld(entry->worker, entry);
+    if (held == nullptr || held->session->interpreter() == nullptr) {
+      return absl::NotFoundError(absl::StrCat("session ", entry->id, " has finished"));
+    }
+    RETURN_IF_ERROR(states_[entry->worker].hub.Add(*held->session, watcher));
+    for (auto& s : held->session->interpreter()->ActiveStates(false)) first.add_active_states(s);
+    first.set_seq(held->session->persistent() ? held->session->applied_seq() : 0);
+    return absl::OkStatus();
+  }));
   struct Abandon {
     Watcher* w;
-    ~Abandon() { w->abandoned = true; }
+    ~Abandon() { w->Abandon(); }
   } abandon{watcher.get()};
   // The current configuration first, then every macrostep.
   if (!write(first)) return absl::OkStatus();
   for (;;) {
     std::deque<sv1::WatchSessionResponse> batch;
-    bool closed = false;
-    {
-      std::unique_lock<std::mutex> l(watcher->mu);
-      watcher->cv.wait_for(l, std::chrono::milliseconds(200), [&] { return !watcher->updates.empty() || watcher->closed; });
-      batch.swap(watcher->updates);
-      closed = watcher->closed;
-    }
+    const bool closed = watcher->Take(clock_, clock_->MonotonicMs() + kWatchPollMs, &batch);
+    bool finished = false;
     for (const auto& u : batch) {
       if (!write(u)) return absl::OkStatus();
+      finished |= u.finished();
     }
-    if (closed) return absl::OkStatus();
-    if (cancelled() || role_.load() != Role::kPrimary) return absl::UnavailableError("the watch ended: not serving");
+    if (finished) return absl::OkStatus();
+    if (closed) return absl::UnavailableError("the session left this instance's memory; watch it again");
+    if (cancelled() || !lease_.primary()) return absl::UnavailableError("the watch ended: not serving");
   }
 }
 
-absl::StatusOr<sv1::SendEventResponse> Engine::Impl::Deliver(const std::string& id, const ev::Event& event) {
-  std::unique_lock<std::mutex> lock;
-  bool recovered = false;
-  ASSIGN_OR_RETURN(std::shared_ptr<Slot> slot, Acquire(id, &lock, &recovered));
-  sv1::SendEventResponse resp;
-  if (!event.effect_id().empty() && slot->SeenEffect(event.effect_id())) {
-    resp.set_duplicate(true);
-    metrics_->CountDuplicate();
-    return resp;
-  }
-  if (workers_[slot->worker]->queued() >= options_.max_queue_per_worker) {
-    return absl::ResourceExhaustedError("the session's worker queue is full; retry later");
-  }
-  ev::LogEntry entry;
-  *entry.mutable_event() = event;
-  ASSIGN_OR_RETURN(uint64_t seq, AppendAndPost(slot, std::move(entry)));
-  slot->RememberEffect(event.effect_id());
-  resp.set_seq(slot->persistent ? seq : 0);
-  return resp;
-}
-
-absl::StatusOr<uint64_t> Engine::Impl::AppendAndPost(const std::shared_ptr<Slot>& slot, ev::LogEntry entry) {
-  const uint64_t seq = slot->last_seq + 1;
-  const int64_t t = std::max(RealNowMs(), slot->last_time_ms);
-  entry.set_seq(seq);
-  SetEntryTime(&entry, t);
-  entry.set_epoch(epoch_.load());
-  if (slot->persistent) {
-    RETURN_IF_ERROR(CheckWritable());
-    const int64_t a0 = MonoNowMs();
-    auto r = store_->Append(slot->id, epoch_.load(), options_.node_id, slot->document_sha256, {entry});
-    metrics_->ObserveAppend((MonoNowMs() - a0) / 1000.0, r.ok());
-    if (!r.ok()) {
-      if (r.status().code() == absl::StatusCode::kAborted) {
-        Fence(absl::StrCat("append to ", slot->id, " refused: ", r.status().message()));
-        return NotServing();
-      }
-      metrics_->SetPersistenceUp(r.status().code() != absl::StatusCode::kUnavailable);
-      // The outcome is unknown (a timeout may still land in the log): the
-      // session leaves memory and is read back from the store next time, so
-      // it runs exactly what its log holds.
-      Evict(slot);
-      return absl::UnavailableError(absl::StrCat(
-          "the event could not be made durable (it may still be applied; retry with the same effect_id): ",
-          r.status().message()));
-    }
-    metrics_->SetPersistenceUp(true);
-  }
-  slot->last_seq = seq;
-  slot->last_time_ms = t;
-  slot->pending.fetch_add(1);
-  workers_[slot->worker]->Post([this, slot, entry = std::move(entry)](Worker* w) { ApplyEntry(w, slot, entry); });
-  return seq;
-}
-
-absl::StatusOr<std::shared_ptr<Slot>> Engine::Impl::Acquire(const std::string& id,
-                                                            std::unique_lock<std::mutex>* lock,
-                                                            bool* recovered_now) {
-  for (int attempt = 0; attempt < 5; ++attempt) {
-    RETURN_IF_ERROR(CheckServing());
-    std::shared_ptr<Slot> slot;
-    bool fresh = false;
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      auto it = slots_.find(id);
-      if (it != slots_.end()) {
-        slot = it->second;
-      } else {
-        if (slots_.size() >= options_.max_sessions) {
-          return absl::ResourceExhaustedError("this node holds the most sessions it may keep in memory");
-        }
-        slot = std::make_shared<Slot>(id, WorkerOf(id, options_.worker_threads));
-        // Locked before anyone else can see it: they wait until it is restored.
-        *lock = std::unique_lock<std::mutex>(slot->mu);
-        slots_.emplace(id, slot);
-        fresh = true;
-      }
-    }
-    if (!fresh) *lock = std::unique_lock<std::mutex>(slot->mu);
-    if (slot->dead) {
-      lock->unlock();
-      continue;
-    }
-    if (fresh || !slot->ready) {
-      bool crashed = false;
-      absl::Status st = Activate(slot, &crashed);
-      if (!st.ok()) {
-        Evict(slot);  // it may already be live on its worker (a failure after the restore)
-        lock->unlock();
-        return st;
-      }
-      slot->ready = true;
-      *recovered_now = true;
-      metrics_->CountActivation(crashed);
-    }
-    return slot;
-  }
-  return absl::UnavailableError(absl::StrCat("session ", id, " is being moved; retry"));
-}
-
-absl::Status Engine::Impl::Activate(const std::shared_ptr<Slot>& slot, bool* crashed) {
-  auto loaded = store_->Load(slot->id);
-  if (!loaded.ok()) {
-    if (loaded.status().code() == absl::StatusCode::kNotFound) {
-      return absl::NotFoundError(absl::StrCat("unknown session ", slot->id, " (never started, finished or expired)"));
-    }
-    metrics_->SetPersistenceUp(loaded.status().code() != absl::StatusCode::kUnavailable);
-    return absl::UnavailableError(absl::StrCat("cannot load session ", slot->id, ": ", loaded.status().message()));
-  }
-  metrics_->SetPersistenceUp(true);
-  sv1::SessionRecord record;
-  const bool has_record = !loaded->snapshot.empty();
-  if (has_record && !record.ParseFromString(loaded->snapshot)) {
-    return absl::DataLossError(absl::StrCat("the snapshot of session ", slot->id, " does not parse"));
-  }
-  std::string sha = has_record ? record.document_sha256() : loaded->document_sha256;
-  std::string url = record.document_url();
-  if (!has_record) {
-    if (loaded->entries.empty() || !loaded->entries[0].has_started()) {
-      return absl::DataLossError(absl::StrCat("session ", slot->id, " has neither a snapshot nor its first entry"));
-    }
-    sha = loaded->entries[0].started().document_sha256();
-    url = loaded->entries[0].started().document_url();
-  }
-  ASSIGN_OR_RETURN(auto doc, docs_->BySha(sha, url));
-  slot->persistent = true;
-  slot->document_sha256 = sha;
-  slot->document_url = url;
-  slot->last_seq = std::max(loaded->last_seq, loaded->snapshot_covers_seq);
-  if (!loaded->entries.empty()) slot->last_seq = std::max(slot->last_seq, loaded->entries.back().seq());
-  slot->last_time_ms = has_record ? record.clock_ms() : 0;
-  for (const auto& e : record.effect_ids()) slot->RememberEffect(e);
-  for (const auto& e : loaded->entries) {
-    slot->last_time_ms = std::max(slot->last_time_ms, EntryTimeMs(e));
-    if (e.has_event()) slot->RememberEffect(e.event().effect_id());
-  }
-  *crashed = !(has_record && record.deactivated() && loaded->entries.empty());
-  const LoadedSession& l = *loaded;
-  RETURN_IF_ERROR(RunOn(
-      slot->worker, [&](Worker* w) { return RestoreLive(w, slot, doc, l, has_record ? &record : nullptr); }));
-  const bool send_recovered = has_record ? record.send_recovered()
-                                         : doc->extensions.count("_sendSessionRecovered") &&
-                                               doc->extensions.at("_sendSessionRecovered") == "true";
-  if (loaded->state == kStateDeactivated) (void)store_->SetState(slot->id, epoch_.load(), kStateActive);
-  if (*crashed && send_recovered) {
-    ev::LogEntry entry;
-    entry.mutable_event()->set_name(kRecoveredEvent);
-    entry.mutable_event()->set_source(ev::EVENT_SOURCE_PLATFORM);
-    auto r = AppendAndPost(slot, std::move(entry));
-    if (!r.ok()) return r.status();
-  }
-  return absl::OkStatus();
-}
-
-void Engine::Impl::RemoveSlot(const std::shared_ptr<Slot>& slot) {
-  slot->dead = true;
-  std::lock_guard<std::mutex> l(mu_);
-  auto it = slots_.find(slot->id);
-  if (it != slots_.end() && it->second == slot) slots_.erase(it);
-}
-
-void Engine::Impl::Evict(const std::shared_ptr<Slot>& slot) {
-  RemoveSlot(slot);
-  workers_[slot->worker]->Post([this, slot](Worker* w) {
-    auto it = w->live.find(slot->id);
-    if (it == w->live.end() || it->second->slot != slot) return;
-    w->live.erase(it);
-    metrics_->SessionsInMemory(-1);
-  });
-}
-
-absl::StatusOr<sv1::QuerySessionResponse> Engine::Impl::QuerySession(const sv1::QuerySessionRequest& req) {
-  RETURN_IF_ERROR(CheckServing());
+absl::Status Engine::TerminateSession(const sv1::TerminateSessionRequest& req) {
+  RETURN_IF_ERROR(lease_.CheckServing());
   RETURN_IF_ERROR(CheckSessionId(req.session_id()));
-  if (req.data_names_size() > 100) return absl::InvalidArgumentError("at most 100 data_names");
-  std::unique_lock<std::mutex> lock;
-  bool recovered = false;
-  ASSIGN_OR_RETURN(std::shared_ptr<Slot> slot, Acquire(req.session_id(), &lock, &recovered));
-  lock.unlock();  // the query task runs after every input already posted
-  sv1::QuerySessionResponse resp;
-  resp.set_session_id(req.session_id());
-  absl::Status st = RunOn(
-      slot->worker,
-      [&](Worker* w) -> absl::Status {
-        auto it = w->live.find(slot->id);
-        if (it == w->live.end() || it->second->interp == nullptr) {
-          return absl::NotFoundError(absl::StrCat("session ", slot->id, " has finished"));
-        }
-        Interpreter& in = *it->second->interp;
-        resp.set_state(in.finished() ? sv1::SESSION_STATE_FINISHED : sv1::SESSION_STATE_RUNNING);
-        for (auto& s : in.ActiveStates(false)) resp.add_active_states(s);
-        for (const std::string& name : req.data_names()) {
-          auto v = in.ReadData(name);
-          if (!v.ok()) return v.status();
-          auto value = JsonToValue(*v);
-          if (!value.ok()) return absl::InternalError(absl::StrCat("data '", name, "' is not JSON-representable"));
-          (*resp.mutable_data())[name] = *value;
-        }
-        return absl::OkStatus();
-      });
-  if (!st.ok()) return st;
-  return resp;
-}
-
-absl::Status Engine::Impl::TerminateSession(const sv1::TerminateSessionRequest& req) {
-  RETURN_IF_ERROR(CheckServing());
-  RETURN_IF_ERROR(CheckSessionId(req.session_id()));
-  if (req.reason().size() > 1024) return absl::InvalidArgumentError("reason is longer than 1024 bytes");
-  std::unique_lock<std::mutex> lock;
-  bool recovered = false;
-  ASSIGN_OR_RETURN(std::shared_ptr<Slot> slot, Acquire(req.session_id(), &lock, &recovered));
-  ev::LogEntry entry;
-  entry.mutable_terminated()->set_reason(req.reason());
-  RETURN_IF_ERROR(AppendAndPost(slot, std::move(entry)).status());
-  lock.unlock();
+  if (req.reason().size() > kMaxReasonBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("reason is longer than ", kMaxReasonBytes, " bytes"));
+  }
+  ASSIGN_OR_RETURN(SessionRegistry::Locked locked, Find(req.session_id()));
+  const std::shared_ptr<SessionEntry> entry = locked.shared();
+  ev::LogEntry log_entry;
+  log_entry.mutable_terminated()->set_reason(req.reason());
+  entry->mu.AssertHeld();
+  RETURN_IF_ERROR(WriteAndPost(entry, std::move(log_entry)).status());
+  locked.Unlock();
   // Answer once the worker has ended it (and deleted its durable state).
-  return RunOn(slot->worker, [](Worker*) { return absl::OkStatus(); });
+  return workers_.RunOn(entry->worker, [] { return absl::OkStatus(); });
 }
 
-absl::StatusOr<sv1::ListSessionsResponse> Engine::Impl::ListSessions(const sv1::ListSessionsRequest& req) {
-  RETURN_IF_ERROR(CheckServing());
-  uint32_t page = req.page_size() == 0 ? 100 : std::min<uint32_t>(req.page_size(), 1000);
+absl::StatusOr<sv1::ListSessionsResponse> Engine::ListSessions(const sv1::ListSessionsRequest& req) {
+  RETURN_IF_ERROR(lease_.CheckServing());
+  const uint32_t page = req.page_size() == 0 ? 100 : std::min<uint32_t>(req.page_size(), 1000);
   sv1::ListSessionsResponse resp;
   // The token is "m<offset>" while listing memory, "s<cursor>" in the store.
   const bool memory = req.filter() != sv1::ListSessionsRequest::FILTER_PERSISTENT;
@@ -1215,14 +443,7 @@ absl::StatusOr<sv1::ListSessionsResponse> Engine::Impl::ListSessions(const sv1::
   if (token[0] == 'm') {
     size_t offset = 0;
     if (!absl::SimpleAtoi(token.substr(1), &offset)) return absl::InvalidArgumentError("page_token is not valid");
-    std::vector<std::string> ids;
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      for (auto& [id, s] : slots_) {
-        if (!s->persistent) ids.push_back(id);
-      }
-    }
-    std::sort(ids.begin(), ids.end());
+    const std::vector<std::string> ids = registry_.VolatileIds();
     for (size_t i = offset; i < ids.size() && resp.session_ids_size() < static_cast<int>(page); ++i) {
       resp.add_session_ids(ids[i]);
     }
@@ -1235,534 +456,327 @@ absl::StatusOr<sv1::ListSessionsResponse> Engine::Impl::ListSessions(const sv1::
   }
   if (token[0] != 's') return absl::InvalidArgumentError("page_token is not valid");
   std::string cursor = token.substr(1);
-  auto ids = store_->ListNodeSessions(options_.node_id, &cursor, page);
+  auto ids = store_.ListNodeSessions(options_.node_id, &cursor, page, nullptr);
   if (!ids.ok()) return absl::UnavailableError(absl::StrCat("cannot list stored sessions: ", ids.status().message()));
   for (auto& id : *ids) resp.add_session_ids(id);
   if (cursor != "0") resp.set_next_page_token(absl::StrCat("s", cursor));
   return resp;
 }
 
-// ---- proactive recovery -------------------------------------------------------
+// ---- the API's steps ---------------------------------------------------------------
 
-void Engine::Impl::RecoveryLoop(uint64_t generation) {
-  // Pages of the node's registry; in each, the sessions whose state says
-  // they were in memory (not deactivated) are restored in batches of
-  // `worker_threads`, `session_restart_timeout_ms` apart. Deactivated ones
-  // stay in the store until their next event.
-  std::string cursor = "0";
-  size_t restored = 0, deactivated = 0, gone = 0, listed = 0;
-  const int64_t t0 = MonoNowMs();
-  const size_t batch = static_cast<size_t>(std::max(1, options_.worker_threads));
-  auto stop = [&] {
-    if (generation_.load() != generation) return true;
-    std::lock_guard<std::mutex> l(lease_mu_);
-    return stopping_;
-  };
-  // Runs fn(i) for i in [0, n) on up to `width` threads.
-  auto parallel = [](size_t n, size_t width, const std::function<void(size_t)>& fn) {
-    std::atomic<size_t> next{0};
-    std::vector<std::thread> threads;
-    for (size_t t = 0; t < std::min(n, width); ++t) {
-      threads.emplace_back([&] {
-        for (size_t i = next++; i < n; i = next++) fn(i);
-      });
-    }
-    for (auto& t : threads) t.join();
-  };
-  do {
-    if (stop()) return;
-    std::vector<std::string> states;
-    auto ids = store_->ListNodeSessions(options_.node_id, &cursor, 1000, &states);
-    if (!ids.ok()) {
-      log::Warn("recovery: cannot list the node's sessions; retrying", {{"error", std::string(ids.status().message())}});
-      std::this_thread::sleep_for(std::chrono::milliseconds(500));
-      continue;
-    }
-    listed += ids->size();
-    std::vector<char> wanted(ids->size(), 0);
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      for (size_t i = 0; i < ids->size(); ++i) {
-        wanted[i] = states[i] != kStateDeactivated && states[i] != "<gone>" && !slots_.contains((*ids)[i]);
-      }
-    }
-    std::vector<std::string> todo;
-    for (size_t i = 0; i < ids->size(); ++i) {
-      if (wanted[i]) {
-        todo.push_back((*ids)[i]);
-      } else {
-        ++deactivated;
-      }
-    }
-    for (size_t i = 0; i < todo.size(); i += batch) {
-      std::atomic<size_t> ok{0};
-      parallel(std::min(todo.size(), i + batch) - i, batch, [&](size_t j) {
-        std::unique_lock<std::mutex> lock;
-        bool now = false;
-        auto s = Acquire(todo[i + j], &lock, &now);
-        if (s.ok() && now) ok.fetch_add(1);
-      });
-      restored += ok.load();
-      gone += std::min(todo.size(), i + batch) - i - ok.load();
-      if (stop()) return;
-      std::unique_lock<std::mutex> l(lease_mu_);
-      lease_cv_.wait_for(l, std::chrono::milliseconds(options_.session_restart_timeout_ms), [&] { return stopping_; });
-      if (stopping_) return;
-    }
-  } while (cursor != "0");
-  log::Info("recovery: done", {{"listed", listed},
-                               {"restored", restored},
-                               {"deactivated_or_in_memory", deactivated},
-                               {"unavailable_or_gone", gone},
-                               {"ms", MonoNowMs() - t0}});
-  metrics_->RecoveryDone(static_cast<double>(MonoNowMs() - t0) / 1000.0);
-}
-
-// ---- worker side ------------------------------------------------------------
-
-scxml::InterpreterOptions Engine::Impl::InterpreterOptionsFor(const std::string& id, uint64_t seed) const {
-  scxml::InterpreterOptions io;
-  io.session_id = id;
-  io.ecmascript = const_cast<js::EcmascriptDataModelFactory*>(&factory_);
-  io.limits = options_.limits;
-  io.random_seed = seed;
-  io.max_microsteps = options_.max_microsteps;
-  return io;
-}
-
-absl::Status Engine::Impl::RunOn(int worker, std::function<absl::Status(Worker*)> fn) {
-  Worker* w = workers_[worker].get();
-  if (w->OnThread()) return fn(w);
-  auto promise = std::make_shared<std::promise<absl::Status>>();
-  auto future = promise->get_future();
-  auto shared_fn = std::make_shared<std::function<absl::Status(Worker*)>>(std::move(fn));
-  w->Post([promise, shared_fn](Worker* w) { promise->set_value((*shared_fn)(w)); });
-  return future.get();
-}
-
-absl::Status Engine::Impl::StartFromEntry(Worker* w, Live* live, const ev::LogEntry& started) {
-  scxml::InterpreterOptions io = InterpreterOptionsFor(live->slot->id, started.started().random_seed());
-  for (const auto& [name, value] : started.started().parameters()) io.initial_data[name] = ValueToJson(value);
-  auto in = Interpreter::Create(live->doc, &w->env(), std::move(io));
-  if (!in.ok()) return in.status();
-  live->interp = *std::move(in);
-  auto it = live->doc->extensions.find("_sendSessionRecovered");
-  live->send_recovered = it != live->doc->extensions.end() && it->second == "true";
-  live->interp->SetNow(EntryTimeMs(started));
-  w->env().SetCurrent(live);
-  live->effects_in_entry = 0;
-  absl::Status st = live->interp->Start();
-  if (st.ok()) live->interp->RunUntilIdle();
-  w->env().SetCurrent(nullptr);
-  RETURN_IF_ERROR(st);
-  live->applied_seq = started.seq();
+absl::Status Engine::CheckInput(const std::string& session_id, const ev::Event& event) const {
+  RETURN_IF_ERROR(lease_.CheckServing());
+  RETURN_IF_ERROR(CheckSessionId(session_id));
+  RETURN_IF_ERROR(CheckEventName(event.name()));
+  if (event.ByteSizeLong() > options_.max_event_bytes) {
+    return absl::OutOfRangeError(absl::StrCat("event is larger than ", options_.max_event_bytes, " bytes"));
+  }
   return absl::OkStatus();
 }
 
-absl::Status Engine::Impl::StartLive(Worker* w, const std::shared_ptr<Slot>& slot,
-                                     std::shared_ptr<const scxml::Document> doc, const ev::LogEntry& started) {
-  auto live = std::make_unique<Live>();
-  live->slot = slot;
-  live->doc = doc;
-  RETURN_IF_ERROR(StartFromEntry(w, live.get(), started));
-  live->unsnapshotted_since_ms = MonoNowMs();
-  live->last_activity_ms = MonoNowMs();
-  w->live[slot->id] = std::move(live);
-  metrics_->SessionsInMemory(+1);
-  PostAfterApply(w, slot);
+absl::Status Engine::CheckQueue(const SessionEntry& entry) const {
+  if (workers_.queued(entry.worker) >= options_.max_queue_per_worker) {
+    return absl::ResourceExhaustedError("the session's worker queue is full; retry later");
+  }
   return absl::OkStatus();
 }
 
-absl::Status Engine::Impl::RestoreLive(Worker* w, const std::shared_ptr<Slot>& slot,
-                                       std::shared_ptr<const scxml::Document> doc, const LoadedSession& loaded,
-                                       const sv1::SessionRecord* record) {
-  if (w->live.contains(slot->id)) w->live.erase(slot->id);
-  auto live = std::make_unique<Live>();
-  live->slot = slot;
-  live->doc = doc;
-  size_t first = 0;
-  if (record != nullptr) {
-    auto in = Interpreter::Restore(doc, &w->env(), InterpreterOptionsFor(slot->id, 1), record->interpreter());
-    if (!in.ok()) return absl::DataLossError(absl::StrCat("cannot restore session ", slot->id, ": ", in.status().message()));
-    live->interp = *std::move(in);
-    live->applied_seq = record->covers_seq();
-    live->snapshot_seq = record->covers_seq();
-    live->send_recovered = record->send_recovered();
-  } else {
-    live->replaying = true;
-    RETURN_IF_ERROR(StartFromEntry(w, live.get(), loaded.entries[0]));
-    first = 1;
+absl::StatusOr<SessionRegistry::Locked> Engine::Find(const std::string& id) {
+  return registry_.FindOrActivate(
+      id,
+      [&](const std::shared_ptr<SessionEntry>& e) ABSL_NO_THREAD_SAFETY_ANALYSIS { return Activate(e); },
+      [&] { return lease_.CheckServing(); });
+}
+
+absl::StatusOr<sv1::SendEventResponse> Engine::Deliver(const std::string& id, const ev::Event& event) {
+  ASSIGN_OR_RETURN(SessionRegistry::Locked locked, Find(id));
+  const std::shared_ptr<SessionEntry>& entry = locked.shared();
+  entry->mu.AssertHeld();
+  sv1::SendEventResponse resp;
+  if (!event.effect_id().empty() && entry->effects.Contains(event.effect_id())) {
+    resp.set_duplicate(true);
+    metrics_->CountDuplicate();
+    return resp;
   }
-  live->replaying = true;
-  for (size_t i = first; i < loaded.entries.size(); ++i) {
-    if (loaded.entries[i].seq() <= live->applied_seq) continue;
-    Apply(w, live.get(), loaded.entries[i]);
-    // A `terminated` entry (the engine died before deleting the session)
-    // destroys the interpreter; AfterApply then finishes the deletion.
-    if (live->interp == nullptr || live->interp->finished()) break;
+  RETURN_IF_ERROR(CheckQueue(*entry));
+  ev::LogEntry log_entry;
+  *log_entry.mutable_event() = event;
+  ASSIGN_OR_RETURN(uint64_t seq, WriteAndPost(entry, std::move(log_entry)));
+  entry->effects.Remember(event.effect_id());
+  resp.set_seq(entry->persistent ? seq : 0);
+  return resp;
+}
+
+absl::StatusOr<uint64_t> Engine::WriteAndPost(const std::shared_ptr<SessionEntry>& entry, ev::LogEntry log_entry) {
+  ASSIGN_OR_RETURN(uint64_t seq, writer_.Write(entry, &log_entry));
+  entry->pending.fetch_add(1);
+  workers_.Post(entry->worker, [this, entry, log_entry = std::move(log_entry)] {
+    ApplyEntry(entry->worker, entry, log_entry);
+  });
+  return seq;
+}
+
+absl::Status Engine::Activate(const std::shared_ptr<SessionEntry>& entry) {
+  auto loaded = store_.Load(entry->id);
+  if (!loaded.ok()) {
+    if (loaded.status().code() == absl::StatusCode::kNotFound) {
+      return absl::NotFoundError(absl::StrCat("unknown session ", entry->id, " (never started, finished or expired)"));
+    }
+    return absl::UnavailableError(absl::StrCat("cannot load session ", entry->id, ": ", loaded.status().message()));
   }
-  live->replaying = false;
-  live->unsnapshotted_since_ms = MonoNowMs();
-  live->last_activity_ms = MonoNowMs();
-  w->live[slot->id] = std::move(live);
-  metrics_->SessionsInMemory(+1);
-  PostAfterApply(w, slot);
+  sv1::SessionRecord record;
+  const bool has_record = !loaded->snapshot.empty();
+  if (has_record && !record.ParseFromString(loaded->snapshot)) {
+    return absl::DataLossError(absl::StrCat("the snapshot of session ", entry->id, " does not parse"));
+  }
+  std::string sha = record.document_sha256();
+  std::string url = record.document_url();
+  if (!has_record) {
+    if (loaded->entries.empty() || !loaded->entries[0].has_started()) {
+      return absl::DataLossError(absl::StrCat("session ", entry->id, " has neither a snapshot nor its first entry"));
+    }
+    sha = loaded->entries[0].started().document_sha256();
+    url = loaded->entries[0].started().document_url();
+  }
+  ASSIGN_OR_RETURN(auto doc, docs_.BySha(sha, url));
+  entry->persistent = true;
+  entry->document_sha256 = sha;
+  entry->last_seq = std::max(loaded->last_seq, loaded->snapshot_covers_seq);
+  if (!loaded->entries.empty()) entry->last_seq = std::max(entry->last_seq, loaded->entries.back().seq());
+  entry->last_time_ms = has_record ? record.clock_ms() : 0;
+  for (const auto& e : record.effect_ids()) entry->effects.Remember(e);
+  for (const auto& e : loaded->entries) {
+    entry->last_time_ms = std::max(entry->last_time_ms, EntryTimeMs(e));
+    if (e.has_event()) entry->effects.Remember(e.event().effect_id());
+  }
+  // Not a clean deactivation snapshot covering the whole log: it crashed.
+  const bool crashed = !(has_record && record.deactivated() && loaded->entries.empty());
+  RETURN_IF_ERROR(workers_.RunOn(entry->worker, [&] {
+    return RestoreLive(entry->worker, entry, doc, has_record ? &record : nullptr, loaded->entries);
+  }));
+  metrics_->CountActivation(crashed);
+  const bool send_recovered =
+      has_record ? record.send_recovered()
+                 : doc->extensions.count("_sendSessionRecovered") && doc->extensions.at("_sendSessionRecovered") == "true";
+  if (loaded->state == kStateDeactivated) (void)store_.SetState(entry->id, lease_.epoch(), kStateActive);
+  if (crashed && send_recovered) {
+    ev::LogEntry log_entry;
+    log_entry.mutable_event()->set_name(kRecoveredEvent);
+    log_entry.mutable_event()->set_source(ev::EVENT_SOURCE_PLATFORM);
+    auto r = WriteAndPost(entry, std::move(log_entry));
+    if (!r.ok()) {
+      Evict(entry);
+      return r.status();
+    }
+  }
   return absl::OkStatus();
 }
 
-void Engine::Impl::ApplyEntry(Worker* w, const std::shared_ptr<Slot>& slot, const ev::LogEntry& entry) {
-  slot->pending.fetch_sub(1);
-  auto it = w->live.find(slot->id);
-  if (it == w->live.end() || it->second->slot != slot) return;  // dropped (fenced) or finished
-  Live* live = it->second.get();
-  if (entry.seq() <= live->applied_seq) return;
-  Apply(w, live, entry);
-  metrics_->CountEvent();
-  AfterApply(w, live);
-}
-
-void Engine::Impl::Apply(Worker* w, Live* live, const ev::LogEntry& entry) {
-  Interpreter& in = *live->interp;
-  in.SetNow(std::max(in.now(), EntryTimeMs(entry)));
-  w->env().SetCurrent(live);
-  live->effects_in_entry = 0;
-  if (entry.seq() != 0) live->applied_seq = entry.seq();  // effect ids of this entry's sends use it
-  switch (entry.kind_case()) {
-    case ev::LogEntry::kEvent: {
-      absl::Status st = in.Enqueue(ToScxmlEvent(entry.event()));
-      if (!st.ok()) log::Warn("event not queued", {{"session", live->slot->id}, {"error", std::string(st.message())}});
-      break;
-    }
-    case ev::LogEntry::kTerminated:
-      w->env().SetCurrent(nullptr);
-      live->interp.reset();  // cancels invoked children; no final state
-      Notify(live, entry, true);
-      return;
-    case ev::LogEntry::kClock:
-      live->clock_pending = false;
-      break;
-    default:
-      break;
-  }
-  in.RunUntilIdle();
-  w->env().SetCurrent(nullptr);
-  Notify(live, entry, in.finished());
-}
-
-void Engine::Impl::Notify(Live* live, const ev::LogEntry& entry, bool finished) {
-  if (live->replaying || live->watchers.empty()) {
-    live->logs.clear();
-    return;
-  }
-  sv1::WatchSessionResponse u;
-  u.set_seq(live->slot->persistent ? entry.seq() : 0);
-  switch (entry.kind_case()) {
-    case ev::LogEntry::kEvent:
-      u.set_input(absl::StrCat("event:", entry.event().name()));
-      break;
-    case ev::LogEntry::kStarted:
-      u.set_input("started");
-      break;
-    case ev::LogEntry::kTerminated:
-      u.set_input("terminated");
-      break;
-    default:
-      u.set_input("clock");
-  }
-  if (live->interp != nullptr) {
-    for (auto& s : live->interp->ActiveStates(false)) u.add_active_states(s);
-  }
-  for (auto& l : live->logs) u.add_logs(std::move(l));
-  live->logs.clear();
-  u.set_finished(finished);
-  for (auto it = live->watchers.begin(); it != live->watchers.end();) {
-    if ((*it)->abandoned.load()) {
-      it = live->watchers.erase(it);
-      continue;
-    }
-    (*it)->Push(u, finished);
-    ++it;
-  }
-  if (finished) live->watchers.clear();
-}
-
-void Engine::Impl::PostAfterApply(Worker* w, const std::shared_ptr<Slot>& slot) {
-  w->Post([this, slot](Worker* w) {
-    auto it = w->live.find(slot->id);
-    if (it != w->live.end() && it->second->slot == slot) AfterApply(w, it->second.get());
+void Engine::Evict(const std::shared_ptr<SessionEntry>& entry) {
+  registry_.Remove(entry);
+  workers_.Post(entry->worker, [this, entry] {
+    WorkerState& state = states_[entry->worker];
+    auto it = state.live.find(entry->id);
+    if (it == state.live.end() || it->second.entry != entry) return;
+    state.hub.Close(entry->id, /*finished=*/false);
+    state.live.erase(it);
+    metrics_->SessionsInMemory(-1);
   });
 }
 
-void Engine::Impl::AfterApply(Worker* w, Live* live) {
-  live->last_activity_ms = MonoNowMs();
-  if (live->interp == nullptr || live->interp->finished()) {
-    FinishLive(w, live);
-    return;
-  }
-  if (auto due = live->interp->NextDueMs()) {
-    if (*due != live->timer_due) {
-      live->timer_due = *due;
-      w->timers.push({*due, live->slot->id});
-    }
-  } else {
-    live->timer_due = INT64_MAX;
-  }
-  if (!live->slot->persistent) return;
-  if (live->snapshot_seq >= live->applied_seq) {
-    live->unsnapshotted_since_ms = MonoNowMs();
-    return;
-  }
-  // Snapshot when this session's queue has drained and enough has happened.
-  if (live->slot->pending.load() == 0 &&
-      (live->applied_seq - live->snapshot_seq >= options_.snapshot_every_entries ||
-       MonoNowMs() - live->unsnapshotted_since_ms >= options_.snapshot_every_ms)) {
-    (void)SnapshotLive(live, false);
-  }
+// ---- on the worker thread ----------------------------------------------------------
+
+Engine::Held* Engine::FindHeld(int worker, const std::shared_ptr<SessionEntry>& entry) {
+  auto& live = states_[worker].live;
+  auto it = live.find(entry->id);
+  if (it == live.end() || it->second.entry != entry) return nullptr;
+  return &it->second;
 }
 
-void Engine::Impl::FinishLive(Worker* w, Live* live) {
-  std::shared_ptr<Slot> slot = live->slot;
-  const bool persistent = slot->persistent;
-  log::Info("session ended", {{"session", slot->id},
-                              {"final", live->interp ? live->interp->final_state() : std::string("terminated")}});
-  RemoveSlot(slot);
-  if (persistent && CheckWritable().ok()) {
-    absl::Status st = store_->Delete(slot->id, epoch_.load());
+absl::Status Engine::StartLive(int worker, const std::shared_ptr<SessionEntry>& entry,
+                               std::shared_ptr<const scxml::Document> doc, const ev::LogEntry& started) {
+  ASSIGN_OR_RETURN(std::unique_ptr<LiveSession> session,
+                   LiveSession::Start(entry->id, entry->persistent, std::move(doc), started, session_config_,
+                                      &router_, clock_->MonotonicMs()));
+  states_[worker].live[entry->id] = Held{entry, std::move(session)};
+  metrics_->SessionsInMemory(+1);
+  PostAfterApply(worker, entry);
+  return absl::OkStatus();
+}
+
+absl::Status Engine::RestoreLive(int worker, const std::shared_ptr<SessionEntry>& entry,
+                                 std::shared_ptr<const scxml::Document> doc, const sv1::SessionRecord* record,
+                                 const std::vector<ev::LogEntry>& entries) {
+  ASSIGN_OR_RETURN(std::unique_ptr<LiveSession> session,
+                   LiveSession::Restore(entry->id, std::move(doc), record, entries, session_config_, &router_,
+                                        clock_->MonotonicMs()));
+  auto& live = states_[worker].live;
+  if (auto it = live.find(entry->id); it != live.end()) {
+    states_[worker].hub.Close(entry->id, /*finished=*/false);
+    live.erase(it);
+    metrics_->SessionsInMemory(-1);
+  }
+  live[entry->id] = Held{entry, std::move(session)};
+  metrics_->SessionsInMemory(+1);
+  // A `terminated` entry replayed (the engine died before deleting the
+  // session) ended it: AfterApply finishes the deletion.
+  PostAfterApply(worker, entry);
+  return absl::OkStatus();
+}
+
+void Engine::ApplyEntry(int worker, const std::shared_ptr<SessionEntry>& entry, const ev::LogEntry& log_entry) {
+  entry->pending.fetch_sub(1);
+  Held* held = FindHeld(worker, entry);
+  if (held == nullptr) return;  // dropped (fenced), evicted or finished
+  if (log_entry.seq() <= held->session->applied_seq()) return;
+  Apply(worker, *held, log_entry);
+  metrics_->CountEvent();
+  AfterApply(worker, *held);
+}
+
+void Engine::Apply(int worker, Held& held, const ev::LogEntry& log_entry) {
+  held.session->Apply(log_entry);
+  states_[worker].hub.Publish(*held.session, log_entry);
+}
+
+void Engine::PostAfterApply(int worker, const std::shared_ptr<SessionEntry>& entry) {
+  workers_.Post(worker, [this, worker, entry] {
+    if (Held* held = FindHeld(worker, entry)) AfterApply(worker, *held);
+  });
+}
+
+void Engine::AfterApply(int worker, Held& held) {
+  LiveSession& s = *held.session;
+  const int64_t now = clock_->MonotonicMs();
+  s.Touch(now);
+  if (s.ended()) {
+    FinishLive(worker, held);
+    return;
+  }
+  if (auto due = s.TakeTimerToArm()) workers_.AddTimer(worker, *due, s.id());
+  if (s.NeedsSnapshot(now, options_.policy, held.entry->pending.load() == 0)) (void)Snapshot(held, false);
+}
+
+void Engine::FinishLive(int worker, Held& held) {
+  const std::shared_ptr<SessionEntry> entry = held.entry;
+  const bool persistent = held.session->persistent();
+  const scxml::Interpreter* in = held.session->interpreter();
+  log::Info("session ended", {{"session", entry->id}, {"final", in ? in->final_state() : std::string("terminated")}});
+  registry_.Remove(entry);
+  if (persistent && lease_.CheckWritable().ok()) {
+    absl::Status st = store_.Delete(entry->id, lease_.epoch());
     if (!st.ok() && st.code() != absl::StatusCode::kNotFound) {
       log::Warn("cannot delete an ended session's state (its keys expire by TTL)",
-                {{"session", slot->id}, {"error", std::string(st.message())}});
+                {{"session", entry->id}, {"error", std::string(st.message())}});
     }
   }
-  for (auto& watcher : live->watchers) {
-    sv1::WatchSessionResponse u;
-    u.set_finished(true);
-    watcher->Push(u, true);
-  }
-  w->live.erase(slot->id);  // destroys `live`
+  states_[worker].hub.Close(entry->id, /*finished=*/true);
+  states_[worker].live.erase(entry->id);  // destroys `held`
   metrics_->SessionsInMemory(-1);
   metrics_->CountEnded();
 }
 
-absl::Status Engine::Impl::SnapshotLive(Live* live, bool deactivated) {
-  if (live->outstanding_sends->load() > 0) return absl::UnavailableError("sends in flight");
-  sv1::SessionRecord record;
-  record.set_format_version(1);
-  record.set_document_sha256(live->slot->document_sha256);
-  record.set_document_url(live->slot->document_url);
-  record.set_covers_seq(live->applied_seq);
-  record.set_clock_ms(live->interp->now());
-  record.set_send_recovered(live->send_recovered);
-  record.set_deactivated(deactivated);
-  {
-    std::lock_guard<std::mutex> l(live->slot->effects_mu);
-    for (const auto& e : live->slot->effect_order) record.add_effect_ids(e);
-  }
-  RETURN_IF_ERROR(live->interp->Snapshot(record.mutable_interpreter()));
+absl::Status Engine::Snapshot(Held& held, bool deactivated) {
+  LiveSession& s = *held.session;
+  if (s.sends_in_flight()->load() > 0) return absl::UnavailableError("sends in flight");
+  RETURN_IF_ERROR(lease_.CheckWritable());
+  ASSIGN_OR_RETURN(sv1::SessionRecord record, s.BuildRecord(deactivated, held.entry->effects.InOrder()));
   std::string bytes;
   record.SerializeToString(&bytes);
-  RETURN_IF_ERROR(CheckWritable());
-  const int64_t t0 = MonoNowMs();
-  absl::Status st = store_->PutSnapshot(live->slot->id, epoch_.load(), live->applied_seq, bytes);
-  metrics_->ObserveSnapshot((MonoNowMs() - t0) / 1000.0, bytes.size(), st.ok());
+  absl::Status st = store_.PutSnapshot(s.id(), lease_.epoch(), s.applied_seq(), bytes);
   if (st.code() == absl::StatusCode::kAborted) {
-    Fence(absl::StrCat("snapshot of ", live->slot->id, " refused: ", st.message()));
+    lease_.Fence(absl::StrCat("snapshot of ", s.id(), " refused: ", st.message()));
     return st;
   }
-  if (!st.ok()) return st;
-  live->snapshot_seq = live->applied_seq;
-  live->unsnapshotted_since_ms = MonoNowMs();
+  RETURN_IF_ERROR(st);
+  s.MarkSnapshotted(clock_->MonotonicMs());
   return absl::OkStatus();
 }
 
-void Engine::Impl::FireTimers(Worker* w) {
-  const int64_t now = RealNowMs();
-  while (!w->timers.empty() && w->timers.top().due_ms <= now) {
-    Worker::Timer t = w->timers.top();
-    w->timers.pop();
-    auto it = w->live.find(t.id);
-    if (it == w->live.end()) continue;
-    Live* live = it->second.get();
-    if (live->timer_due != t.due_ms || live->interp == nullptr) continue;  // superseded
-    live->timer_due = INT64_MAX;
-    if (!live->slot->persistent) {
-      // In memory only: nothing to log, and no seq (those belong to inputs).
-      ev::LogEntry entry;
-      entry.mutable_clock();
-      SetEntryTime(&entry, now);
-      Apply(w, live, entry);
-      AfterApply(w, live);
-      continue;
-    }
-    if (live->clock_pending) continue;
-    std::lock_guard<std::mutex> l(live->slot->mu);
-    if (live->slot->dead) continue;
-    ev::LogEntry entry;
-    entry.mutable_clock();
-    auto r = AppendAndPost(live->slot, std::move(entry));
-    if (r.ok()) {
-      live->clock_pending = true;
-    } else {
-      // Redis unreachable: try again shortly (the send fires late, not never).
-      live->timer_due = now + 500;
-      w->timers.push({now + 500, t.id});
-    }
+void Engine::OnTimer(int worker, const std::string& key, int64_t due_ms) {
+  auto it = states_[worker].live.find(key);
+  if (it == states_[worker].live.end()) return;
+  Held& held = it->second;
+  LiveSession& s = *held.session;
+  if (!s.TimerFired(due_ms)) return;  // superseded
+  const int64_t now = clock_->NowMs();
+  if (!s.persistent()) {
+    // In memory only: nothing to log, and no seq (those belong to inputs).
+    ev::LogEntry log_entry;
+    log_entry.mutable_clock();
+    SetEntryTime(&log_entry, now);
+    Apply(worker, held, log_entry);
+    AfterApply(worker, held);
+    return;
+  }
+  if (s.clock_pending()) return;
+  const std::shared_ptr<SessionEntry> entry = held.entry;
+  // Bounded wait: a holder of the entry's lock is appending an input (a
+  // store call with a deadline), never waiting for this worker.
+  absl::MutexLock l(&entry->mu);
+  if (entry->dead) return;
+  ev::LogEntry log_entry;
+  log_entry.mutable_clock();
+  if (WriteAndPost(entry, std::move(log_entry)).ok()) {
+    s.set_clock_pending(true);
+  } else if (FindHeld(worker, entry) != nullptr) {
+    // The store is unreachable: try again shortly (the send fires late, not never).
+    s.ArmTimerAt(now + kClockRetryMs);
+    workers_.AddTimer(worker, now + kClockRetryMs, key);
   }
 }
 
-void Engine::Impl::Housekeep(Worker* w) {
-  const int64_t now = MonoNowMs();
+void Engine::OnHousekeeping(int worker) {
+  const int64_t now = clock_->MonotonicMs();
   std::vector<std::string> idle;
-  for (auto& [id, l] : w->live) {
-    Live* live = l.get();
-    if (!live->slot->persistent || live->interp == nullptr) continue;
-    if (live->applied_seq > live->snapshot_seq && live->slot->pending.load() == 0 &&
-        now - live->unsnapshotted_since_ms >= options_.snapshot_every_ms) {
-      (void)SnapshotLive(live, false);
-    }
-    if (options_.deactivate_idle_ms > 0 && now - live->last_activity_ms >= options_.deactivate_idle_ms &&
-        live->slot->pending.load() == 0 && !live->interp->NextDueMs().has_value() &&
-        live->outstanding_sends->load() == 0) {
-      idle.push_back(id);
-    }
+  for (auto& [id, held] : states_[worker].live) {
+    const bool drained = held.entry->pending.load() == 0;
+    if (held.session->NeedsSnapshot(now, options_.policy, drained)) (void)Snapshot(held, false);
+    if (held.session->IsIdle(now, options_.policy, drained)) idle.push_back(id);
   }
-  for (const std::string& id : idle) {
-    Live* live = w->live[id].get();
-    std::shared_ptr<Slot> slot = live->slot;
-    // Skipped when busy: whoever holds it is appending an input.
-    std::unique_lock<std::mutex> l(slot->mu, std::try_to_lock);
-    if (!l.owns_lock() || slot->pending.load() != 0 || slot->dead) continue;
-    if (!SnapshotLive(live, /*deactivated=*/true).ok()) continue;
-    (void)store_->SetState(id, epoch_.load(), kStateDeactivated);  // best effort: recovery then loads it to check
-    RemoveSlot(slot);
-    w->live.erase(id);
-    metrics_->SessionsInMemory(-1);
-    metrics_->CountDeactivation();
-  }
+  for (const std::string& id : idle) Deactivate(worker, id);
 }
 
-// ---- sends to other sessions ----------------------------------------------------
+void Engine::Deactivate(int worker, const std::string& id) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  WorkerState& state = states_[worker];
+  auto it = state.live.find(id);
+  if (it == state.live.end()) return;
+  Held& held = it->second;
+  const std::shared_ptr<SessionEntry> entry = held.entry;
+  // Skipped when busy: whoever holds it is appending an input.
+  if (!entry->mu.TryLock()) return;
+  struct Unlock {
+    absl::Mutex* mu;
+    ~Unlock() ABSL_NO_THREAD_SAFETY_ANALYSIS { mu->Unlock(); }
+  } unlock{&entry->mu};
+  if (entry->pending.load() != 0 || entry->dead) return;
+  if (!Snapshot(held, /*deactivated=*/true).ok()) return;
+  // Best effort: recovery then loads it to check.
+  (void)store_.SetState(id, lease_.epoch(), kStateDeactivated);
+  registry_.Remove(entry);
+  state.hub.Close(id, /*finished=*/false);
+  state.live.erase(it);
+  metrics_->SessionsInMemory(-1);
+  metrics_->CountDeactivation();
+}
 
-absl::Status Engine::Impl::WorkerEnv::SendExternal(const Interpreter& from, const std::string& target,
-                                                   const std::string& type, const scxml::Event& event) {
-  if (type == scxml::kBasicHttpTypeUri) return scxml::BasicHttpSend(target, event);
-  if (absl::StartsWith(target, kRequestOriginPrefix)) {
-    if (current_ == nullptr || !current_->replaying) {
-      engine_->Answer(target.substr(std::string_view(kRequestOriginPrefix).size()), event);
-    }
-    return absl::OkStatus();
-  }
-  if (!type.empty() && type != "http://www.w3.org/TR/scxml/#SCXMLEventProcessor" && type != "scxml") {
-    return absl::InvalidArgumentError(absl::StrCat("unsupported send type '", type, "'"));
-  }
-  constexpr absl::string_view kPrefix = "#_scxml_";
-  if (!absl::StartsWith(target, kPrefix)) {
-    return absl::InvalidArgumentError(absl::StrCat("target '", target, "' is not reachable from session-engine"));
-  }
-  const std::string to = target.substr(kPrefix.size());
-  auto node = NodeOfSessionId(to);
-  if (!node.ok()) return node.status();
-  if (current_ == nullptr) return absl::FailedPreconditionError("send outside a macrostep");
-  ev::Event out;
-  out.set_name(event.name);
-  if (event.data != "undefined") {
-    auto v = JsonToValue(event.data);
-    if (v.ok()) *out.mutable_data() = *v;
-  }
-  out.set_origin(absl::StrCat("#_scxml_", from.session_id()));
-  out.set_origin_type("http://www.w3.org/TR/scxml/#SCXMLEventProcessor");
-  out.set_send_id(event.sendid);
-  out.set_source(ev::EVENT_SOURCE_SESSION);
-  // Deterministic: the sender, the log entry being applied and the send's
-  // place in it. A replay of that entry sends the same id, and the receiver
-  // acknowledges it without delivering it twice.
-  out.set_effect_id(current_->slot->persistent
-                        ? absl::StrCat(current_->slot->id, "/", current_->applied_seq, "/", current_->effects_in_entry++)
-                        : absl::StrCat(current_->slot->id, "/m", ++current_->volatile_effects));
-  std::shared_ptr<std::atomic<int>> outstanding = current_->outstanding_sends;
-  outstanding->fetch_add(1);
-  Impl* engine = engine_;
-  auto finish = [outstanding](const absl::Status& st, const std::string& to) {
-    if (!st.ok()) log::Warn("send to a session failed", {{"target", to}, {"error", std::string(st.message())}});
-    outstanding->fetch_sub(1);
-  };
-  if (*node == engine->options_.node_id) {
-    // Asynchronous, on the sends thread (which may wait for the target's
-    // restore on its worker; a worker never waits for another).
-    engine->sends_->Post([engine, to, out, finish] {
-      auto r = engine->Deliver(to, out);
-      finish(r.status(), to);
-    });
-    return absl::OkStatus();
-  }
-  // Another node: its primary, from its lease.
-  engine->sends_->Post([engine, to, out, finish, node = *node] {
-    absl::Status st;
-    auto lease = engine->store_->GetLease(absl::StrCat("node:", node));
-    if (!lease.ok() || lease->holder.empty()) {
-      st = absl::UnavailableError(absl::StrCat("node ", node, " has no primary"));
-    } else {
-      std::shared_ptr<sv1::Sessions::Stub> stub;
-      {
-        std::lock_guard<std::mutex> l(engine->remote_mu_);
-        auto& s = engine->remote_stubs_[lease->endpoint];
-        if (!s) s = sv1::Sessions::NewStub(::grpc::CreateChannel(lease->endpoint, ::grpc::InsecureChannelCredentials()));
-        stub = s;
+void Engine::OnStop(int worker) {
+  WorkerState& state = states_[worker];
+  // Persistent sessions get a last snapshot while the lease is ours; every
+  // interpreter is destroyed on this thread (its data model belongs to it).
+  if (snapshot_on_stop_.load()) {
+    for (auto& [id, held] : state.live) {
+      if (held.session->persistent() && !held.session->ended() &&
+          held.session->applied_seq() > held.session->snapshot_seq()) {
+        (void)Snapshot(held, /*deactivated=*/false);
       }
-      sv1::SendEventRequest req;
-      req.set_session_id(to);
-      *req.mutable_event() = out;
-      sv1::SendEventResponse resp;
-      ::grpc::ClientContext ctx;
-      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-      ::grpc::Status gs = stub->SendEvent(&ctx, req, &resp);
-      if (!gs.ok()) st = absl::UnavailableError(gs.error_message());
     }
-    finish(st, to);
-  });
-  return absl::OkStatus();
-}
-
-// ---------------------------------------------------------------------------
-
-Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-Engine::~Engine() = default;
-
-absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(EngineOptions options, SessionStore* store,
-                                                       metrics::MetricsServer* metrics) {
-  if (options.worker_threads < 1 || options.worker_threads > 256) {
-    return absl::InvalidArgumentError("scxml.session-processing-threads must be 1..256");
   }
-  if (options.lease_renew_ms * 2 > options.lease_ttl_ms) {
-    return absl::InvalidArgumentError("orchestration.lease-renew-ms must be at most half of lease-ttl-ms");
-  }
-  if (options.instance_id.empty()) return absl::InvalidArgumentError("instance id is empty");
-  return std::unique_ptr<Engine>(new Engine(std::make_unique<Impl>(std::move(options), store, metrics)));
+  for (auto& [id, held] : state.live) state.hub.Close(id, /*finished=*/false);
+  state.live.clear();
 }
 
-void Engine::Start(std::function<void(bool)> on_serving) { impl_->Start(std::move(on_serving)); }
-void Engine::Stop() { impl_->Stop(); }
-absl::StatusOr<sv1::StartSessionResponse> Engine::StartSession(const sv1::StartSessionRequest& req) {
-  return impl_->StartSession(req);
-}
-absl::StatusOr<sv1::SendEventResponse> Engine::SendEvent(const sv1::SendEventRequest& req) {
-  return impl_->SendEvent(req);
-}
-absl::StatusOr<sv1::QuerySessionResponse> Engine::QuerySession(const sv1::QuerySessionRequest& req) {
-  return impl_->QuerySession(req);
-}
-absl::StatusOr<sv1::RequestEventResponse> Engine::Request(const sv1::RequestEventRequest& req) {
-  return impl_->Request(req);
-}
-absl::Status Engine::WatchSession(const sv1::WatchSessionRequest& req,
-                                  const std::function<bool(const sv1::WatchSessionResponse&)>& write,
-                                  const std::function<bool()>& cancelled) {
-  return impl_->WatchSession(req, write, cancelled);
-}
-absl::Status Engine::TerminateSession(const sv1::TerminateSessionRequest& req) { return impl_->TerminateSession(req); }
-absl::StatusOr<sv1::ListSessionsResponse> Engine::ListSessions(const sv1::ListSessionsRequest& req) {
-  return impl_->ListSessions(req);
-}
-bool Engine::serving() const { return impl_->serving(); }
-uint64_t Engine::epoch() const { return impl_->epoch(); }
+void Engine::OnQueued(double seconds) { metrics_->ObserveQueueing(seconds); }
 
 }  // namespace orch::session_engine

@@ -1,20 +1,21 @@
 #pragma once
 
-// The session engine of one node instance (README.md in this folder):
+// The session engine of one node instance: the public API of
+// orch.session.v1.Sessions over the engine's parts (README.md in this
+// folder has the picture):
 //
-//   - a lease keeper: acquires the node lease "node:<id>" through the store;
-//     while another instance holds it this one is a standby (every call
-//     answers UNAVAILABLE naming the primary) and takes over when it expires.
-//     Each acquisition has a new epoch; every write carries it, and a write
-//     refused as fenced (ABORTED), a lost renewal or a lease that ran out
-//     locally makes the instance stop serving at once;
-//   - workers: `worker_threads` threads, a session pinned to one by the hash
-//     of its id; each runs its sessions' interpreters and delayed sends;
-//   - durability: for persistent sessions an external input is appended to
-//     the session's log before it is acknowledged and queued; snapshots when
-//     a session's queue drains (at most every N entries or T ms), on
-//     deactivation and at shutdown; recovery is snapshot + replay through the
-//     same Apply() code.
+//   NodeLease        the node lease and this instance's role (primary, standby, fenced)
+//   SessionRegistry  sessions in memory, found or activated from the store, effect ids
+//   SessionWriter    stamps and appends an input before it is acknowledged
+//   WorkerPool       the threads that own sessions; timers; housekeeping
+//   LiveSession      a session on its worker: Apply(entry) live and in replay, snapshots
+//   WatchHub         WatchSession streams
+//   PendingRequests  Request calls waiting for their answer
+//   SendRouter       where sessions' sends go (other sessions, nodes, HTTP), off the workers
+//   ProactiveRecovery restores the node's sessions after a takeover
+//
+// Each RPC: validate, find or activate the session, write its input, post it
+// to the session's worker.
 //
 // Thread-safe: the public methods are called from gRPC threads.
 
@@ -22,12 +23,32 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "common/grpc/channel.h"
+#include "common/js/ecmascript_data_model.h"
 #include "common/scxml/data_model.h"
+#include "common/scxml/fetcher.h"
+#include "common/time/clock.h"
 #include "orch/session/v1/sessions.pb.h"
+#include "services/session_engine/documents.h"
+#include "services/session_engine/engine_metrics.h"
+#include "services/session_engine/live_session.h"
+#include "services/session_engine/metered_session_store.h"
+#include "services/session_engine/node_lease.h"
+#include "services/session_engine/pending_requests.h"
+#include "services/session_engine/proactive_recovery.h"
+#include "services/session_engine/send_router.h"
+#include "services/session_engine/session_registry.h"
 #include "services/session_engine/session_store.h"
+#include "services/session_engine/session_writer.h"
+#include "services/session_engine/watch_hub.h"
+#include "services/session_engine/worker_pool.h"
 
 namespace orch::metrics {
 class MetricsServer;
@@ -35,50 +56,52 @@ class MetricsServer;
 
 namespace orch::session_engine {
 
-// _event.origin of a Request's event starts with this (then the request's
-// id): a <send targetexpr="_event.origin"> answers it. The SCXML I/O
-// processor's "#_scxml_" form keeps such a send inside the W3C rules; the
-// rest is never a session id (those start with '~').
-inline constexpr char kRequestOriginPrefix[] = "#_scxml_request-";
-
 struct EngineOptions {
   int node_id = 1;
   std::string instance_id;          // unique per process instance: the lease holder
   std::string endpoint;             // where this instance serves gRPC (host:port)
-  int worker_threads = 4;           // [scxml] session-processing-threads
-  bool persistence_default = false; // [scxml] persistence-default: when <scxml> has no _persist
+  int worker_threads = 4;           // sessions are pinned to one of them
+  bool persistence_default = false; // when <scxml> has no _persist
   uint32_t lease_ttl_ms = 5000;
-  uint32_t lease_renew_ms = 1000;
-  uint32_t snapshot_every_entries = 100;   // snapshot once the queue drains after this many
-  uint32_t snapshot_every_ms = 10000;      // ... or when the oldest unsnapshotted entry is this old
-  uint32_t deactivate_idle_ms = 300000;    // 0: never
+  uint32_t lease_renew_ms = 1000;   // at most half the TTL
+  SessionPolicy policy;             // snapshots and deactivation
   uint32_t session_restart_timeout_ms = 100;  // between proactive recovery batches
   bool proactive_recovery = true;
   size_t max_queue_per_worker = 10000;     // inputs waiting; RESOURCE_EXHAUSTED beyond
   size_t max_sessions = 200000;            // in memory; RESOURCE_EXHAUSTED for new ones beyond
-  size_t max_event_bytes = 256 << 10;      // serialized event; RESOURCE_EXHAUSTED beyond
+  size_t max_event_bytes = 256 << 10;      // serialized event; OUT_OF_RANGE beyond
   scxml::DataModelLimits limits;
   size_t max_microsteps = 10000;
   // StartSession URLs must start with one of these; empty: any.
   std::vector<std::string> document_url_prefixes;
-  // Stop() snapshots persistent sessions and releases the lease; unit tests
-  // turn it off to leave the store as a crash would.
-  bool clean_stop = true;
+  int io_threads = 4;                      // concurrent BasicHTTP sends
 };
 
-class Engine {
+// What the engine uses from outside, injectable for tests. Null members get
+// the production choice.
+struct EngineDeps {
+  time::Clock* clock = nullptr;        // RealClock
+  PeerSessions* peers = nullptr;       // GrpcPeerSessions over the store's leases, with peer_channel
+  grpc_util::ChannelOptions peer_channel;  // TLS to other nodes' engines
+  HttpSend http;                       // scxml::BasicHttpSend
+};
+
+class Engine final : private NodeLease::Listener, private WorkerPool::Handler {
  public:
   // `store` must outlive the engine; `metrics` may be null.
   static absl::StatusOr<std::unique_ptr<Engine>> Create(EngineOptions options, SessionStore* store,
-                                                         metrics::MetricsServer* metrics);
-  ~Engine();
+                                                         metrics::MetricsServer* metrics, EngineDeps deps = {});
+  ~Engine() override;
 
   // Starts the workers and the lease keeper (call once the gRPC server
   // listens, with the endpoint it advertises). `on_serving` is told when
   // the instance starts and stops serving (primary or not).
   void Start(std::function<void(bool serving)> on_serving);
-  // Snapshots persistent sessions in memory, releases the lease, stops threads.
+  // Snapshots persistent sessions in memory, releases the lease, stops.
   void Stop();
+  // Stops without snapshots and without releasing the lease: the store is
+  // left as a crash would leave it (tests of recovery).
+  void StopAsIfCrashed();
 
   absl::StatusOr<session::v1::StartSessionResponse> StartSession(const session::v1::StartSessionRequest& req);
   absl::StatusOr<session::v1::SendEventResponse> SendEvent(const session::v1::SendEventRequest& req);
@@ -92,14 +115,92 @@ class Engine {
   absl::Status TerminateSession(const session::v1::TerminateSessionRequest& req);
   absl::StatusOr<session::v1::ListSessionsResponse> ListSessions(const session::v1::ListSessionsRequest& req);
 
-  bool serving() const;
-  uint64_t epoch() const;
-
-  class Impl;
+  bool serving() const { return lease_.primary(); }
+  uint64_t epoch() const { return lease_.epoch(); }
 
  private:
-  explicit Engine(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
+  // A session as its worker holds it.
+  struct Held {
+    std::shared_ptr<SessionEntry> entry;
+    std::unique_ptr<LiveSession> session;
+  };
+  // What one worker thread owns (touched only on that thread).
+  struct WorkerState {
+    absl::flat_hash_map<std::string, Held> live;
+    WatchHub hub;
+  };
+
+  Engine(EngineOptions options, SessionStore* store, metrics::MetricsServer* metrics, EngineDeps deps);
+
+  // NodeLease::Listener
+  void OnPrimary(uint64_t epoch) override;
+  void OnReacquired(uint64_t old_epoch, uint64_t epoch) override;
+  void OnDeposed(const std::string& why) override;
+  // WorkerPool::Handler
+  void OnTimer(int worker, const std::string& key, int64_t due_ms) override;
+  void OnHousekeeping(int worker) override;
+  void OnStop(int worker) override;
+  void OnQueued(double seconds) override;
+
+  void StopInternal(bool clean);
+  void LeaseLoop();
+
+  // ---- the API's steps ----
+  // INVALID_ARGUMENT for a malformed id, FAILED_PRECONDITION for another node's.
+  absl::Status CheckSessionId(const std::string& id) const;
+  absl::Status CheckInput(const std::string& session_id, const event::v1::Event& event) const;
+  absl::StatusOr<SessionRegistry::Locked> Find(const std::string& id);
+  // Restores a session from the store into `entry` (its mu held).
+  absl::Status Activate(const std::shared_ptr<SessionEntry>& entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(entry->mu);
+  absl::StatusOr<session::v1::SendEventResponse> Deliver(const std::string& id, const event::v1::Event& event);
+  // Writes `entry` for the locked session and posts it to its worker.
+  absl::StatusOr<uint64_t> WriteAndPost(const std::shared_ptr<SessionEntry>& session, event::v1::LogEntry entry)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(session->mu);
+  absl::Status CheckQueue(const SessionEntry& entry) const;
+  // The session leaves memory unsaved (registry and worker).
+  void Evict(const std::shared_ptr<SessionEntry>& entry);
+  void DropSessions(bool persistent_only);
+
+  // ---- on the worker thread ----
+  Held* FindHeld(int worker, const std::shared_ptr<SessionEntry>& entry);
+  absl::Status StartLive(int worker, const std::shared_ptr<SessionEntry>& entry,
+                         std::shared_ptr<const scxml::Document> doc, const event::v1::LogEntry& started);
+  absl::Status RestoreLive(int worker, const std::shared_ptr<SessionEntry>& entry,
+                           std::shared_ptr<const scxml::Document> doc, const session::v1::SessionRecord* record,
+                           const std::vector<event::v1::LogEntry>& entries);
+  void ApplyEntry(int worker, const std::shared_ptr<SessionEntry>& entry, const event::v1::LogEntry& log_entry);
+  void Apply(int worker, Held& held, const event::v1::LogEntry& log_entry);
+  void AfterApply(int worker, Held& held);
+  void PostAfterApply(int worker, const std::shared_ptr<SessionEntry>& entry);
+  void FinishLive(int worker, Held& held);
+  absl::Status Snapshot(Held& held, bool deactivated);
+  void Deactivate(int worker, const std::string& id);
+
+  const EngineOptions options_;
+  time::Clock* const clock_;
+  std::unique_ptr<EngineMetrics> metrics_;
+  MeteredSessionStore store_;
+  scxml::DefaultFetcher fetcher_;
+  js::EcmascriptDataModelFactory factory_;
+  SessionConfig session_config_;
+  DocumentCache docs_;
+  NodeLease lease_;
+  SessionRegistry registry_;
+  SessionWriter writer_;
+  PendingRequests requests_;
+  std::unique_ptr<PeerSessions> own_peers_;
+  PeerSessions* peers_;
+  SendRouter router_;
+  WorkerPool workers_;
+  std::vector<WorkerState> states_;   // one per worker, that worker's thread only
+  ProactiveRecovery recovery_;
+  std::function<void(bool)> on_serving_;
+
+  absl::Mutex stop_mu_;
+  absl::CondVar stop_cv_;
+  bool stopping_ ABSL_GUARDED_BY(stop_mu_) = false;
+  std::atomic<bool> snapshot_on_stop_{false};
+  std::thread lease_thread_;
 };
 
 }  // namespace orch::session_engine

@@ -54,7 +54,6 @@ class EngineTest : public ::testing::Test {
     o.worker_threads = 2;
     o.lease_ttl_ms = 600;
     o.lease_renew_ms = 100;
-    o.clean_stop = false;  // Stop() leaves the store as a crash would
     auto e = Engine::Create(o, &store_, nullptr);
     EXPECT_OK(e);
     (*e)->Start([](bool) {});
@@ -103,8 +102,8 @@ TEST_F(EngineTest, ReplayAfterACrashRebuildsExactlyTheLiveState) {
   for (uint32_t every : {1000000u, 3u}) {
     SCOPED_TRACE(absl::StrCat("snapshot every ", every, " entries"));
     EngineOptions o;
-    o.snapshot_every_entries = every;
-    o.snapshot_every_ms = every == 3 ? 1 : 3600000;
+    o.policy.snapshot_every_entries = every;
+    o.policy.snapshot_every_ms = every == 3 ? 1 : 3600000;
     auto live = NewEngine(o);
     const std::string sid = Start(*live);
     for (int k = 0; k < 20; ++k) {
@@ -113,16 +112,18 @@ TEST_F(EngineTest, ReplayAfterACrashRebuildsExactlyTheLiveState) {
     }
     ASSERT_TRUE(Eventually([&] { return absl::StrContains(Trace(*live, sid), "tick"); }));
     const std::string before = Trace(*live, sid);
-    live->Stop();
+    live->StopAsIfCrashed();
     live.reset();
-    if (every == 3) EXPECT_LT(store_.LogSize(sid), 20u);  // trimmed after snapshots
+    if (every == 3) {
+      EXPECT_LT(store_.LogSize(sid), 20u);  // trimmed after snapshots
+    }
 
     auto recovered = NewEngine(o);
     EXPECT_EQ(Trace(*recovered, sid), before);
     // And it goes on from there.
     ASSERT_OK(Send(*recovered, sid, 99));
     EXPECT_THAT(Trace(*recovered, sid), ::testing::HasSubstr("[99,"));
-    recovered->Stop();
+    recovered->StopAsIfCrashed();
   }
 }
 
@@ -132,7 +133,7 @@ TEST_F(EngineTest, AnEffectIdIsDeliveredOnceEvenAcrossACrash) {
   ASSERT_OK(Send(*e, sid, 1, "peer/7/0"));
   ASSERT_OK(Send(*e, sid, 1, "peer/7/0"));
   const size_t appends = store_.Appends();
-  e->Stop();
+  e->StopAsIfCrashed();
   e.reset();
   auto again = NewEngine();
   ASSERT_OK(Send(*again, sid, 1, "peer/7/0"));  // the retry of a replayed sender
@@ -146,7 +147,7 @@ TEST_F(EngineTest, AnEffectIdIsDeliveredOnceEvenAcrossACrash) {
   EXPECT_EQ(count("[1,"), 1u) << trace;
   EXPECT_EQ(count("[2,"), 1u) << trace;
   EXPECT_GT(store_.Appends(), appends);
-  again->Stop();
+  again->StopAsIfCrashed();
 }
 
 // The engine died after logging a terminate and before deleting the
@@ -155,7 +156,7 @@ TEST_F(EngineTest, ATerminateLoggedBeforeACrashIsCompletedByRecovery) {
   auto e = NewEngine();
   const std::string sid = Start(*e);
   ASSERT_OK(Send(*e, sid, 1));
-  e->Stop();
+  e->StopAsIfCrashed();
   e.reset();
   auto loaded = store_.Load(sid);
   ASSERT_OK(loaded);
@@ -166,7 +167,7 @@ TEST_F(EngineTest, ATerminateLoggedBeforeACrashIsCompletedByRecovery) {
   auto again = NewEngine();
   EXPECT_TRUE(Eventually([&] { return !store_.HasSession(sid); }));
   EXPECT_THAT(Send(*again, sid, 2), StatusIs(absl::StatusCode::kNotFound));
-  again->Stop();
+  again->StopAsIfCrashed();
 }
 
 TEST_F(EngineTest, LosingTheLeaseStopsServingAtOnce) {
@@ -180,7 +181,7 @@ TEST_F(EngineTest, LosingTheLeaseStopsServingAtOnce) {
   ASSERT_TRUE(other->acquired);
   ASSERT_TRUE(Eventually([&] { return !e->serving(); }));
   EXPECT_THAT(Send(*e, sid, 2), StatusIs(absl::StatusCode::kUnavailable, ::testing::HasSubstr("127.0.0.1:2")));
-  e->Stop();
+  e->StopAsIfCrashed();
 }
 
 TEST_F(EngineTest, AStoreOutageRefusesPersistentInputsButInMemorySessionsRun) {
@@ -201,7 +202,7 @@ TEST_F(EngineTest, AStoreOutageRefusesPersistentInputsButInMemorySessionsRun) {
   EXPECT_TRUE(Eventually([&] { return Send(*e, durable, 3).ok(); }));
   EXPECT_THAT(Trace(*e, durable), ::testing::HasSubstr("[3,"));
   EXPECT_THAT(Trace(*e, durable), ::testing::Not(::testing::HasSubstr("[1,")));
-  e->Stop();
+  e->StopAsIfCrashed();
 }
 
 }  // namespace

@@ -63,6 +63,12 @@ void AddOptions(config::Schema* s) {
   s->AddString("persistence", "proxy-tls-cert", "client certificate for persistence-proxy (mutual TLS)");
   s->AddString("persistence", "proxy-tls-key", "its private key");
   s->AddString("persistence", "proxy-tls-server-name", "name to verify in persistence-proxy's certificate");
+
+  s->AddString("orchestration", "peer-tls-ca",
+      "CA that verifies other nodes' session-engines (enables TLS for sends between nodes)");
+  s->AddString("orchestration", "peer-tls-cert", "client certificate for other nodes' session-engines (mutual TLS)");
+  s->AddString("orchestration", "peer-tls-key", "its private key");
+  s->AddString("orchestration", "peer-tls-server-name", "name to verify in other session-engines' certificates");
 }
 
 class SessionEngineComponent final : public process::Component {
@@ -76,7 +82,17 @@ class SessionEngineComponent final : public process::Component {
     if (tls->enabled() && tls->ca_pem.empty()) {
       return absl::InvalidArgumentError("persistence.proxy-tls-cert needs persistence.proxy-tls-ca");
     }
+    auto peer_tls = tls::LoadTlsFiles({c.GetString("orchestration.peer-tls-cert"),
+                                       c.GetString("orchestration.peer-tls-key"),
+                                       c.GetString("orchestration.peer-tls-ca"), "orchestration.peer-tls-cert",
+                                       "orchestration.peer-tls-key", "orchestration.peer-tls-ca"});
+    if (!peer_tls.ok()) return peer_tls.status();
+    if (peer_tls->enabled() && peer_tls->ca_pem.empty()) {
+      return absl::InvalidArgumentError("orchestration.peer-tls-cert needs orchestration.peer-tls-ca");
+    }
     auto self = std::unique_ptr<SessionEngineComponent>(new SessionEngineComponent());
+    self->deps_.peer_channel.tls = *peer_tls;
+    self->deps_.peer_channel.server_name = c.GetString("orchestration.peer-tls-server-name");
     grpc_util::ChannelOptions channel;
     channel.tls = *tls;
     channel.server_name = c.GetString("persistence.proxy-tls-server-name");
@@ -96,9 +112,10 @@ class SessionEngineComponent final : public process::Component {
     o.max_sessions = static_cast<size_t>(c.GetInt("scxml.max-sessions"));
     o.max_event_bytes = static_cast<size_t>(c.GetInt("scxml.max-event-bytes"));
     o.max_microsteps = static_cast<size_t>(c.GetInt("scxml.max-microsteps"));
-    o.snapshot_every_entries = static_cast<uint32_t>(c.GetInt("scxml.snapshot-every-entries"));
-    o.snapshot_every_ms = static_cast<uint32_t>(c.GetInt("scxml.snapshot-every-ms"));
-    o.deactivate_idle_ms = static_cast<uint32_t>(std::min<int64_t>(c.GetInt("scxml.deactivate-idle-ms"), UINT32_MAX));
+    o.policy.snapshot_every_entries = static_cast<uint32_t>(c.GetInt("scxml.snapshot-every-entries"));
+    o.policy.snapshot_every_ms = static_cast<uint32_t>(c.GetInt("scxml.snapshot-every-ms"));
+    o.policy.deactivate_idle_ms =
+        static_cast<uint32_t>(std::min<int64_t>(c.GetInt("scxml.deactivate-idle-ms"), UINT32_MAX));
     o.document_url_prefixes = c.GetStringList("scxml.document-url-prefixes");
     self->advertise_ = c.GetString("orchestration.advertise-endpoint");
     if (o.lease_renew_ms * 2 > o.lease_ttl_ms) {
@@ -121,7 +138,7 @@ class SessionEngineComponent final : public process::Component {
                 "(set it in production)");
     }
     // Created here: the lease carries the endpoint, known only now.
-    auto engine = Engine::Create(options_, store_.get(), metrics_);
+    auto engine = Engine::Create(options_, store_.get(), metrics_, deps_);
     ORCH_CHECK(engine.ok(), "engine options were validated at start");
     engine_holder_ = *std::move(engine);
     service_engine_.store(engine_holder_.get());
@@ -137,60 +154,16 @@ class SessionEngineComponent final : public process::Component {
  private:
   static constexpr char kService[] = "orch.session.v1.Sessions";
 
-  // The gRPC service exists before the engine (Services() is called before
-  // OnServing); until then every call answers UNAVAILABLE.
-  class Service final : public session::v1::Sessions::Service {
-   public:
-    explicit Service(std::atomic<Engine*>* engine) : engine_(engine) {}
-    ::grpc::Status StartSession(::grpc::ServerContext* c, const session::v1::StartSessionRequest* r,
-                                session::v1::StartSessionResponse* o) override {
-      return With([&](SessionsService& s) { return s.StartSession(c, r, o); });
-    }
-    ::grpc::Status SendEvent(::grpc::ServerContext* c, const session::v1::SendEventRequest* r,
-                             session::v1::SendEventResponse* o) override {
-      return With([&](SessionsService& s) { return s.SendEvent(c, r, o); });
-    }
-    ::grpc::Status Request(::grpc::ServerContext* c, const session::v1::RequestEventRequest* r,
-                           session::v1::RequestEventResponse* o) override {
-      return With([&](SessionsService& s) { return s.Request(c, r, o); });
-    }
-    ::grpc::Status WatchSession(::grpc::ServerContext* c, const session::v1::WatchSessionRequest* r,
-                                ::grpc::ServerWriter<session::v1::WatchSessionResponse>* w) override {
-      return With([&](SessionsService& s) { return s.WatchSession(c, r, w); });
-    }
-    ::grpc::Status QuerySession(::grpc::ServerContext* c, const session::v1::QuerySessionRequest* r,
-                                session::v1::QuerySessionResponse* o) override {
-      return With([&](SessionsService& s) { return s.QuerySession(c, r, o); });
-    }
-    ::grpc::Status TerminateSession(::grpc::ServerContext* c, const session::v1::TerminateSessionRequest* r,
-                                    session::v1::TerminateSessionResponse* o) override {
-      return With([&](SessionsService& s) { return s.TerminateSession(c, r, o); });
-    }
-    ::grpc::Status ListSessions(::grpc::ServerContext* c, const session::v1::ListSessionsRequest* r,
-                                session::v1::ListSessionsResponse* o) override {
-      return With([&](SessionsService& s) { return s.ListSessions(c, r, o); });
-    }
-
-   private:
-    template <typename F>
-    ::grpc::Status With(F&& f) {
-      Engine* e = engine_->load();
-      if (e == nullptr) return ::grpc::Status(::grpc::StatusCode::UNAVAILABLE, "session-engine is starting");
-      SessionsService s(e);
-      return f(s);
-    }
-    std::atomic<Engine*>* engine_;
-  };
-
-  SessionEngineComponent() : service_(std::make_unique<Service>(&service_engine_)) {}
+  SessionEngineComponent() : service_(std::make_unique<SessionsService>(&service_engine_)) {}
 
   EngineOptions options_;
+  EngineDeps deps_;
   std::string advertise_;
   metrics::MetricsServer* metrics_ = nullptr;
   std::unique_ptr<RemoteSessionStore> store_;
   std::atomic<Engine*> service_engine_{nullptr};
   std::unique_ptr<Engine> engine_holder_;
-  std::unique_ptr<Service> service_;
+  std::unique_ptr<SessionsService> service_;
 };
 
 }  // namespace

@@ -1,7 +1,12 @@
 #pragma once
 
 // The public gRPC API (orch.session.v1.Sessions): thin handlers that call
-// the Engine and convert its status once.
+// the Engine and convert its status once. The service is registered before
+// the engine exists (the engine needs the address the server bound), so it
+// reads the engine through a pointer set later; until then every call
+// answers UNAVAILABLE.
+
+#include <atomic>
 
 #include "orch/session/v1/sessions.grpc.pb.h"
 #include "services/session_engine/engine.h"
@@ -10,7 +15,8 @@ namespace orch::session_engine {
 
 class SessionsService final : public session::v1::Sessions::Service {
  public:
-  explicit SessionsService(Engine* engine) : engine_(engine) {}
+  // `engine` must outlive the service; it may hold null (not started yet).
+  explicit SessionsService(const std::atomic<Engine*>* engine) : engine_(engine) {}
 
   ::grpc::Status StartSession(::grpc::ServerContext*, const session::v1::StartSessionRequest* req,
                               session::v1::StartSessionResponse* resp) override;
@@ -28,7 +34,7 @@ class SessionsService final : public session::v1::Sessions::Service {
                               session::v1::ListSessionsResponse* resp) override;
 
  private:
-  Engine* engine_;
+  const std::atomic<Engine*>* engine_;
 };
 
 }  // namespace orch::session_engine

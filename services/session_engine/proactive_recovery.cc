@@ -1,0 +1,113 @@
+#include "services/session_engine/proactive_recovery.h"
+
+#include <algorithm>
+#include <atomic>
+#include <vector>
+
+#include "common/log/log.h"
+
+namespace orch::session_engine {
+
+namespace {
+constexpr int64_t kListRetryMs = 500;
+constexpr char kGone[] = "<gone>";
+
+// Runs fn(i) for i in [0, n) on up to `width` threads.
+void ParallelFor(size_t n, size_t width, const std::function<void(size_t)>& fn) {
+  std::atomic<size_t> next{0};
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < std::min(n, width); ++t) {
+    threads.emplace_back([&] {
+      for (size_t i = next++; i < n; i = next++) fn(i);
+    });
+  }
+  for (auto& t : threads) t.join();
+}
+}  // namespace
+
+ProactiveRecovery::ProactiveRecovery(Options options, SessionStore* store, SessionRegistry* registry,
+                                     time::Clock* clock, Activate activate, std::function<void(double)> on_done)
+    : options_(options),
+      store_(store),
+      registry_(registry),
+      clock_(clock),
+      activate_(std::move(activate)),
+      on_done_(std::move(on_done)) {}
+
+ProactiveRecovery::~ProactiveRecovery() { Stop(); }
+
+void ProactiveRecovery::Start(std::function<bool()> still_current) {
+  Stop();
+  {
+    absl::MutexLock l(&mu_);
+    stop_ = false;
+  }
+  thread_ = std::thread([this, still_current = std::move(still_current)] { Run(still_current); });
+}
+
+void ProactiveRecovery::Stop() {
+  {
+    absl::MutexLock l(&mu_);
+    stop_ = true;
+    cv_.SignalAll();
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+bool ProactiveRecovery::Pause(int64_t ms) {
+  absl::MutexLock l(&mu_);
+  const int64_t deadline = clock_->MonotonicMs() + ms;
+  while (!stop_ && !clock_->WaitUntil(&cv_, &mu_, deadline)) {
+  }
+  return !stop_;
+}
+
+void ProactiveRecovery::Run(const std::function<bool()>& still_current) {
+  auto stopped = [&] {
+    if (!still_current()) return true;
+    absl::MutexLock l(&mu_);
+    return stop_;
+  };
+  std::string cursor = "0";
+  size_t restored = 0, skipped = 0, gone = 0, listed = 0;
+  const int64_t t0 = clock_->MonotonicMs();
+  const size_t batch = std::max<size_t>(1, options_.batch);
+  do {
+    if (stopped()) return;
+    std::vector<std::string> states;
+    auto ids = store_->ListNodeSessions(options_.node_id, &cursor, options_.page, &states);
+    if (!ids.ok()) {
+      log::Warn("recovery: cannot list the node's sessions; retrying", {{"error", std::string(ids.status().message())}});
+      if (!Pause(kListRetryMs)) return;
+      continue;
+    }
+    listed += ids->size();
+    std::vector<std::string> todo;
+    for (size_t i = 0; i < ids->size(); ++i) {
+      if (states[i] != kStateDeactivated && states[i] != kGone && !registry_->Contains((*ids)[i])) {
+        todo.push_back((*ids)[i]);
+      } else {
+        ++skipped;
+      }
+    }
+    for (size_t i = 0; i < todo.size(); i += batch) {
+      const size_t n = std::min(todo.size(), i + batch) - i;
+      std::atomic<size_t> ok{0};
+      ParallelFor(n, batch, [&](size_t j) {
+        if (activate_(todo[i + j])) ok.fetch_add(1);
+      });
+      restored += ok.load();
+      gone += n - ok.load();
+      if (stopped() || !Pause(options_.pause_ms)) return;
+    }
+  } while (cursor != "0");
+  const int64_t ms = clock_->MonotonicMs() - t0;
+  log::Info("recovery: done", {{"listed", listed},
+                               {"restored", restored},
+                               {"deactivated_or_in_memory", skipped},
+                               {"unavailable_or_gone", gone},
+                               {"ms", ms}});
+  if (on_done_) on_done_(static_cast<double>(ms) / 1000.0);
+}
+
+}  // namespace orch::session_engine

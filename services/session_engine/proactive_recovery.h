@@ -1,0 +1,69 @@
+#pragma once
+
+// After a takeover, restores the node's sessions that were in memory on the
+// previous primary without waiting for their next event. It pages through
+// the node's registry (ListNodeSessions with each session's state, one
+// round trip per page), skips deactivated, gone and already-active ones, and
+// activates the rest in batches of `batch` (one thread each),
+// `pause_ms` apart. A pass stops as soon as `still_current()` is false (the
+// role changed) or Stop() is called.
+//
+// Thread-safe. One pass runs at a time, on the recovery's own thread.
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "common/time/clock.h"
+#include "services/session_engine/session_registry.h"
+#include "services/session_engine/session_store.h"
+
+namespace orch::session_engine {
+
+// The session meta's state while a session is deactivated (only in the
+// store): recovery skips such sessions.
+inline constexpr char kStateDeactivated[] = "deactivated";
+inline constexpr char kStateActive[] = "active";
+
+class ProactiveRecovery {
+ public:
+  struct Options {
+    int node_id = 1;
+    size_t batch = 4;          // sessions activated at once
+    uint32_t pause_ms = 100;   // between batches
+    uint32_t page = 1000;      // registry page size
+  };
+  // Activates one session; true when this call restored it.
+  using Activate = std::function<bool(const std::string& session_id)>;
+
+  // Every pointer must outlive this.
+  ProactiveRecovery(Options options, SessionStore* store, SessionRegistry* registry, time::Clock* clock,
+                    Activate activate, std::function<void(double seconds)> on_done);
+  ~ProactiveRecovery();
+
+  // Starts a pass (after the previous one has stopped).
+  void Start(std::function<bool()> still_current);
+  // Stops the pass in progress and waits for it.
+  void Stop();
+
+ private:
+  void Run(const std::function<bool()>& still_current);
+  // Waits up to `ms` unless stopped; false when stopped.
+  bool Pause(int64_t ms);
+
+  const Options options_;
+  SessionStore* const store_;
+  SessionRegistry* const registry_;
+  time::Clock* const clock_;
+  const Activate activate_;
+  const std::function<void(double)> on_done_;
+  absl::Mutex mu_;
+  absl::CondVar cv_;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
+}  // namespace orch::session_engine

@@ -1,0 +1,142 @@
+#include "services/session_engine/send_router.h"
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/log/log.h"
+#include "common/scxml/basic_http.h"
+#include "common/scxml/fetcher.h"
+#include "common/sessionapi/session_id.h"
+#include "common/sessionapi/value_json.h"
+
+namespace orch::session_engine {
+
+namespace ev = orch::event::v1;
+namespace sv1 = orch::session::v1;
+
+namespace {
+constexpr char kScxmlProcessor[] = "http://www.w3.org/TR/scxml/#SCXMLEventProcessor";
+constexpr absl::string_view kSessionTargetPrefix = "#_scxml_";
+
+// Holds one count of a session's sends in flight until destroyed.
+struct InFlight {
+  explicit InFlight(std::shared_ptr<std::atomic<int>> c) : count(std::move(c)) { count->fetch_add(1); }
+  InFlight(const InFlight&) = delete;
+  ~InFlight() { count->fetch_sub(1); }
+  std::shared_ptr<std::atomic<int>> count;
+};
+}  // namespace
+
+SendRouter::SendRouter(Options options, PendingRequests* requests, DocumentCache* documents, PeerSessions* peers,
+                       Deliver deliver, HttpSend http)
+    : options_(options),
+      requests_(requests),
+      documents_(documents),
+      peers_(peers),
+      deliver_(std::move(deliver)),
+      http_(std::move(http)),
+      io_(options.io_threads) {}
+
+SendRouter::~SendRouter() { Stop(); }
+
+void SendRouter::Stop() {
+  io_.Stop();     // an HTTP failure may still hand an event to the sends thread
+  sends_.Stop();
+}
+
+void SendRouter::Log(const LiveSession& from, std::string_view label, std::string_view value_json) {
+  log::Info("scxml log", {{"session", from.id()}, {"label", label}, {"value", value_json}});
+}
+
+absl::Status SendRouter::Send(LiveSession& from, const std::string& target, const std::string& type,
+                              const scxml::Event& event) {
+  if (type == scxml::kBasicHttpTypeUri) return SendHttp(from, target, event);
+  if (absl::StartsWith(target, kRequestOriginPrefix)) {
+    if (!from.replaying()) requests_->Answer(target.substr(std::string_view(kRequestOriginPrefix).size()), event);
+    return absl::OkStatus();
+  }
+  if (!type.empty() && type != kScxmlProcessor && type != "scxml") {
+    return absl::InvalidArgumentError(absl::StrCat("unsupported send type '", type, "'"));
+  }
+  if (!absl::StartsWith(target, kSessionTargetPrefix)) {
+    return absl::InvalidArgumentError(absl::StrCat("target '", target, "' is not reachable from session-engine"));
+  }
+  return SendToSession(from, target, event);
+}
+
+absl::Status SendRouter::SendToSession(LiveSession& from, const std::string& target, const scxml::Event& event) {
+  std::string to = target.substr(kSessionTargetPrefix.size());
+  auto node = sessionapi::NodeOfSessionId(to);
+  if (!node.ok()) return node.status();
+  ev::Event out;
+  out.set_name(event.name);
+  if (event.data != "undefined") {
+    auto v = sessionapi::JsonToValue(event.data);
+    if (v.ok()) *out.mutable_data() = *std::move(v);
+  }
+  out.set_origin(absl::StrCat(kSessionTargetPrefix, from.id()));
+  out.set_origin_type(kScxmlProcessor);
+  out.set_send_id(event.sendid);
+  out.set_source(ev::EVENT_SOURCE_SESSION);
+  // Deterministic: a replay of the entry being applied sends the same id
+  // and the receiver acknowledges it without delivering it twice.
+  out.set_effect_id(from.NextEffectId());
+  auto held = std::make_shared<InFlight>(from.sends_in_flight());
+  if (*node == options_.node_id) {
+    // On the sends thread, which may wait for the target's activation on
+    // its worker; a worker never waits for another.
+    sends_.Post([this, to = std::move(to), out = std::move(out), held] {
+      absl::Status st = deliver_(to, out);
+      if (!st.ok()) log::Warn("send to a session failed", {{"target", to}, {"error", std::string(st.message())}});
+    });
+    return absl::OkStatus();
+  }
+  sv1::SendEventRequest req;
+  req.set_session_id(to);
+  *req.mutable_event() = std::move(out);
+  sends_.Post([this, node = *node, req = std::move(req), held]() mutable {
+    std::string to = req.session_id();
+    peers_->SendEvent(node, std::move(req), [to, held](absl::Status st) {
+      if (!st.ok()) log::Warn("send to a session failed", {{"target", to}, {"error", std::string(st.message())}});
+    });
+  });
+  return absl::OkStatus();
+}
+
+absl::Status SendRouter::SendHttp(LiveSession& from, const std::string& target, const scxml::Event& event) {
+  if (target.empty()) return absl::InvalidArgumentError("BasicHTTP send without a target");
+  // The failure event's effect id: a replay that fails again is dropped.
+  std::string effect = absl::StrCat(from.NextEffectId(), "/http");
+  auto held = std::make_shared<InFlight>(from.sends_in_flight());
+  io_.Post([this, session = from.id(), target, event, effect = std::move(effect), held] {
+    absl::Status st = http_(target, event);
+    if (st.ok()) return;
+    log::Warn("BasicHTTP send failed", {{"session", session}, {"target", target}, {"error", std::string(st.message())}});
+    ev::Event err;
+    err.set_name("error.communication");
+    err.set_send_id(event.sendid);
+    err.set_source(ev::EVENT_SOURCE_PLATFORM);
+    err.set_effect_id(effect);
+    auto& fields = *err.mutable_data()->mutable_struct_value()->mutable_fields();
+    fields["target"].set_string_value(target);
+    fields["reason"].set_string_value(std::string(st.message()));
+    sends_.Post([this, session, err = std::move(err), held] {
+      absl::Status d = deliver_(session, err);
+      if (!d.ok() && d.code() != absl::StatusCode::kNotFound) {
+        log::Warn("cannot deliver error.communication", {{"session", session}, {"error", std::string(d.message())}});
+      }
+    });
+  });
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<const scxml::Document>> SendRouter::LoadDocument(const std::string& src,
+                                                                                const std::string& base) {
+  return documents_->FromUrl(scxml::DefaultFetcher::Resolve(src, base));
+}
+
+absl::StatusOr<std::shared_ptr<const scxml::Document>> SendRouter::CompileSource(const std::string& source,
+                                                                                 const std::string& name) {
+  return documents_->FromSource(source, name);
+}
+
+}  // namespace orch::session_engine

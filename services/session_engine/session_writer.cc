@@ -1,0 +1,63 @@
+#include "services/session_engine/session_writer.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "services/session_engine/log_entries.h"
+
+namespace orch::session_engine {
+
+void SessionWriter::Stamp(SessionEntry& session, event::v1::LogEntry* entry) const {
+  entry->set_seq(session.last_seq + 1);
+  SetEntryTime(entry, std::max(clock_->NowMs(), session.last_time_ms));
+  entry->set_epoch(lease_->epoch());
+}
+
+absl::Status SessionWriter::AppendOne(SessionEntry& session, const event::v1::LogEntry& entry) {
+  return store_->Append(session.id, entry.epoch(), node_id_, session.document_sha256, {entry}).status();
+}
+
+absl::StatusOr<uint64_t> SessionWriter::Write(const std::shared_ptr<SessionEntry>& session,
+                                              event::v1::LogEntry* entry) {
+  Stamp(*session, entry);
+  if (session->persistent) {
+    if (absl::Status s = lease_->CheckWritable(); !s.ok()) return s;
+    absl::Status s = AppendOne(*session, *entry);
+    if (s.code() == absl::StatusCode::kAborted) {
+      lease_->Fence(absl::StrCat("append to ", session->id, " refused: ", s.message()));
+      return lease_->CheckServing();
+    }
+    if (!s.ok()) {
+      evict_(session);
+      return absl::UnavailableError(absl::StrCat(
+          "the event could not be made durable (it may still be applied; retry with the same effect_id): ",
+          s.message()));
+    }
+  }
+  session->last_seq = entry->seq();
+  session->last_time_ms = EntryTimeMs(*entry);
+  return entry->seq();
+}
+
+absl::StatusOr<uint64_t> SessionWriter::WriteFirst(const std::shared_ptr<SessionEntry>& session,
+                                                   event::v1::LogEntry* entry, bool keyed) {
+  Stamp(*session, entry);
+  if (session->persistent) {
+    if (absl::Status s = lease_->CheckWritable(); !s.ok()) return s;
+    absl::Status s = AppendOne(*session, *entry);
+    if (s.code() == absl::StatusCode::kAborted) {
+      if (keyed) return absl::AlreadyExistsError("a session with this idempotency key exists with other parameters");
+      lease_->Fence(absl::StrCat("append refused: ", s.message()));
+      return lease_->CheckServing();
+    }
+    if (!s.ok()) {
+      (void)store_->Delete(session->id, entry->epoch());  // best effort: the append may land later
+      return absl::UnavailableError(absl::StrCat("the session could not be made durable: ", s.message()));
+    }
+  }
+  session->last_seq = entry->seq();
+  session->last_time_ms = EntryTimeMs(*entry);
+  return entry->seq();
+}
+
+}  // namespace orch::session_engine
