@@ -1,0 +1,165 @@
+// SendRouter with fakes behind it: where each kind of send goes, effect
+// ids, nothing answered in replay, and BasicHTTP off the calling thread
+// with its failure coming back to the sender as an event.
+
+#include "services/session_engine/send_router.h"
+
+#include <string>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "common/js/ecmascript_data_model.h"
+#include "common/scxml/basic_http.h"
+#include "common/scxml/compiler.h"
+#include "common/testing/status_matchers.h"
+#include "common/time/simulated_clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "services/session_engine/log_entries.h"
+
+namespace orch::session_engine {
+namespace {
+
+namespace ev = orch::event::v1;
+namespace sv1 = orch::session::v1;
+using ::orch::testing::StatusIs;
+
+constexpr char kSid[] = "~1~SENDER00000000000000000000000000";
+constexpr char kChart[] = R"XML(<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0"
+    datamodel="ecmascript" initial="s"><state id="s"/></scxml>)XML";
+
+class FakePeers final : public PeerSessions {
+ public:
+  void SendEvent(int node, sv1::SendEventRequest request, std::function<void(absl::Status)> done) override {
+    {
+      absl::MutexLock l(&mu);
+      sent.emplace_back(node, std::move(request));
+    }
+    done(absl::NotFoundError("unknown session"));  // the peer's code, passed through
+  }
+  absl::Mutex mu;
+  std::vector<std::pair<int, sv1::SendEventRequest>> sent ABSL_GUARDED_BY(mu);
+};
+
+class SendRouterTest : public ::testing::Test {
+ protected:
+  SendRouterTest()
+      : docs_(scxml::CompileOptions{.ecmascript = &factory_}, nullptr, DocumentCache::Options{.clock = &clock_}),
+        requests_("inst", &clock_),
+        router_(SendRouter::Options{.node_id = 1, .io_threads = 2}, &requests_, &docs_, &peers_,
+                [this](const std::string& id, const ev::Event& e) {
+                  absl::MutexLock l(&mu_);
+                  delivered_.emplace_back(id, e);
+                  return absl::OkStatus();
+                },
+                [this](const std::string& url, const scxml::Event&) {
+                  release_http_.WaitForNotification();
+                  return absl::UnavailableError(absl::StrCat("no answer from ", url));
+                }) {
+    auto doc = docs_.FromSource(kChart, "chart");
+    EXPECT_OK(doc);
+    ev::LogEntry started;
+    started.set_seq(1);
+    started.mutable_started()->set_random_seed(1);
+    SessionConfig config{.ecmascript = &factory_};
+    auto s = LiveSession::Start(kSid, true, *doc, started, config, &router_, 0);
+    EXPECT_OK(s);
+    session_ = *std::move(s);
+  }
+  ~SendRouterTest() override {
+    if (!release_http_.HasBeenNotified()) release_http_.Notify();
+    router_.Stop();
+  }
+  static scxml::Event Event(const std::string& name) {
+    scxml::Event e;
+    e.name = name;
+    e.sendid = "sid1";
+    e.data = "{\"k\":1}";
+    return e;
+  }
+  size_t Delivered() {
+    absl::MutexLock l(&mu_);
+    return delivered_.size();
+  }
+
+  time::SimulatedClock clock_;
+  js::EcmascriptDataModelFactory factory_;
+  DocumentCache docs_;
+  PendingRequests requests_;
+  FakePeers peers_;
+  absl::Notification release_http_;
+  absl::Mutex mu_;
+  std::vector<std::pair<std::string, ev::Event>> delivered_ ABSL_GUARDED_BY(mu_);
+  SendRouter router_;
+  std::unique_ptr<LiveSession> session_;
+};
+
+TEST_F(SendRouterTest, SessionsOfThisNodeGetTheEventWithTheSendersEffectIdAndOrigin) {
+  ASSERT_OK(router_.Send(*session_, "#_scxml_~1~TARGET00000000000000000000000000", "", Event("hello")));
+  router_.Stop();
+  absl::MutexLock l(&mu_);
+  ASSERT_EQ(delivered_.size(), 1u);
+  EXPECT_EQ(delivered_[0].first, "~1~TARGET00000000000000000000000000");
+  const ev::Event& e = delivered_[0].second;
+  EXPECT_EQ(e.name(), "hello");
+  EXPECT_EQ(e.origin(), absl::StrCat("#_scxml_", kSid));
+  EXPECT_EQ(e.send_id(), "sid1");
+  EXPECT_EQ(e.effect_id(), absl::StrCat(kSid, "/1/0"));
+  EXPECT_EQ(e.source(), ev::EVENT_SOURCE_SESSION);
+  EXPECT_EQ(e.data().struct_value().fields().at("k").number_value(), 1);
+  EXPECT_EQ(session_->sends_in_flight()->load(), 0);
+}
+
+TEST_F(SendRouterTest, SessionsOfOtherNodesGoToThatNodesPrimary) {
+  ASSERT_OK(router_.Send(*session_, "#_scxml_~7~TARGET00000000000000000000000000",
+                         "http://www.w3.org/TR/scxml/#SCXMLEventProcessor", Event("hello")));
+  router_.Stop();
+  absl::MutexLock l(&peers_.mu);
+  ASSERT_EQ(peers_.sent.size(), 1u);
+  EXPECT_EQ(peers_.sent[0].first, 7);
+  EXPECT_EQ(peers_.sent[0].second.session_id(), "~7~TARGET00000000000000000000000000");
+  EXPECT_EQ(peers_.sent[0].second.event().effect_id(), absl::StrCat(kSid, "/1/0"));
+}
+
+TEST_F(SendRouterTest, UnsupportedTypesAndTargetsAreRefusedAtOnce) {
+  EXPECT_THAT(router_.Send(*session_, "#_scxml_~1~X", "carrier-pigeon", Event("e")),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(router_.Send(*session_, "mailto:a@b", "", Event("e")), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(router_.Send(*session_, "#_scxml_notanid", "", Event("e")),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST_F(SendRouterTest, RequestAnswersReachTheWaitingCall) {
+  auto ticket = requests_.Register();
+  ASSERT_OK(ticket);
+  ASSERT_OK(router_.Send(*session_, absl::StrCat(kRequestOriginPrefix, ticket->id()), "", Event("answer")));
+  auto reply = ticket->Wait(clock_.MonotonicMs());
+  ASSERT_OK(reply);
+  EXPECT_EQ(reply->name, "answer");
+}
+
+// The HTTP peer blocks until the test lets it fail: Send returns at once
+// (the worker is free), the session counts the send as in flight (no
+// snapshot), and the failure comes back as error.communication with an
+// effect id of its own.
+TEST_F(SendRouterTest, BasicHttpRunsOffTheCallersThreadAndAFailureComesBackAsAnEvent) {
+  ASSERT_OK(router_.Send(*session_, "http://127.0.0.1:9/slow", scxml::kBasicHttpTypeUri, Event("post")));
+  EXPECT_EQ(session_->sends_in_flight()->load(), 1);
+  EXPECT_EQ(Delivered(), 0u);
+  release_http_.Notify();
+  router_.Stop();
+  absl::MutexLock l(&mu_);
+  ASSERT_EQ(delivered_.size(), 1u);
+  EXPECT_EQ(delivered_[0].first, kSid);
+  const ev::Event& e = delivered_[0].second;
+  EXPECT_EQ(e.name(), "error.communication");
+  EXPECT_EQ(e.send_id(), "sid1");
+  EXPECT_EQ(e.effect_id(), absl::StrCat(kSid, "/1/0/http"));
+  EXPECT_EQ(e.source(), ev::EVENT_SOURCE_PLATFORM);
+  EXPECT_EQ(e.data().struct_value().fields().at("target").string_value(), "http://127.0.0.1:9/slow");
+  EXPECT_EQ(session_->sends_in_flight()->load(), 0);
+}
+
+}  // namespace
+}  // namespace orch::session_engine
