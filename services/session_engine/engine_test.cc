@@ -1,16 +1,21 @@
-// The engine's logic on an in-memory store (FakeSessionStore): exact replay
-// (Date, Math.random, timers) after a crash with and without snapshots,
-// effect-id de-duplication across a crash, fencing when the lease is lost,
-// a store outage. The same behaviours with the real proxy and Redis:
-// tests/session, tests/fault.
+// The engine's logic on an in-memory store (FakeSessionStore) and a
+// SimulatedClock: exact replay (Date, Math.random, timers) after a crash with
+// and without snapshots, effect-id de-duplication across a crash, fencing
+// when the lease is lost, a store outage, snapshot and deactivation policy,
+// and a slow BasicHTTP peer that must not hold up the other sessions of its
+// worker. Time moves only when a test advances it; waits are for conditions,
+// bounded. The same behaviours with the real proxy and Redis: tests/session,
+// tests/fault.
 
 #include "services/session_engine/engine.h"
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/testing/net.h"
 #include "common/testing/status_matchers.h"
 #include "common/testing/temp_dir.h"
+#include "common/time/simulated_clock.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
@@ -48,13 +53,20 @@ constexpr char kChart[] = R"XML(<scxml xmlns="http://www.w3.org/2005/07/scxml" v
 
 class EngineTest : public ::testing::Test {
  protected:
-  std::unique_ptr<Engine> NewEngine(EngineOptions o = {}) {
+  static EngineOptions TestOptions() {
+    EngineOptions o;
+    o.worker_threads = 2;
+    return o;
+  }
+
+  std::unique_ptr<Engine> NewEngine(EngineOptions o = TestOptions()) {
     o.instance_id = absl::StrCat("test-", ++instances_);
     o.endpoint = "127.0.0.1:1";
-    o.worker_threads = 2;
-    o.lease_ttl_ms = 600;
-    o.lease_renew_ms = 100;
-    auto e = Engine::Create(o, &store_, nullptr);
+    o.lease_ttl_ms = 60000;   // simulated ms: it runs out only when a test says so
+    o.lease_renew_ms = 1000;
+    EngineDeps deps;
+    deps.clock = &clock_;
+    auto e = Engine::Create(o, &store_, nullptr, deps);
     EXPECT_OK(e);
     (*e)->Start([](bool) {});
     EXPECT_TRUE(Eventually([&] { return (*e)->serving(); }));
@@ -89,6 +101,15 @@ class EngineTest : public ::testing::Test {
     return json;
   }
 
+  // The engine `e` dies: no snapshot, the lease not released (the fake
+  // expires it at once, as the TTL would).
+  void Crash(std::unique_ptr<Engine>& e) {
+    e->StopAsIfCrashed();
+    e.reset();
+    store_.ExpireLease("node:1");
+  }
+
+  time::SimulatedClock clock_;
   FakeSessionStore store_;
   testing::TempDir dir_;
   int instances_ = 0;
@@ -101,19 +122,18 @@ class EngineTest : public ::testing::Test {
 TEST_F(EngineTest, ReplayAfterACrashRebuildsExactlyTheLiveState) {
   for (uint32_t every : {1000000u, 3u}) {
     SCOPED_TRACE(absl::StrCat("snapshot every ", every, " entries"));
-    EngineOptions o;
+    EngineOptions o = TestOptions();
     o.policy.snapshot_every_entries = every;
     o.policy.snapshot_every_ms = every == 3 ? 1 : 3600000;
     auto live = NewEngine(o);
     const std::string sid = Start(*live);
     for (int k = 0; k < 20; ++k) {
       ASSERT_OK(Send(*live, sid, k));
-      if (k % 5 == 0) absl::SleepFor(absl::Milliseconds(30));  // let the timer fire in between
+      if (k % 5 == 0) clock_.AdvanceMs(30);  // the timer fires in between
     }
     ASSERT_TRUE(Eventually([&] { return absl::StrContains(Trace(*live, sid), "tick"); }));
     const std::string before = Trace(*live, sid);
-    live->StopAsIfCrashed();
-    live.reset();
+    Crash(live);
     if (every == 3) {
       EXPECT_LT(store_.LogSize(sid), 20u);  // trimmed after snapshots
     }
@@ -123,7 +143,7 @@ TEST_F(EngineTest, ReplayAfterACrashRebuildsExactlyTheLiveState) {
     // And it goes on from there.
     ASSERT_OK(Send(*recovered, sid, 99));
     EXPECT_THAT(Trace(*recovered, sid), ::testing::HasSubstr("[99,"));
-    recovered->StopAsIfCrashed();
+    Crash(recovered);
   }
 }
 
@@ -133,8 +153,7 @@ TEST_F(EngineTest, AnEffectIdIsDeliveredOnceEvenAcrossACrash) {
   ASSERT_OK(Send(*e, sid, 1, "peer/7/0"));
   ASSERT_OK(Send(*e, sid, 1, "peer/7/0"));
   const size_t appends = store_.Appends();
-  e->StopAsIfCrashed();
-  e.reset();
+  Crash(e);
   auto again = NewEngine();
   ASSERT_OK(Send(*again, sid, 1, "peer/7/0"));  // the retry of a replayed sender
   ASSERT_OK(Send(*again, sid, 2, "peer/7/1"));
@@ -156,8 +175,7 @@ TEST_F(EngineTest, ATerminateLoggedBeforeACrashIsCompletedByRecovery) {
   auto e = NewEngine();
   const std::string sid = Start(*e);
   ASSERT_OK(Send(*e, sid, 1));
-  e->StopAsIfCrashed();
-  e.reset();
+  Crash(e);
   auto loaded = store_.Load(sid);
   ASSERT_OK(loaded);
   orch::event::v1::LogEntry end;
@@ -179,6 +197,7 @@ TEST_F(EngineTest, LosingTheLeaseStopsServingAtOnce) {
   auto other = store_.AcquireLease("node:1", "someone-else", "127.0.0.1:2", 60000);
   ASSERT_OK(other);
   ASSERT_TRUE(other->acquired);
+  clock_.AdvanceMs(1000);  // the next renewal is refused
   ASSERT_TRUE(Eventually([&] { return !e->serving(); }));
   EXPECT_THAT(Send(*e, sid, 2), StatusIs(absl::StatusCode::kUnavailable, ::testing::HasSubstr("127.0.0.1:2")));
   e->StopAsIfCrashed();
@@ -195,14 +214,101 @@ TEST_F(EngineTest, AStoreOutageRefusesPersistentInputsButInMemorySessionsRun) {
   EXPECT_EQ(store_.Appends(), appends);  // in-memory sessions never touch the store
   store_.SetUnavailable(true);
   EXPECT_THAT(Send(*e, durable, 1), StatusIs(absl::StatusCode::kUnavailable));
-  absl::SleepFor(absl::Milliseconds(800));  // beyond the lease's lifetime
+  clock_.AdvanceMs(60000);  // beyond the lease's lifetime: no write may happen now
   EXPECT_OK(Send(*e, volatile_sid, 2));
   EXPECT_THAT(Trace(*e, volatile_sid), ::testing::HasSubstr("[2,"));
   store_.SetUnavailable(false);
-  EXPECT_TRUE(Eventually([&] { return Send(*e, durable, 3).ok(); }));
+  // The next renewal (due in simulated time) makes it writable again.
+  EXPECT_TRUE(Eventually([&] {
+    clock_.AdvanceMs(200);
+    return Send(*e, durable, 3).ok();
+  }));
   EXPECT_THAT(Trace(*e, durable), ::testing::HasSubstr("[3,"));
   EXPECT_THAT(Trace(*e, durable), ::testing::Not(::testing::HasSubstr("[1,")));
   e->StopAsIfCrashed();
+}
+
+constexpr char kQuietChart[] = R"XML(<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0"
+    datamodel="ecmascript" initial="s" _persist="true">
+  <datamodel><data id="n" expr="0"/></datamodel>
+  <state id="s">
+    <transition event="ev"><assign location="n" expr="n + 1"/></transition>
+    <transition event="go">
+      <send type="http://www.w3.org/TR/scxml/#BasicHTTPEventProcessor" targetexpr="_event.data.url" event="post"/>
+    </transition>
+    <transition event="error.communication"><assign location="n" expr="n + 1000"/></transition>
+  </state>
+</scxml>)XML";
+
+std::string Data(Engine& e, const std::string& sid, const std::string& name) {
+  sv1::QuerySessionRequest req;
+  req.set_session_id(sid);
+  req.add_data_names(name);
+  auto r = e.QuerySession(req);
+  if (!r.ok()) return std::string(r.status().message());
+  std::string json;
+  (void)google::protobuf::util::MessageToJsonString(r->data().at(name), &json);
+  return json;
+}
+
+// A persistent session left alone: after snapshot-every-ms it is
+// snapshotted (its log trimmed), after deactivate-idle-ms it leaves memory
+// with a deactivation snapshot, and the next event brings it back with its
+// state — all on simulated time.
+TEST_F(EngineTest, AQuietSessionIsSnapshottedThenDeactivatedThenReactivatedByItsNextEvent) {
+  EngineOptions o = TestOptions();
+  o.policy.snapshot_every_entries = 1000;
+  o.policy.snapshot_every_ms = 5000;
+  o.policy.deactivate_idle_ms = 20000;
+  auto e = NewEngine(o);
+  const std::string sid = Start(*e, kQuietChart);
+  ASSERT_OK(Send(*e, sid, 1));
+  ASSERT_OK(Send(*e, sid, 2));
+  EXPECT_EQ(store_.LogSize(sid), 3u);  // started + 2 events, no snapshot yet
+  clock_.AdvanceMs(5000);
+  ASSERT_TRUE(Eventually([&] { return store_.LogSize(sid) == 0; }));  // snapshotted, trimmed
+  EXPECT_TRUE(store_.HasSession(sid));
+  clock_.AdvanceMs(20000);
+  ASSERT_TRUE(Eventually([&] {
+    auto loaded = store_.Load(sid);
+    return loaded.ok() && loaded->state == "deactivated";
+  }));
+  ASSERT_OK(Send(*e, sid, 3));  // reactivates it
+  EXPECT_EQ(Data(*e, sid, "n"), "3");
+  auto loaded = store_.Load(sid);
+  ASSERT_OK(loaded);
+  EXPECT_EQ(loaded->state, "active");
+  e->Stop();
+}
+
+// A BasicHTTP peer that accepts the connection and never answers (curl
+// waits 10 s for it) must not hold up other sessions pinned to the same
+// worker: their events are applied and queried while the send is pending.
+TEST_F(EngineTest, ABasicHttpSendToASlowPeerDoesNotDelayOtherSessionsOnItsWorker) {
+  testing::HeldPort silent;  // listens, never accepts
+  EngineOptions o = TestOptions();
+  o.worker_threads = 1;
+  auto engine = NewEngine(o);
+  const std::string sender = Start(*engine, kQuietChart);
+  const std::string other = Start(*engine, kQuietChart);
+  sv1::SendEventRequest go;
+  go.set_session_id(sender);
+  go.mutable_event()->set_name("go");
+  (*go.mutable_event()->mutable_data()->mutable_struct_value()->mutable_fields())["url"].set_string_value(
+      absl::StrCat("http://", silent.address(), "/scxml"));
+  ASSERT_OK(engine->SendEvent(go).status());
+  EXPECT_EQ(Data(*engine, sender, "n"), "0");
+  const absl::Time t0 = absl::Now();
+  for (int k = 0; k < 5; ++k) ASSERT_OK(Send(*engine, other, k));
+  EXPECT_EQ(Data(*engine, other, "n"), "5");
+  const absl::Duration took = absl::Now() - t0;
+  // The worker was blocked for the whole 10 s curl timeout before the HTTP
+  // send left the workers; now it takes milliseconds. 5 s separates the two
+  // on the slowest machine we run on.
+  EXPECT_LT(took, absl::Seconds(5)) << "other sessions waited for the HTTP send";
+  // The send fails at curl's timeout and comes back as error.communication.
+  EXPECT_TRUE(Eventually([&] { return Data(*engine, sender, "n") == "1000"; }, absl::Seconds(30)));
+  engine->Stop();
 }
 
 }  // namespace
