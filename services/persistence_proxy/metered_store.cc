@@ -110,28 +110,11 @@ Done<Resp> Timed(StoreMetrics* m, const char* op, Done<Resp> done) {
 
 }  // namespace
 
-#define ORCH_METERED_OP(Op, Req, Resp)                                  \
-  void MeteredStore::Op(const pb::Req& req, Done<pb::Resp> done) {      \
-    inner_->Op(req, Timed<pb::Resp>(metrics_, #Op, std::move(done)));   \
+#define ORCH_METERED_OP(Op)                                                        \
+  void MeteredStore::Op(const pb::Op##Request& req, Done<pb::Op##Response> done) { \
+    inner_->Op(req, Timed<pb::Op##Response>(metrics_, #Op, std::move(done)));      \
   }
-ORCH_METERED_OP(AppendEvents, AppendEventsRequest, AppendEventsResponse)
-ORCH_METERED_OP(PutSnapshot, PutSnapshotRequest, PutSnapshotResponse)
-ORCH_METERED_OP(LoadSession, LoadSessionRequest, LoadSessionResponse)
-ORCH_METERED_OP(DeleteSession, DeleteSessionRequest, DeleteSessionResponse)
-ORCH_METERED_OP(GetSessionMeta, GetSessionMetaRequest, GetSessionMetaResponse)
-ORCH_METERED_OP(SetSessionState, SetSessionStateRequest, SetSessionStateResponse)
-ORCH_METERED_OP(ListNodeSessions, ListNodeSessionsRequest, ListNodeSessionsResponse)
-ORCH_METERED_OP(PutDocument, PutDocumentRequest, PutDocumentResponse)
-ORCH_METERED_OP(GetDocument, GetDocumentRequest, GetDocumentResponse)
-ORCH_METERED_OP(AcquireLease, AcquireLeaseRequest, AcquireLeaseResponse)
-ORCH_METERED_OP(RenewLease, RenewLeaseRequest, RenewLeaseResponse)
-ORCH_METERED_OP(ReleaseLease, ReleaseLeaseRequest, ReleaseLeaseResponse)
-ORCH_METERED_OP(GetLease, GetLeaseRequest, GetLeaseResponse)
-ORCH_METERED_OP(AddSchedule, AddScheduleRequest, AddScheduleResponse)
-ORCH_METERED_OP(CancelSchedule, CancelScheduleRequest, CancelScheduleResponse)
-ORCH_METERED_OP(Reschedule, RescheduleRequest, RescheduleResponse)
-ORCH_METERED_OP(ClaimDue, ClaimDueRequest, ClaimDueResponse)
-ORCH_METERED_OP(AckSchedule, AckScheduleRequest, AckScheduleResponse)
+ORCH_PERSISTENCE_UNARY_OPS(ORCH_METERED_OP)
 #undef ORCH_METERED_OP
 
 void MeteredStore::AppendEventsMany(std::vector<AppendItem> items) {

@@ -10,6 +10,7 @@
 #include "absl/time/time.h"
 #include "common/redis/redis_client.h"
 #include "services/persistence_proxy/store.h"
+#include "services/persistence_proxy/store_operations.h"
 
 namespace orch::metrics {
 class MetricsServer;
@@ -40,25 +41,8 @@ class MeteredStore final : public Store {
   MeteredStore(std::shared_ptr<Store> inner, StoreMetrics* metrics)
       : inner_(std::move(inner)), metrics_(metrics) {}
 
-#define ORCH_METERED_OP(Op, Req, Resp) void Op(const pb::Req& req, Done<pb::Resp> done) override;
-  ORCH_METERED_OP(AppendEvents, AppendEventsRequest, AppendEventsResponse)
-  ORCH_METERED_OP(PutSnapshot, PutSnapshotRequest, PutSnapshotResponse)
-  ORCH_METERED_OP(LoadSession, LoadSessionRequest, LoadSessionResponse)
-  ORCH_METERED_OP(DeleteSession, DeleteSessionRequest, DeleteSessionResponse)
-  ORCH_METERED_OP(GetSessionMeta, GetSessionMetaRequest, GetSessionMetaResponse)
-  ORCH_METERED_OP(SetSessionState, SetSessionStateRequest, SetSessionStateResponse)
-  ORCH_METERED_OP(ListNodeSessions, ListNodeSessionsRequest, ListNodeSessionsResponse)
-  ORCH_METERED_OP(PutDocument, PutDocumentRequest, PutDocumentResponse)
-  ORCH_METERED_OP(GetDocument, GetDocumentRequest, GetDocumentResponse)
-  ORCH_METERED_OP(AcquireLease, AcquireLeaseRequest, AcquireLeaseResponse)
-  ORCH_METERED_OP(RenewLease, RenewLeaseRequest, RenewLeaseResponse)
-  ORCH_METERED_OP(ReleaseLease, ReleaseLeaseRequest, ReleaseLeaseResponse)
-  ORCH_METERED_OP(GetLease, GetLeaseRequest, GetLeaseResponse)
-  ORCH_METERED_OP(AddSchedule, AddScheduleRequest, AddScheduleResponse)
-  ORCH_METERED_OP(CancelSchedule, CancelScheduleRequest, CancelScheduleResponse)
-  ORCH_METERED_OP(Reschedule, RescheduleRequest, RescheduleResponse)
-  ORCH_METERED_OP(ClaimDue, ClaimDueRequest, ClaimDueResponse)
-  ORCH_METERED_OP(AckSchedule, AckScheduleRequest, AckScheduleResponse)
+#define ORCH_METERED_OP(Op) void Op(const pb::Op##Request& req, Done<pb::Op##Response> done) override;
+  ORCH_PERSISTENCE_UNARY_OPS(ORCH_METERED_OP)
 #undef ORCH_METERED_OP
   void ReadLogPage(const pb::ReadLogRequest& req, uint32_t max_entries,
                    Done<pb::ReadLogResponse> done) override;

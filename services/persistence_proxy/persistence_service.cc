@@ -335,24 +335,7 @@ PersistenceService::AppendEventsStream(::grpc::CallbackServerContext* ctx) {
     });                                                                                      \
     return reactor;                                                                          \
   }
-ORCH_UNARY(AppendEvents)
-ORCH_UNARY(PutSnapshot)
-ORCH_UNARY(LoadSession)
-ORCH_UNARY(DeleteSession)
-ORCH_UNARY(AcquireLease)
-ORCH_UNARY(RenewLease)
-ORCH_UNARY(ReleaseLease)
-ORCH_UNARY(GetLease)
-ORCH_UNARY(GetSessionMeta)
-ORCH_UNARY(SetSessionState)
-ORCH_UNARY(ListNodeSessions)
-ORCH_UNARY(PutDocument)
-ORCH_UNARY(GetDocument)
-ORCH_UNARY(AddSchedule)
-ORCH_UNARY(CancelSchedule)
-ORCH_UNARY(Reschedule)
-ORCH_UNARY(ClaimDue)
-ORCH_UNARY(AckSchedule)
+ORCH_PERSISTENCE_UNARY_OPS(ORCH_UNARY)
 #undef ORCH_UNARY
 
 ::grpc::ServerWriteReactor<pb::ReadLogResponse>* PersistenceService::ReadLog(

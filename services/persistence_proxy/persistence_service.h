@@ -11,6 +11,7 @@
 
 #include "orch/persistence/v1/persistence.grpc.pb.h"
 #include "services/persistence_proxy/store.h"
+#include "services/persistence_proxy/store_operations.h"
 
 namespace orch::persistence_proxy {
 
@@ -26,24 +27,7 @@ class PersistenceService final : public pb::Persistence::CallbackService {
 #define ORCH_UNARY(Op)                                                                   \
   ::grpc::ServerUnaryReactor* Op(::grpc::CallbackServerContext* ctx, const pb::Op##Request* req, \
                                  pb::Op##Response* resp) override;
-  ORCH_UNARY(AppendEvents)
-  ORCH_UNARY(PutSnapshot)
-  ORCH_UNARY(LoadSession)
-  ORCH_UNARY(DeleteSession)
-  ORCH_UNARY(AcquireLease)
-  ORCH_UNARY(RenewLease)
-  ORCH_UNARY(ReleaseLease)
-  ORCH_UNARY(GetLease)
-  ORCH_UNARY(GetSessionMeta)
-  ORCH_UNARY(SetSessionState)
-  ORCH_UNARY(ListNodeSessions)
-  ORCH_UNARY(PutDocument)
-  ORCH_UNARY(GetDocument)
-  ORCH_UNARY(AddSchedule)
-  ORCH_UNARY(CancelSchedule)
-  ORCH_UNARY(Reschedule)
-  ORCH_UNARY(ClaimDue)
-  ORCH_UNARY(AckSchedule)
+  ORCH_PERSISTENCE_UNARY_OPS(ORCH_UNARY)
 #undef ORCH_UNARY
 
   ::grpc::ServerBidiReactor<pb::AppendEventsStreamRequest, pb::AppendEventsStreamResponse>*

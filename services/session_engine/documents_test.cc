@@ -59,7 +59,7 @@ TEST_F(DocumentCacheTest, ReadsAStoredDocumentBackByItsHashAndChecksIt) {
   EXPECT_EQ((*back)->sha256, sha);
   // A stored source that does not match its hash is refused, not run.
   const std::string fake_sha(64, 'a');
-  ASSERT_OK(store_.PutDocument(fake_sha, kChart));
+  store_.CorruptDocument(fake_sha, kChart);
   EXPECT_THAT(other.BySha(fake_sha, ""), StatusIs(absl::StatusCode::kDataLoss));
 }
 

@@ -1,24 +1,38 @@
 #pragma once
 
-// An in-memory SessionStore with persistence-proxy's rules (sequence gaps,
-// idempotent identical retries, fencing by epoch, trim after snapshot,
-// leases with epochs and expiry), for unit tests of the engine's logic. The
-// real store is tested against real Redis in tests/persistence; the engine
-// against the real proxy in tests/session and tests/fault.
+// An in-memory SessionStore with persistence-proxy's rules — fencing by
+// epoch, sequence gaps, idempotent identical retries, trimming after a
+// snapshot, the node registry, document hashes, leases with epochs and TTLs
+// — for unit tests of the engine's logic. session_store_conformance_fake_test
+// runs the conformance suite (session_store_conformance.h) on it, the same
+// suite tests/persistence runs on RemoteSessionStore against a real proxy
+// and Redis, so where the two differ a test fails.
 //
-// Thread-safe. `SetUnavailable(true)` makes every call fail with UNAVAILABLE.
+// Lease TTLs run on the injected clock (a SimulatedClock in tests that
+// drive time; RealClock by default). Stored entries get `append_time` from
+// its wall clock. Not modelled: the proxy's size limits and the TTLs of
+// sessions and documents (30 days by default).
+//
+// Thread-safe. SetUnavailable(true) makes every call fail with UNAVAILABLE.
 
+#include <cstdint>
 #include <map>
-#include <mutex>
 #include <set>
+#include <string>
+#include <vector>
 
-#include "absl/time/clock.h"
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "common/time/clock.h"
 #include "services/session_engine/session_store.h"
 
 namespace orch::session_engine {
 
 class FakeSessionStore final : public SessionStore {
  public:
+  // `clock` must outlive the store.
+  explicit FakeSessionStore(time::Clock* clock = time::RealClock::Get()) : clock_(clock) {}
+
   absl::StatusOr<uint64_t> Append(const std::string& session_id, uint64_t epoch, int node,
                                   const std::string& document_sha256,
                                   const std::vector<orch::event::v1::LogEntry>& entries) override;
@@ -45,6 +59,9 @@ class FakeSessionStore final : public SessionStore {
   bool HasSession(const std::string& session_id);
   // Makes the lease expire now (as if its holder stopped renewing).
   void ExpireLease(const std::string& name);
+  // Stores `source` under `sha256` unchecked: what a corrupted (or
+  // hand-edited) store would hold, which PutDocument refuses to write.
+  void CorruptDocument(const std::string& sha256, const std::string& source);
 
  private:
   struct Session {
@@ -53,24 +70,28 @@ class FakeSessionStore final : public SessionStore {
     uint64_t last = 0;
     std::string doc;
     std::string state;
-    std::map<uint64_t, orch::event::v1::LogEntry> log;
+    std::map<uint64_t, orch::event::v1::LogEntry> log;  // as stored: with epoch and append_time
     std::string snapshot;
     uint64_t snapshot_covers = 0;
   };
   struct Lease {
     std::string holder, endpoint;
     uint64_t epoch = 0;
-    absl::Time expires;
+    int64_t expires_ms = 0;  // clock_->MonotonicMs() at which it expires
   };
-  absl::Status Check();
+  absl::Status Check() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The lease `name` if held (not expired), else nullptr.
+  Lease* HeldLease(const std::string& name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  std::mutex mu_;
-  bool unavailable_ = false;
-  size_t appends_ = 0;
-  std::map<std::string, Session> sessions_;
-  std::map<std::string, std::string> documents_;
-  std::map<std::string, Lease> leases_;
-  std::map<std::string, uint64_t> lease_epochs_;
+  time::Clock* const clock_;
+  absl::Mutex mu_;
+  bool unavailable_ ABSL_GUARDED_BY(mu_) = false;
+  size_t appends_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<std::string, Session> sessions_ ABSL_GUARDED_BY(mu_);
+  std::map<int, std::set<std::string>> registry_ ABSL_GUARDED_BY(mu_);  // node -> session ids
+  std::map<std::string, std::string> documents_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, Lease> leases_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, uint64_t> lease_epochs_ ABSL_GUARDED_BY(mu_);  // outlive their leases
 };
 
 }  // namespace orch::session_engine

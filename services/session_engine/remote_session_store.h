@@ -1,8 +1,11 @@
 #pragma once
 
-// SessionStore over gRPC to persistence-proxy (proto/orch/persistence/v1).
-// Every call has a deadline (`request_timeout`); a call that cannot reach the
-// proxy returns UNAVAILABLE. The channel is shared by all threads.
+// SessionStore over gRPC to persistence-proxy (proto/orch/persistence/v1):
+// the contracts of session_log.h, document_store.h and lease_store.h, which
+// tests/persistence/session_store_conformance_test.cc checks against a real
+// proxy and Redis. The proxy's status codes pass through unchanged. Every
+// call has a deadline (`request_timeout`); a call that cannot reach the proxy
+// in time returns UNAVAILABLE. The channel is shared by all threads.
 
 #include <memory>
 #include <string>
