@@ -751,7 +751,7 @@ absl::StatusOr<sv1::StartSessionResponse> Engine::Impl::StartSession(const sv1::
     (*s->mutable_parameters())[name] = value;
   }
   if (started.ByteSizeLong() > options_.max_event_bytes) {
-    return absl::ResourceExhaustedError(absl::StrCat("start parameters are larger than ", options_.max_event_bytes, " bytes"));
+    return absl::OutOfRangeError(absl::StrCat("start parameters are larger than ", options_.max_event_bytes, " bytes"));
   }
 
   const std::string id = req.idempotency_key().empty() ? NewSessionId(options_.node_id)
@@ -862,7 +862,7 @@ absl::StatusOr<sv1::SendEventResponse> Engine::Impl::SendEvent(const sv1::SendEv
   RETURN_IF_ERROR(CheckSessionId(req.session_id()));
   RETURN_IF_ERROR(CheckEventName(req.event().name()));
   if (req.event().ByteSizeLong() > options_.max_event_bytes) {
-    return absl::ResourceExhaustedError(absl::StrCat("event is larger than ", options_.max_event_bytes, " bytes"));
+    return absl::OutOfRangeError(absl::StrCat("event is larger than ", options_.max_event_bytes, " bytes"));
   }
   return Deliver(req.session_id(), req.event());
 }
@@ -881,7 +881,7 @@ absl::StatusOr<sv1::RequestEventResponse> Engine::Impl::Request(const sv1::Reque
   RETURN_IF_ERROR(CheckSessionId(req.session_id()));
   RETURN_IF_ERROR(CheckEventName(req.event().name()));
   if (req.event().ByteSizeLong() > options_.max_event_bytes) {
-    return absl::ResourceExhaustedError(absl::StrCat("event is larger than ", options_.max_event_bytes, " bytes"));
+    return absl::OutOfRangeError(absl::StrCat("event is larger than ", options_.max_event_bytes, " bytes"));
   }
   if (req.timeout_ms() > 300000) return absl::InvalidArgumentError("timeout_ms is above 300000");
   const uint32_t timeout_ms = req.timeout_ms() == 0 ? 10000 : req.timeout_ms();

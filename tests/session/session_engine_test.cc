@@ -343,7 +343,7 @@ TEST_F(SessionEngineTest, BadInputGetsClearStatusesAndNothingHalfCreated) {
   big.mutable_event()->mutable_data()->set_string_value(std::string(5000, 'x'));
   sv1::SendEventResponse resp;
   auto st = stub->SendEvent(Ctx().get(), big, &resp);
-  EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::OUT_OF_RANGE);
   EXPECT_THAT(st.error_message(), HasSubstr("1024"));
   // The refused events did not reach the session.
   EXPECT_EQ(Data(*stub, *sid, "count"), "0");
