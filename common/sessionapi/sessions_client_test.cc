@@ -214,6 +214,16 @@ class SessionsClientTest : public ::testing::Test {
     from.service.Answer(absl::UnavailableError("not the primary"));
     leases_.SetPrimary(1, to.endpoint);
   }
+  // A SendEvent to node 1 that `engine` holds: in flight once this returns.
+  std::unique_ptr<Got<sv1::SendEventResponse>> HeldSend(Engine& engine) {
+    engine.service.Hold(true);
+    leases_.SetPrimary(1, engine.endpoint);
+    if (client_ == nullptr) Client();
+    auto got = std::make_unique<Got<sv1::SendEventResponse>>();
+    client_->SendEvent(1, Event(), {}, got->Callback());
+    EXPECT_TRUE(engine.service.WaitForCalls(1));
+    return got;
+  }
   // The next refresh round of the directory, answered.
   void RefreshRound(int node) {
     const int answered = leases_.Reads(node);
@@ -389,15 +399,10 @@ TEST_F(SessionsClientTest, ChannelsOfFormerPrimariesAreDropped) {
 
 TEST_F(SessionsClientTest, ShutdownCancelsCallsInFlightAndWaitsForTheirCallbacks) {
   Engine a("a");
-  a.service.Hold(true);
-  leases_.SetPrimary(1, a.endpoint);
-  Client();
-  Got<sv1::SendEventResponse> got;
-  client_->SendEvent(1, Event(), {}, got.Callback());
-  ASSERT_TRUE(a.service.WaitForCalls(1));
+  auto got = HeldSend(a);
   client_->Shutdown(absl::ZeroDuration());
-  EXPECT_TRUE(got.answered()) << "Shutdown returns after the callbacks";
-  EXPECT_THAT(got.Wait(), StatusIs(absl::StatusCode::kCancelled));
+  EXPECT_TRUE(got->answered()) << "Shutdown returns after the callbacks";
+  EXPECT_THAT(got->Wait(), StatusIs(absl::StatusCode::kCancelled));
   Got<sv1::SendEventResponse> late;
   client_->SendEvent(1, Event(), {}, late.Callback());
   EXPECT_TRUE(late.answered()) << "answered inline";
@@ -407,32 +412,22 @@ TEST_F(SessionsClientTest, ShutdownCancelsCallsInFlightAndWaitsForTheirCallbacks
 
 TEST_F(SessionsClientTest, CallsInFlightMayFinishWithinTheGrace) {
   Engine a("a");
-  a.service.Hold(true);
-  leases_.SetPrimary(1, a.endpoint);
-  Client();
-  Got<sv1::SendEventResponse> got;
-  client_->SendEvent(1, Event(), {}, got.Callback());
-  ASSERT_TRUE(a.service.WaitForCalls(1));
+  auto got = HeldSend(a);
   // The simulated clock does not move: the grace never runs out here.
   std::thread stopper([&] { client_->Shutdown(absl::Seconds(10)); });
   a.service.ReleaseHeld();
   stopper.join();
-  EXPECT_OK(got.Wait());
+  EXPECT_OK(got->Wait());
 }
 
 TEST_F(SessionsClientTest, CallsStillInFlightWhenTheGraceRunsOutAreCancelled) {
   Engine a("a");
-  a.service.Hold(true);
-  leases_.SetPrimary(1, a.endpoint);
-  Client();
-  Got<sv1::SendEventResponse> got;
-  client_->SendEvent(1, Event(), {}, got.Callback());
-  ASSERT_TRUE(a.service.WaitForCalls(1));
+  auto got = HeldSend(a);
   std::thread stopper([&] { client_->Shutdown(absl::Seconds(10)); });
   // However late Shutdown starts counting, the clock passes its grace.
-  for (int i = 0; i < 3000 && !got.WaitFor(absl::Milliseconds(10)); ++i) clock_.Advance(absl::Seconds(10));
+  for (int i = 0; i < 3000 && !got->WaitFor(absl::Milliseconds(10)); ++i) clock_.Advance(absl::Seconds(10));
   stopper.join();
-  EXPECT_THAT(got.Wait(), StatusIs(absl::StatusCode::kCancelled));
+  EXPECT_THAT(got->Wait(), StatusIs(absl::StatusCode::kCancelled));
 }
 
 class SessionsClientTlsTest : public SessionsClientTest {
