@@ -94,7 +94,9 @@ void NodeDirectory::OnLease(int node, absl::StatusOr<Lease> lease) {
     // Waiters still run below, on their own captures only.
     --lookups_in_flight_;
   }
-  if (!moved_to.empty()) log::Info("node primary changed", {{"engine_node", absl::StrCat(node)}, {"endpoint", moved_to}});
+  if (!moved_to.empty()) {
+    log::Info("node primary changed", {{"engine_node", absl::StrCat(node)}, {"endpoint", moved_to}});
+  }
   for (auto& w : waiters) w(route);
 }
 

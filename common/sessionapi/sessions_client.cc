@@ -192,7 +192,8 @@ void SessionsClient::QuerySession(int node, sv1::QuerySessionRequest req, CallOp
 void SessionsClient::TerminateSession(int node, sv1::TerminateSessionRequest req, CallOptions call,
                                       Done<sv1::TerminateSessionResponse> done) {
   Start(node, std::move(req), call, call.retry_safe,
-        AsyncMethod<sv1::TerminateSessionRequest, sv1::TerminateSessionResponse>(&Stub::TerminateSession), std::move(done));
+        AsyncMethod<sv1::TerminateSessionRequest, sv1::TerminateSessionResponse>(&Stub::TerminateSession),
+        std::move(done));
 }
 
 }  // namespace orch::sessionapi
