@@ -27,4 +27,8 @@ std::string SessionIdForKey(int node, absl::string_view key);
 // otherwise (the id is echoed only when it is short and printable).
 absl::StatusOr<int> NodeOfSessionId(absl::string_view id);
 
+// The name of the lease that node `node`'s primary holds ("node:<n>"); its
+// endpoint field is where that primary serves the Sessions API.
+std::string NodeLeaseName(int node);
+
 }  // namespace orch::sessionapi

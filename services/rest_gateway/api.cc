@@ -227,13 +227,12 @@ void Api::Fail(const std::shared_ptr<Call>& call, int node, const absl::Status& 
     case absl::StatusCode::kAlreadyExists:
     case absl::StatusCode::kFailedPrecondition:
     case absl::StatusCode::kAborted: r = JsonError(409, "conflict", msg); break;
+    // The engine's contract: OUT_OF_RANGE is input over its size limit (an
+    // event, start parameters), RESOURCE_EXHAUSTED is load.
+    case absl::StatusCode::kOutOfRange: r = JsonError(413, "payload_too_large", msg); break;
     case absl::StatusCode::kResourceExhausted:
-      if (absl::StrContains(st.message(), "larger than")) {
-        r = JsonError(413, "payload_too_large", msg);
-      } else {
-        r = JsonError(503, "unavailable", "the session's node is overloaded; retry later");
-        r.headers.emplace_back("Retry-After", "1");
-      }
+      r = JsonError(503, "unavailable", "the session's node is overloaded; retry later");
+      r.headers.emplace_back("Retry-After", "1");
       break;
     case absl::StatusCode::kUnavailable: {
       NodeStatus ns = backend_->Node(node);

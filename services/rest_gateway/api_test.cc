@@ -838,8 +838,10 @@ TEST_F(ApiTest, EngineErrorsMapToHttp) {
       {absl::AlreadyExistsError("session exists"), 409, "conflict"},
       {absl::FailedPreconditionError("session is finishing"), 409, "conflict"},
       {absl::AbortedError("fenced"), 409, "conflict"},
-      {absl::ResourceExhaustedError("event data larger than 65536 bytes"), 413, "payload_too_large"},
+      {absl::OutOfRangeError("event is larger than 65536 bytes"), 413, "payload_too_large"},
+      // The code decides, not the text: load that mentions a size is still load.
       {absl::ResourceExhaustedError("queue full"), 503, "unavailable"},
+      {absl::ResourceExhaustedError("event is larger than 65536 bytes"), 503, "unavailable"},
       {absl::UnavailableError("connection refused"), 503, "unavailable"},
       {absl::DeadlineExceededError("deadline"), 504, "timeout"},
       {absl::InternalError("boom"), 500, "internal"},

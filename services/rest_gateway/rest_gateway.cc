@@ -162,7 +162,9 @@ class RestGatewayComponent final : public process::Component {
     b.engine_connections = static_cast<int>(c.GetInt("routing.engine-connections"));
     self->grace_ = absl::Milliseconds(c.GetInt("server.shutdown-grace-ms"));
     self->metrics_ = std::make_unique<GatewayMetrics>(&ctx.metrics);
-    self->backend_ = std::make_unique<GrpcBackend>(b);
+    auto backend = GrpcBackend::Create(b);
+    if (!backend.ok()) return backend.status();
+    self->backend_ = *std::move(backend);
     self->api_ = std::make_unique<Api>(api, self->backend_.get(), self->auth_.get(), self->metrics_.get());
     Api* a = self->api_.get();
     auto server = HttpServer::Start(http, [a](std::shared_ptr<Exchange> ex) { a->Handle(std::move(ex)); });

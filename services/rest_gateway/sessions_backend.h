@@ -3,14 +3,15 @@
 // What the HTTP API needs from the session engines: the Sessions calls,
 // addressed by node, answered asynchronously (callbacks run on a library
 // thread and must not block), and what is known about each node's primary.
-// GrpcBackend (grpc_backend.h) is the real one; the API's unit tests use a
-// fake.
+// GrpcBackend (grpc_backend.h, over common/sessionapi's SessionsClient) is
+// the real one; the API's unit tests use a fake.
 
 #include <functional>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/sessionapi/node_directory.h"
 #include "orch/session/v1/sessions.pb.h"
 
 namespace orch::rest_gateway {
@@ -20,11 +21,8 @@ using Done = std::function<void(absl::StatusOr<T>)>;
 
 namespace sv1 = ::orch::session::v1;
 
-struct NodeStatus {
-  bool up = false;           // a primary holds the node's lease
-  std::string endpoint;      // where it serves
-  int retry_after_s = 1;     // when down: a useful Retry-After
-};
+// up, endpoint, retry_after_s (when down: a useful Retry-After).
+using NodeStatus = ::orch::sessionapi::NodeStatus;
 
 class SessionsBackend {
  public:

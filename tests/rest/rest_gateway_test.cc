@@ -273,6 +273,15 @@ TEST_F(RestGatewayTest, EveryEndpointWithJsonBodies) {
   EXPECT_EQ(Num(ParseJson(ev.body), "seq"), 2);
   EXPECT_FALSE(ParseJson(ev.body).fields().at("duplicate").bool_value());
 
+  // Under the gateway's body limit (1 MiB) but over the engine's
+  // max-event-bytes (256 KiB): the engine's OUT_OF_RANGE is a 413, and the
+  // event never reaches the session (its count stays 1 below).
+  HttpResponse big = Call(*g, "POST", absl::StrCat("/scxml/session/", sid, "/event/ev"),
+                          absl::StrCat("{\"x\":\"", std::string(300000, 'a'), "\"}"));
+  EXPECT_EQ(big.status, 413) << big.body;
+  EXPECT_EQ(ErrorCode(big), "payload_too_large");
+  EXPECT_THAT(big.body, HasSubstr("larger than 262144 bytes"));
+
   HttpResponse q = Call(*g, "GET", absl::StrCat("/scxml/session/", sid, "/query"));
   ASSERT_EQ(q.status, 200) << q.body;
   auto qs = ParseJson(q.body);

@@ -1,0 +1,64 @@
+#pragma once
+
+// Reading a lease, as NodeDirectory needs it: the seam between "where does
+// node N's primary serve" and the store that holds the leases.
+//
+//   LeaseReader           the role (asynchronous, one answer per read)
+//   GrpcLeaseReader       over persistence-proxy's Persistence.GetLease
+//   FakeLeaseReader       in-memory, for unit tests (fake_lease_reader.h)
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace grpc {
+class Channel;
+}
+
+namespace orch::sessionapi {
+
+// What a lease says when it was read. Nobody holds it when `holder` is
+// empty or `remaining_ms` is 0.
+struct Lease {
+  std::string holder;
+  std::string endpoint;     // where the holder serves ("host:port")
+  uint64_t epoch = 0;
+  int64_t remaining_ms = 0; // time to live left at the read
+};
+
+class LeaseReader {
+ public:
+  virtual ~LeaseReader() = default;
+
+  // Reads lease `name`. `done` runs exactly once, on any thread, possibly
+  // inline before ReadLease returns, so callers hold no lock of theirs
+  // across the call. A lease that does not exist is OK with an empty holder.
+  // Errors: the store could not be asked (UNAVAILABLE, DEADLINE_EXCEEDED,
+  // or whatever code the store answered).
+  virtual void ReadLease(const std::string& name, std::function<void(absl::StatusOr<Lease>)> done) = 0;
+};
+
+// Persistence.GetLease over gRPC's callback API: no thread waits. Each read
+// has its own deadline, so every `done` runs within `timeout`. Thread-safe.
+// Destroy it only after every read has answered (NodeDirectory::Shutdown
+// waits for that).
+class GrpcLeaseReader final : public LeaseReader {
+ public:
+  // `channel` to persistence-proxy (grpc_util::MakeChannel).
+  explicit GrpcLeaseReader(std::shared_ptr<::grpc::Channel> channel,
+                           absl::Duration timeout = absl::Seconds(2));
+  ~GrpcLeaseReader() override;
+
+  void ReadLease(const std::string& name, std::function<void(absl::StatusOr<Lease>)> done) override;
+
+ private:
+  struct Stub;
+  std::shared_ptr<Stub> stub_;
+  const absl::Duration timeout_;
+};
+
+}  // namespace orch::sessionapi
