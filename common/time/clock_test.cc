@@ -63,14 +63,18 @@ TEST(SimulatedClockTest, ASignalWakesAWaiterBeforeItsDeadline) {
   SimulatedClock c;
   absl::Mutex mu;
   absl::CondVar cv;
+  bool waiting = false;
   bool flag = false;
   bool deadline_passed = true;
   std::thread waiter([&] {
     absl::MutexLock l(&mu);
+    waiting = true;
     while (!flag) deadline_passed = c.WaitUntil(&cv, &mu, c.MonotonicMs() + 1000);
   });
   {
     absl::MutexLock l(&mu);
+    // The waiter holds `mu` until it waits: once this returns, it is waiting.
+    mu.Await(absl::Condition(&waiting));
     flag = true;
     cv.Signal();
   }

@@ -34,7 +34,7 @@ absl::Status CheckUrl(const std::string& url) {
 
 }  // namespace
 
-DocumentCache::DocumentCache(scxml::CompileOptions compile, SessionStore* store, Options options)
+DocumentCache::DocumentCache(scxml::CompileOptions compile, DocumentStore* store, Options options)
     : compile_(std::move(compile)),
       store_(store),
       options_(std::move(options)),

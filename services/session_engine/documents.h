@@ -3,7 +3,7 @@
 // Compiled documents for sessions: fetched from file: and http(s): URLs,
 // compiled once, cached by URL (re-fetched after `url_max_age`, reused when
 // the content is unchanged) and by content hash, and stored through the
-// SessionStore so that a recovered session runs exactly the document it
+// DocumentStore so that a recovered session runs exactly the document it
 // started with, even if the URL now serves another one.
 //
 // Thread-safe. Fetching and compiling happen on the calling thread, outside
@@ -22,7 +22,7 @@
 #include "absl/time/time.h"
 #include "common/scxml/compiler.h"
 #include "common/time/clock.h"
-#include "services/session_engine/session_store.h"
+#include "services/session_engine/document_store.h"
 
 namespace orch::session_engine {
 
@@ -44,7 +44,7 @@ class DocumentCache {
   };
   // `compile` must name a fetcher and the ECMAScript factory; `store` may be
   // null (then BySha finds only cached documents).
-  DocumentCache(scxml::CompileOptions compile, SessionStore* store, Options options);
+  DocumentCache(scxml::CompileOptions compile, DocumentStore* store, Options options);
 
   // The document at `url`. INVALID_ARGUMENT for a malformed URL or a document
   // that does not compile (every problem, file:line:col), NOT_FOUND /
@@ -70,7 +70,7 @@ class DocumentCache {
   std::shared_ptr<const scxml::Document> Remember(std::shared_ptr<const scxml::Document> doc);
 
   scxml::CompileOptions compile_;
-  SessionStore* store_;
+  DocumentStore* const store_;
   const Options options_;
   time::Clock* const clock_;
   mutable absl::Mutex mu_;

@@ -110,7 +110,7 @@ class EngineTest : public ::testing::Test {
   }
 
   time::SimulatedClock clock_;
-  FakeSessionStore store_;
+  FakeSessionStore store_{&clock_};
   testing::TempDir dir_;
   int instances_ = 0;
   int charts_ = 0;

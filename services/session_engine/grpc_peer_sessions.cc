@@ -21,12 +21,12 @@ std::shared_ptr<session::v1::Sessions::Stub> GrpcPeerSessions::StubFor(const std
 void GrpcPeerSessions::SendEvent(int node, session::v1::SendEventRequest request,
                                  std::function<void(absl::Status)> done) {
   auto lease = store_->GetLease(absl::StrCat("node:", node));
-  if (!lease.ok()) {
-    done(absl::UnavailableError(absl::StrCat("cannot read the lease of node ", node, ": ", lease.status().message())));
+  if (lease.status().code() == absl::StatusCode::kNotFound || (lease.ok() && lease->holder.empty())) {
+    done(absl::UnavailableError(absl::StrCat("node ", node, " has no primary")));
     return;
   }
-  if (lease->holder.empty()) {
-    done(absl::UnavailableError(absl::StrCat("node ", node, " has no primary")));
+  if (!lease.ok()) {
+    done(absl::UnavailableError(absl::StrCat("cannot read the lease of node ", node, ": ", lease.status().message())));
     return;
   }
   auto stub = StubFor(lease->endpoint);

@@ -18,7 +18,7 @@
 #include "common/grpc/channel.h"
 #include "orch/session/v1/sessions.grpc.pb.h"
 #include "services/session_engine/send_router.h"
-#include "services/session_engine/session_store.h"
+#include "services/session_engine/lease_store.h"
 
 namespace orch::session_engine {
 
@@ -27,7 +27,7 @@ class GrpcPeerSessions final : public PeerSessions {
   static constexpr size_t kMaxStubs = 64;
 
   // `store` must outlive this.
-  GrpcPeerSessions(SessionStore* store, grpc_util::ChannelOptions channel, absl::Duration deadline)
+  GrpcPeerSessions(LeaseStore* store, grpc_util::ChannelOptions channel, absl::Duration deadline)
       : store_(store), channel_(std::move(channel)), deadline_(deadline) {}
 
   void SendEvent(int node, session::v1::SendEventRequest request, std::function<void(absl::Status)> done) override;
@@ -35,7 +35,7 @@ class GrpcPeerSessions final : public PeerSessions {
  private:
   std::shared_ptr<session::v1::Sessions::Stub> StubFor(const std::string& endpoint);
 
-  SessionStore* const store_;
+  LeaseStore* const store_;
   const grpc_util::ChannelOptions channel_;
   const absl::Duration deadline_;
   absl::Mutex mu_;

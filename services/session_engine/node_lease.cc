@@ -14,7 +14,7 @@ constexpr int64_t kUnreachableRetryMs = 500;
 constexpr int64_t kPrimaryRetryMs = 200;
 }  // namespace
 
-NodeLease::NodeLease(Options options, SessionStore* store, time::Clock* clock, Listener* listener)
+NodeLease::NodeLease(Options options, LeaseStore* store, time::Clock* clock, Listener* listener)
     : options_(std::move(options)), store_(store), clock_(clock), listener_(listener) {}
 
 std::string NodeLease::name() const { return absl::StrCat("node:", options_.node_id); }

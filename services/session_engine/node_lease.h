@@ -38,7 +38,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "common/time/clock.h"
-#include "services/session_engine/session_store.h"
+#include "services/session_engine/lease_store.h"
 
 namespace orch::session_engine {
 
@@ -68,7 +68,7 @@ class NodeLease {
   };
 
   // `store`, `clock` and `listener` must outlive the lease.
-  NodeLease(Options options, SessionStore* store, time::Clock* clock, Listener* listener);
+  NodeLease(Options options, LeaseStore* store, time::Clock* clock, Listener* listener);
 
   // kStarting → kStandby: Tick() may now acquire.
   void Begin();
@@ -103,7 +103,7 @@ class NodeLease {
   void SetPrimaryEndpoint(const std::string& endpoint);
 
   const Options options_;
-  SessionStore* const store_;
+  LeaseStore* const store_;
   time::Clock* const clock_;
   Listener* const listener_;
 

@@ -44,7 +44,7 @@ class NodeLeaseTest : public ::testing::Test {
   }
 
   time::SimulatedClock clock_;
-  FakeSessionStore store_;
+  FakeSessionStore store_{&clock_};
   RecordingListener a_events_, b_events_;
   NodeLease a_{Options("a", "10.0.0.1:7101"), &store_, &clock_, &a_events_};
   NodeLease b_{Options("b", "10.0.0.2:7101"), &store_, &clock_, &b_events_};

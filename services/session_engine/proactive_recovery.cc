@@ -25,7 +25,7 @@ void ParallelFor(size_t n, size_t width, const std::function<void(size_t)>& fn) 
 }
 }  // namespace
 
-ProactiveRecovery::ProactiveRecovery(Options options, SessionStore* store, SessionRegistry* registry,
+ProactiveRecovery::ProactiveRecovery(Options options, SessionLog* store, SessionRegistry* registry,
                                      time::Clock* clock, Activate activate, std::function<void(double)> on_done)
     : options_(options),
       store_(store),

@@ -19,7 +19,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/time/clock.h"
 #include "services/session_engine/session_registry.h"
-#include "services/session_engine/session_store.h"
+#include "services/session_engine/session_log.h"
 
 namespace orch::session_engine {
 
@@ -40,7 +40,7 @@ class ProactiveRecovery {
   using Activate = std::function<bool(const std::string& session_id)>;
 
   // Every pointer must outlive this.
-  ProactiveRecovery(Options options, SessionStore* store, SessionRegistry* registry, time::Clock* clock,
+  ProactiveRecovery(Options options, SessionLog* store, SessionRegistry* registry, time::Clock* clock,
                     Activate activate, std::function<void(double seconds)> on_done);
   ~ProactiveRecovery();
 
@@ -55,7 +55,7 @@ class ProactiveRecovery {
   bool Pause(int64_t ms);
 
   const Options options_;
-  SessionStore* const store_;
+  SessionLog* const store_;
   SessionRegistry* const registry_;
   time::Clock* const clock_;
   const Activate activate_;

@@ -27,7 +27,7 @@
 #include "orch/event/v1/event.pb.h"
 #include "services/session_engine/node_lease.h"
 #include "services/session_engine/session_registry.h"
-#include "services/session_engine/session_store.h"
+#include "services/session_engine/session_log.h"
 
 namespace orch::session_engine {
 
@@ -36,7 +36,7 @@ class SessionWriter {
   using Evict = std::function<void(const std::shared_ptr<SessionEntry>&)>;
 
   // `store`, `lease` and `clock` must outlive the writer.
-  SessionWriter(SessionStore* store, NodeLease* lease, time::Clock* clock, int node_id, Evict evict)
+  SessionWriter(SessionLog* store, NodeLease* lease, time::Clock* clock, int node_id, Evict evict)
       : store_(store), lease_(lease), clock_(clock), node_id_(node_id), evict_(std::move(evict)) {}
 
   // Stamps and appends `*entry`. Returns its seq.
@@ -53,7 +53,7 @@ class SessionWriter {
   absl::Status AppendOne(SessionEntry& session, const event::v1::LogEntry& entry)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(session.mu);
 
-  SessionStore* const store_;
+  SessionLog* const store_;
   NodeLease* const lease_;
   time::Clock* const clock_;
   const int node_id_;

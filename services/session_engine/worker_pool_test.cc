@@ -111,6 +111,7 @@ TEST_F(WorkerPoolTest, AnIdleWorkerWakesForItsTimerWithoutAnyTask) {
 TEST_F(WorkerPoolTest, HousekeepingRunsEveryPeriodOfTheClock) {
   pool_.Start();
   Barrier(0);
+  Barrier(1);  // both loops have started (their first period counts from then)
   EXPECT_EQ(handler_.housekeeping.load(), 0);
   clock_.AdvanceMs(200);
   Barrier(0);
