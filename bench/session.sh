@@ -20,6 +20,7 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+source "$root/scripts/lib/stack.sh"
 build=${ORCH_BUILD_DIR:-build}
 [[ "$build" = /* ]] || build="$root/$build"
 seconds=${ORCH_BENCH_SECONDS:-10}
@@ -27,93 +28,43 @@ threads=${ORCH_BENCH_THREADS:-32}
 active=${ORCH_BENCH_ACTIVE:-10000}
 recovery=${ORCH_BENCH_RECOVERY:-100000}
 
-if [ ! -f "$build/build.ninja" ]; then
-  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-fi
-ninja -C "$build" -j2 persistence-proxy session-engine persistence_load session_load orch-probe >/dev/null
-
-work=$(mktemp -d /tmp/orch-sbench.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-probe=$build/tools/orch_probe/orch-probe
-load=$build/bench/session_load
+stack_init --tmp /tmp/orch-sbench.XXXXXX "$build"
+stack_build persistence-proxy session-engine persistence_load session_load orch-probe
+work=$STACK_WORK
+load=$(stack_bin session_load)
 off_chart=$root/bench/charts/session_counter_false.scxml
 on_chart=$root/bench/charts/session_counter_true.scxml
 
-port=$(free_port)
-redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" --logfile "$work/redis.log" &
-pids+=($!)
-for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
+stack_start_redis
+port=$STACK_REDIS_PORT
+stack_start_proxy log.level='"warn"'
+pport=$STACK_PROXY_ENDPOINT
 
-pport=$(free_port)
-cat >"$work/proxy.toml" <<TOML
-[server]
-grpc-listen = "127.0.0.1:$pport"
-[metrics]
-listen = "127.0.0.1:0"
-[log]
-level = "warn"
-[persistence]
-redis-nodes = ["127.0.0.1:$port"]
-redis-mode = "standalone"
-TOML
-"$build/services/persistence_proxy/persistence-proxy" --config "$work/proxy.toml" 2>"$work/proxy.log" &
-pids+=($!)
-"$probe" --wait-ms 20000 --service orch.persistence.v1.Persistence "127.0.0.1:$pport" >/dev/null
-
-ceiling_line=$("$build/bench/persistence_load" --target "127.0.0.1:$pport" --sessions 256 --seconds "$seconds" --prefix CEIL)
+ceiling_line=$("$(stack_bin persistence_load)" --target "$pport" --sessions 256 --seconds "$seconds" --prefix CEIL)
 echo "proxy ceiling, unary AppendEvents, 256 sessions: $ceiling_line"
 ceiling=$(sed -n 's/.*appends_per_s=\([0-9]*\).*/\1/p' <<<"$ceiling_line")
 # What session-engine uses by default (persistence.append-stream): one batch stream.
-batch_line=$("$build/bench/persistence_load" --target "127.0.0.1:$pport" --sessions 256 --seconds "$seconds" \
+batch_line=$("$(stack_bin persistence_load)" --target "$pport" --sessions 256 --seconds "$seconds" \
              --streams 1 --batch 1 --prefix CEILB)
 echo "proxy ceiling, AppendEventsBatchStream x1, 256 sessions: $batch_line"
 batch_ceiling=$(sed -n 's/.*appends_per_s=\([0-9]*\).*/\1/p' <<<"$batch_line")
 redis-cli -p "$port" flushall >/dev/null
 
-eport=$(free_port)
-emetrics=$(free_port)
 engine_pid=
-start_engine() {  # extra [scxml] lines, extra [persistence] lines
-  cat >"$work/engine.toml" <<TOML
-[server]
-grpc-listen = "127.0.0.1:$eport"
-shutdown-grace-ms = 1000
-[metrics]
-listen = "127.0.0.1:$emetrics"
-[orchestration]
-node-id = 1
-lease-ttl-ms = 2000
-lease-renew-ms = 500
-session-restart-timeout = 10
-[scxml]
-session-processing-threads = 4
-max-sessions = 1000000
-$1
-[persistence]
-proxy-endpoint = "127.0.0.1:$pport"
-${2:-}
-TOML
-  "$build/services/session_engine/session-engine" --config "$work/engine.toml" 2>>"$work/engine.log" &
-  engine_pid=$!
-  pids+=("$engine_pid")
-  "$probe" --wait-ms 30000 --service orch.session.v1.Sessions "127.0.0.1:$eport" >/dev/null
+start_engine() {  # extra SECTION.KEY=VALUE settings
+  stack_start_engine engine orchestration.lease-ttl-ms=2000 orchestration.lease-renew-ms=500 \
+    orchestration.session-restart-timeout=10 scxml.session-processing-threads=4 scxml.max-sessions=1000000 "$@"
+  engine_pid=${STACK_PID[engine]}
 }
-metric() { curl -sf "http://127.0.0.1:$emetrics/metrics" | sed -n "s/^$1 //p"; }
+metric() { stack_metric engine "$1"; }
 rss_kb() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$engine_pid/status"; }
-stop_engine() { kill -TERM "$engine_pid"; wait "$engine_pid" 2>/dev/null || true; }
+stop_engine() { stack_stop --grace 60 engine || true; }
 field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" <<<"$2"; }
-run() { "$load" --target "127.0.0.1:$eport" --threads "$threads" "$@"; }
-tck=$(getconf CLK_TCK)
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-redis_pid=${pids[0]}
-proxy_pid=${pids[1]}
+run() { "$load" --target "${STACK_ENDPOINT[engine]}" --threads "$threads" "$@"; }
+tck=$STACK_CLK_TCK
+redis_pid=${STACK_PID[redis-server]}
+proxy_pid=${STACK_PID[persistence-proxy]}
+cpu_ticks() { stack_cpu_ticks "$1"; }
 # cpu_split <label> <count> <engine0> <proxy0> <redis0>: CPU µs per operation of each process.
 cpu_split() {
   local e p r
@@ -123,12 +74,12 @@ cpu_split() {
   echo "  CPU per $1: session-engine ${e} µs, persistence-proxy ${p} µs, redis-server ${r} µs"
 }
 
-start_engine "deactivate-idle-ms = 0"
+start_engine scxml.deactivate-idle-ms=0
 s_off=$(run --mode starts --chart "$off_chart" --seconds "$seconds"); echo "starts, persistence off: $s_off"
 s_on=$(run --mode starts --chart "$on_chart" --seconds "$seconds"); echo "starts, persistence on:  $s_on"
 stop_engine; redis-cli -p "$port" flushall >/dev/null
 
-start_engine "deactivate-idle-ms = 0"
+start_engine scxml.deactivate-idle-ms=0
 c0=($(cpu_ticks "$engine_pid") $(cpu_ticks "$proxy_pid") $(cpu_ticks "$redis_pid"))
 e_off=$(run --mode events --chart "$off_chart" --sessions 1000 --seconds "$seconds"); echo "events, persistence off: $e_off"
 cpu_split "event (off, incl. 1000 starts)" "$(field ok "$e_off")" "${c0[@]}"
@@ -142,11 +93,11 @@ echo "events, persistence on, at half load ($half/s): $e_half"
 stop_engine; redis-cli -p "$port" flushall >/dev/null
 
 # The same with one unary AppendEvents per event (persistence.append-stream = false).
-start_engine "deactivate-idle-ms = 0" "append-stream = false"
+start_engine scxml.deactivate-idle-ms=0 persistence.append-stream=false
 e_unary=$(run --mode events --chart "$on_chart" --sessions 1000 --seconds "$seconds"); echo "events, persistence on, unary appends: $e_unary"
 stop_engine; redis-cli -p "$port" flushall >/dev/null
 
-start_engine "deactivate-idle-ms = 0"
+start_engine scxml.deactivate-idle-ms=0
 before=$(rss_kb)
 c=$(run --mode create --chart "$off_chart" --count "$active" --ids "$work/active.ids"); echo "created $active in-memory sessions: $c"
 sleep 1
@@ -155,16 +106,16 @@ per_active=$(( (after - before) * 1024 / active ))
 echo "engine RSS $before kB -> $after kB with $active active sessions: $per_active bytes per session"
 stop_engine; redis-cli -p "$port" flushall >/dev/null
 
-start_engine "deactivate-idle-ms = 1000"
+start_engine scxml.deactivate-idle-ms=1000
 c=$(run --mode create --chart "$on_chart" --count "$recovery" --ids "$work/recovery.ids"); echo "created $recovery persistent sessions: $c"
 for _ in $(seq 1200); do
   [ "$(metric orch_session_engine_sessions_in_memory)" = 0 ] && break
   sleep 0.25
 done
 echo "deactivated: in memory $(metric orch_session_engine_sessions_in_memory), deactivations $(metric orch_session_engine_session_deactivations_total)"
-kill -KILL "$engine_pid"; wait "$engine_pid" 2>/dev/null || true
+stack_kill engine
 t0=$(date +%s.%N)
-start_engine "deactivate-idle-ms = 0"
+start_engine scxml.deactivate-idle-ms=0
 recovery_s=
 for _ in $(seq 2400); do
   r=$(metric orch_session_engine_recovery_pass_seconds)
