@@ -6,7 +6,8 @@
 #     (bench/persistence_load);
 #  2. StartSession/s with persistence off and on (bench/session_load);
 #  3. SendEvent/s with persistence off and on, p50/p99 acknowledgement
-#     latency, and p99 at half the persistent peak;
+#     latency, and p99 at half the persistent peak; the CPU time of the
+#     engine, the proxy and Redis per event applied in each peak run;
 #  4. resident memory per active (in-memory) session: engine RSS growth over
 #     ORCH_BENCH_ACTIVE (10000) sessions;
 #  5. recovery: ORCH_BENCH_RECOVERY (100000) persistent sessions are created and
@@ -14,7 +15,8 @@
 #     restart to the end of its recovery pass, and reactivation of 10000 of them.
 # Ends with one line:
 #   starts_off=.. starts_on=.. events_off=.. events_on=.. proxy_ceiling=.. on_vs_ceiling=..
-#   p99_ms=.. p99_half_ms=.. bytes_per_active_session=.. recovery_s=..
+#   p99_ms=.. p99_half_ms=.. bytes_per_active_session=.. recovery_s=.. recovery_pass_s=..
+#   cpu_us_per_event=.. cpu_us_per_event_proxy=.. cpu_us_per_event_redis=..
 #
 # Usage: bench/session.sh    (ORCH_BUILD_DIR, ORCH_BENCH_SECONDS=10, ORCH_BENCH_THREADS=32)
 set -euo pipefail
@@ -64,14 +66,36 @@ run() { "$load" --target "${STACK_ENDPOINT[engine]}" --threads "$threads" "$@"; 
 tck=$STACK_CLK_TCK
 redis_pid=${STACK_PID[redis-server]}
 proxy_pid=${STACK_PID[persistence-proxy]}
-cpu_ticks() { stack_cpu_ticks "$1"; }
-# cpu_split <label> <count> <engine0> <proxy0> <redis0>: CPU µs per operation of each process.
+# The events the engine applied so far (orch_session_engine_inputs_applied_total).
+applied() {
+  local v
+  v=$(metric orch_session_engine_inputs_applied_total)
+  [ -n "$v" ] || { echo "session.sh: session-engine reports no orch_session_engine_inputs_applied_total" >&2; return 1; }
+  awk -v v="$v" 'BEGIN { printf "%.0f", v }'
+}
+cpu_now() { echo "$(stack_cpu_ticks "$engine_pid") $(stack_cpu_ticks "$proxy_pid") $(stack_cpu_ticks "$redis_pid")"; }
+# cpu_split <label> <count> <engine0> <proxy0> <redis0>: CPU µs per operation of each process,
+# also left in cpu_engine, cpu_proxy and cpu_redis.
 cpu_split() {
-  local e p r
-  e=$(( ($(cpu_ticks "$engine_pid") - $3) * 1000000 / tck / $2 ))
-  p=$(( ($(cpu_ticks "$proxy_pid") - $4) * 1000000 / tck / $2 ))
-  r=$(( ($(cpu_ticks "$redis_pid") - $5) * 1000000 / tck / $2 ))
-  echo "  CPU per $1: session-engine ${e} µs, persistence-proxy ${p} µs, redis-server ${r} µs"
+  local c1
+  read -r -a c1 <<<"$(cpu_now)"
+  cpu_engine=$(( (c1[0] - $3) * 1000000 / tck / $2 ))
+  cpu_proxy=$(( (c1[1] - $4) * 1000000 / tck / $2 ))
+  cpu_redis=$(( (c1[2] - $5) * 1000000 / tck / $2 ))
+  echo "  CPU per $1: session-engine ${cpu_engine} µs, persistence-proxy ${cpu_proxy} µs, redis-server ${cpu_redis} µs"
+}
+# events_phase <chart> <label> [session_load options]: 1000 sessions created first (not
+# measured), then SendEvent for ORCH_BENCH_SECONDS; prints the load line and the CPU per event
+# applied in the phase (the engine's own count), sets phase_line.
+events_phase() {
+  local chart=$1 label=$2 c0 a0
+  shift 2
+  run --mode create --chart "$chart" --count 1000 --ids "$work/events.ids" >/dev/null
+  read -r -a c0 <<<"$(cpu_now)"
+  a0=$(applied)
+  phase_line=$(run --mode events --ids "$work/events.ids" --seconds "$seconds" "$@")
+  printf 'events, persistence %-4s %s\n' "$label:" "$phase_line"
+  cpu_split "event ($label)" "$(( $(applied) - a0 ))" "${c0[@]}"
 }
 
 start_engine scxml.deactivate-idle-ms=0
@@ -80,12 +104,9 @@ s_on=$(run --mode starts --chart "$on_chart" --seconds "$seconds"); echo "starts
 stop_engine; redis-cli -p "$port" flushall >/dev/null
 
 start_engine scxml.deactivate-idle-ms=0
-c0=($(cpu_ticks "$engine_pid") $(cpu_ticks "$proxy_pid") $(cpu_ticks "$redis_pid"))
-e_off=$(run --mode events --chart "$off_chart" --sessions 1000 --seconds "$seconds"); echo "events, persistence off: $e_off"
-cpu_split "event (off, incl. 1000 starts)" "$(field ok "$e_off")" "${c0[@]}"
-c0=($(cpu_ticks "$engine_pid") $(cpu_ticks "$proxy_pid") $(cpu_ticks "$redis_pid"))
-e_on=$(run --mode events --chart "$on_chart" --sessions 1000 --seconds "$seconds"); echo "events, persistence on:  $e_on"
-cpu_split "event (on, incl. 1000 starts)" "$(field ok "$e_on")" "${c0[@]}"
+events_phase "$off_chart" off; e_off=$phase_line
+events_phase "$on_chart" on; e_on=$phase_line
+cpu_us_per_event="cpu_us_per_event=$cpu_engine cpu_us_per_event_proxy=$cpu_proxy cpu_us_per_event_redis=$cpu_redis"
 on=$(field events_per_s "$e_on")
 half=$(( ${on%.*} / 2 ))
 e_half=$(run --mode events --chart "$on_chart" --sessions 1000 --seconds "$seconds" --rate "$half")
@@ -136,4 +157,4 @@ t=$(run --mode touch --ids "$work/touch.ids"); echo "reactivation of $(wc -l <"$
 
 ratio=$(awk -v a="$on" -v b="$ceiling" 'BEGIN { printf "%.2f", a / b }')
 batch_ratio=$(awk -v a="$on" -v b="$batch_ceiling" 'BEGIN { printf "%.2f", a / b }')
-echo "starts_off=$(field starts_per_s "$s_off") starts_on=$(field starts_per_s "$s_on") events_off=$(field events_per_s "$e_off") events_on=$on proxy_ceiling=$ceiling on_vs_ceiling=$ratio proxy_batch_ceiling=$batch_ceiling on_vs_batch_ceiling=$batch_ratio p99_ms=$(field p99_ms "$e_on") p99_half_ms=$(field p99_ms "$e_half") bytes_per_active_session=$per_active recovery_s=$total recovery_pass_s=${recovery_s:-?}"
+echo "starts_off=$(field starts_per_s "$s_off") starts_on=$(field starts_per_s "$s_on") events_off=$(field events_per_s "$e_off") events_on=$on proxy_ceiling=$ceiling on_vs_ceiling=$ratio proxy_batch_ceiling=$batch_ceiling on_vs_batch_ceiling=$batch_ratio p99_ms=$(field p99_ms "$e_on") p99_half_ms=$(field p99_ms "$e_half") bytes_per_active_session=$per_active recovery_s=$total recovery_pass_s=${recovery_s:-?} $cpu_us_per_event"
