@@ -8,11 +8,12 @@
 # and exits 0 only when nothing was lost, duplicated or reordered.
 #
 #   kill9.sh [--build DIR] [--duration-s S] [--sessions N] [--kills K] [--seed X]
-#            [--standby] [--lease-ttl-ms T] [--max-stall-ms M]
+#            [--standby] [--lease-ttl-ms T] [--max-stall-ms M] [--tick-ms 300]
 #
 # --sessions N sessions have events flowing all the time, each its next event
-# as soon as the last one is acknowledged. The kills fall in the middle 80 %
-# of the load. --standby runs the node as a
+# as soon as the last one is acknowledged, and a timer every --tick-ms (each
+# tick is a log entry too: 1,000 sessions at 300 ms are 3,333 appends/s). The
+# kills fall in the middle 80 % of the load. --standby runs the node as a
 # primary and a standby (the takeover test): each kill hits whichever instance
 # is primary, the standby takes over, and the killed one comes back as the new
 # standby. For every kill and every session the client measures the time from
@@ -34,6 +35,7 @@ seed=$RANDOM
 standby=0
 ttl=1000
 max_stall=0
+tick=300
 # number FLAG VALUE MIN: VALUE when it is a whole number >= MIN, else a clear error.
 number() {
   if ! [[ $2 =~ ^[0-9]+$ ]] || (( $2 < $3 )); then
@@ -45,7 +47,7 @@ number() {
 while [ $# -gt 0 ]; do
   case $1 in
     --standby) standby=1; shift; continue ;;
-    --build|--duration-s|--sessions|--kills|--seed|--lease-ttl-ms|--max-stall-ms)
+    --build|--duration-s|--sessions|--kills|--seed|--lease-ttl-ms|--max-stall-ms|--tick-ms)
       [ $# -ge 2 ] || { echo "kill9.sh: $1 needs a value" >&2; exit 2; } ;;
     *) echo "kill9.sh: unknown argument $1" >&2; exit 2 ;;
   esac
@@ -57,6 +59,7 @@ while [ $# -gt 0 ]; do
     --seed) seed=$(number "$1" "$2" 0) ;;
     --lease-ttl-ms) ttl=$(number "$1" "$2" 100) ;;
     --max-stall-ms) max_stall=$(number "$1" "$2" 0) ;;
+    --tick-ms) tick=$(number "$1" "$2" 10) ;;
   esac
   shift 2
 done
@@ -96,7 +99,7 @@ primary() {
 kills_file=$work/kills
 : >"$kills_file"
 "$(stack_bin kill9_client)" --target "$targets" --chart "$root/tests/fault/charts/recorder.scxml" \
-  --sessions "$sessions" --duration-ms $((duration * 1000)) --kills "$kills_file" \
+  --sessions "$sessions" --duration-ms $((duration * 1000)) --tick-ms "$tick" --kills "$kills_file" \
   >"$work/client.out" 2>"$work/client.err" &
 stack_track kill9_client $!
 

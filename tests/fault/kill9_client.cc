@@ -2,10 +2,11 @@
 //
 //   kill9_client --target HOST:PORT[,HOST:PORT...] --chart /abs/recorder.scxml
 //                [--sessions N] [--duration-ms D] [--threads T] [--key-prefix P]
-//                [--kills FILE]
+//                [--tick-ms 300] [--kills FILE]
 //
 // Starts N persistent sessions of the recorder chart (idempotency keys, so
-// a start retried across a crash names the same session), then for D ms
+// a start retried across a crash names the same session; its timer fires
+// every --tick-ms), then for D ms
 // sends each session the events ev{n: 0, 1, 2, ...}, one at a time per
 // session and every session at once (T threads, each driving its share of
 // the sessions through one completion queue), the next event as soon as the
@@ -68,6 +69,7 @@ struct Args {
   int64_t duration_ms = 20000;
   int threads = 8;
   std::string key_prefix = "kill9";
+  int64_t tick_ms = 300;
   std::string kills_file;
 };
 
@@ -344,6 +346,7 @@ int Run(const Args& a) {
         sv1::StartSessionRequest req;
         req.set_url("file://" + a.chart);
         req.set_idempotency_key(absl::StrCat(a.key_prefix, "-", i));
+        (*req.mutable_parameters())["tick_ms"].set_number_value(static_cast<double>(a.tick_ms));
         for (;;) {
           sv1::StartSessionResponse resp;
           int ti = 0;
@@ -493,6 +496,8 @@ int main(int argc, char** argv) {
     } else if (k == "--threads") {
       number(&n, 1);
       a.threads = static_cast<int>(n);
+    } else if (k == "--tick-ms") {
+      number(&a.tick_ms, 10);
     } else if (k == "--key-prefix") {
       a.key_prefix = value();
     } else if (k == "--kills") {
@@ -504,7 +509,7 @@ int main(int argc, char** argv) {
   }
   if (a.target.empty() || a.chart.empty() || a.chart[0] != '/') {
     std::fprintf(stderr, "usage: kill9_client --target HOST:PORT --chart /ABS/PATH.scxml [--sessions N] "
-                         "[--duration-ms D] [--threads T] [--key-prefix P] [--kills FILE]\n");
+                         "[--duration-ms D] [--threads T] [--key-prefix P] [--tick-ms T] [--kills FILE]\n");
     return 2;
   }
   return Run(a);
