@@ -44,7 +44,7 @@
 #       session-engine (node 1, no TLS) against that proxy; waits until it is the primary
 #       (orch.session.v1.Sessions SERVING), with --standby only until its server answers.
 #   stack_start_gateway [--name N] [SECTION.KEY=VALUE...]
-#       rest-gateway (routing node 1 through that proxy); waits until GET /readyz is 2xx.
+#       rest-gateway (routing node 1 through that proxy); waits until GET /readyz succeeds.
 #       Sets STACK_HTTP_URL.
 #   Each start writes WORK/NAME.toml from its defaults and the SECTION.KEY=VALUE overrides
 #   (VALUE is TOML: 4, true, '"text"', '["a"]'; a key given again replaces the earlier one),
@@ -53,8 +53,9 @@
 #   stack_wait_healthy NAME ENDPOINT [SERVICE] [WAIT_MS]   orch-probe until SERVING
 #   stack_wait NAME                waits until NAME exits; returns its exit status
 #   stack_kill NAME                SIGKILL now, and reap
-#   stack_stop [--grace S] NAME... SIGTERM, SIGKILL after S s, reap; returns 1 when one had to
-#                                  be killed or exited with a non-zero status (said on stderr)
+#   stack_stop [--grace S] NAME... SIGTERM, SIGKILL after S s (S = 0: SIGKILL at once), reap;
+#                                  with S > 0 returns 1 when one had to be killed or exited
+#                                  with a non-zero status (said on stderr)
 #   stack_stop_all [--grace S]     every process still running, newest first
 #   stack_alive NAME               true while NAME runs
 #
