@@ -21,6 +21,7 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+source "$root/scripts/lib/stack.sh"
 build=${ORCH_BUILD_DIR:-build}
 [[ "$build" = /* ]] || build="$root/$build"
 seconds=${ORCH_BENCH_SECONDS:-10}
@@ -29,28 +30,10 @@ idle=${ORCH_BENCH_IDLE:-10000}
 streams=${ORCH_BENCH_STREAMS:-4}
 batch_streams=${ORCH_BENCH_BATCH_STREAMS:-1}
 
-if [ ! -f "$build/build.ninja" ]; then
-  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-fi
-ninja -C "$build" -j2 persistence-proxy persistence_load >/dev/null
-
-work=$(mktemp -d /tmp/orch-pbench.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-port=$(free_port)
-redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
-  --logfile "$work/redis.log" &
-pids+=($!)
-for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
-redis-cli -p "$port" ping >/dev/null
+stack_init --tmp /tmp/orch-pbench.XXXXXX --grace 5 "$build"
+stack_build persistence-proxy persistence_load
+stack_start_redis
+port=$STACK_REDIS_PORT
 
 value=$(head -c 150 /dev/zero | tr '\0' 'v')
 n=$(( seconds * 40000 ))
@@ -60,33 +43,18 @@ raw=${raw%.*}
 echo "redis-benchmark -P 16 -c 50 -n $n XADD (150-byte value): $raw requests/s"
 redis-cli -p "$port" del bench:raw >/dev/null
 
-cat >"$work/proxy.toml" <<TOML
-[server]
-grpc-listen = "127.0.0.1:0"
-[metrics]
-listen = "127.0.0.1:0"
-[log]
-level = "warn"
-[persistence]
-redis-nodes = ["127.0.0.1:$port"]
-redis-mode = "standalone"
-TOML
-# "warn" hides the serving line: ask for a fixed free port instead.
-gport=$(free_port)
-sed -i "s/grpc-listen = \"127.0.0.1:0\"/grpc-listen = \"127.0.0.1:$gport\"/" "$work/proxy.toml"
-"$build/services/persistence_proxy/persistence-proxy" --config "$work/proxy.toml" 2>"$work/proxy.log" &
-pids+=($!)
-
-proxy_pid=${pids[-1]}
-redis_pid=${pids[0]}
-tck=$(getconf CLK_TCK)
-cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+stack_start_proxy log.level='"warn"'
+gport=$STACK_PROXY_ENDPOINT
+proxy_pid=${STACK_PID[persistence-proxy]}
+redis_pid=${STACK_PID[redis-server]}
+tck=$STACK_CLK_TCK
+cpu() { stack_cpu_ticks "$1"; }
 # run <load args...>: one load run; prints its line plus the CPU per append
 # of the proxy and of Redis.
 run() {
   local p0 r0 out n
   p0=$(cpu "$proxy_pid"); r0=$(cpu "$redis_pid")
-  out=$("$build/bench/persistence_load" --target "127.0.0.1:$gport" "$@")
+  out=$("$(stack_bin persistence_load)" --target "$gport" "$@")
   n=$(sed -n 's/.*appends=\([0-9]*\).*/\1/p' <<<"$out")
   awk -v o="$out" -v p=$(( $(cpu "$proxy_pid") - p0 )) -v r=$(( $(cpu "$redis_pid") - r0 )) \
       -v n="${n:-0}" -v t="$tck" 'BEGIN {
@@ -109,7 +77,7 @@ cpu_per=$(sed -n 's/.*proxy_cpu_us_per_append=\([0-9.]*\).*/\1/p' <<<"$full")
 
 redis-cli -p "$port" flushall >/dev/null
 before=$(redis-cli -p "$port" info memory | tr -d '\r' | sed -n 's/^used_memory://p')
-"$build/bench/persistence_load" --target "127.0.0.1:$gport" --idle-sessions "$idle" --snapshot 1024 --prefix MEM
+"$(stack_bin persistence_load)" --target "$gport" --idle-sessions "$idle" --snapshot 1024 --prefix MEM
 after=$(redis-cli -p "$port" info memory | tr -d '\r' | sed -n 's/^used_memory://p')
 keys=$(redis-cli -p "$port" dbsize)
 per=$(( (after - before) / idle ))

@@ -26,6 +26,7 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+source "$root/scripts/lib/stack.sh"
 build=${ORCH_BUILD_DIR:-build}
 [[ "$build" = /* ]] || build="$root/$build"
 if [ "${QUICK:-0}" = 1 ]; then
@@ -42,44 +43,19 @@ grpc_channels=${ORCH_BENCH_GRPC_CHANNELS:-4}
 http_threads=${ORCH_BENCH_HTTP_THREADS:-2}
 
 command -v wrk >/dev/null || { echo "rest.sh: wrk is not installed (scripts/bootstrap installs it)" >&2; exit 1; }
-if [ "${ORCH_BENCH_BUILD:-1}" != 0 ]; then
-  if [ ! -f "$build/build.ninja" ]; then
-    cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-  fi
-  ninja -C "$build" -j2 persistence-proxy session-engine rest-gateway session_load orch-probe >/dev/null
-fi
-probe=$build/tools/orch_probe/orch-probe
-load=$build/bench/session_load
-for b in "$probe" "$load" "$build/services/persistence_proxy/persistence-proxy" \
-         "$build/services/session_engine/session-engine" "$build/services/rest_gateway/rest-gateway"; do
-  [ -x "$b" ] || { echo "rest.sh: $b is missing (build it, or run with ORCH_BENCH_BUILD=1)" >&2; exit 1; }
-done
-lua=$root/bench/rest_events.lua
-
-work=$(mktemp -d /tmp/orch-rbench.XXXXXX)
-pids=()
-cleanup() {
-  local rc=$?
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for _ in $(seq 50); do
-    local alive=0
-    for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
-    (( alive )) || break
-    sleep 0.1
-  done
-  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  if [ -n "${ORCH_BENCH_OUT:-}" ]; then mkdir -p "$ORCH_BENCH_OUT" && cp -r "$work"/. "$ORCH_BENCH_OUT"/; fi
-  if (( rc != 0 )); then
-    for f in "$work"/*.log; do [ -s "$f" ] && { echo "--- $f (tail):" >&2; tail -n 15 "$f" >&2; }; done
-  fi
-  rm -rf "$work"
+# The raw outputs, configurations and logs, when asked for (after the processes stopped).
+keep_outputs() {
+  if [ -n "${ORCH_BENCH_OUT:-}" ]; then mkdir -p "$ORCH_BENCH_OUT" && cp -r "$STACK_WORK"/. "$ORCH_BENCH_OUT"/; fi
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+stack_init --tmp /tmp/orch-rbench.XXXXXX --grace 5 --on-exit keep_outputs "$build"
+work=$STACK_WORK
+if [ "${ORCH_BENCH_BUILD:-1}" != 0 ]; then
+  stack_build persistence-proxy session-engine rest-gateway session_load orch-probe
+fi
+stack_require orch-probe session_load persistence-proxy session-engine rest-gateway
+load=$(stack_bin session_load)
+lua=$root/bench/rest_events.lua
 die() { echo "rest.sh: $*" >&2; exit 1; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 field() { sed -n "s/.*[ :]$1=\([0-9.]*\).*/\1/p" <<<" $2"; }
 
 # The token reaches rest-gateway and rest_events.lua through the environment only.
@@ -89,87 +65,23 @@ fi
 export ORCH_AUTH_TOKEN
 
 # ---- the stack ----
-rport=$(free_port)
-redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" --logfile "$work/redis.log" &
-redis_pid=$!; pids+=("$redis_pid")
-for _ in $(seq 100); do redis-cli -p "$rport" ping >/dev/null 2>&1 && break; sleep 0.05; done
-redis-cli -p "$rport" ping >/dev/null || die "redis-server did not start"
-
-pport=$(free_port)
-cat >"$work/proxy.toml" <<TOML
-[server]
-grpc-listen = "127.0.0.1:$pport"
-[metrics]
-listen = "127.0.0.1:0"
-[log]
-level = "warn"
-[persistence]
-redis-nodes = ["127.0.0.1:$rport"]
-redis-mode = "standalone"
-TOML
-"$build/services/persistence_proxy/persistence-proxy" --config "$work/proxy.toml" 2>"$work/proxy.log" &
-proxy_pid=$!; pids+=("$proxy_pid")
-"$probe" --wait-ms 20000 --service orch.persistence.v1.Persistence "127.0.0.1:$pport" >/dev/null
-
+stack_start_redis
+stack_start_proxy log.level='"warn"'
 # The engine as bench/session.sh runs it: 4 workers, sessions never deactivated.
-eport=$(free_port)
-cat >"$work/engine.toml" <<TOML
-[server]
-grpc-listen = "127.0.0.1:$eport"
-shutdown-grace-ms = 1000
-[metrics]
-listen = "127.0.0.1:0"
-[log]
-level = "warn"
-[orchestration]
-node-id = 1
-lease-ttl-ms = 2000
-lease-renew-ms = 500
-[scxml]
-session-processing-threads = 4
-max-sessions = 1000000
-deactivate-idle-ms = 0
-[persistence]
-proxy-endpoint = "127.0.0.1:$pport"
-TOML
-"$build/services/session_engine/session-engine" --config "$work/engine.toml" 2>"$work/engine.log" &
-engine_pid=$!; pids+=("$engine_pid")
-"$probe" --wait-ms 30000 --service orch.session.v1.Sessions "127.0.0.1:$eport" >/dev/null
+stack_start_engine session-engine log.level='"warn"' orchestration.lease-ttl-ms=2000 orchestration.lease-renew-ms=500 \
+  scxml.session-processing-threads=4 scxml.max-sessions=1000000 scxml.deactivate-idle-ms=0
+stack_start_gateway log.level='"warn"' http.threads="$http_threads" http.rate-limit-per-s=0
+engine=${STACK_ENDPOINT[session-engine]}
+base=$STACK_HTTP_URL
+redis_pid=${STACK_PID[redis-server]} proxy_pid=${STACK_PID[persistence-proxy]}
+engine_pid=${STACK_PID[session-engine]} gateway_pid=${STACK_PID[rest-gateway]}
 
-hport=$(free_port)
-cat >"$work/gateway.toml" <<TOML
-[server]
-grpc-listen = "127.0.0.1:0"
-[metrics]
-listen = "127.0.0.1:0"
-[log]
-level = "warn"
-[http]
-listen = "127.0.0.1:$hport"
-threads = $http_threads
-rate-limit-per-s = 0
-[routing]
-nodes = ["1"]
-proxy-endpoint = "127.0.0.1:$pport"
-TOML
-"$build/services/rest_gateway/rest-gateway" --config "$work/gateway.toml" 2>"$work/gateway.log" &
-gateway_pid=$!; pids+=("$gateway_pid")
-base=http://127.0.0.1:$hport
-ready=0
-for _ in $(seq 300); do
-  kill -0 "$gateway_pid" 2>/dev/null || die "rest-gateway exited"
-  if curl -sf "$base/readyz" >/dev/null 2>&1; then ready=1; break; fi
-  sleep 0.1
-done
-(( ready )) || die "rest-gateway not ready after 30 s: $(curl -s "$base/readyz")"
-
-tck=$(getconf CLK_TCK)
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+tck=$STACK_CLK_TCK
 names=(rest-gateway session-engine persistence-proxy redis-server)
 server_pids=("$gateway_pid" "$engine_pid" "$proxy_pid" "$redis_pid")
 # The servers' ticks, then the whole machine's busy ticks (user nice system irq softirq steal).
 snapshot() {
-  local p; for p in "${server_pids[@]}"; do cpu_ticks "$p"; done
+  local p; for p in "${server_pids[@]}"; do stack_cpu_ticks "$p"; done
   awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat
 }
 # Context switches of all of a process's threads (voluntary + involuntary).
@@ -223,7 +135,7 @@ for mode in $modes; do
     *) die "ORCH_BENCH_PERSIST: '$mode' is not off or on" ;;
   esac
   ids=$work/ids.$mode
-  created=$("$load" --target "127.0.0.1:$eport" --threads 32 --mode create --chart "$chart" --count "$sessions" --ids "$ids") ||
+  created=$("$load" --target "$engine" --threads 32 --mode create --chart "$chart" --count "$sessions" --ids "$ids") ||
     die "creating sessions failed: $created"
   [ "$(wc -l <"$ids")" = "$sessions" ] || die "$(wc -l <"$ids") of $sessions sessions created: $created"
   one=$(head -n 1 "$ids")
@@ -238,7 +150,7 @@ for mode in $modes; do
   if [ "$perf_on" = 1 ] && [ "$mode" = "${modes##* }" ]; then
     perf record -F 499 --call-graph dwarf,16384 -p "$gateway_pid" -o "$work/perf.gateway.data" -- sleep "$seconds" \
       >"$work/perf.log" 2>&1 &
-    perf_pid=$!; pids+=("$perf_pid")
+    stack_track perf $!; perf_pid=$!
   fi
   phase "$work/rest.$mode" wrk_run "$seconds" "$wrk_threads" "$conns" "$ids"
   r=$(grep '^rest_events:' "$work/rest.$mode") || { cat "$work/rest.$mode" >&2; die "no wrk result"; }
@@ -246,9 +158,9 @@ for mode in $modes; do
   echo "persistence $mode: REST peak: $rest events/s, p50 $(field wrk_p50_ms "$r") ms, p99 $(field wrk_p99_ms "$r") ms" \
        "(wrk's latencies); ${r#rest_events: }"
   cpu_line "REST peak" "$(field requests "$r")" "$(field seconds "$r")" wrk
-  [ -n "$perf_pid" ] && wait "$perf_pid" 2>/dev/null || true
+  [ -n "$perf_pid" ] && stack_wait perf || true
 
-  phase "$work/grpc.$mode" "$load" --target "127.0.0.1:$eport" --threads "$conns" --channels "$grpc_channels" \
+  phase "$work/grpc.$mode" "$load" --target "$engine" --threads "$conns" --channels "$grpc_channels" \
     --mode events --ids "$ids" --seconds "$seconds"
   g=$(cat "$work/grpc.$mode")
   grpc=$(field events_per_s "$g")
@@ -263,7 +175,7 @@ for mode in $modes; do
   cpu_line "REST half load" "$(field requests "$h")" "$(field seconds "$h")" wrk
 
   # The baseline of that figure: gRPC at the same rate, latency from the due times too.
-  phase "$work/grpchalf.$mode" "$load" --target "127.0.0.1:$eport" --threads "$conns" --channels "$grpc_channels" \
+  phase "$work/grpchalf.$mode" "$load" --target "$engine" --threads "$conns" --channels "$grpc_channels" \
     --mode events --ids "$ids" --seconds "$seconds" --rate "$half" --latency-from due
   gh=$(cat "$work/grpchalf.$mode")
   echo "persistence $mode: gRPC at the same rate ($half/s): p50 $(field p50_ms "$gh") ms, p99 $(field p99_ms "$gh") ms" \

@@ -6,7 +6,8 @@
 #     (bench/persistence_load);
 #  2. StartSession/s with persistence off and on (bench/session_load);
 #  3. SendEvent/s with persistence off and on, p50/p99 acknowledgement
-#     latency, and p99 at half the persistent peak;
+#     latency, and p99 at half the persistent peak; the CPU time of the
+#     engine, the proxy and Redis per event applied in each peak run;
 #  4. resident memory per active (in-memory) session: engine RSS growth over
 #     ORCH_BENCH_ACTIVE (10000) sessions;
 #  5. recovery: ORCH_BENCH_RECOVERY (100000) persistent sessions are created and
@@ -14,12 +15,14 @@
 #     restart to the end of its recovery pass, and reactivation of 10000 of them.
 # Ends with one line:
 #   starts_off=.. starts_on=.. events_off=.. events_on=.. proxy_ceiling=.. on_vs_ceiling=..
-#   p99_ms=.. p99_half_ms=.. bytes_per_active_session=.. recovery_s=..
+#   p99_ms=.. p99_half_ms=.. bytes_per_active_session=.. recovery_s=.. recovery_pass_s=..
+#   cpu_us_per_event=.. cpu_us_per_event_proxy=.. cpu_us_per_event_redis=..
 #
 # Usage: bench/session.sh    (ORCH_BUILD_DIR, ORCH_BENCH_SECONDS=10, ORCH_BENCH_THREADS=32)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+source "$root/scripts/lib/stack.sh"
 build=${ORCH_BUILD_DIR:-build}
 [[ "$build" = /* ]] || build="$root/$build"
 seconds=${ORCH_BENCH_SECONDS:-10}
@@ -27,114 +30,83 @@ threads=${ORCH_BENCH_THREADS:-32}
 active=${ORCH_BENCH_ACTIVE:-10000}
 recovery=${ORCH_BENCH_RECOVERY:-100000}
 
-if [ ! -f "$build/build.ninja" ]; then
-  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-fi
-ninja -C "$build" -j2 persistence-proxy session-engine persistence_load session_load orch-probe >/dev/null
-
-work=$(mktemp -d /tmp/orch-sbench.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-probe=$build/tools/orch_probe/orch-probe
-load=$build/bench/session_load
+stack_init --tmp /tmp/orch-sbench.XXXXXX "$build"
+stack_build persistence-proxy session-engine persistence_load session_load orch-probe
+work=$STACK_WORK
+load=$(stack_bin session_load)
 off_chart=$root/bench/charts/session_counter_false.scxml
 on_chart=$root/bench/charts/session_counter_true.scxml
 
-port=$(free_port)
-redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" --logfile "$work/redis.log" &
-pids+=($!)
-for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
+stack_start_redis
+port=$STACK_REDIS_PORT
+stack_start_proxy log.level='"warn"'
+pport=$STACK_PROXY_ENDPOINT
 
-pport=$(free_port)
-cat >"$work/proxy.toml" <<TOML
-[server]
-grpc-listen = "127.0.0.1:$pport"
-[metrics]
-listen = "127.0.0.1:0"
-[log]
-level = "warn"
-[persistence]
-redis-nodes = ["127.0.0.1:$port"]
-redis-mode = "standalone"
-TOML
-"$build/services/persistence_proxy/persistence-proxy" --config "$work/proxy.toml" 2>"$work/proxy.log" &
-pids+=($!)
-"$probe" --wait-ms 20000 --service orch.persistence.v1.Persistence "127.0.0.1:$pport" >/dev/null
-
-ceiling_line=$("$build/bench/persistence_load" --target "127.0.0.1:$pport" --sessions 256 --seconds "$seconds" --prefix CEIL)
+ceiling_line=$("$(stack_bin persistence_load)" --target "$pport" --sessions 256 --seconds "$seconds" --prefix CEIL)
 echo "proxy ceiling, unary AppendEvents, 256 sessions: $ceiling_line"
 ceiling=$(sed -n 's/.*appends_per_s=\([0-9]*\).*/\1/p' <<<"$ceiling_line")
 # What session-engine uses by default (persistence.append-stream): one batch stream.
-batch_line=$("$build/bench/persistence_load" --target "127.0.0.1:$pport" --sessions 256 --seconds "$seconds" \
+batch_line=$("$(stack_bin persistence_load)" --target "$pport" --sessions 256 --seconds "$seconds" \
              --streams 1 --batch 1 --prefix CEILB)
 echo "proxy ceiling, AppendEventsBatchStream x1, 256 sessions: $batch_line"
 batch_ceiling=$(sed -n 's/.*appends_per_s=\([0-9]*\).*/\1/p' <<<"$batch_line")
 redis-cli -p "$port" flushall >/dev/null
 
-eport=$(free_port)
-emetrics=$(free_port)
 engine_pid=
-start_engine() {  # extra [scxml] lines, extra [persistence] lines
-  cat >"$work/engine.toml" <<TOML
-[server]
-grpc-listen = "127.0.0.1:$eport"
-shutdown-grace-ms = 1000
-[metrics]
-listen = "127.0.0.1:$emetrics"
-[orchestration]
-node-id = 1
-lease-ttl-ms = 2000
-lease-renew-ms = 500
-session-restart-timeout = 10
-[scxml]
-session-processing-threads = 4
-max-sessions = 1000000
-$1
-[persistence]
-proxy-endpoint = "127.0.0.1:$pport"
-${2:-}
-TOML
-  "$build/services/session_engine/session-engine" --config "$work/engine.toml" 2>>"$work/engine.log" &
-  engine_pid=$!
-  pids+=("$engine_pid")
-  "$probe" --wait-ms 30000 --service orch.session.v1.Sessions "127.0.0.1:$eport" >/dev/null
+start_engine() {  # extra SECTION.KEY=VALUE settings
+  stack_start_engine engine orchestration.lease-ttl-ms=2000 orchestration.lease-renew-ms=500 \
+    orchestration.session-restart-timeout=10 scxml.session-processing-threads=4 scxml.max-sessions=1000000 "$@"
+  engine_pid=${STACK_PID[engine]}
 }
-metric() { curl -sf "http://127.0.0.1:$emetrics/metrics" | sed -n "s/^$1 //p"; }
+metric() { stack_metric engine "$1"; }
 rss_kb() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$engine_pid/status"; }
-stop_engine() { kill -TERM "$engine_pid"; wait "$engine_pid" 2>/dev/null || true; }
+stop_engine() { stack_stop --grace 60 engine || true; }
 field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" <<<"$2"; }
-run() { "$load" --target "127.0.0.1:$eport" --threads "$threads" "$@"; }
-tck=$(getconf CLK_TCK)
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-redis_pid=${pids[0]}
-proxy_pid=${pids[1]}
-# cpu_split <label> <count> <engine0> <proxy0> <redis0>: CPU µs per operation of each process.
+run() { "$load" --target "${STACK_ENDPOINT[engine]}" --threads "$threads" "$@"; }
+tck=$STACK_CLK_TCK
+redis_pid=${STACK_PID[redis-server]}
+proxy_pid=${STACK_PID[persistence-proxy]}
+# The events the engine applied so far (orch_session_engine_inputs_applied_total).
+applied() {
+  local v
+  v=$(metric orch_session_engine_inputs_applied_total)
+  [ -n "$v" ] || { echo "session.sh: session-engine reports no orch_session_engine_inputs_applied_total" >&2; return 1; }
+  awk -v v="$v" 'BEGIN { printf "%.0f", v }'
+}
+cpu_now() { echo "$(stack_cpu_ticks "$engine_pid") $(stack_cpu_ticks "$proxy_pid") $(stack_cpu_ticks "$redis_pid")"; }
+# cpu_split <label> <count> <engine0> <proxy0> <redis0>: CPU µs per operation of each process,
+# also left in cpu_engine, cpu_proxy and cpu_redis.
 cpu_split() {
-  local e p r
-  e=$(( ($(cpu_ticks "$engine_pid") - $3) * 1000000 / tck / $2 ))
-  p=$(( ($(cpu_ticks "$proxy_pid") - $4) * 1000000 / tck / $2 ))
-  r=$(( ($(cpu_ticks "$redis_pid") - $5) * 1000000 / tck / $2 ))
-  echo "  CPU per $1: session-engine ${e} µs, persistence-proxy ${p} µs, redis-server ${r} µs"
+  local c1
+  read -r -a c1 <<<"$(cpu_now)"
+  cpu_engine=$(( (c1[0] - $3) * 1000000 / tck / $2 ))
+  cpu_proxy=$(( (c1[1] - $4) * 1000000 / tck / $2 ))
+  cpu_redis=$(( (c1[2] - $5) * 1000000 / tck / $2 ))
+  echo "  CPU per $1: session-engine ${cpu_engine} µs, persistence-proxy ${cpu_proxy} µs, redis-server ${cpu_redis} µs"
+}
+# events_phase <chart> <label> [session_load options]: 1000 sessions created first (not
+# measured), then SendEvent for ORCH_BENCH_SECONDS; prints the load line and the CPU per event
+# applied in the phase (the engine's own count), sets phase_line.
+events_phase() {
+  local chart=$1 label=$2 c0 a0
+  shift 2
+  run --mode create --chart "$chart" --count 1000 --ids "$work/events.ids" >/dev/null
+  read -r -a c0 <<<"$(cpu_now)"
+  a0=$(applied)
+  phase_line=$(run --mode events --ids "$work/events.ids" --seconds "$seconds" "$@")
+  printf 'events, persistence %-4s %s\n' "$label:" "$phase_line"
+  cpu_split "event ($label)" "$(( $(applied) - a0 ))" "${c0[@]}"
 }
 
-start_engine "deactivate-idle-ms = 0"
+start_engine scxml.deactivate-idle-ms=0
 s_off=$(run --mode starts --chart "$off_chart" --seconds "$seconds"); echo "starts, persistence off: $s_off"
 s_on=$(run --mode starts --chart "$on_chart" --seconds "$seconds"); echo "starts, persistence on:  $s_on"
 stop_engine; redis-cli -p "$port" flushall >/dev/null
 
-start_engine "deactivate-idle-ms = 0"
-c0=($(cpu_ticks "$engine_pid") $(cpu_ticks "$proxy_pid") $(cpu_ticks "$redis_pid"))
-e_off=$(run --mode events --chart "$off_chart" --sessions 1000 --seconds "$seconds"); echo "events, persistence off: $e_off"
-cpu_split "event (off, incl. 1000 starts)" "$(field ok "$e_off")" "${c0[@]}"
-c0=($(cpu_ticks "$engine_pid") $(cpu_ticks "$proxy_pid") $(cpu_ticks "$redis_pid"))
-e_on=$(run --mode events --chart "$on_chart" --sessions 1000 --seconds "$seconds"); echo "events, persistence on:  $e_on"
-cpu_split "event (on, incl. 1000 starts)" "$(field ok "$e_on")" "${c0[@]}"
+start_engine scxml.deactivate-idle-ms=0
+events_phase "$off_chart" off; e_off=$phase_line
+events_phase "$on_chart" on; e_on=$phase_line
+cpu_us_per_event="cpu_us_per_event=$cpu_engine cpu_us_per_event_proxy=$cpu_proxy cpu_us_per_event_redis=$cpu_redis"
 on=$(field events_per_s "$e_on")
 half=$(( ${on%.*} / 2 ))
 e_half=$(run --mode events --chart "$on_chart" --sessions 1000 --seconds "$seconds" --rate "$half")
@@ -142,11 +114,11 @@ echo "events, persistence on, at half load ($half/s): $e_half"
 stop_engine; redis-cli -p "$port" flushall >/dev/null
 
 # The same with one unary AppendEvents per event (persistence.append-stream = false).
-start_engine "deactivate-idle-ms = 0" "append-stream = false"
+start_engine scxml.deactivate-idle-ms=0 persistence.append-stream=false
 e_unary=$(run --mode events --chart "$on_chart" --sessions 1000 --seconds "$seconds"); echo "events, persistence on, unary appends: $e_unary"
 stop_engine; redis-cli -p "$port" flushall >/dev/null
 
-start_engine "deactivate-idle-ms = 0"
+start_engine scxml.deactivate-idle-ms=0
 before=$(rss_kb)
 c=$(run --mode create --chart "$off_chart" --count "$active" --ids "$work/active.ids"); echo "created $active in-memory sessions: $c"
 sleep 1
@@ -155,16 +127,16 @@ per_active=$(( (after - before) * 1024 / active ))
 echo "engine RSS $before kB -> $after kB with $active active sessions: $per_active bytes per session"
 stop_engine; redis-cli -p "$port" flushall >/dev/null
 
-start_engine "deactivate-idle-ms = 1000"
+start_engine scxml.deactivate-idle-ms=1000
 c=$(run --mode create --chart "$on_chart" --count "$recovery" --ids "$work/recovery.ids"); echo "created $recovery persistent sessions: $c"
 for _ in $(seq 1200); do
   [ "$(metric orch_session_engine_sessions_in_memory)" = 0 ] && break
   sleep 0.25
 done
 echo "deactivated: in memory $(metric orch_session_engine_sessions_in_memory), deactivations $(metric orch_session_engine_session_deactivations_total)"
-kill -KILL "$engine_pid"; wait "$engine_pid" 2>/dev/null || true
+stack_kill engine
 t0=$(date +%s.%N)
-start_engine "deactivate-idle-ms = 0"
+start_engine scxml.deactivate-idle-ms=0
 recovery_s=
 for _ in $(seq 2400); do
   r=$(metric orch_session_engine_recovery_pass_seconds)
@@ -185,4 +157,4 @@ t=$(run --mode touch --ids "$work/touch.ids"); echo "reactivation of $(wc -l <"$
 
 ratio=$(awk -v a="$on" -v b="$ceiling" 'BEGIN { printf "%.2f", a / b }')
 batch_ratio=$(awk -v a="$on" -v b="$batch_ceiling" 'BEGIN { printf "%.2f", a / b }')
-echo "starts_off=$(field starts_per_s "$s_off") starts_on=$(field starts_per_s "$s_on") events_off=$(field events_per_s "$e_off") events_on=$on proxy_ceiling=$ceiling on_vs_ceiling=$ratio proxy_batch_ceiling=$batch_ceiling on_vs_batch_ceiling=$batch_ratio p99_ms=$(field p99_ms "$e_on") p99_half_ms=$(field p99_ms "$e_half") bytes_per_active_session=$per_active recovery_s=$total recovery_pass_s=${recovery_s:-?}"
+echo "starts_off=$(field starts_per_s "$s_off") starts_on=$(field starts_per_s "$s_on") events_off=$(field events_per_s "$e_off") events_on=$on proxy_ceiling=$ceiling on_vs_ceiling=$ratio proxy_batch_ceiling=$batch_ceiling on_vs_batch_ceiling=$batch_ratio p99_ms=$(field p99_ms "$e_on") p99_half_ms=$(field p99_ms "$e_half") bytes_per_active_session=$per_active recovery_s=$total recovery_pass_s=${recovery_s:-?} $cpu_us_per_event"
