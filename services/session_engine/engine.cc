@@ -10,7 +10,6 @@
 #include "common/sessionapi/session_id.h"
 #include "common/sessionapi/value_json.h"
 #include "orch/session/v1/record.pb.h"
-#include "services/session_engine/grpc_peer_sessions.h"
 #include "services/session_engine/log_entries.h"
 
 namespace orch::session_engine {
@@ -30,9 +29,16 @@ constexpr uint32_t kDefaultRequestTimeoutMs = 10000;
 constexpr uint32_t kMaxRequestTimeoutMs = 300000;
 constexpr int64_t kWatchPollMs = 200;          // how often a watch checks for cancellation
 constexpr int64_t kClockRetryMs = 500;         // a clock entry that could not be written
-constexpr absl::Duration kPeerDeadline = absl::Seconds(5);
 
 double Seconds(int64_t ms) { return static_cast<double>(ms) / 1000.0; }
+
+// Without a PeerSessions (unit tests), other nodes cannot be reached.
+class NoPeers final : public PeerSessions {
+ public:
+  void SendEvent(int node, sv1::SendEventRequest, std::function<void(absl::Status)> done) override {
+    done(absl::UnavailableError(absl::StrCat("no route to node ", node, " is configured")));
+  }
+};
 
 absl::Status CheckEventName(const std::string& name) {
   if (name.empty()) return absl::InvalidArgumentError("event.name is empty");
@@ -97,10 +103,8 @@ Engine::Engine(EngineOptions options, SessionStore* store, metrics::MetricsServe
       writer_(&store_, &lease_, clock_, options_.node_id,
               [this](const std::shared_ptr<SessionEntry>& e) { Evict(e); }),
       requests_(options_.instance_id, clock_),
-      own_peers_(deps.peers != nullptr
-                     ? nullptr
-                     : std::make_unique<GrpcPeerSessions>(&store_, deps.peer_channel, kPeerDeadline)),
-      peers_(deps.peers != nullptr ? deps.peers : own_peers_.get()),
+      no_peers_(deps.peers != nullptr ? nullptr : std::make_unique<NoPeers>()),
+      peers_(deps.peers != nullptr ? deps.peers : no_peers_.get()),
       router_(SendRouter::Options{options_.node_id, options_.io_threads}, &requests_, &docs_, peers_,
               [this](const std::string& id, const ev::Event& e) { return Deliver(id, e).status(); },
               deps.http ? deps.http : HttpSend(scxml::BasicHttpSend)),

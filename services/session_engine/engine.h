@@ -81,8 +81,7 @@ struct EngineOptions {
 // the production choice.
 struct EngineDeps {
   time::Clock* clock = nullptr;        // RealClock
-  PeerSessions* peers = nullptr;       // GrpcPeerSessions over the store's leases, with peer_channel
-  grpc_util::ChannelOptions peer_channel;  // TLS to other nodes' engines
+  PeerSessions* peers = nullptr;       // null: sends to other nodes fail (UNAVAILABLE)
   HttpSend http;                       // scxml::BasicHttpSend
 };
 
@@ -188,7 +187,7 @@ class Engine final : private NodeLease::Listener, private WorkerPool::Handler {
   SessionRegistry registry_;
   SessionWriter writer_;
   PendingRequests requests_;
-  std::unique_ptr<PeerSessions> own_peers_;
+  std::unique_ptr<PeerSessions> no_peers_;
   PeerSessions* peers_;
   SendRouter router_;
   WorkerPool workers_;

@@ -1,39 +1,31 @@
 #include "services/session_engine/grpc_peer_sessions.h"
 
-#include "absl/strings/str_cat.h"
-#include "common/grpc/status.h"
-#include "grpcpp/grpcpp.h"
+#include "common/base/status_macros.h"
 
 namespace orch::session_engine {
 
-std::shared_ptr<session::v1::Sessions::Stub> GrpcPeerSessions::StubFor(const std::string& endpoint) {
-  absl::MutexLock l(&mu_);
-  auto it = stubs_.find(endpoint);
-  if (it != stubs_.end()) return it->second;
-  // Primaries come and go: a bounded cache, emptied when full.
-  if (stubs_.size() >= kMaxStubs) stubs_.clear();
-  auto stub = std::shared_ptr<session::v1::Sessions::Stub>(
-      session::v1::Sessions::NewStub(grpc_util::MakeChannel(endpoint, channel_)));
-  stubs_.emplace(endpoint, stub);
-  return stub;
+absl::StatusOr<std::unique_ptr<GrpcPeerSessions>> GrpcPeerSessions::Create(Options options, time::Clock* clock) {
+  std::unique_ptr<GrpcPeerSessions> self(new GrpcPeerSessions());
+  self->reader_ = std::make_unique<sessionapi::GrpcLeaseReader>(
+      grpc_util::MakeChannel(options.proxy_endpoint, options.proxy_channel));
+  ASSIGN_OR_RETURN(self->directory_, sessionapi::NodeDirectory::Create(self->reader_.get(), clock, {}));
+  sessionapi::SessionsClientOptions client;
+  client.channel = options.peer_channel;
+  client.connections_per_endpoint = 1;
+  client.call_timeout = options.call_timeout;
+  ASSIGN_OR_RETURN(self->client_, sessionapi::SessionsClient::Create(self->directory_.get(), clock, client));
+  return self;
+}
+
+GrpcPeerSessions::~GrpcPeerSessions() {
+  if (client_) client_->Shutdown(absl::ZeroDuration());
+  if (directory_) directory_->Shutdown();
 }
 
 void GrpcPeerSessions::SendEvent(int node, session::v1::SendEventRequest request,
                                  std::function<void(absl::Status)> done) {
-  auto lease = store_->GetLease(absl::StrCat("node:", node));
-  if (lease.status().code() == absl::StatusCode::kNotFound || (lease.ok() && lease->holder.empty())) {
-    done(absl::UnavailableError(absl::StrCat("node ", node, " has no primary")));
-    return;
-  }
-  if (!lease.ok()) {
-    done(absl::UnavailableError(absl::StrCat("cannot read the lease of node ", node, ": ", lease.status().message())));
-    return;
-  }
-  auto stub = StubFor(lease->endpoint);
-  session::v1::SendEventResponse resp;
-  ::grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(deadline_));
-  done(grpc_util::FromGrpcStatus(stub->SendEvent(&ctx, request, &resp)));
+  client_->SendEvent(node, std::move(request), {.retry_safe = true},
+                     [done = std::move(done)](absl::StatusOr<session::v1::SendEventResponse> r) { done(r.status()); });
 }
 
 }  // namespace orch::session_engine

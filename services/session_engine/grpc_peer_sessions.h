@@ -1,45 +1,47 @@
 #pragma once
 
-// PeerSessions over gRPC: node N's primary is read from its lease through
-// the store, then SendEvent is called on it with the channel options
-// (TLS and mutual TLS when configured) and a deadline. The peer's status
-// codes are passed through; only a failure to reach it is UNAVAILABLE.
-// Blocking: runs on the send router's sends thread.
+// PeerSessions over common/sessionapi's SessionsClient: node N's primary is
+// found from its lease (read through persistence-proxy, refreshed in the
+// background, re-read after a failure), the call goes over gRPC with the
+// configured TLS or mutual TLS, is repeated once on a new primary after a
+// takeover (a send carries an effect id, so a repeat is safe), and the
+// peer's own status codes come back unchanged. No thread waits: the client
+// uses gRPC's callback API.
 //
-// Thread-safe.
+// Thread-safe. Destruction waits for the calls in flight.
 
 #include <memory>
-#include <string>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_map.h"
-#include "absl/synchronization/mutex.h"
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/grpc/channel.h"
-#include "orch/session/v1/sessions.grpc.pb.h"
+#include "common/sessionapi/lease_reader.h"
+#include "common/sessionapi/node_directory.h"
+#include "common/sessionapi/sessions_client.h"
+#include "common/time/clock.h"
 #include "services/session_engine/send_router.h"
-#include "services/session_engine/lease_store.h"
 
 namespace orch::session_engine {
 
 class GrpcPeerSessions final : public PeerSessions {
  public:
-  static constexpr size_t kMaxStubs = 64;
-
-  // `store` must outlive this.
-  GrpcPeerSessions(LeaseStore* store, grpc_util::ChannelOptions channel, absl::Duration deadline)
-      : store_(store), channel_(std::move(channel)), deadline_(deadline) {}
+  struct Options {
+    std::string proxy_endpoint;             // persistence-proxy, where the leases are read
+    grpc_util::ChannelOptions proxy_channel;
+    grpc_util::ChannelOptions peer_channel; // TLS to other nodes' engines
+    absl::Duration call_timeout = absl::Seconds(5);
+  };
+  static absl::StatusOr<std::unique_ptr<GrpcPeerSessions>> Create(Options options, time::Clock* clock);
+  ~GrpcPeerSessions() override;
 
   void SendEvent(int node, session::v1::SendEventRequest request, std::function<void(absl::Status)> done) override;
 
  private:
-  std::shared_ptr<session::v1::Sessions::Stub> StubFor(const std::string& endpoint);
+  GrpcPeerSessions() = default;
 
-  LeaseStore* const store_;
-  const grpc_util::ChannelOptions channel_;
-  const absl::Duration deadline_;
-  absl::Mutex mu_;
-  absl::flat_hash_map<std::string, std::shared_ptr<session::v1::Sessions::Stub>> stubs_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<sessionapi::LeaseReader> reader_;
+  std::unique_ptr<sessionapi::NodeDirectory> directory_;
+  std::unique_ptr<sessionapi::SessionsClient> client_;
 };
 
 }  // namespace orch::session_engine

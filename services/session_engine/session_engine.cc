@@ -10,6 +10,7 @@
 #include "common/log/log.h"
 #include "common/tls/tls_files.h"
 #include "services/session_engine/engine.h"
+#include "services/session_engine/grpc_peer_sessions.h"
 #include "services/session_engine/remote_session_store.h"
 #include "common/sessionapi/session_id.h"
 #include "services/session_engine/sessions_service.h"
@@ -91,11 +92,17 @@ class SessionEngineComponent final : public process::Component {
       return absl::InvalidArgumentError("orchestration.peer-tls-cert needs orchestration.peer-tls-ca");
     }
     auto self = std::unique_ptr<SessionEngineComponent>(new SessionEngineComponent());
-    self->deps_.peer_channel.tls = *peer_tls;
-    self->deps_.peer_channel.server_name = c.GetString("orchestration.peer-tls-server-name");
     grpc_util::ChannelOptions channel;
     channel.tls = *tls;
     channel.server_name = c.GetString("persistence.proxy-tls-server-name");
+    GrpcPeerSessions::Options peers;
+    peers.proxy_endpoint = c.GetString("persistence.proxy-endpoint");
+    peers.proxy_channel = channel;
+    peers.peer_channel.tls = *peer_tls;
+    peers.peer_channel.server_name = c.GetString("orchestration.peer-tls-server-name");
+    auto peer_sessions = GrpcPeerSessions::Create(peers, time::RealClock::Get());
+    if (!peer_sessions.ok()) return peer_sessions.status();
+    self->peers_ = *std::move(peer_sessions);
     self->store_ = std::make_unique<RemoteSessionStore>(c.GetString("persistence.proxy-endpoint"), channel,
                                                         absl::Milliseconds(c.GetInt("persistence.request-timeout-ms")),
                                                         c.GetBool("persistence.append-stream"));
@@ -138,7 +145,7 @@ class SessionEngineComponent final : public process::Component {
                 "(set it in production)");
     }
     // Created here: the lease carries the endpoint, known only now.
-    auto engine = Engine::Create(options_, store_.get(), metrics_, deps_);
+    auto engine = Engine::Create(options_, store_.get(), metrics_, {.peers = peers_.get()});
     ORCH_CHECK(engine.ok(), "engine options were validated at start");
     engine_holder_ = *std::move(engine);
     service_engine_.store(engine_holder_.get());
@@ -157,7 +164,7 @@ class SessionEngineComponent final : public process::Component {
   SessionEngineComponent() : service_(std::make_unique<SessionsService>(&service_engine_)) {}
 
   EngineOptions options_;
-  EngineDeps deps_;
+  std::unique_ptr<GrpcPeerSessions> peers_;
   std::string advertise_;
   metrics::MetricsServer* metrics_ = nullptr;
   std::unique_ptr<RemoteSessionStore> store_;

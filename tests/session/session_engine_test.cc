@@ -18,6 +18,7 @@
 #include "absl/time/clock.h"
 #include "common/grpc/channel.h"
 #include "common/redis/testing/redis_server.h"
+#include "common/testing/certs.h"
 #include "common/testing/http_client.h"
 #include "common/testing/status_matchers.h"
 #include "common/testing/subprocess.h"
@@ -97,7 +98,7 @@ class SessionEngineTest : public ::testing::Test {
     const std::string config = dir_.WriteFile(
         absl::StrCat("engine", ++configs_, ".toml"),
         absl::StrCat("[server]\ngrpc-listen = \"", listen, "\"\nshutdown-grace-ms = 500\n",
-                     "[metrics]\nlisten = \"127.0.0.1:0\"\n",
+                     Section(extra, "server"), "[metrics]\nlisten = \"127.0.0.1:0\"\n",
                      "[orchestration]\nnode-id = ", node, "\nlease-ttl-ms = 1500\nlease-renew-ms = 300\n",
                      "session-restart-timeout = 10\n", Section(extra, "orchestration"), "[scxml]\n",
                      "session-processing-threads = 2\n", Section(extra, "scxml"), "[persistence]\n",
@@ -618,6 +619,82 @@ TEST_F(SessionEngineTest, SessionsSendToSessionsOnTheirNodeAndOnOtherNodes) {
   }
   EXPECT_TRUE(Eventually([&] { return Data(*s1, *local, "seen") == "[0,1,2]"; })) << Data(*s1, *local, "seen");
   EXPECT_TRUE(Eventually([&] { return Data(*s2, *remote, "seen") == "[10,11,12]"; })) << Data(*s2, *remote, "seen");
+}
+
+// Sends between nodes use TLS when the engines are configured for it, and a
+// peer that does not speak the same is refused: node 2 serves TLS only;
+// node 1 reaches it with orchestration.peer-tls-ca; node 3 (no peer TLS)
+// cannot reach it, and node 1 refuses node 4, which serves plaintext.
+TEST_F(SessionEngineTest, SendsBetweenNodesUseTlsAndAPeerWithoutItIsRefused) {
+  auto certs = testing::MakeTestCerts(dir_.path());
+  ASSERT_OK(certs);
+  auto tls_two = StartEngine(absl::StrCat("server.tls-cert = \"", certs->server_cert, "\"\nserver.tls-key = \"",
+                                          certs->server_key, "\"\n"),
+                             2, /*primary=*/false);
+  ASSERT_OK(tls_two);
+  grpc_util::ChannelOptions tls;
+  {
+    std::ifstream in(certs->ca_cert);
+    tls.tls.ca_pem.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  auto s2 = sv1::Sessions::NewStub(grpc_util::MakeChannel(tls_two->grpc, tls));
+  auto health = Health::NewStub(grpc_util::MakeChannel(tls_two->grpc, tls));
+  ASSERT_TRUE(Eventually([&] {
+    HealthCheckRequest req;
+    req.set_service(kSessionsService);
+    HealthCheckResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    return health->Check(&ctx, req, &resp).ok() && resp.status() == HealthCheckResponse::SERVING;
+  }));
+  auto one = StartEngine(absl::StrCat("orchestration.peer-tls-ca = \"", certs->ca_cert, "\"\n"), 1);
+  auto three = StartEngine("", 3);
+  auto four = StartEngine("", 4);
+  ASSERT_OK(one);
+  ASSERT_OK(three);
+  ASSERT_OK(four);
+  auto s1 = Stub(*one);
+  auto s3 = Stub(*three);
+  auto s4 = Stub(*four);
+  const std::string receiver = Chart("recv_tls.scxml", kCounter, "initial=\"idle\" _persist=\"true\"");
+  const std::string sender = Chart("send_tls.scxml", R"XML(
+  <datamodel><data id="peer" _type="parameter"/></datamodel>
+  <state id="s">
+    <transition event="fire"><send eventexpr="'ev'" targetexpr="'#_scxml_' + peer"><param name="n" expr="_event.data.n"/></send></transition>
+  </state>)XML",
+                                   "initial=\"s\" _persist=\"true\"");
+  auto on_two = Start(*s2, receiver);
+  auto on_four = Start(*s4, receiver);
+  ASSERT_OK(on_two);
+  ASSERT_OK(on_four);
+  // The sender's log names each refused send; read it from its stderr.
+  auto refused = [&](Served& engine, const std::string& target) {
+    for (int i = 0; i < 200; ++i) {
+      auto line = engine.process->ReadLine(Subprocess::Stream::kStderr, absl::Seconds(1));
+      if (line.ok() && absl::StrContains(*line, "send to a session failed") && absl::StrContains(*line, target)) {
+        return true;
+      }
+    }
+    return false;
+  };
+
+  auto a = Start(*s1, sender, {{"peer", *on_two}});
+  ASSERT_OK(a);
+  ASSERT_TRUE(Send(*s1, *a, "fire", 1).ok());
+  EXPECT_TRUE(Eventually([&] { return Data(*s2, *on_two, "seen") == "[1]"; })) << Data(*s2, *on_two, "seen");
+
+  auto b = Start(*s3, sender, {{"peer", *on_two}});
+  ASSERT_OK(b);
+  ASSERT_TRUE(Send(*s3, *b, "fire", 3).ok());
+  EXPECT_TRUE(refused(*three, *on_two)) << "a plaintext client reached a TLS-only engine";
+
+  auto c = Start(*s1, sender, {{"peer", *on_four}});
+  ASSERT_OK(c);
+  ASSERT_TRUE(Send(*s1, *c, "fire", 4).ok());
+  EXPECT_TRUE(refused(*one, *on_four)) << "a TLS client accepted a plaintext engine";
+
+  EXPECT_EQ(Data(*s2, *on_two, "seen"), "[1]");
+  EXPECT_EQ(Data(*s4, *on_four, "seen"), "[]");
 }
 
 }  // namespace
