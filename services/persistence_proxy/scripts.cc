@@ -130,7 +130,11 @@ slow = function(mk, lk, sk, a, m, n)
     end
   elseif epoch > cur then
     hr = pcall('HSET', mk, 'last', s(new_last), 'epoch', s(epoch))
-  elseif new_last ~= last then
+  else
+    -- Also when nothing is new (a retry of stored entries): the write, even
+    -- of the same value, is replicated, so the WAIT after this call covers
+    -- the entries it confirms; another connection may have stored them and
+    -- its WAIT timed out.
     hr = pcall('HSET', mk, 'last', s(new_last))
   end
   if failed(hr) then return hr end
