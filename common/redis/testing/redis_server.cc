@@ -268,6 +268,8 @@ absl::StatusOr<std::unique_ptr<RedisCluster>> RedisCluster::Start() {
   }
   absl::Status ok = cluster->WaitForClusterOk(absl::Seconds(30));
   if (!ok.ok()) return ok;
+  ok = cluster->WaitForAllReplicasInSync(absl::Seconds(30));
+  if (!ok.ok()) return ok;
   return cluster;
 }
 
@@ -328,6 +330,45 @@ absl::StatusOr<std::string> RedisCluster::MasterOf(int slot) const {
     return absl::NotFoundError(absl::StrCat("no live master serves slot ", slot));
   }
   return absl::UnavailableError("no running cluster node");
+}
+
+absl::Status RedisCluster::WaitForAllReplicasInSync(absl::Duration timeout) const {
+  const absl::Time deadline = absl::Now() + timeout;
+  std::vector<std::string> masters;
+  for (const auto& n : nodes_) {
+    if (!n->running()) continue;
+    absl::StatusOr<std::string> role = n->Cli({"role"});
+    if (role.ok() && role->rfind("master", 0) == 0) masters.push_back(n->address());
+  }
+  if (masters.empty()) return absl::UnavailableError("no running master");
+  // A key in the slots of each master: candidates until each has one.
+  std::vector<std::string> warmed;
+  for (int i = 0; i < 1000 && warmed.size() < masters.size(); ++i) {
+    const std::string key = absl::StrCat("orch-testing-warm-", i);
+    absl::StatusOr<std::string> slot_text = node(masters[0])->Cli({"cluster", "keyslot", key});
+    int slot = 0;
+    if (!slot_text.ok() || !absl::SimpleAtoi(absl::StripAsciiWhitespace(*slot_text), &slot)) {
+      return absl::InternalError(absl::StrCat("CLUSTER KEYSLOT ", key, " failed"));
+    }
+    absl::StatusOr<std::string> master = MasterOf(slot);
+    if (!master.ok()) return master.status();
+    if (std::find(warmed.begin(), warmed.end(), *master) != warmed.end()) continue;
+    RedisServer* m = node(*master);
+    if (m == nullptr) return absl::InternalError("unknown master " + *master);
+    for (const std::vector<std::string>& cmd : {std::vector<std::string>{"set", key, "1"},
+                                                std::vector<std::string>{"del", key}}) {
+      absl::StatusOr<std::string> out = m->Cli(cmd);
+      if (!out.ok()) return out.status();
+    }
+    warmed.push_back(*master);
+  }
+  if (warmed.size() < masters.size()) return absl::InternalError("could not reach every master");
+  // The replicas acknowledge within a second (their periodic ACK), all at once.
+  for (const std::string& master : warmed) {
+    absl::Status s = node(master)->WaitForReplicasInSync(deadline - absl::Now());
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<std::string>> RedisCluster::ReplicasOf(const std::string& master) const {

@@ -78,7 +78,8 @@ class RedisServer {
 class RedisCluster {
  public:
   // Six nodes, `redis-cli --cluster create --cluster-replicas 1`, then waits
-  // for cluster_state:ok on every node.
+  // for cluster_state:ok on every node and for every replica to be in sync
+  // (WaitForAllReplicasInSync).
   static absl::StatusOr<std::unique_ptr<RedisCluster>> Start();
 
   std::vector<std::string> addresses() const;
@@ -96,6 +97,11 @@ class RedisCluster {
   absl::StatusOr<std::string> KillMasterAndWaitForFailover(int slot, absl::Duration timeout);
   // Waits until every running node says cluster_state:ok.
   absl::Status WaitForClusterOk(absl::Duration timeout) const;
+  // Writes (and deletes) a key on every master that serves slots, then waits
+  // until each one's replicas have acknowledged it (RedisServer::
+  // WaitForReplicasInSync): from then on a write a replica acknowledges is
+  // streamed to it at once.
+  absl::Status WaitForAllReplicasInSync(absl::Duration timeout) const;
 
  private:
   RedisCluster() = default;
