@@ -201,7 +201,7 @@ void AppendMessageField(std::string* out, int field, const google::protobuf::Mes
 
 // The deterministic serialization of `entry` with `epoch` and without
 // append_time, written field by field (no copy of the entry): seq (1),
-// epoch (3), the kind (4, 5 or 6). Entries with unknown fields take the
+// epoch (3), the kind (4, 5, 6 or 7). Entries with unknown fields take the
 // library's way.
 std::string SerializeWithoutTime(const LogEntry& entry, uint64_t epoch) {
   if (!entry.GetReflection()->GetUnknownFields(entry).empty()) {
@@ -229,6 +229,9 @@ std::string SerializeWithoutTime(const LogEntry& entry, uint64_t epoch) {
       break;
     case LogEntry::kTerminated:
       AppendMessageField(&out, LogEntry::kTerminatedFieldNumber, entry.terminated());
+      break;
+    case LogEntry::kClock:
+      AppendMessageField(&out, LogEntry::kClockFieldNumber, entry.clock());
       break;
     case LogEntry::KIND_NOT_SET:
       break;
