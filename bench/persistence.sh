@@ -13,12 +13,27 @@
 # and of the load generator (all three share the machine's cores).
 # Ends with: xadd_per_s=<raw> proxy_per_s=<proxy> ratio=<proxy/raw> p99_ms=<at half load>
 #
-# Usage: bench/persistence.sh            ORCH_BUILD_DIR=build-a to use another build dir
+# With --cluster, instead (persistence.ack-replicas): a six-process Redis
+# Cluster (3 masters, 1 replica each) started here, and appends through the
+# proxy with ack-replicas at its default (auto: 1 replica, WAIT) and at 0
+# (acknowledged on the master alone), alternating on, off, on, off, over
+# AppendEventsBatchStream and unary AppendEvents. Ends with:
+#   cluster_batch_on=<mean> cluster_batch_off=<mean> batch_ratio=<on/off> unary_on=... unary_off=... unary_ratio=...
+#
+# Usage: bench/persistence.sh [--cluster]  ORCH_BUILD_DIR=build-a to use another build dir
 #        ORCH_BENCH_SECONDS (10) ORCH_BENCH_SESSIONS (256) ORCH_BENCH_IDLE (10000)
 #        ORCH_BENCH_STREAMS (4: AppendEventsStream streams)
 #        ORCH_BENCH_BATCH_STREAMS (1: AppendEventsBatchStream streams; a node keeps one open,
 #        so the appends its sessions have ready at once share a message)
 set -euo pipefail
+
+mode=standalone
+while [ $# -gt 0 ]; do
+  case $1 in
+    --cluster) mode=cluster; shift ;;
+    *) echo "persistence.sh: unknown argument '$1' (only --cluster)" >&2; exit 2 ;;
+  esac
+done
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 source "$root/scripts/lib/stack.sh"
@@ -32,6 +47,113 @@ batch_streams=${ORCH_BENCH_BATCH_STREAMS:-1}
 
 stack_init --tmp /tmp/orch-pbench.XXXXXX --grace 5 "$build"
 stack_build persistence-proxy persistence_load
+if [ "$mode" = cluster ]; then
+  tck=$STACK_CLK_TCK
+  cpu() { stack_cpu_ticks "$1"; }
+  # A port p with p + 10000 (the cluster bus) free too.
+  cluster_port() {
+    python3 -c '
+import random, socket
+def free(p):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p)); return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+for _ in range(200):
+    p = random.randint(20000, 29999)
+    if free(p) and free(p + 10000):
+        print(p); break'
+  }
+  ports=()
+  redis_pids=()
+  for _ in 1 2 3 4 5 6; do
+    p=$(cluster_port)
+    mkdir -p "$STACK_WORK/n$p"
+    stack_spawn "redis-$p" redis-server --port "$p" --bind 127.0.0.1 --save "" --appendonly no \
+      --dir "$STACK_WORK/n$p" --cluster-enabled yes --cluster-config-file "nodes-$p.conf" \
+      --cluster-node-timeout 2000 --repl-diskless-sync-delay 0
+    redis_pids+=("${STACK_PID[redis-$p]}")
+    ports+=("$p")
+  done
+  for p in "${ports[@]}"; do
+    for _ in $(seq 100); do redis-cli -p "$p" ping >/dev/null 2>&1 && break; sleep 0.05; done
+  done
+  redis-cli --cluster create $(printf '127.0.0.1:%s ' "${ports[@]}") --cluster-replicas 1 \
+    --cluster-yes >"$STACK_WORK/create.log"
+  for p in "${ports[@]}"; do
+    for _ in $(seq 300); do
+      redis-cli -p "$p" cluster info | grep -q cluster_state:ok && break; sleep 0.1
+    done
+  done
+  # Every master with its replica online, and past the replica's first
+  # acknowledgement (the master holds the stream until then, up to 1 s).
+  for p in "${ports[@]}"; do
+    redis-cli -p "$p" role | head -1 | grep -q master || continue
+    for _ in $(seq 300); do
+      redis-cli -p "$p" info replication | grep -q 'state=online' && break; sleep 0.1
+    done
+  done
+  sleep 2
+  nodes=$(printf '"127.0.0.1:%s", ' "${ports[@]}")
+
+  # run_cluster <ack-replicas> <load args...>: a proxy with that setting,
+  # one load run, the proxy stopped. Prints the load line plus CPU per
+  # append of the proxy and of the six Redis processes together.
+  run_cluster() {
+    local ack=$1; shift
+    local gport out n p0 r0 r1 ppid
+    gport=$(stack_free_port)
+    cat >"$STACK_WORK/proxy-$ack.toml" <<TOML
+[server]
+grpc-listen = "127.0.0.1:$gport"
+[metrics]
+listen = "127.0.0.1:0"
+[log]
+level = "warn"
+[persistence]
+redis-nodes = [${nodes%, }]
+ack-replicas = $ack
+TOML
+    stack_spawn "proxy-$ack" "$(stack_bin persistence-proxy)" --config "$STACK_WORK/proxy-$ack.toml"
+    ppid=${STACK_PID[proxy-$ack]}
+    r0=0; for rp in "${redis_pids[@]}"; do r0=$(( r0 + $(cpu "$rp") )); done
+    p0=0
+    out=$("$(stack_bin persistence_load)" --target "127.0.0.1:$gport" "$@")
+    p0=$(cpu "$ppid")
+    r1=0; for rp in "${redis_pids[@]}"; do r1=$(( r1 + $(cpu "$rp") )); done
+    stack_stop "proxy-$ack"
+    n=$(sed -n 's/.*appends=\([0-9]*\).*/\1/p' <<<"$out")
+    awk -v o="$out" -v p="$p0" -v r=$(( r1 - r0 )) -v n="${n:-0}" -v t="$tck" 'BEGIN {
+          printf "%s proxy_cpu_us_per_append=%.1f redis_cpu_us_per_append=%.1f\n", o,
+                 n ? p * 1e6 / t / n : 0, n ? r * 1e6 / t / n : 0 }'
+  }
+  rate() { sed -n 's/.*appends_per_s=\([0-9]*\).*/\1/p' <<<"$1"; }
+  common=(--sessions "$sessions" --seconds "$seconds")
+  declare -A sum=()
+  for round in 1 2; do
+    for ack in -1 0; do
+      label=$([ "$ack" = 0 ] && echo off || echo on)
+      line=$(run_cluster "$ack" "${common[@]}" --streams "$batch_streams" --batch 1 \
+                         --prefix "B$label$round")
+      echo "cluster, ack-replicas $ack ($label), AppendEventsBatchStream x$batch_streams, $sessions sessions: $line"
+      sum[batch_$label]=$(( ${sum[batch_$label]:-0} + $(rate "$line") ))
+      line=$(run_cluster "$ack" "${common[@]}" --prefix "U$label$round")
+      echo "cluster, ack-replicas $ack ($label), unary AppendEvents, $sessions sessions: $line"
+      sum[unary_$label]=$(( ${sum[unary_$label]:-0} + $(rate "$line") ))
+    done
+  done
+  echo "WAIT calls per master: $(for p in "${ports[@]}"; do redis-cli -p "$p" info commandstats |
+        sed -n 's/^cmdstat_wait:calls=\([0-9]*\).*/\1/p'; done | tr '\n' ' ')"
+  echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+  awk -v bon="${sum[batch_on]}" -v boff="${sum[batch_off]}" -v uon="${sum[unary_on]}" \
+      -v uoff="${sum[unary_off]}" 'BEGIN {
+        printf "cluster_batch_on=%.0f cluster_batch_off=%.0f batch_ratio=%.2f unary_on=%.0f unary_off=%.0f unary_ratio=%.2f\n",
+               bon / 2, boff / 2, bon / boff, uon / 2, uoff / 2, uon / uoff }'
+  exit 0
+fi
 stack_start_redis
 port=$STACK_REDIS_PORT
 

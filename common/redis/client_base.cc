@@ -2,6 +2,8 @@
 
 #include <openssl/err.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "common/base/check.h"
 #include "common/redis/cluster_slots.h"
@@ -101,17 +103,28 @@ void ClientBase::Shutdown() {
   shut_down_ = true;
 }
 
+namespace {
+
+// A waited request may take WAIT's timeout longer.
+absl::Time DeadlineOf(absl::Duration timeout, const ReplicaWait& wait) {
+  return absl::Now() + timeout + (wait.replicas > 0 ? wait.timeout : absl::ZeroDuration());
+}
+
+}  // namespace
+
 std::shared_ptr<Request> ClientBase::MakeRequest(std::vector<std::string> args,
-                                                 absl::Time deadline, Callback done) {
+                                                 absl::Time deadline, Callback done,
+                                                 const ReplicaWait& wait) {
   const int slot = CommandSlot(args);
   std::string name = args.empty() ? std::string("?") : args[0];
   return MakeWireRequest(std::make_shared<const std::string>(FormatCommand(args)), slot,
-                         std::move(name), deadline, std::move(done));
+                         std::move(name), deadline, std::move(done), wait);
 }
 
 std::shared_ptr<Request> ClientBase::MakeWireRequest(std::shared_ptr<const std::string> wire,
                                                      int slot, std::string name,
-                                                     absl::Time deadline, Callback done) {
+                                                     absl::Time deadline, Callback done,
+                                                     const ReplicaWait& wait) {
   auto req = std::make_shared<Request>();
   req->name = std::move(name);
   req->wire = std::move(wire);
@@ -119,16 +132,22 @@ std::shared_ptr<Request> ClientBase::MakeWireRequest(std::shared_ptr<const std::
   req->start = absl::Now();
   req->deadline = deadline;
   req->callback = std::move(done);
+  if (wait.replicas > 0) {
+    req->wait_replicas = wait.replicas;
+    req->wait_timeout = std::max(wait.timeout, absl::Milliseconds(1));
+  }
   return req;
 }
 
-void ClientBase::Execute(std::vector<std::string> args, absl::Duration timeout, Callback done) {
-  auto req = MakeRequest(std::move(args), absl::Now() + timeout, std::move(done));
+void ClientBase::Execute(std::vector<std::string> args, absl::Duration timeout,
+                         const ReplicaWait& wait, Callback done) {
+  auto req = MakeRequest(std::move(args), DeadlineOf(timeout, wait), std::move(done), wait);
   loop_->Post([this, req]() mutable { Start(std::move(req)); });
 }
 
 void ClientBase::ExecuteBatch(std::vector<std::vector<std::string>> commands,
-                              absl::Duration timeout, BatchCallback done) {
+                              absl::Duration timeout, const ReplicaWait& wait,
+                              BatchCallback done) {
   struct Batch {
     std::vector<absl::StatusOr<RedisReply>> results;
     size_t left;
@@ -143,17 +162,17 @@ void ClientBase::ExecuteBatch(std::vector<std::vector<std::string>> commands,
   batch->results.resize(n, absl::UnknownError("not finished"));
   batch->left = n;
   batch->done = std::move(done);
-  const absl::Time deadline = absl::Now() + timeout;
+  const absl::Time deadline = DeadlineOf(timeout, wait);
   std::vector<std::shared_ptr<Request>> reqs;
   reqs.reserve(n);
   for (size_t i = 0; i < n; ++i) {
-    reqs.push_back(MakeRequest(std::move(commands[i]), deadline,
-                               [batch, i](absl::StatusOr<RedisReply> r) {
-                                 batch->results[i] = std::move(r);
-                                 if (--batch->left == 0) {
-                                   std::move(batch->done)(std::move(batch->results));
-                                 }
-                               }));
+    reqs.push_back(MakeRequest(
+        std::move(commands[i]), deadline,
+        [batch, i](absl::StatusOr<RedisReply> r) {
+          batch->results[i] = std::move(r);
+          if (--batch->left == 0) std::move(batch->done)(std::move(batch->results));
+        },
+        wait));
   }
   // One task: the commands are written back to back (pipelined).
   loop_->Post([this, reqs = std::move(reqs)]() mutable {
@@ -162,7 +181,8 @@ void ClientBase::ExecuteBatch(std::vector<std::vector<std::string>> commands,
 }
 
 void ClientBase::EvalSha(const RedisScript& script, std::vector<std::string> keys,
-                         std::vector<std::string> args, absl::Duration timeout, Callback done) {
+                         std::vector<std::string> args, absl::Duration timeout,
+                         const ReplicaWait& wait, Callback done) {
   std::string wire = BeginEvalSha(script, keys.size(), keys.size() + args.size());
   size_t size = wire.size();
   for (const auto& k : keys) size += k.size() + 16;
@@ -172,22 +192,23 @@ void ClientBase::EvalSha(const RedisScript& script, std::vector<std::string> key
   for (const auto& k : keys) w.Add(k);
   for (const auto& a : args) w.Add(a);
   const int slot = keys.empty() ? -1 : KeySlot(keys[0]);
-  EvalShaWire(script, std::move(wire), slot, timeout, std::move(done));
+  EvalShaWire(script, std::move(wire), slot, timeout, wait, std::move(done));
 }
 
 void ClientBase::EvalShaWire(const RedisScript& script, std::string wire, int slot,
-                             absl::Duration timeout, Callback done) {
+                             absl::Duration timeout, const ReplicaWait& wait, Callback done) {
   auto shared_wire = std::make_shared<const std::string>(std::move(wire));
-  const absl::Time deadline = absl::Now() + timeout;
-  loop_->Post([this, script, shared_wire = std::move(shared_wire), slot, deadline,
+  const absl::Time deadline = DeadlineOf(timeout, wait);
+  loop_->Post([this, script, shared_wire = std::move(shared_wire), slot, deadline, wait,
                done = std::move(done)]() mutable {
-    StartEvalSha(std::move(script), std::move(shared_wire), slot, deadline, std::move(done), false);
+    StartEvalSha(std::move(script), std::move(shared_wire), slot, deadline, wait,
+                 std::move(done), false);
   });
 }
 
 void ClientBase::StartEvalSha(RedisScript script, std::shared_ptr<const std::string> wire, int slot,
-                              absl::Time deadline, Callback done, bool loaded) {
-  auto on_reply = [this, script, wire, slot, deadline, loaded,
+                              absl::Time deadline, ReplicaWait wait, Callback done, bool loaded) {
+  auto on_reply = [this, script, wire, slot, deadline, wait, loaded,
                    done = std::move(done)](absl::StatusOr<RedisReply> r) mutable {
     if (loaded || !r.ok() || r->error_code() != "NOSCRIPT") {
       std::move(done)(std::move(r));
@@ -196,19 +217,20 @@ void ClientBase::StartEvalSha(RedisScript script, std::shared_ptr<const std::str
     // NOSCRIPT: load the script on the node that serves the keys, then retry.
     auto load = MakeRequest(
         {"SCRIPT", "LOAD", script.body()}, deadline,
-        [this, script, wire = std::move(wire), slot, deadline,
+        [this, script, wire = std::move(wire), slot, deadline, wait,
          done = std::move(done)](absl::StatusOr<RedisReply> loaded_reply) mutable {
           if (!loaded_reply.ok() || loaded_reply->is_error()) {
             std::move(done)(std::move(loaded_reply));
             return;
           }
-          StartEvalSha(std::move(script), std::move(wire), slot, deadline, std::move(done), true);
+          StartEvalSha(std::move(script), std::move(wire), slot, deadline, wait, std::move(done),
+                       true);
         });
     load->slot = slot;
     load->internal = true;
     Start(std::move(load));
   };
-  Start(MakeWireRequest(std::move(wire), slot, "EVALSHA", deadline, std::move(on_reply)));
+  Start(MakeWireRequest(std::move(wire), slot, "EVALSHA", deadline, std::move(on_reply), wait));
 }
 
 void ClientBase::Start(std::shared_ptr<Request> req) {
@@ -231,8 +253,13 @@ void ClientBase::OnTimeout(const std::shared_ptr<Request>& req) {
   if (req->done) return;
   Connection* conn = req->in_flight_on;
   const absl::Duration waited = absl::Now() - req->start;
-  std::string msg = absl::StrCat("redis: no reply to ", req->name,
-                                 " within ", absl::FormatDuration(absl::Trunc(waited, absl::Milliseconds(1))));
+  const std::string within = absl::FormatDuration(absl::Trunc(waited, absl::Milliseconds(1)));
+  std::string msg =
+      req->held_reply.has_value()
+          ? absl::StrCat("redis: ", req->name, " ran, but WAIT for ", req->wait_replicas,
+                         " replicas did not answer within ", within,
+                         " (the write may or may not be replicated)")
+          : absl::StrCat("redis: no reply to ", req->name, " within ", within);
   if (conn != nullptr) absl::StrAppend(&msg, " from ", conn->address());
   if (!req->last_error.ok()) absl::StrAppend(&msg, "; last error: ", req->last_error.message());
   Complete(req, absl::UnavailableError(msg));

@@ -27,13 +27,19 @@ absl::StatusOr<SslCtxPtr> MakeClientSslContext(const RedisOptions& options);
 
 class ClientBase : public RedisClient, public ConnectionListener {
  public:
-  void Execute(std::vector<std::string> args, absl::Duration timeout, Callback done) override;
+  using RedisClient::EvalSha;
+  using RedisClient::EvalShaWire;
+  using RedisClient::Execute;
+  using RedisClient::ExecuteBatch;
+  void Execute(std::vector<std::string> args, absl::Duration timeout, const ReplicaWait& wait,
+               Callback done) override;
   void ExecuteBatch(std::vector<std::vector<std::string>> commands, absl::Duration timeout,
-                    BatchCallback done) override;
+                    const ReplicaWait& wait, BatchCallback done) override;
   void EvalSha(const RedisScript& script, std::vector<std::string> keys,
-               std::vector<std::string> args, absl::Duration timeout, Callback done) override;
+               std::vector<std::string> args, absl::Duration timeout, const ReplicaWait& wait,
+               Callback done) override;
   void EvalShaWire(const RedisScript& script, std::string wire, int slot, absl::Duration timeout,
-                   Callback done) override;
+                   const ReplicaWait& wait, Callback done) override;
   RedisClientStats stats() const override;
 
  protected:
@@ -47,15 +53,19 @@ class ClientBase : public RedisClient, public ConnectionListener {
 
   bool OnIoThread() const override { return loop_ != nullptr && loop_->InLoopThread(); }
 
-  // Loop thread. Sends `req` to its node (or queues it).
+  // Loop thread. Sends `req` to its node (or queues it): on the node's
+  // connection for replicated writes when req->wait_replicas > 0 (WAIT
+  // blocks the connection it is sent on, so reads and PINGs never queue
+  // behind one), else on its ordinary connection.
   virtual void Route(std::shared_ptr<Request> req) = 0;
   // Loop thread, at shutdown: destroy connections.
   virtual void ShutdownInLoop() = 0;
 
   std::shared_ptr<Request> MakeRequest(std::vector<std::string> args, absl::Time deadline,
-                                       Callback done);
+                                       Callback done, const ReplicaWait& wait = {});
   std::shared_ptr<Request> MakeWireRequest(std::shared_ptr<const std::string> wire, int slot,
-                                           std::string name, absl::Time deadline, Callback done);
+                                           std::string name, absl::Time deadline, Callback done,
+                                           const ReplicaWait& wait = {});
   // Loop thread: registers the request (timer) and routes it.
   void Start(std::shared_ptr<Request> req);
   // Loop thread: finishes `req` once (later calls are ignored).
@@ -83,7 +93,7 @@ class ClientBase : public RedisClient, public ConnectionListener {
  private:
   void OnTimeout(const std::shared_ptr<Request>& req);
   void StartEvalSha(RedisScript script, std::shared_ptr<const std::string> wire, int slot,
-                    absl::Time deadline, Callback done, bool loaded);
+                    absl::Time deadline, ReplicaWait wait, Callback done, bool loaded);
 
   // Every request started and not yet completed (loop thread).
   std::unordered_map<Request*, std::shared_ptr<Request>> live_;

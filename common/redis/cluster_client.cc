@@ -44,16 +44,18 @@ void ClusterClient::ShutdownInLoop() {
   if (refresh_timer_) loop_->Cancel(*refresh_timer_);
   waiting_.clear();
   connections_.clear();
+  replicated_connections_.clear();
 }
 
-Connection* ClusterClient::GetConnection(const std::string& address) {
-  auto it = connections_.find(address);
-  if (it != connections_.end()) return it->second.get();
+Connection* ClusterClient::GetConnection(const std::string& address, bool replicated) {
+  auto& connections = replicated ? replicated_connections_ : connections_;
+  auto it = connections.find(address);
+  if (it != connections.end()) return it->second.get();
   absl::StatusOr<HostPort> hp = SplitHostPort(address);
   if (!hp.ok()) return nullptr;
   auto conn = std::make_unique<Connection>(loop_.get(), &settings_, hp->host, hp->port, this);
   Connection* raw = conn.get();
-  connections_.emplace(address, std::move(conn));
+  connections.emplace(address, std::move(conn));
   return raw;
 }
 
@@ -75,7 +77,7 @@ void ClusterClient::Route(std::shared_ptr<Request> req) {
     RequestRefresh();
     return;
   }
-  Connection* conn = GetConnection(*address);
+  Connection* conn = GetConnection(*address, req->wait_replicas > 0);
   if (conn == nullptr) {
     Complete(req, absl::InternalError(absl::StrCat("redis: bad node address '", *address, "'")));
     return;

@@ -37,7 +37,9 @@ class ClusterClient : public ClientBase {
  private:
   explicit ClusterClient(RedisOptions options) : ClientBase(std::move(options)) {}
 
-  Connection* GetConnection(const std::string& address);
+  // The node's ordinary connection, or its connection for writes that wait
+  // for replicas.
+  Connection* GetConnection(const std::string& address, bool replicated = false);
   void RetryLater(std::shared_ptr<Request> req, absl::Status why);
   // Asks for the topology soon (at most one query in flight, and at most one
   // every kMinRefreshInterval).
@@ -49,6 +51,7 @@ class ClusterClient : public ClientBase {
   // Loop-thread state.
   SlotMap map_;
   std::map<std::string, std::unique_ptr<Connection>> connections_;
+  std::map<std::string, std::unique_ptr<Connection>> replicated_connections_;
   std::vector<std::shared_ptr<Request>> waiting_;  // for a topology
   bool refreshing_ = false;
   absl::Time last_refresh_ = absl::InfinitePast();

@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <future>
 #include <iostream>
 #include <thread>
 
@@ -21,6 +22,7 @@ namespace {
 
 using ::orch::testing::IsOk;
 using ::orch::testing::RedisCluster;
+using ::orch::testing::RedisServer;
 using ::orch::testing::StatusIs;
 
 class ClusterClientTest : public ::testing::Test {
@@ -128,6 +130,50 @@ TEST_F(ClusterClientTest, MultiKeyEvalShaOnOneHashTag) {
   auto cross = client_->EvalShaSync(script, {"{a}:x", "{b}:y"}, {"v"});
   ASSERT_THAT(cross, IsOk());
   EXPECT_TRUE(cross->is_error());
+}
+
+// ReplicaWait on a cluster: each write waits on the connection of the
+// master that ran it; a batch over every master waits on each.
+TEST_F(ClusterClientTest, WaitedWritesReachTheReplicasOfEveryMaster) {
+  constexpr int kN = 300;
+  std::vector<std::vector<std::string>> sets;
+  for (int i = 0; i < kN; ++i) sets.push_back({"SET", absl::StrCat("w:", i), "v"});
+  std::promise<std::vector<absl::StatusOr<RedisReply>>> done;
+  client_->ExecuteBatch(sets, absl::Seconds(10), {.replicas = 1, .timeout = absl::Seconds(5)},
+                        [&done](std::vector<absl::StatusOr<RedisReply>> r) {
+                          done.set_value(std::move(r));
+                        });
+  for (const auto& r : done.get_future().get()) {
+    ASSERT_THAT(r, IsOk());
+    EXPECT_TRUE(r->is_status()) << r->DebugString();
+  }
+  // Acknowledged: every replica has what its master has, at once.
+  int masters = 0;
+  int64_t waits = 0;
+  for (const std::string& address : cluster_->addresses()) {
+    RedisServer* node = cluster_->node(address);
+    auto role = node->Cli({"role"});
+    ASSERT_TRUE(role.ok());
+    if (role->rfind("master", 0) != 0) continue;
+    ++masters;
+    auto replicas = cluster_->ReplicasOf(address);
+    ASSERT_THAT(replicas, IsOk());
+    ASSERT_EQ(replicas->size(), 1u) << address << "\n" << *node->Cli({"cluster", "nodes"});
+    auto size = node->Cli({"dbsize"});
+    auto replica_size = cluster_->node((*replicas)[0])->Cli({"dbsize"});
+    ASSERT_THAT(size, IsOk());
+    ASSERT_THAT(replica_size, IsOk());
+    EXPECT_GT(std::stoi(*size), 50) << address;
+    EXPECT_EQ(*replica_size, *size) << address;
+    auto stats = node->Cli({"info", "commandstats"});
+    ASSERT_THAT(stats, IsOk());
+    const size_t at = stats->find("cmdstat_wait:calls=");
+    ASSERT_NE(at, std::string::npos) << address << " ran no WAIT";
+    waits += std::stoll(stats->substr(at + std::string("cmdstat_wait:calls=").size()));
+  }
+  EXPECT_EQ(masters, 3);
+  // Pipelined: WAITs are shared by the writes sent together.
+  EXPECT_LT(waits, kN / 2);
 }
 
 TEST_F(ClusterClientTest, FailoverWhileRequestsRun) {

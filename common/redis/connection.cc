@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -63,15 +64,29 @@ Connection::Connection(EventLoop* loop, const ConnectionSettings* settings, std:
       address_(FormatAddress(host_, port_)),
       listener_(listener),
       next_backoff_(settings->backoff_initial),
-      reader_(std::make_unique<ReplyReader>()) {}
+      reader_(std::make_unique<ReplyReader>()),
+      wait_marker_(std::make_shared<Request>()) {
+  wait_marker_->name = "WAIT";
+}
 
 Connection::~Connection() {
   if (connect_timer_) loop_->Cancel(*connect_timer_);
   if (backoff_timer_) loop_->Cancel(*backoff_timer_);
-  for (auto& r : in_flight_) {
-    if (r != nullptr && r->in_flight_on == this) r->in_flight_on = nullptr;
+  for (auto* requests : {&in_flight_, &after_wait_}) {
+    for (auto& r : *requests) {
+      if (r != nullptr && r->in_flight_on == this) r->in_flight_on = nullptr;
+    }
+  }
+  for (auto* requests : {&unwaited_, &covered_}) {
+    for (auto& r : *requests) {
+      if (r->in_flight_on == this) r->in_flight_on = nullptr;
+    }
   }
   CloseSocket();
+}
+
+bool Connection::AwaitsWait(const Request& req) const {
+  return req.in_flight_on == this && req.held_reply.has_value();
 }
 
 void Connection::CloseSocket() {
@@ -92,15 +107,29 @@ void Connection::CloseSocket() {
 
 std::vector<std::shared_ptr<Request>> Connection::TakeAll() {
   std::vector<std::shared_ptr<Request>> all;
+  // Held replies first: their requests are no longer in in_flight_.
+  for (auto* requests : {&unwaited_, &covered_}) {
+    for (auto& r : *requests) {
+      if (AwaitsWait(*r)) all.push_back(r);
+    }
+    requests->clear();
+  }
+  for (auto& r : all) {
+    r->in_flight_on = nullptr;
+    r->held_reply.reset();
+  }
   for (auto& r : in_flight_) {
-    if (r != nullptr) {
+    if (r != nullptr && r != wait_marker_) {
       r->in_flight_on = nullptr;
       all.push_back(std::move(r));
     }
   }
   for (auto& r : queued_) all.push_back(std::move(r));
+  for (auto& r : after_wait_) all.push_back(std::move(r));
   in_flight_.clear();
   queued_.clear();
+  after_wait_.clear();
+  wait_in_flight_ = false;
   return all;
 }
 
@@ -323,13 +352,79 @@ void Connection::BecomeReady() {
 }
 
 void Connection::Write(std::shared_ptr<Request> req) {
+  if (req->wait_replicas > 0 && wait_in_flight_) {
+    after_wait_.push_back(std::move(req));
+    return;
+  }
   if (req->asking) {
     out_ += kAsking;
     in_flight_.push_back(nullptr);
   }
   out_ += *req->wire;
   req->in_flight_on = this;
+  if (req->wait_replicas > 0) unwaited_.push_back(req);
   in_flight_.push_back(std::move(req));
+}
+
+void Connection::WriteWait() {
+  int replicas = 0;
+  absl::Duration timeout = absl::Milliseconds(1);
+  for (const auto& r : unwaited_) {
+    replicas = std::max(replicas, r->wait_replicas);
+    timeout = std::max(timeout, r->wait_timeout);
+  }
+  out_ += FormatCommand({"WAIT", std::to_string(replicas),
+                         std::to_string(absl::ToInt64Milliseconds(timeout))});
+  in_flight_.push_back(wait_marker_);
+  wait_marker_->wait_replicas = replicas;
+  wait_marker_->wait_timeout = timeout;
+  covered_.swap(unwaited_);
+  unwaited_.clear();
+  wait_in_flight_ = true;
+}
+
+void Connection::OnWaitReply(const RedisReply& reply) {
+  wait_in_flight_ = false;
+  const absl::Duration waited = wait_marker_->wait_timeout;
+  std::vector<std::shared_ptr<Request>> covered;
+  covered.swap(covered_);
+  // Waited requests held back while this WAIT was out leave now, together;
+  // the flush adds their WAIT.
+  std::deque<std::shared_ptr<Request>> next;
+  next.swap(after_wait_);
+  for (auto& r : next) {
+    if (!r->done) Write(std::move(r));
+  }
+  if (!unwaited_.empty()) ScheduleFlush();
+  for (size_t i = 0; i < covered.size(); ++i) {
+    std::shared_ptr<Request>& r = covered[i];
+    if (!AwaitsWait(*r)) continue;  // answered with an error, or sent elsewhere since
+    RedisReply held = *std::move(r->held_reply);
+    r->held_reply.reset();
+    r->in_flight_on = nullptr;
+    if (r->done) continue;  // timed out meanwhile
+    if (fd_ < 0) {
+      // A listener call below closed the connection; Fail() no longer saw
+      // these (taken out of covered_ above).
+      listener_->OnRequestFailed(this, std::move(r), last_error_, /*maybe_sent=*/true);
+      continue;
+    }
+    if (reply.is_integer() && reply.integer() >= r->wait_replicas) {
+      listener_->OnReply(this, std::move(r), std::move(held));
+      continue;
+    }
+    const std::string what =
+        reply.is_integer()
+            ? absl::StrCat("only ", reply.integer(), " of ", r->wait_replicas,
+                           " replicas acknowledged it within ",
+                           absl::FormatDuration(waited))
+            : absl::StrCat("WAIT failed: ", reply.is_error() ? reply.str() : reply.DebugString());
+    absl::Status unreplicated = absl::UnavailableError(absl::StrCat(
+        "redis ", address_, ": ", r->name, " ran, but ", what,
+        " (WAIT): the write is applied on the master but not replicated, and may be lost in "
+        "a failover"));
+    listener_->OnRequestFailed(this, std::move(r), std::move(unreplicated), /*maybe_sent=*/true);
+  }
 }
 
 void Connection::ScheduleFlush() {
@@ -345,6 +440,16 @@ void Connection::ScheduleFlush() {
 }
 
 void Connection::Flush() {
+  if (!wait_in_flight_ && !unwaited_.empty() && state_ == State::kReady) {
+    // Only requests still waiting here need the WAIT (an error reply
+    // completed some; a redirect sent some elsewhere).
+    unwaited_.erase(std::remove_if(unwaited_.begin(), unwaited_.end(),
+                                   [this](const std::shared_ptr<Request>& r) {
+                                     return r->done || r->in_flight_on != this;
+                                   }),
+                    unwaited_.end());
+    if (!unwaited_.empty()) WriteWait();
+  }
   while (fd_ >= 0 && out_.size() > out_offset_) {
     const char* data = out_.data() + out_offset_;
     size_t len = out_.size() - out_offset_;
@@ -477,6 +582,14 @@ void Connection::HandleReply(RedisReply reply) {
   std::shared_ptr<Request> req = std::move(in_flight_.front());
   in_flight_.pop_front();
   if (req == nullptr) return;  // the reply to ASKING
+  if (req == wait_marker_) {
+    OnWaitReply(reply);
+    return;
+  }
+  if (req->wait_replicas > 0 && !reply.is_error() && !req->done) {
+    req->held_reply = std::move(reply);  // until the WAIT after it answers
+    return;
+  }
   req->in_flight_on = nullptr;
   if (req->done) return;       // timed out meanwhile
   listener_->OnReply(this, std::move(req), std::move(reply));
@@ -512,16 +625,38 @@ void Connection::Fail(const absl::Status& status, bool backoff) {
   } else {
     state_ = State::kIdle;
   }
-  std::deque<std::shared_ptr<Request>> in_flight, queued;
+  std::deque<std::shared_ptr<Request>> in_flight, queued, after_wait;
+  std::vector<std::shared_ptr<Request>> held;
   in_flight.swap(in_flight_);
   queued.swap(queued_);
+  after_wait.swap(after_wait_);
+  for (auto* requests : {&unwaited_, &covered_}) {
+    for (auto& r : *requests) {
+      if (AwaitsWait(*r)) held.push_back(r);
+    }
+    requests->clear();
+  }
+  wait_in_flight_ = false;
   for (auto& r : in_flight) {
-    if (r == nullptr) continue;
+    if (r == nullptr || r == wait_marker_) continue;
     r->in_flight_on = nullptr;
     if (!r->done) listener_->OnRequestFailed(this, std::move(r), status, /*maybe_sent=*/true);
   }
-  for (auto& r : queued) {
-    if (!r->done) listener_->OnRequestFailed(this, std::move(r), status, /*maybe_sent=*/false);
+  for (auto& r : held) {
+    r->in_flight_on = nullptr;
+    r->held_reply.reset();
+    if (!r->done) {
+      listener_->OnRequestFailed(
+          this, std::move(r),
+          absl::Status(status.code(), absl::StrCat(status.message(), " (the command ran; its WAIT ",
+                                                   "for replicas was not answered)")),
+          /*maybe_sent=*/true);
+    }
+  }
+  for (auto* requests : {&queued, &after_wait}) {
+    for (auto& r : *requests) {
+      if (!r->done) listener_->OnRequestFailed(this, std::move(r), status, /*maybe_sent=*/false);
+    }
   }
   listener_->OnDisconnected(this, status);
 }

@@ -9,6 +9,16 @@
 // Requests sent before kReady wait in a queue (pipelined on connect).
 // Requests sent in kBackoff fail at once ("fail fast"), not sent. On a
 // broken connection, in-flight requests fail as maybe-executed.
+//
+// Requests that wait for replicas (Request::wait_replicas > 0): the first
+// flush after one is written appends WAIT, which covers every command
+// written before it on this connection. At most one WAIT is in flight;
+// waited requests sent meanwhile are held unwritten and go out together,
+// with the next WAIT, when it answers (WAIT blocks the connection in Redis
+// anyway, so holding them costs nothing and groups them). A non-error reply
+// to a waited request is held until its WAIT answers: then the listener
+// gets OnReply, or OnRequestFailed (maybe sent) when too few replicas
+// acknowledged. Error replies are delivered at once.
 
 #include <openssl/ssl.h>
 
@@ -40,6 +50,13 @@ struct Request {
   bool asking = false; // send ASKING first (after an ASK redirect)
   bool internal = false;  // the client's own (CLUSTER SLOTS, SCRIPT LOAD): no stats
   bool raw = false;       // complete with whatever comes back: no redirects, no retries
+  // Replicas that must acknowledge the write before the reply counts (WAIT);
+  // 0: none. wait_timeout is WAIT's own timeout.
+  int wait_replicas = 0;
+  absl::Duration wait_timeout;
+  // The reply, held by the connection until the WAIT after it answers
+  // (in_flight_on stays set meanwhile: a timeout then resets the connection).
+  std::optional<RedisReply> held_reply;
   absl::Status last_error;  // why the last attempt failed (cluster retries)
   int redirects = 0;
   int retries = 0;
@@ -106,7 +123,8 @@ class Connection {
   void OnRequestTimedOut();
   // Closes and fails everything pending with `why` (no backoff).
   void Close(const absl::Status& why);
-  // Every request queued or in flight (for the owner's shutdown).
+  // Every request queued, in flight, held for a WAIT or not yet written
+  // because of one (for the owner's shutdown).
   std::vector<std::shared_ptr<Request>> TakeAll();
 
  private:
@@ -121,6 +139,11 @@ class Connection {
   void Flush();
   void ReadAvailable();
   void HandleReply(RedisReply reply);
+  // Appends WAIT for the waited requests written since the last one.
+  void WriteWait();
+  void OnWaitReply(const RedisReply& reply);
+  // A waited request still owned here: in flight or its reply held.
+  bool AwaitsWait(const Request& req) const;
   void UpdateInterest();
   // Tears down the socket; fails queued/in-flight requests via the listener.
   void Fail(const absl::Status& status, bool backoff);
@@ -152,6 +175,14 @@ class Connection {
   // (ASKING).
   std::deque<std::shared_ptr<Request>> in_flight_;
   std::deque<std::shared_ptr<Request>> queued_;  // waiting for kReady
+
+  // Replicated writes (see the top of this file).
+  std::vector<std::shared_ptr<Request>> unwaited_;  // written since the last WAIT
+  std::vector<std::shared_ptr<Request>> covered_;   // covered by the WAIT in flight
+  std::deque<std::shared_ptr<Request>> after_wait_;  // not written: a WAIT is in flight
+  // In in_flight_ at the WAIT's place (at most one WAIT is in flight).
+  const std::shared_ptr<Request> wait_marker_;
+  bool wait_in_flight_ = false;
 };
 
 }  // namespace orch::redis

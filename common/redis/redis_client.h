@@ -14,7 +14,8 @@
 //    (MOVED, ASK) and TRYAGAIN/CLUSTERDOWN are handled inside the client.
 //  - UNAVAILABLE: Redis could not be reached, the connection broke while the
 //    request was in flight (it may or may not have executed), or the
-//    timeout passed. Retry the call.
+//    timeout passed, or a write that waits for replicas (ReplicaWait) ran
+//    but was not replicated in time. Retry the call.
 //  - FAILED_PRECONDITION: the configuration does not work with this server
 //    (authentication failed, TLS verification failed); the message names the
 //    option, never the password.
@@ -78,6 +79,23 @@ class RedisScript {
   std::shared_ptr<const Data> data_;
 };
 
+// Replication a write waits for before it counts (README.md, "Waiting for
+// replicas"). With replicas > 0 the command goes on its node's connection
+// for replicated writes, WAIT <replicas> <timeout> follows it there
+// (pipelined; one WAIT covers every command written on that connection
+// before it), and its reply is delivered only once WAIT reports at least
+// `replicas` replicas. Fewer, or a WAIT error, completes it with
+// UNAVAILABLE ("... ran, but only 0 of 1 replicas acknowledged it ...": the
+// write is applied on the master and may be lost in a failover). An error
+// reply comes back at once, not waited for: the caller's commands and
+// scripts must write nothing when they answer with an error.
+struct ReplicaWait {
+  int replicas = 0;  // 0: no WAIT
+  // WAIT's own timeout (at least 1 ms; WAIT 0 would block for ever). The
+  // request's deadline is extended by it.
+  absl::Duration timeout = absl::Milliseconds(500);
+};
+
 class RedisClient {
  public:
   using Callback = absl::AnyInvocable<void(absl::StatusOr<RedisReply>) &&>;
@@ -88,18 +106,20 @@ class RedisClient {
   // Sends one command (args[0] is the command name; binary-safe). In cluster
   // mode it goes to the node serving the slot of its first key (see
   // FirstKeyIndex); keyless commands go to any master.
-  virtual void Execute(std::vector<std::string> args, absl::Duration timeout, Callback done) = 0;
+  virtual void Execute(std::vector<std::string> args, absl::Duration timeout,
+                       const ReplicaWait& wait, Callback done) = 0;
 
   // Sends several commands at once, pipelined (in cluster mode, each to its
   // node); `done` receives the results in order. No atomicity: use EvalSha.
   virtual void ExecuteBatch(std::vector<std::vector<std::string>> commands, absl::Duration timeout,
-                            BatchCallback done) = 0;
+                            const ReplicaWait& wait, BatchCallback done) = 0;
 
   // EVALSHA script numkeys keys... args...; on NOSCRIPT, SCRIPT LOAD on the
   // same node and EVALSHA again, within the same timeout. In cluster mode all
   // keys must share a slot (use one hash tag), as Redis requires.
   virtual void EvalSha(const RedisScript& script, std::vector<std::string> keys,
-                       std::vector<std::string> args, absl::Duration timeout, Callback done) = 0;
+                       std::vector<std::string> args, absl::Duration timeout,
+                       const ReplicaWait& wait, Callback done) = 0;
 
   // EVALSHA already encoded: `wire` is BeginEvalSha(script, numkeys, n)
   // followed by exactly n bulk strings (CommandWriter::Add), the keys first.
@@ -108,7 +128,24 @@ class RedisClient {
   // keys, which must share one); ignored by the standalone client. NOSCRIPT
   // handling as EvalSha.
   virtual void EvalShaWire(const RedisScript& script, std::string wire, int slot,
-                           absl::Duration timeout, Callback done) = 0;
+                           absl::Duration timeout, const ReplicaWait& wait, Callback done) = 0;
+
+  // The same without waiting for replicas.
+  void Execute(std::vector<std::string> args, absl::Duration timeout, Callback done) {
+    Execute(std::move(args), timeout, ReplicaWait{}, std::move(done));
+  }
+  void ExecuteBatch(std::vector<std::vector<std::string>> commands, absl::Duration timeout,
+                    BatchCallback done) {
+    ExecuteBatch(std::move(commands), timeout, ReplicaWait{}, std::move(done));
+  }
+  void EvalSha(const RedisScript& script, std::vector<std::string> keys,
+               std::vector<std::string> args, absl::Duration timeout, Callback done) {
+    EvalSha(script, std::move(keys), std::move(args), timeout, ReplicaWait{}, std::move(done));
+  }
+  void EvalShaWire(const RedisScript& script, std::string wire, int slot, absl::Duration timeout,
+                   Callback done) {
+    EvalShaWire(script, std::move(wire), slot, timeout, ReplicaWait{}, std::move(done));
+  }
   // The header of such a command: "*<n+3> EVALSHA <sha1> <numkeys>".
   static std::string BeginEvalSha(const RedisScript& script, size_t numkeys, size_t n);
 

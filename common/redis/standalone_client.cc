@@ -13,13 +13,21 @@ absl::StatusOr<std::unique_ptr<StandaloneClient>> StandaloneClient::Create(
   if (!s.ok()) return s;
   client->conn_ = std::make_unique<Connection>(client->loop_.get(), &client->settings_, hp->host,
                                                hp->port, client.get());
+  client->replicated_conn_ = std::make_unique<Connection>(
+      client->loop_.get(), &client->settings_, hp->host, hp->port, client.get());
   return client;
 }
 
 StandaloneClient::~StandaloneClient() { Shutdown(); }
 
-void StandaloneClient::Route(std::shared_ptr<Request> req) { conn_->Send(std::move(req)); }
+void StandaloneClient::Route(std::shared_ptr<Request> req) {
+  Connection* conn = req->wait_replicas > 0 ? replicated_conn_.get() : conn_.get();
+  conn->Send(std::move(req));
+}
 
-void StandaloneClient::ShutdownInLoop() { conn_.reset(); }
+void StandaloneClient::ShutdownInLoop() {
+  conn_.reset();
+  replicated_conn_.reset();
+}
 
 }  // namespace orch::redis

@@ -7,7 +7,7 @@
 namespace orch::redis {
 
 // A client for one Redis server (options.nodes[0]) over one pipelined
-// connection. When the server cannot be reached, requests fail at once with
+// connection, plus one for writes that wait for replicas. When the server cannot be reached, requests fail at once with
 // UNAVAILABLE (no waiting for the timeout) until the reconnect backoff has
 // passed and a new connection attempt is made by the next request.
 class StandaloneClient : public ClientBase {
@@ -24,7 +24,8 @@ class StandaloneClient : public ClientBase {
 
  private:
   explicit StandaloneClient(RedisOptions options) : ClientBase(std::move(options)) {}
-  std::unique_ptr<Connection> conn_;  // loop thread
+  std::unique_ptr<Connection> conn_;             // loop thread
+  std::unique_ptr<Connection> replicated_conn_;  // loop thread: ReplicaWait writes
 };
 
 }  // namespace orch::redis

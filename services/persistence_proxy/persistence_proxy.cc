@@ -13,6 +13,7 @@
 #include "common/metrics/metrics_server.h"
 #include "common/redis/redis_client.h"
 #include "orch/persistence/v1/persistence.grpc.pb.h"
+#include "services/persistence_proxy/ack_replicas.h"
 #include "services/persistence_proxy/metered_store.h"
 #include "services/persistence_proxy/persistence_service.h"
 #include "services/persistence_proxy/redis_store.h"
@@ -77,6 +78,12 @@ void AddOptions(config::Schema* s) {
   num("append-call-entries", 256, 1, 100000, "group commit: most entries in one Append script call");
   num("health-check-interval-ms", 500, 50, 60000,
       "period of the PING that drives redis_up and the health status");
+  num("ack-replicas", kAckReplicasAuto, kAckReplicasAuto, 100,
+      "replicas of its master every write must reach (WAIT) before it is acknowledged; "
+      "-1 = auto: 1 where the masters have replicas, 0 where none has");
+  num("ack-timeout-ms", 500, 1, 60000,
+      "how long a write waits for its replicas; then it fails with UNAVAILABLE (applied on the "
+      "master, not replicated)");
   s->AddCheck([](const config::Config& c) -> absl::Status {
     if (c.GetString("persistence.tls-cert").empty() != c.GetString("persistence.tls-key").empty()) {
       return absl::InvalidArgumentError(
@@ -132,6 +139,7 @@ class ProxyComponent final : public process::Component {
   explicit ProxyComponent(const process::RunContext& ctx)
       : metrics_(ctx.metrics),
         redis_options_(RedisOptionsFromConfig(ctx.config)),
+        ack_policy_(static_cast<int>(ctx.config.GetInt("persistence.ack-replicas"))),
         interval_(absl::Milliseconds(ctx.config.GetInt("persistence.health-check-interval-ms"))),
         service_([this] { return store(); },
                  static_cast<uint32_t>(ctx.config.GetInt("persistence.read-page-entries"))) {
@@ -145,6 +153,7 @@ class ProxyComponent final : public process::Component {
     store_options_.max_document_bytes = c.GetInt("persistence.max-document-bytes");
     store_options_.append_calls_in_flight = static_cast<int>(c.GetInt("persistence.append-calls-in-flight"));
     store_options_.append_call_entries = c.GetInt("persistence.append-call-entries");
+    store_options_.ack_timeout = absl::Milliseconds(c.GetInt("persistence.ack-timeout-ms"));
     redis_options_.observer = &metrics_;
     metrics_.SetRedisUp(false);
   }
@@ -182,11 +191,34 @@ class ProxyComponent final : public process::Component {
         return pong.status();
       }
     }
-    auto redis_store = std::make_shared<RedisStore>(shared, store_options_);
+    ObserveReplicas(*shared);
+    StoreOptions options = store_options_;
+    options.ack_replicas = ack_policy_.replicas();
+    auto redis_store = std::make_shared<RedisStore>(shared, options);
     absl::MutexLock l(&mu_);
     client_ = std::move(shared);
+    redis_store_ = redis_store;
     store_ = std::make_shared<MeteredStore>(std::move(redis_store), &metrics_);
     return absl::OkStatus();
+  }
+
+  // Reads the masters' replica counts into the ack policy (logging what
+  // changed) and hands the store the replicas to wait for. Not on the Redis
+  // client's I/O thread; called by Connect and the monitor only.
+  void ObserveReplicas(redis::RedisClient& client) {
+    absl::StatusOr<ReplicaCounts> counts =
+        ReadReplicaCounts(client, store_options_.request_timeout);
+    if (!counts.ok()) return;  // Redis unreachable: the health check says so
+    const AckPolicy::Note note = ack_policy_.Observe(*counts);
+    if (!note.text.empty()) {
+      if (note.warning) {
+        log::Warn(note.text);
+      } else {
+        log::Info(note.text);
+      }
+    }
+    absl::MutexLock l(&mu_);
+    if (redis_store_ != nullptr) redis_store_->set_ack_replicas(ack_policy_.replicas());
   }
 
   void Monitor() {
@@ -213,6 +245,12 @@ class ProxyComponent final : public process::Component {
       }
       metrics_.SetRedisUp(up);
       ReportHealth(up);
+      // The topology: at every check while "auto" may still change, else
+      // every kTopologyChecks checks (for the warning when a master lacks
+      // replicas).
+      if (up && (!ack_policy_.settled() || ++checks_ % kTopologyChecks == 0)) {
+        ObserveReplicas(*client);
+      }
     }
   }
 
@@ -222,15 +260,20 @@ class ProxyComponent final : public process::Component {
     }
   }
 
+  static constexpr int kTopologyChecks = 20;
+
   StoreMetrics metrics_;
   redis::RedisOptions redis_options_;
   StoreOptions store_options_;
+  AckPolicy ack_policy_;  // Connect at start, then the monitor thread only
+  int checks_ = 0;        // monitor thread only
   absl::Duration interval_;
   PersistenceService service_;
 
   absl::Mutex mu_;
   std::shared_ptr<redis::RedisClient> client_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<Store> store_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<RedisStore> redis_store_ ABSL_GUARDED_BY(mu_);  // inside store_
 
   std::atomic<bool> up_{false};
   bool reported_down_ = false;  // monitor thread only

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -101,7 +102,14 @@ absl::Status FromErrorReply(const RedisReply& reply, const std::string& context)
 }
 
 absl::Status WithContext(const absl::Status& s, const std::string& context) {
-  return absl::Status(s.code(), absl::StrCat(context, ": ", s.message()));
+  // A write that ran but was not replicated in time (the client's message
+  // ends its reason with "(WAIT)"): name the options behind it.
+  const bool unreplicated =
+      s.code() == absl::StatusCode::kUnavailable && absl::StrContains(s.message(), "(WAIT)");
+  return absl::Status(s.code(), absl::StrCat(context, ": ", s.message(),
+                                             unreplicated ? " (persistence.ack-replicas, "
+                                                            "persistence.ack-timeout-ms)"
+                                                          : ""));
 }
 
 // Completes `done` with parse(reply), or with the transport/error-reply status.
@@ -193,7 +201,7 @@ void AppendMessageField(std::string* out, int field, const google::protobuf::Mes
 
 // The deterministic serialization of `entry` with `epoch` and without
 // append_time, written field by field (no copy of the entry): seq (1),
-// epoch (3), the kind (4, 5 or 6). Entries with unknown fields take the
+// epoch (3), the kind (4, 5, 6 or 7). Entries with unknown fields take the
 // library's way.
 std::string SerializeWithoutTime(const LogEntry& entry, uint64_t epoch) {
   if (!entry.GetReflection()->GetUnknownFields(entry).empty()) {
@@ -221,6 +229,9 @@ std::string SerializeWithoutTime(const LogEntry& entry, uint64_t epoch) {
       break;
     case LogEntry::kTerminated:
       AppendMessageField(&out, LogEntry::kTerminatedFieldNumber, entry.terminated());
+      break;
+    case LogEntry::kClock:
+      AppendMessageField(&out, LogEntry::kClockFieldNumber, entry.clock());
       break;
     case LogEntry::KIND_NOT_SET:
       break;
@@ -263,9 +274,14 @@ EncodedEntry EncodeEntry(const LogEntry& entry, uint64_t epoch, absl::Time now) 
 RedisStore::RedisStore(std::shared_ptr<redis::RedisClient> client, StoreOptions options)
     : client_(std::move(client)),
       options_(std::move(options)),
-      prefix_(absl::StrCat("ORS:", options_.cluster_name, ":")) {}
+      prefix_(absl::StrCat("ORS:", options_.cluster_name, ":")),
+      ack_replicas_(options_.ack_replicas) {}
 
 int64_t RedisStore::TtlMs() const { return absl::ToInt64Milliseconds(options_.max_lifetime); }
+
+redis::ReplicaWait RedisStore::Replicated() const {
+  return {.replicas = ack_replicas(), .timeout = options_.ack_timeout};
+}
 
 std::string RedisStore::SessionKey(const std::string& sid, const char* suffix) const {
   return absl::StrCat(prefix_, "{", sid, "}:", suffix);
@@ -405,7 +421,7 @@ void RedisStore::RegisterAndEnqueue(int slot, std::string node, PendingAppend p)
   std::vector<std::vector<std::string>> cmds = {{"SADD", reg, p.session_id},
                                                 {"PEXPIRE", reg, absl::StrCat(TtlMs())}};
   client_->ExecuteBatch(
-      std::move(cmds), options_.request_timeout,
+      std::move(cmds), options_.request_timeout, Replicated(),
       [this, slot, p = std::move(p)](std::vector<absl::StatusOr<RedisReply>> rs) mutable {
         const std::string context = absl::StrCat("AppendEvents ", p.session_id, " (registry)");
         for (const auto& r : rs) {
@@ -484,7 +500,7 @@ void RedisStore::SendAppends(int slot, AppendBatch batch) {
   }
   for (const auto& p : batch) wire += p.args;
   const absl::Duration timeout = std::max(absl::Milliseconds(1), deadline - absl::Now());
-  client_->EvalShaWire(scripts::Append(), std::move(wire), slot, timeout,
+  client_->EvalShaWire(scripts::Append(), std::move(wire), slot, timeout, Replicated(),
                        [this, slot, batch = std::move(batch)](absl::StatusOr<RedisReply> r) mutable {
                          OnAppendsDone(slot, std::move(batch), std::move(r));
                        });
@@ -634,7 +650,7 @@ void RedisStore::PutSnapshot(const pb::PutSnapshotRequest& req, Done<pb::PutSnap
   client_->EvalSha(
       scripts::PutSnapshot(), {SessionKey(sid, "meta"), SessionKey(sid, "log"), SessionKey(sid, "snap")},
       {absl::StrCat(req.epoch()), absl::StrCat(req.covers_seq()), req.snapshot(), absl::StrCat(TtlMs())},
-      options_.request_timeout,
+      options_.request_timeout, Replicated(),
       [this, context, done = std::move(done)](absl::StatusOr<RedisReply> r) mutable {
         if (!r.ok()) return std::move(done)(WithContext(r.status(), context));
         if (r->is_error()) return std::move(done)(FromErrorReply(*r, context));
@@ -666,12 +682,13 @@ void RedisStore::DeleteSession(const pb::DeleteSessionRequest& req, Done<pb::Del
   // session nobody lists.
   client_->EvalSha(
       scripts::Delete(), {SessionKey(sid, "meta"), SessionKey(sid, "log"), SessionKey(sid, "snap")},
-      {absl::StrCat(req.epoch())}, options_.request_timeout,
+      {absl::StrCat(req.epoch())}, options_.request_timeout, Replicated(),
       [this, sid, context, done = std::move(done)](absl::StatusOr<RedisReply> r) mutable {
         if (!r.ok()) return std::move(done)(WithContext(r.status(), context));
         if (r->is_error()) return std::move(done)(FromErrorReply(*r, context));
         if (r->str().empty()) return std::move(done)(pb::DeleteSessionResponse());
         client_->Execute({"SREM", NodeSessionsKey(r->str()), sid}, options_.request_timeout,
+                         Replicated(),
                          Complete<pb::DeleteSessionResponse>(
                              context + " (registry)", std::move(done), [](const RedisReply&) {
                                return absl::StatusOr<pb::DeleteSessionResponse>(pb::DeleteSessionResponse());
@@ -715,7 +732,7 @@ void RedisStore::SetSessionState(const pb::SetSessionStateRequest& req,
   client_->EvalSha(scripts::SetState(),
                    {SessionKey(sid, "meta"), SessionKey(sid, "log"), SessionKey(sid, "snap")},
                    {absl::StrCat(req.epoch()), req.state(), absl::StrCat(TtlMs())},
-                   options_.request_timeout,
+                   options_.request_timeout, Replicated(),
                    Complete<pb::SetSessionStateResponse>(absl::StrCat("SetSessionState ", sid),
                                                          std::move(done), [](const RedisReply&) {
                                                            return absl::StatusOr<pb::SetSessionStateResponse>(
@@ -789,7 +806,7 @@ void RedisStore::PutDocument(const pb::PutDocumentRequest& req, Done<pb::PutDocu
         absl::StrCat("sha256: does not match the source (its sha256 is ", actual, ")")));
   }
   client_->Execute({"SET", DocumentKey(req.sha256()), req.source(), "PX", absl::StrCat(TtlMs())},
-                   options_.request_timeout,
+                   options_.request_timeout, Replicated(),
                    Complete<pb::PutDocumentResponse>(absl::StrCat("PutDocument ", req.sha256()),
                                                      std::move(done), [](const RedisReply&) {
                                                        return absl::StatusOr<pb::PutDocumentResponse>(
@@ -819,7 +836,7 @@ void RedisStore::AcquireLease(const pb::AcquireLeaseRequest& req, Done<pb::Acqui
   if (auto s = ValidateTtl("ttl_ms", req.ttl_ms()); !s.ok()) return std::move(done)(s);
   client_->EvalSha(scripts::AcquireLease(), {LeaseKey(req.name()), LeaseEpochKey(req.name())},
                    {req.holder(), req.endpoint(), absl::StrCat(req.ttl_ms()), absl::StrCat(2 * TtlMs())},
-                   options_.request_timeout,
+                   options_.request_timeout, Replicated(),
                    Complete<pb::AcquireLeaseResponse>(
                        absl::StrCat("AcquireLease ", req.name()), std::move(done),
                        [](const RedisReply& r) -> absl::StatusOr<pb::AcquireLeaseResponse> {
@@ -840,7 +857,7 @@ void RedisStore::RenewLease(const pb::RenewLeaseRequest& req, Done<pb::RenewLeas
   client_->EvalSha(scripts::RenewLease(), {LeaseKey(req.name()), LeaseEpochKey(req.name())},
                    {req.holder(), absl::StrCat(req.epoch()), absl::StrCat(req.ttl_ms()),
                     absl::StrCat(2 * TtlMs())},
-                   options_.request_timeout,
+                   options_.request_timeout, Replicated(),
                    Complete<pb::RenewLeaseResponse>(absl::StrCat("RenewLease ", req.name()), std::move(done),
                                                     [](const RedisReply&) {
                                                       return absl::StatusOr<pb::RenewLeaseResponse>(
@@ -852,6 +869,7 @@ void RedisStore::ReleaseLease(const pb::ReleaseLeaseRequest& req, Done<pb::Relea
   if (auto s = ValidateKeyPart("name", req.name()); !s.ok()) return std::move(done)(s);
   client_->EvalSha(scripts::ReleaseLease(), {LeaseKey(req.name()), LeaseEpochKey(req.name())},
                    {req.holder(), absl::StrCat(req.epoch())}, options_.request_timeout,
+                   Replicated(),
                    Complete<pb::ReleaseLeaseResponse>(absl::StrCat("ReleaseLease ", req.name()),
                                                       std::move(done), [](const RedisReply&) {
                                                         return absl::StatusOr<pb::ReleaseLeaseResponse>(
@@ -900,7 +918,7 @@ void RedisStore::AddSchedule(const pb::AddScheduleRequest& req, Done<pb::AddSche
   client_->EvalSha(scripts::AddSchedule(), {ScheduleKey(e.bucket()), ScheduleDataKey(e.bucket())},
                    {e.id(), absl::StrCat(e.due_unix_ms()), e.payload(), absl::StrCat(NowMs()),
                     absl::StrCat(TtlMs())},
-                   options_.request_timeout,
+                   options_.request_timeout, Replicated(),
                    Complete<pb::AddScheduleResponse>(absl::StrCat("AddSchedule ", e.bucket(), "/", e.id()),
                                                      std::move(done), [](const RedisReply&) {
                                                        return absl::StatusOr<pb::AddScheduleResponse>(
@@ -914,6 +932,7 @@ void RedisStore::CancelSchedule(const pb::CancelScheduleRequest& req,
   if (auto s = ValidateScheduleId(req.id()); !s.ok()) return std::move(done)(s);
   client_->EvalSha(scripts::CancelSchedule(), {ScheduleKey(req.bucket()), ScheduleDataKey(req.bucket())},
                    {req.id(), absl::StrCat(NowMs()), absl::StrCat(TtlMs())}, options_.request_timeout,
+                   Replicated(),
                    Complete<pb::CancelScheduleResponse>(
                        absl::StrCat("CancelSchedule ", req.bucket(), "/", req.id()), std::move(done),
                        [](const RedisReply& r) {
@@ -928,7 +947,7 @@ void RedisStore::Reschedule(const pb::RescheduleRequest& req, Done<pb::Reschedul
   if (auto s = ValidateScheduleId(req.id()); !s.ok()) return std::move(done)(s);
   client_->EvalSha(scripts::Reschedule(), {ScheduleKey(req.bucket()), ScheduleDataKey(req.bucket())},
                    {req.id(), absl::StrCat(req.due_unix_ms()), absl::StrCat(NowMs()), absl::StrCat(TtlMs())},
-                   options_.request_timeout,
+                   options_.request_timeout, Replicated(),
                    Complete<pb::RescheduleResponse>(absl::StrCat("Reschedule ", req.bucket(), "/", req.id()),
                                                     std::move(done), [](const RedisReply&) {
                                                       return absl::StatusOr<pb::RescheduleResponse>(
@@ -947,7 +966,7 @@ void RedisStore::ClaimDue(const pb::ClaimDueRequest& req, Done<pb::ClaimDueRespo
   client_->EvalSha(scripts::ClaimDue(), {ScheduleKey(bucket), ScheduleDataKey(bucket)},
                    {absl::StrCat(now), absl::StrCat(max), absl::StrCat(req.claim_timeout_ms()),
                     absl::StrCat(TtlMs())},
-                   options_.request_timeout,
+                   options_.request_timeout, Replicated(),
                    Complete<pb::ClaimDueResponse>(
                        absl::StrCat("ClaimDue ", bucket), std::move(done),
                        [bucket](const RedisReply& r) -> absl::StatusOr<pb::ClaimDueResponse> {
@@ -972,6 +991,7 @@ void RedisStore::AckSchedule(const pb::AckScheduleRequest& req, Done<pb::AckSche
   if (auto s = ValidateScheduleId(req.id()); !s.ok()) return std::move(done)(s);
   client_->EvalSha(scripts::AckSchedule(), {ScheduleKey(req.bucket()), ScheduleDataKey(req.bucket())},
                    {req.id(), absl::StrCat(req.claim_token())}, options_.request_timeout,
+                   Replicated(),
                    Complete<pb::AckScheduleResponse>(
                        absl::StrCat("AckSchedule ", req.bucket(), "/", req.id()), std::move(done),
                        [](const RedisReply& r) {

@@ -7,7 +7,14 @@
 // Redis Cluster too. Requests never block a thread: each operation is one
 // (rarely two) pipelined command(s) whose reply completes the callback on the
 // client's I/O thread.
+//
+// Every operation that changes data is acknowledged only once
+// ack_replicas() replicas of its master have it (WAIT; README.md,
+// "Acknowledged means replicated"); when they do not answer within
+// ack_timeout, it fails UNAVAILABLE: applied on the master, not replicated,
+// outcome unknown (retry the identical request).
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -40,6 +47,10 @@ struct StoreOptions {
   int append_calls_in_flight = 4;
   size_t append_call_entries = 256;
   size_t append_call_bytes = 1 << 20;
+  // Replicas every write must reach before it is acknowledged (0: none),
+  // and how long to wait for them beyond request_timeout.
+  int ack_replicas = 0;
+  absl::Duration ack_timeout = absl::Milliseconds(500);
 };
 
 class RedisStore final : public Store {
@@ -50,6 +61,10 @@ class RedisStore final : public Store {
   RedisStore(std::shared_ptr<redis::RedisClient> client, StoreOptions options);
 
   const StoreOptions& options() const { return options_; }
+  // Replicas a write waits for (options().ack_replicas until changed). Any
+  // thread; takes effect for writes sent afterwards.
+  int ack_replicas() const { return ack_replicas_.load(std::memory_order_relaxed); }
+  void set_ack_replicas(int n) { ack_replicas_.store(n, std::memory_order_relaxed); }
   // The key prefix "ORS:<cluster>:".
   const std::string& prefix() const { return prefix_; }
 
@@ -107,6 +122,8 @@ class RedisStore final : public Store {
   using AppendBatch = std::vector<PendingAppend>;
 
   int64_t TtlMs() const;
+  // What a write waits for (ack_replicas(), ack_timeout).
+  redis::ReplicaWait Replicated() const;
   // Validates and encodes `req` into `p` (slot in *slot); a creation (first
   // seq 1) also names its node. On a bad request, completes `done` and
   // returns false.
@@ -124,6 +141,8 @@ class RedisStore final : public Store {
   std::shared_ptr<redis::RedisClient> client_;
   StoreOptions options_;
   std::string prefix_;
+
+  std::atomic<int> ack_replicas_;
 
   std::mutex append_mu_;
   std::unordered_map<int, AppendGroup> append_groups_;  // by slot (-1: standalone)

@@ -77,6 +77,9 @@ TEST(EncodeEntryTest, SameBytesAsSerializingTheEntry) {
   entries.emplace_back();
   entries.back().set_seq(10);
   entries.back().mutable_event();  // an empty event
+  entries.emplace_back();
+  entries.back().set_seq(11);
+  entries.back().mutable_clock();  // ClockAdvanced: an empty message, still the kind
   for (const uint64_t epoch : {uint64_t{9}, uint64_t{0}, uint64_t{1} << 35}) {
     for (const auto& in : entries) {
       if (in.epoch() != 0 && in.epoch() != epoch) continue;

@@ -130,7 +130,13 @@ slow = function(mk, lk, sk, a, m, n)
     end
   elseif epoch > cur then
     hr = pcall('HSET', mk, 'last', s(new_last), 'epoch', s(epoch))
-  elseif new_last ~= last then
+  else
+    -- Also when nothing is new (a retry of stored entries): the write, even
+    -- of the same value, is replicated, so the WAIT after this call covers
+    -- the entries it confirms, which another connection may have stored
+    -- without getting them replicated. (WAIT's contract covers the
+    -- connection's own writes; that Redis 7.0 counts from the master's
+    -- offset after any command is not relied on.)
     hr = pcall('HSET', mk, 'last', s(new_last))
   end
   if failed(hr) then return hr end

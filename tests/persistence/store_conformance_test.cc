@@ -1,7 +1,8 @@
 // One conformance suite for the persistence store (RedisStore), run against a
 // standalone redis-server and against a six-process Redis Cluster (3 masters,
 // 3 replicas), both started by the test on loopback. Every operation, fencing,
-// idempotent retry, trim only after a snapshot, and TTLs on every key.
+// idempotent retry, trim only after a snapshot, and TTLs on every key. On the
+// cluster every write waits for its master's replica (ack_replicas = 1).
 // The whole binary runs as one ctest entry so each backend starts once.
 
 #include <atomic>
@@ -67,6 +68,7 @@ absl::StatusOr<std::shared_ptr<redis::RedisClient>> Connect(std::vector<std::str
 
 struct StandaloneRedis {
   static const char* Name() { return "standalone"; }
+  static int AckReplicas() { return 0; }  // no replica
   static absl::StatusOr<std::unique_ptr<Backend>> Start() {
     auto b = std::make_unique<Backend>();
     auto s = testing::RedisServer::Start({});
@@ -81,6 +83,8 @@ struct StandaloneRedis {
 
 struct ClusterRedis {
   static const char* Name() { return "cluster"; }
+  // Every write waits for its master's replica (persistence.ack-replicas).
+  static int AckReplicas() { return 1; }
   static absl::StatusOr<std::unique_ptr<Backend>> Start() {
     auto b = std::make_unique<Backend>();
     auto s = testing::RedisCluster::Start();
@@ -112,6 +116,7 @@ class StoreConformanceTest : public ::testing::Test {
     o.cluster_name = "conf";
     o.request_timeout = absl::Seconds(3);
     o.load_page_entries = 4;  // so LoadSession pages
+    o.ack_replicas = B::AckReplicas();
     store_ = std::make_unique<RedisStore>(backend_->client, o);
   }
 

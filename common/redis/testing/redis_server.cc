@@ -7,15 +7,20 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <random>
 #include <thread>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 
 namespace orch::testing {
 namespace {
@@ -104,7 +109,10 @@ absl::Status RedisServer::Launch() {
   }
   if (options_.cluster) {
     argv.insert(argv.end(), {"--cluster-enabled", "yes", "--cluster-config-file",
-                             "nodes-" + port + ".conf", "--cluster-node-timeout", "2000"});
+                             "nodes-" + port + ".conf", "--cluster-node-timeout", "2000",
+                             // A replica (re)joining is synced at once, not
+                             // after the default 5 s wait for more replicas.
+                             "--repl-diskless-sync-delay", "0"});
   }
   argv.insert(argv.end(), options_.extra_args.begin(), options_.extra_args.end());
 
@@ -134,6 +142,83 @@ absl::Status RedisServer::Stop(int sig) {
   absl::Status s = process_->Signal(sig);
   if (!s.ok()) return s;
   return process_->Wait(absl::Seconds(10)).status();
+}
+
+absl::Status RedisServer::Pause() {
+  if (!running()) return absl::FailedPreconditionError("redis-server is not running");
+  absl::Status s = process_->Signal(SIGSTOP);
+  if (!s.ok()) return s;
+  // /proc/<pid>/stat: "pid (comm) S ...", the state after the ')'.
+  const std::string stat_path = absl::StrCat("/proc/", pid(), "/stat");
+  for (int i = 0; i < 500; ++i) {
+    std::ifstream in(stat_path);
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const size_t paren = stat.rfind(')');
+    if (paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'T') {
+      return absl::OkStatus();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return absl::DeadlineExceededError(absl::StrCat("redis-server ", pid(), " not stopped after SIGSTOP"));
+}
+
+absl::Status RedisServer::Resume() {
+  if (!running()) return absl::FailedPreconditionError("redis-server is not running");
+  return process_->Signal(SIGCONT);
+}
+
+namespace {
+
+// From INFO replication: master_repl_offset, and each replica's state and
+// acknowledged offset ("slave0:ip=...,port=...,state=online,offset=123,lag=0").
+struct ReplicationInfo {
+  int64_t offset = -1;
+  std::vector<std::pair<std::string, int64_t>> replicas;
+};
+
+ReplicationInfo ParseReplicationInfo(const std::string& info) {
+  ReplicationInfo out;
+  for (absl::string_view line : absl::StrSplit(info, '\n', absl::SkipEmpty())) {
+    line = absl::StripTrailingAsciiWhitespace(line);
+    if (absl::ConsumePrefix(&line, "master_repl_offset:")) {
+      (void)absl::SimpleAtoi(line, &out.offset);
+    } else if (absl::StartsWith(line, "slave") && absl::StrContains(line, ":ip=")) {
+      std::string state;
+      int64_t offset = -1;
+      for (absl::string_view kv : absl::StrSplit(line.substr(line.find(':') + 1), ',')) {
+        if (absl::ConsumePrefix(&kv, "state=")) state = std::string(kv);
+        if (absl::ConsumePrefix(&kv, "offset=")) (void)absl::SimpleAtoi(kv, &offset);
+      }
+      out.replicas.emplace_back(state, offset);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::Status RedisServer::WaitForReplicasInSync(absl::Duration timeout) const {
+  const absl::Time deadline = absl::Now() + timeout;
+  int64_t target = -1;
+  std::string last;
+  while (absl::Now() < deadline) {
+    absl::StatusOr<std::string> repl = Cli({"info", "replication"});
+    if (repl.ok()) {
+      last = *repl;
+      ReplicationInfo r = ParseReplicationInfo(*repl);
+      if (target < 0) target = r.offset;
+      // Offset 0: nothing written yet, so no acknowledgement can show that
+      // the command stream flows.
+      bool synced = !r.replicas.empty() && target > 0;
+      for (const auto& [state, offset] : r.replicas) {
+        synced = synced && state == "online" && offset >= target;
+      }
+      if (synced) return absl::OkStatus();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  return absl::DeadlineExceededError(absl::StrCat("replicas of ", address(), " not in sync within ",
+                                                  absl::FormatDuration(timeout), ": ", last));
 }
 
 absl::Status RedisServer::Restart() {
@@ -182,6 +267,8 @@ absl::StatusOr<std::unique_ptr<RedisCluster>> RedisCluster::Start() {
     return absl::InternalError(absl::StrCat("redis-cli --cluster create failed: ", out, err));
   }
   absl::Status ok = cluster->WaitForClusterOk(absl::Seconds(30));
+  if (!ok.ok()) return ok;
+  ok = cluster->WaitForAllReplicasInSync(absl::Seconds(30));
   if (!ok.ok()) return ok;
   return cluster;
 }
@@ -245,6 +332,73 @@ absl::StatusOr<std::string> RedisCluster::MasterOf(int slot) const {
   return absl::UnavailableError("no running cluster node");
 }
 
+absl::Status RedisCluster::WaitForAllReplicasInSync(absl::Duration timeout) const {
+  const absl::Time deadline = absl::Now() + timeout;
+  std::vector<std::string> masters;
+  for (const auto& n : nodes_) {
+    if (!n->running()) continue;
+    absl::StatusOr<std::string> role = n->Cli({"role"});
+    if (role.ok() && role->rfind("master", 0) == 0) masters.push_back(n->address());
+  }
+  if (masters.empty()) return absl::UnavailableError("no running master");
+  // A key in the slots of each master: candidates until each has one.
+  std::vector<std::string> warmed;
+  for (int i = 0; i < 1000 && warmed.size() < masters.size(); ++i) {
+    const std::string key = absl::StrCat("orch-testing-warm-", i);
+    absl::StatusOr<std::string> slot_text = node(masters[0])->Cli({"cluster", "keyslot", key});
+    int slot = 0;
+    if (!slot_text.ok() || !absl::SimpleAtoi(absl::StripAsciiWhitespace(*slot_text), &slot)) {
+      return absl::InternalError(absl::StrCat("CLUSTER KEYSLOT ", key, " failed"));
+    }
+    absl::StatusOr<std::string> master = MasterOf(slot);
+    if (!master.ok()) return master.status();
+    if (std::find(warmed.begin(), warmed.end(), *master) != warmed.end()) continue;
+    RedisServer* m = node(*master);
+    if (m == nullptr) return absl::InternalError("unknown master " + *master);
+    for (const std::vector<std::string>& cmd : {std::vector<std::string>{"set", key, "1"},
+                                                std::vector<std::string>{"del", key}}) {
+      absl::StatusOr<std::string> out = m->Cli(cmd);
+      if (!out.ok()) return out.status();
+    }
+    warmed.push_back(*master);
+  }
+  if (warmed.size() < masters.size()) return absl::InternalError("could not reach every master");
+  // The replicas acknowledge within a second (their periodic ACK), all at once.
+  for (const std::string& master : warmed) {
+    absl::Status s = node(master)->WaitForReplicasInSync(deadline - absl::Now());
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<std::string>> RedisCluster::ReplicasOf(const std::string& master) const {
+  for (const auto& n : nodes_) {
+    if (!n->running()) continue;
+    absl::StatusOr<std::string> nodes = n->Cli({"cluster", "nodes"});
+    if (!nodes.ok()) continue;
+    // <id> <ip:port@bus> <flags> <master-id> ...
+    std::string master_id;
+    std::vector<std::vector<std::string>> lines;
+    for (absl::string_view line : absl::StrSplit(*nodes, '\n', absl::SkipEmpty())) {
+      std::vector<std::string> f = absl::StrSplit(line, ' ', absl::SkipEmpty());
+      if (f.size() < 8) continue;
+      if (f[1].substr(0, f[1].find('@')) == master) master_id = f[0];
+      lines.push_back(std::move(f));
+    }
+    if (master_id.empty()) return absl::NotFoundError("unknown node " + master);
+    std::vector<std::string> out;
+    for (const auto& f : lines) {
+      const std::vector<std::string> flags = absl::StrSplit(f[2], ',');
+      // "fail" is a verdict; "fail?" only one node's suspicion.
+      if (f[3] != master_id || std::find(flags.begin(), flags.end(), "fail") != flags.end()) continue;
+      const std::string address = f[1].substr(0, f[1].find('@'));
+      if (RedisServer* s = node(address); s != nullptr && s->running()) out.push_back(address);
+    }
+    return out;
+  }
+  return absl::UnavailableError("no running cluster node");
+}
+
 absl::StatusOr<std::string> RedisCluster::KillMasterAndWaitForFailover(int slot,
                                                                      absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;
@@ -252,14 +406,11 @@ absl::StatusOr<std::string> RedisCluster::KillMasterAndWaitForFailover(int slot,
   if (!old_master.ok()) return old_master.status();
   RedisServer* victim = node(*old_master);
   if (victim == nullptr) return absl::InternalError("unknown master " + *old_master);
-  // Its replica must be in sync, or no failover can happen.
-  for (;;) {
-    absl::StatusOr<std::string> repl = victim->Cli({"info", "replication"});
-    if (repl.ok() && absl::StrContains(*repl, "state=online")) break;
-    if (absl::Now() > deadline) return absl::DeadlineExceededError("replica never in sync");
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  absl::Status s = victim->Stop(SIGKILL);
+  // Its replica must be in sync, or no failover can happen (and what was
+  // written before the call would be lost).
+  absl::Status s = victim->WaitForReplicasInSync(deadline - absl::Now());
+  if (!s.ok()) return s;
+  s = victim->Stop(SIGKILL);
   if (!s.ok()) return s;
   while (absl::Now() < deadline) {
     absl::StatusOr<std::string> master = MasterOf(slot);

@@ -48,9 +48,21 @@ class RedisServer {
 
   // Sends `sig` (SIGKILL by default) to the server and waits for it to exit.
   absl::Status Stop(int sig = 9);
+  // SIGSTOPs the server and waits until the kernel reports it stopped: from
+  // then on it answers nothing, replication acknowledgements included.
+  absl::Status Pause();
+  // SIGCONT.
+  absl::Status Resume();
   // Starts the server again on the same port with the same options (and,
   // for a cluster node, its nodes.conf).
   absl::Status Restart();
+  // For a master that has been written to: waits until it has at least one
+  // replica and every replica has acknowledged everything written before
+  // the call (its offset in INFO replication reaches the master's offset at
+  // the call). "state=online" alone is not enough: after a full sync the
+  // master streams commands to a replica only once it has acknowledged, up
+  // to a second later.
+  absl::Status WaitForReplicasInSync(absl::Duration timeout) const;
   // Runs redis-cli against this server (TLS options added); stdout.
   absl::StatusOr<std::string> Cli(const std::vector<std::string>& args) const;
 
@@ -66,7 +78,8 @@ class RedisServer {
 class RedisCluster {
  public:
   // Six nodes, `redis-cli --cluster create --cluster-replicas 1`, then waits
-  // for cluster_state:ok on every node.
+  // for cluster_state:ok on every node and for every replica to be in sync
+  // (WaitForAllReplicasInSync).
   static absl::StatusOr<std::unique_ptr<RedisCluster>> Start();
 
   std::vector<std::string> addresses() const;
@@ -75,12 +88,20 @@ class RedisCluster {
   // The address of the master serving `slot`, per CLUSTER NODES of a
   // running node.
   absl::StatusOr<std::string> MasterOf(int slot) const;
+  // The running replicas of the master at `master` (CLUSTER NODES of a
+  // running node).
+  absl::StatusOr<std::vector<std::string>> ReplicasOf(const std::string& master) const;
   // SIGKILLs the master of `slot` (after its replica is in sync) and waits
   // until another node serves the slot and every running node says
   // cluster_state:ok. Returns the new master's address.
   absl::StatusOr<std::string> KillMasterAndWaitForFailover(int slot, absl::Duration timeout);
   // Waits until every running node says cluster_state:ok.
   absl::Status WaitForClusterOk(absl::Duration timeout) const;
+  // Writes (and deletes) a key on every master that serves slots, then waits
+  // until each one's replicas have acknowledged it (RedisServer::
+  // WaitForReplicasInSync): from then on a write a replica acknowledges is
+  // streamed to it at once.
+  absl::Status WaitForAllReplicasInSync(absl::Duration timeout) const;
 
  private:
   RedisCluster() = default;
