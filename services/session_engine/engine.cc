@@ -19,7 +19,6 @@ namespace sv1 = orch::session::v1;
 
 namespace {
 
-constexpr char kRecoveredEvent[] = "session.recovered";
 constexpr char kScxmlProcessor[] = "http://www.w3.org/TR/scxml/#SCXMLEventProcessor";
 constexpr size_t kMaxEventNameBytes = 512;
 constexpr size_t kMaxReasonBytes = 1024;
@@ -28,7 +27,6 @@ constexpr int kMaxQueryDataNames = 100;
 constexpr uint32_t kDefaultRequestTimeoutMs = 10000;
 constexpr uint32_t kMaxRequestTimeoutMs = 300000;
 constexpr int64_t kWatchPollMs = 200;          // how often a watch checks for cancellation
-constexpr int64_t kClockRetryMs = 500;         // a clock entry that could not be written
 
 double Seconds(int64_t ms) { return static_cast<double>(ms) / 1000.0; }
 
@@ -215,55 +213,13 @@ absl::StatusOr<sv1::StartSessionResponse> Engine::StartSession(const sv1::StartS
     return absl::InvalidArgumentError(
         absl::StrCat("idempotency_key is longer than ", kMaxIdempotencyKeyBytes, " bytes"));
   }
-  // The document: fetched (then the alternate URL) or inline.
-  absl::StatusOr<std::shared_ptr<const scxml::Document>> doc;
-  std::string url;
-  switch (req.document_case()) {
-    case sv1::StartSessionRequest::kUrl: {
-      url = req.url();
-      const int64_t f0 = clock_->MonotonicMs();
-      doc = docs_.FromUrl(url);
-      if (!doc.ok() && !req.alternate_url().empty()) {
-        log::Warn("document failed, trying the alternate url",
-                  {{"url", url}, {"alternate", req.alternate_url()}, {"error", std::string(doc.status().message())}});
-        url = req.alternate_url();
-        doc = docs_.FromUrl(url);
-      }
-      metrics_->ObserveFetch(Seconds(clock_->MonotonicMs() - f0));
-      break;
-    }
-    case sv1::StartSessionRequest::kSource:
-      url = "inline";
-      doc = docs_.FromSource(req.source(), "inline");
-      break;
-    default:
-      return absl::InvalidArgumentError("one of url or source is required");
-  }
-  if (!doc.ok()) return doc.status();
-  ASSIGN_OR_RETURN(const bool persistent, IsPersistent(**doc, options_.persistence_default));
-
-  // Entry 1. Start parameters: only for <data _type="parameter"> of the root.
-  ev::LogEntry started;
-  auto* s = started.mutable_started();
-  s->set_document_sha256((*doc)->sha256);
-  s->set_document_url(url);
-  for (const auto& [name, value] : req.parameters()) {
-    bool declared = false;
-    for (const auto& d : (*doc)->states[0].data) declared |= (d.id == name && d.parameter);
-    if (!declared) {
-      return absl::InvalidArgumentError(absl::StrCat("parameter '", name.substr(0, 128),
-                                                     "' is not a <data _type=\"parameter\"> of the document"));
-    }
-    (*s->mutable_parameters())[name] = value;
-  }
-  if (started.ByteSizeLong() > options_.max_event_bytes) {
-    return absl::OutOfRangeError(
-        absl::StrCat("start parameters are larger than ", options_.max_event_bytes, " bytes"));
-  }
+  ASSIGN_OR_RETURN(auto doc, ResolveDocument(req));
+  ASSIGN_OR_RETURN(const bool persistent, IsPersistent(*doc.document, options_.persistence_default));
+  ASSIGN_OR_RETURN(ev::LogEntry started, StartedEntry(req, *doc.document, doc.url));
   const bool keyed = !req.idempotency_key().empty();
   const std::string id = keyed ? sessionapi::SessionIdForKey(options_.node_id, req.idempotency_key())
                                : sessionapi::NewSessionId(options_.node_id);
-  s->set_random_seed(SeedOf(id));
+  started.mutable_started()->set_random_seed(SeedOf(id));
   sv1::StartSessionResponse resp;
   resp.set_session_id(id);
   resp.set_persistent(persistent);
@@ -286,13 +242,13 @@ absl::StatusOr<sv1::StartSessionResponse> Engine::StartSession(const sv1::StartS
   const std::shared_ptr<SessionEntry> entry = created->shared();
   entry->mu.AssertHeld();
   entry->persistent = persistent;
-  entry->document_sha256 = (*doc)->sha256;
+  entry->document_sha256 = doc.document->sha256;
   if (absl::Status q = CheckQueue(*entry); !q.ok()) {
     registry_.Remove(entry);
     return q;
   }
   if (persistent) {
-    if (absl::Status put = docs_.Store(**doc); !put.ok()) {
+    if (absl::Status put = docs_.Store(*doc.document); !put.ok()) {
       registry_.Remove(entry);
       if (put.code() == absl::StatusCode::kUnavailable) {
         return absl::UnavailableError(absl::StrCat("cannot store the document: ", put.message()));
@@ -306,9 +262,8 @@ absl::StatusOr<sv1::StartSessionResponse> Engine::StartSession(const sv1::StartS
   }
   // The session's creation on its worker, waited for: a session that cannot
   // start is not left half-created in memory.
-  std::shared_ptr<const scxml::Document> d = *doc;
   absl::Status st =
-      workers_.RunOn(entry->worker, [&] { return StartLive(entry->worker, entry, d, started); });
+      workers_.RunOn(entry->worker, [&] { return StartLive(entry->worker, entry, doc.document, started); });
   if (!st.ok()) {
     registry_.Remove(entry);
     if (persistent) (void)store_.Delete(id, started.epoch());
@@ -467,6 +422,58 @@ absl::StatusOr<sv1::ListSessionsResponse> Engine::ListSessions(const sv1::ListSe
   return resp;
 }
 
+absl::StatusOr<Engine::ResolvedDocument> Engine::ResolveDocument(const sv1::StartSessionRequest& req) {
+  ResolvedDocument out;
+  absl::StatusOr<std::shared_ptr<const scxml::Document>> doc;
+  switch (req.document_case()) {
+    case sv1::StartSessionRequest::kUrl: {
+      out.url = req.url();
+      const int64_t f0 = clock_->MonotonicMs();
+      doc = docs_.FromUrl(out.url);
+      if (!doc.ok() && !req.alternate_url().empty()) {
+        log::Warn("document failed, trying the alternate url",
+                  {{"url", out.url}, {"alternate", req.alternate_url()}, {"error", std::string(doc.status().message())}});
+        out.url = req.alternate_url();
+        doc = docs_.FromUrl(out.url);
+      }
+      metrics_->ObserveFetch(Seconds(clock_->MonotonicMs() - f0));
+      break;
+    }
+    case sv1::StartSessionRequest::kSource:
+      out.url = "inline";
+      doc = docs_.FromSource(req.source(), "inline");
+      break;
+    default:
+      return absl::InvalidArgumentError("one of url or source is required");
+  }
+  if (!doc.ok()) return doc.status();
+  out.document = *std::move(doc);
+  return out;
+}
+
+absl::StatusOr<ev::LogEntry> Engine::StartedEntry(const sv1::StartSessionRequest& req, const scxml::Document& doc,
+                                                  const std::string& url) const {
+  ev::LogEntry started;
+  auto* s = started.mutable_started();
+  s->set_document_sha256(doc.sha256);
+  s->set_document_url(url);
+  // Start parameters: only for <data _type="parameter"> of the root.
+  for (const auto& [name, value] : req.parameters()) {
+    bool declared = false;
+    for (const auto& d : doc.states[0].data) declared |= (d.id == name && d.parameter);
+    if (!declared) {
+      return absl::InvalidArgumentError(absl::StrCat("parameter '", name.substr(0, 128),
+                                                     "' is not a <data _type=\"parameter\"> of the document"));
+    }
+    (*s->mutable_parameters())[name] = value;
+  }
+  if (started.ByteSizeLong() > options_.max_event_bytes) {
+    return absl::OutOfRangeError(
+        absl::StrCat("start parameters are larger than ", options_.max_event_bytes, " bytes"));
+  }
+  return started;
+}
+
 // ---- the API's steps ---------------------------------------------------------------
 
 absl::Status Engine::CheckInput(const std::string& session_id, const ev::Event& event) const {
@@ -520,267 +527,5 @@ absl::StatusOr<uint64_t> Engine::WriteAndPost(const std::shared_ptr<SessionEntry
   });
   return seq;
 }
-
-absl::Status Engine::Activate(const std::shared_ptr<SessionEntry>& entry) {
-  auto loaded = store_.Load(entry->id);
-  if (!loaded.ok()) {
-    if (loaded.status().code() == absl::StatusCode::kNotFound) {
-      return absl::NotFoundError(absl::StrCat("unknown session ", entry->id, " (never started, finished or expired)"));
-    }
-    return absl::UnavailableError(absl::StrCat("cannot load session ", entry->id, ": ", loaded.status().message()));
-  }
-  sv1::SessionRecord record;
-  const bool has_record = !loaded->snapshot.empty();
-  if (has_record && !record.ParseFromString(loaded->snapshot)) {
-    return absl::DataLossError(absl::StrCat("the snapshot of session ", entry->id, " does not parse"));
-  }
-  std::string sha = record.document_sha256();
-  std::string url = record.document_url();
-  if (!has_record) {
-    if (loaded->entries.empty() || !loaded->entries[0].has_started()) {
-      return absl::DataLossError(absl::StrCat("session ", entry->id, " has neither a snapshot nor its first entry"));
-    }
-    sha = loaded->entries[0].started().document_sha256();
-    url = loaded->entries[0].started().document_url();
-  }
-  ASSIGN_OR_RETURN(auto doc, docs_.BySha(sha, url));
-  entry->persistent = true;
-  entry->document_sha256 = sha;
-  entry->last_seq = std::max(loaded->last_seq, loaded->snapshot_covers_seq);
-  if (!loaded->entries.empty()) entry->last_seq = std::max(entry->last_seq, loaded->entries.back().seq());
-  entry->last_time_ms = has_record ? record.clock_ms() : 0;
-  for (const auto& e : record.effect_ids()) entry->effects.Remember(e);
-  for (const auto& e : loaded->entries) {
-    entry->last_time_ms = std::max(entry->last_time_ms, EntryTimeMs(e));
-    if (e.has_event()) entry->effects.Remember(e.event().effect_id());
-  }
-  // Not a clean deactivation snapshot covering the whole log: it crashed.
-  const bool crashed = !(has_record && record.deactivated() && loaded->entries.empty());
-  RETURN_IF_ERROR(workers_.RunOn(entry->worker, [&] {
-    return RestoreLive(entry->worker, entry, doc, has_record ? &record : nullptr, loaded->entries);
-  }));
-  metrics_->CountActivation(crashed);
-  const bool send_recovered =
-      has_record ? record.send_recovered()
-                 : doc->extensions.count("_sendSessionRecovered") && doc->extensions.at("_sendSessionRecovered") == "true";
-  if (loaded->state == kStateDeactivated) (void)store_.SetState(entry->id, lease_.epoch(), kStateActive);
-  if (crashed && send_recovered) {
-    ev::LogEntry log_entry;
-    log_entry.mutable_event()->set_name(kRecoveredEvent);
-    log_entry.mutable_event()->set_source(ev::EVENT_SOURCE_PLATFORM);
-    auto r = WriteAndPost(entry, std::move(log_entry));
-    if (!r.ok()) {
-      Evict(entry);
-      return r.status();
-    }
-  }
-  return absl::OkStatus();
-}
-
-void Engine::Evict(const std::shared_ptr<SessionEntry>& entry) {
-  registry_.Remove(entry);
-  workers_.Post(entry->worker, [this, entry] {
-    WorkerState& state = states_[entry->worker];
-    auto it = state.live.find(entry->id);
-    if (it == state.live.end() || it->second.entry != entry) return;
-    state.hub.Close(entry->id, /*finished=*/false);
-    state.live.erase(it);
-    metrics_->SessionsInMemory(-1);
-  });
-}
-
-// ---- on the worker thread ----------------------------------------------------------
-
-Engine::Held* Engine::FindHeld(int worker, const std::shared_ptr<SessionEntry>& entry) {
-  auto& live = states_[worker].live;
-  auto it = live.find(entry->id);
-  if (it == live.end() || it->second.entry != entry) return nullptr;
-  return &it->second;
-}
-
-absl::Status Engine::StartLive(int worker, const std::shared_ptr<SessionEntry>& entry,
-                               std::shared_ptr<const scxml::Document> doc, const ev::LogEntry& started) {
-  ASSIGN_OR_RETURN(std::unique_ptr<LiveSession> session,
-                   LiveSession::Start(entry->id, entry->persistent, std::move(doc), started, session_config_,
-                                      &router_, clock_->MonotonicMs()));
-  states_[worker].live[entry->id] = Held{entry, std::move(session)};
-  metrics_->SessionsInMemory(+1);
-  PostAfterApply(worker, entry);
-  return absl::OkStatus();
-}
-
-absl::Status Engine::RestoreLive(int worker, const std::shared_ptr<SessionEntry>& entry,
-                                 std::shared_ptr<const scxml::Document> doc, const sv1::SessionRecord* record,
-                                 const std::vector<ev::LogEntry>& entries) {
-  ASSIGN_OR_RETURN(std::unique_ptr<LiveSession> session,
-                   LiveSession::Restore(entry->id, std::move(doc), record, entries, session_config_, &router_,
-                                        clock_->MonotonicMs()));
-  auto& live = states_[worker].live;
-  if (auto it = live.find(entry->id); it != live.end()) {
-    states_[worker].hub.Close(entry->id, /*finished=*/false);
-    live.erase(it);
-    metrics_->SessionsInMemory(-1);
-  }
-  live[entry->id] = Held{entry, std::move(session)};
-  metrics_->SessionsInMemory(+1);
-  // A `terminated` entry replayed (the engine died before deleting the
-  // session) ended it: AfterApply finishes the deletion.
-  PostAfterApply(worker, entry);
-  return absl::OkStatus();
-}
-
-void Engine::ApplyEntry(int worker, const std::shared_ptr<SessionEntry>& entry, const ev::LogEntry& log_entry) {
-  entry->pending.fetch_sub(1);
-  Held* held = FindHeld(worker, entry);
-  if (held == nullptr) return;  // dropped (fenced), evicted or finished
-  if (log_entry.seq() <= held->session->applied_seq()) return;
-  Apply(worker, *held, log_entry);
-  metrics_->CountEvent();
-  AfterApply(worker, *held);
-}
-
-void Engine::Apply(int worker, Held& held, const ev::LogEntry& log_entry) {
-  held.session->Apply(log_entry);
-  states_[worker].hub.Publish(*held.session, log_entry);
-}
-
-void Engine::PostAfterApply(int worker, const std::shared_ptr<SessionEntry>& entry) {
-  workers_.Post(worker, [this, worker, entry] {
-    if (Held* held = FindHeld(worker, entry)) AfterApply(worker, *held);
-  });
-}
-
-void Engine::AfterApply(int worker, Held& held) {
-  LiveSession& s = *held.session;
-  const int64_t now = clock_->MonotonicMs();
-  s.Touch(now);
-  if (s.ended()) {
-    FinishLive(worker, held);
-    return;
-  }
-  if (auto due = s.TakeTimerToArm()) workers_.AddTimer(worker, *due, s.id());
-  if (s.NeedsSnapshot(now, options_.policy, held.entry->pending.load() == 0)) (void)Snapshot(held, false);
-}
-
-void Engine::FinishLive(int worker, Held& held) {
-  const std::shared_ptr<SessionEntry> entry = held.entry;
-  const bool persistent = held.session->persistent();
-  const scxml::Interpreter* in = held.session->interpreter();
-  log::Info("session ended", {{"session", entry->id}, {"final", in ? in->final_state() : std::string("terminated")}});
-  registry_.Remove(entry);
-  if (persistent && lease_.CheckWritable().ok()) {
-    absl::Status st = store_.Delete(entry->id, lease_.epoch());
-    if (!st.ok() && st.code() != absl::StatusCode::kNotFound) {
-      log::Warn("cannot delete an ended session's state (its keys expire by TTL)",
-                {{"session", entry->id}, {"error", std::string(st.message())}});
-    }
-  }
-  states_[worker].hub.Close(entry->id, /*finished=*/true);
-  states_[worker].live.erase(entry->id);  // destroys `held`
-  metrics_->SessionsInMemory(-1);
-  metrics_->CountEnded();
-}
-
-absl::Status Engine::Snapshot(Held& held, bool deactivated) {
-  LiveSession& s = *held.session;
-  if (s.sends_in_flight()->load() > 0) return absl::UnavailableError("sends in flight");
-  RETURN_IF_ERROR(lease_.CheckWritable());
-  ASSIGN_OR_RETURN(sv1::SessionRecord record, s.BuildRecord(deactivated, held.entry->effects.InOrder()));
-  std::string bytes;
-  record.SerializeToString(&bytes);
-  absl::Status st = store_.PutSnapshot(s.id(), lease_.epoch(), s.applied_seq(), bytes);
-  if (st.code() == absl::StatusCode::kAborted) {
-    lease_.Fence(absl::StrCat("snapshot of ", s.id(), " refused: ", st.message()));
-    return st;
-  }
-  RETURN_IF_ERROR(st);
-  s.MarkSnapshotted(clock_->MonotonicMs());
-  return absl::OkStatus();
-}
-
-void Engine::OnTimer(int worker, const std::string& key, int64_t due_ms) {
-  auto it = states_[worker].live.find(key);
-  if (it == states_[worker].live.end()) return;
-  Held& held = it->second;
-  LiveSession& s = *held.session;
-  if (!s.TimerFired(due_ms)) return;  // superseded
-  const int64_t now = clock_->NowMs();
-  if (!s.persistent()) {
-    // In memory only: nothing to log, and no seq (those belong to inputs).
-    ev::LogEntry log_entry;
-    log_entry.mutable_clock();
-    SetEntryTime(&log_entry, now);
-    Apply(worker, held, log_entry);
-    AfterApply(worker, held);
-    return;
-  }
-  if (s.clock_pending()) return;
-  const std::shared_ptr<SessionEntry> entry = held.entry;
-  // Bounded wait: a holder of the entry's lock is appending an input (a
-  // store call with a deadline), never waiting for this worker.
-  absl::MutexLock l(&entry->mu);
-  if (entry->dead) return;
-  ev::LogEntry log_entry;
-  log_entry.mutable_clock();
-  if (WriteAndPost(entry, std::move(log_entry)).ok()) {
-    s.set_clock_pending(true);
-  } else if (FindHeld(worker, entry) != nullptr) {
-    // The store is unreachable: try again shortly (the send fires late, not never).
-    s.ArmTimerAt(now + kClockRetryMs);
-    workers_.AddTimer(worker, now + kClockRetryMs, key);
-  }
-}
-
-void Engine::OnHousekeeping(int worker) {
-  const int64_t now = clock_->MonotonicMs();
-  std::vector<std::string> idle;
-  for (auto& [id, held] : states_[worker].live) {
-    const bool drained = held.entry->pending.load() == 0;
-    if (held.session->NeedsSnapshot(now, options_.policy, drained)) (void)Snapshot(held, false);
-    if (held.session->IsIdle(now, options_.policy, drained)) idle.push_back(id);
-  }
-  for (const std::string& id : idle) Deactivate(worker, id);
-}
-
-void Engine::Deactivate(int worker, const std::string& id) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-  WorkerState& state = states_[worker];
-  auto it = state.live.find(id);
-  if (it == state.live.end()) return;
-  Held& held = it->second;
-  const std::shared_ptr<SessionEntry> entry = held.entry;
-  // Skipped when busy: whoever holds it is appending an input.
-  if (!entry->mu.TryLock()) return;
-  struct Unlock {
-    absl::Mutex* mu;
-    ~Unlock() ABSL_NO_THREAD_SAFETY_ANALYSIS { mu->Unlock(); }
-  } unlock{&entry->mu};
-  if (entry->pending.load() != 0 || entry->dead) return;
-  if (!Snapshot(held, /*deactivated=*/true).ok()) return;
-  // Best effort: recovery then loads it to check.
-  (void)store_.SetState(id, lease_.epoch(), kStateDeactivated);
-  registry_.Remove(entry);
-  state.hub.Close(id, /*finished=*/false);
-  state.live.erase(it);
-  metrics_->SessionsInMemory(-1);
-  metrics_->CountDeactivation();
-}
-
-void Engine::OnStop(int worker) {
-  WorkerState& state = states_[worker];
-  // Persistent sessions get a last snapshot while the lease is ours; every
-  // interpreter is destroyed on this thread (its data model belongs to it).
-  if (snapshot_on_stop_.load()) {
-    for (auto& [id, held] : state.live) {
-      if (held.session->persistent() && !held.session->ended() &&
-          held.session->applied_seq() > held.session->snapshot_seq()) {
-        (void)Snapshot(held, /*deactivated=*/false);
-      }
-    }
-  }
-  for (auto& [id, held] : state.live) state.hub.Close(id, /*finished=*/false);
-  state.live.clear();
-}
-
-void Engine::OnQueued(double seconds) { metrics_->ObserveQueueing(seconds); }
 
 }  // namespace orch::session_engine

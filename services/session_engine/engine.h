@@ -145,6 +145,15 @@ class Engine final : private NodeLease::Listener, private WorkerPool::Handler {
   void LeaseLoop();
 
   // ---- the API's steps ----
+  struct ResolvedDocument {
+    std::shared_ptr<const scxml::Document> document;
+    std::string url;   // as started: the URL that worked, or "inline"
+  };
+  // The start's document: fetched (then the alternate URL) or inline.
+  absl::StatusOr<ResolvedDocument> ResolveDocument(const session::v1::StartSessionRequest& req);
+  // Entry 1 of a new session (without its seed, which needs the id).
+  absl::StatusOr<event::v1::LogEntry> StartedEntry(const session::v1::StartSessionRequest& req,
+                                                   const scxml::Document& doc, const std::string& url) const;
   // INVALID_ARGUMENT for a malformed id, FAILED_PRECONDITION for another node's.
   absl::Status CheckSessionId(const std::string& id) const;
   absl::Status CheckInput(const std::string& session_id, const event::v1::Event& event) const;
