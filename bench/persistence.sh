@@ -100,8 +100,10 @@ for _ in range(200):
   nodes=$(printf '"127.0.0.1:%s", ' "${ports[@]}")
 
   # run_cluster <ack-replicas> <load args...>: a proxy with that setting,
-  # one load run, the proxy stopped. Prints the load line plus CPU per
-  # append of the proxy and of the six Redis processes together.
+  # one load run, the proxy stopped. Sets cluster_line to the load line plus
+  # CPU per append of the proxy and of the six Redis processes together (not
+  # printed: a command substitution would run it in a subshell, which does
+  # not own the processes stack.sh started).
   run_cluster() {
     local ack=$1; shift
     local gport out n p0 r0 r1 ppid
@@ -126,9 +128,9 @@ TOML
     r1=0; for rp in "${redis_pids[@]}"; do r1=$(( r1 + $(cpu "$rp") )); done
     stack_stop "proxy-$ack"
     n=$(sed -n 's/.*appends=\([0-9]*\).*/\1/p' <<<"$out")
-    awk -v o="$out" -v p="$p0" -v r=$(( r1 - r0 )) -v n="${n:-0}" -v t="$tck" 'BEGIN {
+    cluster_line=$(awk -v o="$out" -v p="$p0" -v r=$(( r1 - r0 )) -v n="${n:-0}" -v t="$tck" 'BEGIN {
           printf "%s proxy_cpu_us_per_append=%.1f redis_cpu_us_per_append=%.1f\n", o,
-                 n ? p * 1e6 / t / n : 0, n ? r * 1e6 / t / n : 0 }'
+                 n ? p * 1e6 / t / n : 0, n ? r * 1e6 / t / n : 0 }')
   }
   rate() { sed -n 's/.*appends_per_s=\([0-9]*\).*/\1/p' <<<"$1"; }
   common=(--sessions "$sessions" --seconds "$seconds")
@@ -136,11 +138,12 @@ TOML
   for round in 1 2; do
     for ack in -1 0; do
       label=$([ "$ack" = 0 ] && echo off || echo on)
-      line=$(run_cluster "$ack" "${common[@]}" --streams "$batch_streams" --batch 1 \
-                         --prefix "B$label$round")
+      run_cluster "$ack" "${common[@]}" --streams "$batch_streams" --batch 1 --prefix "B$label$round"
+      line=$cluster_line
       echo "cluster, ack-replicas $ack ($label), AppendEventsBatchStream x$batch_streams, $sessions sessions: $line"
       sum[batch_$label]=$(( ${sum[batch_$label]:-0} + $(rate "$line") ))
-      line=$(run_cluster "$ack" "${common[@]}" --prefix "U$label$round")
+      run_cluster "$ack" "${common[@]}" --prefix "U$label$round"
+      line=$cluster_line
       echo "cluster, ack-replicas $ack ($label), unary AppendEvents, $sessions sessions: $line"
       sum[unary_$label]=$(( ${sum[unary_$label]:-0} + $(rate "$line") ))
     done

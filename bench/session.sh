@@ -16,7 +16,12 @@
 # Ends with one line:
 #   starts_off=.. starts_on=.. events_off=.. events_on=.. proxy_ceiling=.. on_vs_ceiling=..
 #   p99_ms=.. p99_half_ms=.. bytes_per_active_session=.. recovery_s=.. recovery_pass_s=..
-#   cpu_us_per_event=.. cpu_us_per_event_proxy=.. cpu_us_per_event_redis=..
+#   cpu_us_per_event=<engine, persistence off> cpu_us_per_event_on=<engine, on>
+#   cpu_us_per_event_proxy=.. cpu_us_per_event_redis=.. (persistence on)
+#   and with ORCH_BENCH_BASELINE_BUILD=<another build dir>: baseline_events_off=..
+#   baseline_events_on=.. speedup_off=.. speedup_on=.. baseline_cpu_us_per_event=..
+#   baseline_cpu_us_per_event_on=.. (the same event phases with that build's engine,
+#   right after ours, on the same Redis and proxy)
 #
 # Usage: bench/session.sh    (ORCH_BUILD_DIR, ORCH_BENCH_SECONDS=10, ORCH_BENCH_THREADS=32)
 set -euo pipefail
@@ -105,13 +110,34 @@ stop_engine; redis-cli -p "$port" flushall >/dev/null
 
 start_engine scxml.deactivate-idle-ms=0
 events_phase "$off_chart" off; e_off=$phase_line
+cpu_off=$cpu_engine
 events_phase "$on_chart" on; e_on=$phase_line
-cpu_us_per_event="cpu_us_per_event=$cpu_engine cpu_us_per_event_proxy=$cpu_proxy cpu_us_per_event_redis=$cpu_redis"
+cpu_us_per_event="cpu_us_per_event=$cpu_off cpu_us_per_event_on=$cpu_engine cpu_us_per_event_proxy=$cpu_proxy cpu_us_per_event_redis=$cpu_redis"
 on=$(field events_per_s "$e_on")
 half=$(( ${on%.*} / 2 ))
 e_half=$(run --mode events --chart "$on_chart" --sessions 1000 --seconds "$seconds" --rate "$half")
 echo "events, persistence on, at half load ($half/s): $e_half"
 stop_engine; redis-cli -p "$port" flushall >/dev/null
+
+# The baseline: the same two event phases with another build's session-engine
+# (ORCH_BENCH_BASELINE_BUILD, e.g. a build of the previous main) on the same
+# Redis and proxy, right after ours, so that both see the same machine.
+baseline=
+if [ -n "${ORCH_BENCH_BASELINE_BUILD:-}" ]; then
+  ours_build=$STACK_BUILD
+  STACK_BUILD=$ORCH_BENCH_BASELINE_BUILD
+  stack_require session-engine
+  start_engine scxml.deactivate-idle-ms=0
+  STACK_BUILD=$ours_build
+  events_phase "$off_chart" "off (baseline)"; b_off=$phase_line; b_cpu_off=$cpu_engine
+  events_phase "$on_chart" "on (baseline)"; b_on=$phase_line; b_cpu_on=$cpu_engine
+  baseline=$(awk -v on="$on" -v bon="$(field events_per_s "$b_on")" -v off="$(field events_per_s "$e_off")" \
+                 -v boff="$(field events_per_s "$b_off")" -v c="$cpu_off" -v bc="$b_cpu_off" -v bcon="$b_cpu_on" 'BEGIN {
+    printf "baseline_events_off=%.0f baseline_events_on=%.0f speedup_off=%.2f speedup_on=%.2f baseline_cpu_us_per_event=%d baseline_cpu_us_per_event_on=%d",
+           boff, bon, off / boff, on / bon, bc, bcon }')
+  echo "baseline ($ORCH_BENCH_BASELINE_BUILD): $baseline"
+  stop_engine; redis-cli -p "$port" flushall >/dev/null
+fi
 
 # The same with one unary AppendEvents per event (persistence.append-stream = false).
 start_engine scxml.deactivate-idle-ms=0 persistence.append-stream=false
@@ -157,4 +183,4 @@ t=$(run --mode touch --ids "$work/touch.ids"); echo "reactivation of $(wc -l <"$
 
 ratio=$(awk -v a="$on" -v b="$ceiling" 'BEGIN { printf "%.2f", a / b }')
 batch_ratio=$(awk -v a="$on" -v b="$batch_ceiling" 'BEGIN { printf "%.2f", a / b }')
-echo "starts_off=$(field starts_per_s "$s_off") starts_on=$(field starts_per_s "$s_on") events_off=$(field events_per_s "$e_off") events_on=$on proxy_ceiling=$ceiling on_vs_ceiling=$ratio proxy_batch_ceiling=$batch_ceiling on_vs_batch_ceiling=$batch_ratio p99_ms=$(field p99_ms "$e_on") p99_half_ms=$(field p99_ms "$e_half") bytes_per_active_session=$per_active recovery_s=$total recovery_pass_s=${recovery_s:-?} $cpu_us_per_event"
+echo "starts_off=$(field starts_per_s "$s_off") starts_on=$(field starts_per_s "$s_on") events_off=$(field events_per_s "$e_off") events_on=$on proxy_ceiling=$ceiling on_vs_ceiling=$ratio proxy_batch_ceiling=$batch_ceiling on_vs_batch_ceiling=$batch_ratio p99_ms=$(field p99_ms "$e_on") p99_half_ms=$(field p99_ms "$e_half") bytes_per_active_session=$per_active recovery_s=$total recovery_pass_s=${recovery_s:-?} $cpu_us_per_event${baseline:+ $baseline}"
