@@ -591,6 +591,13 @@ TEST_F(SessionEngineTest, RequestsAreAnsweredByTheChartAndWatchersSeeEveryMacros
   EXPECT_TRUE(reader->Finish().ok());
 }
 
+// Sends an `ev` carrying n to the session named by its `peer` parameter on each `fire`.
+constexpr char kSender[] = R"XML(
+  <datamodel><data id="peer" _type="parameter"/></datamodel>
+  <state id="s">
+    <transition event="fire"><send eventexpr="'ev'" targetexpr="'#_scxml_' + peer"><param name="n" expr="_event.data.n"/></send></transition>
+  </state>)XML";
+
 TEST_F(SessionEngineTest, SessionsSendToSessionsOnTheirNodeAndOnOtherNodes) {
   auto one = StartEngine("", 1);
   auto two = StartEngine("", 2);
@@ -599,12 +606,7 @@ TEST_F(SessionEngineTest, SessionsSendToSessionsOnTheirNodeAndOnOtherNodes) {
   auto s1 = Stub(*one);
   auto s2 = Stub(*two);
   const std::string receiver = Chart("recv.scxml", kCounter, "initial=\"idle\" _persist=\"true\"");
-  const std::string sender = Chart("send.scxml", R"XML(
-  <datamodel><data id="peer" _type="parameter"/></datamodel>
-  <state id="s">
-    <transition event="fire"><send eventexpr="'ev'" targetexpr="'#_scxml_' + peer"><param name="n" expr="_event.data.n"/></send></transition>
-  </state>)XML",
-                                   "initial=\"s\" _persist=\"true\"");
+  const std::string sender = Chart("send.scxml", kSender, "initial=\"s\" _persist=\"true\"");
   auto local = Start(*s1, receiver);
   auto remote = Start(*s2, receiver);
   ASSERT_OK(local);
@@ -657,12 +659,7 @@ TEST_F(SessionEngineTest, SendsBetweenNodesUseTlsAndAPeerWithoutItIsRefused) {
   auto s3 = Stub(*three);
   auto s4 = Stub(*four);
   const std::string receiver = Chart("recv_tls.scxml", kCounter, "initial=\"idle\" _persist=\"true\"");
-  const std::string sender = Chart("send_tls.scxml", R"XML(
-  <datamodel><data id="peer" _type="parameter"/></datamodel>
-  <state id="s">
-    <transition event="fire"><send eventexpr="'ev'" targetexpr="'#_scxml_' + peer"><param name="n" expr="_event.data.n"/></send></transition>
-  </state>)XML",
-                                   "initial=\"s\" _persist=\"true\"");
+  const std::string sender = Chart("send_tls.scxml", kSender, "initial=\"s\" _persist=\"true\"");
   auto on_two = Start(*s2, receiver);
   auto on_four = Start(*s4, receiver);
   ASSERT_OK(on_two);
