@@ -1,10 +1,7 @@
 #include "common/scxml/compiler.h"
 
-#include <openssl/sha.h>
-
 #include <algorithm>
 #include <cctype>
-#include <cstdio>
 #include <set>
 
 #include "absl/strings/ascii.h"
@@ -13,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/base/json.h"
+#include "common/base/sha256.h"
 #include "common/scxml/null_data_model.h"
 
 namespace orch::scxml {
@@ -1027,18 +1025,6 @@ std::vector<std::string> CompileAll(std::string_view source, const std::string& 
 }
 
 }  // namespace
-
-std::string Sha256Hex(std::string_view text) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
-  std::string hex;
-  char buf[3];
-  for (unsigned char b : digest) {
-    std::snprintf(buf, sizeof buf, "%02x", b);
-    hex += buf;
-  }
-  return hex;
-}
 
 bool EventMatches(std::string_view descriptor, std::string_view name) {
   if (descriptor == "*") return true;

@@ -1,8 +1,5 @@
 #include "services/persistence_proxy/redis_store.h"
 
-#include <openssl/evp.h>
-#include <openssl/sha.h>
-
 #include <algorithm>
 #include <utility>
 
@@ -13,6 +10,7 @@
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/timestamp.pb.h"
+#include "common/base/sha256.h"
 #include "common/redis/cluster_slots.h"
 #include "services/persistence_proxy/scripts.h"
 
@@ -52,24 +50,6 @@ absl::Status ValidateKeyPart(const char* field, const std::string& v, bool allow
     }
   }
   return absl::OkStatus();
-}
-
-// SHA-256 with the digest fetched once and a context per thread: OpenSSL 3's
-// one-shot SHA256() looks the algorithm up (locks, property queries) on
-// every call, which showed in the append path's profile.
-void Sha256(const std::string& data, unsigned char out[SHA256_DIGEST_LENGTH]) {
-  static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-  struct Ctx {
-    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-    ~Ctx() { EVP_MD_CTX_free(ctx); }
-  };
-  thread_local Ctx c;
-  unsigned int len = 0;
-  if (md == nullptr || c.ctx == nullptr || EVP_DigestInit_ex2(c.ctx, md, nullptr) != 1 ||
-      EVP_DigestUpdate(c.ctx, data.data(), data.size()) != 1 ||
-      EVP_DigestFinal_ex(c.ctx, out, &len) != 1) {
-    SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), out);
-  }
 }
 
 absl::Status ValidateSha256(const char* field, const std::string& v) {
@@ -150,25 +130,11 @@ std::string NodeOfSessionId(const std::string& session_id) {
   return session_id.substr(1, end - 1);
 }
 
-std::string Sha256Hex(const std::string& data) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  Sha256(data, digest);
-  static const char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char b : digest) {
-    out.push_back(kHex[b >> 4]);
-    out.push_back(kHex[b & 15]);
-  }
-  return out;
-}
-
 std::string EntryDigest(const LogEntry& entry) {
   LogEntry copy = entry;
   copy.clear_append_time();
-  const std::string bytes = Serialize(copy);
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  Sha256(bytes, digest);
-  return std::string(reinterpret_cast<const char*>(digest), 8);
+  const Sha256Digest digest = Sha256(Serialize(copy));
+  return std::string(reinterpret_cast<const char*>(digest.data()), 8);
 }
 
 namespace {
@@ -241,9 +207,8 @@ EncodedEntry EncodeEntry(const LogEntry& entry, uint64_t epoch, absl::Time now) 
   }
   EncodedEntry out;
   const std::string bytes = SerializeWithoutTime(entry, epoch);
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  Sha256(bytes, digest);
-  out.digest.assign(reinterpret_cast<const char*>(digest), 8);
+  const Sha256Digest digest = Sha256(bytes);
+  out.digest.assign(reinterpret_cast<const char*>(digest.data()), 8);
   // Fields are serialized in field-number order: seq (1), then append_time
   // (2), then the rest. So the entry with its append_time is the entry
   // without it with the timestamp's field spliced in after seq (the same

@@ -146,7 +146,4 @@ struct EncodedEntry {
 };
 EncodedEntry EncodeEntry(const orch::event::v1::LogEntry& entry, uint64_t epoch, absl::Time now);
 
-// 64 lowercase hex digits of SHA-256(data).
-std::string Sha256Hex(const std::string& data);
-
 }  // namespace orch::persistence_proxy

@@ -5,6 +5,7 @@
 
 #include "services/persistence_proxy/redis_store.h"
 
+#include "common/base/sha256.h"
 #include "common/testing/status_matchers.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
@@ -102,10 +103,6 @@ TEST(EncodeEntryTest, SameBytesAsSerializingTheEntry) {
     EXPECT_EQ(e.bytes, serialize(expected)) << in.seq();
     EXPECT_EQ(e.digest, EntryDigest(expected)) << in.seq();
   }
-}
-
-TEST(DigestTest, Sha256Hex) {
-  EXPECT_EQ(Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
 class ValidationTest : public ::testing::Test {

@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "common/base/sha256.h"
 #include "common/redis/cluster_slots.h"
 #include "common/redis/testing/redis_server.h"
 #include "common/testing/status_matchers.h"
