@@ -6,6 +6,7 @@
 #include <functional>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -48,13 +49,7 @@ std::string RandomHex(size_t bytes) {
   if (getrandom(buf, bytes, 0) != static_cast<ssize_t>(bytes)) {
     for (size_t i = 0; i < bytes; ++i) buf[i] = static_cast<unsigned char>(absl::ToUnixNanos(absl::Now()) >> (i % 8));
   }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (size_t i = 0; i < bytes; ++i) {
-    out.push_back(kHex[buf[i] >> 4]);
-    out.push_back(kHex[buf[i] & 15]);
-  }
-  return out;
+  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(buf), bytes));
 }
 
 std::string Truncated(absl::string_view s) {
