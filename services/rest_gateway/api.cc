@@ -13,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "common/base/fnv1a.h"
 #include "common/base/json.h"
 #include "common/log/log.h"
 #include "common/sessionapi/session_id.h"
@@ -255,11 +256,8 @@ void Api::Fail(const std::shared_ptr<Call>& call, int node, const absl::Status& 
 int Api::PickNode(const std::string* key) {
   const auto& nodes = options_.nodes;
   if (key != nullptr) {
-    // FNV-1a: the same node for the same key in every gateway replica and
-    // version (std::hash and absl::Hash promise neither).
-    uint64_t h = 1469598103934665603ULL;
-    for (unsigned char c : *key) h = (h ^ c) * 1099511628211ULL;
-    return nodes[h % nodes.size()];
+    // The same node for the same key in every gateway replica and version.
+    return nodes[Fnv1a64(*key) % nodes.size()];
   }
   // Round robin over the nodes that are up (all of them when none is).
   // Picking "the first up node from the counter on" instead would give the
