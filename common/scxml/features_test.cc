@@ -13,6 +13,7 @@
 #include "common/base/json.h"
 #include "common/js/ecmascript_data_model.h"
 #include "common/scxml/compiler.h"
+#include "common/scxml/delay.h"
 #include "common/scxml/interpreter.h"
 #include "common/testing/status_matchers.h"
 #include "gmock/gmock.h"
@@ -277,6 +278,48 @@ TEST(ErrorExecutionTest, BadSendTypeAndTargetAreErrorExecution) {
   ASSERT_NE(s, nullptr);
   Send(*s, "go");
   EXPECT_THAT(env.logs, ElementsAre("errs=2"));
+}
+
+// delay and delayexpr follow one rule (common/scxml/delay.h): the same text
+// gives the same delay, and a value beyond the limit is refused by both.
+TEST(DelayTest, DelayexprBehavesLikeDelay) {
+  FeatureEnvironment env;
+  auto s = Start(Compile(R"X(
+    <state id="a">
+      <onentry><send event="by_delay" delay=" 5s"/><send event="by_expr" delayexpr="' 5s'"/>
+        <send event="by_delay" delay="5s "/><send event="by_expr" delayexpr="'5s '"/></onentry>
+      <transition event="by_delay"><log label="fired" expr="'delay'"/></transition>
+      <transition event="by_expr"><log label="fired" expr="'delayexpr'"/></transition>
+      <transition event="error.execution"><log label="error" expr="_event.data.message"/></transition>
+    </state>)X"), &env);
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->NextDueMs(), 1'000'000 + 5000);
+  s->SetNow(1'000'000 + 4999);
+  s->RunUntilIdle();
+  EXPECT_THAT(env.logs, ElementsAre());
+  s->SetNow(1'000'000 + 5000);
+  s->RunUntilIdle();
+  EXPECT_THAT(env.logs, ElementsAre("fired=\"delay\"", "fired=\"delayexpr\"", "fired=\"delay\"",
+                                    "fired=\"delayexpr\""));
+}
+
+TEST(DelayTest, DelayexprBeyondTheLimitIsRefusedLikeDelay) {
+  EXPECT_THAT(CompileDocument(std::string(kOpen) + R"X(><state id="a"><onentry>
+                <send event="e" delay="1000000001s"/></onentry></state></scxml>)X", "f.scxml", Options()),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("delay '1000000001s' is longer than the limit")));
+  FeatureEnvironment env;
+  auto s = Start(Compile(R"X(
+    <state id="a">
+      <onentry><send event="longest" delayexpr="'1000000000s'"/></onentry>
+      <onentry><send event="too_long" delayexpr="'1000000001s'"/></onentry>
+      <onentry><send event="spaced" delayexpr="'5 s'"/></onentry>
+      <transition event="error.execution"><log label="error" expr="_event.data.message"/></transition>
+    </state>)X"), &env);
+  ASSERT_NE(s, nullptr);
+  ASSERT_EQ(env.logs.size(), 2u);
+  EXPECT_THAT(env.logs[0], HasSubstr("<send> delayexpr: '1000000001s' is longer than the limit of 1000000000000 ms"));
+  EXPECT_THAT(env.logs[1], HasSubstr("<send> delayexpr: '5 s' is not a time such as 500ms"));
+  EXPECT_EQ(s->NextDueMs(), 1'000'000 + kMaxDelayMs);
 }
 
 // ---------------------------------------------------------------- invoke

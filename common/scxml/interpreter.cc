@@ -7,6 +7,7 @@
 #include "common/base/json.h"
 #include "common/base/utf8.h"
 #include "common/scxml/compiler.h"
+#include "common/scxml/delay.h"
 #include "common/scxml/null_data_model.h"
 #include "orch/scxml/v1/snapshot.pb.h"
 
@@ -951,20 +952,9 @@ bool Interpreter::DoSend(const ExecNode& n) {
   if (n.delayexpr != kNoCode) {
     auto v = dm_->EvalString(n.delayexpr);
     if (!v.ok()) return fail("delayexpr", v.status(), sendid);
-    std::string d = *v;
-    double num = 0;
-    double factor = 0;
-    if (absl::EndsWith(d, "ms")) {
-      factor = 1;
-      d.resize(d.size() - 2);
-    } else if (absl::EndsWith(d, "s")) {
-      factor = 1000;
-      d.resize(d.size() - 1);
-    }
-    if (factor == 0 || !absl::SimpleAtod(d, &num) || num < 0) {
-      return fail("delayexpr", absl::InvalidArgumentError(absl::StrCat("'", *v, "' is not a delay")), sendid);
-    }
-    delay = static_cast<int64_t>(num * factor + 0.5);
+    auto ms = ParseDelay(*v);
+    if (!ms.ok()) return fail("delayexpr", ms.status(), sendid);
+    delay = *ms;
   }
   auto data = EvalData(n.namelist, n.params, n.content);
   if (!data.ok()) return fail("data", data.status(), sendid);
