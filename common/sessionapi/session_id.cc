@@ -83,4 +83,6 @@ absl::StatusOr<int> NodeOfSessionId(absl::string_view id) {
   return node;
 }
 
+std::string NodeLeaseName(int node) { return absl::StrCat("node:", node); }
+
 }  // namespace orch::sessionapi

@@ -50,5 +50,10 @@ TEST(SessionIdTest, MalformedIdsAreRefusedWithTheReason) {
   EXPECT_EQ(std::string(s.status().message()).find('\x01'), std::string::npos);
 }
 
+TEST(NodeLeaseNameTest, IsNodeColonNumber) {
+  EXPECT_EQ(NodeLeaseName(1), "node:1");
+  EXPECT_EQ(NodeLeaseName(4665), "node:4665");
+}
+
 }  // namespace
 }  // namespace orch::sessionapi

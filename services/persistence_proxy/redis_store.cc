@@ -12,6 +12,7 @@
 #include "google/protobuf/timestamp.pb.h"
 #include "common/base/sha256.h"
 #include "common/redis/cluster_slots.h"
+#include "common/sessionapi/session_id.h"
 #include "services/persistence_proxy/scripts.h"
 
 namespace orch::persistence_proxy {
@@ -122,13 +123,6 @@ absl::Status ValidateTtl(const char* field, uint32_t ttl_ms) {
 }
 
 }  // namespace
-
-std::string NodeOfSessionId(const std::string& session_id) {
-  if (session_id.size() < 3 || session_id[0] != '~') return "";
-  const size_t end = session_id.find('~', 1);
-  if (end == std::string::npos || end == 1) return "";
-  return session_id.substr(1, end - 1);
-}
 
 std::string EntryDigest(const LogEntry& entry) {
   LogEntry copy = entry;
@@ -275,10 +269,13 @@ bool RedisStore::PrepareAppend(const pb::AppendEventsRequest& req, Done<pb::Appe
   std::string node;
   std::string doc = req.document_sha256();
   if (first == 1) {
-    node = req.node().empty() ? NodeOfSessionId(sid) : req.node();
-    if (node.empty()) {
-      return fail(absl::InvalidArgumentError(
-          "node: required to create a session whose id does not name one (~<node>~...)"));
+    if (!req.node().empty()) {
+      node = req.node();
+    } else if (absl::StatusOr<int> n = sessionapi::NodeOfSessionId(sid); n.ok()) {
+      node = absl::StrCat(*n);
+    } else {
+      return fail(absl::InvalidArgumentError(absl::StrCat(
+          "node: required to create a session whose id does not name one (", n.status().message(), ")")));
     }
     if (auto s = ValidateKeyPart("node", node, /*allow_colon=*/false); !s.ok()) return fail(s);
     if (doc.empty() && req.entries(0).has_started()) doc = req.entries(0).started().document_sha256();

@@ -129,9 +129,6 @@ class RedisStore final : public Store {
   std::unordered_map<int, AppendGroup> append_groups_;  // by slot (-1: standalone)
 };
 
-// The node of a "~<node>~<id>" session id, or "".
-std::string NodeOfSessionId(const std::string& session_id);
-
 // The 8-byte digest stored beside each log entry: the first 8 bytes of
 // SHA-256 over the deterministic serialization of the entry with
 // append_time cleared (so a retry stamped at another time still matches).

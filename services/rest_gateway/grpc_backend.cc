@@ -5,14 +5,13 @@
 #include "absl/strings/str_cat.h"
 #include "common/grpc/status.h"
 #include "common/log/log.h"
+#include "common/sessionapi/session_id.h"
 #include "grpcpp/grpcpp.h"
 
 namespace orch::rest_gateway {
 namespace {
 
 namespace pv1 = ::orch::persistence::v1;
-
-std::string LeaseName(int node) { return absl::StrCat("node:", node); }
 
 constexpr absl::Duration kUnusedAfter = absl::Minutes(1);
 
@@ -124,7 +123,7 @@ void GrpcBackend::StartLookup(int node) {
   if (e.lookup_in_flight || stopping_) return;
   e.lookup_in_flight = true;
   auto call = std::make_shared<CallState<pv1::GetLeaseRequest, pv1::GetLeaseResponse>>();
-  call->req.set_name(LeaseName(node));
+  call->req.set_name(sessionapi::NodeLeaseName(node));
   call->ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(2)));
   proxy_->async()->GetLease(&call->ctx, &call->req, &call->resp,
                             [this, node, call](::grpc::Status s) { OnLease(node, s, call->resp); });

@@ -14,6 +14,7 @@
 #include "absl/time/clock.h"
 #include "common/redis/cluster_slots.h"
 #include "common/redis/testing/redis_server.h"
+#include "common/sessionapi/session_id.h"
 #include "common/testing/status_matchers.h"
 #include "gtest/gtest.h"
 #include "services/persistence_proxy/redis_store.h"
@@ -45,7 +46,9 @@ TEST(FailoverTest, AppendsResumeAfterAMasterIsKilled) {
 
   constexpr int kSessions = 12;
   std::vector<std::string> sids;
-  for (int i = 0; i < kSessions; ++i) sids.push_back(absl::StrCat("~1~FAILOVER", i));
+  for (int i = 0; i < kSessions; ++i) {
+    sids.push_back(sessionapi::SessionIdForKey(1, absl::StrCat("failover", i)));
+  }
   const int victim_slot = redis::KeySlot(store.SessionKey(sids[0], "meta"));
 
   struct Writer {

@@ -17,6 +17,7 @@
 #include "absl/time/clock.h"
 #include "common/grpc/channel.h"
 #include "common/redis/testing/redis_server.h"
+#include "common/sessionapi/session_id.h"
 #include "common/testing/certs.h"
 #include "common/testing/http_client.h"
 #include "common/testing/status_matchers.h"
@@ -82,6 +83,10 @@ std::unique_ptr<grpc::ClientContext> Ctx(int seconds = 5) {
   ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(seconds));
   return ctx;
 }
+
+// A well-formed session id of `node` (the proxy takes a new session's node
+// from it), named by `name`.
+std::string Sid(int node, const std::string& name) { return sessionapi::SessionIdForKey(node, name); }
 
 pb::AppendEventsRequest Batch(const std::string& sid, uint64_t epoch, uint64_t first, uint64_t last,
                               size_t payload = 10) {
@@ -157,7 +162,7 @@ TEST_F(ProxyProcessTest, ServesTheStoreOverGrpcWithClearStatusCodes) {
   ASSERT_OK(proxy);
   EXPECT_TRUE(Proxy::Eventually([&] { return proxy->Health() == HealthCheckResponse::SERVING; }));
 
-  const std::string sid = "~3~GRPCSESSION";
+  const std::string sid = Sid(3, "GRPCSESSION");
   ASSERT_TRUE(Append(*proxy, Batch(sid, 2, 1, 1)).ok());
   for (uint64_t first = 2; first < 600; first += 100) {
     auto s = Append(*proxy, Batch(sid, 2, first, first + 99));
@@ -207,7 +212,7 @@ TEST_F(ProxyProcessTest, ServesTheStoreOverGrpcWithClearStatusCodes) {
   expect(Append(*proxy, Batch("~3~{x}", 2, 1, 1)), grpc::StatusCode::INVALID_ARGUMENT, "session_id");
   expect(Append(*proxy, Batch(sid, 2, 600, 600, 2000)), grpc::StatusCode::INVALID_ARGUMENT,
          "entries[0]: 20");
-  expect(Append(*proxy, Batch("~3~NOBODY", 2, 5, 5)), grpc::StatusCode::NOT_FOUND, "unknown session");
+  expect(Append(*proxy, Batch(Sid(3, "NOBODY"), 2, 5, 5)), grpc::StatusCode::NOT_FOUND, "unknown session");
   expect(Append(*proxy, Batch(sid, 2, 604, 604)), grpc::StatusCode::ABORTED, "does not follow");
   expect(Append(*proxy, Batch(sid, 1, 602, 602)), grpc::StatusCode::ABORTED, "fenced");
   {
@@ -225,7 +230,7 @@ TEST_F(ProxyProcessTest, ServesTheStoreOverGrpcWithClearStatusCodes) {
     for (int i = 0; i < 20; ++i) {
       pb::AppendEventsStreamRequest r;
       r.set_request_id(i);
-      *r.mutable_append() = Batch(absl::StrCat("~3~STREAM", i), 1, 1, 2);
+      *r.mutable_append() = Batch(Sid(3, absl::StrCat("STREAM", i)), 1, 1, 2);
       ASSERT_TRUE(stream->Write(r));
     }
     pb::AppendEventsStreamRequest bad;
@@ -263,7 +268,7 @@ TEST_F(ProxyProcessTest, ServesTheStoreOverGrpcWithClearStatusCodes) {
     for (int i = 0; i < 30; ++i) {
       pb::AppendEventsStreamRequest* r = first.add_appends();
       r->set_request_id(i);
-      *r->mutable_append() = Batch(absl::StrCat("~3~BATCH", i), 1, 1, 2);
+      *r->mutable_append() = Batch(Sid(3, absl::StrCat("BATCH", i)), 1, 1, 2);
     }
     pb::AppendEventsStreamRequest* gap = first.add_appends();
     gap->set_request_id(100);
@@ -297,11 +302,11 @@ TEST_F(ProxyProcessTest, ServesTheStoreOverGrpcWithClearStatusCodes) {
     for (int i = 0; i < 30; ++i) {
       pb::AppendEventsStreamRequest* r = second.add_appends();
       r->set_request_id(200 + i);
-      *r->mutable_append() = Batch(absl::StrCat("~3~BATCH", i), 1, 3, 3);
+      *r->mutable_append() = Batch(Sid(3, absl::StrCat("BATCH", i)), 1, 3, 3);
     }
     pb::AppendEventsStreamRequest* again = second.add_appends();
     again->set_request_id(300);
-    *again->mutable_append() = Batch("~3~BATCH0", 1, 1, 2);
+    *again->mutable_append() = Batch(Sid(3, "BATCH0"), 1, 1, 2);
     ASSERT_TRUE(stream->Write(second));
     stream->WritesDone();
     std::map<uint64_t, pb::AppendEventsStreamResponse> more;
@@ -317,7 +322,7 @@ TEST_F(ProxyProcessTest, ServesTheStoreOverGrpcWithClearStatusCodes) {
     EXPECT_EQ(more[300].code(), 0) << more[300].message();
     EXPECT_GE(more[300].last_seq(), 2u);
     pb::GetSessionMetaRequest m;
-    m.set_session_id("~3~BATCH7");
+    m.set_session_id(Sid(3, "BATCH7"));
     pb::GetSessionMetaResponse mr;
     ASSERT_TRUE(proxy->stub->GetSessionMeta(Ctx().get(), m, &mr).ok());
     EXPECT_EQ(mr.meta().last_seq(), 3u);
@@ -346,7 +351,7 @@ TEST_F(ProxyProcessTest, ServesFromARedisClusterFoundFromOneSeed) {
   EXPECT_TRUE(Proxy::Eventually([&] { return proxy->Health() == HealthCheckResponse::SERVING; }));
   // Sessions spread over all three masters.
   for (int i = 0; i < 30; ++i) {
-    const std::string sid = absl::StrCat("~2~CLUSTER", i);
+    const std::string sid = Sid(2, absl::StrCat("CLUSTER", i));
     auto s = Append(*proxy, Batch(sid, 1, 1, 3));
     ASSERT_TRUE(s.ok()) << s.error_message();
     pb::LoadSessionRequest load;
@@ -378,7 +383,7 @@ TEST_F(ProxyProcessTest, RedisDownFailsFastAndBothRecover) {
   auto proxy = StartProxy(Nodes((*redis)->address()) + "request-timeout-ms = 300\n");
   ASSERT_OK(proxy);
   ASSERT_TRUE(Proxy::Eventually([&] { return proxy->Health() == HealthCheckResponse::SERVING; }));
-  const std::string sid = "~1~DOWN";
+  const std::string sid = Sid(1, "DOWN");
   ASSERT_TRUE(Append(*proxy, Batch(sid, 1, 1, 1)).ok());
   uint64_t next = 2;
 
@@ -401,7 +406,7 @@ TEST_F(ProxyProcessTest, RedisDownFailsFastAndBothRecover) {
 
   // A dead server: fast UNAVAILABLE, then recovery on restart.
   ASSERT_OK((*redis)->Stop(SIGKILL));
-  s = Append(*proxy, Batch("~1~OTHER", 1, 1, 1), 10);
+  s = Append(*proxy, Batch(Sid(1, "OTHER"), 1, 1, 1), 10);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
   EXPECT_TRUE(Proxy::Eventually([&] {
     return absl::StrContains(proxy->Metrics(), "orch_persistence_redis_up 0") &&
@@ -413,7 +418,7 @@ TEST_F(ProxyProcessTest, RedisDownFailsFastAndBothRecover) {
            proxy->Health() == HealthCheckResponse::SERVING;
   }));
   // The restarted server has no persistence here: a new session works.
-  EXPECT_TRUE(Proxy::Eventually([&] { return Append(*proxy, Batch("~1~AFTER", 1, 1, 1)).ok(); }));
+  EXPECT_TRUE(Proxy::Eventually([&] { return Append(*proxy, Batch(Sid(1, "AFTER"), 1, 1, 1)).ok(); }));
   ASSERT_OK(proxy->process->Signal(SIGTERM));
   auto exit = proxy->process->Wait(absl::Seconds(10));
   ASSERT_OK(exit);
@@ -428,10 +433,10 @@ TEST_F(ProxyProcessTest, StartsWithoutRedisAndServesOnceItIsUp) {
   auto proxy = StartProxy(Nodes(address));
   ASSERT_OK(proxy);
   EXPECT_EQ(proxy->Health(), HealthCheckResponse::NOT_SERVING);
-  EXPECT_EQ(Append(*proxy, Batch("~1~A", 1, 1, 1)).error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(Append(*proxy, Batch(Sid(1, "A"), 1, 1, 1)).error_code(), grpc::StatusCode::UNAVAILABLE);
   ASSERT_OK((*redis)->Restart());
   EXPECT_TRUE(Proxy::Eventually([&] { return proxy->Health() == HealthCheckResponse::SERVING; }));
-  EXPECT_TRUE(Append(*proxy, Batch("~1~A", 1, 1, 1)).ok());
+  EXPECT_TRUE(Append(*proxy, Batch(Sid(1, "A"), 1, 1, 1)).ok());
 }
 
 TEST_F(ProxyProcessTest, AclUserAndWrongPassword) {
@@ -442,7 +447,7 @@ TEST_F(ProxyProcessTest, AclUserAndWrongPassword) {
     auto proxy = StartProxy(Nodes((*redis)->address()) + "username = \"orch\"\npassword = \"s3cret\"\n");
     ASSERT_OK(proxy);
     EXPECT_TRUE(Proxy::Eventually([&] { return proxy->Health() == HealthCheckResponse::SERVING; }));
-    EXPECT_TRUE(Append(*proxy, Batch("~1~ACL", 1, 1, 1)).ok());
+    EXPECT_TRUE(Append(*proxy, Batch(Sid(1, "ACL"), 1, 1, 1)).ok());
   }
   auto [code, err] = RunToExit(Nodes((*redis)->address()) + "username = \"orch\"\npassword = \"wrong\"\n");
   EXPECT_EQ(code, 2) << err;
@@ -466,7 +471,7 @@ TEST_F(ProxyProcessTest, TlsRedisWithAndWithoutClientCertificatesAndBadFiles) {
                             "\"\ntls-key = \"" + certs->client_key + "\"\n");
     ASSERT_OK(proxy);
     EXPECT_TRUE(Proxy::Eventually([&] { return proxy->Health() == HealthCheckResponse::SERVING; }));
-    EXPECT_TRUE(Append(*proxy, Batch("~1~TLS", 1, 1, 1)).ok());
+    EXPECT_TRUE(Append(*proxy, Batch(Sid(1, "TLS"), 1, 1, 1)).ok());
   }
   auto tls = testing::RedisServer::Start({.tls = true, .tls_cert = certs->server_cert,
                                           .tls_key = certs->server_key, .tls_ca = certs->ca_cert,
@@ -476,7 +481,7 @@ TEST_F(ProxyProcessTest, TlsRedisWithAndWithoutClientCertificatesAndBadFiles) {
     auto proxy = StartProxy(Nodes((*tls)->address()) + ca);
     ASSERT_OK(proxy);
     EXPECT_TRUE(Proxy::Eventually([&] { return proxy->Health() == HealthCheckResponse::SERVING; }));
-    EXPECT_TRUE(Append(*proxy, Batch("~1~TLS", 1, 1, 1)).ok());
+    EXPECT_TRUE(Append(*proxy, Batch(Sid(1, "TLS"), 1, 1, 1)).ok());
   }
   // A CA that did not sign the server's certificate: refused, names the option.
   auto [code, err] = RunToExit(Nodes((*tls)->address()) + "tls-enabled = true\ntls-cacert = \"" +
