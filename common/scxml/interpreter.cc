@@ -4,18 +4,17 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "common/base/json.h"
 #include "common/base/utf8.h"
 #include "common/scxml/compiler.h"
 #include "common/scxml/delay.h"
+#include "common/scxml/io_processors.h"
 #include "common/scxml/null_data_model.h"
 #include "orch/scxml/v1/snapshot.pb.h"
 
 namespace orch::scxml {
 namespace {
-
-constexpr char kScxmlType[] = "http://www.w3.org/TR/scxml/#SCXMLEventProcessor";
-constexpr char kBasicHttpType[] = "http://www.w3.org/TR/scxml/#BasicHTTPEventProcessor";
 
 const char* TypeName(Event::Type t) {
   switch (t) {
@@ -27,11 +26,11 @@ const char* TypeName(Event::Type t) {
 }
 
 bool IsScxmlInvokeType(const std::string& t) {
-  return t.empty() || t == "scxml" || t == "http://www.w3.org/TR/scxml/" || t == "http://www.w3.org/TR/scxml" ||
-         t == kScxmlType;
+  return t.empty() || t == "scxml" || t == kScxmlInvokeType || t == absl::StripSuffix(kScxmlInvokeType, "/") ||
+         t == kScxmlEventProcessor;
 }
 
-bool IsScxmlSendType(const std::string& t) { return t.empty() || t == kScxmlType || t == "scxml"; }
+bool IsScxmlSendType(const std::string& t) { return t.empty() || t == kScxmlEventProcessor || t == "scxml"; }
 
 std::string ErrorData(const std::string& message) {
   return absl::StrCat("{\"message\":", JsonString(message), "}");
@@ -115,7 +114,7 @@ absl::Status Interpreter::Start() {
 
 absl::Status Interpreter::InitDataModel() {
   const std::string location = JsonString("#_scxml_" + options_.session_id);
-  std::string io = absl::StrCat("{\"scxml\":{\"location\":", location, "},", JsonString(kScxmlType),
+  std::string io = absl::StrCat("{\"scxml\":{\"location\":", location, "},", JsonString(kScxmlEventProcessor),
                                 ":{\"location\":", location, "}");
   if (!options_.extra_ioprocessors.empty()) absl::StrAppend(&io, ",", options_.extra_ioprocessors);
   io += "}";
@@ -965,7 +964,7 @@ bool Interpreter::DoSend(const ExecNode& n) {
   }
   e.data = *data;
   e.sendid = sendid;
-  if (!IsScxmlSendType(type) && type != kBasicHttpType) {
+  if (!IsScxmlSendType(type) && type != kBasicHttpEventProcessor) {
     return fail("type", absl::InvalidArgumentError(absl::StrCat("unsupported type '", type, "'")), sendid);
   }
   if (IsScxmlSendType(type)) {
@@ -974,7 +973,7 @@ bool Interpreter::DoSend(const ExecNode& n) {
     if (!valid_target) {
       return fail("target", absl::InvalidArgumentError(absl::StrCat("invalid target '", target, "'")), sendid);
     }
-    e.origintype = kScxmlType;
+    e.origintype = kScxmlEventProcessor;
     e.origin = "#_scxml_" + options_.session_id;
   }
   if (delay > 0) {

@@ -1644,7 +1644,7 @@ void Engine::Impl::Housekeep(Worker* w) {
 
 absl::Status Engine::Impl::WorkerEnv::SendExternal(const Interpreter& from, const std::string& target,
                                                    const std::string& type, const scxml::Event& event) {
-  if (type == scxml::kBasicHttpTypeUri) return scxml::BasicHttpSend(target, event);
+  if (type == scxml::kBasicHttpEventProcessor) return scxml::BasicHttpSend(target, event);
   if (absl::StartsWith(target, kRequestOriginPrefix)) {
     if (current_ == nullptr || !current_->replaying) {
       engine_->Answer(target.substr(std::string_view(kRequestOriginPrefix).size()), event);

@@ -97,7 +97,7 @@ class ToolEnvironment final : public orch::scxml::InterpreterEnvironment {
 
   absl::Status SendExternal(const Interpreter&, const std::string& target, const std::string& type,
                             const Event& event) override {
-    if (type == orch::scxml::kBasicHttpTypeUri) {
+    if (type == orch::scxml::kBasicHttpEventProcessor) {
       // Synchronous: when the POST returns, the receiver has the event, so
       // it is queued before anything this session sends next.
       absl::Status s = orch::scxml::BasicHttpSend(target, event);
