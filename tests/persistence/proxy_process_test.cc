@@ -19,63 +19,35 @@
 #include "common/redis/testing/redis_server.h"
 #include "common/sessionapi/session_id.h"
 #include "common/testing/certs.h"
-#include "common/testing/http_client.h"
+#include "common/testing/eventually.h"
 #include "common/testing/status_matchers.h"
 #include "common/testing/subprocess.h"
 #include "common/testing/temp_dir.h"
 #include "gmock/gmock.h"
-#include "grpc/health/v1/health.grpc.pb.h"
+#include "grpc/health/v1/health.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "orch/persistence/v1/persistence.grpc.pb.h"
+#include "tests/stack/stack.h"
 
 namespace orch::persistence_proxy {
 namespace {
 
 namespace pb = ::orch::persistence::v1;
-using ::grpc::health::v1::Health;
-using ::grpc::health::v1::HealthCheckRequest;
 using ::grpc::health::v1::HealthCheckResponse;
-using ::orch::testing::Subprocess;
+using ::orch::testing::Eventually;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-std::vector<std::string> OrchVariables() { return testing::OrchEnvironmentVariables(); }
+constexpr char kService[] = "orch.persistence.v1.Persistence";
 
-std::string Field(const std::string& json_line, const std::string& key) {
-  return testing::LogLineField(json_line, key);
-}
-
-// A running persistence-proxy.
+// A running persistence-proxy and a stub for its API.
 struct Proxy {
-  std::unique_ptr<Subprocess> process;
-  std::string grpc;
-  std::string metrics;
+  testing::Served served;
   std::unique_ptr<pb::Persistence::Stub> stub;
 
-  std::string Metrics() const {
-    auto r = testing::HttpGet("http://" + metrics + "/metrics");
-    return r.ok() ? r->body : "";
-  }
-  HealthCheckResponse::ServingStatus Health() const {
-    auto stub = Health::NewStub(grpc_util::MakeChannel(grpc));
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-    HealthCheckRequest req;
-    req.set_service("orch.persistence.v1.Persistence");
-    HealthCheckResponse resp;
-    if (!stub->Check(&ctx, req, &resp).ok()) return HealthCheckResponse::UNKNOWN;
-    return resp.status();
-  }
-  // Polls (bounded) until `pred` holds.
-  static bool Eventually(const std::function<bool()>& pred, absl::Duration limit = absl::Seconds(10)) {
-    const absl::Time end = absl::Now() + limit;
-    while (absl::Now() < end) {
-      if (pred()) return true;
-      absl::SleepFor(absl::Milliseconds(50));
-    }
-    return pred();
-  }
+  std::string Metrics() const { return served.Metrics(); }
+  HealthCheckResponse::ServingStatus Health() const { return served.Health(kService); }
 };
 
 std::unique_ptr<grpc::ClientContext> Ctx(int seconds = 5) {
@@ -115,22 +87,12 @@ class ProxyProcessTest : public ::testing::Test {
         absl::StrCat("[server]\ngrpc-listen = \"127.0.0.1:0\"\nshutdown-grace-ms = 1000\n\n"
                      "[metrics]\nlisten = \"127.0.0.1:0\"\n\n[persistence]\n",
                      "health-check-interval-ms = 100\n", persistence));
-    auto p = Subprocess::Start(
-        {.argv = {ORCH_PERSISTENCE_PROXY_BIN, "--config", config}, .unset_env = OrchVariables()});
-    if (!p.ok()) return p.status();
+    auto served = testing::Launch(ORCH_PERSISTENCE_PROXY_BIN, config);
+    if (!served.ok()) return served.status();
     Proxy proxy;
-    proxy.process = std::move(*p);
-    for (int i = 0; i < 20; ++i) {
-      auto line = proxy.process->ReadLine(Subprocess::Stream::kStderr, absl::Seconds(20));
-      if (!line.ok()) return absl::InternalError(absl::StrCat("no serving line: ", line.status().message()));
-      if (absl::StrContains(*line, "\"msg\":\"serving\"")) {
-        proxy.grpc = Field(*line, "grpc");
-        proxy.metrics = Field(*line, "metrics");
-        proxy.stub = pb::Persistence::NewStub(grpc_util::MakeChannel(proxy.grpc));
-        return proxy;
-      }
-    }
-    return absl::InternalError("no serving line");
+    proxy.served = *std::move(served);
+    proxy.stub = pb::Persistence::NewStub(grpc_util::MakeChannel(proxy.served.grpc));
+    return proxy;
   }
 
   // Runs the proxy expecting it to exit; returns {exit code, stderr}.
@@ -160,7 +122,7 @@ TEST_F(ProxyProcessTest, ServesTheStoreOverGrpcWithClearStatusCodes) {
   ASSERT_OK(redis);
   auto proxy = StartProxy(Nodes((*redis)->address()) + "max-entry-bytes = 1024\n");
   ASSERT_OK(proxy);
-  EXPECT_TRUE(Proxy::Eventually([&] { return proxy->Health() == HealthCheckResponse::SERVING; }));
+  EXPECT_TRUE(Eventually([&] { return proxy->Health() == HealthCheckResponse::SERVING; }));
 
   const std::string sid = Sid(3, "GRPCSESSION");
   ASSERT_TRUE(Append(*proxy, Batch(sid, 2, 1, 1)).ok());
@@ -348,7 +310,7 @@ TEST_F(ProxyProcessTest, ServesFromARedisClusterFoundFromOneSeed) {
   ASSERT_OK(cluster);
   auto proxy = StartProxy(Nodes((*cluster)->addresses()[0]));
   ASSERT_OK(proxy);
-  EXPECT_TRUE(Proxy::Eventually([&] { return proxy->Health() == HealthCheckResponse::SERVING; }));
+  EXPECT_TRUE(Eventually([&] { return proxy->Health() == HealthCheckResponse::SERVING; }));
   // Sessions spread over all three masters.
   for (int i = 0; i < 30; ++i) {
     const std::string sid = Sid(2, absl::StrCat("CLUSTER", i));
@@ -382,7 +344,7 @@ TEST_F(ProxyProcessTest, RedisDownFailsFastAndBothRecover) {
   ASSERT_OK(redis);
   auto proxy = StartProxy(Nodes((*redis)->address()) + "request-timeout-ms = 300\n");
   ASSERT_OK(proxy);
-  ASSERT_TRUE(Proxy::Eventually([&] { return proxy->Health() == HealthCheckResponse::SERVING; }));
+  ASSERT_TRUE(Eventually([&] { return proxy->Health() == HealthCheckResponse::SERVING; }));
   const std::string sid = Sid(1, "DOWN");
   ASSERT_TRUE(Append(*proxy, Batch(sid, 1, 1, 1)).ok());
   uint64_t next = 2;
@@ -391,36 +353,36 @@ TEST_F(ProxyProcessTest, RedisDownFailsFastAndBothRecover) {
   ASSERT_EQ(::kill((*redis)->pid(), SIGSTOP), 0);
   auto s = Append(*proxy, Batch(sid, 1, next, next), /*seconds=*/10);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
-  EXPECT_TRUE(Proxy::Eventually([&] {
+  EXPECT_TRUE(Eventually([&] {
     return absl::StrContains(proxy->Metrics(), "orch_persistence_redis_up 0") &&
            proxy->Health() == HealthCheckResponse::NOT_SERVING;
   }));
   ASSERT_EQ(::kill((*redis)->pid(), SIGCONT), 0);
-  EXPECT_TRUE(Proxy::Eventually([&] {
+  EXPECT_TRUE(Eventually([&] {
     return absl::StrContains(proxy->Metrics(), "orch_persistence_redis_up 1") &&
            proxy->Health() == HealthCheckResponse::SERVING;
   }));
   // The timed-out append may have executed: the identical retry settles it.
-  EXPECT_TRUE(Proxy::Eventually([&] { return Append(*proxy, Batch(sid, 1, next, next)).ok(); }));
+  EXPECT_TRUE(Eventually([&] { return Append(*proxy, Batch(sid, 1, next, next)).ok(); }));
   ++next;
 
   // A dead server: fast UNAVAILABLE, then recovery on restart.
   ASSERT_OK((*redis)->Stop(SIGKILL));
   s = Append(*proxy, Batch(Sid(1, "OTHER"), 1, 1, 1), 10);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
-  EXPECT_TRUE(Proxy::Eventually([&] {
+  EXPECT_TRUE(Eventually([&] {
     return absl::StrContains(proxy->Metrics(), "orch_persistence_redis_up 0") &&
            proxy->Health() == HealthCheckResponse::NOT_SERVING;
   }));
   ASSERT_OK((*redis)->Restart());
-  EXPECT_TRUE(Proxy::Eventually([&] {
+  EXPECT_TRUE(Eventually([&] {
     return absl::StrContains(proxy->Metrics(), "orch_persistence_redis_up 1") &&
            proxy->Health() == HealthCheckResponse::SERVING;
   }));
   // The restarted server has no persistence here: a new session works.
-  EXPECT_TRUE(Proxy::Eventually([&] { return Append(*proxy, Batch(Sid(1, "AFTER"), 1, 1, 1)).ok(); }));
-  ASSERT_OK(proxy->process->Signal(SIGTERM));
-  auto exit = proxy->process->Wait(absl::Seconds(10));
+  EXPECT_TRUE(Eventually([&] { return Append(*proxy, Batch(Sid(1, "AFTER"), 1, 1, 1)).ok(); }));
+  ASSERT_OK(proxy->served.process->Signal(SIGTERM));
+  auto exit = proxy->served.process->Wait(absl::Seconds(10));
   ASSERT_OK(exit);
   EXPECT_TRUE(WIFEXITED(*exit) && WEXITSTATUS(*exit) == 0);
 }
@@ -435,7 +397,7 @@ TEST_F(ProxyProcessTest, StartsWithoutRedisAndServesOnceItIsUp) {
   EXPECT_EQ(proxy->Health(), HealthCheckResponse::NOT_SERVING);
   EXPECT_EQ(Append(*proxy, Batch(Sid(1, "A"), 1, 1, 1)).error_code(), grpc::StatusCode::UNAVAILABLE);
   ASSERT_OK((*redis)->Restart());
-  EXPECT_TRUE(Proxy::Eventually([&] { return proxy->Health() == HealthCheckResponse::SERVING; }));
+  EXPECT_TRUE(Eventually([&] { return proxy->Health() == HealthCheckResponse::SERVING; }));
   EXPECT_TRUE(Append(*proxy, Batch(Sid(1, "A"), 1, 1, 1)).ok());
 }
 
@@ -446,7 +408,7 @@ TEST_F(ProxyProcessTest, AclUserAndWrongPassword) {
   {
     auto proxy = StartProxy(Nodes((*redis)->address()) + "username = \"orch\"\npassword = \"s3cret\"\n");
     ASSERT_OK(proxy);
-    EXPECT_TRUE(Proxy::Eventually([&] { return proxy->Health() == HealthCheckResponse::SERVING; }));
+    EXPECT_TRUE(Eventually([&] { return proxy->Health() == HealthCheckResponse::SERVING; }));
     EXPECT_TRUE(Append(*proxy, Batch(Sid(1, "ACL"), 1, 1, 1)).ok());
   }
   auto [code, err] = RunToExit(Nodes((*redis)->address()) + "username = \"orch\"\npassword = \"wrong\"\n");
@@ -470,7 +432,7 @@ TEST_F(ProxyProcessTest, TlsRedisWithAndWithoutClientCertificatesAndBadFiles) {
     auto proxy = StartProxy(Nodes((*mtls)->address()) + ca + "tls-cert = \"" + certs->client_cert +
                             "\"\ntls-key = \"" + certs->client_key + "\"\n");
     ASSERT_OK(proxy);
-    EXPECT_TRUE(Proxy::Eventually([&] { return proxy->Health() == HealthCheckResponse::SERVING; }));
+    EXPECT_TRUE(Eventually([&] { return proxy->Health() == HealthCheckResponse::SERVING; }));
     EXPECT_TRUE(Append(*proxy, Batch(Sid(1, "TLS"), 1, 1, 1)).ok());
   }
   auto tls = testing::RedisServer::Start({.tls = true, .tls_cert = certs->server_cert,
@@ -480,7 +442,7 @@ TEST_F(ProxyProcessTest, TlsRedisWithAndWithoutClientCertificatesAndBadFiles) {
   {
     auto proxy = StartProxy(Nodes((*tls)->address()) + ca);
     ASSERT_OK(proxy);
-    EXPECT_TRUE(Proxy::Eventually([&] { return proxy->Health() == HealthCheckResponse::SERVING; }));
+    EXPECT_TRUE(Eventually([&] { return proxy->Health() == HealthCheckResponse::SERVING; }));
     EXPECT_TRUE(Append(*proxy, Batch(Sid(1, "TLS"), 1, 1, 1)).ok());
   }
   // A CA that did not sign the server's certificate: refused, names the option.

@@ -18,6 +18,7 @@
 #include "absl/time/clock.h"
 #include "common/grpc/channel.h"
 #include "common/redis/testing/redis_server.h"
+#include "common/testing/eventually.h"
 #include "common/testing/http_client.h"
 #include "common/testing/status_matchers.h"
 #include "common/testing/subprocess.h"
