@@ -23,7 +23,7 @@
 #include "common/js/ecmascript_data_model.h"
 #include "common/log/log.h"
 #include "common/scxml/basic_http.h"
-#include "common/scxml/fetcher.h"
+#include "common/scxml/curl_fetcher.h"
 #include "common/scxml/interpreter.h"
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
@@ -328,7 +328,7 @@ class Engine::Impl final {
   const EngineOptions options_;
   SessionStore* const store_;
   std::unique_ptr<EngineMetrics> metrics_;
-  scxml::DefaultFetcher fetcher_;
+  scxml::CurlFetcher fetcher_;
   js::EcmascriptDataModelFactory factory_;
   std::unique_ptr<DocumentCache> docs_;
   std::vector<std::unique_ptr<Worker>> workers_;
@@ -383,7 +383,7 @@ class Engine::Impl::WorkerEnv final : public scxml::InterpreterEnvironment {
 
   absl::StatusOr<std::shared_ptr<const scxml::Document>> LoadDocument(const std::string& src,
                                                                       const std::string& base) override {
-    return engine_->docs_->FromUrl(scxml::DefaultFetcher::Resolve(src, base));
+    return engine_->docs_->FromUrl(scxml::CurlFetcher::Resolve(src, base));
   }
   absl::StatusOr<std::shared_ptr<const scxml::Document>> CompileSource(const std::string& source,
                                                                        const std::string& name) override {
