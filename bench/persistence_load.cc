@@ -313,6 +313,7 @@ class Load {
         auto* e = r->add_entries();
         e->set_seq(s->seq + 1);
         if (s->seq == 0) {
+          r->set_node("1");
           e->mutable_started()->set_document_sha256(std::string(64, 'a'));
         } else {
           e->mutable_event()->set_name(event_name_);
@@ -326,6 +327,7 @@ class Load {
     auto* e = s->req.add_entries();
     e->set_seq(s->seq + 1);
     if (s->seq == 0) {
+      s->req.set_node("1");
       e->mutable_started()->set_document_sha256(std::string(64, 'a'));
     } else {
       e->mutable_event()->set_name(std::string(args_.payload, 'p'));
@@ -420,6 +422,7 @@ int IdleSessions(const Args& a, std::shared_ptr<grpc::Channel> ch) {
         pb::AppendEventsRequest req;
         req.set_session_id(sid);
         req.set_epoch(1);
+        req.set_node("1");
         for (int s = 1; s <= 10; ++s) {
           auto* e = req.add_entries();
           e->set_seq(s);

@@ -40,6 +40,7 @@
 #include "common/js/ecmascript_data_model.h"
 #include "common/scxml/compiler.h"
 #include "common/scxml/interpreter.h"
+#include "common/scxml/testing/recording_environment.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "orch/scxml/v1/snapshot.pb.h"
@@ -66,28 +67,18 @@ std::string ChartsDir() {
   return dir != nullptr && *dir != '\0' ? dir : ORCH_BENCH_CHARTS_DEFAULT;
 }
 
-// <log> kept only for --trace; no external targets, no invoked documents: the charts here
-// need none of them, and an attempt shows up as error.* (the routing chart
-// then ends in "failed", which the benchmarks check).
-class BenchEnvironment final : public orch::scxml::InterpreterEnvironment {
+// No external targets, no invoked documents: the charts here need none of
+// them, and an attempt shows up as error.* (the routing chart then ends in
+// "failed", which the benchmarks check). Nothing is recorded but the <log>
+// values of --trace.
+class BenchEnvironment final : public orch::scxml::RecordingEnvironment {
  public:
+  BenchEnvironment() { max_recorded_bytes = 0; }
   void Log(const Interpreter&, std::string_view, std::string_view value_json) override {
-    if (logs != nullptr) logs->emplace_back(value_json);
-  }
-  absl::Status SendExternal(const Interpreter&, const std::string& target, const std::string&,
-                            const Event&) override {
-    return absl::UnavailableError("no route to " + target);
-  }
-  absl::StatusOr<std::shared_ptr<const Document>> LoadDocument(const std::string& src,
-                                                               const std::string&) override {
-    return absl::NotFoundError(src);
-  }
-  absl::StatusOr<std::shared_ptr<const Document>> CompileSource(const std::string&,
-                                                                const std::string& name) override {
-    return absl::UnimplementedError(name);
+    if (values != nullptr) values->emplace_back(value_json);
   }
   // <log> values (JSON text) are kept here when set (--trace), else dropped.
-  std::vector<std::string>* logs = nullptr;
+  std::vector<std::string>* values = nullptr;
 };
 
 // One {"event": name, "data": {...}} per line.
@@ -394,7 +385,7 @@ BENCHMARK(BM_Restore)->Unit(benchmark::kMicrosecond)->MinTime(1.0);
 int Trace(size_t n) {
   Bench& b = B();
   std::vector<std::string> logs;
-  b.env.logs = &logs;
+  b.env.values = &logs;
   auto s = b.Start(b.routing, b.Options("trace-1"));
   auto print = [&](size_t step, const std::string& event) {
     auto atomic = s->ActiveStates(true);

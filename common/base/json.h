@@ -13,8 +13,4 @@ void AppendJsonString(std::string* out, std::string_view s);
 // The same, returned.
 std::string JsonString(std::string_view s);
 
-// Whether `s` is well-formed UTF-8 (no overlong forms, surrogates or code
-// points above U+10FFFF).
-bool IsValidUtf8(std::string_view s);
-
 }  // namespace orch

@@ -22,17 +22,6 @@ TEST(JsonStringTest, ValidUtf8IsKept) {
             "\"caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80\"");
 }
 
-TEST(Utf8Test, Validity) {
-  EXPECT_TRUE(IsValidUtf8(""));
-  EXPECT_TRUE(IsValidUtf8("plain ascii"));
-  EXPECT_TRUE(IsValidUtf8("caf\xC3\xA9 \xF0\x9F\x98\x80"));
-  EXPECT_FALSE(IsValidUtf8("\xC3"));              // truncated
-  EXPECT_FALSE(IsValidUtf8("\xC0\xAF"));          // overlong '/'
-  EXPECT_FALSE(IsValidUtf8("\xED\xA0\x80"));      // surrogate
-  EXPECT_FALSE(IsValidUtf8("\xF4\x90\x80\x80"));  // above U+10FFFF
-  EXPECT_FALSE(IsValidUtf8("ok\xFF"));
-}
-
 TEST(JsonStringTest, InvalidUtf8BecomesReplacementCharacter) {
   const std::string kFffd = "\xEF\xBF\xBD";
   EXPECT_EQ(JsonString("a\xFF" "b"), "\"a" + kFffd + "b\"");

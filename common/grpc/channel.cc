@@ -1,10 +1,35 @@
 #include "common/grpc/channel.h"
 
+#include "absl/strings/str_cat.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/support/channel_arguments.h"
 
 namespace orch::grpc_util {
+
+absl::StatusOr<ChannelOptions> ClientChannelOptions(const tls::TlsPaths& paths, std::string server_name) {
+  auto files = tls::LoadTlsFiles(paths);
+  if (!files.ok()) return files.status();
+  if (files->enabled() && files->ca_pem.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(paths.cert_option, " needs ", paths.ca_option));
+  }
+  ChannelOptions o;
+  o.tls = *std::move(files);
+  o.server_name = std::move(server_name);
+  return o;
+}
+
+absl::StatusOr<ChannelOptions> ChannelOptionsFromConfig(const config::Config& config,
+                                                        const std::string& option_prefix) {
+  const std::string p = option_prefix + "-tls-";
+  return ClientChannelOptions({.cert = config.GetString(p + "cert"),
+                               .key = config.GetString(p + "key"),
+                               .ca = config.GetString(p + "ca"),
+                               .cert_option = p + "cert",
+                               .key_option = p + "key",
+                               .ca_option = p + "ca"},
+                              config.GetString(p + "server-name"));
+}
 
 std::shared_ptr<::grpc::Channel> MakeChannel(const std::string& target,
                                              const ChannelOptions& options) {

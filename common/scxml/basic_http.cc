@@ -74,7 +74,7 @@ std::string BasicHttpServer::LocationFor(const std::string& session_id) const { 
 
 std::string BasicHttpServer::IoProcessorsMembers(const std::string& session_id) const {
   const std::string location = JsonString(LocationFor(session_id));
-  return absl::StrCat("\"basichttp\":{\"location\":", location, "},", JsonString(kBasicHttpTypeUri),
+  return absl::StrCat("\"basichttp\":{\"location\":", location, "},", JsonString(kBasicHttpEventProcessor),
                       ":{\"location\":", location, "}");
 }
 
@@ -95,7 +95,7 @@ int BasicHttpServer::Handle(mg_connection* conn, void* arg) {
   }
   Event e;
   e.type = Event::Type::kExternal;
-  e.origintype = kBasicHttpTypeUri;
+  e.origintype = kBasicHttpEventProcessor;
   std::string raw = absl::StrCat(info->request_method, " ", uri, info->query_string ? "?" : "",
                                  info->query_string ? info->query_string : "", " HTTP/", info->http_version, "\r\n");
   std::string content_type;

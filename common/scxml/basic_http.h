@@ -20,13 +20,12 @@
 
 #include "absl/status/statusor.h"
 #include "common/scxml/interpreter.h"
+#include "common/scxml/io_processors.h"
 
 struct mg_context;
 struct mg_connection;
 
 namespace orch::scxml {
-
-inline constexpr char kBasicHttpTypeUri[] = "http://www.w3.org/TR/scxml/#BasicHTTPEventProcessor";
 
 class BasicHttpServer {
  public:

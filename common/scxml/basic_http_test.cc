@@ -48,7 +48,7 @@ TEST(BasicHttpTest, SendAndReceiveAnEventWithParams) {
   EXPECT_THAT(got.data, HasSubstr(R"("amount":"12.5")"));
   EXPECT_THAT(got.raw, HasSubstr("POST /scxml/sess-1 HTTP/1.1"));
   EXPECT_THAT(got.raw, HasSubstr("_scxmleventname=order.placed"));
-  EXPECT_EQ(got.origintype, kBasicHttpTypeUri);
+  EXPECT_EQ(got.origintype, kBasicHttpEventProcessor);
 }
 
 TEST(BasicHttpTest, NoEventNameMeansHttpMethodAndContentIsTheBody) {

@@ -1,18 +1,16 @@
 #include "common/scxml/compiler.h"
 
-#include <openssl/sha.h>
-
 #include <algorithm>
 #include <cctype>
-#include <cstdio>
 #include <set>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/base/json.h"
+#include "common/base/sha256.h"
+#include "common/scxml/delay.h"
 #include "common/scxml/null_data_model.h"
 
 namespace orch::scxml {
@@ -232,25 +230,6 @@ struct JsonChecker {
     return ok;
   }
 };
-
-// Parses "5s", "100ms", "1.5s", ".5s" (CSS2 time) into milliseconds.
-bool ParseDelay(std::string_view text, int64_t* ms) {
-  std::string t(absl::StripAsciiWhitespace(absl::string_view(text.data(), text.size())));
-  double factor;
-  if (t.size() > 2 && t.substr(t.size() - 2) == "ms") {
-    factor = 1;
-    t.resize(t.size() - 2);
-  } else if (t.size() > 1 && t.back() == 's') {
-    factor = 1000;
-    t.pop_back();
-  } else {
-    return false;
-  }
-  double v;
-  if (t.empty() || !absl::SimpleAtod(t, &v) || v < 0 || v > 1e12) return false;
-  *ms = static_cast<int64_t>(v * factor + 0.5);
-  return true;
-}
 
 class Compiler {
  public:
@@ -830,7 +809,12 @@ class Compiler {
       if (const auto* i = Attr(e, "id")) n.id = *i;
       n.idlocation = CodeAttr(e, "idlocation", CodeKind::kLocation);
       if (const auto* d = Attr(e, "delay")) {
-        if (!ParseDelay(*d, &n.delay_ms)) Problem(e, absl::StrCat("delay '", *d, "' is not a time such as 500ms or 2s"));
+        auto ms = ParseDelay(*d);
+        if (ms.ok()) {
+          n.delay_ms = *ms;
+        } else {
+          Problem(e, absl::StrCat("delay ", ms.status().message()));
+        }
       }
       n.delayexpr = CodeAttr(e, "delayexpr", CodeKind::kExpression);
       if ((e.Attribute("delay") || e.Attribute("delayexpr")) && n.target == "#_internal") {
@@ -1027,18 +1011,6 @@ std::vector<std::string> CompileAll(std::string_view source, const std::string& 
 }
 
 }  // namespace
-
-std::string Sha256Hex(std::string_view text) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
-  std::string hex;
-  char buf[3];
-  for (unsigned char b : digest) {
-    std::snprintf(buf, sizeof buf, "%02x", b);
-    hex += buf;
-  }
-  return hex;
-}
 
 bool EventMatches(std::string_view descriptor, std::string_view name) {
   if (descriptor == "*") return true;

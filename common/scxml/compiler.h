@@ -58,7 +58,4 @@ std::string DataTextToValue(std::string_view text);
 // Is `text` one complete JSON value?
 bool IsJson(std::string_view text);
 
-// Lowercase hex SHA-256 of `text`: Document::sha256 of a source.
-std::string Sha256Hex(std::string_view text);
-
 }  // namespace orch::scxml

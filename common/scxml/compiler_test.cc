@@ -65,6 +65,20 @@ TEST(CompilerTest, BadAttributeCombinations) {
   EXPECT_THAT(p, Contains(HasSubstr("'id' and 'idlocation' cannot both be given")));
 }
 
+// The rule of common/scxml/delay.h; features_test.cc checks that delayexpr
+// values follow the same one.
+TEST(CompilerTest, SendDelayIsACss2TimeWithinTheLimit) {
+  auto send = [](const std::string& delay) {
+    return Problems("<state id=\"a\"><onentry><send event=\"e\" delay=\"" + delay + "\"/></onentry></state>");
+  };
+  EXPECT_THAT(send(" 5s"), IsEmpty());
+  EXPECT_THAT(send(".5s"), IsEmpty());
+  EXPECT_THAT(send("1000000000s"), IsEmpty());
+  EXPECT_THAT(send("5 s"), Contains(HasSubstr("<send>: delay '5 s' is not a time such as 500ms")));
+  EXPECT_THAT(send("1e3ms"), Contains(HasSubstr("delay '1e3ms' is not a time")));
+  EXPECT_THAT(send("1000000001s"), Contains(HasSubstr("delay '1000000001s' is longer than the limit")));
+}
+
 TEST(CompilerTest, MisplacedAndUnknownElements) {
   EXPECT_THAT(Problems("<transition target=\"a\"/><state id=\"a\"/>"),
               Contains(HasSubstr("<transition>: not allowed as a child of <scxml>")));

@@ -11,9 +11,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/base/json.h"
-#include "common/js/ecmascript_data_model.h"
 #include "common/scxml/compiler.h"
+#include "common/scxml/delay.h"
 #include "common/scxml/interpreter.h"
+#include "common/scxml/testing/recording_environment.h"
 #include "common/testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -27,58 +28,17 @@ using ::orch::testing::StatusIs;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-js::EcmascriptDataModelFactory* Factory() {
-  static auto* f = new js::EcmascriptDataModelFactory();
-  return f;
-}
-
-CompileOptions Options() {
-  CompileOptions o;
-  o.ecmascript = Factory();
-  return o;
-}
-
-// Logs "label=value" (the session id prefixed for children); external sends
-// are refused (recorded).
-class FeatureEnvironment final : public InterpreterEnvironment {
- public:
-  void Log(const Interpreter& s, std::string_view label, std::string_view value) override {
-    const std::string who = s.session_id() == "s" ? "" : s.session_id() + ": ";
-    logs.push_back(who + std::string(label) + "=" + std::string(value));
-  }
-  absl::Status SendExternal(const Interpreter&, const std::string& target, const std::string& type,
-                            const Event& e) override {
-    external.push_back(target + " " + e.name);
-    return absl::UnavailableError("no route to " + target);
-  }
-  absl::StatusOr<std::shared_ptr<const Document>> LoadDocument(const std::string& src, const std::string&) override {
-    return absl::NotFoundError(src);
-  }
-  absl::StatusOr<std::shared_ptr<const Document>> CompileSource(const std::string& source,
-                                                                const std::string& name) override {
-    return CompileDocument(source, name, Options());
-  }
-  std::vector<std::string> logs;
-  std::vector<std::string> external;
-};
-
 constexpr char kOpen[] = R"X(<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0" datamodel="ecmascript")X";
 
 std::shared_ptr<const Document> Compile(const std::string& body, const std::string& attrs = "") {
-  auto doc = CompileDocument(std::string(kOpen) + attrs + ">" + body + "</scxml>", "f.scxml", Options());
+  auto doc =
+      CompileDocument(std::string(kOpen) + attrs + ">" + body + "</scxml>", "f.scxml", EcmascriptCompileOptions());
   EXPECT_THAT(doc, IsOk());
   return doc.ok() ? *doc : nullptr;
 }
 
-InterpreterOptions SessionOptions() {
-  InterpreterOptions o;
-  o.session_id = "s";
-  o.ecmascript = Factory();
-  return o;
-}
-
-std::unique_ptr<Interpreter> Start(std::shared_ptr<const Document> doc, FeatureEnvironment* env,
-                                   InterpreterOptions options = SessionOptions()) {
+std::unique_ptr<Interpreter> Start(std::shared_ptr<const Document> doc, RecordingEnvironment* env,
+                                   InterpreterOptions options = EcmascriptSessionOptions("s")) {
   auto s = Interpreter::Create(std::move(doc), env, std::move(options));
   EXPECT_THAT(s, IsOk());
   if (!s.ok()) return nullptr;
@@ -103,8 +63,8 @@ void Send(Interpreter& s, const std::string& name, const std::string& data = "un
 // amount of work instead of restarting the livelock 100,000 times (fuzzing
 // found the driver spinning; tests/fuzz/corpus/scxml_run/foreach_errors.txt).
 TEST(LimitsTest, LivelockIsCutAndDoesNotSpinTheDriver) {
-  FeatureEnvironment env;
-  InterpreterOptions options = SessionOptions();
+  RecordingEnvironment env(EcmascriptCompileOptions());
+  InterpreterOptions options = EcmascriptSessionOptions("s");
   options.max_microsteps = 20;
   auto s = Start(Compile(R"X(
     <state id="a"><transition target="b"><log label="t" expr="1"/></transition></state>
@@ -121,8 +81,8 @@ TEST(LimitsTest, LivelockIsCutAndDoesNotSpinTheDriver) {
 // one per driver call (RunUntilIdle), and ends; the chart then sees the
 // error.execution the cut raised.
 TEST(LimitsTest, LongEventlessChainContinuesAfterTheCut) {
-  FeatureEnvironment env;
-  InterpreterOptions options = SessionOptions();
+  RecordingEnvironment env(EcmascriptCompileOptions());
+  InterpreterOptions options = EcmascriptSessionOptions("s");
   options.max_microsteps = 10;
   auto s = Start(Compile(R"X(
     <datamodel><data id="n" expr="0"/><data id="errors" expr="0"/></datamodel>
@@ -140,12 +100,12 @@ TEST(LimitsTest, LongEventlessChainContinuesAfterTheCut) {
 
 TEST(LimitsTest, HugeDocumentIsRejectedAtLoadWithDefaults) {
   std::string huge = std::string(kOpen) + "><state id=\"a\"/><!--" + std::string(17 << 20, 'x') + "--></scxml>";
-  EXPECT_THAT(CompileDocument(huge, "huge.scxml", Options()),
+  EXPECT_THAT(CompileDocument(huge, "huge.scxml", EcmascriptCompileOptions()),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("huge.scxml:1:1: document is")));
 }
 
 TEST(LimitsTest, TooManyStates) {
-  CompileOptions options = Options();
+  CompileOptions options = EcmascriptCompileOptions();
   options.max_states = 5;
   std::string body;
   for (int i = 0; i < 10; ++i) body += absl::StrCat("<state id=\"s", i, "\"/>");
@@ -156,8 +116,8 @@ TEST(LimitsTest, TooManyStates) {
 // Events with huge data are refused at the door, as are bytes a snapshot
 // could not hold (fuzzing: tests/fuzz/corpus/scxml_run/regress_invalid_utf8_event.txt).
 TEST(LimitsTest, EnqueueRefusesHugeAndNonUtf8Events) {
-  FeatureEnvironment env;
-  InterpreterOptions options = SessionOptions();
+  RecordingEnvironment env(EcmascriptCompileOptions());
+  InterpreterOptions options = EcmascriptSessionOptions("s");
   options.max_event_bytes = 1000;
   auto s = Start(Compile(R"X(<state id="a"/>)X"), &env, options);
   ASSERT_NE(s, nullptr);
@@ -182,8 +142,8 @@ TEST(LimitsTest, EnqueueRefusesHugeAndNonUtf8Events) {
 // A <send> whose data is larger than the event limit is refused with
 // error.execution, carrying the send's id.
 TEST(LimitsTest, OversizedSendIsErrorExecution) {
-  FeatureEnvironment env;
-  InterpreterOptions options = SessionOptions();
+  RecordingEnvironment env(EcmascriptCompileOptions());
+  InterpreterOptions options = EcmascriptSessionOptions("s");
   options.max_event_bytes = 1000;
   auto s = Start(Compile(R"X(
     <datamodel><data id="big" expr="new Array(3000).join('x')"/></datamodel>
@@ -200,8 +160,8 @@ TEST(LimitsTest, OversizedSendIsErrorExecution) {
 // internal queue, the pending delayed sends and the data of one <send> are
 // bounded, and going beyond raises error.execution.
 TEST(LimitsTest, RaiseAndSendInBigLoopsAreBounded) {
-  FeatureEnvironment env;
-  InterpreterOptions options = SessionOptions();
+  RecordingEnvironment env(EcmascriptCompileOptions());
+  InterpreterOptions options = EcmascriptSessionOptions("s");
   options.max_internal_queue = 50;
   options.max_pending_sends = 5;
   options.max_event_bytes = 1000;
@@ -236,7 +196,7 @@ TEST(LimitsTest, RaiseAndSendInBigLoopsAreBounded) {
 // (fuzzing: tests/fuzz/corpus/scxml_parse/regress_multiline_xml_error.scxml).
 TEST(LimitsTest, MalformedXmlProblemIsOneLine) {
   const std::string bad = std::string(kOpen) + "><state id=\"a\">\xa1\x44OC\xac\xa6</state></scxml>";
-  std::vector<std::string> problems = ValidateDocument(bad, "bad.scxml", Options());
+  std::vector<std::string> problems = ValidateDocument(bad, "bad.scxml", EcmascriptCompileOptions());
   ASSERT_EQ(problems.size(), 1u);
   EXPECT_THAT(problems[0], HasSubstr("bad.scxml:1:"));
   EXPECT_EQ(problems[0].find('\n'), std::string::npos) << problems[0];
@@ -245,7 +205,7 @@ TEST(LimitsTest, MalformedXmlProblemIsOneLine) {
 // ---------------------------------------------------------------- errors
 
 TEST(ErrorCommunicationTest, UnreachableTargetsRaiseErrorCommunicationWithSendid) {
-  FeatureEnvironment env;
+  RecordingEnvironment env(EcmascriptCompileOptions());
   auto s = Start(Compile(R"X(
     <datamodel><data id="id1"/><data id="seen" expr="[]"/></datamodel>
     <state id="a">
@@ -265,7 +225,7 @@ TEST(ErrorCommunicationTest, UnreachableTargetsRaiseErrorCommunicationWithSendid
 }
 
 TEST(ErrorExecutionTest, BadSendTypeAndTargetAreErrorExecution) {
-  FeatureEnvironment env;
+  RecordingEnvironment env(EcmascriptCompileOptions());
   auto s = Start(Compile(R"X(
     <datamodel><data id="errs" expr="0"/></datamodel>
     <state id="a">
@@ -277,6 +237,49 @@ TEST(ErrorExecutionTest, BadSendTypeAndTargetAreErrorExecution) {
   ASSERT_NE(s, nullptr);
   Send(*s, "go");
   EXPECT_THAT(env.logs, ElementsAre("errs=2"));
+}
+
+// delay and delayexpr follow one rule (common/scxml/delay.h): the same text
+// gives the same delay, and a value beyond the limit is refused by both.
+TEST(DelayTest, DelayexprBehavesLikeDelay) {
+  RecordingEnvironment env(EcmascriptCompileOptions());
+  auto s = Start(Compile(R"X(
+    <state id="a">
+      <onentry><send event="by_delay" delay=" 5s"/><send event="by_expr" delayexpr="' 5s'"/>
+        <send event="by_delay" delay="5s "/><send event="by_expr" delayexpr="'5s '"/></onentry>
+      <transition event="by_delay"><log label="fired" expr="'delay'"/></transition>
+      <transition event="by_expr"><log label="fired" expr="'delayexpr'"/></transition>
+      <transition event="error.execution"><log label="error" expr="_event.data.message"/></transition>
+    </state>)X"), &env);
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->NextDueMs(), 1'000'000 + 5000);
+  s->SetNow(1'000'000 + 4999);
+  s->RunUntilIdle();
+  EXPECT_THAT(env.logs, ElementsAre());
+  s->SetNow(1'000'000 + 5000);
+  s->RunUntilIdle();
+  EXPECT_THAT(env.logs, ElementsAre("fired=\"delay\"", "fired=\"delayexpr\"", "fired=\"delay\"",
+                                    "fired=\"delayexpr\""));
+}
+
+TEST(DelayTest, DelayexprBeyondTheLimitIsRefusedLikeDelay) {
+  EXPECT_THAT(CompileDocument(std::string(kOpen) + R"X(><state id="a"><onentry>
+                <send event="e" delay="1000000001s"/></onentry></state></scxml>)X",
+                              "f.scxml", EcmascriptCompileOptions()),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("delay '1000000001s' is longer than the limit")));
+  RecordingEnvironment env(EcmascriptCompileOptions());
+  auto s = Start(Compile(R"X(
+    <state id="a">
+      <onentry><send event="longest" delayexpr="'1000000000s'"/></onentry>
+      <onentry><send event="too_long" delayexpr="'1000000001s'"/></onentry>
+      <onentry><send event="spaced" delayexpr="'5 s'"/></onentry>
+      <transition event="error.execution"><log label="error" expr="_event.data.message"/></transition>
+    </state>)X"), &env);
+  ASSERT_NE(s, nullptr);
+  ASSERT_EQ(env.logs.size(), 2u);
+  EXPECT_THAT(env.logs[0], HasSubstr("<send> delayexpr: '1000000001s' is longer than the limit of 1000000000000 ms"));
+  EXPECT_THAT(env.logs[1], HasSubstr("<send> delayexpr: '5 s' is not a time such as 500ms"));
+  EXPECT_EQ(s->NextDueMs(), 1'000'000 + kMaxDelayMs);
 }
 
 // ---------------------------------------------------------------- invoke
@@ -294,7 +297,7 @@ const char kCounterChild[] = R"X(
   </scxml></content>)X";
 
 TEST(InvokeTest, AutoforwardFinalizeAndDoneInvoke) {
-  FeatureEnvironment env;
+  RecordingEnvironment env(EcmascriptCompileOptions());
   auto s = Start(Compile(std::string(R"X(
     <datamodel><data id="last" expr="0"/><data id="kid"/></datamodel>
     <state id="p">
@@ -316,7 +319,7 @@ TEST(InvokeTest, AutoforwardFinalizeAndDoneInvoke) {
 }
 
 TEST(InvokeTest, LeavingTheStateCancelsTheChild) {
-  FeatureEnvironment env;
+  RecordingEnvironment env(EcmascriptCompileOptions());
   auto s = Start(Compile(std::string(R"X(
     <datamodel><data id="kid"/></datamodel>
     <state id="p">
@@ -341,7 +344,7 @@ TEST(InvokeTest, LeavingTheStateCancelsTheChild) {
 }
 
 TEST(InvokeTest, IdlocationAndGeneratedIds) {
-  FeatureEnvironment env;
+  RecordingEnvironment env(EcmascriptCompileOptions());
   auto s = Start(Compile(std::string(R"X(
     <datamodel><data id="kid"/><data id="sid"/></datamodel>
     <state id="p">
@@ -358,14 +361,14 @@ TEST(InvokeTest, IdlocationAndGeneratedIds) {
 // <content expr>) must not crash; it is cut somewhere (error.execution or a
 // refused child) and the parent keeps working.
 TEST(InvokeTest, SelfInvocationThroughContentExprIsBounded) {
-  FeatureEnvironment env;
+  RecordingEnvironment env(EcmascriptCompileOptions());
   const std::string self = std::string(kOpen) + R"X(>
     <datamodel><data id="src"/><data id="depth" expr="0"/></datamodel>
     <state id="r"><invoke><content expr="src"/><param name="src" expr="src"/><param name="depth" expr="depth + 1"/></invoke></state>
     </scxml>)X";
-  InterpreterOptions options = SessionOptions();
+  InterpreterOptions options = EcmascriptSessionOptions("s");
   options.initial_data["src"] = orch::JsonString(self);
-  auto doc = CompileDocument(self, "self.scxml", Options());
+  auto doc = CompileDocument(self, "self.scxml", EcmascriptCompileOptions());
   ASSERT_THAT(doc, IsOk());
   auto s = Start(*doc, &env, options);
   ASSERT_NE(s, nullptr);
@@ -385,7 +388,7 @@ TEST(InvokeTest, SelfInvocationThroughContentExprIsBounded) {
 // ---------------------------------------------------------------- data
 
 TEST(DoneDataTest, ParamsAndContentBecomeDoneStateData) {
-  FeatureEnvironment env;
+  RecordingEnvironment env(EcmascriptCompileOptions());
   auto s = Start(Compile(R"X(
     <datamodel><data id="x" expr="5"/></datamodel>
     <state id="outer" initial="c1">
@@ -407,7 +410,7 @@ TEST(DoneDataTest, ParamsAndContentBecomeDoneStateData) {
 }
 
 TEST(SendDataTest, NamelistParamAndContent) {
-  FeatureEnvironment env;
+  RecordingEnvironment env(EcmascriptCompileOptions());
   auto s = Start(Compile(R"X(
     <datamodel><data id="v1" expr="1"/><data id="v2" expr="{k: [true, null]}"/></datamodel>
     <state id="a">
@@ -426,7 +429,7 @@ TEST(SendDataTest, NamelistParamAndContent) {
 }
 
 TEST(EventFieldsTest, AllFieldsForEachKindOfEvent) {
-  FeatureEnvironment env;
+  RecordingEnvironment env(EcmascriptCompileOptions());
   auto s = Start(Compile(R"X(
     <datamodel><data id="kid"/></datamodel>
     <script>function show(e) { return [e.name, e.type, e.sendid, e.origin, e.origintype, e.invokeid,
@@ -454,7 +457,7 @@ TEST(EventFieldsTest, AllFieldsForEachKindOfEvent) {
 }
 
 TEST(BindingTest, EarlyBindingInitializesEveryDataAtStart) {
-  FeatureEnvironment env;
+  RecordingEnvironment env(EcmascriptCompileOptions());
   auto s = Start(Compile(R"X(
     <state id="a"><transition event="look" target="b"><log label="v" expr="String(v)"/></transition></state>
     <state id="b"><datamodel><data id="v" expr="'set'"/></datamodel></state>)X"), &env);
@@ -464,7 +467,7 @@ TEST(BindingTest, EarlyBindingInitializesEveryDataAtStart) {
 }
 
 TEST(BindingTest, LateBindingAssignsOnFirstEntry) {
-  FeatureEnvironment env;
+  RecordingEnvironment env(EcmascriptCompileOptions());
   auto s = Start(Compile(R"X(
     <datamodel><data id="t" expr="0"/></datamodel>
     <state id="a"><transition event="look" target="b"><log label="before" expr="String(v)"/></transition></state>
@@ -484,7 +487,7 @@ TEST(BindingTest, LateBindingAssignsOnFirstEntry) {
 // A variable holding _event.data is the same object as _event.data after a
 // restore (found by the replay test: Restore set _event again, a new object).
 TEST(SnapshotFeatureTest, EventIdentitySurvivesRestore) {
-  FeatureEnvironment env;
+  RecordingEnvironment env(EcmascriptCompileOptions());
   auto doc = Compile(R"X(
     <datamodel><data id="kept" expr="null"/></datamodel>
     <state id="a">
@@ -496,7 +499,7 @@ TEST(SnapshotFeatureTest, EventIdentitySurvivesRestore) {
   Send(*s, "keep", "{\"n\":1}");
   v1::SessionSnapshot snap;
   ASSERT_THAT(s->Snapshot(&snap), IsOk());
-  auto r = Interpreter::Restore(doc, &env, SessionOptions(), snap);
+  auto r = Interpreter::Restore(doc, &env, EcmascriptSessionOptions("s"), snap);
   ASSERT_THAT(r, IsOk());
   v1::SessionSnapshot again;
   ASSERT_THAT((*r)->Snapshot(&again), IsOk());
@@ -517,7 +520,7 @@ TEST(CompilerTest, SessionResponseIsASendToTheOrigin) {
     <session:response/>
     <session:response eventexpr="'r'" originexpr="'#_scxml_request-1'"><param name="p" expr="1"/></session:response>
   </transition></state>
-</scxml>)", "t.scxml", Options());
+</scxml>)", "t.scxml", EcmascriptCompileOptions());
     ASSERT_TRUE(doc.ok()) << ns << ": " << doc.status();
     const Document& d = **doc;
     const Block& actions = d.transitions[d.states[1].transitions[0]].actions;

@@ -1,20 +1,20 @@
 #include "common/scxml/interpreter.h"
 
 #include <algorithm>
-#include <cstring>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "common/base/json.h"
+#include "common/base/utf8.h"
 #include "common/scxml/compiler.h"
+#include "common/scxml/delay.h"
+#include "common/scxml/io_processors.h"
 #include "common/scxml/null_data_model.h"
 #include "orch/scxml/v1/snapshot.pb.h"
 
 namespace orch::scxml {
 namespace {
-
-constexpr char kScxmlType[] = "http://www.w3.org/TR/scxml/#SCXMLEventProcessor";
-constexpr char kBasicHttpType[] = "http://www.w3.org/TR/scxml/#BasicHTTPEventProcessor";
 
 const char* TypeName(Event::Type t) {
   switch (t) {
@@ -26,11 +26,11 @@ const char* TypeName(Event::Type t) {
 }
 
 bool IsScxmlInvokeType(const std::string& t) {
-  return t.empty() || t == "scxml" || t == "http://www.w3.org/TR/scxml/" || t == "http://www.w3.org/TR/scxml" ||
-         t == kScxmlType;
+  return t.empty() || t == "scxml" || t == kScxmlInvokeType || t == absl::StripSuffix(kScxmlInvokeType, "/") ||
+         t == kScxmlEventProcessor;
 }
 
-bool IsScxmlSendType(const std::string& t) { return t.empty() || t == kScxmlType || t == "scxml"; }
+bool IsScxmlSendType(const std::string& t) { return t.empty() || t == kScxmlEventProcessor || t == "scxml"; }
 
 std::string ErrorData(const std::string& message) {
   return absl::StrCat("{\"message\":", JsonString(message), "}");
@@ -39,51 +39,6 @@ std::string ErrorData(const std::string& message) {
 NullDataModelFactory* NullFactory() {
   static NullDataModelFactory* f = new NullDataModelFactory();
   return f;
-}
-
-// Well-formed UTF-8 (no overlongs, no surrogates, at most U+10FFFF), as
-// protobuf requires of the snapshot's string fields.
-bool IsValidUtf8(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    if (i + 8 <= s.size()) {  // eight ASCII bytes at a time
-      uint64_t w;
-      std::memcpy(&w, s.data() + i, 8);
-      if ((w & 0x8080808080808080ULL) == 0) {
-        i += 8;
-        continue;
-      }
-    }
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t len = 0;
-    uint32_t cp = 0;
-    if ((c & 0xE0) == 0xC0) {
-      len = 2;
-      cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      len = 3;
-      cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      len = 4;
-      cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (i + len > s.size()) return false;
-    for (size_t k = 1; k < len; ++k) {
-      const unsigned char cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-    i += len;
-  }
-  return true;
 }
 
 }  // namespace
@@ -159,7 +114,7 @@ absl::Status Interpreter::Start() {
 
 absl::Status Interpreter::InitDataModel() {
   const std::string location = JsonString("#_scxml_" + options_.session_id);
-  std::string io = absl::StrCat("{\"scxml\":{\"location\":", location, "},", JsonString(kScxmlType),
+  std::string io = absl::StrCat("{\"scxml\":{\"location\":", location, "},", JsonString(kScxmlEventProcessor),
                                 ":{\"location\":", location, "}");
   if (!options_.extra_ioprocessors.empty()) absl::StrAppend(&io, ",", options_.extra_ioprocessors);
   io += "}";
@@ -996,20 +951,9 @@ bool Interpreter::DoSend(const ExecNode& n) {
   if (n.delayexpr != kNoCode) {
     auto v = dm_->EvalString(n.delayexpr);
     if (!v.ok()) return fail("delayexpr", v.status(), sendid);
-    std::string d = *v;
-    double num = 0;
-    double factor = 0;
-    if (absl::EndsWith(d, "ms")) {
-      factor = 1;
-      d.resize(d.size() - 2);
-    } else if (absl::EndsWith(d, "s")) {
-      factor = 1000;
-      d.resize(d.size() - 1);
-    }
-    if (factor == 0 || !absl::SimpleAtod(d, &num) || num < 0) {
-      return fail("delayexpr", absl::InvalidArgumentError(absl::StrCat("'", *v, "' is not a delay")), sendid);
-    }
-    delay = static_cast<int64_t>(num * factor + 0.5);
+    auto ms = ParseDelay(*v);
+    if (!ms.ok()) return fail("delayexpr", ms.status(), sendid);
+    delay = *ms;
   }
   auto data = EvalData(n.namelist, n.params, n.content);
   if (!data.ok()) return fail("data", data.status(), sendid);
@@ -1020,7 +964,7 @@ bool Interpreter::DoSend(const ExecNode& n) {
   }
   e.data = *data;
   e.sendid = sendid;
-  if (!IsScxmlSendType(type) && type != kBasicHttpType) {
+  if (!IsScxmlSendType(type) && type != kBasicHttpEventProcessor) {
     return fail("type", absl::InvalidArgumentError(absl::StrCat("unsupported type '", type, "'")), sendid);
   }
   if (IsScxmlSendType(type)) {
@@ -1029,7 +973,7 @@ bool Interpreter::DoSend(const ExecNode& n) {
     if (!valid_target) {
       return fail("target", absl::InvalidArgumentError(absl::StrCat("invalid target '", target, "'")), sendid);
     }
-    e.origintype = kScxmlType;
+    e.origintype = kScxmlEventProcessor;
     e.origin = "#_scxml_" + options_.session_id;
   }
   if (delay > 0) {

@@ -6,6 +6,7 @@
 #include "common/scxml/interpreter.h"
 
 #include "common/scxml/compiler.h"
+#include "common/scxml/testing/recording_environment.h"
 #include "common/testing/status_matchers.h"
 #include "orch/scxml/v1/snapshot.pb.h"
 #include "gtest/gtest.h"
@@ -14,28 +15,6 @@ namespace orch::scxml {
 namespace {
 
 using ::testing::ElementsAre;
-
-class RecordingEnvironment : public InterpreterEnvironment {
- public:
-  void Log(const Interpreter&, std::string_view label, std::string_view value) override {
-    logs.push_back(std::string(label) + "=" + std::string(value));
-  }
-  absl::Status SendExternal(const Interpreter&, const std::string& target, const std::string&,
-                            const Event&) override {
-    return absl::UnavailableError("no route to " + target);
-  }
-  absl::StatusOr<std::shared_ptr<const Document>> LoadDocument(const std::string& src, const std::string&) override {
-    auto it = documents.find(src);
-    if (it == documents.end()) return absl::NotFoundError(src);
-    return it->second;
-  }
-  absl::StatusOr<std::shared_ptr<const Document>> CompileSource(const std::string& source,
-                                                                const std::string& name) override {
-    return CompileDocument(source, name, CompileOptions());
-  }
-  std::vector<std::string> logs;
-  std::map<std::string, std::shared_ptr<const Document>> documents;
-};
 
 std::shared_ptr<const Document> Compile(const std::string& body, const std::string& attrs = "") {
   auto doc = CompileDocument(
@@ -48,7 +27,7 @@ std::shared_ptr<const Document> Compile(const std::string& body, const std::stri
 std::unique_ptr<Interpreter> Start(std::shared_ptr<const Document> doc, RecordingEnvironment* env,
                                    int64_t now = 1000) {
   InterpreterOptions options;
-  options.session_id = "s1";
+  options.session_id = "s";
   auto s = Interpreter::Create(std::move(doc), env, options);
   EXPECT_TRUE(s.ok()) << s.status();
   (*s)->SetNow(now);

@@ -22,9 +22,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "common/js/ecmascript_data_model.h"
 #include "common/scxml/compiler.h"
 #include "common/scxml/interpreter.h"
+#include "common/scxml/testing/recording_environment.h"
 #include "common/testing/status_matchers.h"
 #include "gtest/gtest.h"
 #include "orch/scxml/v1/snapshot.pb.h"
@@ -35,37 +35,6 @@ namespace {
 constexpr int64_t kStartMs = 1'767'225'600'000;  // 2026-01-01T00:00:00Z
 constexpr int kSteps = 30;
 constexpr int kSeedsPerChart = 200;
-
-js::EcmascriptDataModelFactory* Factory() {
-  static auto* f = new js::EcmascriptDataModelFactory();
-  return f;
-}
-
-CompileOptions Options() {
-  CompileOptions o;
-  o.ecmascript = Factory();
-  return o;
-}
-
-class ReplayEnvironment final : public InterpreterEnvironment {
- public:
-  void Log(const Interpreter& s, std::string_view label, std::string_view value) override {
-    log += absl::StrCat(s.session_id(), " ", std::string(label), "=", std::string(value), "\n");
-  }
-  absl::Status SendExternal(const Interpreter&, const std::string& target, const std::string&,
-                            const Event& e) override {
-    log += absl::StrCat("external ", target, " ", e.name, "\n");
-    return absl::UnavailableError("no route to " + target);
-  }
-  absl::StatusOr<std::shared_ptr<const Document>> LoadDocument(const std::string& src, const std::string&) override {
-    return absl::NotFoundError(src);
-  }
-  absl::StatusOr<std::shared_ptr<const Document>> CompileSource(const std::string& source,
-                                                                const std::string& name) override {
-    return CompileDocument(source, name, Options());
-  }
-  std::string log;
-};
 
 constexpr char kHead[] = R"(<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0" datamodel="ecmascript" )";
 
@@ -254,29 +223,18 @@ std::vector<Step> RandomSteps(uint64_t seed, const std::vector<std::string>& alp
 }
 
 InterpreterOptions SessionOptions(uint64_t seed) {
-  InterpreterOptions o;
-  o.session_id = "replay";
-  o.ecmascript = Factory();
+  InterpreterOptions o = EcmascriptSessionOptions("replay");
   o.random_seed = seed;
   return o;
 }
 
-void Settle(Interpreter* s) {
-  for (int i = 0; i < 100 && s->RunUntilIdle() == StepResult::kProgressed; ++i) {
-  }
-}
+// The environment of a replayed session: compiles invoked <content>, refuses
+// everything else, records logs and external sends in its transcript.
+RecordingEnvironment Environment() { return RecordingEnvironment(EcmascriptCompileOptions()); }
 
 void Apply(Interpreter* s, const Step& step) {
   if (step.advance) {
-    const int64_t until = s->now() + step.ms;
-    for (int i = 0; i < 1000 && !s->finished(); ++i) {
-      auto next = s->NextDueMs();
-      if (!next || *next > until) break;
-      s->SetNow(std::max(*next, s->now()));
-      Settle(s);
-    }
-    s->SetNow(until);
-    Settle(s);
+    AdvanceClock(s, step.ms);
     return;
   }
   if (s->finished()) return;
@@ -305,7 +263,7 @@ std::string Configuration(const Interpreter& s) {
 }
 
 void ReplayChart(const std::string& name, const std::string& chart, const std::vector<std::string>& alphabet) {
-  auto doc = CompileDocument(chart, name + ".scxml", Options());
+  auto doc = CompileDocument(chart, name + ".scxml", EcmascriptCompileOptions());
   ASSERT_OK(doc);
   for (uint64_t seed = 1; seed <= kSeedsPerChart; ++seed) {
     SCOPED_TRACE(absl::StrCat("chart ", name, ", seed ", seed));
@@ -314,7 +272,7 @@ void ReplayChart(const std::string& name, const std::string& chart, const std::v
     const size_t cut = rng() % (steps.size() + 1);
 
     // 1. Uninterrupted, recording after every step (index 0: after Start).
-    ReplayEnvironment env;
+    RecordingEnvironment env = Environment();
     auto created = Interpreter::Create(*doc, &env, SessionOptions(seed));
     ASSERT_OK(created);
     std::unique_ptr<Interpreter> s = *std::move(created);
@@ -322,16 +280,16 @@ void ReplayChart(const std::string& name, const std::string& chart, const std::v
     ASSERT_OK(s->Start());
     Settle(s.get());
     std::vector<Observed> recorded;
-    recorded.push_back({Configuration(*s), std::exchange(env.log, ""), SnapshotBytes(*s)});
+    recorded.push_back({Configuration(*s), std::exchange(env.transcript, ""), SnapshotBytes(*s)});
     for (const Step& step : steps) {
       Apply(s.get(), step);
-      recorded.push_back({Configuration(*s), std::exchange(env.log, ""), SnapshotBytes(*s)});
+      recorded.push_back({Configuration(*s), std::exchange(env.transcript, ""), SnapshotBytes(*s)});
     }
 
     // 2. Restored at the cut from the recorded bytes, continued.
     v1::SessionSnapshot snap;
     ASSERT_TRUE(snap.ParseFromString(recorded[cut].snapshot));
-    ReplayEnvironment env2;
+    RecordingEnvironment env2 = Environment();
     auto restored = Interpreter::Restore(*doc, &env2, SessionOptions(999), snap);
     ASSERT_OK(restored);
     std::unique_ptr<Interpreter> r = *std::move(restored);
@@ -340,12 +298,12 @@ void ReplayChart(const std::string& name, const std::string& chart, const std::v
       Apply(r.get(), steps[i]);
       SCOPED_TRACE(absl::StrCat("cut after step ", cut, ", compared after step ", i + 1));
       ASSERT_EQ(Configuration(*r), recorded[i + 1].configuration);
-      ASSERT_EQ(std::exchange(env2.log, ""), recorded[i + 1].log);
+      ASSERT_EQ(std::exchange(env2.transcript, ""), recorded[i + 1].log);
       ASSERT_EQ(SnapshotBytes(*r), recorded[i + 1].snapshot);
     }
 
     // 3. Never snapshotted: the same end.
-    ReplayEnvironment env3;
+    RecordingEnvironment env3 = Environment();
     auto plain = Interpreter::Create(*doc, &env3, SessionOptions(seed));
     ASSERT_OK(plain);
     (*plain)->SetNow(kStartMs);
@@ -361,11 +319,11 @@ void ReplayChart(const std::string& name, const std::string& chart, const std::v
 // interesting states (otherwise the replay comparison proves little).
 void ExpectReaches(const std::string& chart, const std::vector<std::string>& alphabet,
                    const std::vector<std::string>& states) {
-  auto doc = CompileDocument(chart, "reach.scxml", Options());
+  auto doc = CompileDocument(chart, "reach.scxml", EcmascriptCompileOptions());
   ASSERT_OK(doc);
   std::map<std::string, int> seen;
   for (uint64_t seed = 1; seed <= kSeedsPerChart; ++seed) {
-    ReplayEnvironment env;
+    RecordingEnvironment env = Environment();
     auto s = Interpreter::Create(*doc, &env, SessionOptions(seed));
     ASSERT_OK(s);
     (*s)->SetNow(kStartMs);

@@ -7,7 +7,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/base/check.h"
-#include "openssl/sha.h"
+#include "common/base/sha256.h"
 
 namespace orch::sessionapi {
 namespace {
@@ -48,11 +48,9 @@ std::string SessionIdForKey(int node, absl::string_view key) {
   std::string chars;
   std::string input = absl::StrCat("orch-session-key\n", node, "\n", key);
   for (int round = 0; chars.size() < kSessionIdRandomChars; ++round) {
-    unsigned char digest[SHA256_DIGEST_LENGTH];
-    std::string block = absl::StrCat(round, "\n", input);
-    SHA256(reinterpret_cast<const unsigned char*>(block.data()), block.size(), digest);
+    const Sha256Digest digest = Sha256(absl::StrCat(round, "\n", input));
     size_t used = 0;
-    chars += Encode(digest, sizeof digest, &used);
+    chars += Encode(digest.data(), digest.size(), &used);
   }
   chars.resize(kSessionIdRandomChars);
   return absl::StrCat("~", node, "~", chars);

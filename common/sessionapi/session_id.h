@@ -27,8 +27,9 @@ std::string SessionIdForKey(int node, absl::string_view key);
 // otherwise (the id is echoed only when it is short and printable).
 absl::StatusOr<int> NodeOfSessionId(absl::string_view id);
 
-// The name of the lease that node `node`'s primary holds ("node:<n>"); its
-// endpoint field is where that primary serves the Sessions API.
+// The name of the lease that node `node`'s primary holds ("node:<node>"):
+// the engine acquires it, the gateway and other nodes read it to find the
+// primary's endpoint.
 std::string NodeLeaseName(int node);
 
 }  // namespace orch::sessionapi

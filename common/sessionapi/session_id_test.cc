@@ -50,7 +50,7 @@ TEST(SessionIdTest, MalformedIdsAreRefusedWithTheReason) {
   EXPECT_EQ(std::string(s.status().message()).find('\x01'), std::string::npos);
 }
 
-TEST(SessionIdTest, NodeLeaseNameIsWhatTheEngineHolds) {
+TEST(NodeLeaseNameTest, IsNodeColonNumber) {
   EXPECT_EQ(NodeLeaseName(1), "node:1");
   EXPECT_EQ(NodeLeaseName(4665), "node:4665");
 }

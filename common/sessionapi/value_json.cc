@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "common/base/json.h"
+#include "common/base/utf8.h"
 #include "absl/strings/str_cat.h"
 
 namespace orch::sessionapi {

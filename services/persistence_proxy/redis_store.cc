@@ -1,8 +1,5 @@
 #include "services/persistence_proxy/redis_store.h"
 
-#include <openssl/evp.h>
-#include <openssl/sha.h>
-
 #include <algorithm>
 #include <utility>
 
@@ -14,7 +11,9 @@
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/timestamp.pb.h"
+#include "common/base/sha256.h"
 #include "common/redis/cluster_slots.h"
+#include "common/sessionapi/session_id.h"
 #include "services/persistence_proxy/scripts.h"
 
 namespace orch::persistence_proxy {
@@ -53,24 +52,6 @@ absl::Status ValidateKeyPart(const char* field, const std::string& v, bool allow
     }
   }
   return absl::OkStatus();
-}
-
-// SHA-256 with the digest fetched once and a context per thread: OpenSSL 3's
-// one-shot SHA256() looks the algorithm up (locks, property queries) on
-// every call, which showed in the append path's profile.
-void Sha256(const std::string& data, unsigned char out[SHA256_DIGEST_LENGTH]) {
-  static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-  struct Ctx {
-    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-    ~Ctx() { EVP_MD_CTX_free(ctx); }
-  };
-  thread_local Ctx c;
-  unsigned int len = 0;
-  if (md == nullptr || c.ctx == nullptr || EVP_DigestInit_ex2(c.ctx, md, nullptr) != 1 ||
-      EVP_DigestUpdate(c.ctx, data.data(), data.size()) != 1 ||
-      EVP_DigestFinal_ex(c.ctx, out, &len) != 1) {
-    SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), out);
-  }
 }
 
 absl::Status ValidateSha256(const char* field, const std::string& v) {
@@ -151,32 +132,11 @@ absl::Status ValidateTtl(const char* field, uint32_t ttl_ms) {
 
 }  // namespace
 
-std::string NodeOfSessionId(const std::string& session_id) {
-  if (session_id.size() < 3 || session_id[0] != '~') return "";
-  const size_t end = session_id.find('~', 1);
-  if (end == std::string::npos || end == 1) return "";
-  return session_id.substr(1, end - 1);
-}
-
-std::string Sha256Hex(const std::string& data) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  Sha256(data, digest);
-  static const char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char b : digest) {
-    out.push_back(kHex[b >> 4]);
-    out.push_back(kHex[b & 15]);
-  }
-  return out;
-}
-
 std::string EntryDigest(const LogEntry& entry) {
   LogEntry copy = entry;
   copy.clear_append_time();
-  const std::string bytes = Serialize(copy);
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  Sha256(bytes, digest);
-  return std::string(reinterpret_cast<const char*>(digest), 8);
+  const Sha256Digest digest = Sha256(Serialize(copy));
+  return std::string(reinterpret_cast<const char*>(digest.data()), 8);
 }
 
 namespace {
@@ -252,9 +212,8 @@ EncodedEntry EncodeEntry(const LogEntry& entry, uint64_t epoch, absl::Time now) 
   }
   EncodedEntry out;
   const std::string bytes = SerializeWithoutTime(entry, epoch);
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  Sha256(bytes, digest);
-  out.digest.assign(reinterpret_cast<const char*>(digest), 8);
+  const Sha256Digest digest = Sha256(bytes);
+  out.digest.assign(reinterpret_cast<const char*>(digest.data()), 8);
   // Fields are serialized in field-number order: seq (1), then append_time
   // (2), then the rest. So the entry with its append_time is the entry
   // without it with the timestamp's field spliced in after seq (the same
@@ -326,10 +285,13 @@ bool RedisStore::PrepareAppend(const pb::AppendEventsRequest& req, Done<pb::Appe
   std::string node;
   std::string doc = req.document_sha256();
   if (first == 1) {
-    node = req.node().empty() ? NodeOfSessionId(sid) : req.node();
-    if (node.empty()) {
-      return fail(absl::InvalidArgumentError(
-          "node: required to create a session whose id does not name one (~<node>~...)"));
+    if (!req.node().empty()) {
+      node = req.node();
+    } else if (absl::StatusOr<int> n = sessionapi::NodeOfSessionId(sid); n.ok()) {
+      node = absl::StrCat(*n);
+    } else {
+      return fail(absl::InvalidArgumentError(absl::StrCat(
+          "node: required to create a session whose id does not name one (", n.status().message(), ")")));
     }
     if (auto s = ValidateKeyPart("node", node, /*allow_colon=*/false); !s.ok()) return fail(s);
     if (doc.empty() && req.entries(0).has_started()) doc = req.entries(0).started().document_sha256();

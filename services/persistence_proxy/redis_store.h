@@ -148,9 +148,6 @@ class RedisStore final : public Store {
   std::unordered_map<int, AppendGroup> append_groups_;  // by slot (-1: standalone)
 };
 
-// The node of a "~<node>~<id>" session id, or "".
-std::string NodeOfSessionId(const std::string& session_id);
-
 // The 8-byte digest stored beside each log entry: the first 8 bytes of
 // SHA-256 over the deterministic serialization of the entry with
 // append_time cleared (so a retry stamped at another time still matches).
@@ -164,8 +161,5 @@ struct EncodedEntry {
   std::string digest;
 };
 EncodedEntry EncodeEntry(const orch::event::v1::LogEntry& entry, uint64_t epoch, absl::Time now);
-
-// 64 lowercase hex digits of SHA-256(data).
-std::string Sha256Hex(const std::string& data);
 
 }  // namespace orch::persistence_proxy

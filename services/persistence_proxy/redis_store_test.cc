@@ -5,6 +5,8 @@
 
 #include "services/persistence_proxy/redis_store.h"
 
+#include "common/base/sha256.h"
+#include "common/sessionapi/session_id.h"
 #include "common/testing/status_matchers.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
@@ -15,15 +17,8 @@ namespace orch::persistence_proxy {
 namespace {
 
 using ::orch::testing::StatusIs;
+using ::testing::AllOf;
 using ::testing::HasSubstr;
-
-TEST(NodeOfSessionIdTest, ParsesTheNodeForm) {
-  EXPECT_EQ(NodeOfSessionId("~4~ABCDEF"), "4");
-  EXPECT_EQ(NodeOfSessionId("~12~X"), "12");
-  EXPECT_EQ(NodeOfSessionId("ABC"), "");
-  EXPECT_EQ(NodeOfSessionId("~~X"), "");
-  EXPECT_EQ(NodeOfSessionId("~4"), "");
-}
 
 TEST(DigestTest, IgnoresAppendTimeButNotContent) {
   event::v1::LogEntry a;
@@ -107,10 +102,6 @@ TEST(EncodeEntryTest, SameBytesAsSerializingTheEntry) {
   }
 }
 
-TEST(DigestTest, Sha256Hex) {
-  EXPECT_EQ(Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-}
-
 class ValidationTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -128,7 +119,7 @@ class ValidationTest : public ::testing::Test {
   }
   static pb::AppendEventsRequest Valid() {
     pb::AppendEventsRequest r;
-    r.set_session_id("~1~ABC");
+    r.set_session_id(sessionapi::SessionIdForKey(1, "validation"));
     r.set_epoch(1);
     auto* e = r.add_entries();
     e->set_seq(1);
@@ -168,13 +159,32 @@ TEST_F(ValidationTest, AppendRejectsBadRequests) {
   EXPECT_THAT(Append(r), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("entries[1].seq")));
   r = Valid();
   r.set_session_id("plain");
-  EXPECT_THAT(Append(r), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("node")));
+  EXPECT_THAT(Append(r), StatusIs(absl::StatusCode::kInvalidArgument,
+                                  HasSubstr("node: required to create a session whose id does not name one")));
   r = Valid();
   r.mutable_entries(0)->set_epoch(7);
   EXPECT_THAT(Append(r), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("entries[0].epoch")));
   r = Valid();
   r.mutable_entries(0)->clear_event();
   EXPECT_THAT(Append(r), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("entries[0]")));
+}
+
+// A session is created on the node given, else on the node of its id, which
+// must then be well-formed (sessionapi::NodeOfSessionId).
+TEST_F(ValidationTest, CreatingNeedsANodeFromTheRequestOrAWellFormedId) {
+  auto r = Valid();
+  r.set_session_id("~1~SHORT");
+  EXPECT_THAT(Append(r), StatusIs(absl::StatusCode::kInvalidArgument,
+                                  AllOf(HasSubstr("node: required"), HasSubstr("does not end in 32 characters"))));
+  r.set_session_id("~0~029I4G7KGCET96MLCCSH5B5AES01M138");
+  EXPECT_THAT(Append(r), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no valid node number")));
+  r.set_session_id("~1~SHORT");
+  r.set_node("1");
+  EXPECT_THAT(Append(r), StatusIs(absl::StatusCode::kUnavailable));  // valid: it reached (no) Redis
+  r = Valid();
+  r.mutable_entries(0)->set_seq(2);  // not a creation: no node needed
+  r.set_session_id("plain");
+  EXPECT_THAT(Append(r), StatusIs(absl::StatusCode::kUnavailable));
 }
 
 TEST_F(ValidationTest, OtherOperationsRejectBadRequests) {

@@ -6,12 +6,14 @@
 #include <functional>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "common/base/fnv1a.h"
 #include "common/base/json.h"
 #include "common/log/log.h"
 #include "common/sessionapi/session_id.h"
@@ -48,13 +50,7 @@ std::string RandomHex(size_t bytes) {
   if (getrandom(buf, bytes, 0) != static_cast<ssize_t>(bytes)) {
     for (size_t i = 0; i < bytes; ++i) buf[i] = static_cast<unsigned char>(absl::ToUnixNanos(absl::Now()) >> (i % 8));
   }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (size_t i = 0; i < bytes; ++i) {
-    out.push_back(kHex[buf[i] >> 4]);
-    out.push_back(kHex[buf[i] & 15]);
-  }
-  return out;
+  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(buf), bytes));
 }
 
 std::string Truncated(absl::string_view s) {
@@ -259,11 +255,8 @@ void Api::Fail(const std::shared_ptr<Call>& call, int node, const absl::Status& 
 int Api::PickNode(const std::string* key) {
   const auto& nodes = options_.nodes;
   if (key != nullptr) {
-    // FNV-1a: the same node for the same key in every gateway replica and
-    // version (std::hash and absl::Hash promise neither).
-    uint64_t h = 1469598103934665603ULL;
-    for (unsigned char c : *key) h = (h ^ c) * 1099511628211ULL;
-    return nodes[h % nodes.size()];
+    // The same node for the same key in every gateway replica and version.
+    return nodes[Fnv1a64(*key) % nodes.size()];
   }
   // Round robin over the nodes that are up (all of them when none is).
   // Picking "the first up node from the counter on" instead would give the

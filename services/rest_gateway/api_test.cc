@@ -603,6 +603,16 @@ TEST_F(ApiTest, EventNonObjectBodyIsTheData) {
   EXPECT_EQ(backend_.calls().size(), before);
 }
 
+// Gateways of every version pick the same node for a key: Fnv1a64 of the
+// key modulo the number of nodes (Fnv1a64("call-42") % 3 == 2).
+TEST_F(ApiTest, IdempotencyKeyNodeChoiceIsPinned) {
+  options_.nodes = {1, 2, 3};
+  HttpResponse r = Call(JsonPost("/scxml/session/start", R"({"src": "file:///x.scxml"})",
+                                 {{"idempotency-key", "call-42"}}));
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(backend_.last().node, 3);
+}
+
 TEST_F(ApiTest, EventIdempotencyKeyIsTheEffectId) {
   sv1::SendEventResponse ans;
   ans.set_seq(3);

@@ -11,7 +11,6 @@
 #include "absl/strings/strip.h"
 #include "common/base/file.h"
 #include "openssl/crypto.h"
-#include "openssl/sha.h"
 
 namespace orch::rest_gateway {
 namespace {
@@ -38,7 +37,7 @@ absl::StatusOr<std::vector<Authenticator::Token>> Authenticator::LoadTokens() co
   auto add = [&](std::string name, absl::string_view token) {
     Token t;
     t.name = std::move(name);
-    SHA256(reinterpret_cast<const unsigned char*>(token.data()), token.size(), t.digest);
+    t.digest = Sha256(std::string_view(token.data(), token.size()));
     out.push_back(std::move(t));
   };
   if (!options_.token.empty()) {
@@ -121,15 +120,14 @@ absl::StatusOr<std::string> Authenticator::Authenticate(const HttpRequest& reque
       return absl::UnauthenticatedError("the Authorization header must be 'Bearer <token>'");
     }
     absl::string_view presented = absl::StripAsciiWhitespace(v.substr(7));
-    unsigned char digest[32];
-    SHA256(reinterpret_cast<const unsigned char*>(presented.data()), presented.size(), digest);
+    const Sha256Digest digest = Sha256(std::string_view(presented.data(), presented.size()));
     const Token* found = nullptr;
     {
       std::lock_guard<std::mutex> lock(mu_);
       for (const Token& t : tokens_) {
         // Every token is compared: the time taken does not depend on which
         // (if any) matches.
-        const bool eq = CRYPTO_memcmp(digest, t.digest, sizeof(digest)) == 0;
+        const bool eq = CRYPTO_memcmp(digest.data(), t.digest.data(), digest.size()) == 0;
         if (eq && found == nullptr) found = &t;
       }
       if (found != nullptr) return absl::StrCat("token:", found->name);

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/base/sha256.h"
 #include "services/rest_gateway/http_server.h"
 
 namespace orch::rest_gateway {
@@ -47,7 +48,7 @@ class Authenticator {
  private:
   struct Token {
     std::string name;
-    unsigned char digest[32];
+    Sha256Digest digest;
   };
   explicit Authenticator(AuthOptions options) : options_(std::move(options)) {}
   absl::StatusOr<std::vector<Token>> LoadTokens() const;

@@ -32,6 +32,7 @@
 #include "absl/time/time.h"
 #include "common/base/json.h"
 #include "common/testing/certs.h"
+#include "common/testing/eventually.h"
 #include "common/testing/net.h"
 #include "common/testing/status_matchers.h"
 #include "common/testing/temp_dir.h"
@@ -44,6 +45,7 @@
 namespace orch::rest_gateway {
 namespace {
 
+using ::orch::testing::Eventually;
 using ::orch::testing::IsOk;
 using ::orch::testing::StatusIs;
 using ::testing::HasSubstr;
@@ -194,17 +196,6 @@ std::string Get(absl::string_view target, absl::string_view extra_headers = "") 
 std::string Post(absl::string_view target, absl::string_view body, absl::string_view extra_headers = "") {
   return absl::StrCat("POST ", target, " HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n",
                       "Content-Length: ", body.size(), "\r\n", extra_headers, "\r\n", body);
-}
-
-// Polls `done` until it holds or `timeout` passes.
-template <typename F>
-bool WaitFor(F done, absl::Duration timeout = absl::Seconds(5)) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (!done()) {
-    if (absl::Now() > deadline) return false;
-    absl::SleepFor(absl::Milliseconds(2));
-  }
-  return true;
 }
 
 google::protobuf::Struct ParseJson(const std::string& body) {
@@ -730,7 +721,7 @@ TEST(HttpServerTest, IdleConnectionsAreClosedAfterTheIdleTimeout) {
     EXPECT_TRUE(c.ReadUntilClosed(absl::Milliseconds(o.idle_timeout_ms + 1500)));
     EXPECT_EQ(c.buffer(), "");
   }
-  EXPECT_TRUE(WaitFor([&] { return s->stats().connections_open == 0; }));
+  EXPECT_TRUE(Eventually([&] { return s->stats().connections_open == 0; }));
 }
 
 TEST(HttpServerTest, TooManyConnectionsAre503) {
@@ -757,7 +748,7 @@ TEST(HttpServerTest, TooManyConnectionsAre503) {
   ASSERT_TRUE(first->Send(Get("/again")));
   ASSERT_TRUE(first->ReadResponse().has_value());
   first.reset();
-  ASSERT_TRUE(WaitFor([&] { return s->stats().connections_open == 0; }));
+  ASSERT_TRUE(Eventually([&] { return s->stats().connections_open == 0; }));
   RawConn third(s->port());
   ASSERT_TRUE(third.Send(Get("/third")));
   auto r3 = third.ReadResponse();
@@ -780,7 +771,7 @@ TEST(HttpServerTest, StopWithOpenConnectionsIsPromptAndLateAnswersAreDropped) {
   ASSERT_TRUE(busy.Send(Get("/busy")));
   std::shared_ptr<Exchange> ex = pending.Take();
   ASSERT_NE(ex, nullptr);
-  ASSERT_TRUE(WaitFor([&] { return s->stats().connections_open == 4; }));
+  ASSERT_TRUE(Eventually([&] { return s->stats().connections_open == 4; }));
 
   const absl::Time start = absl::Now();
   s->Stop();
@@ -839,11 +830,11 @@ TEST(HttpServerTest, StopAcceptingClosesIdleConnectionsAndFinishesBusyOnes) {
   ASSERT_TRUE(busy.Send(Get("/busy")));
   auto ex = pending.Take();
   ASSERT_NE(ex, nullptr);
-  ASSERT_TRUE(WaitFor([&] { return s->stats().connections_open == 3; }));
+  ASSERT_TRUE(Eventually([&] { return s->stats().connections_open == 3; }));
 
   s->StopAccepting();
   // No new connections.
-  ASSERT_TRUE(WaitFor([&] { return !RawConn(s->port()).connected(); }));
+  ASSERT_TRUE(Eventually([&] { return !RawConn(s->port()).connected(); }));
   // Idle ones close now, not after the idle timeout.
   EXPECT_TRUE(never_sent.ReadUntilClosed(absl::Seconds(2)));
   EXPECT_TRUE(kept_alive.ReadUntilClosed(absl::Seconds(2)));
@@ -1004,7 +995,7 @@ TEST_F(HttpServerTlsTest, PlaintextToTheTlsPortFails) {
   EXPECT_TRUE(c.ReadUntilClosed(absl::Seconds(3)));
   EXPECT_FALSE(absl::StartsWith(c.buffer(), "HTTP/"));
   EXPECT_EQ(handled_.load(), 0);
-  EXPECT_TRUE(WaitFor([&] { return s->stats().tls_handshake_failures >= 1; }));
+  EXPECT_TRUE(Eventually([&] { return s->stats().tls_handshake_failures >= 1; }));
 }
 
 TEST_F(HttpServerTlsTest, SilentTlsClientIsCutAtTheReadTimeout) {

@@ -5,7 +5,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "common/base/json.h"
+#include "common/base/utf8.h"
 #include "common/sessionapi/session_id.h"
 #include "common/sessionapi/value_json.h"
 

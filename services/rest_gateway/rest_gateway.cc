@@ -7,7 +7,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/config/client_tls.h"
 #include "common/config/validators.h"
+#include "common/grpc/channel.h"
 #include "common/grpc/server.h"
 #include "common/log/log.h"
 #include "common/tls/tls_files.h"
@@ -62,27 +64,8 @@ void AddOptions(config::Schema* s) {
   s->AddInt("routing", "engine-connections", 4, 1, 64, "HTTP/2 connections to each session-engine (calls spread over them)");
   s->AddString("routing", "external-url",
       "when set, requests for sessions of nodes not in routing.nodes get 307 to <external-url><path>");
-  s->AddString("routing", "proxy-tls-ca", "CA that verifies persistence-proxy (enables TLS)");
-  s->AddString("routing", "proxy-tls-cert", "client certificate for persistence-proxy (mutual TLS)");
-  s->AddString("routing", "proxy-tls-key", "its private key");
-  s->AddString("routing", "proxy-tls-server-name", "name to verify in persistence-proxy's certificate");
-  s->AddString("routing", "engine-tls-ca", "CA that verifies session-engines (enables TLS)");
-  s->AddString("routing", "engine-tls-cert", "client certificate for session-engines (mutual TLS)");
-  s->AddString("routing", "engine-tls-key", "its private key");
-  s->AddString("routing", "engine-tls-server-name", "name to verify in session-engines' certificates");
-}
-
-absl::StatusOr<grpc_util::ChannelOptions> ChannelTls(const config::Config& c, const std::string& prefix) {
-  auto tls = tls::LoadTlsFiles({c.GetString(prefix + "-cert"), c.GetString(prefix + "-key"),
-                                c.GetString(prefix + "-ca"), prefix + "-cert", prefix + "-key", prefix + "-ca"});
-  if (!tls.ok()) return tls.status();
-  if (tls->enabled() && tls->ca_pem.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(prefix, "-cert needs ", prefix, "-ca"));
-  }
-  grpc_util::ChannelOptions o;
-  o.tls = *tls;
-  o.server_name = c.GetString(prefix + "-server-name");
-  return o;
+  config::AddClientTlsOptions(s, "routing", "proxy", "persistence-proxy");
+  config::AddClientTlsOptions(s, "routing", "engine", "the session-engines");
 }
 
 class RestGatewayComponent final : public process::Component {
@@ -125,9 +108,9 @@ class RestGatewayComponent final : public process::Component {
     if (!authenticator.ok()) return authenticator.status();
     self->auth_ = *std::move(authenticator);
 
-    auto proxy = ChannelTls(c, "routing.proxy-tls");
+    auto proxy = grpc_util::ChannelOptionsFromConfig(c, "routing.proxy");
     if (!proxy.ok()) return proxy.status();
-    auto engine = ChannelTls(c, "routing.engine-tls");
+    auto engine = grpc_util::ChannelOptionsFromConfig(c, "routing.engine");
     if (!engine.ok()) return engine.status();
 
     HttpServerOptions http;

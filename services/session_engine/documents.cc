@@ -4,6 +4,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/base/sha256.h"
 #include "common/base/status_macros.h"
 
 namespace orch::session_engine {
@@ -107,7 +108,7 @@ absl::StatusOr<std::shared_ptr<const scxml::Document>> DocumentCache::FromUrl(co
     return absl::InvalidArgumentError(absl::StrCat("document ", url, " is larger than ",
                                                    options_.max_document_bytes, " bytes"));
   }
-  const std::string sha = scxml::Sha256Hex(*text);
+  const std::string sha = Sha256Hex(*text);
   std::shared_ptr<const scxml::Document> doc;
   {
     absl::MutexLock lock(&mu_);
@@ -128,7 +129,7 @@ absl::StatusOr<std::shared_ptr<const scxml::Document>> DocumentCache::FromSource
     return absl::InvalidArgumentError(absl::StrCat("document source is larger than ",
                                                    options_.max_document_bytes, " bytes"));
   }
-  const std::string sha = scxml::Sha256Hex(source);
+  const std::string sha = Sha256Hex(source);
   {
     absl::MutexLock lock(&mu_);
     if (auto it = by_sha_.find(sha); it != by_sha_.end()) return it->second;
@@ -148,7 +149,7 @@ absl::StatusOr<std::shared_ptr<const scxml::Document>> DocumentCache::BySha(cons
   }
   if (store_ == nullptr) return absl::NotFoundError(absl::StrCat("document ", sha256, " is not cached"));
   ASSIGN_OR_RETURN(std::string source, store_->GetDocument(sha256));
-  if (scxml::Sha256Hex(source) != sha256) {
+  if (Sha256Hex(source) != sha256) {
     return absl::DataLossError(absl::StrCat("stored document ", sha256, " does not match its hash"));
   }
   auto compiled = scxml::CompileDocument(source, name.empty() ? absl::StrCat("sha256:", sha256) : name, compile_);

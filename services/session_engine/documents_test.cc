@@ -1,7 +1,7 @@
 #include "services/session_engine/documents.h"
 
 #include "common/js/ecmascript_data_model.h"
-#include "common/scxml/fetcher.h"
+#include "common/scxml/curl_fetcher.h"
 #include "common/testing/status_matchers.h"
 #include "common/testing/temp_dir.h"
 #include "gmock/gmock.h"
@@ -27,7 +27,7 @@ class DocumentCacheTest : public ::testing::Test {
     return DocumentCache(o, &store_, DocumentCache::Options{});
   }
   js::EcmascriptDataModelFactory factory_;
-  scxml::DefaultFetcher fetcher_;
+  scxml::CurlFetcher fetcher_;
   FakeSessionStore store_;
   testing::TempDir dir_;
 };

@@ -7,6 +7,7 @@
 #include "common/base/status_macros.h"
 #include "common/log/log.h"
 #include "common/scxml/basic_http.h"
+#include "common/scxml/io_processors.h"
 #include "common/sessionapi/session_id.h"
 #include "common/sessionapi/value_json.h"
 #include "orch/session/v1/record.pb.h"
@@ -19,7 +20,6 @@ namespace sv1 = orch::session::v1;
 
 namespace {
 
-constexpr char kScxmlProcessor[] = "http://www.w3.org/TR/scxml/#SCXMLEventProcessor";
 constexpr size_t kMaxEventNameBytes = 512;
 constexpr size_t kMaxReasonBytes = 1024;
 constexpr size_t kMaxIdempotencyKeyBytes = 256;
@@ -289,7 +289,7 @@ absl::StatusOr<sv1::RequestEventResponse> Engine::Request(const sv1::RequestEven
   ASSIGN_OR_RETURN(PendingRequests::Ticket ticket, requests_.Register());
   ev::Event event = req.event();
   event.set_origin(absl::StrCat(kRequestOriginPrefix, ticket.id()));
-  event.set_origin_type(kScxmlProcessor);
+  event.set_origin_type(scxml::kScxmlEventProcessor);
   ASSIGN_OR_RETURN(sv1::SendEventResponse sent, Deliver(req.session_id(), event));
   if (sent.duplicate()) return absl::AlreadyExistsError("this effect_id was delivered before; its answer is gone");
   auto reply = ticket.Wait(clock_->MonotonicMs() + timeout_ms);

@@ -33,7 +33,7 @@
 #include "common/grpc/channel.h"
 #include "common/js/ecmascript_data_model.h"
 #include "common/scxml/data_model.h"
-#include "common/scxml/fetcher.h"
+#include "common/scxml/curl_fetcher.h"
 #include "common/time/clock.h"
 #include "orch/session/v1/sessions.pb.h"
 #include "services/session_engine/documents.h"
@@ -188,7 +188,7 @@ class Engine final : private NodeLease::Listener, private WorkerPool::Handler {
   time::Clock* const clock_;
   std::unique_ptr<EngineMetrics> metrics_;
   MeteredSessionStore store_;
-  scxml::DefaultFetcher fetcher_;
+  scxml::CurlFetcher fetcher_;
   js::EcmascriptDataModelFactory factory_;
   SessionConfig session_config_;
   DocumentCache docs_;

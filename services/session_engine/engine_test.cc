@@ -12,6 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/testing/eventually.h"
 #include "common/testing/net.h"
 #include "common/testing/status_matchers.h"
 #include "common/testing/temp_dir.h"
@@ -27,13 +28,9 @@ namespace {
 namespace sv1 = orch::session::v1;
 using ::orch::testing::StatusIs;
 
+// Waits for a condition of the engine's threads (bounded); 10 ms apart.
 bool Eventually(const std::function<bool()>& pred, absl::Duration limit = absl::Seconds(10)) {
-  const absl::Time end = absl::Now() + limit;
-  while (absl::Now() < end) {
-    if (pred()) return true;
-    absl::SleepFor(absl::Milliseconds(10));
-  }
-  return pred();
+  return testing::Eventually(pred, limit, absl::Milliseconds(10));
 }
 
 constexpr char kChart[] = R"XML(<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0"

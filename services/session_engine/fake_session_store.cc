@@ -5,7 +5,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/base/status_macros.h"
-#include "common/scxml/compiler.h"
+#include "common/base/sha256.h"
 #include "google/protobuf/util/message_differencer.h"
 
 namespace orch::session_engine {
@@ -254,7 +254,7 @@ absl::StatusOr<std::vector<std::string>> FakeSessionStore::ListNodeSessions(int 
 
 absl::Status FakeSessionStore::PutDocument(const std::string& sha256, const std::string& source) {
   RETURN_IF_ERROR(ValidateSha256(sha256));
-  if (const std::string actual = scxml::Sha256Hex(source); actual != sha256) {
+  if (const std::string actual = Sha256Hex(source); actual != sha256) {
     return absl::InvalidArgumentError(absl::StrCat("sha256: does not match the source (its sha256 is ", actual, ")"));
   }
   absl::MutexLock l(&mu_);

@@ -1,5 +1,6 @@
 #include "services/session_engine/log_entries.h"
 
+#include "common/base/fnv1a.h"
 #include "common/sessionapi/value_json.h"
 
 namespace orch::session_engine {
@@ -26,8 +27,7 @@ scxml::Event ToScxmlEvent(const event::v1::Event& e) {
 }
 
 uint64_t SeedOf(const std::string& session_id) {
-  uint64_t h = 1469598103934665603ull;  // FNV-1a 64
-  for (unsigned char c : session_id) h = (h ^ c) * 1099511628211ull;
+  const uint64_t h = Fnv1a64(session_id);
   return h == 0 ? 1 : h;
 }
 

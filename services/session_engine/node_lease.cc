@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/log/log.h"
+#include "common/sessionapi/session_id.h"
 
 namespace orch::session_engine {
 
@@ -17,7 +18,7 @@ constexpr int64_t kPrimaryRetryMs = 200;
 NodeLease::NodeLease(Options options, LeaseStore* store, time::Clock* clock, Listener* listener)
     : options_(std::move(options)), store_(store), clock_(clock), listener_(listener) {}
 
-std::string NodeLease::name() const { return absl::StrCat("node:", options_.node_id); }
+std::string NodeLease::name() const { return sessionapi::NodeLeaseName(options_.node_id); }
 
 void NodeLease::Begin() {
   Role expected = Role::kStarting;

@@ -4,7 +4,8 @@
 #include "absl/strings/str_cat.h"
 #include "common/log/log.h"
 #include "common/scxml/basic_http.h"
-#include "common/scxml/fetcher.h"
+#include "common/scxml/curl_fetcher.h"
+#include "common/scxml/io_processors.h"
 #include "common/sessionapi/session_id.h"
 #include "common/sessionapi/value_json.h"
 
@@ -14,7 +15,6 @@ namespace ev = orch::event::v1;
 namespace sv1 = orch::session::v1;
 
 namespace {
-constexpr char kScxmlProcessor[] = "http://www.w3.org/TR/scxml/#SCXMLEventProcessor";
 constexpr absl::string_view kSessionTargetPrefix = "#_scxml_";
 
 // Holds one count of a session's sends in flight until destroyed.
@@ -49,12 +49,12 @@ void SendRouter::Log(const LiveSession& from, std::string_view label, std::strin
 
 absl::Status SendRouter::Send(LiveSession& from, const std::string& target, const std::string& type,
                               const scxml::Event& event) {
-  if (type == scxml::kBasicHttpTypeUri) return SendHttp(from, target, event);
+  if (type == scxml::kBasicHttpEventProcessor) return SendHttp(from, target, event);
   if (absl::StartsWith(target, kRequestOriginPrefix)) {
     if (!from.replaying()) requests_->Answer(target.substr(std::string_view(kRequestOriginPrefix).size()), event);
     return absl::OkStatus();
   }
-  if (!type.empty() && type != kScxmlProcessor && type != "scxml") {
+  if (!type.empty() && type != scxml::kScxmlEventProcessor && type != "scxml") {
     return absl::InvalidArgumentError(absl::StrCat("unsupported send type '", type, "'"));
   }
   if (!absl::StartsWith(target, kSessionTargetPrefix)) {
@@ -74,7 +74,7 @@ absl::Status SendRouter::SendToSession(LiveSession& from, const std::string& tar
     if (v.ok()) *out.mutable_data() = *std::move(v);
   }
   out.set_origin(absl::StrCat(kSessionTargetPrefix, from.id()));
-  out.set_origin_type(kScxmlProcessor);
+  out.set_origin_type(scxml::kScxmlEventProcessor);
   out.set_send_id(event.sendid);
   out.set_source(ev::EVENT_SOURCE_SESSION);
   // Deterministic: a replay of the entry being applied sends the same id
@@ -131,7 +131,7 @@ absl::Status SendRouter::SendHttp(LiveSession& from, const std::string& target, 
 
 absl::StatusOr<std::shared_ptr<const scxml::Document>> SendRouter::LoadDocument(const std::string& src,
                                                                                 const std::string& base) {
-  return documents_->FromUrl(scxml::DefaultFetcher::Resolve(src, base));
+  return documents_->FromUrl(scxml::CurlFetcher::Resolve(src, base));
 }
 
 absl::StatusOr<std::shared_ptr<const scxml::Document>> SendRouter::CompileSource(const std::string& source,

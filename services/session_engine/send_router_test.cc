@@ -144,7 +144,7 @@ TEST_F(SendRouterTest, RequestAnswersReachTheWaitingCall) {
 // snapshot), and the failure comes back as error.communication with an
 // effect id of its own.
 TEST_F(SendRouterTest, BasicHttpRunsOffTheCallersThreadAndAFailureComesBackAsAnEvent) {
-  ASSERT_OK(router_.Send(*session_, "http://127.0.0.1:9/slow", scxml::kBasicHttpTypeUri, Event("post")));
+  ASSERT_OK(router_.Send(*session_, "http://127.0.0.1:9/slow", scxml::kBasicHttpEventProcessor, Event("post")));
   EXPECT_EQ(session_->sends_in_flight()->load(), 1);
   EXPECT_EQ(Delivered(), 0u);
   release_http_.Notify();

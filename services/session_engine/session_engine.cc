@@ -5,10 +5,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/base/check.h"
+#include "common/config/client_tls.h"
 #include "common/config/validators.h"
+#include "common/grpc/channel.h"
 #include "common/grpc/server.h"
 #include "common/log/log.h"
-#include "common/tls/tls_files.h"
 #include "services/session_engine/engine.h"
 #include "services/session_engine/grpc_peer_sessions.h"
 #include "services/session_engine/remote_session_store.h"
@@ -60,50 +61,28 @@ void AddOptions(config::Schema* s) {
   s->AddInt("persistence", "request-timeout-ms", 2000, 10, 60000, "deadline of each call to persistence-proxy");
   s->AddBool("persistence", "append-stream", true,
        "send appends over one AppendEventsBatchStream, batched with other sessions' (false: one unary call each)");
-  s->AddString("persistence", "proxy-tls-ca", "CA that verifies persistence-proxy (enables TLS)");
-  s->AddString("persistence", "proxy-tls-cert", "client certificate for persistence-proxy (mutual TLS)");
-  s->AddString("persistence", "proxy-tls-key", "its private key");
-  s->AddString("persistence", "proxy-tls-server-name", "name to verify in persistence-proxy's certificate");
-
-  s->AddString("orchestration", "peer-tls-ca",
-      "CA that verifies other nodes' session-engines (enables TLS for sends between nodes)");
-  s->AddString("orchestration", "peer-tls-cert", "client certificate for other nodes' session-engines (mutual TLS)");
-  s->AddString("orchestration", "peer-tls-key", "its private key");
-  s->AddString("orchestration", "peer-tls-server-name", "name to verify in other session-engines' certificates");
+  config::AddClientTlsOptions(s, "persistence", "proxy", "persistence-proxy");
+  // TLS for sends to sessions of other nodes (their engines' gRPC servers).
+  config::AddClientTlsOptions(s, "orchestration", "peer", "other nodes' session-engines");
 }
 
 class SessionEngineComponent final : public process::Component {
  public:
   static absl::StatusOr<std::unique_ptr<SessionEngineComponent>> Create(const process::RunContext& ctx) {
     const config::Config& c = ctx.config;
-    auto tls = tls::LoadTlsFiles({c.GetString("persistence.proxy-tls-cert"), c.GetString("persistence.proxy-tls-key"),
-                                  c.GetString("persistence.proxy-tls-ca"), "persistence.proxy-tls-cert",
-                                  "persistence.proxy-tls-key", "persistence.proxy-tls-ca"});
-    if (!tls.ok()) return tls.status();
-    if (tls->enabled() && tls->ca_pem.empty()) {
-      return absl::InvalidArgumentError("persistence.proxy-tls-cert needs persistence.proxy-tls-ca");
-    }
-    auto peer_tls = tls::LoadTlsFiles({c.GetString("orchestration.peer-tls-cert"),
-                                       c.GetString("orchestration.peer-tls-key"),
-                                       c.GetString("orchestration.peer-tls-ca"), "orchestration.peer-tls-cert",
-                                       "orchestration.peer-tls-key", "orchestration.peer-tls-ca"});
-    if (!peer_tls.ok()) return peer_tls.status();
-    if (peer_tls->enabled() && peer_tls->ca_pem.empty()) {
-      return absl::InvalidArgumentError("orchestration.peer-tls-cert needs orchestration.peer-tls-ca");
-    }
+    auto channel = grpc_util::ChannelOptionsFromConfig(c, "persistence.proxy");
+    if (!channel.ok()) return channel.status();
+    auto peer_channel = grpc_util::ChannelOptionsFromConfig(c, "orchestration.peer");
+    if (!peer_channel.ok()) return peer_channel.status();
     auto self = std::unique_ptr<SessionEngineComponent>(new SessionEngineComponent());
-    grpc_util::ChannelOptions channel;
-    channel.tls = *tls;
-    channel.server_name = c.GetString("persistence.proxy-tls-server-name");
     GrpcPeerSessions::Options peers;
     peers.proxy_endpoint = c.GetString("persistence.proxy-endpoint");
-    peers.proxy_channel = channel;
-    peers.peer_channel.tls = *peer_tls;
-    peers.peer_channel.server_name = c.GetString("orchestration.peer-tls-server-name");
+    peers.proxy_channel = *channel;
+    peers.peer_channel = *peer_channel;
     auto peer_sessions = GrpcPeerSessions::Create(peers, time::RealClock::Get());
     if (!peer_sessions.ok()) return peer_sessions.status();
     self->peers_ = *std::move(peer_sessions);
-    self->store_ = std::make_unique<RemoteSessionStore>(c.GetString("persistence.proxy-endpoint"), channel,
+    self->store_ = std::make_unique<RemoteSessionStore>(c.GetString("persistence.proxy-endpoint"), *channel,
                                                         absl::Milliseconds(c.GetInt("persistence.request-timeout-ms")),
                                                         c.GetBool("persistence.append-stream"));
     EngineOptions o;

@@ -4,7 +4,7 @@
 #include <cctype>
 
 #include "absl/strings/str_cat.h"
-#include "common/scxml/compiler.h"
+#include "common/base/sha256.h"
 #include "common/testing/status_matchers.h"
 #include "gmock/gmock.h"
 
@@ -410,7 +410,7 @@ TEST_P(SessionStoreConformanceTest, ARegisteredIdWithoutASessionIsListedAsGone) 
 
 TEST_P(SessionStoreConformanceTest, DocumentsAreStoredByTheirHash) {
   const std::string source = absl::StrCat("<scxml name='", UniqueName("doc"), "'/>");
-  const std::string sha = scxml::Sha256Hex(source);
+  const std::string sha = Sha256Hex(source);
   EXPECT_THAT(store().GetDocument(sha), StatusIs(Code::kNotFound));
   ASSERT_OK(store().PutDocument(sha, source));
   EXPECT_THAT(store().GetDocument(sha), IsOkAndHolds(source));
@@ -423,7 +423,7 @@ TEST_P(SessionStoreConformanceTest, DocumentsAreStoredByTheirHash) {
   EXPECT_THAT(store().PutDocument(upper, source), StatusIs(Code::kInvalidArgument));
   EXPECT_THAT(store().PutDocument("abc", source), StatusIs(Code::kInvalidArgument));
   EXPECT_THAT(store().GetDocument("abc"), StatusIs(Code::kInvalidArgument));
-  EXPECT_THAT(store().GetDocument(scxml::Sha256Hex(source + " ")), StatusIs(Code::kNotFound));
+  EXPECT_THAT(store().GetDocument(Sha256Hex(source + " ")), StatusIs(Code::kNotFound));
 }
 
 // ---------------------------------------------------------------- leases

@@ -41,6 +41,7 @@
 #include "common/js/ecmascript_data_model.h"
 #include "common/scxml/compiler.h"
 #include "common/scxml/interpreter.h"
+#include "common/scxml/testing/recording_environment.h"
 #include "orch/scxml/v1/snapshot.pb.h"
 
 namespace {
@@ -53,6 +54,7 @@ constexpr size_t kMaxLines = 24;
 constexpr int64_t kStartMs = 1'700'000'000'000;
 constexpr int64_t kMaxAdvanceMs = 3'600'000;
 constexpr size_t kMaxRoundsPerSettle = 64;
+constexpr size_t kMaxStepsPerRound = 64;
 constexpr size_t kMaxFiresPerAdvance = 64;
 constexpr size_t kMaxTranscript = 1 << 20;
 
@@ -90,31 +92,13 @@ orch::scxml::InterpreterOptions SessionOptions() {
   return o;
 }
 
-// Records what the session does; refuses every external target and every
-// document load (no files, no network).
-class FakeEnvironment final : public orch::scxml::InterpreterEnvironment {
- public:
-  void Log(const Interpreter& s, std::string_view label, std::string_view value) override {
-    Append(absl::StrCat("log ", s.session_id(), " ", absl::string_view(label.data(), label.size()), "=",
-                        absl::string_view(value.data(), value.size()), "\n"));
-  }
-  absl::Status SendExternal(const Interpreter& from, const std::string& target, const std::string& type,
-                            const Event& e) override {
-    Append(absl::StrCat("external ", from.session_id(), " -> ", target, " (", type, ") ", e.name, " ", e.data, "\n"));
-    return absl::UnavailableError("the fuzzer reaches nothing outside the session");
-  }
-  absl::StatusOr<std::shared_ptr<const Document>> LoadDocument(const std::string& src, const std::string&) override {
-    return absl::NotFoundError("the fuzzer loads nothing: " + src);
-  }
-  absl::StatusOr<std::shared_ptr<const Document>> CompileSource(const std::string& source,
-                                                                const std::string& name) override {
-    return orch::scxml::CompileDocument(source, name, Options());
-  }
-  void Append(absl::string_view s) {
-    if (transcript.size() < kMaxTranscript) transcript.append(s.data(), s.size());
-  }
-  std::string transcript;
-};
+// Records what the session does within kMaxTranscript bytes; refuses every
+// external target and every document load (no files, no network).
+orch::scxml::RecordingEnvironment Environment() {
+  orch::scxml::RecordingEnvironment env(Options());
+  env.max_recorded_bytes = kMaxTranscript;
+  return env;
+}
 
 struct Line {
   enum class Kind { kEvent, kAdvance, kCut } kind;
@@ -161,26 +145,7 @@ std::string SnapshotBytes(const Interpreter& s, bool* ok) {
   return snap.SerializeAsString();
 }
 
-void Settle(Interpreter* s) {
-  for (size_t i = 0; i < kMaxRoundsPerSettle; ++i) {
-    if (s->RunUntilIdle(64) != orch::scxml::StepResult::kProgressed) break;
-  }
-}
-
-// Advances the fake clock, firing delayed sends at their due times.
-void Advance(Interpreter* s, int64_t ms) {
-  const int64_t until = s->now() + ms;
-  for (size_t i = 0; i < kMaxFiresPerAdvance && !s->finished(); ++i) {
-    auto next = s->NextDueMs();
-    if (!next || *next > until) break;
-    s->SetNow(std::max(*next, s->now()));
-    Settle(s);
-  }
-  s->SetNow(until);
-  Settle(s);
-}
-
-void Record(const Interpreter& s, size_t step, FakeEnvironment* env) {
+void Record(const Interpreter& s, size_t step, orch::scxml::RecordingEnvironment* env) {
   env->Append(absl::StrCat("step ", step, " atomic=[", absl::StrJoin(s.ActiveStates(true), ","), "] active=[",
                            absl::StrJoin(s.ActiveStates(false), ","), "] finished=", s.finished(),
                            " final=", s.final_state(), " now=", s.now(), " pending=", s.pending_external(), "\n"));
@@ -198,7 +163,7 @@ struct RunResult {
 // `cut` (the restored session also re-snapshots to the same bytes).
 RunResult Run(std::shared_ptr<const Document> doc, const std::vector<Line>& lines, size_t cut, bool restore_at_cut) {
   RunResult result;
-  FakeEnvironment env;
+  orch::scxml::RecordingEnvironment env = Environment();
   auto created = Interpreter::Create(doc, &env, SessionOptions());
   if (!created.ok()) {
     result.transcript = absl::StrCat("create failed: ", created.status().message());
@@ -210,7 +175,7 @@ RunResult Run(std::shared_ptr<const Document> doc, const std::vector<Line>& line
     result.transcript = absl::StrCat("start failed: ", st.message());
     return result;
   }
-  Settle(s.get());
+  orch::scxml::Settle(s.get(), kMaxRoundsPerSettle, kMaxStepsPerRound);
   Record(*s, 0, &env);
   for (size_t i = 0; i <= lines.size(); ++i) {
     if (restore_at_cut && i == cut) {
@@ -234,14 +199,15 @@ RunResult Run(std::shared_ptr<const Document> doc, const std::vector<Line>& line
     if (i == lines.size()) break;
     const Line& l = lines[i];
     if (l.kind == Line::Kind::kAdvance) {
-      Advance(s.get(), l.advance_ms);
+      orch::scxml::AdvanceClock(s.get(), l.advance_ms, kMaxFiresPerAdvance, kMaxRoundsPerSettle,
+                                kMaxStepsPerRound);
     } else if (!s->finished()) {
       Event e;
       e.name = l.name;
       e.data = l.data;
       absl::Status st = s->Enqueue(std::move(e));
       if (!st.ok()) env.Append(absl::StrCat("enqueue: ", st.ToString(), "\n"));
-      Settle(s.get());
+      orch::scxml::Settle(s.get(), kMaxRoundsPerSettle, kMaxStepsPerRound);
     }
     Record(*s, i + 1, &env);
   }

@@ -33,6 +33,8 @@
 #include "common/grpc/channel.h"
 #include "common/redis/cluster_slots.h"
 #include "common/redis/testing/redis_server.h"
+#include "common/sessionapi/session_id.h"
+#include "common/testing/eventually.h"
 #include "common/testing/status_matchers.h"
 #include "common/testing/temp_dir.h"
 #include "gmock/gmock.h"
@@ -192,7 +194,7 @@ class FailoverTest : public ::testing::Test {
     std::vector<std::unique_ptr<Session>> out;
     int per_range[3] = {0, 0, 0};
     for (int i = 0; out.size() < 3 * kSessionsPerRange && i < 10000; ++i) {
-      const std::string id = absl::StrCat("~1~", prefix, i);
+      const std::string id = sessionapi::SessionIdForKey(1, absl::StrCat(prefix, i));
       const int range = RangeOf(redis::KeySlot(absl::StrCat("{", id, "}")));
       if (per_range[range] == kSessionsPerRange) continue;
       ++per_range[range];
@@ -376,7 +378,7 @@ TEST_F(FailoverTest, ARetryFindingAnUnreplicatedAppendIsNotAcknowledged) {
   auto b = DirectStore("retry", 1);
   ASSERT_NE(a, nullptr);
   ASSERT_NE(b, nullptr);
-  const std::string sid = "~1~RETRY";
+  const std::string sid = sessionapi::SessionIdForKey(1, "retry");
   auto master = cluster_->MasterOf(redis::KeySlot(absl::StrCat("{", sid, "}")));
   ASSERT_OK(master);
   auto replicas = cluster_->ReplicasOf(*master);

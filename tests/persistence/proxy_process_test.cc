@@ -17,64 +17,37 @@
 #include "absl/time/clock.h"
 #include "common/grpc/channel.h"
 #include "common/redis/testing/redis_server.h"
+#include "common/sessionapi/session_id.h"
 #include "common/testing/certs.h"
-#include "common/testing/http_client.h"
+#include "common/testing/eventually.h"
 #include "common/testing/status_matchers.h"
 #include "common/testing/subprocess.h"
 #include "common/testing/temp_dir.h"
 #include "gmock/gmock.h"
-#include "grpc/health/v1/health.grpc.pb.h"
+#include "grpc/health/v1/health.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "orch/persistence/v1/persistence.grpc.pb.h"
+#include "tests/stack/stack.h"
 
 namespace orch::persistence_proxy {
 namespace {
 
 namespace pb = ::orch::persistence::v1;
-using ::grpc::health::v1::Health;
-using ::grpc::health::v1::HealthCheckRequest;
 using ::grpc::health::v1::HealthCheckResponse;
-using ::orch::testing::Subprocess;
+using ::orch::testing::Eventually;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-std::vector<std::string> OrchVariables() { return testing::OrchEnvironmentVariables(); }
+constexpr char kService[] = "orch.persistence.v1.Persistence";
 
-std::string Field(const std::string& json_line, const std::string& key) {
-  return testing::LogLineField(json_line, key);
-}
-
-// A running persistence-proxy.
+// A running persistence-proxy and a stub for its API.
 struct Proxy {
-  std::unique_ptr<Subprocess> process;
-  std::string grpc;
-  std::string metrics;
+  testing::Served served;
   std::unique_ptr<pb::Persistence::Stub> stub;
 
-  std::string Metrics() const {
-    auto r = testing::HttpGet("http://" + metrics + "/metrics");
-    return r.ok() ? r->body : "";
-  }
-  HealthCheckResponse::ServingStatus Health() const {
-    auto stub = Health::NewStub(grpc_util::MakeChannel(grpc));
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-    HealthCheckRequest req;
-    req.set_service("orch.persistence.v1.Persistence");
-    HealthCheckResponse resp;
-    if (!stub->Check(&ctx, req, &resp).ok()) return HealthCheckResponse::UNKNOWN;
-    return resp.status();
-  }
-  // Polls (bounded) until `pred` holds.
-  static bool Eventually(const std::function<bool()>& pred, absl::Duration limit = absl::Seconds(10)) {
-    const absl::Time end = absl::Now() + limit;
-    while (absl::Now() < end) {
-      if (pred()) return true;
-      absl::SleepFor(absl::Milliseconds(50));
-    }
-    return pred();
-  }
+  std::string Metrics() const { return served.Metrics(); }
+  HealthCheckResponse::ServingStatus Health() const { return served.Health(kService); }
 };
 
 std::unique_ptr<grpc::ClientContext> Ctx(int seconds = 5) {
@@ -82,6 +55,10 @@ std::unique_ptr<grpc::ClientContext> Ctx(int seconds = 5) {
   ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(seconds));
   return ctx;
 }
+
+// A well-formed session id of `node` (the proxy takes a new session's node
+// from it), named by `name`.
+std::string Sid(int node, const std::string& name) { return sessionapi::SessionIdForKey(node, name); }
 
 pb::AppendEventsRequest Batch(const std::string& sid, uint64_t epoch, uint64_t first, uint64_t last,
                               size_t payload = 10) {
@@ -110,22 +87,12 @@ class ProxyProcessTest : public ::testing::Test {
         absl::StrCat("[server]\ngrpc-listen = \"127.0.0.1:0\"\nshutdown-grace-ms = 1000\n\n"
                      "[metrics]\nlisten = \"127.0.0.1:0\"\n\n[persistence]\n",
                      "health-check-interval-ms = 100\n", persistence));
-    auto p = Subprocess::Start(
-        {.argv = {ORCH_PERSISTENCE_PROXY_BIN, "--config", config}, .unset_env = OrchVariables()});
-    if (!p.ok()) return p.status();
+    auto served = testing::Launch(ORCH_PERSISTENCE_PROXY_BIN, config);
+    if (!served.ok()) return served.status();
     Proxy proxy;
-    proxy.process = std::move(*p);
-    for (int i = 0; i < 20; ++i) {
-      auto line = proxy.process->ReadLine(Subprocess::Stream::kStderr, absl::Seconds(20));
-      if (!line.ok()) return absl::InternalError(absl::StrCat("no serving line: ", line.status().message()));
-      if (absl::StrContains(*line, "\"msg\":\"serving\"")) {
-        proxy.grpc = Field(*line, "grpc");
-        proxy.metrics = Field(*line, "metrics");
-        proxy.stub = pb::Persistence::NewStub(grpc_util::MakeChannel(proxy.grpc));
-        return proxy;
-      }
-    }
-    return absl::InternalError("no serving line");
+    proxy.served = *std::move(served);
+    proxy.stub = pb::Persistence::NewStub(grpc_util::MakeChannel(proxy.served.grpc));
+    return proxy;
   }
 
   // Runs the proxy expecting it to exit; returns {exit code, stderr}.
@@ -155,9 +122,9 @@ TEST_F(ProxyProcessTest, ServesTheStoreOverGrpcWithClearStatusCodes) {
   ASSERT_OK(redis);
   auto proxy = StartProxy(Nodes((*redis)->address()) + "max-entry-bytes = 1024\n");
   ASSERT_OK(proxy);
-  EXPECT_TRUE(Proxy::Eventually([&] { return proxy->Health() == HealthCheckResponse::SERVING; }));
+  EXPECT_TRUE(Eventually([&] { return proxy->Health() == HealthCheckResponse::SERVING; }));
 
-  const std::string sid = "~3~GRPCSESSION";
+  const std::string sid = Sid(3, "GRPCSESSION");
   ASSERT_TRUE(Append(*proxy, Batch(sid, 2, 1, 1)).ok());
   for (uint64_t first = 2; first < 600; first += 100) {
     auto s = Append(*proxy, Batch(sid, 2, first, first + 99));
@@ -207,7 +174,7 @@ TEST_F(ProxyProcessTest, ServesTheStoreOverGrpcWithClearStatusCodes) {
   expect(Append(*proxy, Batch("~3~{x}", 2, 1, 1)), grpc::StatusCode::INVALID_ARGUMENT, "session_id");
   expect(Append(*proxy, Batch(sid, 2, 600, 600, 2000)), grpc::StatusCode::INVALID_ARGUMENT,
          "entries[0]: 20");
-  expect(Append(*proxy, Batch("~3~NOBODY", 2, 5, 5)), grpc::StatusCode::NOT_FOUND, "unknown session");
+  expect(Append(*proxy, Batch(Sid(3, "NOBODY"), 2, 5, 5)), grpc::StatusCode::NOT_FOUND, "unknown session");
   expect(Append(*proxy, Batch(sid, 2, 604, 604)), grpc::StatusCode::ABORTED, "does not follow");
   expect(Append(*proxy, Batch(sid, 1, 602, 602)), grpc::StatusCode::ABORTED, "fenced");
   {
@@ -225,7 +192,7 @@ TEST_F(ProxyProcessTest, ServesTheStoreOverGrpcWithClearStatusCodes) {
     for (int i = 0; i < 20; ++i) {
       pb::AppendEventsStreamRequest r;
       r.set_request_id(i);
-      *r.mutable_append() = Batch(absl::StrCat("~3~STREAM", i), 1, 1, 2);
+      *r.mutable_append() = Batch(Sid(3, absl::StrCat("STREAM", i)), 1, 1, 2);
       ASSERT_TRUE(stream->Write(r));
     }
     pb::AppendEventsStreamRequest bad;
@@ -263,7 +230,7 @@ TEST_F(ProxyProcessTest, ServesTheStoreOverGrpcWithClearStatusCodes) {
     for (int i = 0; i < 30; ++i) {
       pb::AppendEventsStreamRequest* r = first.add_appends();
       r->set_request_id(i);
-      *r->mutable_append() = Batch(absl::StrCat("~3~BATCH", i), 1, 1, 2);
+      *r->mutable_append() = Batch(Sid(3, absl::StrCat("BATCH", i)), 1, 1, 2);
     }
     pb::AppendEventsStreamRequest* gap = first.add_appends();
     gap->set_request_id(100);
@@ -297,11 +264,11 @@ TEST_F(ProxyProcessTest, ServesTheStoreOverGrpcWithClearStatusCodes) {
     for (int i = 0; i < 30; ++i) {
       pb::AppendEventsStreamRequest* r = second.add_appends();
       r->set_request_id(200 + i);
-      *r->mutable_append() = Batch(absl::StrCat("~3~BATCH", i), 1, 3, 3);
+      *r->mutable_append() = Batch(Sid(3, absl::StrCat("BATCH", i)), 1, 3, 3);
     }
     pb::AppendEventsStreamRequest* again = second.add_appends();
     again->set_request_id(300);
-    *again->mutable_append() = Batch("~3~BATCH0", 1, 1, 2);
+    *again->mutable_append() = Batch(Sid(3, "BATCH0"), 1, 1, 2);
     ASSERT_TRUE(stream->Write(second));
     stream->WritesDone();
     std::map<uint64_t, pb::AppendEventsStreamResponse> more;
@@ -317,7 +284,7 @@ TEST_F(ProxyProcessTest, ServesTheStoreOverGrpcWithClearStatusCodes) {
     EXPECT_EQ(more[300].code(), 0) << more[300].message();
     EXPECT_GE(more[300].last_seq(), 2u);
     pb::GetSessionMetaRequest m;
-    m.set_session_id("~3~BATCH7");
+    m.set_session_id(Sid(3, "BATCH7"));
     pb::GetSessionMetaResponse mr;
     ASSERT_TRUE(proxy->stub->GetSessionMeta(Ctx().get(), m, &mr).ok());
     EXPECT_EQ(mr.meta().last_seq(), 3u);
@@ -343,10 +310,10 @@ TEST_F(ProxyProcessTest, ServesFromARedisClusterFoundFromOneSeed) {
   ASSERT_OK(cluster);
   auto proxy = StartProxy(Nodes((*cluster)->addresses()[0]));
   ASSERT_OK(proxy);
-  EXPECT_TRUE(Proxy::Eventually([&] { return proxy->Health() == HealthCheckResponse::SERVING; }));
+  EXPECT_TRUE(Eventually([&] { return proxy->Health() == HealthCheckResponse::SERVING; }));
   // Sessions spread over all three masters.
   for (int i = 0; i < 30; ++i) {
-    const std::string sid = absl::StrCat("~2~CLUSTER", i);
+    const std::string sid = Sid(2, absl::StrCat("CLUSTER", i));
     auto s = Append(*proxy, Batch(sid, 1, 1, 3));
     ASSERT_TRUE(s.ok()) << s.error_message();
     pb::LoadSessionRequest load;
@@ -377,8 +344,8 @@ TEST_F(ProxyProcessTest, RedisDownFailsFastAndBothRecover) {
   ASSERT_OK(redis);
   auto proxy = StartProxy(Nodes((*redis)->address()) + "request-timeout-ms = 300\n");
   ASSERT_OK(proxy);
-  ASSERT_TRUE(Proxy::Eventually([&] { return proxy->Health() == HealthCheckResponse::SERVING; }));
-  const std::string sid = "~1~DOWN";
+  ASSERT_TRUE(Eventually([&] { return proxy->Health() == HealthCheckResponse::SERVING; }));
+  const std::string sid = Sid(1, "DOWN");
   ASSERT_TRUE(Append(*proxy, Batch(sid, 1, 1, 1)).ok());
   uint64_t next = 2;
 
@@ -386,36 +353,36 @@ TEST_F(ProxyProcessTest, RedisDownFailsFastAndBothRecover) {
   ASSERT_EQ(::kill((*redis)->pid(), SIGSTOP), 0);
   auto s = Append(*proxy, Batch(sid, 1, next, next), /*seconds=*/10);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
-  EXPECT_TRUE(Proxy::Eventually([&] {
+  EXPECT_TRUE(Eventually([&] {
     return absl::StrContains(proxy->Metrics(), "orch_persistence_redis_up 0") &&
            proxy->Health() == HealthCheckResponse::NOT_SERVING;
   }));
   ASSERT_EQ(::kill((*redis)->pid(), SIGCONT), 0);
-  EXPECT_TRUE(Proxy::Eventually([&] {
+  EXPECT_TRUE(Eventually([&] {
     return absl::StrContains(proxy->Metrics(), "orch_persistence_redis_up 1") &&
            proxy->Health() == HealthCheckResponse::SERVING;
   }));
   // The timed-out append may have executed: the identical retry settles it.
-  EXPECT_TRUE(Proxy::Eventually([&] { return Append(*proxy, Batch(sid, 1, next, next)).ok(); }));
+  EXPECT_TRUE(Eventually([&] { return Append(*proxy, Batch(sid, 1, next, next)).ok(); }));
   ++next;
 
   // A dead server: fast UNAVAILABLE, then recovery on restart.
   ASSERT_OK((*redis)->Stop(SIGKILL));
-  s = Append(*proxy, Batch("~1~OTHER", 1, 1, 1), 10);
+  s = Append(*proxy, Batch(Sid(1, "OTHER"), 1, 1, 1), 10);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
-  EXPECT_TRUE(Proxy::Eventually([&] {
+  EXPECT_TRUE(Eventually([&] {
     return absl::StrContains(proxy->Metrics(), "orch_persistence_redis_up 0") &&
            proxy->Health() == HealthCheckResponse::NOT_SERVING;
   }));
   ASSERT_OK((*redis)->Restart());
-  EXPECT_TRUE(Proxy::Eventually([&] {
+  EXPECT_TRUE(Eventually([&] {
     return absl::StrContains(proxy->Metrics(), "orch_persistence_redis_up 1") &&
            proxy->Health() == HealthCheckResponse::SERVING;
   }));
   // The restarted server has no persistence here: a new session works.
-  EXPECT_TRUE(Proxy::Eventually([&] { return Append(*proxy, Batch("~1~AFTER", 1, 1, 1)).ok(); }));
-  ASSERT_OK(proxy->process->Signal(SIGTERM));
-  auto exit = proxy->process->Wait(absl::Seconds(10));
+  EXPECT_TRUE(Eventually([&] { return Append(*proxy, Batch(Sid(1, "AFTER"), 1, 1, 1)).ok(); }));
+  ASSERT_OK(proxy->served.process->Signal(SIGTERM));
+  auto exit = proxy->served.process->Wait(absl::Seconds(10));
   ASSERT_OK(exit);
   EXPECT_TRUE(WIFEXITED(*exit) && WEXITSTATUS(*exit) == 0);
 }
@@ -428,10 +395,10 @@ TEST_F(ProxyProcessTest, StartsWithoutRedisAndServesOnceItIsUp) {
   auto proxy = StartProxy(Nodes(address));
   ASSERT_OK(proxy);
   EXPECT_EQ(proxy->Health(), HealthCheckResponse::NOT_SERVING);
-  EXPECT_EQ(Append(*proxy, Batch("~1~A", 1, 1, 1)).error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(Append(*proxy, Batch(Sid(1, "A"), 1, 1, 1)).error_code(), grpc::StatusCode::UNAVAILABLE);
   ASSERT_OK((*redis)->Restart());
-  EXPECT_TRUE(Proxy::Eventually([&] { return proxy->Health() == HealthCheckResponse::SERVING; }));
-  EXPECT_TRUE(Append(*proxy, Batch("~1~A", 1, 1, 1)).ok());
+  EXPECT_TRUE(Eventually([&] { return proxy->Health() == HealthCheckResponse::SERVING; }));
+  EXPECT_TRUE(Append(*proxy, Batch(Sid(1, "A"), 1, 1, 1)).ok());
 }
 
 TEST_F(ProxyProcessTest, AclUserAndWrongPassword) {
@@ -441,8 +408,8 @@ TEST_F(ProxyProcessTest, AclUserAndWrongPassword) {
   {
     auto proxy = StartProxy(Nodes((*redis)->address()) + "username = \"orch\"\npassword = \"s3cret\"\n");
     ASSERT_OK(proxy);
-    EXPECT_TRUE(Proxy::Eventually([&] { return proxy->Health() == HealthCheckResponse::SERVING; }));
-    EXPECT_TRUE(Append(*proxy, Batch("~1~ACL", 1, 1, 1)).ok());
+    EXPECT_TRUE(Eventually([&] { return proxy->Health() == HealthCheckResponse::SERVING; }));
+    EXPECT_TRUE(Append(*proxy, Batch(Sid(1, "ACL"), 1, 1, 1)).ok());
   }
   auto [code, err] = RunToExit(Nodes((*redis)->address()) + "username = \"orch\"\npassword = \"wrong\"\n");
   EXPECT_EQ(code, 2) << err;
@@ -465,8 +432,8 @@ TEST_F(ProxyProcessTest, TlsRedisWithAndWithoutClientCertificatesAndBadFiles) {
     auto proxy = StartProxy(Nodes((*mtls)->address()) + ca + "tls-cert = \"" + certs->client_cert +
                             "\"\ntls-key = \"" + certs->client_key + "\"\n");
     ASSERT_OK(proxy);
-    EXPECT_TRUE(Proxy::Eventually([&] { return proxy->Health() == HealthCheckResponse::SERVING; }));
-    EXPECT_TRUE(Append(*proxy, Batch("~1~TLS", 1, 1, 1)).ok());
+    EXPECT_TRUE(Eventually([&] { return proxy->Health() == HealthCheckResponse::SERVING; }));
+    EXPECT_TRUE(Append(*proxy, Batch(Sid(1, "TLS"), 1, 1, 1)).ok());
   }
   auto tls = testing::RedisServer::Start({.tls = true, .tls_cert = certs->server_cert,
                                           .tls_key = certs->server_key, .tls_ca = certs->ca_cert,
@@ -475,8 +442,8 @@ TEST_F(ProxyProcessTest, TlsRedisWithAndWithoutClientCertificatesAndBadFiles) {
   {
     auto proxy = StartProxy(Nodes((*tls)->address()) + ca);
     ASSERT_OK(proxy);
-    EXPECT_TRUE(Proxy::Eventually([&] { return proxy->Health() == HealthCheckResponse::SERVING; }));
-    EXPECT_TRUE(Append(*proxy, Batch("~1~TLS", 1, 1, 1)).ok());
+    EXPECT_TRUE(Eventually([&] { return proxy->Health() == HealthCheckResponse::SERVING; }));
+    EXPECT_TRUE(Append(*proxy, Batch(Sid(1, "TLS"), 1, 1, 1)).ok());
   }
   // A CA that did not sign the server's certificate: refused, names the option.
   auto [code, err] = RunToExit(Nodes((*tls)->address()) + "tls-enabled = true\ntls-cacert = \"" +

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/redis/testing/redis_server.h"
+#include "common/testing/eventually.h"
 #include "common/testing/temp_dir.h"
 #include "gtest/gtest.h"
 #include "services/session_engine/remote_session_store.h"

@@ -16,8 +16,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "common/base/sha256.h"
 #include "common/redis/cluster_slots.h"
 #include "common/redis/testing/redis_server.h"
+#include "common/sessionapi/session_id.h"
 #include "common/testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -120,9 +122,10 @@ class StoreConformanceTest : public ::testing::Test {
     store_ = std::make_unique<RedisStore>(backend_->client, o);
   }
 
-  // A session id unique to this test, on node 1.
+  // A well-formed session id unique to this test and `name`, on node 1.
   std::string Sid(const std::string& name) {
-    return absl::StrCat("~1~", ::testing::UnitTest::GetInstance()->current_test_info()->name(), "-", name);
+    return sessionapi::SessionIdForKey(
+        1, absl::StrCat(::testing::UnitTest::GetInstance()->current_test_info()->name(), "-", name));
   }
 
   static event::v1::LogEntry Entry(uint64_t seq, const std::string& name) {

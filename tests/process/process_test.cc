@@ -7,8 +7,10 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <regex>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -38,14 +40,17 @@ struct Executable {
   const char* name;
   const char* path;
   const char* metrics_prefix;
+  // The "<section>.<prefix>" of each gRPC client's TLS options
+  // (config::AddClientTlsOptions), comma-separated.
+  const char* client_tls = "";
 };
 
 const Executable kExecutables[] = {
-    {"session-engine", ORCH_SESSION_ENGINE_BIN, "orch_session_engine"},
+    {"session-engine", ORCH_SESSION_ENGINE_BIN, "orch_session_engine", "persistence.proxy"},
     {"persistence-proxy", ORCH_PERSISTENCE_PROXY_BIN, "orch_persistence"},
     {"scheduler", ORCH_SCHEDULER_BIN, "orch_scheduler"},
     {"call-watcher", ORCH_CALL_WATCHER_BIN, "orch_call_watcher"},
-    {"rest-gateway", ORCH_REST_GATEWAY_BIN, "orch_rest_gateway"},
+    {"rest-gateway", ORCH_REST_GATEWAY_BIN, "orch_rest_gateway", "routing.proxy,routing.engine"},
 };
 
 void PrintTo(const Executable& e, std::ostream* os) { *os << e.name; }
@@ -249,6 +254,23 @@ TEST_P(ProcessTest, ServesOverMutualTls) {
   EXPECT_FALSE(Check("127.0.0.1:" + port).ok());  // plaintext is refused
 }
 
+// The processes with gRPC clients: a client certificate without the CA that
+// verifies the server is refused at start, naming both options.
+class ClientTlsProcessTest : public ProcessTest {};
+
+TEST_P(ClientTlsProcessTest, ClientCertificateNeedsTheCa) {
+  auto certs = testing::MakeTestCerts(dir_.path());
+  ASSERT_OK(certs);
+  for (absl::string_view prefix : absl::StrSplit(GetParam().client_tls, ',')) {
+    SCOPED_TRACE(prefix);
+    std::string env_prefix = absl::StrCat("ORCH_", prefix, "_TLS_");
+    std::transform(env_prefix.begin(), env_prefix.end(), env_prefix.begin(),
+                   [](char c) { return c == '.' || c == '-' ? '_' : absl::ascii_toupper(c); });
+    ExpectOneLineFailure({}, 2, absl::StrCat(prefix, "-tls-cert needs ", prefix, "-tls-ca"),
+                         {{env_prefix + "CERT", certs->client_cert}, {env_prefix + "KEY", certs->client_key}});
+  }
+}
+
 TEST_P(ProcessTest, CheckConfigPrintsEffectiveConfigWithoutSecrets) {
   auto p = Start({"--check-config"}, {{"ORCH_LOG_LEVEL", "debug"}, {"ORCH_PERSISTENCE_PASSWORD", "hunter2"}});
   ASSERT_OK(p);
@@ -261,12 +283,15 @@ TEST_P(ProcessTest, CheckConfigPrintsEffectiveConfigWithoutSecrets) {
   EXPECT_THAT(out + err, Not(HasSubstr("hunter2")));
 }
 
-INSTANTIATE_TEST_SUITE_P(AllFive, ProcessTest, ::testing::ValuesIn(kExecutables),
-                         [](const auto& info) {
-                           std::string n = info.param.name;
-                           std::replace(n.begin(), n.end(), '-', '_');
-                           return n;
-                         });
+std::string TestName(const ::testing::TestParamInfo<Executable>& info) {
+  std::string n = info.param.name;
+  std::replace(n.begin(), n.end(), '-', '_');
+  return n;
+}
+
+INSTANTIATE_TEST_SUITE_P(AllFive, ProcessTest, ::testing::ValuesIn(kExecutables), TestName);
+INSTANTIATE_TEST_SUITE_P(WithGrpcClients, ClientTlsProcessTest,
+                         ::testing::Values(kExecutables[0], kExecutables[4]), TestName);
 
 }  // namespace
 }  // namespace orch

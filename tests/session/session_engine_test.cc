@@ -19,6 +19,7 @@
 #include "common/grpc/channel.h"
 #include "common/redis/testing/redis_server.h"
 #include "common/testing/certs.h"
+#include "common/testing/eventually.h"
 #include "common/testing/http_client.h"
 #include "common/testing/status_matchers.h"
 #include "common/testing/subprocess.h"

@@ -4,7 +4,6 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
 #include "common/grpc/channel.h"
 #include "common/testing/http_client.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -12,24 +11,21 @@
 
 namespace orch::testing {
 
-bool Eventually(const std::function<bool()>& pred, absl::Duration limit) {
-  const absl::Time end = absl::Now() + limit;
-  while (absl::Now() < end) {
-    if (pred()) return true;
-    absl::SleepFor(absl::Milliseconds(50));
-  }
-  return pred();
-}
-
-bool Served::Healthy(const std::string& service) const {
+::grpc::health::v1::HealthCheckResponse::ServingStatus Served::Health(const std::string& service) const {
   using ::grpc::health::v1::Health;
+  using ::grpc::health::v1::HealthCheckResponse;
   auto stub = Health::NewStub(grpc_util::MakeChannel(grpc));
   ::grpc::health::v1::HealthCheckRequest req;
   req.set_service(service);
-  ::grpc::health::v1::HealthCheckResponse resp;
+  HealthCheckResponse resp;
   ::grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
-  return stub->Check(&ctx, req, &resp).ok() && resp.status() == ::grpc::health::v1::HealthCheckResponse::SERVING;
+  if (!stub->Check(&ctx, req, &resp).ok()) return HealthCheckResponse::UNKNOWN;
+  return resp.status();
+}
+
+bool Served::Healthy(const std::string& service) const {
+  return Health(service) == ::grpc::health::v1::HealthCheckResponse::SERVING;
 }
 
 std::string Served::Metrics() const {

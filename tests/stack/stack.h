@@ -1,21 +1,18 @@
 #pragma once
 
 // Helpers for tests that run Orchestrion's processes for real (tests/session,
-// tests/rest): start a process and wait for its "serving" log line, ask its
-// gRPC health, read its metrics, wait for a condition with a bound.
+// tests/rest, tests/persistence): start a process and wait for its "serving"
+// log line, ask its gRPC health, read its metrics. Waiting for a condition:
+// common/testing/eventually.h.
 
-#include <functional>
 #include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "absl/time/time.h"
 #include "common/testing/subprocess.h"
+#include "grpc/health/v1/health.pb.h"
 
 namespace orch::testing {
-
-// Polls `pred` every 50 ms until it holds or `limit` passes.
-bool Eventually(const std::function<bool()>& pred, absl::Duration limit = absl::Seconds(15));
 
 // A process that logged a "serving" line with its addresses.
 struct Served {
@@ -25,7 +22,9 @@ struct Served {
   std::string http;     // from an "http serving" line before it (rest-gateway)
   std::string config;
 
-  // grpc.health.v1 says SERVING for `service`.
+  // What grpc.health.v1 says for `service`; UNKNOWN when the call fails.
+  ::grpc::health::v1::HealthCheckResponse::ServingStatus Health(const std::string& service) const;
+  // Health(service) is SERVING.
   bool Healthy(const std::string& service) const;
   std::string Metrics() const;
   // The value of an unlabelled metric, or -1.

@@ -62,15 +62,12 @@ int main(int argc, char** argv) {
   }
   if (target.empty()) return Usage("no HOST:PORT");
 
-  orch::grpc_util::ChannelOptions options;
-  if (!ca.empty() || !cert.empty()) {
-    auto files = orch::tls::LoadTlsFiles({cert, key, ca, "--tls-cert", "--tls-key", "--tls-ca"});
-    if (!files.ok()) return Usage(std::string(files.status().message()));
-    if (files->ca_pem.empty()) return Usage("--tls-cert needs --tls-ca");
-    options.tls = *files;
-    options.server_name = server_name;
-  }
-  auto stub = Health::NewStub(orch::grpc_util::MakeChannel(target, options));
+  auto options = orch::grpc_util::ClientChannelOptions(
+      {.cert = cert, .key = key, .ca = ca, .cert_option = "--tls-cert", .key_option = "--tls-key",
+       .ca_option = "--tls-ca"},
+      server_name);
+  if (!options.ok()) return Usage(std::string(options.status().message()));
+  auto stub = Health::NewStub(orch::grpc_util::MakeChannel(target, *options));
   const absl::Time give_up = absl::Now() + absl::Milliseconds(wait_ms);
   std::string last;
   for (;;) {

@@ -27,7 +27,7 @@
 #include "common/js/ecmascript_data_model.h"
 #include "common/scxml/basic_http.h"
 #include "common/scxml/compiler.h"
-#include "common/scxml/fetcher.h"
+#include "common/scxml/curl_fetcher.h"
 #include "common/scxml/interpreter.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
@@ -97,7 +97,7 @@ class ToolEnvironment final : public orch::scxml::InterpreterEnvironment {
 
   absl::Status SendExternal(const Interpreter&, const std::string& target, const std::string& type,
                             const Event& event) override {
-    if (type == orch::scxml::kBasicHttpTypeUri) {
+    if (type == orch::scxml::kBasicHttpEventProcessor) {
       // Synchronous: when the POST returns, the receiver has the event, so
       // it is queued before anything this session sends next.
       absl::Status s = orch::scxml::BasicHttpSend(target, event);
@@ -110,7 +110,7 @@ class ToolEnvironment final : public orch::scxml::InterpreterEnvironment {
 
   absl::StatusOr<std::shared_ptr<const Document>> LoadDocument(const std::string& src,
                                                                const std::string& base) override {
-    const std::string resolved = orch::scxml::DefaultFetcher::Resolve(src, base);
+    const std::string resolved = orch::scxml::CurlFetcher::Resolve(src, base);
     if (auto it = cache_.find(resolved); it != cache_.end()) return it->second;
     auto text = options_.fetcher->Fetch(src, base);
     if (!text.ok()) return text.status();
@@ -347,7 +347,7 @@ int main(int argc, char** argv) {
       return Usage();
     }
   }
-  orch::scxml::DefaultFetcher fetcher;
+  orch::scxml::CurlFetcher fetcher;
   // validate reports code that does not compile; run defers such errors to
   // the moment the code runs (error.execution), as the W3C tests expect of
   // a running session (e.g. expr="return").

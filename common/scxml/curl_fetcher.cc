@@ -1,4 +1,4 @@
-#include "common/scxml/fetcher.h"
+#include "common/scxml/curl_fetcher.h"
 
 #include <curl/curl.h>
 
@@ -31,7 +31,7 @@ bool IsHttp(const std::string& s) {
 
 }  // namespace
 
-std::string DefaultFetcher::Resolve(const std::string& uri, const std::string& base) {
+std::string CurlFetcher::Resolve(const std::string& uri, const std::string& base) {
   if (IsHttp(uri)) return uri;
   std::string path = uri;
   if (absl::StartsWith(path, "file://")) {
@@ -51,7 +51,7 @@ std::string DefaultFetcher::Resolve(const std::string& uri, const std::string& b
   return base_path.substr(0, slash + 1) + path;
 }
 
-absl::StatusOr<std::string> DefaultFetcher::Fetch(const std::string& uri, const std::string& base) {
+absl::StatusOr<std::string> CurlFetcher::Fetch(const std::string& uri, const std::string& base) {
   const std::string resolved = Resolve(uri, base);
   if (!IsHttp(resolved)) {
     auto text = ReadFile(resolved, max_bytes_);
