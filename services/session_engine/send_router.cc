@@ -2,6 +2,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "common/log/log.h"
 #include "common/scxml/basic_http.h"
 #include "common/scxml/curl_fetcher.h"
@@ -94,10 +95,15 @@ absl::Status SendRouter::SendToSession(LiveSession& from, const std::string& tar
   req.set_session_id(to);
   *req.mutable_event() = std::move(out);
   sends_.Post([this, node = *node, req = std::move(req), held]() mutable {
-    std::string to = req.session_id();
-    peers_->SendEvent(node, std::move(req), [to, held](absl::Status st) {
+    // Waited for: the sends thread hands sends over one at a time, so that
+    // one session's events reach another in the order they were sent.
+    const std::string to = req.session_id();
+    absl::Notification finished;
+    peers_->SendEvent(node, std::move(req), [&](absl::Status st) {
       if (!st.ok()) log::Warn("send to a session failed", {{"target", to}, {"error", std::string(st.message())}});
+      finished.Notify();
     });
+    finished.WaitForNotification();
   });
   return absl::OkStatus();
 }

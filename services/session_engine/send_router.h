@@ -40,7 +40,8 @@ namespace orch::session_engine {
 
 // Sessions on other nodes: a SendEvent to node `node`'s primary. `done`
 // runs once, on any thread, with the call's status (the peer's own code
-// when it answered).
+// when it answered), within a bounded time (the implementation's deadline):
+// the router's sends thread waits for it, to keep sends in order.
 class PeerSessions {
  public:
   virtual ~PeerSessions() = default;

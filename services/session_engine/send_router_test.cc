@@ -42,6 +42,31 @@ class FakePeers final : public PeerSessions {
   std::vector<std::pair<int, sv1::SendEventRequest>> sent ABSL_GUARDED_BY(mu);
 };
 
+// Holds each call's `done` until the test releases it.
+class HoldingPeers final : public PeerSessions {
+ public:
+  void SendEvent(int node, sv1::SendEventRequest request, std::function<void(absl::Status)> done) override {
+    absl::MutexLock l(&mu);
+    names.push_back(request.event().name());
+    held.push_back(std::move(done));
+  }
+  size_t calls() {
+    absl::MutexLock l(&mu);
+    return names.size();
+  }
+  void ReleaseAll() {
+    std::vector<std::function<void(absl::Status)>> dones;
+    {
+      absl::MutexLock l(&mu);
+      dones.swap(held);
+    }
+    for (auto& d : dones) d(absl::OkStatus());
+  }
+  absl::Mutex mu;
+  std::vector<std::string> names ABSL_GUARDED_BY(mu);
+  std::vector<std::function<void(absl::Status)>> held ABSL_GUARDED_BY(mu);
+};
+
 class SendRouterTest : public ::testing::Test {
  protected:
   SendRouterTest()
@@ -159,6 +184,32 @@ TEST_F(SendRouterTest, BasicHttpRunsOffTheCallersThreadAndAFailureComesBackAsAnE
   EXPECT_EQ(e.source(), ev::EVENT_SOURCE_PLATFORM);
   EXPECT_EQ(e.data().struct_value().fields().at("target").string_value(), "http://127.0.0.1:9/slow");
   EXPECT_EQ(session_->sends_in_flight()->load(), 0);
+}
+
+// One session's sends to another node leave in order: the next is handed
+// to the peer client only when the previous one is done.
+TEST_F(SendRouterTest, SendsToAnotherNodeAreHandedOverOneAtATimeInOrder) {
+  HoldingPeers peers;
+  SendRouter router(SendRouter::Options{.node_id = 1, .io_threads = 1}, &requests_, &docs_, &peers,
+                    [](const std::string&, const ev::Event&) { return absl::OkStatus(); },
+                    [](const std::string&, const scxml::Event&) { return absl::OkStatus(); });
+  for (const char* name : {"first", "second", "third"}) {
+    ASSERT_OK(router.Send(*session_, "#_scxml_~7~TARGET00000000000000000000000000", "", Event(name)));
+  }
+  for (int round = 1; round <= 3; ++round) {
+    {
+      absl::MutexLock l(&peers.mu);
+      auto one_more = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(peers.mu) {
+        return peers.names.size() >= static_cast<size_t>(round);
+      };
+      peers.mu.AwaitWithTimeout(absl::Condition(&one_more), absl::Seconds(10));
+      EXPECT_EQ(peers.names.size(), static_cast<size_t>(round));  // the next waits for this one
+    }
+    peers.ReleaseAll();
+  }
+  router.Stop();
+  absl::MutexLock l(&peers.mu);
+  EXPECT_EQ(peers.names, (std::vector<std::string>{"first", "second", "third"}));
 }
 
 }  // namespace
