@@ -162,8 +162,9 @@ std::string FreshName(std::initializer_list<std::string_view> texts) {
 
 // Whether `text` (an expression, or a location) may be compiled into a fused
 // assignment `function(){"use strict"; var t = (expr); (loc) = t;}` (one call
-// instead of two; see README.md, "Assign"). The expression then runs in
-// strict mode inside a function instead of as a sloppy program, so anything
+// instead of two; see docs/design/js-data-model.md, "<assign> in one call").
+// The expression then runs in strict mode inside a function instead of as a
+// sloppy program, so anything
 // where that could differ is refused (conservatively, by looking at the
 // text, string literals included): function literals (they would be strict
 // closures), object literals (getters), `arguments`, `eval`, `this` in a
@@ -482,7 +483,8 @@ class EcmascriptDataModel final : public scxml::DataModel {
     return Call(Where(script), [&](duk_context* ctx) { return RunCode(ctx, script); });
   }
 
-  // Lazy `_event` (README.md, "_event"): when the data is JSON that
+  // Lazy `_event` (docs/design/js-data-model.md, "Lazy _event"): when the
+  // data is JSON that
   // orch_json_check_fast accepts (or undefined), the fields are only copied
   // here and the global `_event` becomes an accessor whose getter builds the
   // event object on the first read, then makes it the plain (read-only)
@@ -857,7 +859,8 @@ class EcmascriptDataModel final : public scxml::DataModel {
     }
   }
 
-  // The fused function of <assign location expr> (README.md, "Assign"),
+  // The fused function of <assign location expr>
+  // (docs/design/js-data-model.md, "<assign> in one call"),
   // compiled in this worker heap on first use, or null when the pair cannot
   // be fused.
   void* FusedAssignment(duk_context* ctx, uint32_t location, uint32_t expr) {
