@@ -484,12 +484,11 @@ class EcmascriptDataModel final : public scxml::DataModel {
   }
 
   // Lazy `_event` (docs/design/js-data-model.md, "Lazy _event"): when the
-  // data is JSON that
-  // orch_json_check_fast accepts (or undefined), the fields are only copied
-  // here and the global `_event` becomes an accessor whose getter builds the
-  // event object on the first read, then makes it the plain (read-only)
-  // value again. Other data (XML, JSON outside the fast subset, bad JSON) is
-  // built at once, as before.
+  // data is JSON that orch_json_check_fast accepts (or undefined), the fields
+  // are only copied here and the global `_event` becomes an accessor whose
+  // getter builds the event object on the first read, then makes it the
+  // plain (read-only) value again. Other data (XML, JSON outside the fast
+  // subset, bad JSON) is built here, at once.
   absl::Status SetEvent(const EventFields& event) override {
     if (ctx_ == nullptr) return absl::FailedPreconditionError("data model not open");
     if (!worker_->OnOwnerThread()) {
@@ -757,11 +756,11 @@ class EcmascriptDataModel final : public scxml::DataModel {
     return absl::StripAsciiWhitespace(Av(text)) == "undefined";
   }
 
-  // Builds the event object of pending_ (as SetEvent always did: frozen,
-  // `data` parsed, not frozen), makes it the value of the read-only global
-  // `_event`, and leaves it on the stack. `checked`: the data passed
-  // orch_json_check_fast (or is undefined), so parsing cannot fail;
-  // otherwise bad data leaves `data` undefined and is the returned error.
+  // Builds the event object of pending_ (frozen, its `data` parsed and not
+  // frozen; identical whether built lazily or at once), makes it the value
+  // of the read-only global `_event`, and leaves it on the stack. `checked`:
+  // the data passed orch_json_check_fast (or is undefined), so parsing cannot
+  // fail; otherwise bad data leaves `data` undefined and is the returned error.
   absl::Status BuildPendingEvent(duk_context* ctx, bool checked) {
     void* const* keys = worker_->event_keys();
     auto push = [&](const std::string& value, bool empty_is_undefined) {
