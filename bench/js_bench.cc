@@ -1,6 +1,6 @@
 // Costs of the ECMAScript data model (common/js): session creation, memory
 // per idle session, event routing conditions, assignments, Serialize/Restore.
-// Results go to common/js/README.md.
+// Results go to docs/performance.md ("ECMAScript data model").
 
 #include <unistd.h>
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# persistence-proxy benchmark (issue 4). On ONE redis-server started here:
+# persistence-proxy benchmark. On ONE redis-server started here:
 #  1. redis-benchmark XADD of 150-byte values at pipeline 16 (the raw baseline);
 #  2. appends of 150-byte entries through persistence-proxy from many
 #     concurrent sessions, as fast as possible (bench/persistence_load.cc),

@@ -8,7 +8,8 @@
 #  3. gRPC: the same events to session-engine directly, the same sessions and concurrency
 #     (bench/session_load --mode events --ids, 32 threads, one call in flight each);
 #  4. REST at half the REST peak: wrk on the same connections with an open-loop schedule in
-#     rest_events.lua (latency measured from each request's due time; README.md says why);
+#     rest_events.lua (latency measured from each request's due time;
+#     docs/design/benchmarks.md says why);
 #  5. gRPC at that same rate, latency measured the same way (session_load --rate
 #     --latency-from due): the baseline of the half-load p99.
 # Every phase prints the CPU time per event of each process (/proc/<pid>/stat before and after;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The SCXML benchmarks of issue 3 and the comparison with SCION.
+# The SCXML interpreter benchmarks and the comparison with SCION.
 #
 #   bench/scxml.sh
 #

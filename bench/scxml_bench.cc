@@ -1,7 +1,7 @@
-// SCXML interpreter benchmarks (issue 3, "Performance"): routing events/s
+// SCXML interpreter benchmarks: routing events/s
 // with the ECMAScript data model, null-data-model transitions/s, session
 // creation, memory per idle session, snapshot/restore. Charts are in
-// bench/charts/ and described in bench/README.md; bench/scxml.sh runs
+// bench/charts/ and described in docs/design/benchmarks.md; bench/scxml.sh runs
 // everything (and the SCION comparison) and docs/performance.md has the
 // results.
 //

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# session-engine benchmark (issue 5). Starts its own redis-server,
+# session-engine benchmark. Starts its own redis-server,
 # persistence-proxy and session-engine on loopback and measures, in one run:
 #  1. the proxy's ceilings: unary AppendEvents and one AppendEventsBatchStream
 #     (what the engine uses by default) of 150-byte entries from 256 sessions

@@ -1,5 +1,5 @@
 // Drives bench/charts/routing.scxml through SCION (@scion-scxml/scxml), the
-// comparison of bench/scxml.sh (see bench/README.md).
+// comparison of bench/scxml.sh (see docs/design/benchmarks.md).
 //
 //   node run.js --trace N CHART EVENTS.jsonl
 //       the atomic configuration and the <log> values after start and after

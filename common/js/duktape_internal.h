@@ -67,7 +67,7 @@ void orch_duk_bind_global_env(duk_context *ctx, void *func);
 // Binds back to `main`'s global environment every function of funcs[0..n)
 // (heap pointers; null and non-compiled entries skipped) that is bound to
 // `session`'s (templates stay bound to the last session that ran them until
-// it ends; see README.md, "Code loaded once per worker heap").
+// it ends; see docs/design/js-data-model.md, "Code loaded once per worker heap").
 void orch_duk_unbind_global_env(duk_context *session, duk_context *main, void *const *funcs, size_t n);
 
 // Pushes an array of the built-in objects of the calling thread (Duktape's

@@ -162,8 +162,9 @@ std::string FreshName(std::initializer_list<std::string_view> texts) {
 
 // Whether `text` (an expression, or a location) may be compiled into a fused
 // assignment `function(){"use strict"; var t = (expr); (loc) = t;}` (one call
-// instead of two; see README.md, "Assign"). The expression then runs in
-// strict mode inside a function instead of as a sloppy program, so anything
+// instead of two; see docs/design/js-data-model.md, "<assign> in one call").
+// The expression then runs in strict mode inside a function instead of as a
+// sloppy program, so anything
 // where that could differ is refused (conservatively, by looking at the
 // text, string literals included): function literals (they would be strict
 // closures), object literals (getters), `arguments`, `eval`, `this` in a
@@ -482,12 +483,12 @@ class EcmascriptDataModel final : public scxml::DataModel {
     return Call(Where(script), [&](duk_context* ctx) { return RunCode(ctx, script); });
   }
 
-  // Lazy `_event` (README.md, "_event"): when the data is JSON that
-  // orch_json_check_fast accepts (or undefined), the fields are only copied
-  // here and the global `_event` becomes an accessor whose getter builds the
-  // event object on the first read, then makes it the plain (read-only)
-  // value again. Other data (XML, JSON outside the fast subset, bad JSON) is
-  // built at once, as before.
+  // Lazy `_event` (docs/design/js-data-model.md, "Lazy _event"): when the
+  // data is JSON that orch_json_check_fast accepts (or undefined), the fields
+  // are only copied here and the global `_event` becomes an accessor whose
+  // getter builds the event object on the first read, then makes it the
+  // plain (read-only) value again. Other data (XML, JSON outside the fast
+  // subset, bad JSON) is built here, at once.
   absl::Status SetEvent(const EventFields& event) override {
     if (ctx_ == nullptr) return absl::FailedPreconditionError("data model not open");
     if (!worker_->OnOwnerThread()) {
@@ -755,11 +756,11 @@ class EcmascriptDataModel final : public scxml::DataModel {
     return absl::StripAsciiWhitespace(Av(text)) == "undefined";
   }
 
-  // Builds the event object of pending_ (as SetEvent always did: frozen,
-  // `data` parsed, not frozen), makes it the value of the read-only global
-  // `_event`, and leaves it on the stack. `checked`: the data passed
-  // orch_json_check_fast (or is undefined), so parsing cannot fail;
-  // otherwise bad data leaves `data` undefined and is the returned error.
+  // Builds the event object of pending_ (frozen, its `data` parsed and not
+  // frozen; identical whether built lazily or at once), makes it the value
+  // of the read-only global `_event`, and leaves it on the stack. `checked`:
+  // the data passed orch_json_check_fast (or is undefined), so parsing cannot
+  // fail; otherwise bad data leaves `data` undefined and is the returned error.
   absl::Status BuildPendingEvent(duk_context* ctx, bool checked) {
     void* const* keys = worker_->event_keys();
     auto push = [&](const std::string& value, bool empty_is_undefined) {
@@ -857,7 +858,8 @@ class EcmascriptDataModel final : public scxml::DataModel {
     }
   }
 
-  // The fused function of <assign location expr> (README.md, "Assign"),
+  // The fused function of <assign location expr>
+  // (docs/design/js-data-model.md, "<assign> in one call"),
   // compiled in this worker heap on first use, or null when the pair cannot
   // be fused.
   void* FusedAssignment(duk_context* ctx, uint32_t location, uint32_t expr) {

@@ -15,8 +15,9 @@
 // what another sees. Memory is accounted per session (its cap and
 // MemoryBytes). Code is compiled once, by Compile(), into Duktape bytecode
 // that each worker heap loads lazily the first time an id is used, shared by
-// its sessions. Semantics, limits, the Serialize() format and measured costs
-// are in common/js/README.md.
+// its sessions. Limits are in common/js/README.md; semantics and the
+// Serialize() format in docs/design/js-data-model.md; measured costs in
+// docs/performance.md.
 //
 // Threading rule: the factory may be used from any number of threads at once
 // (Compile creates a private heap per call; Create uses the calling thread's
@@ -64,7 +65,7 @@ class EcmascriptDataModelFactory : public scxml::DataModelFactory {
   Options options_;
 };
 
-// The calling thread's worker heap (README.md, "Design"), for metrics and
+// The calling thread's worker heap (docs/design/js-data-model.md, "Design"), for metrics and
 // benchmarks. All zero when the thread has not created a data model yet.
 struct WorkerHeapStats {
   size_t total_bytes = 0;    // everything allocated in the heap, headers included
@@ -73,7 +74,8 @@ struct WorkerHeapStats {
 };
 WorkerHeapStats CurrentThreadHeapStats();
 // Runs a full mark-and-sweep of the calling thread's worker heap (no-op if
-// it has none). Normally not needed: see README.md, "Garbage collection".
+// it has none). Normally not needed: see
+// docs/design/js-data-model.md, "Garbage collection".
 void CollectCurrentThreadGarbage();
 
 // Whether `text` is a name <data id>, <foreach item/index> may declare: an

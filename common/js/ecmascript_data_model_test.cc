@@ -342,7 +342,8 @@ TEST_F(EcmascriptDataModelTest, EventFields) {
   EXPECT_THAT(dm->EvalCondition(no_data), IsOkAndHolds(true));
 }
 
-// `_event` is built lazily (README.md, "_event"): none of that may show.
+// `_event` is built lazily (docs/design/js-data-model.md, "Lazy _event"):
+// none of that may show.
 TEST_F(EcmascriptDataModelTest, LazyEventIsReadOnlyStableAndFresh) {
   Code code;
   uint32_t keep = code.Script("var kept = _event; _event = 5; _event.name = 'x'; kept.data.extra = 1;");
@@ -473,7 +474,8 @@ TEST_F(EcmascriptDataModelTest, JsonFastPathMatchesJsonParse) {
   }
 }
 
-// <assign> is one call when the expression allows it (README.md, "Assign");
+// <assign> is one call when the expression allows it
+// (docs/design/js-data-model.md, "<assign> in one call");
 // the result must be that of "evaluate expr, then assign to location".
 TEST_F(EcmascriptDataModelTest, FusedAssignmentKeepsSemantics) {
   Code code;
@@ -507,7 +509,7 @@ TEST_F(EcmascriptDataModelTest, FusedAssignmentKeepsSemantics) {
   EXPECT_THAT(dm->EvalString(n_str), IsOkAndHolds("true,1"));
 }
 
-// The Duktape patches (README.md, "Duktape configuration"): global variable
+// The Duktape patches (docs/design/js-data-model.md, "Duktape configuration"): global variable
 // access, obj.name reads and writes keep [[Get]]/[[Put]]/[[Delete]] semantics.
 TEST_F(EcmascriptDataModelTest, PropertyFastPathsKeepSemantics) {
   Code code;

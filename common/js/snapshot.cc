@@ -15,7 +15,7 @@
 namespace orch::js {
 namespace {
 
-// Format constants: see README.md, "Serialization format".
+// Format constants: see docs/design/js-data-model.md, "Serialization format".
 constexpr std::string_view kMagic("ORCHJS\x01", 7);
 constexpr char kPathSeparator = '\x1f';
 

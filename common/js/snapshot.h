@@ -1,8 +1,8 @@
 #pragma once
 
 // Serialization of a data model's heap (the user-visible part of it) into the
-// deterministic byte format described in common/js/README.md ("Serialization
-// format"), and back.
+// deterministic byte format described in docs/design/js-data-model.md
+// ("Serialization format"), and back.
 //
 // Both functions must run inside duk_safe_call: they use throwing Duktape
 // calls (an allocation failure unwinds as a C++ exception to the safe call).

@@ -1,7 +1,8 @@
 #pragma once
 
 // One Duktape heap per worker (OS) thread, shared by every ECMAScript data
-// model created on that thread. See common/js/README.md ("Design").
+// model created on that thread. See docs/design/js-data-model.md
+// ("Design").
 //
 // The heap holds the built-ins once, deeply frozen, and a template global
 // object. A session is a Duktape thread (duk_push_thread) whose global object
@@ -57,7 +58,8 @@ struct SessionHooks {
   Prng prng;
   scxml::DataModelHost* host = nullptr;
   long callstack_limit = std::numeric_limits<long>::max() / 2;
-  // The lazily built `_event` (README.md, "_event"): the shared getter calls
+  // The lazily built `_event` (docs/design/js-data-model.md, "Lazy _event"):
+  // the shared getter calls
   // this with `event_owner` to build the session's pending event object,
   // which it pushes (and makes the global's plain value) and returns 1.
   void* event_owner = nullptr;

@@ -2,7 +2,8 @@
 
 // A small XML DOM for the ECMAScript data model (W3C SCXML B.2: XML in
 // <data>, <data src> or an event's <content> becomes a DOM object; W3C tests
-// 557 and 561). See common/js/README.md ("XML values").
+// 557 and 561). See
+// docs/design/js-data-model.md ("XML values").
 //
 // Nodes are plain objects whose [[Prototype]]s are shared, frozen built-ins
 // of the worker heap (globals Node, Document, Element, CharacterData, whose

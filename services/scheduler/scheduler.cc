@@ -4,8 +4,8 @@
 
 namespace orch::scheduler {
 
-// The API is registered as a contract only (every RPC answers UNIMPLEMENTED)
-// until the issue that builds this process lands.
+// The API is registered as a contract only: every RPC answers UNIMPLEMENTED,
+// because this process has no implementation behind it yet.
 process::ProcessDefinition Definition() {
   return {
       .name = "scheduler",

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The kill test (issue: session-engine): many persistent sessions record every
+# The kill test of session-engine: many persistent sessions record every
 # event they receive; session-engine is SIGKILLed at random moments and
 # restarted while a client keeps sending; at the end every session's record
 # must equal exactly the acknowledged events, in order. Redis runs with

@@ -4,7 +4,7 @@
 // or unbounded memory. Properties checked:
 //  - CompileDocument succeeds exactly when ValidateDocument finds nothing;
 //  - every problem is one line "fuzz.scxml:<line>:<col>: ..." (the location
-//    the issue requires), and the failed compilation's message is the
+//    every error message carries), and the failed compilation's message is the
 //    problems joined by newlines;
 //  - a compiled document is internally consistent (indices in range).
 // No file or network access: the fetcher refuses everything.
