@@ -305,10 +305,13 @@ bool RedisStore::PrepareAppend(const pb::AppendEventsRequest& req, Done<pb::Appe
   w.Add(req.epoch());
   w.Add(first);
   w.Add(static_cast<uint64_t>(req.entries_size()));
-  w.Add(node);
-  w.Add(doc);
   w.Add(first - 1);  // lets the script check the common case on strings
-  p->nargs = 6 + 2 * static_cast<size_t>(req.entries_size());
+  p->nargs = 4 + 2 * static_cast<size_t>(req.entries_size());
+  if (first == 1) {  // only a creation needs them (the script's contract)
+    w.Add(node);
+    w.Add(doc);
+    p->nargs += 2;
+  }
   p->entries = static_cast<size_t>(req.entries_size());
   const absl::Time now = absl::Now();
   for (int i = 0; i < req.entries_size(); ++i) {

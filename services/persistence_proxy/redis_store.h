@@ -108,7 +108,7 @@ class RedisStore final : public Store {
   // call (RESP bulk strings, joined by SendAppends).
   struct PendingAppend {
     std::string keys;  // meta log snap
-    std::string args;  // epoch first n node doc prev {entry digest}...
+    std::string args;  // epoch first n prev [node doc] {entry digest}...
     size_t nargs = 0;
     size_t entries = 0;
     absl::Time deadline;

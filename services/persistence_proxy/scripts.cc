@@ -22,11 +22,15 @@ const redis::RedisScript& Make(const char* body) {
 
 // Appends for one or more sessions (group commit: every append pending for
 // one hash slot goes in one call). KEYS: meta log snap per append, in order.
-// ARGV: ttl_ms now_ms, then per append: epoch first_seq n node doc_sha256
-// {entry digest} x n. Returns one element per append, in order: its last seq
-// after the call, or an error reply (the append wrote nothing). Each append
-// is checked and written on its own, in order (a later append of the same
-// session sees the earlier one), so a call is N independent atomic appends.
+// ARGV: ttl_ms now_ms, then per append: epoch first_seq n prev [node
+// doc_sha256] {entry digest} x n, where prev = first_seq - 1 and node and
+// doc_sha256 are present only when first_seq is 1 (the only appends that can
+// create a session; the others save two arguments). Returns one element per
+// append, in order: its last seq after the call (an integer, or its decimal
+// string on the common path), or an error reply (the append wrote nothing).
+// Each append is checked and written on its own, in order (a later append of
+// the same session sees the earlier one), so a call is N independent atomic
+// appends.
 const redis::RedisScript& Append() {
   static const redis::RedisScript& script = Make(R"lua(
 local pcall, tonumber = redis.pcall, tonumber
@@ -37,37 +41,44 @@ local slack = math.min(t / 100, 3600000)
 -- Commands go through pcall: an error reply (WRONGTYPE, OOM) fails only the
 -- append that met it, not the others of the call.
 local function failed(r) return type(r) == 'table' and r.err ~= nil end
+-- meta.x in [lo, hi]: the TTLs are not due for a refresh (see slow). The
+-- common path compares x as a string: x and the bounds are '%d' integers of
+-- the same length, whose order as strings is their order as numbers.
+local lo, hi = s(now + t - slack), s(now + t + slack)
 local slow
--- Returns the append's result and its number of entries.
+-- Returns the append's result and the index of the next append's first
+-- argument.
 local function append(mk, lk, sk, a)
   local m = pcall('HMGET', mk, 'epoch', 'last', 'snap', 'x')
-  if failed(m) then return m, tonumber(ARGV[a + 2]) end
-  if ARGV[a + 2] == '1' and m[1] == ARGV[a] and m[2] == ARGV[a + 5] and m[2] ~= m[3] then
+  local n = ARGV[a + 2]
+  local e = ARGV[a + 1] == '1' and a + 6 or a + 4
+  if failed(m) then return m, e + 2 * tonumber(n) end
+  if n == '1' and m[1] == ARGV[a] and m[2] == ARGV[a + 3] and m[2] ~= m[3] then
     -- The common case, decided on strings (no number conversions): one
     -- entry, the session's epoch, first = last + 1 (the proxy passes
     -- first - 1 as `prev`), and a stream not just emptied by a snapshot.
     -- The same checks and writes as below.
-    local r = pcall('XADD', lk, ARGV[a + 1] .. '-0', 'e', ARGV[a + 6], 'h', ARGV[a + 7])
-    if failed(r) then return r, 1 end
-    local x = tonumber(m[4]) or 0
-    if x - now < t - slack or x - now > t + slack then
-      r = pcall('HSET', mk, 'last', ARGV[a + 1], 'x', s(now + t))
-      if failed(r) then return r, 1 end
+    local first = ARGV[a + 1]
+    local r = pcall('XADD', lk, first .. '-0', 'e', ARGV[e], 'h', ARGV[e + 1])
+    if failed(r) then return r, e + 2 end
+    local x = m[4]
+    if not x or #x ~= #lo or x < lo or x > hi then
+      r = pcall('HSET', mk, 'last', first, 'x', s(now + t))
+      if failed(r) then return r, e + 2 end
       touch(ttl, mk, lk, sk)
     else
-      r = pcall('HSET', mk, 'last', ARGV[a + 1])
-      if failed(r) then return r, 1 end
+      r = pcall('HSET', mk, 'last', first)
+      if failed(r) then return r, e + 2 end
     end
-    return tonumber(ARGV[a + 1]), 1
+    return first, e + 2
   end
-  local n = tonumber(ARGV[a + 2])
-  return slow(mk, lk, sk, a, m, n), n
+  n = tonumber(n)
+  return slow(mk, lk, sk, a, e, m, n), e + 2 * n
 end
 -- Everything else: creation, epoch changes, retries, gaps, several entries.
-slow = function(mk, lk, sk, a, m, n)
+slow = function(mk, lk, sk, a, e, m, n)
   local epoch = tonumber(ARGV[a])
   local first = tonumber(ARGV[a + 1])
-  local e = a + 6
   local cur = tonumber(m[1])
   local last = tonumber(m[2]) or 0
   local snap = tonumber(m[3]) or 0
@@ -120,8 +131,8 @@ slow = function(mk, lk, sk, a, m, n)
   local refresh = create or last == snap or x - now < t - slack or x - now > t + slack
   local hr = nil
   if create then
-    hr = pcall('HSET', mk, 'node', ARGV[a + 3], 'epoch', s(epoch), 'last', s(new_last),
-               'doc', ARGV[a + 4], 'state', '', 'snap', '0', 'x', s(now + t))
+    hr = pcall('HSET', mk, 'node', ARGV[a + 4], 'epoch', s(epoch), 'last', s(new_last),
+               'doc', ARGV[a + 5], 'state', '', 'snap', '0', 'x', s(now + t))
   elseif refresh then
     if epoch > cur then
       hr = pcall('HSET', mk, 'last', s(new_last), 'epoch', s(epoch), 'x', s(now + t))
@@ -146,9 +157,7 @@ end
 local out = {}
 local a = 3
 for i = 1, #KEYS, 3 do
-  local r, n = append(KEYS[i], KEYS[i + 1], KEYS[i + 2], a)
-  out[#out + 1] = r
-  a = a + 6 + 2 * n
+  out[#out + 1], a = append(KEYS[i], KEYS[i + 1], KEYS[i + 2], a)
 end
 return out
 )lua");
