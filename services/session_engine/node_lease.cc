@@ -77,7 +77,13 @@ int64_t NodeLease::Tick() {
   }
   Role fenced = Role::kFenced;
   role_.compare_exchange_strong(fenced, Role::kStandby);
-  return started + std::min<int64_t>(options_.renew_ms, std::max<int64_t>(100, options_.ttl_ms / 10));
+  int64_t next = started + std::min<int64_t>(options_.renew_ms, std::max<int64_t>(100, options_.ttl_ms / 10));
+  // Sooner when the holder's lease runs out before that: a dead primary is
+  // replaced as its lease expires, not up to one poll later.
+  if (auto held = store_->GetLease(lease); held.ok() && held->holder == r->holder && held->remaining_ms > 0) {
+    next = std::min<int64_t>(next, clock_->MonotonicMs() + held->remaining_ms + 1);
+  }
+  return next;
 }
 
 void NodeLease::BecomePrimary(uint64_t epoch, int64_t valid_until) {

@@ -12,7 +12,9 @@
 //   any --BeginStop--> kStopped
 //
 // - Standby: Tick() tries to acquire; held by another → it remembers the
-//   holder's endpoint (named in every refusal) and retries soon.
+//   holder's endpoint (named in every refusal) and retries soon: after
+//   min(renew, max(100 ms, ttl/10)), or just after the holder's lease runs
+//   out when that comes first.
 // - Primary: Tick() renews. Each acquisition has a new epoch; every write
 //   carries it. The lease is trusted locally until the start of the last
 //   successful renewal + 0.9 × ttl: CheckWritable() refuses after that even

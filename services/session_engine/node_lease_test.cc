@@ -174,5 +174,20 @@ TEST_F(NodeLeaseTest, StoppingAPrimaryKeepsItWritableUntilReleaseThenTheStandbyT
   EXPECT_EQ(a_.role(), Role::kStopped);
 }
 
+// A standby whose primary stopped renewing tries again right after the
+// lease runs out, not a whole poll later.
+TEST_F(NodeLeaseTest, AStandbyRetriesJustAfterTheHoldersLeaseRunsOut) {
+  a_.Begin();
+  b_.Begin();
+  a_.Tick();
+  clock_.AdvanceMs(950);  // a renews no more: 50 ms left
+  const int64_t next = b_.Tick();
+  EXPECT_EQ(b_.role(), Role::kStandby);
+  EXPECT_EQ(next, clock_.MonotonicMs() + 51);  // not + 100
+  clock_.AdvanceMs(51);
+  b_.Tick();
+  EXPECT_EQ(b_.role(), Role::kPrimary);
+}
+
 }  // namespace
 }  // namespace orch::session_engine
