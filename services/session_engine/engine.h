@@ -30,7 +30,6 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "common/grpc/channel.h"
 #include "common/js/ecmascript_data_model.h"
 #include "common/scxml/data_model.h"
 #include "common/scxml/curl_fetcher.h"
