@@ -154,10 +154,6 @@ class LiveSession {
   const scxml::Interpreter* interpreter() const { return interp_.get(); }
   uint64_t applied_seq() const { return applied_seq_; }
   uint64_t snapshot_seq() const { return snapshot_seq_; }
-  bool send_recovered() const { return send_recovered_; }
-  const std::string& document_sha256() const { return doc_->sha256; }
-  const std::string& document_url() const { return document_url_; }
-  const std::shared_ptr<const scxml::Document>& document() const { return doc_; }
 
  private:
   class Env;

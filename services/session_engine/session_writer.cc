@@ -13,42 +13,34 @@ void SessionWriter::Stamp(SessionEntry& session, event::v1::LogEntry* entry) con
   entry->set_epoch(lease_->epoch());
 }
 
-absl::Status SessionWriter::AppendOne(SessionEntry& session, const event::v1::LogEntry& entry) {
-  return store_->Append(session.id, entry.epoch(), node_id_, session.document_sha256, {entry}).status();
-}
-
 absl::StatusOr<uint64_t> SessionWriter::Write(const std::shared_ptr<SessionEntry>& session,
                                               event::v1::LogEntry* entry) {
-  Stamp(*session, entry);
-  if (session->persistent) {
-    if (absl::Status s = lease_->CheckWritable(); !s.ok()) return s;
-    absl::Status s = AppendOne(*session, *entry);
-    if (s.code() == absl::StatusCode::kAborted) {
-      lease_->Fence(absl::StrCat("append to ", session->id, " refused: ", s.message()));
-      return lease_->CheckServing();
-    }
-    if (!s.ok()) {
-      evict_(session);
-      return absl::UnavailableError(absl::StrCat(
-          "the event could not be made durable (it may still be applied; retry with the same effect_id): ",
-          s.message()));
-    }
-  }
-  session->last_seq = entry->seq();
-  session->last_time_ms = EntryTimeMs(*entry);
-  return entry->seq();
+  return WriteEntry(session, entry, Kind::kInput);
 }
 
 absl::StatusOr<uint64_t> SessionWriter::WriteFirst(const std::shared_ptr<SessionEntry>& session,
                                                    event::v1::LogEntry* entry, bool keyed) {
+  return WriteEntry(session, entry, keyed ? Kind::kKeyedStart : Kind::kStart);
+}
+
+absl::StatusOr<uint64_t> SessionWriter::WriteEntry(const std::shared_ptr<SessionEntry>& session,
+                                                   event::v1::LogEntry* entry, Kind kind) {
   Stamp(*session, entry);
   if (session->persistent) {
     if (absl::Status s = lease_->CheckWritable(); !s.ok()) return s;
-    absl::Status s = AppendOne(*session, *entry);
+    absl::Status s = store_->Append(session->id, entry->epoch(), node_id_, session->document_sha256, {*entry}).status();
     if (s.code() == absl::StatusCode::kAborted) {
-      if (keyed) return absl::AlreadyExistsError("a session with this idempotency key exists with other parameters");
-      lease_->Fence(absl::StrCat("append refused: ", s.message()));
+      if (kind == Kind::kKeyedStart) {
+        return absl::AlreadyExistsError("a session with this idempotency key exists with other parameters");
+      }
+      lease_->Fence(absl::StrCat("append to ", session->id, " refused: ", s.message()));
       return lease_->CheckServing();
+    }
+    if (!s.ok() && kind == Kind::kInput) {
+      evict_(session);
+      return absl::UnavailableError(absl::StrCat(
+          "the event could not be made durable (it may still be applied; retry with the same effect_id): ",
+          s.message()));
     }
     if (!s.ok()) {
       (void)store_->Delete(session->id, entry->epoch());  // best effort: the append may land later

@@ -49,9 +49,11 @@ class SessionWriter {
                                       bool keyed) ABSL_EXCLUSIVE_LOCKS_REQUIRED(session->mu);
 
  private:
+  // What the first entry's failures mean depends on what is written.
+  enum class Kind { kInput, kStart, kKeyedStart };
+  absl::StatusOr<uint64_t> WriteEntry(const std::shared_ptr<SessionEntry>& session, event::v1::LogEntry* entry,
+                                      Kind kind) ABSL_EXCLUSIVE_LOCKS_REQUIRED(session->mu);
   void Stamp(SessionEntry& session, event::v1::LogEntry* entry) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(session.mu);
-  absl::Status AppendOne(SessionEntry& session, const event::v1::LogEntry& entry)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(session.mu);
 
   SessionLog* const store_;
   NodeLease* const lease_;
