@@ -1,7 +1,9 @@
 #include "common/grpc/server.h"
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/base/net.h"
 #include "common/metrics/metrics_server.h"
@@ -33,18 +35,40 @@ class RpcMetrics {
                      .Register(m->registry())) {}
 
   void Record(const std::string& method, ::grpc::StatusCode code, absl::Duration took) {
-    handled_
-        .Add({{"grpc_method", method},
-              {"grpc_code", absl::StatusCodeToString(static_cast<absl::StatusCode>(code))}})
-        .Increment();
-    static const prometheus::Histogram::BucketBoundaries kBuckets = {
-        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
-    seconds_.Add({{"grpc_method", method}}, kBuckets).Observe(absl::ToDoubleSeconds(took));
+    Children* c;
+    {
+      // The families' own lookup builds a label map per call; this one
+      // finds the method's children by name.
+      absl::MutexLock l(&mu_);
+      auto [it, fresh] = by_method_.try_emplace(method);
+      c = &it->second;
+      if (fresh) {
+        static const prometheus::Histogram::BucketBoundaries kBuckets = {
+            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+        c->seconds = &seconds_.Add({{"grpc_method", method}}, kBuckets);
+      }
+      const int i = static_cast<int>(code);
+      if (i < 0 || i >= kCodes) return;
+      if (c->handled[i] == nullptr) {
+        c->handled[i] = &handled_.Add(
+            {{"grpc_method", method}, {"grpc_code", absl::StatusCodeToString(static_cast<absl::StatusCode>(code))}});
+      }
+      c->handled[i]->Increment();
+    }
+    c->seconds->Observe(absl::ToDoubleSeconds(took));
   }
 
  private:
+  static constexpr int kCodes = 17;  // grpc::StatusCode OK .. UNAUTHENTICATED
+  struct Children {
+    prometheus::Histogram* seconds = nullptr;
+    prometheus::Counter* handled[kCodes] = {};
+  };
   prometheus::Family<prometheus::Counter>& handled_;
   prometheus::Family<prometheus::Histogram>& seconds_;
+  absl::Mutex mu_;
+  // Children live as long as their families (the registry's).
+  absl::flat_hash_map<std::string, Children> by_method_ ABSL_GUARDED_BY(mu_);
 };
 
 class MetricsInterceptor final : public gx::Interceptor {
@@ -102,6 +126,7 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
   auto server = std::unique_ptr<GrpcServer>(new GrpcServer());
   ::grpc::ServerBuilder builder;
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.SetSyncServerOption(::grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, options.sync_threads_kept);
   builder.AddListeningPort(options.listen, Credentials(options.tls), &server->port_);
   for (::grpc::Service* s : services) builder.RegisterService(s);
   if (metrics != nullptr) {

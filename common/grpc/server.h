@@ -8,7 +8,11 @@
 //    is given (mutual TLS);
 //  - per-method metrics <prefix>_grpc_server_handled_total{grpc_method,
 //    grpc_code} and <prefix>_grpc_server_handling_seconds{grpc_method};
-//  - SO_REUSEPORT off, so two processes can never share a port by accident.
+//  - SO_REUSEPORT off, so two processes can never share a port by accident;
+//  - synchronous handlers' threads kept (up to `sync_threads_kept` idle
+//    ones) rather than ended after each call: gRPC's default keeps two, so a
+//    handler that waits (an append, a request) made it create and end a
+//    thread per call under load.
 //
 // Thread-safe after Start.
 
@@ -34,6 +38,7 @@ namespace orch::grpc_util {
 struct GrpcServerOptions {
   std::string listen;   // "host:port"; port 0 = any
   tls::TlsFiles tls;    // TLS when tls.enabled(); mutual TLS when tls.ca_pem is set too
+  int sync_threads_kept = 64;
 };
 
 class GrpcServer {

@@ -78,6 +78,30 @@ WorkerHeapStats CurrentThreadHeapStats();
 // docs/design/js-data-model.md, "Garbage collection".
 void CollectCurrentThreadGarbage();
 
+// The worker heap of a serial executor whose tasks may run on any thread,
+// one thread at a time (session-engine's workers run on whichever thread
+// finds them idle). Between Enter() and Leave() the calling thread's data
+// models use this heap — "the calling thread's worker heap" above means this
+// one —; a heap the thread creates meanwhile (its first data model) is kept
+// here at Leave(), and the thread's own heap, if any, comes back.
+// Not thread-safe: the executor hands it from thread to thread under a lock
+// (which orders each thread's use after the previous one's).
+class WorkerHeap;
+class ExecutorHeap {
+ public:
+  ExecutorHeap();
+  ~ExecutorHeap();
+  ExecutorHeap(const ExecutorHeap&) = delete;
+  ExecutorHeap& operator=(const ExecutorHeap&) = delete;
+
+  void Enter();
+  void Leave();
+
+ private:
+  std::shared_ptr<WorkerHeap> heap_;
+  std::shared_ptr<WorkerHeap> saved_;  // the thread's own, while entered
+};
+
 // Whether `text` is a name <data id>, <foreach item/index> may declare: an
 // IdentifierName that is not a reserved word (non-ASCII letters are accepted
 // as they are; Duktape decides when the name is used).

@@ -11,6 +11,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
+#include "common/js/ecmascript_data_model.h"
 #include "absl/strings/str_cat.h"
 #include "common/base/check.h"
 #include "common/base/status_macros.h"
@@ -249,6 +250,20 @@ absl::StatusOr<std::shared_ptr<WorkerHeap>> WorkerHeap::ForCurrentThread() {
 }
 
 WorkerHeap* WorkerHeap::ExistingForCurrentThread() { return tls_worker.get(); }
+
+ExecutorHeap::ExecutorHeap() = default;
+ExecutorHeap::~ExecutorHeap() = default;
+
+void ExecutorHeap::Enter() {
+  saved_ = std::move(tls_worker);
+  tls_worker = heap_;
+  if (heap_ != nullptr) heap_->owner_.store(std::this_thread::get_id(), std::memory_order_relaxed);
+}
+
+void ExecutorHeap::Leave() {
+  heap_ = std::move(tls_worker);  // also one created while entered
+  tls_worker = std::move(saved_);
+}
 
 absl::Status WorkerHeap::Setup() {
   struct Frame {

@@ -13,8 +13,9 @@
 // environment for the duration of each call.
 //
 // Threading: a WorkerHeap belongs to the thread that created it
-// (ForCurrentThread). Everything done with it, and with the data models that
-// use it, must happen on that thread; OnOwnerThread() tells. Sessions keep
+// (ForCurrentThread), or to the thread that entered it last (ExecutorHeap,
+// in ecmascript_data_model.h). Everything done with it, and with the data
+// models that use it, must happen on that thread; OnOwnerThread() tells. Sessions keep
 // their heap alive (shared_ptr), so a data model may outlive its thread, but
 // it must not be used concurrently from two threads.
 //
@@ -23,6 +24,7 @@
 // the built-ins and code templates) and its size. A free is credited to that
 // account unless the account was closed since (its session ended).
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -104,7 +106,7 @@ class WorkerHeap {
 
   duk_context* main() const { return ctx_; }
   HeapHooks& hooks() { return hooks_; }
-  bool OnOwnerThread() const { return std::this_thread::get_id() == owner_; }
+  bool OnOwnerThread() const { return std::this_thread::get_id() == owner_.load(std::memory_order_relaxed); }
 
   // Accounts. OpenAccount returns a slot (never 0) whose allocations count
   // against `limit`; CloseAccount forgets it (later frees of its memory are
@@ -168,6 +170,7 @@ class WorkerHeap {
   uint64_t collections() const { return collections_; }
 
  private:
+  friend class ExecutorHeap;
   friend void* HeapAlloc(void*, duk_size_t);
   friend void* HeapRealloc(void*, void*, duk_size_t);
   friend void HeapFree(void*, void*);
@@ -177,7 +180,7 @@ class WorkerHeap {
 
   HeapHooks hooks_;
   duk_context* ctx_ = nullptr;
-  std::thread::id owner_;
+  std::atomic<std::thread::id> owner_;
   std::vector<Account> accounts_;
   std::vector<uint32_t> free_accounts_;
   size_t total_ = 0;

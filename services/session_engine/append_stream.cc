@@ -1,5 +1,7 @@
 #include "services/session_engine/append_stream.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 
 namespace orch::session_engine {
@@ -7,15 +9,25 @@ namespace orch::session_engine {
 namespace pv1 = orch::persistence::v1;
 
 AppendStream::AppendStream(pv1::Persistence::Stub* stub, absl::Duration timeout)
-    : stub_(stub), timeout_(timeout), writer_([this] { WriterLoop(); }) {}
+    : stub_(stub), timeout_(timeout), watchdog_([this] { WatchdogLoop(); }) {}
 
 AppendStream::~AppendStream() {
+  std::unique_ptr<Stream> last;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    absl::MutexLock l(&mu_);
     stop_ = true;
+    watchdog_cv_.Signal();
+    // A caller still writing stops at its next round; a write in progress
+    // returns once its stream is cancelled.
+    if (stream_ != nullptr) stream_->context->TryCancel();
+    mu_.Await(absl::Condition(+[](bool* writing) { return !*writing; }, &writing_));
+    last = std::move(stream_);  // maybe opened by that caller meanwhile
   }
-  cv_.notify_all();
-  writer_.join();
+  watchdog_.join();
+  if (last != nullptr) {
+    last->context->TryCancel();
+    if (last->reader.joinable()) last->reader.join();
+  }
 }
 
 absl::StatusOr<uint64_t> AppendStream::Append(pv1::AppendEventsRequest request) {
@@ -23,7 +35,7 @@ absl::StatusOr<uint64_t> AppendStream::Append(pv1::AppendEventsRequest request) 
   auto future = p->promise.get_future();
   uint64_t id;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    absl::MutexLock l(&mu_);
     if (stop_) return absl::UnavailableError("persistence-proxy: the append stream is closed");
     id = next_id_++;
     pv1::AppendEventsStreamRequest r;
@@ -31,15 +43,15 @@ absl::StatusOr<uint64_t> AppendStream::Append(pv1::AppendEventsRequest request) 
     *r.mutable_append() = std::move(request);
     queue_.push_back(std::move(r));
     pending_[id] = p;
+    // Otherwise the writer in progress sends it with what else is queued.
+    if (!writing_) WriteQueued();
   }
-  cv_.notify_all();
   if (future.wait_for(absl::ToChronoNanoseconds(timeout_)) == std::future_status::ready) return future.get();
   {
-    std::lock_guard<std::mutex> l(mu_);
+    absl::MutexLock l(&mu_);
     auto it = pending_.find(id);
     if (it != pending_.end()) {
-      // An unanswered append means the stream is stuck (a stalled proxy
-      // stops reading, so a write could block for ever): start a new one.
+      // An unanswered append means the stream is stuck: start a new one.
       if (stream_ != nullptr && it->second->stream == stream_->number) {
         stream_->context->TryCancel();
         broken_ = true;
@@ -47,14 +59,58 @@ absl::StatusOr<uint64_t> AppendStream::Append(pv1::AppendEventsRequest request) 
       pending_.erase(it);  // a late answer finds nobody; it may still have been written
     }
   }
-  cv_.notify_all();
   return absl::UnavailableError("persistence-proxy: append timed out");
+}
+
+void AppendStream::WriteQueued() {
+  writing_ = true;
+  while (!queue_.empty() && !stop_) {
+    if (broken_) Reopen();
+    pv1::AppendEventsBatchRequest batch;
+    while (!queue_.empty() && batch.appends_size() < 512) {
+      auto it = pending_.find(queue_.front().request_id());
+      if (it != pending_.end()) {  // not given up on yet
+        it->second->stream = stream_->number;
+        *batch.add_appends() = std::move(queue_.front());
+      }
+      queue_.pop_front();
+    }
+    if (batch.appends_size() == 0) continue;
+    Stream* s = stream_.get();  // stays alive: only the writer replaces it
+    write_started_ = absl::Now();
+    mu_.Unlock();
+    const bool ok = s->rw->Write(batch);
+    if (!ok) FailStream(s->number, "append stream broke");
+    mu_.Lock();
+  }
+  writing_ = false;
+}
+
+void AppendStream::Reopen() {
+  // The old stream is cancelled; its reader then ends (and fails what was
+  // still waiting on it).
+  if (std::unique_ptr<Stream> old = std::move(stream_)) {
+    old->context->TryCancel();
+    mu_.Unlock();
+    if (old->reader.joinable()) old->reader.join();
+    mu_.Lock();
+  }
+  auto s = std::make_unique<Stream>();
+  s->number = ++streams_;
+  s->context = std::make_unique<::grpc::ClientContext>();
+  mu_.Unlock();
+  s->rw = stub_->AppendEventsBatchStream(s->context.get());
+  Stream* raw = s.get();
+  s->reader = std::thread([this, raw] { ReaderLoop(raw); });
+  mu_.Lock();
+  stream_ = std::move(s);
+  broken_ = false;
 }
 
 void AppendStream::FailStream(uint64_t number, const std::string& why) {
   std::vector<std::shared_ptr<Pending>> failed;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    absl::MutexLock l(&mu_);
     for (auto it = pending_.begin(); it != pending_.end();) {
       if (it->second->stream == number) {
         failed.push_back(it->second);
@@ -74,7 +130,7 @@ void AppendStream::ReaderLoop(Stream* s) {
     for (const auto& r : resp.results()) {
       std::shared_ptr<Pending> p;
       {
-        std::lock_guard<std::mutex> l(mu_);
+        absl::MutexLock l(&mu_);
         auto it = pending_.find(r.request_id());
         if (it == pending_.end()) continue;  // its caller gave up
         p = it->second;
@@ -92,57 +148,18 @@ void AppendStream::ReaderLoop(Stream* s) {
   FailStream(s->number, absl::StrCat("append stream ended: ", st.error_message()));
 }
 
-void AppendStream::WriterLoop() {
-  std::unique_lock<std::mutex> l(mu_);
-  for (;;) {
-    cv_.wait(l, [&] { return stop_ || !queue_.empty(); });
+void AppendStream::WatchdogLoop() {
+  const absl::Duration period = std::clamp(timeout_ / 4, absl::Milliseconds(10), absl::Milliseconds(250));
+  absl::MutexLock l(&mu_);
+  while (!stop_) {
+    watchdog_cv_.WaitWithTimeout(&mu_, period);
     if (stop_) break;
-    if (broken_) {
-      // A new stream. The old one is cancelled; its reader then ends (and
-      // fails what was still waiting on it).
-      if (std::unique_ptr<Stream> old = std::move(stream_)) {
-        old->context->TryCancel();
-        l.unlock();
-        if (old->reader.joinable()) old->reader.join();
-        l.lock();
-      }
-      auto s = std::make_unique<Stream>();
-      s->number = ++streams_;
-      s->context = std::make_unique<::grpc::ClientContext>();
-      l.unlock();
-      s->rw = stub_->AppendEventsBatchStream(s->context.get());
-      Stream* raw = s.get();
-      s->reader = std::thread([this, raw] { ReaderLoop(raw); });
-      l.lock();
-      stream_ = std::move(s);
-      broken_ = false;
+    if (writing_ && stream_ != nullptr && absl::Now() - write_started_ > timeout_) {
+      // The write is stuck (the proxy reads nothing): cancelling the stream
+      // makes it return false, which fails its appends.
+      stream_->context->TryCancel();
+      broken_ = true;
     }
-    pv1::AppendEventsBatchRequest batch;
-    while (!queue_.empty() && batch.appends_size() < 512) {
-      auto it = pending_.find(queue_.front().request_id());
-      if (it != pending_.end()) {  // not given up on yet
-        it->second->stream = stream_->number;
-        *batch.add_appends() = std::move(queue_.front());
-      }
-      queue_.pop_front();
-    }
-    if (batch.appends_size() == 0) continue;
-    Stream* s = stream_.get();
-    l.unlock();
-    const bool ok = s->rw->Write(batch);
-    l.lock();
-    if (!ok) {
-      l.unlock();
-      FailStream(s->number, "append stream broke");
-      l.lock();
-    }
-  }
-  // Stop: cancel the stream, let its reader finish.
-  std::unique_ptr<Stream> last = std::move(stream_);
-  l.unlock();
-  if (last != nullptr) {
-    last->context->TryCancel();
-    if (last->reader.joinable()) last->reader.join();
   }
 }
 

@@ -1,26 +1,30 @@
 #pragma once
 
 // Appends over one AppendEventsBatchStream to persistence-proxy: callers on
-// many threads each wait for their own append, while a writer thread sends
-// everything queued meanwhile in one message (the proxy then commits appends
-// of many sessions in one Redis script call). A reader thread hands each
-// result to its caller. A broken stream fails its appends with UNAVAILABLE
-// (their outcome is unknown: they may have been written) and the next
-// append opens a new stream.
+// many threads each wait for their own append. Whoever finds no write in
+// progress writes what is queued — its own append and those that queued
+// while the previous write went out — in one message (the proxy then
+// commits appends of many sessions in one Redis script call), so an append
+// wakes no writer thread. A reader thread hands each result to its caller.
+// A watchdog thread (a few wake-ups per second) cancels a stream whose write
+// has not gone out within the timeout (a stalled proxy stops reading, so a
+// write could block for ever). A broken stream fails its appends with
+// UNAVAILABLE (their outcome is unknown: they may have been written) and the
+// next append opens a new stream.
 //
 // Thread-safe. Callers must not have two appends of one session in flight
 // (session-engine holds the session's lock across an append).
 
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <future>
 #include <memory>
-#include <mutex>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "orch/persistence/v1/persistence.grpc.pb.h"
 
@@ -47,23 +51,29 @@ class AppendStream {
                                                persistence::v1::AppendEventsBatchResponse>> rw;
     std::thread reader;
   };
-  void WriterLoop();
+  // Writes the queue until it is empty, as the one writer (writing_ set).
+  void WriteQueued() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Replaces a broken stream (its reader is joined, its appends failed).
+  void Reopen() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReaderLoop(Stream* s);
+  void WatchdogLoop();
   // Fails every pending append written to stream `number`.
-  void FailStream(uint64_t number, const std::string& why);
+  void FailStream(uint64_t number, const std::string& why) ABSL_LOCKS_EXCLUDED(mu_);
 
   persistence::v1::Persistence::Stub* const stub_;
   const absl::Duration timeout_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;
-  uint64_t next_id_ = 1;
-  std::deque<persistence::v1::AppendEventsStreamRequest> queue_;
-  absl::flat_hash_map<uint64_t, std::shared_ptr<Pending>> pending_;
-  std::unique_ptr<Stream> stream_;      // the writer's current stream
-  uint64_t streams_ = 0;
-  bool broken_ = true;
-  std::thread writer_;
+  absl::Mutex mu_;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
+  std::deque<persistence::v1::AppendEventsStreamRequest> queue_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<uint64_t, std::shared_ptr<Pending>> pending_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<Stream> stream_ ABSL_GUARDED_BY(mu_);  // the current stream
+  uint64_t streams_ ABSL_GUARDED_BY(mu_) = 0;
+  bool broken_ ABSL_GUARDED_BY(mu_) = true;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;    // a caller is writing the queue
+  absl::Time write_started_ ABSL_GUARDED_BY(mu_);  // of the write in progress
+  absl::CondVar watchdog_cv_;
+  std::thread watchdog_;
 };
 
 }  // namespace orch::session_engine

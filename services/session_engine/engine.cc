@@ -108,6 +108,7 @@ Engine::Engine(EngineOptions options, SessionStore* store, metrics::MetricsServe
               deps.http ? deps.http : HttpSend(scxml::BasicHttpSend)),
       workers_(options_.worker_threads, clock_, this),
       states_(options_.worker_threads),
+      heaps_(std::make_unique<js::ExecutorHeap[]>(options_.worker_threads)),
       recovery_(ProactiveRecovery::Options{options_.node_id, static_cast<size_t>(options_.worker_threads),
                                            options_.session_restart_timeout_ms},
                 &store_, &registry_, clock_,
@@ -502,7 +503,7 @@ absl::StatusOr<SessionRegistry::Locked> Engine::Find(const std::string& id) {
 
 absl::StatusOr<sv1::SendEventResponse> Engine::Deliver(const std::string& id, const ev::Event& event) {
   ASSIGN_OR_RETURN(SessionRegistry::Locked locked, Find(id));
-  const std::shared_ptr<SessionEntry>& entry = locked.shared();
+  const std::shared_ptr<SessionEntry> entry = locked.shared();
   entry->mu.AssertHeld();
   sv1::SendEventResponse resp;
   if (!event.effect_id().empty() && entry->effects.Contains(event.effect_id())) {
@@ -513,18 +514,24 @@ absl::StatusOr<sv1::SendEventResponse> Engine::Deliver(const std::string& id, co
   RETURN_IF_ERROR(CheckQueue(*entry));
   ev::LogEntry log_entry;
   *log_entry.mutable_event() = event;
-  ASSIGN_OR_RETURN(uint64_t seq, WriteAndPost(entry, std::move(log_entry)));
+  ASSIGN_OR_RETURN(uint64_t seq, WriteAndPost(entry, std::move(log_entry), /*deferred=*/true));
   entry->effects.Remember(event.effect_id());
   resp.set_seq(entry->persistent ? seq : 0);
+  locked.Unlock();
+  workers_.Help(entry->worker);
   return resp;
 }
 
-absl::StatusOr<uint64_t> Engine::WriteAndPost(const std::shared_ptr<SessionEntry>& entry, ev::LogEntry log_entry) {
+absl::StatusOr<uint64_t> Engine::WriteAndPost(const std::shared_ptr<SessionEntry>& entry, ev::LogEntry log_entry,
+                                              bool deferred) {
   ASSIGN_OR_RETURN(uint64_t seq, writer_.Write(entry, &log_entry));
   entry->pending.fetch_add(1);
-  workers_.Post(entry->worker, [this, entry, log_entry = std::move(log_entry)] {
-    ApplyEntry(entry->worker, entry, log_entry);
-  });
+  auto task = [this, entry, log_entry = std::move(log_entry)] { ApplyEntry(entry->worker, entry, log_entry); };
+  if (deferred) {
+    workers_.PostDeferred(entry->worker, std::move(task));
+  } else {
+    workers_.Post(entry->worker, std::move(task));
+  }
   return seq;
 }
 

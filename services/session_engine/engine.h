@@ -139,6 +139,8 @@ class Engine final : private NodeLease::Listener, private WorkerPool::Handler {
   void OnHousekeeping(int worker) override;
   void OnStop(int worker) override;
   void OnQueued(double seconds) override;
+  void OnEnter(int worker) override;
+  void OnLeave(int worker) override;
 
   void StopInternal(bool clean);
   void LeaseLoop();
@@ -161,8 +163,10 @@ class Engine final : private NodeLease::Listener, private WorkerPool::Handler {
   absl::Status Activate(const std::shared_ptr<SessionEntry>& entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(entry->mu);
   absl::StatusOr<session::v1::SendEventResponse> Deliver(const std::string& id, const event::v1::Event& event);
   // Writes `entry` for the locked session and posts it to its worker.
-  absl::StatusOr<uint64_t> WriteAndPost(const std::shared_ptr<SessionEntry>& session, event::v1::LogEntry entry)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(session->mu);
+  // `deferred`: the caller runs the worker (WorkerPool::Help) once it has
+  // let go of the session's lock, instead of waking the worker's thread.
+  absl::StatusOr<uint64_t> WriteAndPost(const std::shared_ptr<SessionEntry>& session, event::v1::LogEntry entry,
+                                        bool deferred = false) ABSL_EXCLUSIVE_LOCKS_REQUIRED(session->mu);
   absl::Status CheckQueue(const SessionEntry& entry) const;
   // The session leaves memory unsaved (registry and worker).
   void Evict(const std::shared_ptr<SessionEntry>& entry);
@@ -199,7 +203,8 @@ class Engine final : private NodeLease::Listener, private WorkerPool::Handler {
   PeerSessions* peers_;
   SendRouter router_;
   WorkerPool workers_;
-  std::vector<WorkerState> states_;   // one per worker, that worker's thread only
+  std::vector<WorkerState> states_;   // one per worker, that worker's runner only
+  std::unique_ptr<js::ExecutorHeap[]> heaps_;  // one per worker: its sessions' JavaScript heap
   ProactiveRecovery recovery_;
   std::function<void(bool)> on_serving_;
 

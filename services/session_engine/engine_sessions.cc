@@ -283,4 +283,7 @@ void Engine::OnStop(int worker) {
 
 void Engine::OnQueued(double seconds) { metrics_->ObserveQueueing(seconds); }
 
+void Engine::OnEnter(int worker) { heaps_[worker].Enter(); }
+void Engine::OnLeave(int worker) { heaps_[worker].Leave(); }
+
 }  // namespace orch::session_engine
