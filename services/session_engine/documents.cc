@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/base/sha256.h"
 #include "common/base/status_macros.h"
+#include "common/scxml/curl_fetcher.h"
 
 namespace orch::session_engine {
 namespace {
@@ -40,6 +41,45 @@ DocumentCache::DocumentCache(scxml::CompileOptions compile, DocumentStore* store
       store_(store),
       options_(std::move(options)),
       clock_(options_.clock != nullptr ? options_.clock : time::RealClock::Get()) {}
+
+std::shared_ptr<const scxml::Document> DocumentCache::Cached(const std::string& url, bool* refresh) {
+  *refresh = false;
+  absl::MutexLock lock(&mu_);
+  auto it = by_url_.find(url);
+  if (it == by_url_.end()) return nullptr;
+  auto doc = by_sha_.find(it->second.sha256);
+  if (doc == by_sha_.end()) return nullptr;
+  const int64_t now = clock_->MonotonicMs();
+  const int64_t max_age = absl::ToInt64Milliseconds(options_.url_max_age);
+  if (now - it->second.fetched_ms >= max_age && now - it->second.refresh_claimed_ms >= max_age) {
+    it->second.refresh_claimed_ms = now;
+    *refresh = true;
+  }
+  return doc->second;
+}
+
+void DocumentCache::WarmInvokes(const scxml::Document& doc) {
+  std::vector<const scxml::Document*> todo = {&doc};
+  std::vector<std::shared_ptr<const scxml::Document>> fetched;  // keeps todo's pointers valid
+  int warmed = 0;
+  while (!todo.empty() && warmed < kMaxWarmed) {
+    const scxml::Document* d = todo.back();
+    todo.pop_back();
+    for (const auto& child : d->children) todo.push_back(child.get());
+    for (const scxml::Invoke& inv : d->invokes) {
+      if (inv.src.empty() || inv.srcexpr != scxml::kNoCode || warmed >= kMaxWarmed) continue;
+      const std::string url = scxml::CurlFetcher::Resolve(inv.src, d->source_name);
+      bool refresh = false;
+      if (Cached(url, &refresh) != nullptr && !refresh) continue;
+      ++warmed;
+      auto got = FromUrl(url);
+      if (got.ok()) {
+        fetched.push_back(*got);
+        todo.push_back(got->get());
+      }
+    }
+  }
+}
 
 absl::Status DocumentCache::Store(const scxml::Document& doc) {
   if (store_ == nullptr) return absl::FailedPreconditionError("no store to keep documents in");

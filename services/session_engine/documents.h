@@ -6,6 +6,13 @@
 // DocumentStore so that a recovered session runs exactly the document it
 // started with, even if the URL now serves another one.
 //
+// Sessions' workers never wait for the network here when they can avoid it:
+// the documents a chart names in <invoke src> are fetched with the chart
+// (WarmInvokes, on the thread that starts or restores the session), and a
+// worker takes a cached document whatever its age (Cached) and has it
+// refreshed elsewhere. Only an <invoke srcexpr> URL never seen before is
+// fetched on the worker.
+//
 // Thread-safe. Fetching and compiling happen on the calling thread, outside
 // the cache's lock.
 
@@ -58,6 +65,18 @@ class DocumentCache {
   absl::StatusOr<std::shared_ptr<const scxml::Document>> BySha(const std::string& sha256,
                                                                const std::string& name);
 
+  // The document cached for `url`, whatever its age; null when there is
+  // none. Once the entry is older than url_max_age, `*refresh` is set for
+  // one caller (again after each further url_max_age, should that refresh
+  // fail): it should call FromUrl(url) where it may wait.
+  std::shared_ptr<const scxml::Document> Cached(const std::string& url, bool* refresh);
+  // Fetches and compiles, on the calling thread, the documents that `doc`
+  // names in <invoke src> (a literal src, resolved against the document's
+  // name), and theirs in turn, at most kMaxWarmed of them, unless cached.
+  // A failure is left for the <invoke> to report when it runs.
+  void WarmInvokes(const scxml::Document& doc);
+  static constexpr int kMaxWarmed = 32;
+
   // Keeps `doc` in the store (for recovery by hash), unless this cache
   // stored it less than `restore_after` ago. The store's error otherwise.
   absl::Status Store(const scxml::Document& doc);
@@ -77,6 +96,7 @@ class DocumentCache {
   struct UrlEntry {
     std::string sha256;
     int64_t fetched_ms;   // monotonic
+    int64_t refresh_claimed_ms = INT64_MIN / 2;  // monotonic, by Cached
   };
   absl::flat_hash_map<std::string, UrlEntry> by_url_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, std::shared_ptr<const scxml::Document>> by_sha_ ABSL_GUARDED_BY(mu_);

@@ -4,6 +4,7 @@
 #include "common/scxml/curl_fetcher.h"
 #include "common/testing/status_matchers.h"
 #include "common/testing/temp_dir.h"
+#include "common/time/simulated_clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "services/session_engine/fake_session_store.h"
@@ -20,11 +21,11 @@ constexpr char kChart[] = R"(<scxml xmlns="http://www.w3.org/2005/07/scxml" vers
 
 class DocumentCacheTest : public ::testing::Test {
  protected:
-  DocumentCache Cache() {
+  DocumentCache Cache(DocumentCache::Options options = {}) {
     scxml::CompileOptions o;
     o.ecmascript = &factory_;
     o.fetcher = &fetcher_;
-    return DocumentCache(o, &store_, DocumentCache::Options{});
+    return DocumentCache(o, &store_, options);
   }
   js::EcmascriptDataModelFactory factory_;
   scxml::CurlFetcher fetcher_;
@@ -44,6 +45,60 @@ TEST_F(DocumentCacheTest, CompilesOncePerUrlAndPerContent) {
   auto inline_doc = cache.FromSource(kChart, "inline");
   ASSERT_OK(inline_doc);
   EXPECT_EQ(inline_doc->get(), a->get());  // same content, same compiled document
+}
+
+TEST_F(DocumentCacheTest, WarmInvokesFetchesTheInvokedDocumentsAndTheirsButNotExpressions) {
+  DocumentCache cache = Cache();
+  dir_.WriteFile("leaf.scxml", kChart);
+  dir_.WriteFile("middle.scxml", R"(<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0" initial="m">
+  <state id="m"><invoke src="leaf.scxml"/></state>
+</scxml>)");
+  const std::string root = "file://" + dir_.WriteFile("root.scxml", R"(<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0" initial="r">
+  <state id="r">
+    <invoke src="middle.scxml"/>
+    <invoke srcexpr="'never.scxml'"/>
+  </state>
+</scxml>)");
+  auto doc = cache.FromUrl(root);
+  ASSERT_OK(doc);
+  // Keys as the send router resolves an <invoke src> against its document.
+  const std::string middle = scxml::CurlFetcher::Resolve("middle.scxml", root);
+  const std::string leaf = scxml::CurlFetcher::Resolve("leaf.scxml", middle);
+  const std::string never = scxml::CurlFetcher::Resolve("never.scxml", root);
+  bool refresh = true;
+  EXPECT_EQ(cache.Cached(middle, &refresh), nullptr);
+  cache.WarmInvokes(**doc);
+  EXPECT_EQ(cache.fetches(), 3u);  // root, middle, leaf
+  EXPECT_NE(cache.Cached(middle, &refresh), nullptr);
+  EXPECT_FALSE(refresh);
+  EXPECT_NE(cache.Cached(leaf, &refresh), nullptr);
+  EXPECT_EQ(cache.Cached(never, &refresh), nullptr);
+  cache.WarmInvokes(**doc);
+  EXPECT_EQ(cache.fetches(), 3u);  // all cached: nothing fetched again
+}
+
+TEST_F(DocumentCacheTest, CachedServesAnOldDocumentAndAsksOneCallerPerAgeToRefreshIt) {
+  time::SimulatedClock clock;
+  DocumentCache::Options options;
+  options.clock = &clock;
+  options.url_max_age = absl::Seconds(10);
+  DocumentCache cache = Cache(options);
+  const std::string url = "file://" + dir_.WriteFile("a.scxml", kChart);
+  ASSERT_OK(cache.FromUrl(url));
+  bool refresh = true;
+  EXPECT_NE(cache.Cached(url, &refresh), nullptr);
+  EXPECT_FALSE(refresh);
+  clock.AdvanceMs(10000);
+  EXPECT_NE(cache.Cached(url, &refresh), nullptr);
+  EXPECT_TRUE(refresh);  // this caller refreshes
+  EXPECT_NE(cache.Cached(url, &refresh), nullptr);
+  EXPECT_FALSE(refresh);  // the others keep the old one meanwhile
+  clock.AdvanceMs(10000);  // that refresh never came: ask again
+  EXPECT_NE(cache.Cached(url, &refresh), nullptr);
+  EXPECT_TRUE(refresh);
+  ASSERT_OK(cache.FromUrl(url));
+  EXPECT_NE(cache.Cached(url, &refresh), nullptr);
+  EXPECT_FALSE(refresh);  // fresh again
 }
 
 TEST_F(DocumentCacheTest, ReadsAStoredDocumentBackByItsHashAndChecksIt) {

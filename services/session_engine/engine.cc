@@ -215,6 +215,7 @@ absl::StatusOr<sv1::StartSessionResponse> Engine::StartSession(const sv1::StartS
         absl::StrCat("idempotency_key is longer than ", kMaxIdempotencyKeyBytes, " bytes"));
   }
   ASSIGN_OR_RETURN(auto doc, ResolveDocument(req));
+  docs_.WarmInvokes(*doc.document);  // here, not on the session's worker
   ASSIGN_OR_RETURN(const bool persistent, IsPersistent(*doc.document, options_.persistence_default));
   ASSIGN_OR_RETURN(ev::LogEntry started, StartedEntry(req, *doc.document, doc.url));
   const bool keyed = !req.idempotency_key().empty();

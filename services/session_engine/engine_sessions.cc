@@ -44,6 +44,7 @@ absl::Status Engine::Activate(const std::shared_ptr<SessionEntry>& entry) {
     url = loaded->entries[0].started().document_url();
   }
   ASSIGN_OR_RETURN(auto doc, docs_.BySha(sha, url));
+  docs_.WarmInvokes(*doc);  // here, not on the session's worker
   entry->persistent = true;
   entry->document_sha256 = sha;
   entry->last_seq = std::max(loaded->last_seq, loaded->snapshot_covers_seq);

@@ -137,7 +137,13 @@ absl::Status SendRouter::SendHttp(LiveSession& from, const std::string& target, 
 
 absl::StatusOr<std::shared_ptr<const scxml::Document>> SendRouter::LoadDocument(const std::string& src,
                                                                                 const std::string& base) {
-  return documents_->FromUrl(scxml::CurlFetcher::Resolve(src, base));
+  const std::string url = scxml::CurlFetcher::Resolve(src, base);
+  bool refresh = false;
+  if (auto doc = documents_->Cached(url, &refresh); doc != nullptr) {
+    if (refresh) io_.Post([this, url] { (void)documents_->FromUrl(url); });  // off the worker
+    return doc;
+  }
+  return documents_->FromUrl(url);  // a URL no chart named literally: fetched here, once
 }
 
 absl::StatusOr<std::shared_ptr<const scxml::Document>> SendRouter::CompileSource(const std::string& source,
