@@ -160,7 +160,20 @@ void Engine::AfterApply(int worker, Held& held) {
     return;
   }
   if (auto due = s.TakeTimerToArm()) workers_.AddTimer(worker, *due, s.id());
-  if (s.NeedsSnapshot(now, options_.policy, held.entry->pending.load() == 0)) (void)Snapshot(held, false);
+  if (!s.NeedsSnapshot(now, options_.policy, held.entry->pending.load() == 0)) return;
+  if (workers_.OnOwnThread(worker)) {
+    (void)Snapshot(held, false);
+    return;
+  }
+  // A thread helping the worker has a caller waiting for its answer: the
+  // store write is left to the worker's own thread.
+  workers_.PostToOwnThread(worker, [this, worker, entry = held.entry] {
+    Held* h = FindHeld(worker, entry);
+    if (h == nullptr) return;
+    if (h->session->NeedsSnapshot(clock_->MonotonicMs(), options_.policy, entry->pending.load() == 0)) {
+      (void)Snapshot(*h, false);
+    }
+  });
 }
 
 void Engine::FinishLive(int worker, Held& held) {

@@ -51,6 +51,18 @@ void WorkerPool::PostDeferred(int worker, std::function<void()> task) {
   Enqueue(workers_[worker].get(), std::move(task), /*wake=*/false);
 }
 
+void WorkerPool::PostToOwnThread(int worker, std::function<void()> task) {
+  Worker* w = workers_[worker].get();
+  absl::MutexLock l(&w->mu);
+  w->own_tasks.push_back({std::move(task), clock_->MonotonicMs()});
+  // A helper running the worker wakes the thread when it leaves (Release).
+  if (!w->running) w->cv.Signal();
+}
+
+bool WorkerPool::OnOwnThread(int worker) const {
+  return std::this_thread::get_id() == workers_[worker]->thread.get_id();
+}
+
 void WorkerPool::Help(int worker) {
   Worker* w = workers_[worker].get();
   absl::MutexLock l(&w->mu);
@@ -100,7 +112,7 @@ void WorkerPool::Release(Worker* w) {
   w->runner.store(std::thread::id(), std::memory_order_relaxed);
   if (w->sleeping_until_ms == INT64_MIN) return;  // the thread is not waiting: it will look
   const bool earlier_timer = !w->timers.empty() && w->timers.top().due_ms < w->sleeping_until_ms;
-  if (!w->tasks.empty() || w->waiting_for_role || earlier_timer) w->cv.Signal();
+  if (!w->tasks.empty() || !w->own_tasks.empty() || w->waiting_for_role || earlier_timer) w->cv.Signal();
 }
 
 size_t WorkerPool::queued(int worker) const {
@@ -158,11 +170,11 @@ void WorkerPool::Loop(Worker* w) {
   for (;;) {
     // Wait for work, and for the role while another thread runs the worker.
     for (;;) {
-      const bool done = w->stop && w->tasks.empty();
+      const bool done = w->stop && w->tasks.empty() && w->own_tasks.empty();
       const int64_t now = clock_->NowMs();
       const int64_t mono = clock_->MonotonicMs();
       const bool timer_due = !w->timers.empty() && w->timers.top().due_ms <= now;
-      const bool work = done || !w->tasks.empty() || timer_due || mono >= next_housekeeping;
+      const bool work = done || !w->tasks.empty() || !w->own_tasks.empty() || timer_due || mono >= next_housekeeping;
       if (work && !w->running) break;
       int64_t wake_wall = now + (next_housekeeping - mono);
       if (!w->timers.empty()) wake_wall = std::min(wake_wall, w->timers.top().due_ms);
@@ -172,14 +184,17 @@ void WorkerPool::Loop(Worker* w) {
       w->sleeping_until_ms = INT64_MIN;
       w->waiting_for_role = false;
     }
-    if (w->stop && w->tasks.empty()) break;
+    if (w->stop && w->tasks.empty() && w->own_tasks.empty()) break;
     w->running = true;
     w->runner.store(std::this_thread::get_id(), std::memory_order_relaxed);
     w->mu.Unlock();
     handler_->OnEnter(w->index);
     w->mu.Lock();
     RunTasks(w, SIZE_MAX, /*one_batch=*/true);  // then timers get their turn
+    std::deque<Worker::Task> own;
+    own.swap(w->own_tasks);
     w->mu.Unlock();
+    for (Worker::Task& t : own) t.fn();
     FireTimers(w);
     if (clock_->MonotonicMs() >= next_housekeeping) {
       handler_->OnHousekeeping(w->index);

@@ -85,6 +85,12 @@ class WorkerPool {
   // to call Help(worker) next (once it holds no locks). Should it not, the
   // task still runs at the worker's next timer or housekeeping.
   void PostDeferred(int worker, std::function<void()> task);
+  // Queues `task` for the worker's own thread only, after the tasks it runs
+  // now: work that may wait (a store write) and must not delay a thread
+  // that helps while its caller waits for an answer.
+  void PostToOwnThread(int worker, std::function<void()> task);
+  // Whether the calling thread is the worker's own thread.
+  bool OnOwnThread(int worker) const;
   // Runs the worker's queue on the calling thread if no thread is running
   // the worker (at most kHelpLimit tasks; what is left goes to the worker's
   // own thread). Returns at once when another thread runs it: that one will
@@ -119,6 +125,7 @@ class WorkerPool {
     mutable absl::Mutex mu;
     absl::CondVar cv;  // the worker's thread waits on it
     std::deque<Task> tasks ABSL_GUARDED_BY(mu);
+    std::deque<Task> own_tasks ABSL_GUARDED_BY(mu);  // PostToOwnThread
     bool stop ABSL_GUARDED_BY(mu) = false;
     bool running ABSL_GUARDED_BY(mu) = false;  // a thread holds the runner role
     std::atomic<std::thread::id> runner;        // that thread

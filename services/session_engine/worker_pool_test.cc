@@ -199,6 +199,26 @@ TEST_F(WorkerPoolTest, ATimerAddedByAHelperWakesTheSleepingWorkersThread) {
   EXPECT_THAT(handler_.timers, ElementsAre("soon"));
 }
 
+TEST_F(WorkerPoolTest, WorkPostedToTheOwnThreadByAHelperRunsThereNotOnTheHelper) {
+  pool_.Start();
+  Barrier(0);
+  ASSERT_TRUE(testing::Eventually([&] { return !pool_.busy(0); }));
+  absl::Notification ran;
+  bool on_own = false;
+  bool helper_is_own = true;
+  pool_.PostDeferred(0, [&] {
+    helper_is_own = pool_.OnOwnThread(0);
+    pool_.PostToOwnThread(0, [&] {
+      on_own = pool_.OnOwnThread(0) && pool_.OnThread(0);
+      ran.Notify();
+    });
+  });
+  pool_.Help(0);
+  EXPECT_FALSE(helper_is_own);
+  ASSERT_TRUE(ran.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_TRUE(on_own);
+}
+
 TEST_F(WorkerPoolTest, OneRunnerAtATimeUnderConcurrentHelpers) {
   pool_.Start();
   std::atomic<int> ran{0};
