@@ -1,8 +1,10 @@
 #include "services/session_engine/append_stream.h"
 
 #include <algorithm>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 
 namespace orch::session_engine {
 
@@ -31,35 +33,32 @@ AppendStream::~AppendStream() {
 }
 
 absl::StatusOr<uint64_t> AppendStream::Append(pv1::AppendEventsRequest request) {
-  auto p = std::make_shared<Pending>();
-  auto future = p->promise.get_future();
-  uint64_t id;
+  absl::Notification answered;
+  absl::StatusOr<uint64_t> result;
+  AppendAsync(std::move(request), [&](absl::StatusOr<uint64_t> r) {
+    result = std::move(r);
+    answered.Notify();
+  });
+  answered.WaitForNotification();  // bounded: the watchdog fails it at its deadline
+  return result;
+}
+
+void AppendStream::AppendAsync(pv1::AppendEventsRequest request, Done done) {
   {
     absl::MutexLock l(&mu_);
-    if (stop_) return absl::UnavailableError("persistence-proxy: the append stream is closed");
-    id = next_id_++;
-    pv1::AppendEventsStreamRequest r;
-    r.set_request_id(id);
-    *r.mutable_append() = std::move(request);
-    queue_.push_back(std::move(r));
-    pending_[id] = p;
-    // Otherwise the writer in progress sends it with what else is queued.
-    if (!writing_) WriteQueued();
-  }
-  if (future.wait_for(absl::ToChronoNanoseconds(timeout_)) == std::future_status::ready) return future.get();
-  {
-    absl::MutexLock l(&mu_);
-    auto it = pending_.find(id);
-    if (it != pending_.end()) {
-      // An unanswered append means the stream is stuck: start a new one.
-      if (stream_ != nullptr && it->second->stream == stream_->number) {
-        stream_->context->TryCancel();
-        broken_ = true;
-      }
-      pending_.erase(it);  // a late answer finds nobody; it may still have been written
+    if (!stop_) {
+      const uint64_t id = next_id_++;
+      pv1::AppendEventsStreamRequest r;
+      r.set_request_id(id);
+      *r.mutable_append() = std::move(request);
+      queue_.push_back(std::move(r));
+      pending_[id] = std::make_shared<Pending>(Pending{std::move(done), absl::Now() + timeout_});
+      // Otherwise the writer in progress sends it with what else is queued.
+      if (!writing_) WriteQueued();
+      return;
     }
   }
-  return absl::UnavailableError("persistence-proxy: append timed out");
+  done(absl::UnavailableError("persistence-proxy: the append stream is closed"));
 }
 
 void AppendStream::WriteQueued() {
@@ -80,8 +79,13 @@ void AppendStream::WriteQueued() {
     write_started_ = absl::Now();
     mu_.Unlock();
     const bool ok = s->rw->Write(batch);
-    if (!ok) FailStream(s->number, "append stream broke");
     mu_.Lock();
+    if (!ok) {
+      // Its reader ends too and fails what was written to it (callbacks
+      // never run on a writer, which may hold a session's lock).
+      s->context->TryCancel();
+      broken_ = true;
+    }
   }
   writing_ = false;
 }
@@ -121,7 +125,7 @@ void AppendStream::FailStream(uint64_t number, const std::string& why) {
     }
     if (stream_ != nullptr && stream_->number == number) broken_ = true;
   }
-  for (auto& p : failed) p->promise.set_value(absl::UnavailableError(absl::StrCat("persistence-proxy: ", why)));
+  for (auto& p : failed) p->done(absl::UnavailableError(absl::StrCat("persistence-proxy: ", why)));
 }
 
 void AppendStream::ReaderLoop(Stream* s) {
@@ -137,10 +141,10 @@ void AppendStream::ReaderLoop(Stream* s) {
         pending_.erase(it);
       }
       if (r.code() == 0) {
-        p->promise.set_value(r.last_seq());
+        p->done(r.last_seq());
       } else {
-        p->promise.set_value(absl::Status(static_cast<absl::StatusCode>(r.code()),
-                                          absl::StrCat("persistence-proxy: append: ", r.message())));
+        p->done(absl::Status(static_cast<absl::StatusCode>(r.code()),
+                             absl::StrCat("persistence-proxy: append: ", r.message())));
       }
     }
   }
@@ -150,17 +154,39 @@ void AppendStream::ReaderLoop(Stream* s) {
 
 void AppendStream::WatchdogLoop() {
   const absl::Duration period = std::clamp(timeout_ / 4, absl::Milliseconds(10), absl::Milliseconds(250));
-  absl::MutexLock l(&mu_);
+  mu_.Lock();
   while (!stop_) {
     watchdog_cv_.WaitWithTimeout(&mu_, period);
-    if (stop_) break;
-    if (writing_ && stream_ != nullptr && absl::Now() - write_started_ > timeout_) {
+    const absl::Time now = absl::Now();
+    if (writing_ && stream_ != nullptr && now - write_started_ > timeout_) {
       // The write is stuck (the proxy reads nothing): cancelling the stream
-      // makes it return false, which fails its appends.
+      // makes it return.
       stream_->context->TryCancel();
       broken_ = true;
     }
+    std::vector<std::shared_ptr<Pending>> expired;
+    for (auto it = pending_.begin(); it != pending_.end();) {
+      if (!stop_ && it->second->deadline > now) {
+        ++it;
+        continue;
+      }
+      // Unanswered: the stream is stuck, start a new one. A late answer
+      // finds nobody; the append may still have been written.
+      if (stream_ != nullptr && it->second->stream == stream_->number) {
+        stream_->context->TryCancel();
+        broken_ = true;
+      }
+      expired.push_back(std::move(it->second));
+      pending_.erase(it++);
+    }
+    if (expired.empty()) continue;
+    mu_.Unlock();
+    for (auto& p : expired) {
+      p->done(absl::UnavailableError("persistence-proxy: append timed out"));
+    }
+    mu_.Lock();
   }
+  mu_.Unlock();
 }
 
 }  // namespace orch::session_engine

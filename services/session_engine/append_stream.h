@@ -1,14 +1,16 @@
 #pragma once
 
 // Appends over one AppendEventsBatchStream to persistence-proxy: callers on
-// many threads each wait for their own append. Whoever finds no write in
+// many threads each wait for their own append (Append), or are called back
+// with its result (AppendAsync). Whoever finds no write in
 // progress writes what is queued — its own append and those that queued
 // while the previous write went out — in one message (the proxy then
 // commits appends of many sessions in one Redis script call), so an append
 // wakes no writer thread. A reader thread hands each result to its caller.
 // A watchdog thread (a few wake-ups per second) cancels a stream whose write
 // has not gone out within the timeout (a stalled proxy stops reading, so a
-// write could block for ever). A broken stream fails its appends with
+// write could block for ever) and fails appends unanswered within the
+// timeout with UNAVAILABLE. A broken stream fails its appends with
 // UNAVAILABLE (their outcome is unknown: they may have been written) and the
 // next append opens a new stream.
 //
@@ -17,7 +19,7 @@
 
 #include <cstdint>
 #include <deque>
-#include <future>
+#include <functional>
 #include <memory>
 #include <thread>
 
@@ -38,10 +40,16 @@ class AppendStream {
   // The proxy's answer for this append; UNAVAILABLE when it did not come
   // within the timeout or the stream broke.
   absl::StatusOr<uint64_t> Append(persistence::v1::AppendEventsRequest request);
+  // The same answer, given to `done` on the stream's reader or watchdog
+  // thread (on the calling thread when the stream is closed). `done` must
+  // not wait.
+  using Done = std::function<void(absl::StatusOr<uint64_t>)>;
+  void AppendAsync(persistence::v1::AppendEventsRequest request, Done done);
 
  private:
   struct Pending {
-    std::promise<absl::StatusOr<uint64_t>> promise;
+    Done done;
+    absl::Time deadline;
     uint64_t stream = 0;   // the stream it was written to (0: not yet)
   };
   struct Stream {
@@ -56,6 +64,7 @@ class AppendStream {
   // Replaces a broken stream (its reader is joined, its appends failed).
   void Reopen() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReaderLoop(Stream* s);
+  // Fails appends past their deadline and cancels a stuck stream.
   void WatchdogLoop();
   // Fails every pending append written to stream `number`.
   void FailStream(uint64_t number, const std::string& why) ABSL_LOCKS_EXCLUDED(mu_);

@@ -140,6 +140,13 @@ void Engine::StopInternal(bool clean) {
   }
   if (lease_thread_.joinable()) lease_thread_.join();
   recovery_.Stop();
+  // SendEventAsync answers still owed: each comes within the store's
+  // timeout, and may still post to the workers.
+  blocking_.Stop();
+  {
+    absl::MutexLock l(&async_mu_);
+    while (async_owed_ > 0) async_cv_.Wait(&async_mu_);
+  }
   router_.Stop();  // finishes the sends already handed over
   const bool was_primary = lease_.BeginStop();
   // Workers snapshot on the way out only while the lease is still ours.
@@ -280,6 +287,80 @@ absl::StatusOr<sv1::StartSessionResponse> Engine::StartSession(const sv1::StartS
 absl::StatusOr<sv1::SendEventResponse> Engine::SendEvent(const sv1::SendEventRequest& req) {
   RETURN_IF_ERROR(CheckInput(req.session_id(), req.event()));
   return Deliver(req.session_id(), req.event());
+}
+
+void Engine::SendEventAsync(const sv1::SendEventRequest& req, SendEventDone done) {
+  if (absl::Status s = CheckInput(req.session_id(), req.event()); !s.ok()) return done(s);
+  {
+    absl::MutexLock l(&async_mu_);
+    ++async_owed_;
+  }
+  SendEventDone owed = [this, done = std::move(done)](absl::StatusOr<sv1::SendEventResponse> r) {
+    done(std::move(r));
+    absl::MutexLock l(&async_mu_);
+    if (--async_owed_ == 0) async_cv_.SignalAll();
+  };
+  if (std::shared_ptr<SessionEntry> entry = registry_.Get(req.session_id()); entry != nullptr) {
+    entry->mu.Lock();
+    if (TryDeliverAsync(entry, req.event(), owed)) return;
+  }
+  auto run = std::make_shared<SendEventDone>(std::move(owed));
+  if (!blocking_.Post([this, req, run] { (*run)(SendEvent(req)); })) {
+    (*run)(absl::UnavailableError("session-engine is stopping"));
+  }
+}
+
+bool Engine::TryDeliverAsync(const std::shared_ptr<SessionEntry>& entry, const ev::Event& event,
+                             SendEventDone& done) {
+  // The synchronous path takes what needs waiting: activation, another
+  // append of the session in flight, a session only in memory (no append).
+  if (entry->dead.load() || !entry->ready || !entry->persistent.load() || entry->writing) {
+    entry->mu.Unlock();
+    return false;
+  }
+  if (!event.effect_id().empty() && entry->effects.Contains(event.effect_id())) {
+    entry->mu.Unlock();
+    metrics_->CountDuplicate();
+    sv1::SendEventResponse resp;
+    resp.set_duplicate(true);
+    done(resp);
+    return true;
+  }
+  ev::LogEntry log_entry;
+  *log_entry.mutable_event() = event;
+  absl::Status begun = CheckQueue(*entry);
+  if (begun.ok()) begun = writer_.BeginAsync(*entry, &log_entry);
+  const std::string sha = entry->document_sha256;
+  entry->mu.Unlock();
+  if (!begun.ok()) {
+    done(begun);
+    return true;
+  }
+  store_.AppendAsync(
+      entry->id, log_entry.epoch(), options_.node_id, sha, {log_entry},
+      [this, entry, log_entry, done = std::move(done)](absl::StatusOr<uint64_t> appended) {
+        absl::StatusOr<uint64_t> seq;
+        {
+          absl::MutexLock l(&entry->mu);
+          seq = writer_.EndAsync(entry, log_entry, appended.status());
+          if (seq.ok()) {
+            // Posted before the lock is let go: log order = queue order.
+            entry->effects.Remember(log_entry.event().effect_id());
+            entry->pending.fetch_add(1);
+            workers_.PostDeferred(entry->worker,
+                                  [this, entry, log_entry] { ApplyEntry(entry->worker, entry, log_entry); });
+          }
+        }
+        if (!seq.ok()) {
+          done(seq.status());
+          return;
+        }
+        sv1::SendEventResponse resp;
+        resp.set_seq(*seq);
+        done(resp);  // the answer first; then the event is applied, here if its worker is idle
+        workers_.Help(entry->worker);
+      });
+  return true;
 }
 
 absl::StatusOr<sv1::RequestEventResponse> Engine::Request(const sv1::RequestEventRequest& req) {
@@ -496,10 +577,21 @@ absl::Status Engine::CheckQueue(const SessionEntry& entry) const {
 }
 
 absl::StatusOr<SessionRegistry::Locked> Engine::Find(const std::string& id) {
-  return registry_.FindOrActivate(
-      id,
-      [&](const std::shared_ptr<SessionEntry>& e) ABSL_NO_THREAD_SAFETY_ANALYSIS { return Activate(e); },
-      [&] { return lease_.CheckServing(); });
+  for (int attempt = 0;; ++attempt) {
+    ASSIGN_OR_RETURN(SessionRegistry::Locked locked,
+                     registry_.FindOrActivate(
+                         id,
+                         [&](const std::shared_ptr<SessionEntry>& e)
+                             ABSL_NO_THREAD_SAFETY_ANALYSIS { return Activate(e); },
+                         [&] { return lease_.CheckServing(); }));
+    // An append of SendEventAsync in flight ends first, so that callers
+    // find the session as its log has it (and its effect ids).
+    SessionEntry& e = locked.entry();
+    e.mu.AssertHeld();
+    e.mu.Await(absl::Condition(&e, &SessionEntry::NotWriting));
+    if (!e.dead.load()) return locked;
+    if (attempt == 2) return absl::UnavailableError(absl::StrCat("session ", id, " kept leaving memory; retry"));
+  }
 }
 
 absl::StatusOr<sv1::SendEventResponse> Engine::Deliver(const std::string& id, const ev::Event& event) {

@@ -46,6 +46,7 @@
 #include "services/session_engine/session_registry.h"
 #include "services/session_engine/session_store.h"
 #include "services/session_engine/session_writer.h"
+#include "services/session_engine/task_runner.h"
 #include "services/session_engine/watch_hub.h"
 #include "services/session_engine/worker_pool.h"
 
@@ -103,6 +104,13 @@ class Engine final : private NodeLease::Listener, private WorkerPool::Handler {
 
   absl::StatusOr<session::v1::StartSessionResponse> StartSession(const session::v1::StartSessionRequest& req);
   absl::StatusOr<session::v1::SendEventResponse> SendEvent(const session::v1::SendEventRequest& req);
+  // SendEvent without holding the calling thread: a persistent session in
+  // memory with no append in flight is appended asynchronously and `done`
+  // runs on the store's thread once the event is durable and posted; any
+  // other case runs SendEvent on one of the engine's threads. `done` must
+  // not wait. The engine's Stop waits for the answers still owed.
+  using SendEventDone = std::function<void(absl::StatusOr<session::v1::SendEventResponse>)>;
+  void SendEventAsync(const session::v1::SendEventRequest& req, SendEventDone done);
   absl::StatusOr<session::v1::RequestEventResponse> Request(const session::v1::RequestEventRequest& req);
   absl::StatusOr<session::v1::QuerySessionResponse> QuerySession(const session::v1::QuerySessionRequest& req);
   // Streams the session's macrosteps to `write` (false: the client is gone)
@@ -168,6 +176,10 @@ class Engine final : private NodeLease::Listener, private WorkerPool::Handler {
   absl::StatusOr<uint64_t> WriteAndPost(const std::shared_ptr<SessionEntry>& session, event::v1::LogEntry entry,
                                         bool deferred = false) ABSL_EXCLUSIVE_LOCKS_REQUIRED(session->mu);
   absl::Status CheckQueue(const SessionEntry& entry) const;
+  // SendEventAsync's path when it applies; false (nothing done, lock let
+  // go) otherwise.
+  bool TryDeliverAsync(const std::shared_ptr<SessionEntry>& entry, const event::v1::Event& event,
+                       SendEventDone& done) ABSL_UNLOCK_FUNCTION(entry->mu);
   // The session leaves memory unsaved (registry and worker).
   void Evict(const std::shared_ptr<SessionEntry>& entry);
   void DropSessions(bool persistent_only);
@@ -202,6 +214,10 @@ class Engine final : private NodeLease::Listener, private WorkerPool::Handler {
   std::unique_ptr<PeerSessions> no_peers_;
   PeerSessions* peers_;
   SendRouter router_;
+  TaskRunner blocking_{32};      // SendEventAsync calls that may wait (activation, an append in flight)
+  absl::Mutex async_mu_;
+  absl::CondVar async_cv_;
+  int async_owed_ ABSL_GUARDED_BY(async_mu_) = 0;  // SendEventAsync answers not given yet
   WorkerPool workers_;
   std::vector<WorkerState> states_;   // one per worker, that worker's runner only
   std::unique_ptr<js::ExecutorHeap[]> heaps_;  // one per worker: its sessions' JavaScript heap

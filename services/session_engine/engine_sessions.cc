@@ -233,6 +233,7 @@ void Engine::OnTimer(int worker, const std::string& key, int64_t due_ms) {
   // Bounded wait: a holder of the entry's lock is appending an input (a
   // store call with a deadline), never waiting for this worker.
   absl::MutexLock l(&entry->mu);
+  entry->mu.Await(absl::Condition(entry.get(), &SessionEntry::NotWriting));  // bounded by the store's timeout
   if (entry->dead) return;
   ev::LogEntry log_entry;
   log_entry.mutable_clock();
@@ -268,7 +269,7 @@ void Engine::Deactivate(int worker, const std::string& id) ABSL_NO_THREAD_SAFETY
     absl::Mutex* mu;
     ~Unlock() ABSL_NO_THREAD_SAFETY_ANALYSIS { mu->Unlock(); }
   } unlock{&entry->mu};
-  if (entry->pending.load() != 0 || entry->dead) return;
+  if (entry->pending.load() != 0 || entry->dead || entry->writing) return;
   if (!Snapshot(held, /*deactivated=*/true).ok()) return;
   // Best effort: recovery then loads it to check.
   (void)store_.SetState(id, lease_.epoch(), kStateDeactivated);

@@ -21,6 +21,18 @@ absl::StatusOr<uint64_t> MeteredSessionStore::Append(const std::string& session_
   return r;
 }
 
+void MeteredSessionStore::AppendAsync(const std::string& session_id, uint64_t epoch, int node,
+                                      const std::string& document_sha256, std::vector<event::v1::LogEntry> entries,
+                                      AppendDone done) {
+  const int64_t t0 = clock_->MonotonicMs();
+  store_->AppendAsync(session_id, epoch, node, document_sha256, std::move(entries),
+                      [this, t0, done = std::move(done)](absl::StatusOr<uint64_t> r) {
+                        metrics_->ObserveAppend(Seconds(clock_->MonotonicMs() - t0), r.ok());
+                        Saw(r.status());
+                        done(std::move(r));
+                      });
+}
+
 absl::Status MeteredSessionStore::PutSnapshot(const std::string& session_id, uint64_t epoch, uint64_t covers_seq,
                                               const std::string& bytes) {
   const int64_t t0 = clock_->MonotonicMs();

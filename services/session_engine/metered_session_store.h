@@ -22,6 +22,8 @@ class MeteredSessionStore final : public SessionStore {
   absl::StatusOr<uint64_t> Append(const std::string& session_id, uint64_t epoch, int node,
                                   const std::string& document_sha256,
                                   const std::vector<event::v1::LogEntry>& entries) override;
+  void AppendAsync(const std::string& session_id, uint64_t epoch, int node, const std::string& document_sha256,
+                   std::vector<event::v1::LogEntry> entries, AppendDone done) override;
   absl::Status PutSnapshot(const std::string& session_id, uint64_t epoch, uint64_t covers_seq,
                            const std::string& bytes) override;
   absl::StatusOr<LoadedSession> Load(const std::string& session_id) override;

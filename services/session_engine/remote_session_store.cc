@@ -43,20 +43,39 @@ RemoteSessionStore::RemoteSessionStore(const std::string& target, const grpc_uti
 
 RemoteSessionStore::~RemoteSessionStore() = default;
 
-absl::StatusOr<uint64_t> RemoteSessionStore::Append(const std::string& session_id, uint64_t epoch, int node,
-                                                    const std::string& document_sha256,
-                                                    const std::vector<orch::event::v1::LogEntry>& entries) {
+namespace {
+pv1::AppendEventsRequest AppendRequest(const std::string& session_id, uint64_t epoch, int node,
+                                       const std::string& document_sha256,
+                                       const std::vector<orch::event::v1::LogEntry>& entries) {
   pv1::AppendEventsRequest req;
   req.set_session_id(session_id);
   req.set_epoch(epoch);
   req.set_node(absl::StrCat(node));
   req.set_document_sha256(document_sha256);
   for (const auto& e : entries) *req.add_entries() = e;
+  return req;
+}
+}  // namespace
+
+absl::StatusOr<uint64_t> RemoteSessionStore::Append(const std::string& session_id, uint64_t epoch, int node,
+                                                    const std::string& document_sha256,
+                                                    const std::vector<orch::event::v1::LogEntry>& entries) {
+  pv1::AppendEventsRequest req = AppendRequest(session_id, epoch, node, document_sha256, entries);
   if (impl_->stream_ != nullptr) return impl_->stream_->Append(std::move(req));
   pv1::AppendEventsResponse resp;
   absl::Status s = impl_->Call("append", &pv1::Persistence::Stub::AppendEvents, req, &resp);
   if (!s.ok()) return s;
   return resp.last_seq();
+}
+
+void RemoteSessionStore::AppendAsync(const std::string& session_id, uint64_t epoch, int node,
+                                     const std::string& document_sha256,
+                                     std::vector<orch::event::v1::LogEntry> entries, AppendDone done) {
+  if (impl_->stream_ == nullptr) {  // unary appends: this thread waits
+    done(Append(session_id, epoch, node, document_sha256, entries));
+    return;
+  }
+  impl_->stream_->AppendAsync(AppendRequest(session_id, epoch, node, document_sha256, entries), std::move(done));
 }
 
 absl::Status RemoteSessionStore::PutSnapshot(const std::string& session_id, uint64_t epoch, uint64_t covers_seq,

@@ -31,6 +31,8 @@ class RemoteSessionStore final : public SessionStore {
   absl::StatusOr<uint64_t> Append(const std::string& session_id, uint64_t epoch, int node,
                                   const std::string& document_sha256,
                                   const std::vector<orch::event::v1::LogEntry>& entries) override;
+  void AppendAsync(const std::string& session_id, uint64_t epoch, int node, const std::string& document_sha256,
+                   std::vector<orch::event::v1::LogEntry> entries, AppendDone done) override;
   absl::Status PutSnapshot(const std::string& session_id, uint64_t epoch, uint64_t covers_seq,
                            const std::string& bytes) override;
   absl::StatusOr<LoadedSession> Load(const std::string& session_id) override;

@@ -26,6 +26,7 @@
 // timeout). Thread-safe.
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -72,6 +73,16 @@ class SessionLog {
   virtual absl::StatusOr<uint64_t> Append(const std::string& session_id, uint64_t epoch, int node,
                                           const std::string& document_sha256,
                                           const std::vector<orch::event::v1::LogEntry>& entries) = 0;
+
+  // Append without waiting for the answer: `done` gets what Append would
+  // have returned, on one of the store's threads, or on the calling thread
+  // when the answer is known at once (as in this default, which waits).
+  // `done` must not wait for anything.
+  using AppendDone = std::function<void(absl::StatusOr<uint64_t>)>;
+  virtual void AppendAsync(const std::string& session_id, uint64_t epoch, int node, const std::string& document_sha256,
+                           std::vector<orch::event::v1::LogEntry> entries, AppendDone done) {
+    done(Append(session_id, epoch, node, document_sha256, entries));
+  }
 
   // Stores `bytes` as the snapshot covering seqs up to `covers_seq`, replacing
   // the stored one, then trims the entries it covers (in that order: a

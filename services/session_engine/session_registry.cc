@@ -139,6 +139,12 @@ std::vector<std::shared_ptr<SessionEntry>> SessionRegistry::DropAll(bool persist
   return dropped;
 }
 
+std::shared_ptr<SessionEntry> SessionRegistry::Get(const std::string& id) const {
+  absl::MutexLock l(&mu_);
+  auto it = entries_.find(id);
+  return it == entries_.end() ? nullptr : it->second;
+}
+
 bool SessionRegistry::Contains(const std::string& id) const {
   absl::MutexLock l(&mu_);
   return entries_.contains(id);

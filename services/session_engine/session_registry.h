@@ -66,6 +66,10 @@ struct SessionEntry {
   // Inputs posted to the worker and not applied yet.
   std::atomic<int> pending{0};
   RecentEffectIds effects;
+  // An asynchronous append is in flight (SessionWriter::BeginAsync..EndAsync):
+  // other writers wait until it ends (Engine::Find awaits NotWriting).
+  bool writing ABSL_GUARDED_BY(mu) = false;
+  bool NotWriting() const ABSL_NO_THREAD_SAFETY_ANALYSIS { return !writing; }
 };
 
 class SessionRegistry {
@@ -115,6 +119,8 @@ class SessionRegistry {
   std::vector<std::shared_ptr<SessionEntry>> DropAll(bool persistent_only);
 
   bool Contains(const std::string& id) const;
+  // The entry in memory for `id` (not locked, maybe not ready), or null.
+  std::shared_ptr<SessionEntry> Get(const std::string& id) const;
   size_t size() const;
   // Ids of the in-memory-only sessions, sorted.
   std::vector<std::string> VolatileIds() const;

@@ -48,12 +48,25 @@ class SessionWriter {
   absl::StatusOr<uint64_t> WriteFirst(const std::shared_ptr<SessionEntry>& session, event::v1::LogEntry* entry,
                                       bool keyed) ABSL_EXCLUSIVE_LOCKS_REQUIRED(session->mu);
 
+  // Write of an input without holding the lock across the append, in
+  // steps: BeginAsync (lock held) stamps `*entry`, checks the lease and
+  // marks the session writing; the caller lets go of the lock and appends
+  // (SessionLog::AppendAsync); with the answer, EndAsync (lock held again)
+  // clears the mark and means the answer as Write does. Persistent
+  // sessions only; REQUIRES no append in flight (!session.writing).
+  absl::Status BeginAsync(SessionEntry& session, event::v1::LogEntry* entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(session.mu);
+  absl::StatusOr<uint64_t> EndAsync(const std::shared_ptr<SessionEntry>& session, const event::v1::LogEntry& entry,
+                                    const absl::Status& appended) ABSL_EXCLUSIVE_LOCKS_REQUIRED(session->mu);
+
  private:
   // What the first entry's failures mean depends on what is written.
   enum class Kind { kInput, kStart, kKeyedStart };
   absl::StatusOr<uint64_t> WriteEntry(const std::shared_ptr<SessionEntry>& session, event::v1::LogEntry* entry,
                                       Kind kind) ABSL_EXCLUSIVE_LOCKS_REQUIRED(session->mu);
   void Stamp(SessionEntry& session, event::v1::LogEntry* entry) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(session.mu);
+  // What the append's answer means for the session (see the class comment).
+  absl::StatusOr<uint64_t> Finish(const std::shared_ptr<SessionEntry>& session, const event::v1::LogEntry& entry,
+                                  Kind kind, const absl::Status& appended) ABSL_EXCLUSIVE_LOCKS_REQUIRED(session->mu);
 
   SessionLog* const store_;
   NodeLease* const lease_;

@@ -23,10 +23,18 @@ template <typename T>
   return e == nullptr ? kStarting : Answer(e->StartSession(*req), resp);
 }
 
-::grpc::Status SessionsService::SendEvent(::grpc::ServerContext*, const sv1::SendEventRequest* req,
-                                          sv1::SendEventResponse* resp) {
+::grpc::ServerUnaryReactor* SessionsService::SendEvent(::grpc::CallbackServerContext* ctx,
+                                                       const sv1::SendEventRequest* req, sv1::SendEventResponse* resp) {
+  ::grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   Engine* e = engine_->load();
-  return e == nullptr ? kStarting : Answer(e->SendEvent(*req), resp);
+  if (e == nullptr) {
+    reactor->Finish(kStarting);
+    return reactor;
+  }
+  e->SendEventAsync(*req, [reactor, resp](absl::StatusOr<sv1::SendEventResponse> r) {
+    reactor->Finish(Answer(std::move(r), resp));
+  });
+  return reactor;
 }
 
 ::grpc::Status SessionsService::Request(::grpc::ServerContext*, const sv1::RequestEventRequest* req,

@@ -4,7 +4,9 @@
 // the Engine and convert its status once. The service is registered before
 // the engine exists (the engine needs the address the server bound), so it
 // reads the engine through a pointer set later; until then every call
-// answers UNAVAILABLE.
+// answers UNAVAILABLE. SendEvent, the call of every event, is on gRPC's
+// callback API: no thread waits while its event is appended
+// (Engine::SendEventAsync).
 
 #include <atomic>
 
@@ -13,15 +15,16 @@
 
 namespace orch::session_engine {
 
-class SessionsService final : public session::v1::Sessions::Service {
+class SessionsService final
+    : public session::v1::Sessions::WithCallbackMethod_SendEvent<session::v1::Sessions::Service> {
  public:
   // `engine` must outlive the service; it may hold null (not started yet).
   explicit SessionsService(const std::atomic<Engine*>* engine) : engine_(engine) {}
 
   ::grpc::Status StartSession(::grpc::ServerContext*, const session::v1::StartSessionRequest* req,
                               session::v1::StartSessionResponse* resp) override;
-  ::grpc::Status SendEvent(::grpc::ServerContext*, const session::v1::SendEventRequest* req,
-                           session::v1::SendEventResponse* resp) override;
+  ::grpc::ServerUnaryReactor* SendEvent(::grpc::CallbackServerContext* ctx, const session::v1::SendEventRequest* req,
+                                        session::v1::SendEventResponse* resp) override;
   ::grpc::Status Request(::grpc::ServerContext*, const session::v1::RequestEventRequest* req,
                          session::v1::RequestEventResponse* resp) override;
   ::grpc::Status WatchSession(::grpc::ServerContext* ctx, const session::v1::WatchSessionRequest* req,

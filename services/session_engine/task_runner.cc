@@ -8,10 +8,11 @@ TaskRunner::TaskRunner(int threads) {
 
 TaskRunner::~TaskRunner() { Stop(); }
 
-void TaskRunner::Post(std::function<void()> task) {
+bool TaskRunner::Post(std::function<void()> task) {
   absl::MutexLock l(&mu_);
-  if (stop_) return;
+  if (stop_) return false;
   tasks_.push_back(std::move(task));
+  return true;
 }
 
 void TaskRunner::Stop() {

@@ -6,7 +6,7 @@
 // workers.
 //
 // Thread-safe. Stop() (and the destructor) runs every task already posted,
-// then joins; Post after Stop runs nothing.
+// then joins; Post after Stop runs nothing and returns false.
 
 #include <deque>
 #include <functional>
@@ -26,7 +26,7 @@ class TaskRunner {
   TaskRunner(const TaskRunner&) = delete;
   TaskRunner& operator=(const TaskRunner&) = delete;
 
-  void Post(std::function<void()> task);
+  bool Post(std::function<void()> task);
   void Stop();
 
  private:
