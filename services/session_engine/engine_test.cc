@@ -9,8 +9,12 @@
 
 #include "services/session_engine/engine.h"
 
+#include <atomic>
+#include <thread>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "common/testing/eventually.h"
 #include "common/testing/net.h"
@@ -222,6 +226,79 @@ TEST_F(EngineTest, AStoreOutageRefusesPersistentInputsButInMemorySessionsRun) {
   }));
   EXPECT_THAT(Trace(*e, durable), ::testing::HasSubstr("[3,"));
   EXPECT_THAT(Trace(*e, durable), ::testing::Not(::testing::HasSubstr("[1,")));
+  e->StopAsIfCrashed();
+}
+
+// SendEvent's asynchronous path: while a session's append is in flight its
+// lock is free, yet every other writer of the session waits for the answer,
+// so a duplicate effect id sent meanwhile is recognised, not appended again.
+TEST_F(EngineTest, AnAsyncAppendInFlightHoldsNoLockAndOtherWritersWaitForIt) {
+  auto e = NewEngine();
+  const std::string sid = Start(*e);
+  store_.HoldAsyncAppends(true);
+  sv1::SendEventRequest req;
+  req.set_session_id(sid);
+  req.mutable_event()->set_name("ev");
+  (*req.mutable_event()->mutable_data()->mutable_struct_value()->mutable_fields())["k"].set_number_value(1);
+  req.mutable_event()->set_effect_id("effect-1");
+  absl::Notification answered;
+  absl::StatusOr<sv1::SendEventResponse> first;
+  e->SendEventAsync(req, [&](absl::StatusOr<sv1::SendEventResponse> r) {
+    first = std::move(r);
+    answered.Notify();
+  });
+  ASSERT_EQ(store_.HeldAsyncAppends(), 1u);
+  EXPECT_FALSE(answered.HasBeenNotified());
+  std::atomic<bool> second_done{false};
+  absl::StatusOr<sv1::SendEventResponse> second;
+  std::thread again([&] {
+    second = e->SendEvent(req);  // the same effect id, synchronously
+    second_done = true;
+  });
+  // Real time for the second call to reach the session: had it not waited
+  // for the first append, it would have appended a second entry by now.
+  absl::SleepFor(absl::Milliseconds(50));
+  EXPECT_FALSE(second_done.load());
+  EXPECT_EQ(store_.LogSize(sid), 1u);
+  store_.HoldAsyncAppends(false);
+  again.join();
+  ASSERT_TRUE(answered.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  ASSERT_OK(first);
+  EXPECT_FALSE(first->duplicate());
+  EXPECT_EQ(first->seq(), 2u);  // after the started entry
+  ASSERT_OK(second);
+  EXPECT_TRUE(second->duplicate());
+  EXPECT_EQ(store_.LogSize(sid), 2u);
+  const std::string trace = Trace(*e, sid);
+  EXPECT_EQ(trace.find("[1,"), trace.rfind("[1,")) << trace;  // applied once
+  e->StopAsIfCrashed();
+}
+
+TEST_F(EngineTest, AFailedAsyncAppendIsUnavailableAndTheSessionIsReadAgainFromItsLog) {
+  auto e = NewEngine();
+  const std::string sid = Start(*e);
+  ASSERT_OK(Send(*e, sid, 1));
+  store_.HoldAsyncAppends(true);
+  sv1::SendEventRequest req;
+  req.set_session_id(sid);
+  req.mutable_event()->set_name("ev");
+  (*req.mutable_event()->mutable_data()->mutable_struct_value()->mutable_fields())["k"].set_number_value(2);
+  absl::Notification answered;
+  absl::StatusOr<sv1::SendEventResponse> got;
+  e->SendEventAsync(req, [&](absl::StatusOr<sv1::SendEventResponse> r) {
+    got = std::move(r);
+    answered.Notify();
+  });
+  store_.SetUnavailable(true);
+  store_.HoldAsyncAppends(false);  // the append fails
+  ASSERT_TRUE(answered.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_THAT(got, StatusIs(absl::StatusCode::kUnavailable));
+  store_.SetUnavailable(false);
+  ASSERT_OK(Send(*e, sid, 3));  // re-read from the log: 1 and 3, never 2
+  const std::string trace = Trace(*e, sid);
+  EXPECT_THAT(trace, ::testing::HasSubstr("[1,"));
+  EXPECT_THAT(trace, ::testing::HasSubstr("[3,"));
+  EXPECT_THAT(trace, ::testing::Not(::testing::HasSubstr("[2,")));
   e->StopAsIfCrashed();
 }
 

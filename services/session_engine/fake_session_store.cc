@@ -96,6 +96,34 @@ void FakeSessionStore::SetUnavailable(bool unavailable) {
   unavailable_ = unavailable;
 }
 
+void FakeSessionStore::AppendAsync(const std::string& session_id, uint64_t epoch, int node,
+                                   const std::string& document_sha256, std::vector<ev::LogEntry> entries,
+                                   AppendDone done) {
+  {
+    absl::MutexLock l(&mu_);
+    if (hold_async_) {
+      held_.push_back({session_id, epoch, node, document_sha256, std::move(entries), std::move(done)});
+      return;
+    }
+  }
+  done(Append(session_id, epoch, node, document_sha256, entries));
+}
+
+void FakeSessionStore::HoldAsyncAppends(bool hold) {
+  std::vector<HeldAppend> release;
+  {
+    absl::MutexLock l(&mu_);
+    hold_async_ = hold;
+    if (!hold) release.swap(held_);
+  }
+  for (HeldAppend& h : release) h.done(Append(h.session_id, h.epoch, h.node, h.document_sha256, h.entries));
+}
+
+size_t FakeSessionStore::HeldAsyncAppends() {
+  absl::MutexLock l(&mu_);
+  return held_.size();
+}
+
 absl::StatusOr<uint64_t> FakeSessionStore::Append(const std::string& id, uint64_t epoch, int node,
                                                   const std::string& doc, const std::vector<ev::LogEntry>& entries) {
   RETURN_IF_ERROR(ValidateId("session_id", id));

@@ -36,6 +36,9 @@ class FakeSessionStore final : public SessionStore {
   absl::StatusOr<uint64_t> Append(const std::string& session_id, uint64_t epoch, int node,
                                   const std::string& document_sha256,
                                   const std::vector<orch::event::v1::LogEntry>& entries) override;
+  // Answers at once, unless asynchronous appends are held (HoldAsyncAppends).
+  void AppendAsync(const std::string& session_id, uint64_t epoch, int node, const std::string& document_sha256,
+                   std::vector<orch::event::v1::LogEntry> entries, AppendDone done) override;
   absl::Status PutSnapshot(const std::string& session_id, uint64_t epoch, uint64_t covers_seq,
                            const std::string& bytes) override;
   absl::StatusOr<LoadedSession> Load(const std::string& session_id) override;
@@ -53,6 +56,11 @@ class FakeSessionStore final : public SessionStore {
   absl::StatusOr<LeaseState> GetLease(const std::string& name) override;
 
   void SetUnavailable(bool unavailable);
+  // While held, AppendAsync calls wait unanswered (and unwritten), as on a
+  // slow proxy; un-holding appends and answers them, in order, on the
+  // calling thread.
+  void HoldAsyncAppends(bool hold);
+  size_t HeldAsyncAppends();
   // Test inspection.
   size_t LogSize(const std::string& session_id);
   size_t Appends();
@@ -79,6 +87,14 @@ class FakeSessionStore final : public SessionStore {
     uint64_t epoch = 0;
     int64_t expires_ms = 0;  // clock_->MonotonicMs() at which it expires
   };
+  struct HeldAppend {
+    std::string session_id;
+    uint64_t epoch;
+    int node;
+    std::string document_sha256;
+    std::vector<orch::event::v1::LogEntry> entries;
+    AppendDone done;
+  };
   absl::Status Check() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The lease `name` if held (not expired), else nullptr.
   Lease* HeldLease(const std::string& name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -87,6 +103,8 @@ class FakeSessionStore final : public SessionStore {
   absl::Mutex mu_;
   bool unavailable_ ABSL_GUARDED_BY(mu_) = false;
   size_t appends_ ABSL_GUARDED_BY(mu_) = 0;
+  bool hold_async_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<HeldAppend> held_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Session> sessions_ ABSL_GUARDED_BY(mu_);
   std::map<int, std::set<std::string>> registry_ ABSL_GUARDED_BY(mu_);  // node -> session ids
   std::map<std::string, std::string> documents_ ABSL_GUARDED_BY(mu_);
