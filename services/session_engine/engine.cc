@@ -302,6 +302,12 @@ void Engine::SendEventAsync(const sv1::SendEventRequest& req, SendEventDone done
   };
   if (std::shared_ptr<SessionEntry> entry = registry_.Get(req.session_id()); entry != nullptr) {
     entry->mu.Lock();
+    if (entry->ready && !entry->persistent.load() && !entry->dead.load()) {
+      // In memory only: nothing to wait for (no store), so on this thread.
+      entry->mu.Unlock();
+      owed(SendEvent(req));
+      return;
+    }
     if (TryDeliverAsync(entry, req.event(), owed)) return;
   }
   auto run = std::make_shared<SendEventDone>(std::move(owed));
@@ -313,7 +319,7 @@ void Engine::SendEventAsync(const sv1::SendEventRequest& req, SendEventDone done
 bool Engine::TryDeliverAsync(const std::shared_ptr<SessionEntry>& entry, const ev::Event& event,
                              SendEventDone& done) {
   // The synchronous path takes what needs waiting: activation, another
-  // append of the session in flight, a session only in memory (no append).
+  // append of the session in flight.
   if (entry->dead.load() || !entry->ready || !entry->persistent.load() || entry->writing) {
     entry->mu.Unlock();
     return false;

@@ -106,8 +106,9 @@ class Engine final : private NodeLease::Listener, private WorkerPool::Handler {
   absl::StatusOr<session::v1::SendEventResponse> SendEvent(const session::v1::SendEventRequest& req);
   // SendEvent without holding the calling thread: a persistent session in
   // memory with no append in flight is appended asynchronously and `done`
-  // runs on the store's thread once the event is durable and posted; any
-  // other case runs SendEvent on one of the engine's threads. `done` must
+  // runs on the store's thread once the event is durable and posted; a
+  // session only in memory is served on the calling thread (no store call);
+  // any other case runs SendEvent on one of the engine's threads. `done` must
   // not wait. The engine's Stop waits for the answers still owed.
   using SendEventDone = std::function<void(absl::StatusOr<session::v1::SendEventResponse>)>;
   void SendEventAsync(const session::v1::SendEventRequest& req, SendEventDone done);
