@@ -23,6 +23,8 @@ using redis::RedisReply;
 using LogEntry = ::orch::event::v1::LogEntry;
 
 constexpr size_t kMaxIdBytes = 200;
+// A session's keys, in the order the session scripts take them (KEYS).
+constexpr const char* kSessionKeySuffixes[] = {"meta", "log", "snap", "head"};
 
 std::string Serialize(const google::protobuf::MessageLite& m) {
   std::string out;
@@ -251,7 +253,9 @@ std::string RedisStore::SessionKey(const std::string& sid, const char* suffix) c
   return absl::StrCat(prefix_, "{", sid, "}:", suffix);
 }
 std::vector<std::string> RedisStore::SessionKeys(const std::string& sid) const {
-  return {SessionKey(sid, "meta"), SessionKey(sid, "log"), SessionKey(sid, "snap"), SessionKey(sid, "head")};
+  std::vector<std::string> keys;
+  for (const char* suffix : kSessionKeySuffixes) keys.push_back(SessionKey(sid, suffix));
+  return keys;
 }
 std::string RedisStore::NodeSessionsKey(const std::string& node) const {
   return absl::StrCat(prefix_, "node:", node, ":sessions");
@@ -346,13 +350,17 @@ bool RedisStore::PrepareAppend(const pb::AppendEventsRequest& req, Done<pb::Appe
     w.Add(e.digest);
   }
   p->deadline = now + options_.request_timeout;
-  const std::string meta = SessionKey(sid, "meta");
-  *slot = client_->is_cluster() ? redis::KeySlot(meta) : -1;
+  // The four keys (SessionKeys) through one buffer: no string per key.
+  std::string key = SessionKey(sid, "");
+  const size_t base = key.size();
+  *slot = client_->is_cluster() ? redis::KeySlot(key) : -1;  // the hash tag decides
+  p->keys.reserve(4 * (base + 16));
   redis::CommandWriter kw(&p->keys);
-  kw.Add(meta);
-  kw.Add(SessionKey(sid, "log"));
-  kw.Add(SessionKey(sid, "snap"));
-  kw.Add(SessionKey(sid, "head"));
+  for (const char* suffix : kSessionKeySuffixes) {
+    key.resize(base);
+    key += suffix;
+    kw.Add(key);
+  }
   p->session_id = sid;
   p->done = std::move(done);
   if (first == 1) *create_node = std::move(node);
