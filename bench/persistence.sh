@@ -20,7 +20,16 @@
 # AppendEventsBatchStream and unary AppendEvents. Ends with:
 #   cluster_batch_on=<mean> cluster_batch_off=<mean> batch_ratio=<on/off> unary_on=... unary_off=... unary_ratio=...
 #
-# Usage: bench/persistence.sh [--cluster]  ORCH_BUILD_DIR=build-a to use another build dir
+# With --callgrind, instead: Redis instructions per append, repeatable where
+# times are not. One redis-server under valgrind --tool=callgrind, the proxy
+# on it, 128 sessions appending over one AppendEventsBatchStream for
+# ORCH_BENCH_SECONDS; the count is redis-server's whole run (start-up and
+# idle included: ~0.1% here) divided by the appends. Ends with:
+#   redis_ir_per_append=<all> eval_ir_per_append=<inside EVALSHA> appends=<n> appends_per_call=<m>
+# (ORCH_KEEP_LOGS=1 keeps the callgrind output, redis.callgrind, for
+# callgrind_annotate).
+#
+# Usage: bench/persistence.sh [--cluster | --callgrind]  ORCH_BUILD_DIR=build-a to use another build dir
 #        ORCH_BENCH_SECONDS (10) ORCH_BENCH_SESSIONS (256) ORCH_BENCH_IDLE (10000)
 #        ORCH_BENCH_STREAMS (4: AppendEventsStream streams)
 #        ORCH_BENCH_BATCH_STREAMS (1: AppendEventsBatchStream streams; a node keeps one open,
@@ -31,7 +40,8 @@ mode=standalone
 while [ $# -gt 0 ]; do
   case $1 in
     --cluster) mode=cluster; shift ;;
-    *) echo "persistence.sh: unknown argument '$1' (only --cluster)" >&2; exit 2 ;;
+    --callgrind) mode=callgrind; shift ;;
+    *) echo "persistence.sh: unknown argument '$1' (--cluster or --callgrind)" >&2; exit 2 ;;
   esac
 done
 
@@ -47,6 +57,32 @@ batch_streams=${ORCH_BENCH_BATCH_STREAMS:-1}
 
 stack_init --tmp /tmp/orch-pbench.XXXXXX --grace 5 "$build"
 stack_build persistence-proxy persistence_load
+if [ "$mode" = callgrind ]; then
+  for tool in valgrind callgrind_annotate; do
+    command -v "$tool" >/dev/null || { echo "persistence.sh --callgrind: $tool not found (Debian package valgrind)" >&2; exit 2; }
+  done
+  port=$(stack_free_port)
+  cg="$STACK_LOGS/redis.callgrind"
+  stack_spawn redis-server valgrind --tool=callgrind --callgrind-out-file="$cg" \
+    redis-server --port "$port" --bind 127.0.0.1 --dir "$STACK_WORK" --save "" --appendonly no
+  for _ in $(seq 300); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  redis-cli -p "$port" ping >/dev/null || { echo "persistence.sh: redis-server under valgrind did not answer" >&2; exit 1; }
+  STACK_REDIS_PORT=$port
+  stack_start_proxy log.level='"warn"'
+  out=$("$(stack_bin persistence_load)" --target "$STACK_PROXY_ENDPOINT" --sessions 128 \
+        --seconds "$seconds" --streams 1 --batch 1 --prefix CG)
+  echo "under callgrind: $out"
+  calls=$(redis-cli -p "$port" info commandstats | tr -d '\r' | sed -n 's/^cmdstat_evalsha:calls=\([0-9]*\).*/\1/p')
+  stack_stop persistence-proxy
+  stack_stop --grace 60 redis-server  # callgrind writes its output as Redis exits
+  n=$(sed -n 's/.*appends=\([0-9]*\).*/\1/p' <<<"$out")
+  [ "${n:-0}" -gt 0 ] || { echo "persistence.sh: no appends under callgrind" >&2; exit 1; }
+  ir() { callgrind_annotate --inclusive=yes "$cg" 2>/dev/null | awk -v f="$1" '$0 ~ f { gsub(",", "", $1); print $1; exit }'; }
+  total=$(ir 'PROGRAM TOTALS')
+  eval_ir=$(ir '[?]:evalGenericCommand ')
+  echo "redis_ir_per_append=$(( total / n )) eval_ir_per_append=$(( ${eval_ir:-0} / n )) appends=$n appends_per_call=$(( n / ${calls:-1} ))"
+  exit 0
+fi
 if [ "$mode" = cluster ]; then
   tck=$STACK_CLK_TCK
   cpu() { stack_cpu_ticks "$1"; }

@@ -1,7 +1,10 @@
 #include "services/persistence_proxy/persistence_service.h"
 
 #include <deque>
+#include <memory>
 #include <mutex>
+
+#include "google/protobuf/arena.h"
 
 #include "common/grpc/status.h"
 
@@ -168,8 +171,10 @@ class AppendStreamReactor final
 class AppendBatchReactor final
     : public ::grpc::ServerBidiReactor<pb::AppendEventsBatchRequest, pb::AppendEventsBatchResponse> {
  public:
-  explicit AppendBatchReactor(std::function<std::shared_ptr<Store>()> store) : store_(std::move(store)) {
-    StartRead(&req_);
+  explicit AppendBatchReactor(std::function<std::shared_ptr<Store>()> store)
+      : store_(std::move(store)), block_(new char[kArenaBlockBytes]), arena_(ArenaOptions(block_.get())) {
+    req_ = google::protobuf::Arena::CreateMessage<pb::AppendEventsBatchRequest>(&arena_);
+    StartRead(req_);
   }
 
   void OnReadDone(bool ok) override {
@@ -186,19 +191,19 @@ class AppendBatchReactor final
     std::shared_ptr<Store> store = store_();
     {
       std::lock_guard<std::mutex> l(mu_);
-      pending_ += req_.appends_size();
+      pending_ += req_->appends_size();
     }
     if (store == nullptr) {
-      for (const pb::AppendEventsStreamRequest& a : req_.appends()) {
+      for (const pb::AppendEventsStreamRequest& a : req_->appends()) {
         Complete(a.request_id(),
                  absl::UnavailableError("Redis has not been reached yet (persistence.redis-nodes)"), 0);
       }
     } else {
       // All of the message's appends at once, so they can share Redis calls.
-      // The store copies what it needs before returning: req_ can be reused.
+      // The store copies what it needs before returning: req_ can go.
       std::vector<Store::AppendItem> items;
-      items.reserve(req_.appends_size());
-      for (const pb::AppendEventsStreamRequest& a : req_.appends()) {
+      items.reserve(req_->appends_size());
+      for (const pb::AppendEventsStreamRequest& a : req_->appends()) {
         const uint64_t id = a.request_id();
         items.emplace_back(&a.append(), [this, id](absl::StatusOr<pb::AppendEventsResponse> r) {
           Complete(id, r.status(), r.ok() ? r->last_seq() : 0);
@@ -206,7 +211,9 @@ class AppendBatchReactor final
       }
       store->AppendEventsMany(std::move(items));
     }
-    StartRead(&req_);
+    arena_.Reset();
+    req_ = google::protobuf::Arena::CreateMessage<pb::AppendEventsBatchRequest>(&arena_);
+    StartRead(req_);
   }
 
   void OnWriteDone(bool ok) override {
@@ -295,9 +302,25 @@ class AppendBatchReactor final
     return false;
   }
 
+  // Each request message is parsed into an arena that is reset before the
+  // next read: a message's appends, entries and strings (several objects per
+  // append) cost no malloc and free each. The first block is kept across
+  // resets; larger messages take further blocks for themselves.
+  static constexpr size_t kArenaBlockBytes = 256 << 10;
+  static google::protobuf::ArenaOptions ArenaOptions(char* block) {
+    google::protobuf::ArenaOptions o;
+    o.initial_block = block;
+    o.initial_block_size = kArenaBlockBytes;
+    o.max_block_size = 1 << 20;
+    return o;
+  }
+
   std::function<std::shared_ptr<Store>()> store_;
-  pb::AppendEventsBatchRequest req_;  // touched by the read side only
-  std::mutex mu_;                     // guards everything below
+  // Touched by the read side only.
+  std::unique_ptr<char[]> block_;
+  google::protobuf::Arena arena_;
+  pb::AppendEventsBatchRequest* req_;  // on arena_
+  std::mutex mu_;                      // guards everything below
   int pending_ = 0;
   bool reads_done_ = false;
   bool writing_ = false;

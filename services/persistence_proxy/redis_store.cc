@@ -23,6 +23,8 @@ using redis::RedisReply;
 using LogEntry = ::orch::event::v1::LogEntry;
 
 constexpr size_t kMaxIdBytes = 200;
+// A session's keys, in the order the session scripts take them (KEYS).
+constexpr const char* kSessionKeySuffixes[] = {"meta", "log", "snap", "head"};
 
 std::string Serialize(const google::protobuf::MessageLite& m) {
   std::string out;
@@ -236,6 +238,11 @@ RedisStore::RedisStore(std::shared_ptr<redis::RedisClient> client, StoreOptions 
       prefix_(absl::StrCat("ORS:", options_.cluster_name, ":")),
       ack_replicas_(options_.ack_replicas) {}
 
+int64_t HeadX(int64_t now_ms, int64_t ttl_ms) {
+  const int64_t bucket = std::clamp<int64_t>(ttl_ms / 100, 1, 3600 * 1000);
+  return now_ms - now_ms % bucket + ttl_ms;
+}
+
 int64_t RedisStore::TtlMs() const { return absl::ToInt64Milliseconds(options_.max_lifetime); }
 
 redis::ReplicaWait RedisStore::Replicated() const {
@@ -244,6 +251,11 @@ redis::ReplicaWait RedisStore::Replicated() const {
 
 std::string RedisStore::SessionKey(const std::string& sid, const char* suffix) const {
   return absl::StrCat(prefix_, "{", sid, "}:", suffix);
+}
+std::vector<std::string> RedisStore::SessionKeys(const std::string& sid) const {
+  std::vector<std::string> keys;
+  for (const char* suffix : kSessionKeySuffixes) keys.push_back(SessionKey(sid, suffix));
+  return keys;
 }
 std::string RedisStore::NodeSessionsKey(const std::string& node) const {
   return absl::StrCat(prefix_, "node:", node, ":sessions");
@@ -338,12 +350,17 @@ bool RedisStore::PrepareAppend(const pb::AppendEventsRequest& req, Done<pb::Appe
     w.Add(e.digest);
   }
   p->deadline = now + options_.request_timeout;
-  const std::string meta = SessionKey(sid, "meta");
-  *slot = client_->is_cluster() ? redis::KeySlot(meta) : -1;
+  // The four keys (SessionKeys) through one buffer: no string per key.
+  std::string key = SessionKey(sid, "");
+  const size_t base = key.size();
+  *slot = client_->is_cluster() ? redis::KeySlot(key) : -1;  // the hash tag decides
+  p->keys.reserve(4 * (base + 16));
   redis::CommandWriter kw(&p->keys);
-  kw.Add(meta);
-  kw.Add(SessionKey(sid, "log"));
-  kw.Add(SessionKey(sid, "snap"));
+  for (const char* suffix : kSessionKeySuffixes) {
+    key.resize(base);
+    key += suffix;
+    kw.Add(key);
+  }
   p->session_id = sid;
   p->done = std::move(done);
   if (first == 1) *create_node = std::move(node);
@@ -451,17 +468,17 @@ void RedisStore::SendAppends(int slot, AppendBatch batch) {
   size_t nargs = 0, size = 64;
   absl::Time deadline = absl::InfiniteFuture();
   for (const auto& p : batch) {
-    nargs += 3 + p.nargs;
+    nargs += 4 + p.nargs;
     size += p.keys.size() + p.args.size();
     deadline = std::min(deadline, p.deadline);
   }
-  std::string wire = redis::RedisClient::BeginEvalSha(scripts::Append(), 3 * batch.size(), nargs + 2);
+  std::string wire = redis::RedisClient::BeginEvalSha(scripts::Append(), 4 * batch.size(), nargs + 2);
   wire.reserve(wire.size() + size);
   for (const auto& p : batch) wire += p.keys;
   {
     redis::CommandWriter w(&wire);
     w.Add(static_cast<uint64_t>(TtlMs()));
-    w.Add(static_cast<uint64_t>(NowMs()));
+    w.Add(static_cast<uint64_t>(HeadX(NowMs(), TtlMs())));
   }
   for (const auto& p : batch) wire += p.args;
   const absl::Duration timeout = std::max(absl::Milliseconds(1), deadline - absl::Now());
@@ -516,7 +533,7 @@ void RedisStore::ReadLogPage(const pb::ReadLogRequest& req, uint32_t max_entries
   const std::string& sid = req.session_id();
   if (auto s = ValidateKeyPart("session_id", sid); !s.ok()) return std::move(done)(s);
   client_->EvalSha(
-      scripts::ReadLog(), {SessionKey(sid, "meta"), SessionKey(sid, "log")},
+      scripts::ReadLog(), {SessionKey(sid, "meta"), SessionKey(sid, "log"), SessionKey(sid, "head")},
       {absl::StrCat(req.after_seq()), absl::StrCat(std::max<uint32_t>(1, max_entries))},
       options_.request_timeout,
       Complete<pb::ReadLogResponse>(absl::StrCat("ReadLog ", sid), std::move(done),
@@ -569,7 +586,7 @@ void RedisStore::LoadSession(const pb::LoadSessionRequest& req, Done<pb::LoadSes
   if (auto s = ValidateKeyPart("session_id", sid); !s.ok()) return std::move(done)(s);
   const uint32_t page = std::max<uint32_t>(1, options_.load_page_entries);
   client_->EvalSha(
-      scripts::Load(), {SessionKey(sid, "meta"), SessionKey(sid, "log"), SessionKey(sid, "snap")},
+      scripts::Load(), SessionKeys(sid),
       {absl::StrCat(page), absl::StrCat(TtlMs())}, options_.request_timeout,
       Complete<pb::LoadSessionResponse>(
           absl::StrCat("LoadSession ", sid),
@@ -613,7 +630,7 @@ void RedisStore::PutSnapshot(const pb::PutSnapshotRequest& req, Done<pb::PutSnap
   }
   const std::string context = absl::StrCat("PutSnapshot ", sid);
   client_->EvalSha(
-      scripts::PutSnapshot(), {SessionKey(sid, "meta"), SessionKey(sid, "log"), SessionKey(sid, "snap")},
+      scripts::PutSnapshot(), SessionKeys(sid),
       {absl::StrCat(req.epoch()), absl::StrCat(req.covers_seq()), req.snapshot(), absl::StrCat(TtlMs())},
       options_.request_timeout, Replicated(),
       [this, context, done = std::move(done)](absl::StatusOr<RedisReply> r) mutable {
@@ -646,7 +663,7 @@ void RedisStore::DeleteSession(const pb::DeleteSessionRequest& req, Done<pb::Del
   // listed id without keys (harmless: GetSessionMeta says NOT_FOUND), never a
   // session nobody lists.
   client_->EvalSha(
-      scripts::Delete(), {SessionKey(sid, "meta"), SessionKey(sid, "log"), SessionKey(sid, "snap")},
+      scripts::Delete(), SessionKeys(sid),
       {absl::StrCat(req.epoch())}, options_.request_timeout, Replicated(),
       [this, sid, context, done = std::move(done)](absl::StatusOr<RedisReply> r) mutable {
         if (!r.ok()) return std::move(done)(WithContext(r.status(), context));
@@ -667,14 +684,14 @@ void RedisStore::GetSessionMeta(const pb::GetSessionMetaRequest& req,
                                 Done<pb::GetSessionMetaResponse> done) {
   const std::string& sid = req.session_id();
   if (auto s = ValidateKeyPart("session_id", sid); !s.ok()) return std::move(done)(s);
-  client_->Execute(
-      {"HMGET", SessionKey(sid, "meta"), "node", "epoch", "last", "doc", "state", "snap"},
+  client_->EvalSha(
+      scripts::Meta(), {SessionKey(sid, "meta"), SessionKey(sid, "head")}, {},
       options_.request_timeout,
       Complete<pb::GetSessionMetaResponse>(
           absl::StrCat("GetSessionMeta ", sid), std::move(done),
           [](const RedisReply& r) -> absl::StatusOr<pb::GetSessionMetaResponse> {
             const auto& e = r.elements();
-            if (e.size() != 6 || e[2].is_nil()) return absl::NotFoundError("unknown session");
+            if (e.size() != 6) return absl::InternalError("GetSessionMeta: short reply from the script");
             pb::GetSessionMetaResponse resp;
             pb::SessionMeta* m = resp.mutable_meta();
             m->set_node(e[0].str());
@@ -695,7 +712,7 @@ void RedisStore::SetSessionState(const pb::SetSessionStateRequest& req,
     return std::move(done)(absl::InvalidArgumentError(absl::StrCat("state: longer than ", kMaxIdBytes)));
   }
   client_->EvalSha(scripts::SetState(),
-                   {SessionKey(sid, "meta"), SessionKey(sid, "log"), SessionKey(sid, "snap")},
+                   SessionKeys(sid),
                    {absl::StrCat(req.epoch()), req.state(), absl::StrCat(TtlMs())},
                    options_.request_timeout, Replicated(),
                    Complete<pb::SetSessionStateResponse>(absl::StrCat("SetSessionState ", sid),
@@ -738,7 +755,7 @@ void RedisStore::ListNodeSessions(const pb::ListNodeSessionsRequest& req,
             if (!page.ok() || page->session_ids().empty()) return std::move(done)(std::move(page));
             std::vector<std::vector<std::string>> gets;
             gets.reserve(page->session_ids_size());
-            for (const auto& id : page->session_ids()) gets.push_back({"HMGET", SessionKey(id, "meta"), "state", "last"});
+            for (const auto& id : page->session_ids()) gets.push_back({"HMGET", SessionKey(id, "meta"), "state", "epoch"});
             auto resp = std::make_shared<pb::ListNodeSessionsResponse>(*std::move(page));
             client_->ExecuteBatch(
                 std::move(gets), options_.request_timeout,
@@ -747,7 +764,7 @@ void RedisStore::ListNodeSessions(const pb::ListNodeSessionsRequest& req,
                     if (!r.ok()) return std::move(done)(WithContext(r.status(), context));
                     if (r->is_error()) return std::move(done)(FromErrorReply(*r, context));
                     const auto& f = r->elements();
-                    // No meta (no `last`): deleted since it was registered.
+                    // No meta (no `epoch`, in either layout): deleted since it was registered.
                     const bool exists = f.size() == 2 && !f[1].is_nil();
                     resp->add_states(!exists ? "<gone>" : f[0].is_nil() ? "" : f[0].str());
                   }

@@ -96,6 +96,8 @@ class RedisStore final : public Store {
 
   // Key names (README.md, "Key schema").
   std::string SessionKey(const std::string& sid, const char* suffix) const;
+  // meta log snap head: the KEYS of the session scripts.
+  std::vector<std::string> SessionKeys(const std::string& sid) const;
   std::string NodeSessionsKey(const std::string& node) const;
   std::string DocumentKey(const std::string& sha256) const;
   std::string LeaseKey(const std::string& name) const;
@@ -107,7 +109,7 @@ class RedisStore final : public Store {
   // One validated append, encoded for the Append script and waiting for a
   // call (RESP bulk strings, joined by SendAppends).
   struct PendingAppend {
-    std::string keys;  // meta log snap
+    std::string keys;  // meta log snap head
     std::string args;  // epoch first n prev [node doc] {entry digest}...
     size_t nargs = 0;
     size_t entries = 0;
@@ -147,6 +149,13 @@ class RedisStore final : public Store {
   std::mutex append_mu_;
   std::unordered_map<int, AppendGroup> append_groups_;  // by slot (-1: standalone)
 };
+
+// The x an append at now_ms stores in a session's head (README.md, "Key
+// schema"): the start of now_ms's bucket of time plus the lifetime ttl_ms,
+// buckets being 1% of the lifetime (at most an hour). Keys whose TTLs were
+// set to ttl_ms during that bucket live at least until then; an append that
+// finds another x refreshes them.
+int64_t HeadX(int64_t now_ms, int64_t ttl_ms);
 
 // The 8-byte digest stored beside each log entry: the first 8 bytes of
 // SHA-256 over the deterministic serialization of the entry with

@@ -34,6 +34,19 @@ TEST(DigestTest, IgnoresAppendTimeButNotContent) {
 
 // EncodeEntry splices append_time into the serialization without it; the
 // result must be exactly what the library writes for the whole entry.
+// x is the start of the bucket (1% of the lifetime, 1 ms..1 h) plus the
+// lifetime: the same for every time in a bucket, the next bucket's from its
+// first millisecond.
+TEST(HeadXTest, OneValuePerBucketOfTheLifetime) {
+  const int64_t day = 24 * 3600 * 1000;
+  EXPECT_EQ(HeadX(1000 * 864000 + 5, day), 1000 * 864000 + day);  // buckets of 864 s
+  EXPECT_EQ(HeadX(1000 * 864000 + 863999, day), 1000 * 864000 + day);
+  EXPECT_EQ(HeadX(1001 * 864000, day), 1001 * 864000 + day);
+  const int64_t month = 30 * day;  // 1% would be 7.2 h: an hour at most
+  EXPECT_EQ(HeadX(7 * 3600000 + 59 * 60000, month), 7 * 3600000 + month);
+  EXPECT_EQ(HeadX(123457, 50), 123457 + 50);  // 1 ms at least
+}
+
 TEST(EncodeEntryTest, SameBytesAsSerializingTheEntry) {
   auto serialize = [](const event::v1::LogEntry& e) {
     std::string out;

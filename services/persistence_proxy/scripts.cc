@@ -20,68 +20,110 @@ const redis::RedisScript& Make(const char* body) {
 
 }  // namespace
 
+// Session keys, layout 2 (README.md, "Key schema"): the head key holds
+// "<epoch>:<last>:<x>", the fields every append reads and writes, so the
+// common append is one SET ... GET of it plus the XADD; meta keeps the rest
+// and its `epoch` field is kLayout2Epoch, above any real epoch, so that a
+// proxy that knows only layout 1 (epoch, last and x in meta) is fenced
+// instead of writing. Sessions of layout 1 are read as they are and
+// migrated by their first write (write_head).
+constexpr char kSession[] = R"lua(
+local LAYOUT2 = '9007199254740991'
+-- epoch, last (numbers), x (string) and whether meta still holds them
+-- (layout 1); nil if the session does not exist.
+local function parse_head(h)
+  local e, l, x = string.match(h, '^(%d+):(%d+):(%d+)$')
+  return tonumber(e), tonumber(l), x, false
+end
+local function read_head(mk, hk)
+  local h = redis.call('GET', hk)
+  if h then return parse_head(h) end
+  local m = redis.call('HMGET', mk, 'epoch', 'last', 'x')
+  if not m[2] then return nil end
+  return tonumber(m[1]), tonumber(m[2]), m[3] or '0', true
+end
+-- Writes the head (keeping its TTL unless ttl is given); a layout-1 session
+-- moves to layout 2 (ttl must then be given: the head key is new).
+local function write_head(mk, hk, epoch, last, x, v1, ttl)
+  if v1 then
+    redis.call('HSET', mk, 'epoch', LAYOUT2)
+    redis.call('HDEL', mk, 'last', 'x')
+  end
+  local h = s(epoch) .. ':' .. s(last) .. ':' .. x
+  if ttl then redis.call('SET', hk, h, 'PX', ttl) else redis.call('SET', hk, h, 'KEEPTTL') end
+end
+)lua";
+
+const redis::RedisScript& MakeSession(const char* body) {
+  return Make((std::string(kSession) + body).c_str());
+}
+
 // Appends for one or more sessions (group commit: every append pending for
-// one hash slot goes in one call). KEYS: meta log snap per append, in order.
-// ARGV: ttl_ms now_ms, then per append: epoch first_seq n prev [node
-// doc_sha256] {entry digest} x n, where prev = first_seq - 1 and node and
+// one hash slot goes in one call). KEYS: meta log snap head per append, in
+// order. ARGV: ttl_ms x, then per append: epoch first_seq n prev [node
+// doc_sha256] {entry digest} x n, where prev = first_seq - 1, node and
 // doc_sha256 are present only when first_seq is 1 (the only appends that can
-// create a session; the others save two arguments). Returns one element per
-// append, in order: its last seq after the call (an integer, or its decimal
-// string on the common path), or an error reply (the append wrote nothing).
-// Each append is checked and written on its own, in order (a later append of
-// the same session sees the earlier one), so a call is N independent atomic
-// appends.
+// create a session; the others save two arguments), and x is
+// RedisStore::HeadX of the call's time (README.md: "TTLs"). Returns one
+// element per append, in order: its last seq after the call (an integer, or
+// its decimal string on the common path), or an error reply (the append
+// wrote nothing). Each append is checked and written on its own, in order (a
+// later append of the same session sees the earlier one), so a call is N
+// independent atomic appends.
 const redis::RedisScript& Append() {
-  static const redis::RedisScript& script = Make(R"lua(
+  static const redis::RedisScript& script = MakeSession(R"lua(
 local pcall, tonumber = redis.pcall, tonumber
 local ttl = ARGV[1]
-local t = tonumber(ttl)
-local now = tonumber(ARGV[2])
-local slack = math.min(t / 100, 3600000)
+local X = ARGV[2]
+local cx = ':' .. X
 -- Commands go through pcall: an error reply (WRONGTYPE, OOM) fails only the
 -- append that met it, not the others of the call.
 local function failed(r) return type(r) == 'table' and r.err ~= nil end
--- meta.x in [lo, hi]: the TTLs are not due for a refresh (see slow). The
--- common path compares x as a string: x and the bounds are '%d' integers of
--- the same length, whose order as strings is their order as numbers.
-local lo, hi = s(now + t - slack), s(now + t + slack)
+local function undo(hk, old)
+  if old then pcall('SET', hk, old, 'KEEPTTL') else pcall('DEL', hk) end
+end
 local slow
 -- Returns the append's result and the index of the next append's first
 -- argument.
-local function append(mk, lk, sk, a)
-  local m = pcall('HMGET', mk, 'epoch', 'last', 'snap', 'x')
-  local n = ARGV[a + 2]
-  local e = ARGV[a + 1] == '1' and a + 6 or a + 4
-  if failed(m) then return m, e + 2 * tonumber(n) end
-  if n == '1' and m[1] == ARGV[a] and m[2] == ARGV[a + 3] and m[2] ~= m[3] then
-    -- The common case, decided on strings (no number conversions): one
-    -- entry, the session's epoch, first = last + 1 (the proxy passes
-    -- first - 1 as `prev`), and a stream not just emptied by a snapshot.
-    -- The same checks and writes as below.
-    local first = ARGV[a + 1]
-    local r = pcall('XADD', lk, first .. '-0', 'e', ARGV[e], 'h', ARGV[e + 1])
-    if failed(r) then return r, e + 2 end
-    local x = m[4]
-    if not x or #x ~= #lo or x < lo or x > hi then
-      r = pcall('HSET', mk, 'last', first, 'x', s(now + t))
-      if failed(r) then return r, e + 2 end
-      touch(ttl, mk, lk, sk)
-    else
-      r = pcall('HSET', mk, 'last', first)
-      if failed(r) then return r, e + 2 end
+local function append(mk, lk, sk, hk, a)
+  local epoch, first, n = ARGV[a], ARGV[a + 1], ARGV[a + 2]
+  local e = first == '1' and a + 6 or a + 4
+  local old
+  if n == '1' then
+    -- The common case: one entry, the session's epoch, first = last + 1
+    -- (the proxy passes first - 1 as `prev`) and x due neither for a TTL
+    -- refresh nor after a snapshot emptied the stream — exactly when the
+    -- head reads epoch:prev:x. The head is written first and read in the
+    -- same command (GET), on strings: one command instead of a read and a
+    -- write. Anything else puts the old head back before deciding.
+    old = pcall('SET', hk, epoch .. ':' .. first .. cx, 'KEEPTTL', 'GET')
+    if failed(old) then return old, e + 2 end
+    if old == epoch .. ':' .. ARGV[a + 3] .. cx then
+      local r = pcall('XADD', lk, first .. '-0', 'e', ARGV[e], 'h', ARGV[e + 1])
+      if failed(r) then undo(hk, old) return r, e + 2 end
+      return first, e + 2
     end
-    return first, e + 2
+    undo(hk, old)
+  else
+    old = pcall('GET', hk)
+    if failed(old) then return old, e + 2 * tonumber(n) end
   end
   n = tonumber(n)
-  return slow(mk, lk, sk, a, e, m, n), e + 2 * n
+  return slow(mk, lk, sk, hk, a, e, old, n), e + 2 * n
 end
--- Everything else: creation, epoch changes, retries, gaps, several entries.
-slow = function(mk, lk, sk, a, e, m, n)
+-- Everything else: creation, epoch changes, retries, gaps, several entries,
+-- TTLs due, sessions of layout 1.
+slow = function(mk, lk, sk, hk, a, e, old, n)
   local epoch = tonumber(ARGV[a])
   local first = tonumber(ARGV[a + 1])
-  local cur = tonumber(m[1])
-  local last = tonumber(m[2]) or 0
-  local snap = tonumber(m[3]) or 0
+  local cur, last, x, v1
+  if old then
+    cur, last, x, v1 = parse_head(old)
+  else
+    local m = pcall('HMGET', mk, 'epoch', 'last', 'x')
+    if failed(m) then return m end
+    if m[2] then cur, last, x, v1 = tonumber(m[1]), tonumber(m[2]), m[3], true end
+  end
   local create = false
   if cur == nil then
     if first ~= 1 then
@@ -96,6 +138,9 @@ slow = function(mk, lk, sk, a, e, m, n)
   end
   local from = 1
   if first <= last then
+    local snap = pcall('HGET', mk, 'snap')
+    if failed(snap) then return snap end
+    snap = tonumber(snap) or 0
     if first <= snap then
       return redis.error_reply('MISMATCH seq ' .. s(first) .. ' is already covered by a snapshot (up to ' .. s(snap) .. ')')
     end
@@ -122,33 +167,33 @@ slow = function(mk, lk, sk, a, e, m, n)
     if failed(r) then return r end
   end
   local new_last = math.max(last, first + n - 1)
-  -- TTLs are refreshed on creation, when the stream was just re-created (a
-  -- snapshot had emptied and deleted it), or when they have run down by more
-  -- than 1% of the lifetime (at most an hour). meta.x remembers when they were
-  -- last set (now_ms + ttl, the proxy's clock; an x further ahead than that,
-  -- from a clock running ahead, also refreshes), so no PTTL is needed.
-  local x = tonumber(m[4]) or 0
-  local refresh = create or last == snap or x - now < t - slack or x - now > t + slack
-  local hr = nil
+  -- TTLs are refreshed on creation, on migration from layout 1 (a new head
+  -- key), and whenever the head's x is not this call's X: its bucket of
+  -- time ran out, a snapshot emptied and deleted the stream (x = 0), or
+  -- another proxy's clock or lifetime differs.
+  local refresh = create or v1 or x ~= X
+  local hr
   if create then
-    hr = pcall('HSET', mk, 'node', ARGV[a + 4], 'epoch', s(epoch), 'last', s(new_last),
-               'doc', ARGV[a + 5], 'state', '', 'snap', '0', 'x', s(now + t))
-  elseif refresh then
-    if epoch > cur then
-      hr = pcall('HSET', mk, 'last', s(new_last), 'epoch', s(epoch), 'x', s(now + t))
-    else
-      hr = pcall('HSET', mk, 'last', s(new_last), 'x', s(now + t))
-    end
-  elseif epoch > cur then
-    hr = pcall('HSET', mk, 'last', s(new_last), 'epoch', s(epoch))
+    hr = pcall('HSET', mk, 'node', ARGV[a + 4], 'epoch', LAYOUT2, 'doc', ARGV[a + 5], 'state', '',
+               'snap', '0')
+    if failed(hr) then return hr end
+  elseif v1 then
+    hr = pcall('HSET', mk, 'epoch', LAYOUT2)
+    if failed(hr) then return hr end
+    hr = pcall('HDEL', mk, 'last', 'x')
+    if failed(hr) then return hr end
+  end
+  -- Also when nothing is new (a retry of stored entries): the write, even
+  -- of the same value, is replicated, so the WAIT after this call covers
+  -- the entries it confirms, which another connection may have stored
+  -- without getting them replicated. (WAIT's contract covers the
+  -- connection's own writes; that Redis 7.0 counts from the master's
+  -- offset after any command is not relied on.)
+  local h = s(epoch) .. ':' .. s(new_last) .. cx
+  if refresh then
+    hr = pcall('SET', hk, h, 'PX', ttl)
   else
-    -- Also when nothing is new (a retry of stored entries): the write, even
-    -- of the same value, is replicated, so the WAIT after this call covers
-    -- the entries it confirms, which another connection may have stored
-    -- without getting them replicated. (WAIT's contract covers the
-    -- connection's own writes; that Redis 7.0 counts from the master's
-    -- offset after any command is not relied on.)
-    hr = pcall('HSET', mk, 'last', s(new_last))
+    hr = pcall('SET', hk, h, 'KEEPTTL')
   end
   if failed(hr) then return hr end
   if refresh then touch(ttl, mk, lk, sk) end
@@ -156,25 +201,25 @@ slow = function(mk, lk, sk, a, e, m, n)
 end
 local out = {}
 local a = 3
-for i = 1, #KEYS, 3 do
-  out[#out + 1], a = append(KEYS[i], KEYS[i + 1], KEYS[i + 2], a)
+for i = 1, #KEYS, 4 do
+  out[#out + 1], a = append(KEYS[i], KEYS[i + 1], KEYS[i + 2], KEYS[i + 3], a)
 end
 return out
 )lua");
   return script;
 }
 
-// ARGV: after_seq count. Returns {last, snap, entry...}.
+// KEYS meta log head. ARGV: after_seq count. Returns {last, snap, entry...}.
 const redis::RedisScript& ReadLog() {
-  static const redis::RedisScript& script = Make(R"lua(
-local m = redis.call('HMGET', KEYS[1], 'last', 'snap')
-if not m[1] then return redis.error_reply('NOTFOUND unknown session') end
+  static const redis::RedisScript& script = MakeSession(R"lua(
+local _, last = read_head(KEYS[1], KEYS[3])
+if not last then return redis.error_reply('NOTFOUND unknown session') end
 local after = tonumber(ARGV[1])
-local snap = tonumber(m[2]) or 0
+local snap = tonumber(redis.call('HGET', KEYS[1], 'snap')) or 0
 if after < snap then
   return redis.error_reply('TRIMMED entries up to ' .. s(snap) .. ' were trimmed after a snapshot; read from after_seq >= ' .. s(snap) .. ' or load the session')
 end
-local out = {tonumber(m[1]), snap}
+local out = {last, snap}
 local r = redis.call('XRANGE', KEYS[2], s(after + 1) .. '-0', '+', 'COUNT', ARGV[2])
 for _, e in ipairs(r) do
   local f = e[2]
@@ -185,36 +230,50 @@ return out
   return script;
 }
 
-// ARGV: count ttl_ms. Returns {node, epoch, last, doc, state, snap, snapshot, entry...}.
+// KEYS meta head. Returns {node, epoch, last, doc, state, snap}.
+const redis::RedisScript& Meta() {
+  static const redis::RedisScript& script = MakeSession(R"lua(
+local epoch, last = read_head(KEYS[1], KEYS[2])
+if not last then return redis.error_reply('NOTFOUND unknown session') end
+local m = redis.call('HMGET', KEYS[1], 'node', 'doc', 'state', 'snap')
+return {m[1] or '', s(epoch), s(last), m[2] or '', m[3] or '', m[4] or '0'}
+)lua");
+  return script;
+}
+
+// KEYS meta log snap head. ARGV: count ttl_ms. Returns {node, epoch, last,
+// doc, state, snap, snapshot, entry...}.
 const redis::RedisScript& Load() {
-  static const redis::RedisScript& script = Make(R"lua(
-local m = redis.call('HMGET', KEYS[1], 'node', 'epoch', 'last', 'doc', 'state', 'snap')
-if not m[3] then return redis.error_reply('NOTFOUND unknown session') end
-local snap = tonumber(m[6]) or 0
-local out = {m[1] or '', m[2] or '0', m[3], m[4] or '', m[5] or '', s(snap), redis.call('GET', KEYS[3]) or ''}
+  static const redis::RedisScript& script = MakeSession(R"lua(
+local epoch, last = read_head(KEYS[1], KEYS[4])
+if not last then return redis.error_reply('NOTFOUND unknown session') end
+local m = redis.call('HMGET', KEYS[1], 'node', 'doc', 'state', 'snap')
+local snap = tonumber(m[4]) or 0
+local out = {m[1] or '', s(epoch), s(last), m[2] or '', m[3] or '', s(snap), redis.call('GET', KEYS[3]) or ''}
 local r = redis.call('XRANGE', KEYS[2], s(snap + 1) .. '-0', '+', 'COUNT', ARGV[1])
 for _, e in ipairs(r) do
   local f = e[2]
   for j = 1, #f, 2 do if f[j] == 'e' then out[#out + 1] = f[j + 1] end end
 end
-touch(ARGV[2], KEYS[1], KEYS[2], KEYS[3])
+touch(ARGV[2], KEYS[1], KEYS[2], KEYS[3], KEYS[4])
 return out
 )lua");
   return script;
 }
 
-// ARGV: epoch covers_seq snapshot ttl_ms. The snapshot is written, then the
-// log trimmed to seq > covers_seq (an emptied stream is deleted: the meta
-// hash keeps the last seq). Returns {covers_seq, node, doc} (the caller
-// refreshes the TTLs of the node's registry set and of the document).
+// KEYS meta log snap head. ARGV: epoch covers_seq snapshot ttl_ms. The
+// snapshot is written, then the log trimmed to seq > covers_seq (an emptied
+// stream is deleted: the head keeps the last seq, and its x becomes 0 so that
+// the next append, which re-creates the stream, sets its TTL). Returns
+// {covers_seq, node, doc} (the caller refreshes the TTLs of the node's
+// registry set and of the document).
 const redis::RedisScript& PutSnapshot() {
-  static const redis::RedisScript& script = Make(R"lua(
-local m = redis.call('HMGET', KEYS[1], 'epoch', 'last', 'snap', 'node', 'doc')
-if not m[1] then return redis.error_reply('NOTFOUND unknown session') end
+  static const redis::RedisScript& script = MakeSession(R"lua(
+local cur, last, x, v1 = read_head(KEYS[1], KEYS[4])
+if not cur then return redis.error_reply('NOTFOUND unknown session') end
+local m = redis.call('HMGET', KEYS[1], 'snap', 'node', 'doc')
 local epoch = tonumber(ARGV[1])
-local cur = tonumber(m[1])
-local last = tonumber(m[2]) or 0
-local snap = tonumber(m[3]) or 0
+local snap = tonumber(m[1]) or 0
 local covers = tonumber(ARGV[2])
 if epoch < cur then
   return redis.error_reply('FENCED writer epoch ' .. s(epoch) .. ' is older than the session epoch ' .. s(cur))
@@ -227,42 +286,52 @@ if covers < snap then
 end
 redis.call('SET', KEYS[3], ARGV[3], 'PX', ARGV[4])
 redis.call('HSET', KEYS[1], 'snap', s(covers))
-if epoch > cur then redis.call('HSET', KEYS[1], 'epoch', s(epoch)) end
 redis.call('XTRIM', KEYS[2], 'MINID', s(covers + 1) .. '-0')
-if redis.call('XLEN', KEYS[2]) == 0 then redis.call('DEL', KEYS[2]) end
-touch(ARGV[4], KEYS[1], KEYS[2])
-return {covers, m[4] or '', m[5] or ''}
-)lua");
-  return script;
-}
-
-// ARGV: epoch. Deletes the three keys; returns the session's node.
-const redis::RedisScript& Delete() {
-  static const redis::RedisScript& script = Make(R"lua(
-local m = redis.call('HMGET', KEYS[1], 'epoch', 'node')
-if not m[1] then return redis.error_reply('NOTFOUND unknown session') end
-local epoch = tonumber(ARGV[1])
-if epoch < tonumber(m[1]) then
-  return redis.error_reply('FENCED writer epoch ' .. s(epoch) .. ' is older than the session epoch ' .. m[1])
+local emptied = redis.call('XLEN', KEYS[2]) == 0
+if emptied then
+  redis.call('DEL', KEYS[2])
+  x = '0'
 end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
-return m[2] or ''
+if v1 or emptied or epoch > cur then
+  write_head(KEYS[1], KEYS[4], math.max(epoch, cur), last, x, v1, ARGV[4])
+else
+  touch(ARGV[4], KEYS[4])
+end
+touch(ARGV[4], KEYS[1], KEYS[2])
+return {covers, m[2] or '', m[3] or ''}
 )lua");
   return script;
 }
 
-// ARGV: epoch state ttl_ms.
+// KEYS meta log snap head. ARGV: epoch. Deletes the keys; returns the
+// session's node.
+const redis::RedisScript& Delete() {
+  static const redis::RedisScript& script = MakeSession(R"lua(
+local cur = read_head(KEYS[1], KEYS[4])
+if not cur then return redis.error_reply('NOTFOUND unknown session') end
+local epoch = tonumber(ARGV[1])
+if epoch < cur then
+  return redis.error_reply('FENCED writer epoch ' .. s(epoch) .. ' is older than the session epoch ' .. s(cur))
+end
+local node = redis.call('HGET', KEYS[1], 'node')
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
+return node or ''
+)lua");
+  return script;
+}
+
+// KEYS meta log snap head. ARGV: epoch state ttl_ms.
 const redis::RedisScript& SetState() {
-  static const redis::RedisScript& script = Make(R"lua(
-local cur = tonumber(redis.call('HGET', KEYS[1], 'epoch'))
+  static const redis::RedisScript& script = MakeSession(R"lua(
+local cur, last, x, v1 = read_head(KEYS[1], KEYS[4])
 if not cur then return redis.error_reply('NOTFOUND unknown session') end
 local epoch = tonumber(ARGV[1])
 if epoch < cur then
   return redis.error_reply('FENCED writer epoch ' .. s(epoch) .. ' is older than the session epoch ' .. s(cur))
 end
 redis.call('HSET', KEYS[1], 'state', ARGV[2])
-if epoch > cur then redis.call('HSET', KEYS[1], 'epoch', s(epoch)) end
-touch(ARGV[3], KEYS[1], KEYS[2], KEYS[3])
+if v1 or epoch > cur then write_head(KEYS[1], KEYS[4], epoch, last, x, v1, ARGV[3]) end
+touch(ARGV[3], KEYS[1], KEYS[2], KEYS[3], KEYS[4])
 return 1
 )lua");
   return script;

@@ -4,19 +4,22 @@
 // Each runs with EVALSHA on keys that share one hash tag. Errors are error
 // replies whose first word is the kind: NOTFOUND, FENCED, SEQGAP, MISMATCH,
 // TRIMMED, BEYOND, STALE, LOST (mapped to gRPC codes by redis_store.cc).
-// Every check happens before the first write, so a rejected call writes
-// nothing.
+// A rejected call leaves nothing changed: every check happens before the
+// first write, except on the Append script's common path, which writes the
+// session's head in the command that reads it and puts the old value back
+// when the check fails.
 
 #include "common/redis/redis_client.h"
 
 namespace orch::persistence_proxy::scripts {
 
-const redis::RedisScript& Append();          // KEYS meta log snap
-const redis::RedisScript& ReadLog();         // KEYS meta log
-const redis::RedisScript& Load();            // KEYS meta log snap
-const redis::RedisScript& PutSnapshot();     // KEYS meta log snap
-const redis::RedisScript& Delete();          // KEYS meta log snap
-const redis::RedisScript& SetState();        // KEYS meta log snap
+const redis::RedisScript& Append();          // KEYS (meta log snap head) x N
+const redis::RedisScript& ReadLog();         // KEYS meta log head
+const redis::RedisScript& Meta();            // KEYS meta head
+const redis::RedisScript& Load();            // KEYS meta log snap head
+const redis::RedisScript& PutSnapshot();     // KEYS meta log snap head
+const redis::RedisScript& Delete();          // KEYS meta log snap head
+const redis::RedisScript& SetState();        // KEYS meta log snap head
 const redis::RedisScript& AcquireLease();    // KEYS lease epoch
 const redis::RedisScript& RenewLease();      // KEYS lease epoch
 const redis::RedisScript& ReleaseLease();    // KEYS lease epoch

@@ -411,7 +411,7 @@ TYPED_TEST(StoreConformanceTest, SessionStateAndDeletionWithRegistry) {
   EXPECT_THAT(this->Meta(victim), StatusIs(Code::kNotFound));
   created.erase(victim);
   EXPECT_EQ(list(), created);
-  for (const char* suffix : {"meta", "log", "snap"}) {
+  for (const char* suffix : {"meta", "log", "snap", "head"}) {
     auto n = this->backend_->client->ExecuteSync({"EXISTS", this->store_->SessionKey(victim, suffix)});
     ASSERT_OK(n);
     EXPECT_EQ(n->integer(), 0) << suffix << " left behind";
@@ -620,10 +620,11 @@ TYPED_TEST(StoreConformanceTest, OneAppendCallCarriesManySessionsEachCheckedOnIt
   ASSERT_OK(this->Append(this->Batch(retry, 1, 1, 2)));
 
   std::vector<std::string> keys;
-  std::vector<std::string> args = {absl::StrCat(absl::ToInt64Milliseconds(absl::Hours(24 * 30))),
-                                   absl::StrCat(absl::ToUnixMillis(absl::Now()))};
+  const int64_t life = absl::ToInt64Milliseconds(absl::Hours(24 * 30));
+  std::vector<std::string> args = {absl::StrCat(life),
+                                   absl::StrCat(HeadX(absl::ToUnixMillis(absl::Now()), life))};
   auto add = [&](const pb::AppendEventsRequest& r) {
-    for (const char* k : {"meta", "log", "snap"}) keys.push_back(this->store_->SessionKey(r.session_id(), k));
+    for (const auto& k : this->store_->SessionKeys(r.session_id())) keys.push_back(k);
     args.push_back(absl::StrCat(r.epoch()));
     args.push_back(absl::StrCat(r.entries(0).seq()));
     args.push_back(absl::StrCat(r.entries_size()));
@@ -674,7 +675,7 @@ TYPED_TEST(StoreConformanceTest, OneAppendCallCarriesManySessionsEachCheckedOnIt
   EXPECT_THAT(this->ReadSeqs(retry, 0), ::orch::testing::IsOkAndHolds(ElementsAre(1, 2, 3, 4)));
   EXPECT_THAT(this->Meta(unknown), StatusIs(Code::kNotFound));
   for (const auto& sid : {a, fenced, retry}) {
-    for (const char* k : {"meta", "log"}) {
+    for (const char* k : {"meta", "log", "head"}) {
       auto ttl = this->backend_->client->ExecuteSync({"PTTL", this->store_->SessionKey(sid, k)});
       ASSERT_OK(ttl);
       EXPECT_GT(ttl->integer(), 0) << sid << " " << k;
@@ -782,57 +783,200 @@ TYPED_TEST(StoreConformanceTest, AppendEventsManyAnswersEachRequestOnItsOwn) {
   }
 }
 
-// TTLs are refreshed without PTTL: meta.x says until when they were last
-// set. An x that ran down (here: set back by hand) or that lies further
-// ahead than the lifetime (a proxy clock running ahead) makes the next
-// append refresh all keys; otherwise appends leave them alone.
+// TTLs are refreshed without PTTL: the head's x says until when they live
+// at least (the start of the bucket of time in which they were set, plus the
+// lifetime). An x other than the current one makes the next append refresh
+// all keys: one of an earlier bucket (here: set back by hand), one far ahead
+// (a proxy clock running ahead), 0 (a snapshot emptied and deleted the
+// stream, which the append re-creates). Otherwise appends leave TTLs alone.
 TYPED_TEST(StoreConformanceTest, AppendsRefreshTtlsWhenTheyRanDown) {
   const std::string sid = this->Sid("s");
   ASSERT_OK(this->Append(this->Batch(sid, 1, 1, 2)));
   ASSERT_OK(this->Snapshot(sid, 1, 1, "snap"));
   auto& client = *this->backend_->client;
-  const std::string meta = this->store_->SessionKey(sid, "meta");
+  const std::string head = this->store_->SessionKey(sid, "head");
   const int64_t life = absl::ToInt64Milliseconds(absl::Hours(24 * 30));
-  auto pttl = [&](const char* k) {
-    auto r = client.ExecuteSync({"PTTL", this->store_->SessionKey(sid, k)});
+  const std::vector<std::string> kinds = {"meta", "log", "snap", "head"};
+  auto pttl = [&](const std::string& k) {
+    auto r = client.ExecuteSync({"PTTL", this->store_->SessionKey(sid, k.c_str())});
     return r.ok() ? r->integer() : -100;
   };
   auto shorten = [&] {
-    for (const char* k : {"meta", "log", "snap"}) {
-      ASSERT_OK(client.ExecuteSync({"PEXPIRE", this->store_->SessionKey(sid, k), "100000000"}));
+    for (const auto& k : kinds) {
+      auto r = client.ExecuteSync({"PEXPIRE", this->store_->SessionKey(sid, k.c_str()), "100000000"});
+      ASSERT_OK(r);
     }
+  };
+  auto x = [&]() -> std::string {
+    auto h = client.ExecuteSync({"GET", head});
+    if (!h.ok() || h->is_nil()) return "<none>";
+    std::vector<std::string> parts = absl::StrSplit(h->str(), ':');
+    return parts.size() == 3 ? parts[2] : "<bad>";
+  };
+  auto set_x = [&](int64_t v) {
+    auto h = client.ExecuteSync({"GET", head});
+    ASSERT_OK(h);
+    std::vector<std::string> parts = absl::StrSplit(h->str(), ':');
+    ASSERT_EQ(parts.size(), 3u) << h->str();
+    ASSERT_OK(client.ExecuteSync({"SET", head, absl::StrCat(parts[0], ":", parts[1], ":", v), "KEEPTTL"}));
+  };
+  auto expect_refreshed = [&](const char* what) {
+    for (const auto& k : kinds) EXPECT_GT(pttl(k), life - 3600 * 1000) << what << ": " << k;
   };
   // Fresh x: no refresh.
   shorten();
   ASSERT_OK(this->Append(this->Batch(sid, 1, 3, 3)));
-  EXPECT_LT(pttl("meta"), 100000001);
-  // x ran down by more than 1% (at most an hour) of the lifetime: refresh.
-  ASSERT_OK(client.ExecuteSync(
-      {"HSET", meta, "x", absl::StrCat(absl::ToUnixMillis(absl::Now()) + life - 2 * 3600 * 1000)}));
+  for (const auto& k : kinds) EXPECT_LT(pttl(k), 100000001) << k;
+  // x of an earlier bucket (two hours ago; buckets are an hour at most).
+  set_x(HeadX(absl::ToUnixMillis(absl::Now()) - 2 * 3600 * 1000, life));
   ASSERT_OK(this->Append(this->Batch(sid, 1, 4, 4)));
-  for (const char* k : {"meta", "log", "snap"}) EXPECT_GT(pttl(k), life - 3600 * 1000) << k;
-  // x far ahead: refresh too.
+  expect_refreshed("earlier bucket");
+  // x far ahead.
   shorten();
-  ASSERT_OK(client.ExecuteSync(
-      {"HSET", meta, "x", absl::StrCat(absl::ToUnixMillis(absl::Now()) + 10 * life)}));
+  set_x(absl::ToUnixMillis(absl::Now()) + 10 * life);
   ASSERT_OK(this->Append(this->Batch(sid, 1, 5, 5)));
-  for (const char* k : {"meta", "log", "snap"}) EXPECT_GT(pttl(k), life - 3600 * 1000) << k;
-  auto x = client.ExecuteSync({"HGET", meta, "x"});
-  ASSERT_OK(x);
+  expect_refreshed("far ahead");
   int64_t xv = 0;
-  ASSERT_TRUE(absl::SimpleAtoi(x->str(), &xv)) << x->DebugString();
+  ASSERT_TRUE(absl::SimpleAtoi(x(), &xv)) << x();
   EXPECT_LE(xv, absl::ToUnixMillis(absl::Now()) + life);
-  // x absent (a session stored before x existed) or of another number of
-  // digits than the script's bounds (compared as strings on the common
-  // path): refresh.
+  EXPECT_GT(xv, absl::ToUnixMillis(absl::Now()) + life - 3600 * 1000);
+  // A snapshot covering the whole log deletes the stream and sets x to 0;
+  // the next append re-creates the stream with a TTL.
+  ASSERT_OK(this->Snapshot(sid, 1, 5, "snap"));
+  EXPECT_EQ(pttl("log"), -2);  // no such key
+  EXPECT_EQ(x(), "0");
   shorten();
-  ASSERT_OK(client.ExecuteSync({"HDEL", meta, "x"}));
   ASSERT_OK(this->Append(this->Batch(sid, 1, 6, 6)));
-  for (const char* k : {"meta", "log", "snap"}) EXPECT_GT(pttl(k), life - 3600 * 1000) << k;
-  shorten();
-  ASSERT_OK(client.ExecuteSync({"HSET", meta, "x", "99999999999999"}));
-  ASSERT_OK(this->Append(this->Batch(sid, 1, 7, 7)));
-  for (const char* k : {"meta", "log", "snap"}) EXPECT_GT(pttl(k), life - 3600 * 1000) << k;
+  expect_refreshed("stream re-created");
+  EXPECT_THAT(this->ReadSeqs(sid, 5), ::orch::testing::IsOkAndHolds(ElementsAre(6)));
+}
+
+// A running system is upgraded in place: sessions written by a proxy of key
+// layout 1 (epoch, last seq and x in the meta hash, no head key) are read as
+// they are, and move to layout 2 with their first write, which checks
+// fencing, gaps and retries against the old fields. Layout 2 leaves meta's
+// epoch at 2^53 - 1, so a layout-1 proxy still running would be fenced from
+// the migrated session instead of writing to it.
+TYPED_TEST(StoreConformanceTest, SessionsOfLayoutOneAreReadAndMigratedByTheirFirstWrite) {
+  auto& client = *this->backend_->client;
+  const int64_t life = absl::ToInt64Milliseconds(absl::Hours(24));
+  // What a layout-1 proxy stored for a session of node 1 whose entries
+  // snap+1..last are in the log and whose snapshot covers snap.
+  auto write_layout1 = [&](const std::string& sid, uint64_t epoch, uint64_t last, uint64_t snap) {
+    const std::string meta = this->store_->SessionKey(sid, "meta");
+    const std::string log = this->store_->SessionKey(sid, "log");
+    for (uint64_t seq = snap + 1; seq <= last; ++seq) {
+      EncodedEntry e = EncodeEntry(this->Entry(seq, "ev"), epoch, absl::Now());
+      ASSERT_OK(client.ExecuteSync({"XADD", log, absl::StrCat(seq, "-0"), "e", e.bytes, "h", e.digest}));
+    }
+    ASSERT_OK(client.ExecuteSync({"HSET", meta, "node", "1", "epoch", absl::StrCat(epoch), "last",
+                                  absl::StrCat(last), "doc", std::string(64, 'a'), "state", "old",
+                                  "snap", absl::StrCat(snap), "x",
+                                  absl::StrCat(absl::ToUnixMillis(absl::Now()) + life)}));
+    if (snap > 0) {
+      ASSERT_OK(client.ExecuteSync({"SET", this->store_->SessionKey(sid, "snap"), "snapshot-1"}));
+    }
+    for (const char* k : {"meta", "log", "snap"}) {
+      ASSERT_OK(client.ExecuteSync({"PEXPIRE", this->store_->SessionKey(sid, k), absl::StrCat(life)}));
+    }
+  };
+  auto layout = [&](const std::string& sid) {
+    auto head = client.ExecuteSync({"EXISTS", this->store_->SessionKey(sid, "head")});
+    auto old = client.ExecuteSync({"HMGET", this->store_->SessionKey(sid, "meta"), "epoch", "last", "x"});
+    if (!head.ok() || !old.ok() || old->elements().size() != 3) return std::string("<error>");
+    const auto& f = old->elements();
+    if (head->integer() == 0) return std::string(!f[1].is_nil() ? "1" : "<none>");
+    return std::string(f[0].str() == "9007199254740991" && f[1].is_nil() && f[2].is_nil() ? "2" : "<mixed>");
+  };
+  const std::string a = this->Sid("a"), b = this->Sid("b"), c = this->Sid("c"), d = this->Sid("d");
+  write_layout1(a, 3, 4, 0);
+  write_layout1(b, 2, 3, 2);
+  write_layout1(c, 5, 1, 0);
+  write_layout1(d, 1, 2, 0);
+
+  // Reads of layout 1, which do not migrate.
+  auto meta = this->Meta(a);
+  ASSERT_OK(meta);
+  EXPECT_EQ(meta->epoch(), 3u);
+  EXPECT_EQ(meta->last_seq(), 4u);
+  EXPECT_EQ(meta->state(), "old");
+  EXPECT_EQ(meta->node(), "1");
+  EXPECT_THAT(this->ReadSeqs(a, 0), ::orch::testing::IsOkAndHolds(ElementsAre(1, 2, 3, 4)));
+  auto load = this->Load(b);
+  ASSERT_OK(load);
+  EXPECT_EQ(load->snapshot(), "snapshot-1");
+  EXPECT_EQ(load->snapshot_covers_seq(), 2u);
+  EXPECT_EQ(load->meta().last_seq(), 3u);
+  ASSERT_EQ(load->entries_size(), 1);
+  EXPECT_EQ(load->entries(0).seq(), 3u);
+  EXPECT_THAT(this->ReadSeqs(b, 1), StatusIs(Code::kOutOfRange));
+  EXPECT_EQ(layout(a), "1");
+  EXPECT_EQ(layout(b), "1");
+
+  // Rejected appends write nothing, so the session stays in layout 1.
+  EXPECT_THAT(this->Append(this->Batch(a, 2, 5, 5)), StatusIs(Code::kAborted, HasSubstr("fenced")));
+  EXPECT_THAT(this->Append(this->Batch(a, 3, 7, 7)), StatusIs(Code::kAborted, HasSubstr("does not follow")));
+  EXPECT_THAT(this->Append(this->Batch(a, 3, 4, 4, "other")),
+              StatusIs(Code::kAborted, HasSubstr("different content")));
+  EXPECT_EQ(layout(a), "1");
+  // An identical retry of stored entries is a write: it migrates.
+  EXPECT_THAT(this->Append(this->Batch(a, 3, 3, 4)), ::orch::testing::IsOkAndHolds(4));
+  EXPECT_EQ(layout(a), "2");
+  // A newer writer, then the old one fenced by the migrated epoch.
+  EXPECT_THAT(this->Append(this->Batch(a, 4, 5, 5)), ::orch::testing::IsOkAndHolds(5));
+  EXPECT_THAT(this->Append(this->Batch(a, 3, 6, 6)), StatusIs(Code::kAborted, HasSubstr("fenced")));
+  EXPECT_THAT(this->Append(this->Batch(a, 4, 6, 6)), ::orch::testing::IsOkAndHolds(6));
+  EXPECT_THAT(this->ReadSeqs(a, 0), ::orch::testing::IsOkAndHolds(ElementsAre(1, 2, 3, 4, 5, 6)));
+  meta = this->Meta(a);
+  ASSERT_OK(meta);
+  EXPECT_EQ(meta->epoch(), 4u);
+  EXPECT_EQ(meta->last_seq(), 6u);
+  EXPECT_EQ(meta->state(), "old");
+
+  // A snapshot migrates (here it empties the log, which the next append
+  // re-creates).
+  ASSERT_OK(this->Snapshot(b, 2, 3, "snapshot-2"));
+  EXPECT_EQ(layout(b), "2");
+  EXPECT_THAT(this->Append(this->Batch(b, 2, 4, 4)), ::orch::testing::IsOkAndHolds(4));
+  load = this->Load(b);
+  ASSERT_OK(load);
+  EXPECT_EQ(load->snapshot(), "snapshot-2");
+  EXPECT_EQ(load->meta().last_seq(), 4u);
+  EXPECT_EQ(load->meta().epoch(), 2u);
+  ASSERT_EQ(load->entries_size(), 1);
+  EXPECT_EQ(load->entries(0).seq(), 4u);
+
+  // A state change migrates (and keeps the epoch check).
+  pb::SetSessionStateRequest st;
+  st.set_session_id(c);
+  st.set_epoch(4);
+  st.set_state("new");
+  EXPECT_THAT(CallSync(*this->store_, &Store::SetSessionState, st), StatusIs(Code::kAborted));
+  EXPECT_EQ(layout(c), "1");
+  st.set_epoch(5);
+  ASSERT_OK(CallSync(*this->store_, &Store::SetSessionState, st));
+  EXPECT_EQ(layout(c), "2");
+  meta = this->Meta(c);
+  ASSERT_OK(meta);
+  EXPECT_EQ(meta->state(), "new");
+  EXPECT_EQ(meta->epoch(), 5u);
+  EXPECT_EQ(meta->last_seq(), 1u);
+
+  // A delete of layout 1 checks the old epoch and removes every key.
+  pb::DeleteSessionRequest del;
+  del.set_session_id(d);
+  del.set_epoch(1);
+  ASSERT_OK(CallSync(*this->store_, &Store::DeleteSession, del));
+  EXPECT_THAT(this->Meta(d), StatusIs(Code::kNotFound));
+
+  // Every key of the migrated sessions has a TTL, the new head key included.
+  for (const auto& sid : {a, b, c}) {
+    for (const char* k : {"meta", "log", "head"}) {
+      auto ttl = client.ExecuteSync({"PTTL", this->store_->SessionKey(sid, k)});
+      ASSERT_OK(ttl);
+      EXPECT_GT(ttl->integer(), 0) << sid << " " << k;
+    }
+  }
 }
 
 // Last in the suite: every key the tests above left has a TTL.
