@@ -295,25 +295,30 @@ void Engine::SendEventAsync(const sv1::SendEventRequest& req, SendEventDone done
     absl::MutexLock l(&async_mu_);
     ++async_owed_;
   }
-  SendEventDone owed = [this, done = std::move(done)](absl::StatusOr<sv1::SendEventResponse> r) {
-    done(std::move(r));
-    absl::MutexLock l(&async_mu_);
-    if (--async_owed_ == 0) async_cv_.SignalAll();
-  };
   if (std::shared_ptr<SessionEntry> entry = registry_.Get(req.session_id()); entry != nullptr) {
     entry->mu.Lock();
     if (entry->ready && !entry->persistent.load() && !entry->dead.load()) {
       // In memory only: nothing to wait for (no store), so on this thread.
       entry->mu.Unlock();
-      owed(SendEvent(req));
+      done(SendEvent(req));
+      AsyncCallEnded();
       return;
     }
-    if (TryDeliverAsync(entry, req.event(), owed)) return;
+    if (TryDeliverAsync(entry, req.event(), done)) return;
   }
-  auto run = std::make_shared<SendEventDone>(std::move(owed));
-  if (!blocking_.Post([this, req, run] { (*run)(SendEvent(req)); })) {
+  auto run = std::make_shared<SendEventDone>(std::move(done));
+  if (!blocking_.Post([this, req, run] {
+        (*run)(SendEvent(req));
+        AsyncCallEnded();
+      })) {
     (*run)(absl::UnavailableError("session-engine is stopping"));
+    AsyncCallEnded();
   }
+}
+
+void Engine::AsyncCallEnded() {
+  absl::MutexLock l(&async_mu_);
+  if (--async_owed_ == 0) async_cv_.SignalAll();
 }
 
 bool Engine::TryDeliverAsync(const std::shared_ptr<SessionEntry>& entry, const ev::Event& event,
@@ -330,6 +335,7 @@ bool Engine::TryDeliverAsync(const std::shared_ptr<SessionEntry>& entry, const e
     sv1::SendEventResponse resp;
     resp.set_duplicate(true);
     done(resp);
+    AsyncCallEnded();
     return true;
   }
   ev::LogEntry log_entry;
@@ -340,6 +346,7 @@ bool Engine::TryDeliverAsync(const std::shared_ptr<SessionEntry>& entry, const e
   entry->mu.Unlock();
   if (!begun.ok()) {
     done(begun);
+    AsyncCallEnded();
     return true;
   }
   store_.AppendAsync(
@@ -357,14 +364,15 @@ bool Engine::TryDeliverAsync(const std::shared_ptr<SessionEntry>& entry, const e
                                   [this, entry, log_entry] { ApplyEntry(entry->worker, entry, log_entry); });
           }
         }
-        if (!seq.ok()) {
+        if (seq.ok()) {
+          sv1::SendEventResponse resp;
+          resp.set_seq(*seq);
+          done(resp);  // the answer first; then the event is applied, here if its worker is idle
+          workers_.Help(entry->worker);
+        } else {
           done(seq.status());
-          return;
         }
-        sv1::SendEventResponse resp;
-        resp.set_seq(*seq);
-        done(resp);  // the answer first; then the event is applied, here if its worker is idle
-        workers_.Help(entry->worker);
+        AsyncCallEnded();  // last: Stop may destroy the engine once none is owed
       });
   return true;
 }

@@ -181,6 +181,8 @@ class Engine final : private NodeLease::Listener, private WorkerPool::Handler {
   // go) otherwise.
   bool TryDeliverAsync(const std::shared_ptr<SessionEntry>& entry, const event::v1::Event& event,
                        SendEventDone& done) ABSL_UNLOCK_FUNCTION(entry->mu);
+  // A SendEventAsync call has given its answer and touches the engine no more.
+  void AsyncCallEnded();
   // The session leaves memory unsaved (registry and worker).
   void Evict(const std::shared_ptr<SessionEntry>& entry);
   void DropSessions(bool persistent_only);
