@@ -6,6 +6,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/js/data_model_test_support.h"
 #include "common/testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -20,57 +21,6 @@ using ::testing::HasSubstr;
 using scxml::CodeKind;
 using scxml::CodeSpec;
 using scxml::DataModel;
-
-class FakeHost : public scxml::DataModelHost {
- public:
-  bool In(std::string_view state_id) override { return active.count(std::string(state_id)) > 0; }
-  int64_t NowMs() override { return now_ms; }
-  std::set<std::string> active;
-  int64_t now_ms = 1'700'000'000'123;
-};
-
-// Builds a document's code list: each Add returns the id.
-class Code {
- public:
-  uint32_t Cond(std::string text) { return Add(CodeKind::kCondition, std::move(text)); }
-  uint32_t Expr(std::string text) { return Add(CodeKind::kExpression, std::move(text)); }
-  uint32_t Loc(std::string text) { return Add(CodeKind::kLocation, std::move(text)); }
-  uint32_t Script(std::string text) { return Add(CodeKind::kScript, std::move(text)); }
-  uint32_t Add(CodeKind kind, std::string text) {
-    uint32_t id = static_cast<uint32_t>(specs.size());
-    specs.push_back({id, kind, std::move(text), "doc.scxml:" + std::to_string(id + 1) + ":1"});
-    return id;
-  }
-  std::vector<CodeSpec> specs;
-};
-
-class EcmascriptDataModelTest : public ::testing::Test {
- protected:
-  // Compiles `code` and creates + inits a data model.
-  std::unique_ptr<DataModel> Make(const Code& code, scxml::DataModelLimits limits = {},
-                                  uint64_t seed = 42) {
-    auto compiled = factory_.Compile(code.specs);
-    EXPECT_THAT(compiled, IsOk());
-    compiled_ = *compiled;
-    auto dm = factory_.Create(compiled_, &host_, limits);
-    EXPECT_THAT(dm, IsOk());
-    EXPECT_THAT((*dm)->Init("sess-1", "machine", R"({"scxml":{"location":"#_scxml_sess-1"}})", seed),
-                IsOk());
-    return std::move(*dm);
-  }
-
-  std::unique_ptr<DataModel> Fresh(scxml::DataModelLimits limits = {}, uint64_t seed = 42) {
-    auto dm = factory_.Create(compiled_, &host_, limits);
-    EXPECT_THAT(dm, IsOk());
-    EXPECT_THAT((*dm)->Init("sess-1", "machine", R"({"scxml":{"location":"#_scxml_sess-1"}})", seed),
-                IsOk());
-    return std::move(*dm);
-  }
-
-  EcmascriptDataModelFactory factory_;
-  std::shared_ptr<const scxml::CompiledCode> compiled_;
-  FakeHost host_;
-};
 
 // ---- Compile ----
 
