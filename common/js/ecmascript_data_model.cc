@@ -6,6 +6,7 @@
 #include <cstring>
 #include <initializer_list>
 #include <limits>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -14,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/base/check.h"
 #include "common/base/status_macros.h"
+#include "common/js/content_function.h"
 #include "common/js/duktape_internal.h"
 #include "common/js/prng.h"
 #include "common/js/snapshot.h"
@@ -27,6 +29,8 @@ namespace {
 
 using scxml::CodeKind;
 using scxml::CodeSpec;
+using scxml::ContentNode;
+using scxml::ContentResult;
 using scxml::DataModelHost;
 using scxml::DataModelLimits;
 using scxml::EventFields;
@@ -148,18 +152,6 @@ std::string_view TrimExpression(std::string_view text) {
   return std::string_view(t.data(), t.size());
 }
 
-// A name that does not occur in any of `texts` (so it shadows nothing they
-// refer to), for the parameter or temporary of generated functions.
-std::string FreshName(std::initializer_list<std::string_view> texts) {
-  std::string name = "$orch_v";
-  for (;;) {
-    bool clash = false;
-    for (std::string_view t : texts) clash = clash || t.find(name) != std::string_view::npos;
-    if (!clash) return name;
-    name.push_back('_');
-  }
-}
-
 // Whether `text` (an expression, or a location) may be compiled into a fused
 // assignment `function(){"use strict"; var t = (expr); (loc) = t;}` (one call
 // instead of two; see docs/design/js-data-model.md, "<assign> in one call").
@@ -243,7 +235,7 @@ absl::Status CompileSpec(duk_context* ctx, CompiledSpec& out) {
     case CodeKind::kCondition:
     case CodeKind::kExpression: {
       out.trimmed = std::string(TrimExpression(out.text));
-      out.fusable = out.kind == CodeKind::kExpression && FusableText(out.trimmed, false);
+      out.fusable = FusableText(out.trimmed, false);
       ASSIGN_OR_RETURN(out.code, CompileToBytecode(ctx, absl::StrCat("(", Av(TrimExpression(out.text)), "\n)"),
                                                    out.where, 0));
       return absl::OkStatus();
@@ -594,6 +586,45 @@ class EcmascriptDataModel final : public scxml::DataModel {
     });
   }
 
+  // Content runs (docs/design/js-data-model.md, "Content runs in one
+  // call"): the run's function (content_function.h), compiled in this worker
+  // heap on first use, called once.
+  ContentResult RunContent(uint32_t run, const std::vector<ContentNode>& nodes) override {
+    ContentResult result;
+    if (ctx_ == nullptr || !initialized_ || nodes.empty()) return result;
+    if (run < templates_->runs.size() && templates_->runs[run] == kRunRefused) return result;
+    bool ran = false;
+    uint32_t failed_op = 0;
+    absl::Status status = Call(OpWhere(nodes, 0), [&](duk_context* ctx) -> absl::Status {
+      void* func = ContentFunction(ctx, run, nodes);
+      if (func == nullptr) return absl::OkStatus();
+      ran = true;
+      PushTemplate(ctx, func);
+      duk_push_global_object(ctx);  // `this`, as in the program form
+      duk_push_heapptr(ctx, templates_->functions[templates_->content_helpers]);
+      duk_push_heapptr(ctx, templates_->functions[templates_->content_helpers + 1]);
+      duk_call_method(ctx, 2);
+      if (duk_is_undefined(ctx, -1)) return absl::OkStatus();
+      // [op] (not an array) or [op, error]
+      duk_get_prop_index(ctx, -1, 0);
+      failed_op = static_cast<uint32_t>(duk_get_uint(ctx, -1));
+      duk_pop(ctx);
+      if (duk_get_length(ctx, -1) < 2) return absl::InvalidArgumentError("<foreach> array is not an array");
+      duk_get_prop_index(ctx, -1, 1);
+      const std::string message = duk_safe_to_string(ctx, -1);
+      return ErrorStatus(OpWhere(nodes, failed_op), message);
+    });
+    if (!ran) return result;
+    if (status.ok()) {
+      result.outcome = ContentResult::Outcome::kDone;
+    } else {
+      result.outcome = ContentResult::Outcome::kFailed;
+      result.failed_op = failed_op;
+      result.status = std::move(status);
+    }
+    return result;
+  }
+
   absl::StatusOr<std::string> Serialize() override {
     if (!initialized_) return absl::FailedPreconditionError("Serialize before Init");
     std::string out;
@@ -820,6 +851,121 @@ class EcmascriptDataModel final : public scxml::DataModel {
     return 1;
   }
 
+  static constexpr int64_t kRunRefused = -1;
+  static constexpr int64_t kRunUnknown = -2;
+
+  // The function of content run `run`, or null when the run cannot be
+  // fused (some text is not FusableText, or the function does not compile
+  // in strict mode); either is remembered per worker heap.
+  void* ContentFunction(duk_context* ctx, uint32_t run, const std::vector<ContentNode>& nodes) {
+    std::vector<int64_t>& runs = templates_->runs;
+    if (run >= runs.size()) runs.resize(run + 1, kRunUnknown);
+    if (runs[run] >= 0) return templates_->functions[runs[run]];
+    if (runs[run] == kRunRefused) return nullptr;
+    runs[run] = kRunRefused;
+    std::optional<std::string> source = ContentFunctionSource(
+        nodes, [&](uint32_t id, CodeUse use) -> std::optional<std::string_view> {
+          if (id >= code_->specs.size()) return std::nullopt;
+          const CompiledSpec& spec = code_->specs[id];
+          if (!spec.error.empty()) return std::nullopt;
+          const bool location = spec.kind == CodeKind::kLocation;
+          switch (use) {
+            case CodeUse::kValue:
+              if (location || spec.kind == CodeKind::kScript || !spec.fusable) return std::nullopt;
+              break;
+            case CodeUse::kLocation:
+              if (!location || !spec.fusable) return std::nullopt;
+              break;
+            case CodeUse::kVariable:
+              if (!location || !spec.identifier || spec.read_only) return std::nullopt;
+              break;
+          }
+          return std::string_view(spec.trimmed);
+        });
+    if (!source.has_value()) return nullptr;
+    ChargeWorker charge(worker_->hooks());
+    if (templates_->content_helpers < 0) {
+      const size_t copy = templates_->AddSlot();
+      duk_push_c_function(ctx, &EcmascriptDataModel::CopyIfArray, 1);
+      duk_freeze(ctx, -1);
+      worker_->KeepTemplate(ctx, templates_, copy);
+      duk_pop(ctx);
+      const size_t declare = templates_->AddSlot();
+      duk_push_c_function(ctx, &EcmascriptDataModel::DeclareVariables, DUK_VARARGS);
+      duk_freeze(ctx, -1);
+      worker_->KeepTemplate(ctx, templates_, declare);
+      duk_pop(ctx);
+      templates_->content_helpers = static_cast<int64_t>(copy);
+    }
+    const std::string_view where = OpWhere(nodes, 0);
+    duk_push_lstring(ctx, where.data(), where.size());
+    if (duk_pcompile_lstring_filename(ctx, DUK_COMPILE_FUNCTION, source->data(), source->size()) != 0) {
+      duk_pop(ctx);
+      return nullptr;
+    }
+    const size_t slot = templates_->AddSlot();
+    worker_->KeepTemplate(ctx, templates_, slot);
+    duk_pop(ctx);
+    runs[run] = static_cast<int64_t>(slot);
+    return templates_->functions[slot];
+  }
+
+  // The copy helper of content functions: what ForeachBegin iterates over.
+  static duk_ret_t CopyIfArray(duk_context* ctx) {
+    if (!duk_is_array(ctx, 0)) return 0;
+    orch_duk_push_array_copy(ctx, 0, static_cast<duk_uint32_t>(duk_get_length(ctx, 0)));
+    return 1;
+  }
+
+  // The declare helper of content functions: what ForeachStep declares.
+  static duk_ret_t DeclareVariables(duk_context* ctx) {
+    const duk_idx_t n = duk_get_top(ctx);
+    duk_push_global_object(ctx);
+    for (duk_idx_t i = 0; i < n; ++i) {
+      duk_dup(ctx, i);
+      EnsureVariableKey(ctx, n);
+      duk_pop(ctx);
+    }
+    return 0;
+  }
+
+  // The code `where` whose message prefix an operation's error carries (the
+  // one its own call would use).
+  std::string_view OpWhere(const std::vector<ContentNode>& nodes, uint32_t op) const {
+    std::string_view found;
+    FindOp(nodes, op, &found);
+    return found;
+  }
+  bool FindOp(const std::vector<ContentNode>& nodes, uint32_t op, std::string_view* where) const {
+    for (const ContentNode& n : nodes) {
+      uint32_t code = kNoCode;
+      switch (n.kind) {
+        case ContentNode::Kind::kAssign:
+          if (n.op == op) code = n.location;
+          break;
+        case ContentNode::Kind::kIf:
+          for (const ContentNode::Branch& b : n.branches) {
+            if (b.cond != kNoCode && b.op == op) {
+              code = b.cond;
+              break;
+            }
+            if (FindOp(b.body, op, where)) return true;
+          }
+          break;
+        case ContentNode::Kind::kForeach:
+          if (n.op == op) code = n.expr;
+          if (n.step_op == op) code = n.item;
+          if (code == kNoCode && FindOp(n.body, op, where)) return true;
+          break;
+      }
+      if (code != kNoCode) {
+        *where = Where(code);
+        return true;
+      }
+    }
+    return false;
+  }
+
   // Pushes the interned name of plain-identifier location `id` (`name`),
   // kept per worker heap, and returns it.
   void* PushName(duk_context* ctx, uint32_t id, std::string_view name) {
@@ -998,22 +1144,25 @@ class EcmascriptDataModel final : public scxml::DataModel {
           return 0;
         },
         &frame, 0, 1);
-    if (rc != DUK_EXEC_SUCCESS) {
-      std::string message = duk_safe_to_string(ctx_, -1);
-      if (session_.timed_out) {
-        frame.status = absl::DeadlineExceededError(
-            absl::StrCat(Av(where), ": execution budget of ", limits_.max_work_per_call,
-                         " instructions used up (", message, ")"));
-      } else if (hooks.refused) {
-        frame.status = absl::ResourceExhaustedError(
-            absl::StrCat(Av(where), ": memory cap of ", limits_.max_memory_bytes,
-                         " bytes reached (", message, ")"));
-      } else {
-        frame.status = absl::InvalidArgumentError(absl::StrCat(Av(where), ": ", message));
-      }
-    }
+    if (rc != DUK_EXEC_SUCCESS) frame.status = ErrorStatus(where, duk_safe_to_string(ctx_, -1));
     duk_pop(ctx_);
     return frame.status;
+  }
+
+  // The status of a JavaScript error `message` thrown in the current call
+  // (Call), its message prefixed with `where`.
+  absl::Status ErrorStatus(std::string_view where, const std::string& message) const {
+    if (session_.timed_out) {
+      return absl::DeadlineExceededError(absl::StrCat(Av(where), ": execution budget of ",
+                                                      limits_.max_work_per_call,
+                                                      " instructions used up (", message, ")"));
+    }
+    if (worker_->hooks().refused) {
+      return absl::ResourceExhaustedError(absl::StrCat(Av(where), ": memory cap of ",
+                                                       limits_.max_memory_bytes, " bytes reached (",
+                                                       message, ")"));
+    }
+    return absl::InvalidArgumentError(absl::StrCat(Av(where), ": ", message));
   }
 
 

@@ -784,8 +784,23 @@ void Interpreter::RaiseError(std::string_view name, const std::string& message, 
 }
 
 bool Interpreter::Execute(const Block& block) {
-  for (const ExecNode& n : block) {
+  for (size_t i = 0; i < block.size();) {
+    const ExecNode& n = block[i];
+    if (n.run != kNoCode) {
+      const ContentRun& run = doc_->content_runs[n.run];
+      ContentResult r = dm_->RunContent(n.run, run.nodes);
+      if (r.outcome == ContentResult::Outcome::kFailed) {
+        const ContentRun::Op& op = run.ops[r.failed_op < run.ops.size() ? r.failed_op : 0];
+        RaiseError("error.execution", absl::StrCat(op.where, ": ", op.tag, ": ", r.status.message()));
+        return false;
+      }
+      if (r.outcome == ContentResult::Outcome::kDone) {
+        i += n.run_length;
+        continue;
+      }
+    }
     if (!ExecuteNode(n)) return false;
+    ++i;
   }
   return true;
 }
