@@ -368,6 +368,35 @@ TEST_F(EcmascriptDataModelTest, PendingEventSerializesLikeABuiltOne) {
 
 // The fast JSON path (event data, DeclareData, AssignValue) gives exactly what
 // JSON.parse gives, and leaves everything else to it.
+// indexOf/lastIndexOf without fromIndex take the dense-array fast path
+// (ORCH_DUK_INDEXOF_FAST_PATH); with fromIndex they take Duktape's generic
+// loop. Both must agree on every kind of array and element.
+TEST_F(EcmascriptDataModelTest, IndexOfFastPathMatchesTheGenericPath) {
+  Code code;
+  uint32_t mismatches = code.Expr(
+      "(function () {"
+      "  var o = {}, holes = [1, , 3], longer = [1, 2], sparse = [];"
+      "  longer.length = 5; sparse[100] = 'x';"
+      "  var arrays = [[], [1, 2, 3, 2], ['a', 'b', 'a'], [NaN, 0, -0, '0', null, undefined, o, false],"
+      "                holes, longer, sparse, Object.freeze([1, 1]), [o, [o]]];"
+      "  var needles = [1, 2, 3, 'a', 'b', 'c', NaN, 0, -0, '0', null, undefined, o, false, 'x', [o]];"
+      "  var bad = [];"
+      "  arrays.forEach(function (a, i) {"
+      "    needles.forEach(function (x, j) {"
+      "      if (a.indexOf(x) !== a.indexOf(x, 0)) bad.push('indexOf ' + i + ' ' + j);"
+      "      if (a.lastIndexOf(x) !== a.lastIndexOf(x, a.length - 1)) bad.push('lastIndexOf ' + i + ' ' + j);"
+      "    });"
+      "  });"
+      "  return bad;"
+      "})()");
+  uint32_t results = code.Expr(
+      "[[1, 2, 3, 2].indexOf(2), [1, 2, 3, 2].lastIndexOf(2), [NaN].indexOf(NaN), [-0].indexOf(0),"
+      " [1, , 3].indexOf(undefined), [1, , 3].indexOf(3), Array.prototype.indexOf.call('abc', 'b')]");
+  auto dm = Make(code);
+  EXPECT_THAT(dm->EvalValue(mismatches), IsOkAndHolds("[]"));
+  EXPECT_THAT(dm->EvalValue(results), IsOkAndHolds("[1,3,-1,0,-1,2,1]"));
+}
+
 TEST_F(EcmascriptDataModelTest, JsonFastPathMatchesJsonParse) {
   Code code;
   uint32_t loc = code.Loc("v");
