@@ -131,6 +131,30 @@ std::string FreshName(const std::vector<std::string_view>& texts) {
   }
 }
 
+uint32_t OperationCode(const std::vector<scxml::ContentNode>& nodes, uint32_t op) {
+  constexpr uint32_t kNoCode = scxml::DataModel::kNoCode;
+  for (const ContentNode& n : nodes) {
+    uint32_t found = kNoCode;
+    switch (n.kind) {
+      case ContentNode::Kind::kAssign:
+        if (n.op == op) return n.location;
+        break;
+      case ContentNode::Kind::kIf:
+        for (const ContentNode::Branch& b : n.branches) {
+          if (b.cond != kNoCode && b.op == op) return b.cond;
+          if ((found = OperationCode(b.body, op)) != kNoCode) return found;
+        }
+        break;
+      case ContentNode::Kind::kForeach:
+        if (n.op == op) return n.expr;
+        if (n.step_op == op) return n.item;
+        if ((found = OperationCode(n.body, op)) != kNoCode) return found;
+        break;
+    }
+  }
+  return kNoCode;
+}
+
 std::optional<std::string> ContentFunctionSource(const std::vector<scxml::ContentNode>& nodes,
                                                  const CodeLookup& lookup) {
   SourceBuilder b(lookup);

@@ -43,6 +43,11 @@ using CodeLookup = std::function<std::optional<std::string_view>(uint32_t id, Co
 std::optional<std::string> ContentFunctionSource(const std::vector<scxml::ContentNode>& nodes,
                                                  const CodeLookup& lookup);
 
+// The code whose `where` prefixes the messages of operation `op` of
+// `nodes`, as the operation's own call would (assign: the location; if: the
+// condition; foreach: the array, then the item), or kNoCode.
+uint32_t OperationCode(const std::vector<scxml::ContentNode>& nodes, uint32_t op);
+
 // A name that does not occur in any of `texts` (so it shadows nothing they
 // refer to), for the parameters and temporaries of generated functions.
 std::string FreshName(const std::vector<std::string_view>& texts);

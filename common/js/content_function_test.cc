@@ -287,5 +287,18 @@ TEST(ContentFunctionSourceTest, NamesOfOursAvoidTheTexts) {
             std::nullopt);
 }
 
+TEST(ContentFunctionSourceTest, OperationCodeIsWhatTheOperationsOwnCallNames) {
+  // assign(loc 0 <- 1); if (cond 2) { assign(loc 3 <- 4) } else if (cond 5) {};
+  // foreach (array 6, item 7, index 8) { assign(loc 9 <- 10) }
+  std::vector<ContentNode> nodes = Numbered({
+      Assign(0, 1),
+      If({{2, {Assign(3, 4)}}, {5, {}}}),
+      Foreach(6, 7, 8, {Assign(9, 10)}),
+  });
+  const std::vector<uint32_t> expected = {0, 2, 3, 5, 6, 7, 9};
+  for (uint32_t op = 0; op < expected.size(); ++op) EXPECT_EQ(OperationCode(nodes, op), expected[op]) << op;
+  EXPECT_EQ(OperationCode(nodes, 7), DataModel::kNoCode);
+}
+
 }  // namespace
 }  // namespace orch::js

@@ -929,41 +929,9 @@ class EcmascriptDataModel final : public scxml::DataModel {
     return 0;
   }
 
-  // The code `where` whose message prefix an operation's error carries (the
-  // one its own call would use).
+  // The `where` that prefixes the messages of operation `op` of `nodes`.
   std::string_view OpWhere(const std::vector<ContentNode>& nodes, uint32_t op) const {
-    std::string_view found;
-    FindOp(nodes, op, &found);
-    return found;
-  }
-  bool FindOp(const std::vector<ContentNode>& nodes, uint32_t op, std::string_view* where) const {
-    for (const ContentNode& n : nodes) {
-      uint32_t code = kNoCode;
-      switch (n.kind) {
-        case ContentNode::Kind::kAssign:
-          if (n.op == op) code = n.location;
-          break;
-        case ContentNode::Kind::kIf:
-          for (const ContentNode::Branch& b : n.branches) {
-            if (b.cond != kNoCode && b.op == op) {
-              code = b.cond;
-              break;
-            }
-            if (FindOp(b.body, op, where)) return true;
-          }
-          break;
-        case ContentNode::Kind::kForeach:
-          if (n.op == op) code = n.expr;
-          if (n.step_op == op) code = n.item;
-          if (code == kNoCode && FindOp(n.body, op, where)) return true;
-          break;
-      }
-      if (code != kNoCode) {
-        *where = Where(code);
-        return true;
-      }
-    }
-    return false;
+    return Where(OperationCode(nodes, op));
   }
 
   // Pushes the interned name of plain-identifier location `id` (`name`),
