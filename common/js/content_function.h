@@ -2,7 +2,7 @@
 
 // The JavaScript source of a content run (scxml::ContentNode, data_model.h)
 // as one strict function, so that the ECMAScript data model runs the run in
-// one call (docs/design/js-data-model.md, "Content runs in one call").
+// one call (README.md, "Content runs in one call").
 //
 //   auto source = ContentFunctionSource(nodes, lookup);
 //   // compile with DUK_COMPILE_FUNCTION, then call it with `this` = the

@@ -586,9 +586,9 @@ class EcmascriptDataModel final : public scxml::DataModel {
     });
   }
 
-  // Content runs (docs/design/js-data-model.md, "Content runs in one
-  // call"): the run's function (content_function.h), compiled in this worker
-  // heap on first use, called once.
+  // Content runs (README.md, "Content runs in one call"): the run's
+  // function (content_function.h), compiled in this worker heap on first
+  // use, called once.
   ContentResult RunContent(uint32_t run, const std::vector<ContentNode>& nodes) override {
     ContentResult result;
     if (ctx_ == nullptr || !initialized_ || nodes.empty()) return result;
