@@ -132,7 +132,7 @@ struct CompiledSpec {
   std::string assign;  // locations: bytecode of function(v) { "use strict"; (loc) = v; }
   bool identifier = false;  // locations: a plain variable name
   bool read_only = false;   // locations: a system variable (_event, ...)
-  bool fusable = false;     // may be part of a fused assignment (FusableText)
+  bool fusable = false;     // may be part of a fused assignment or a content run (FusableText)
   std::string trimmed;      // TrimExpression(text)
 };
 
@@ -591,7 +591,9 @@ class EcmascriptDataModel final : public scxml::DataModel {
   // use, called once.
   ContentResult RunContent(uint32_t run, const std::vector<ContentNode>& nodes) override {
     ContentResult result;
-    if (ctx_ == nullptr || !initialized_ || nodes.empty()) return result;
+    // Misuse (another thread, before Init) is left to the elements' calls,
+    // which report it.
+    if (ctx_ == nullptr || !initialized_ || nodes.empty() || !worker_->OnOwnerThread()) return result;
     if (run < templates_->runs.size() && templates_->runs[run] == kRunRefused) return result;
     bool ran = false;
     uint32_t failed_op = 0;
