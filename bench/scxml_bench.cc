@@ -413,11 +413,11 @@ int Trace(size_t n) {
 // call and the time spent in it; the rest is the interpreter's own.
 enum Op { kInit, kDeclareData, kDeclareDataExpr, kEvalCondition, kEvalValue, kEvalString, kAssign,
           kAssignValue, kExecute, kSetEvent, kForeachBegin, kForeachStep, kForeachEnd, kSerialize,
-          kRestore, kOpCount };
+          kRestore, kRunContent, kOpCount };
 constexpr const char* kOpNames[kOpCount] = {
     "Init", "DeclareData", "DeclareDataExpr", "EvalCondition", "EvalValue", "EvalString", "Assign",
     "AssignValue", "Execute", "SetEvent", "ForeachBegin", "ForeachStep", "ForeachEnd", "Serialize",
-    "Restore"};
+    "Restore", "RunContent"};
 
 struct OpStats {
   uint64_t calls[kOpCount] = {};
@@ -507,6 +507,11 @@ class CountingDataModel final : public orch::scxml::DataModel {
   absl::Status Restore(std::string_view bytes) override {
     Timed t(stats_, kRestore);
     return inner_->Restore(bytes);
+  }
+  orch::scxml::ContentResult RunContent(uint32_t run,
+                                        const std::vector<orch::scxml::ContentNode>& nodes) override {
+    Timed t(stats_, kRunContent);
+    return inner_->RunContent(run, nodes);
   }
   size_t MemoryBytes() const override { return inner_->MemoryBytes(); }
 

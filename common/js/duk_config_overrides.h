@@ -152,6 +152,40 @@ double orch_js_random_double(void *udata);
   } \
   (void) 0
 
+/* ---- Array.prototype.indexOf / lastIndexOf without fromIndex on a dense array ----
+ * Expanded by the build's patch in duk_bi_array_prototype_indexof_shared(),
+ * right after its declarations. When
+ * `this` is an Array whose elements all sit in its array part (no holes up
+ * to length) and only searchElement is given, the elements are compared in
+ * place with ===, which is what the generic loop does through [[Get]] (an
+ * array part holds plain values: no getters, nothing inherited). A hole
+ * sends the call to the generic path, with nothing done yet (=== has no
+ * side effects). */
+#define ORCH_DUK_INDEXOF_FAST_PATH \
+  if (duk_get_top(thr) == 1 && DUK_TVAL_IS_OBJECT(DUK_GET_THIS_TVAL_PTR(thr))) { \
+    duk_hobject *orch_o_ = DUK_TVAL_GET_OBJECT(DUK_GET_THIS_TVAL_PTR(thr)); \
+    if (DUK_HOBJECT_HAS_EXOTIC_ARRAY(orch_o_) && DUK_HOBJECT_HAS_ARRAY_PART(orch_o_)) { \
+      duk_uint32_t orch_len_ = ((duk_harray *) orch_o_)->length; \
+      if (orch_len_ <= DUK_HOBJECT_GET_ASIZE(orch_o_)) { \
+        duk_tval *orch_items_ = DUK_HOBJECT_A_GET_BASE(thr->heap, orch_o_); \
+        duk_tval *orch_needle_ = DUK_GET_TVAL_POSIDX(thr, 0); \
+        duk_uint32_t orch_n_; \
+        for (orch_n_ = 0; orch_n_ < orch_len_; orch_n_++) { \
+          duk_uint32_t orch_i_ = idx_step > 0 ? orch_n_ : orch_len_ - 1 - orch_n_; \
+          if (DUK_TVAL_IS_UNUSED(orch_items_ + orch_i_)) break; \
+          if (duk_js_strict_equals(orch_needle_, orch_items_ + orch_i_)) { \
+            duk_push_uint(thr, orch_i_); \
+            return 1; \
+          } \
+        } \
+        if (orch_n_ == orch_len_) { \
+          duk_push_int(thr, -1); \
+          return 1; \
+        } \
+      } \
+    } \
+  }
+
 /* ---- Per-session recursion bound (DataModelLimits::max_call_depth) ---- */
 #undef DUK_USE_CALLSTACK_LIMIT
 #define DUK_USE_CALLSTACK_LIMIT \

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <initializer_list>
 #include <limits>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -14,6 +15,8 @@
 #include "absl/strings/str_cat.h"
 #include "common/base/check.h"
 #include "common/base/status_macros.h"
+#include "common/js/code_text.h"
+#include "common/js/content_function.h"
 #include "common/js/duktape_internal.h"
 #include "common/js/prng.h"
 #include "common/js/snapshot.h"
@@ -27,6 +30,8 @@ namespace {
 
 using scxml::CodeKind;
 using scxml::CodeSpec;
+using scxml::ContentNode;
+using scxml::ContentResult;
 using scxml::DataModelHost;
 using scxml::DataModelLimits;
 using scxml::EventFields;
@@ -128,7 +133,7 @@ struct CompiledSpec {
   std::string assign;  // locations: bytecode of function(v) { "use strict"; (loc) = v; }
   bool identifier = false;  // locations: a plain variable name
   bool read_only = false;   // locations: a system variable (_event, ...)
-  bool fusable = false;     // may be part of a fused assignment (FusableText)
+  bool fusable = false;     // may be part of a fused assignment or a content run (FusableText)
   std::string trimmed;      // TrimExpression(text)
 };
 
@@ -136,90 +141,6 @@ class EcmascriptCompiledCode final : public scxml::CompiledCode {
  public:
   std::vector<CompiledSpec> specs;
 };
-
-std::string_view TrimExpression(std::string_view text) {
-  absl::string_view t = absl::StripAsciiWhitespace(absl::string_view(text.data(), text.size()));
-  // expr="new Foo();" is common in documents: a trailing ';' is not part of
-  // the expression.
-  while (!t.empty() && t.back() == ';') {
-    t.remove_suffix(1);
-    t = absl::StripTrailingAsciiWhitespace(t);
-  }
-  return std::string_view(t.data(), t.size());
-}
-
-// A name that does not occur in any of `texts` (so it shadows nothing they
-// refer to), for the parameter or temporary of generated functions.
-std::string FreshName(std::initializer_list<std::string_view> texts) {
-  std::string name = "$orch_v";
-  for (;;) {
-    bool clash = false;
-    for (std::string_view t : texts) clash = clash || t.find(name) != std::string_view::npos;
-    if (!clash) return name;
-    name.push_back('_');
-  }
-}
-
-// Whether `text` (an expression, or a location) may be compiled into a fused
-// assignment `function(){"use strict"; var t = (expr); (loc) = t;}` (one call
-// instead of two; see docs/design/js-data-model.md, "<assign> in one call").
-// The expression then runs in strict mode inside a function instead of as a
-// sloppy program, so anything
-// where that could differ is refused (conservatively, by looking at the
-// text, string literals included): function literals (they would be strict
-// closures), object literals (getters), `arguments`, `eval`, `this` in a
-// location, assignments, ++/--, `delete`, `with`, `;`, comments and regular
-// expressions (any '/'), template literals, unbalanced brackets. Refused
-// texts take the two-call path; so does anything that does not compile.
-bool FusableText(std::string_view t, bool location) {
-  if (t.empty()) return false;
-  for (std::string_view word : {"function", "arguments", "eval", "delete", "with", "yield"}) {
-    if (t.find(word) != std::string_view::npos) return false;
-  }
-  if (location && t.find("this") != std::string_view::npos) return false;
-  int depth = 0;
-  for (size_t i = 0; i < t.size(); ++i) {
-    char c = t[i];
-    switch (c) {
-      case ';': case '/': case '`': case '{': case '}': case '\\':
-        return false;
-      case '\'': case '"': {
-        size_t j = i + 1;
-        while (j < t.size() && t[j] != c) {
-          if (t[j] == '\\' || t[j] == '\n') return false;
-          ++j;
-        }
-        if (j >= t.size()) return false;
-        i = j;
-        break;
-      }
-      case '(': case '[':
-        ++depth;
-        break;
-      case ')': case ']':
-        if (--depth < 0) return false;
-        break;
-      case '+': case '-':
-        if (i + 1 < t.size() && t[i + 1] == c) return false;
-        break;
-      case '=': {
-        // Only ==, ===, !=, !==, <=, >= (not <<=, >>=, >>>=, +=, ...).
-        char prev = i > 0 ? t[i - 1] : ' ';
-        char next = i + 1 < t.size() ? t[i + 1] : ' ';
-        if (next == '=') {
-          i += (i + 2 < t.size() && t[i + 2] == '=') ? 2 : 1;
-          break;
-        }
-        if (prev == '!' || prev == '=') break;
-        if ((prev == '<' || prev == '>') && (i < 2 || (t[i - 2] != '<' && t[i - 2] != '>'))) break;
-        return false;
-      }
-      default:
-        break;
-    }
-  }
-  return depth == 0;
-}
 
 // Compiles `source` and returns its bytecode, or the engine's message.
 absl::StatusOr<std::string> CompileToBytecode(duk_context* ctx, std::string_view source,
@@ -243,7 +164,7 @@ absl::Status CompileSpec(duk_context* ctx, CompiledSpec& out) {
     case CodeKind::kCondition:
     case CodeKind::kExpression: {
       out.trimmed = std::string(TrimExpression(out.text));
-      out.fusable = out.kind == CodeKind::kExpression && FusableText(out.trimmed, false);
+      out.fusable = FusableText(out.trimmed, false);
       ASSIGN_OR_RETURN(out.code, CompileToBytecode(ctx, absl::StrCat("(", Av(TrimExpression(out.text)), "\n)"),
                                                    out.where, 0));
       return absl::OkStatus();
@@ -594,6 +515,47 @@ class EcmascriptDataModel final : public scxml::DataModel {
     });
   }
 
+  // Content runs (README.md, "Content runs in one call"): the run's
+  // function (content_function.h), compiled in this worker heap on first
+  // use, called once.
+  ContentResult RunContent(uint32_t run, const std::vector<ContentNode>& nodes) override {
+    ContentResult result;
+    // Misuse (another thread, before Init) is left to the elements' calls,
+    // which report it.
+    if (ctx_ == nullptr || !initialized_ || nodes.empty() || !worker_->OnOwnerThread()) return result;
+    if (run < templates_->runs.size() && templates_->runs[run] == kRunRefused) return result;
+    bool ran = false;
+    uint32_t failed_op = 0;
+    absl::Status status = Call(OpWhere(nodes, 0), [&](duk_context* ctx) -> absl::Status {
+      void* func = ContentFunction(ctx, run, nodes);
+      if (func == nullptr) return absl::OkStatus();
+      ran = true;
+      PushTemplate(ctx, func);
+      duk_push_global_object(ctx);  // `this`, as in the program form
+      duk_push_heapptr(ctx, templates_->functions[templates_->content_helpers]);
+      duk_push_heapptr(ctx, templates_->functions[templates_->content_helpers + 1]);
+      duk_call_method(ctx, 2);
+      if (duk_is_undefined(ctx, -1)) return absl::OkStatus();
+      // [op] (not an array) or [op, error]
+      duk_get_prop_index(ctx, -1, 0);
+      failed_op = static_cast<uint32_t>(duk_get_uint(ctx, -1));
+      duk_pop(ctx);
+      if (duk_get_length(ctx, -1) < 2) return absl::InvalidArgumentError("<foreach> array is not an array");
+      duk_get_prop_index(ctx, -1, 1);
+      const std::string message = duk_safe_to_string(ctx, -1);
+      return ErrorStatus(OpWhere(nodes, failed_op), message);
+    });
+    if (!ran) return result;
+    if (status.ok()) {
+      result.outcome = ContentResult::Outcome::kDone;
+    } else {
+      result.outcome = ContentResult::Outcome::kFailed;
+      result.failed_op = failed_op;
+      result.status = std::move(status);
+    }
+    return result;
+  }
+
   absl::StatusOr<std::string> Serialize() override {
     if (!initialized_) return absl::FailedPreconditionError("Serialize before Init");
     std::string out;
@@ -820,6 +782,89 @@ class EcmascriptDataModel final : public scxml::DataModel {
     return 1;
   }
 
+  static constexpr int64_t kRunRefused = -1;
+  static constexpr int64_t kRunUnknown = -2;
+
+  // The function of content run `run`, or null when the run cannot be
+  // fused (some text is not FusableText, or the function does not compile
+  // in strict mode); either is remembered per worker heap.
+  void* ContentFunction(duk_context* ctx, uint32_t run, const std::vector<ContentNode>& nodes) {
+    std::vector<int64_t>& runs = templates_->runs;
+    if (run >= runs.size()) runs.resize(run + 1, kRunUnknown);
+    if (runs[run] >= 0) return templates_->functions[runs[run]];
+    if (runs[run] == kRunRefused) return nullptr;
+    runs[run] = kRunRefused;
+    std::optional<std::string> source = ContentFunctionSource(
+        nodes, [&](uint32_t id, CodeUse use) -> std::optional<std::string_view> {
+          if (id >= code_->specs.size()) return std::nullopt;
+          const CompiledSpec& spec = code_->specs[id];
+          if (!spec.error.empty()) return std::nullopt;
+          const bool location = spec.kind == CodeKind::kLocation;
+          switch (use) {
+            case CodeUse::kValue:
+              if (location || spec.kind == CodeKind::kScript || !spec.fusable) return std::nullopt;
+              break;
+            case CodeUse::kLocation:
+              if (!location || !spec.fusable) return std::nullopt;
+              break;
+            case CodeUse::kVariable:
+              if (!location || !spec.identifier || spec.read_only) return std::nullopt;
+              break;
+          }
+          return std::string_view(spec.trimmed);
+        });
+    if (!source.has_value()) return nullptr;
+    ChargeWorker charge(worker_->hooks());
+    if (templates_->content_helpers < 0) {
+      const size_t copy = templates_->AddSlot();
+      duk_push_c_function(ctx, &EcmascriptDataModel::CopyIfArray, 1);
+      duk_freeze(ctx, -1);
+      worker_->KeepTemplate(ctx, templates_, copy);
+      duk_pop(ctx);
+      const size_t declare = templates_->AddSlot();
+      duk_push_c_function(ctx, &EcmascriptDataModel::DeclareVariables, DUK_VARARGS);
+      duk_freeze(ctx, -1);
+      worker_->KeepTemplate(ctx, templates_, declare);
+      duk_pop(ctx);
+      templates_->content_helpers = static_cast<int64_t>(copy);
+    }
+    const std::string_view where = OpWhere(nodes, 0);
+    duk_push_lstring(ctx, where.data(), where.size());
+    if (duk_pcompile_lstring_filename(ctx, DUK_COMPILE_FUNCTION, source->data(), source->size()) != 0) {
+      duk_pop(ctx);
+      return nullptr;
+    }
+    const size_t slot = templates_->AddSlot();
+    worker_->KeepTemplate(ctx, templates_, slot);
+    duk_pop(ctx);
+    runs[run] = static_cast<int64_t>(slot);
+    return templates_->functions[slot];
+  }
+
+  // The copy helper of content functions: what ForeachBegin iterates over.
+  static duk_ret_t CopyIfArray(duk_context* ctx) {
+    if (!duk_is_array(ctx, 0)) return 0;
+    orch_duk_push_array_copy(ctx, 0, static_cast<duk_uint32_t>(duk_get_length(ctx, 0)));
+    return 1;
+  }
+
+  // The declare helper of content functions: what ForeachStep declares.
+  static duk_ret_t DeclareVariables(duk_context* ctx) {
+    const duk_idx_t n = duk_get_top(ctx);
+    duk_push_global_object(ctx);
+    for (duk_idx_t i = 0; i < n; ++i) {
+      duk_dup(ctx, i);
+      EnsureVariableKey(ctx, n);
+      duk_pop(ctx);
+    }
+    return 0;
+  }
+
+  // The `where` that prefixes the messages of operation `op` of `nodes`.
+  std::string_view OpWhere(const std::vector<ContentNode>& nodes, uint32_t op) const {
+    return Where(OperationCode(nodes, op));
+  }
+
   // Pushes the interned name of plain-identifier location `id` (`name`),
   // kept per worker heap, and returns it.
   void* PushName(duk_context* ctx, uint32_t id, std::string_view name) {
@@ -998,22 +1043,25 @@ class EcmascriptDataModel final : public scxml::DataModel {
           return 0;
         },
         &frame, 0, 1);
-    if (rc != DUK_EXEC_SUCCESS) {
-      std::string message = duk_safe_to_string(ctx_, -1);
-      if (session_.timed_out) {
-        frame.status = absl::DeadlineExceededError(
-            absl::StrCat(Av(where), ": execution budget of ", limits_.max_work_per_call,
-                         " instructions used up (", message, ")"));
-      } else if (hooks.refused) {
-        frame.status = absl::ResourceExhaustedError(
-            absl::StrCat(Av(where), ": memory cap of ", limits_.max_memory_bytes,
-                         " bytes reached (", message, ")"));
-      } else {
-        frame.status = absl::InvalidArgumentError(absl::StrCat(Av(where), ": ", message));
-      }
-    }
+    if (rc != DUK_EXEC_SUCCESS) frame.status = ErrorStatus(where, duk_safe_to_string(ctx_, -1));
     duk_pop(ctx_);
     return frame.status;
+  }
+
+  // The status of a JavaScript error `message` thrown in the current call
+  // (Call), its message prefixed with `where`.
+  absl::Status ErrorStatus(std::string_view where, const std::string& message) const {
+    if (session_.timed_out) {
+      return absl::DeadlineExceededError(absl::StrCat(Av(where), ": execution budget of ",
+                                                      limits_.max_work_per_call,
+                                                      " instructions used up (", message, ")"));
+    }
+    if (worker_->hooks().refused) {
+      return absl::ResourceExhaustedError(absl::StrCat(Av(where), ": memory cap of ",
+                                                       limits_.max_memory_bytes, " bytes reached (",
+                                                       message, ")"));
+    }
+    return absl::InvalidArgumentError(absl::StrCat(Av(where), ": ", message));
   }
 
 
@@ -1033,95 +1081,7 @@ class EcmascriptDataModel final : public scxml::DataModel {
   bool event_accessor_ = false;          // `_event` is the getter: pending_ not built yet
 };
 
-constexpr const char* kReservedWords[] = {
-    "break",      "case",      "catch",   "class",     "const",   "continue",  "debugger",
-    "default",    "delete",    "do",      "else",      "enum",    "export",    "extends",
-    "false",      "finally",   "for",     "function",  "if",      "import",    "in",
-    "instanceof", "new",       "null",    "return",    "super",   "switch",    "this",
-    "throw",      "true",      "try",     "typeof",    "var",     "void",      "while",
-    "with",       "yield",     "let",     "static",    "implements", "interface", "package",
-    "private",    "protected", "public",
-};
-
-bool IsReservedWord(std::string_view word) {
-  for (const char* r : kReservedWords) {
-    if (word == r) return true;
-  }
-  return false;
-}
-
-bool IsIdentifierStart(unsigned char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == '$' || c >= 0x80;
-}
-bool IsIdentifierPart(unsigned char c) { return IsIdentifierStart(c) || (c >= '0' && c <= '9'); }
-
-// Length of the IdentifierName at the start of `s`, or 0.
-size_t IdentifierLength(std::string_view s) {
-  if (s.empty() || !IsIdentifierStart(static_cast<unsigned char>(s[0]))) return 0;
-  size_t n = 1;
-  while (n < s.size() && IsIdentifierPart(static_cast<unsigned char>(s[n]))) ++n;
-  return n;
-}
-
-// Skips a balanced (...) or [...] starting at s[i] (the opener); returns the
-// index after the closer, or npos. Strings and nesting are honoured.
-size_t SkipBalanced(std::string_view s, size_t i) {
-  std::string stack;
-  for (; i < s.size(); ++i) {
-    char c = s[i];
-    if (c == '\'' || c == '"') {
-      for (++i; i < s.size() && s[i] != c; ++i) {
-        if (s[i] == '\\') ++i;
-      }
-      if (i >= s.size()) return std::string_view::npos;
-    } else if (c == '(' || c == '[' || c == '{') {
-      stack.push_back(c == '(' ? ')' : c == '[' ? ']' : '}');
-    } else if (c == ')' || c == ']' || c == '}') {
-      if (stack.empty() || stack.back() != c) return std::string_view::npos;
-      stack.pop_back();
-      if (stack.empty()) return i + 1;
-    }
-  }
-  return std::string_view::npos;
-}
-
 }  // namespace
-
-bool IsValidVariableName(std::string_view text) {
-  return !text.empty() && IdentifierLength(text) == text.size() && !IsReservedWord(text);
-}
-
-bool IsAssignableLocation(std::string_view text) {
-  auto skip_space = [&](size_t i) {
-    while (i < text.size() && absl::ascii_isspace(static_cast<unsigned char>(text[i]))) ++i;
-    return i;
-  };
-  size_t i = skip_space(0);
-  size_t n = IdentifierLength(text.substr(i));
-  if (n == 0) return false;
-  std::string_view first = text.substr(i, n);
-  if (IsReservedWord(first) && first != "this") return false;
-  bool ends_in_call = false;
-  bool is_bare_this = first == "this";
-  for (i = skip_space(i + n); i < text.size(); i = skip_space(i)) {
-    is_bare_this = false;
-    char c = text[i];
-    if (c == '.') {
-      i = skip_space(i + 1);
-      n = IdentifierLength(text.substr(i));
-      if (n == 0) return false;
-      i += n;
-      ends_in_call = false;
-    } else if (c == '[' || c == '(') {
-      i = SkipBalanced(text, i);
-      if (i == std::string_view::npos) return false;
-      ends_in_call = c == '(';
-    } else {
-      return false;
-    }
-  }
-  return !ends_in_call && !is_bare_this;
-}
 
 absl::StatusOr<std::shared_ptr<const scxml::CompiledCode>> EcmascriptDataModelFactory::Compile(
     const std::vector<CodeSpec>& specs) {

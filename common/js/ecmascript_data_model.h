@@ -102,14 +102,4 @@ class ExecutorHeap {
   std::shared_ptr<WorkerHeap> saved_;  // the thread's own, while entered
 };
 
-// Whether `text` is a name <data id>, <foreach item/index> may declare: an
-// IdentifierName that is not a reserved word (non-ASCII letters are accepted
-// as they are; Duktape decides when the name is used).
-bool IsValidVariableName(std::string_view text);
-
-// Whether `text` has the shape of a left-hand side: an identifier followed by
-// any chain of `.name`, `[expr]` and `(args)` that does not end in a call.
-// The expressions inside brackets are checked by the compiler.
-bool IsAssignableLocation(std::string_view text);
-
 }  // namespace orch::js

@@ -6,6 +6,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/js/data_model_test_support.h"
 #include "common/testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -20,57 +21,6 @@ using ::testing::HasSubstr;
 using scxml::CodeKind;
 using scxml::CodeSpec;
 using scxml::DataModel;
-
-class FakeHost : public scxml::DataModelHost {
- public:
-  bool In(std::string_view state_id) override { return active.count(std::string(state_id)) > 0; }
-  int64_t NowMs() override { return now_ms; }
-  std::set<std::string> active;
-  int64_t now_ms = 1'700'000'000'123;
-};
-
-// Builds a document's code list: each Add returns the id.
-class Code {
- public:
-  uint32_t Cond(std::string text) { return Add(CodeKind::kCondition, std::move(text)); }
-  uint32_t Expr(std::string text) { return Add(CodeKind::kExpression, std::move(text)); }
-  uint32_t Loc(std::string text) { return Add(CodeKind::kLocation, std::move(text)); }
-  uint32_t Script(std::string text) { return Add(CodeKind::kScript, std::move(text)); }
-  uint32_t Add(CodeKind kind, std::string text) {
-    uint32_t id = static_cast<uint32_t>(specs.size());
-    specs.push_back({id, kind, std::move(text), "doc.scxml:" + std::to_string(id + 1) + ":1"});
-    return id;
-  }
-  std::vector<CodeSpec> specs;
-};
-
-class EcmascriptDataModelTest : public ::testing::Test {
- protected:
-  // Compiles `code` and creates + inits a data model.
-  std::unique_ptr<DataModel> Make(const Code& code, scxml::DataModelLimits limits = {},
-                                  uint64_t seed = 42) {
-    auto compiled = factory_.Compile(code.specs);
-    EXPECT_THAT(compiled, IsOk());
-    compiled_ = *compiled;
-    auto dm = factory_.Create(compiled_, &host_, limits);
-    EXPECT_THAT(dm, IsOk());
-    EXPECT_THAT((*dm)->Init("sess-1", "machine", R"({"scxml":{"location":"#_scxml_sess-1"}})", seed),
-                IsOk());
-    return std::move(*dm);
-  }
-
-  std::unique_ptr<DataModel> Fresh(scxml::DataModelLimits limits = {}, uint64_t seed = 42) {
-    auto dm = factory_.Create(compiled_, &host_, limits);
-    EXPECT_THAT(dm, IsOk());
-    EXPECT_THAT((*dm)->Init("sess-1", "machine", R"({"scxml":{"location":"#_scxml_sess-1"}})", seed),
-                IsOk());
-    return std::move(*dm);
-  }
-
-  EcmascriptDataModelFactory factory_;
-  std::shared_ptr<const scxml::CompiledCode> compiled_;
-  FakeHost host_;
-};
 
 // ---- Compile ----
 
@@ -418,6 +368,35 @@ TEST_F(EcmascriptDataModelTest, PendingEventSerializesLikeABuiltOne) {
 
 // The fast JSON path (event data, DeclareData, AssignValue) gives exactly what
 // JSON.parse gives, and leaves everything else to it.
+// indexOf/lastIndexOf without fromIndex take the dense-array fast path
+// (ORCH_DUK_INDEXOF_FAST_PATH); with fromIndex they take Duktape's generic
+// loop. Both must agree on every kind of array and element.
+TEST_F(EcmascriptDataModelTest, IndexOfFastPathMatchesTheGenericPath) {
+  Code code;
+  uint32_t mismatches = code.Expr(
+      "(function () {"
+      "  var o = {}, holes = [1, , 3], longer = [1, 2], sparse = [];"
+      "  longer.length = 5; sparse[100] = 'x';"
+      "  var arrays = [[], [1, 2, 3, 2], ['a', 'b', 'a'], [NaN, 0, -0, '0', null, undefined, o, false],"
+      "                holes, longer, sparse, Object.freeze([1, 1]), [o, [o]]];"
+      "  var needles = [1, 2, 3, 'a', 'b', 'c', NaN, 0, -0, '0', null, undefined, o, false, 'x', [o]];"
+      "  var bad = [];"
+      "  arrays.forEach(function (a, i) {"
+      "    needles.forEach(function (x, j) {"
+      "      if (a.indexOf(x) !== a.indexOf(x, 0)) bad.push('indexOf ' + i + ' ' + j);"
+      "      if (a.lastIndexOf(x) !== a.lastIndexOf(x, a.length - 1)) bad.push('lastIndexOf ' + i + ' ' + j);"
+      "    });"
+      "  });"
+      "  return bad;"
+      "})()");
+  uint32_t results = code.Expr(
+      "[[1, 2, 3, 2].indexOf(2), [1, 2, 3, 2].lastIndexOf(2), [NaN].indexOf(NaN), [-0].indexOf(0),"
+      " [1, , 3].indexOf(undefined), [1, , 3].indexOf(3), Array.prototype.indexOf.call('abc', 'b')]");
+  auto dm = Make(code);
+  EXPECT_THAT(dm->EvalValue(mismatches), IsOkAndHolds("[]"));
+  EXPECT_THAT(dm->EvalValue(results), IsOkAndHolds("[1,3,-1,0,-1,2,1]"));
+}
+
 TEST_F(EcmascriptDataModelTest, JsonFastPathMatchesJsonParse) {
   Code code;
   uint32_t loc = code.Loc("v");

@@ -136,6 +136,11 @@ class WorkerHeap {
     std::vector<std::pair<uint32_t, int64_t>> fused_by_location;
     // code id -> slot of the interned name (plain-identifier locations).
     absl::flat_hash_map<uint32_t, size_t> names;
+    // content run id -> slot of its function, -1 when it cannot be fused,
+    // -2 not tried yet; and the slot of the content functions' copy helper
+    // (the declare helper is the next), -1 until made.
+    std::vector<int64_t> runs;
+    int64_t content_helpers = -1;
     size_t AddSlot() {
       functions.push_back(nullptr);
       return functions.size() - 1;

@@ -10,6 +10,7 @@
 #include "absl/strings/str_split.h"
 #include "common/base/json.h"
 #include "common/base/sha256.h"
+#include "common/scxml/content_runs.h"
 #include "common/scxml/delay.h"
 #include "common/scxml/null_data_model.h"
 
@@ -250,6 +251,7 @@ class Compiler {
     ResolveTargets();
     if (!problems_.empty()) return nullptr;
     BuildDocumentTables(doc_.get());
+    BuildContentRuns(doc_.get());
     return doc_;
   }
 

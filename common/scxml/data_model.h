@@ -105,6 +105,41 @@ struct EventFields {
   std::string raw;         // the raw message (BasicHTTP); empty = undefined
 };
 
+// A run of consecutive <assign location expr>, <if> and <foreach> elements
+// (nested ones included) that a data model may run in one call
+// (DataModel::RunContent). Each data-model operation in it has an `op`
+// number, unique within the run, by which a failure is reported. Code ids
+// are CodeSpec ids; UINT32_MAX stands for "absent".
+struct ContentNode {
+  enum class Kind { kAssign, kIf, kForeach };
+  struct Branch {
+    uint32_t cond = UINT32_MAX;  // absent: <else>
+    uint32_t op = 0;             // evaluating cond
+    std::vector<ContentNode> body;
+  };
+  Kind kind = Kind::kAssign;
+  uint32_t op = 0;       // assign: the assignment; foreach: evaluating `array`
+  uint32_t step_op = 0;  // foreach: setting item (and index) for one element
+  uint32_t location = UINT32_MAX;  // assign
+  uint32_t expr = UINT32_MAX;      // assign: expr; foreach: array
+  uint32_t item = UINT32_MAX;      // foreach
+  uint32_t index = UINT32_MAX;     // foreach (optional)
+  std::vector<Branch> branches;    // if, in order
+  std::vector<ContentNode> body;   // foreach
+};
+
+struct ContentResult {
+  enum class Outcome {
+    kNotRun,  // this data model does not run the run as a whole: nothing
+              // was evaluated; run its elements one by one
+    kDone,    // every element ran
+    kFailed,  // `failed_op` failed with `status`; nothing after it ran
+  };
+  Outcome outcome = Outcome::kNotRun;
+  uint32_t failed_op = 0;
+  absl::Status status;  // what the failed operation's own call returns
+};
+
 class DataModel {
  public:
   virtual ~DataModel() = default;
@@ -150,6 +185,18 @@ class DataModel {
   virtual absl::StatusOr<size_t> ForeachBegin(uint32_t array) = 0;
   virtual absl::Status ForeachStep(size_t i, uint32_t item, uint32_t index) = 0;
   virtual void ForeachEnd() = 0;
+
+  // Runs content `run` (`nodes`; `run` is a dense id of it within the
+  // document, so a data model may cache what it builds for it) with the
+  // effects of the calls its elements would make one by one (Assign,
+  // EvalCondition, ForeachBegin/Step/End) in the same order, stopping at the
+  // first error, which is reported as that call would report it. The whole
+  // run shares one max_work_per_call budget; when the budget or the memory
+  // cap stops the run, the failure is reported at the run's first operation
+  // (op 0). kNotRun (the default) leaves the elements to the caller.
+  virtual ContentResult RunContent(uint32_t run, const std::vector<ContentNode>& nodes) {
+    return ContentResult();
+  }
 
   // Everything the data model holds, functions defined by <script>
   // included, plus the PRNG state, as bytes; Restore into a data model

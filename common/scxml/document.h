@@ -73,9 +73,27 @@ struct ExecNode {
   uint32_t item = kNoCode;
   uint32_t index = kNoCode;
   std::vector<ExecNode> body;
+  // First element of a content run (Document::content_runs): the run's id,
+  // and how many elements of this block, this one included, it covers.
+  uint32_t run = kNoCode;
+  uint32_t run_length = 0;
 };
 
 using Block = std::vector<ExecNode>;
+
+// Consecutive <assign expr>/<if>/<foreach> elements that the data model
+// may run in one call (DataModel::RunContent), built by BuildContentRuns
+// (content_runs.h).
+struct ContentRun {
+  std::vector<ContentNode> nodes;
+  // By op number: the element that reports a failure of that operation
+  // (its `where`) and its tag ("<assign>", "<if>", "<foreach>").
+  struct Op {
+    std::string where;
+    const char* tag;
+  };
+  std::vector<Op> ops;
+};
 
 struct DataDecl {
   std::string id;
@@ -198,6 +216,7 @@ struct Document {
   std::vector<StateInfo> state_info;            // by state index
   std::vector<TransitionInfo> transition_info;  // by transition index
   std::vector<uint32_t> states_by_id;           // non-root states, sorted by id (In())
+  std::vector<ContentRun> content_runs;         // by id (ExecNode::run)
   bool has_eventless = false;                   // some transition has no event
   bool has_history = false;                     // some state is a <history>
 
