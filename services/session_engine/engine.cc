@@ -295,8 +295,10 @@ void Engine::SendEventAsync(const sv1::SendEventRequest& req, SendEventDone done
     absl::MutexLock l(&async_mu_);
     ++async_owed_;
   }
-  if (std::shared_ptr<SessionEntry> entry = registry_.Get(req.session_id()); entry != nullptr) {
-    entry->mu.Lock();
+  // gRPC's callback threads are few: one never waits here for a session's
+  // lock (held across an activation, say); the engine's threads do.
+  if (std::shared_ptr<SessionEntry> entry = registry_.Get(req.session_id());
+      entry != nullptr && entry->mu.TryLock()) {
     if (entry->ready && !entry->persistent.load() && !entry->dead.load()) {
       // In memory only: nothing to wait for (no store), so on this thread.
       entry->mu.Unlock();

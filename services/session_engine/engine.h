@@ -217,7 +217,11 @@ class Engine final : private NodeLease::Listener, private WorkerPool::Handler {
   std::unique_ptr<PeerSessions> no_peers_;
   PeerSessions* peers_;
   SendRouter router_;
-  TaskRunner blocking_{32};      // SendEventAsync calls that may wait (activation, an append in flight)
+  // SendEventAsync calls that may wait (activation, an append in flight).
+  // Sized for a takeover, when the first event of every session activates
+  // it (store round trips): 32 threads doubled the slowest session's
+  // takeover with 1,000 sessions (tests/fault/kill9.sh --standby).
+  TaskRunner blocking_{256};
   absl::Mutex async_mu_;
   absl::CondVar async_cv_;
   int async_owed_ ABSL_GUARDED_BY(async_mu_) = 0;  // SendEventAsync answers not given yet
