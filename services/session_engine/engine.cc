@@ -1,5 +1,7 @@
 #include "services/session_engine/engine.h"
 
+#include <optional>
+
 #include <algorithm>
 
 #include "absl/strings/numbers.h"
@@ -331,12 +333,9 @@ bool Engine::TryDeliverAsync(const std::shared_ptr<SessionEntry>& entry, const e
     entry->mu.Unlock();
     return false;
   }
-  if (!event.effect_id().empty() && entry->effects.Contains(event.effect_id())) {
+  if (std::optional<sv1::SendEventResponse> dup = Duplicate(*entry, event)) {
     entry->mu.Unlock();
-    metrics_->CountDuplicate();
-    sv1::SendEventResponse resp;
-    resp.set_duplicate(true);
-    done(resp);
+    done(*dup);
     AsyncCallEnded();
     return true;
   }
@@ -610,16 +609,20 @@ absl::StatusOr<SessionRegistry::Locked> Engine::Find(const std::string& id) {
   }
 }
 
+std::optional<sv1::SendEventResponse> Engine::Duplicate(const SessionEntry& entry, const ev::Event& event) {
+  if (event.effect_id().empty() || !entry.effects.Contains(event.effect_id())) return std::nullopt;
+  metrics_->CountDuplicate();
+  sv1::SendEventResponse resp;
+  resp.set_duplicate(true);
+  return resp;
+}
+
 absl::StatusOr<sv1::SendEventResponse> Engine::Deliver(const std::string& id, const ev::Event& event) {
   ASSIGN_OR_RETURN(SessionRegistry::Locked locked, Find(id));
   const std::shared_ptr<SessionEntry> entry = locked.shared();
   entry->mu.AssertHeld();
+  if (std::optional<sv1::SendEventResponse> dup = Duplicate(*entry, event)) return *dup;
   sv1::SendEventResponse resp;
-  if (!event.effect_id().empty() && entry->effects.Contains(event.effect_id())) {
-    resp.set_duplicate(true);
-    metrics_->CountDuplicate();
-    return resp;
-  }
   RETURN_IF_ERROR(CheckQueue(*entry));
   ev::LogEntry log_entry;
   *log_entry.mutable_event() = event;

@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -177,6 +178,10 @@ class Engine final : private NodeLease::Listener, private WorkerPool::Handler {
   absl::StatusOr<uint64_t> WriteAndPost(const std::shared_ptr<SessionEntry>& session, event::v1::LogEntry entry,
                                         bool deferred = false) ABSL_EXCLUSIVE_LOCKS_REQUIRED(session->mu);
   absl::Status CheckQueue(const SessionEntry& entry) const;
+  // The answer to an event whose effect id the session has seen (counted),
+  // or nullopt.
+  std::optional<session::v1::SendEventResponse> Duplicate(const SessionEntry& entry, const event::v1::Event& event)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(entry.mu);
   // SendEventAsync's path when it applies; false (nothing done, lock let
   // go) otherwise.
   bool TryDeliverAsync(const std::shared_ptr<SessionEntry>& entry, const event::v1::Event& event,

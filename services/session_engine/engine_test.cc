@@ -82,13 +82,18 @@ class EngineTest : public ::testing::Test {
     return r.ok() ? r->session_id() : "";
   }
 
-  static absl::Status Send(Engine& e, const std::string& sid, int k, const std::string& effect = "") {
+  // Event "ev" with data {k}.
+  static sv1::SendEventRequest EventRequest(const std::string& sid, int k, const std::string& effect = "") {
     sv1::SendEventRequest req;
     req.set_session_id(sid);
     req.mutable_event()->set_name("ev");
     (*req.mutable_event()->mutable_data()->mutable_struct_value()->mutable_fields())["k"].set_number_value(k);
     req.mutable_event()->set_effect_id(effect);
-    return e.SendEvent(req).status();
+    return req;
+  }
+
+  static absl::Status Send(Engine& e, const std::string& sid, int k, const std::string& effect = "") {
+    return e.SendEvent(EventRequest(sid, k, effect)).status();
   }
 
   static std::string Trace(Engine& e, const std::string& sid) {
@@ -236,11 +241,7 @@ TEST_F(EngineTest, AnAsyncAppendInFlightHoldsNoLockAndOtherWritersWaitForIt) {
   auto e = NewEngine();
   const std::string sid = Start(*e);
   store_.HoldAsyncAppends(true);
-  sv1::SendEventRequest req;
-  req.set_session_id(sid);
-  req.mutable_event()->set_name("ev");
-  (*req.mutable_event()->mutable_data()->mutable_struct_value()->mutable_fields())["k"].set_number_value(1);
-  req.mutable_event()->set_effect_id("effect-1");
+  const sv1::SendEventRequest req = EventRequest(sid, 1, "effect-1");
   absl::Notification answered;
   absl::StatusOr<sv1::SendEventResponse> first;
   e->SendEventAsync(req, [&](absl::StatusOr<sv1::SendEventResponse> r) {
@@ -279,10 +280,7 @@ TEST_F(EngineTest, AFailedAsyncAppendIsUnavailableAndTheSessionIsReadAgainFromIt
   const std::string sid = Start(*e);
   ASSERT_OK(Send(*e, sid, 1));
   store_.HoldAsyncAppends(true);
-  sv1::SendEventRequest req;
-  req.set_session_id(sid);
-  req.mutable_event()->set_name("ev");
-  (*req.mutable_event()->mutable_data()->mutable_struct_value()->mutable_fields())["k"].set_number_value(2);
+  const sv1::SendEventRequest req = EventRequest(sid, 2);
   absl::Notification answered;
   absl::StatusOr<sv1::SendEventResponse> got;
   e->SendEventAsync(req, [&](absl::StatusOr<sv1::SendEventResponse> r) {
