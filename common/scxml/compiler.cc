@@ -12,6 +12,7 @@
 #include "common/base/sha256.h"
 #include "common/scxml/content_runs.h"
 #include "common/scxml/delay.h"
+#include "common/scxml/modules.h"
 #include "common/scxml/null_data_model.h"
 
 namespace orch::scxml {
@@ -309,13 +310,33 @@ class Compiler {
     return (e.ns == kSessionNs || e.ns == kSessionNsBare) && e.name == "response";
   }
 
-  // Executable content children: SCXML elements and <session:response>.
+  // Executable content children: SCXML elements, <session:response> and
+  // functional-module actions (modules.h).
   std::vector<const XmlElement*> ExecChildren(const XmlElement& e) {
     std::vector<const XmlElement*> out;
     for (const auto& c : e.children) {
-      if (c.element && (IsScxml(*c.element) || IsSessionResponse(*c.element))) out.push_back(c.element.get());
+      if (c.element && (IsScxml(*c.element) || IsSessionResponse(*c.element) ||
+                        !ModuleOfNamespace(c.element->ns).empty())) {
+        out.push_back(c.element.get());
+      }
     }
     return out;
+  }
+
+  void CompileModule(const XmlElement& e, std::string_view module, ExecNode* n) {
+    ModuleCompileContext ctx{
+        .add_code = [this](CodeKind kind, const std::string& text, const XmlElement& at) {
+          return AddCode(kind, text, at);
+        },
+        .problem = [this](const XmlElement& at, const std::string& msg) { Problem(at, msg); },
+        .compile_param = [this](const XmlElement& p) { return CompileParam(p); },
+    };
+    n->kind = ExecKind::kModule;
+    n->module = CompileModuleAction(e, module, ctx);
+    if (!doc_->genesys && doc_->datamodel == "ecmascript") {
+      doc_->genesys = true;
+      doc_->genesys_hook = AddCode(CodeKind::kScript, kGenesysHookScript, e);
+    }
   }
 
   std::vector<const XmlElement*> Children(const XmlElement& e) {
@@ -729,7 +750,10 @@ class Compiler {
     ExecNode n;
     n.where = Where(e);
     const std::string& name = e.name;
-    if (IsSessionResponse(e)) {
+    if (std::string_view module = ModuleOfNamespace(e.ns); !module.empty()) {
+      CompileModule(e, module, &n);
+      if (n.module == nullptr) return;
+    } else if (IsSessionResponse(e)) {
       // <session:response>: the answer to the HTTP request being processed
       // (POST .../request/<name>), i.e. a <send> to the request's origin.
       // 'event'/'eventexpr' name the reply ("response" by default),

@@ -39,7 +39,34 @@ struct Content {
   int32_t child_document = kNone;  // index into Document::children for an inline <scxml>
 };
 
-enum class ExecKind { kRaise, kSend, kCancel, kLog, kAssign, kScript, kIf, kForeach };
+enum class ExecKind { kRaise, kSend, kCancel, kLog, kAssign, kScript, kIf, kForeach, kModule };
+
+// An attribute of a functional-module element (modules.h): an expression
+// evaluated at execution, or a literal written unquoted.
+struct ModuleField {
+  std::string name;
+  uint32_t expr = kNoCode;
+  std::string literal_json;   // when expr == kNoCode
+};
+
+// A functional-module element with its evaluated attributes and its child
+// elements of module namespaces (by local name, in document order).
+struct ModuleElement {
+  std::string name;
+  std::vector<ModuleField> fields;
+  std::vector<ModuleElement> children;
+};
+
+// <ixn:redirect>, <dialog:playsound>, <queue:submit>, ... (modules.h).
+struct ModuleAction {
+  std::string module;         // "interaction", "dialog", "queue"
+  std::string type;           // the module's namespace URI with http:// (the send type)
+  ModuleElement element;      // the action (local name), attributes, children
+  uint32_t interactionid = kNoCode;      // 'interactionid', evaluated
+  uint32_t requestid_location = kNoCode; // 'requestid' as a location: receives the new request id
+  uint32_t target_requestid = kNoCode;   // 'requestid' as an expression (queue:cancel, queue:query, dialog:stop)
+  std::vector<Param> params;             // W3C <param> children
+};
 
 struct ExecNode {
   ExecKind kind;
@@ -77,6 +104,8 @@ struct ExecNode {
   // and how many elements of this block, this one included, it covers.
   uint32_t run = kNoCode;
   uint32_t run_length = 0;
+  // module: the action (shared: ExecNode is copied while blocks are built).
+  std::shared_ptr<const ModuleAction> module;
 };
 
 using Block = std::vector<ExecNode>;
@@ -219,6 +248,11 @@ struct Document {
   std::vector<ContentRun> content_runs;         // by id (ExecNode::run)
   bool has_eventless = false;                   // some transition has no event
   bool has_history = false;                     // some state is a <history>
+  // The document uses functional-module elements: sessions get `_genesys`
+  // and, before each external event, `genesys_hook` runs (it copies
+  // _event.data.interaction into _genesys.ixn.interactions).
+  bool genesys = false;
+  uint32_t genesys_hook = kNoCode;
 
   int32_t FindState(const std::string& id) const;
 };

@@ -9,6 +9,7 @@
 #include "common/base/utf8.h"
 #include "common/scxml/compiler.h"
 #include "common/scxml/delay.h"
+#include "common/scxml/modules.h"
 #include "common/scxml/io_processors.h"
 #include "common/scxml/null_data_model.h"
 
@@ -100,6 +101,13 @@ absl::Status Interpreter::Start() {
   if (started_) return absl::FailedPreconditionError("already started");
   started_ = true;
   if (absl::Status s = InitDataModel(); !s.ok()) return s;
+  if (doc_->genesys) {
+    if (absl::Status s = dm_->DeclareData("_genesys", options_.genesys.empty() ? std::string(kDefaultGenesysJson)
+                                                                              : options_.genesys);
+        !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("_genesys: ", s.message()));
+    }
+  }
   running_ = true;
   // Data: the root's always now; the others now (early binding) or declared
   // now and assigned on first entry (late binding).
@@ -176,6 +184,11 @@ StepResult Interpreter::Step() {
   external_.PopFrontInto(&last_event_);
   has_last_event_ = true;
   SetEvent();
+  if (doc_->genesys_hook != kNoCode) {
+    if (absl::Status s = dm_->Execute(doc_->genesys_hook); !s.ok()) {
+      RaiseError("error.execution", absl::StrCat("_genesys.ixn.interactions: ", s.message()));
+    }
+  }
   const Event& e = last_event_;
   // Finalize and autoforward for the invocations of active states.
   for (size_t i = 0; i < children_.size(); ++i) {
@@ -897,6 +910,8 @@ bool Interpreter::ExecuteNode(const ExecNode& n) {
     }
     case ExecKind::kSend:
       return DoSend(n);
+    case ExecKind::kModule:
+      return DoModuleAction(n);
   }
   return true;
 }

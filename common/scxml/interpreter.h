@@ -95,6 +95,10 @@ struct InterpreterOptions {
   // max_event_bytes the same way.
   size_t max_internal_queue = 10000;
   size_t max_pending_sends = 10000;
+  // The value of `_genesys` (JSON) for documents that use functional-module
+  // elements (modules.h); empty = kDefaultGenesysJson. The driver fills it
+  // from the interaction the session was started for.
+  std::string genesys;
 };
 
 enum class StepResult { kIdle, kProgressed, kFinished };
@@ -236,6 +240,9 @@ class Interpreter final : public DataModelHost {
   bool Execute(const Block& block);
   bool ExecuteNode(const ExecNode& node);
   bool DoSend(const ExecNode& node);
+  // interpreter_modules.cc
+  bool DoModuleAction(const ExecNode& node);
+  absl::StatusOr<std::string> EvalModuleElement(const ModuleElement& element);
   absl::StatusOr<std::string> EvalData(const std::vector<std::pair<std::string, uint32_t>>& namelist,
                                        const std::vector<Param>& params, const Content& content);
   void Route(const std::string& target, const std::string& type, Event event);
