@@ -7,6 +7,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/base/status_macros.h"
+#include "common/config/validators.h"
 #include "common/log/log.h"
 #include "common/scxml/basic_http.h"
 #include "common/scxml/io_processors.h"
@@ -92,7 +93,8 @@ Engine::Engine(EngineOptions options, SessionStore* store, metrics::MetricsServe
       clock_(deps.clock != nullptr ? deps.clock : time::RealClock::Get()),
       metrics_(std::make_unique<EngineMetrics>(metrics)),
       store_(store, metrics_.get(), clock_),
-      session_config_{&factory_, options_.limits, options_.max_microsteps},
+      session_config_{&factory_, options_.limits, options_.max_microsteps,
+                      absl::StrCat("node-", options_.node_id), options_.cluster_name},
       docs_(scxml::CompileOptions{.ecmascript = &factory_, .fetcher = &fetcher_}, &store_,
             DocumentCache::Options{.allowed_prefixes = options_.document_url_prefixes, .clock = clock_}),
       lease_(NodeLease::Options{options_.node_id, options_.instance_id, options_.endpoint, options_.lease_ttl_ms,
@@ -106,7 +108,7 @@ Engine::Engine(EngineOptions options, SessionStore* store, metrics::MetricsServe
       no_peers_(deps.peers != nullptr ? nullptr : std::make_unique<NoPeers>()),
       peers_(deps.peers != nullptr ? deps.peers : no_peers_.get()),
       router_(SendRouter::Options{options_.node_id, options_.io_threads}, &requests_, &docs_, peers_,
-              [this](const std::string& id, const ev::Event& e) { return Deliver(id, e).status(); },
+              deps.call_actions, [this](const std::string& id, const ev::Event& e) { return Deliver(id, e).status(); },
               deps.http ? deps.http : HttpSend(scxml::BasicHttpSend)),
       workers_(options_.worker_threads, clock_, this),
       states_(options_.worker_threads),
@@ -225,7 +227,8 @@ absl::StatusOr<sv1::StartSessionResponse> Engine::StartSession(const sv1::StartS
   }
   ASSIGN_OR_RETURN(auto doc, ResolveDocument(req));
   docs_.WarmInvokes(*doc.document);  // here, not on the session's worker
-  ASSIGN_OR_RETURN(const bool persistent, IsPersistent(*doc.document, options_.persistence_default));
+  ASSIGN_OR_RETURN(bool persistent, IsPersistent(*doc.document, options_.persistence_default));
+  if (req.persistence() == sv1::PERSISTENCE_OFF) persistent = false;
   ASSIGN_OR_RETURN(ev::LogEntry started, StartedEntry(req, *doc.document, doc.url));
   const bool keyed = !req.idempotency_key().empty();
   const std::string id = keyed ? sessionapi::SessionIdForKey(options_.node_id, req.idempotency_key())
@@ -564,6 +567,18 @@ absl::StatusOr<ev::LogEntry> Engine::StartedEntry(const sv1::StartSessionRequest
                                                      "' is not a <data _type=\"parameter\"> of the document"));
     }
     (*s->mutable_parameters())[name] = value;
+  }
+  if (req.has_interaction()) {
+    const ev::InteractionBinding& b = req.interaction();
+    if (b.interaction_id().empty() || b.interaction_id().size() > 256) {
+      return absl::InvalidArgumentError("interaction.interaction_id must be 1..256 bytes");
+    }
+    if (!b.watcher().empty()) {
+      if (absl::Status e = config::ValidateEndpoint(config::Value(b.watcher())); !e.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat("interaction.watcher: ", e.message()));
+      }
+    }
+    *s->mutable_interaction() = b;
   }
   if (started.ByteSizeLong() > options_.max_event_bytes) {
     return absl::OutOfRangeError(

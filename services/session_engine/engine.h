@@ -76,6 +76,9 @@ struct EngineOptions {
   // StartSession URLs must start with one of these; empty: any.
   std::vector<std::string> document_url_prefixes;
   int io_threads = 4;                      // concurrent BasicHTTP sends
+  // _genesys.session.server.cluster of sessions that use functional modules
+  // (server.name is "node-<node_id>").
+  std::string cluster_name;
 };
 
 // What the engine uses from outside, injectable for tests. Null members get
@@ -83,6 +86,7 @@ struct EngineOptions {
 struct EngineDeps {
   time::Clock* clock = nullptr;        // RealClock
   PeerSessions* peers = nullptr;       // null: sends to other nodes fail (UNAVAILABLE)
+  CallActions* call_actions = nullptr; // null: module actions fail (error.<module>.<action>)
   HttpSend http;                       // scxml::BasicHttpSend
 };
 

@@ -60,13 +60,14 @@ class EngineTest : public ::testing::Test {
     return o;
   }
 
-  std::unique_ptr<Engine> NewEngine(EngineOptions o = TestOptions()) {
+  std::unique_ptr<Engine> NewEngine(EngineOptions o = TestOptions(), CallActions* actions = nullptr) {
     o.instance_id = absl::StrCat("test-", ++instances_);
     o.endpoint = "127.0.0.1:1";
     o.lease_ttl_ms = 60000;   // simulated ms: it runs out only when a test says so
     o.lease_renew_ms = 1000;
     EngineDeps deps;
     deps.clock = &clock_;
+    deps.call_actions = actions;
     auto e = Engine::Create(o, &store_, nullptr, deps);
     EXPECT_OK(e);
     (*e)->Start([](bool) {});
@@ -300,6 +301,92 @@ TEST_F(EngineTest, AFailedAsyncAppendIsUnavailableAndTheSessionIsReadAgainFromIt
   e->StopAsIfCrashed();
 }
 
+std::string Data(Engine& e, const std::string& sid, const std::string& name) {
+  sv1::QuerySessionRequest req;
+  req.set_session_id(sid);
+  req.add_data_names(name);
+  auto r = e.QuerySession(req);
+  if (!r.ok()) return std::string(r.status().message());
+  std::string json;
+  (void)google::protobuf::util::MessageToJsonString(r->data().at(name), &json);
+  return json;
+}
+
+// Records the module actions handed over.
+class RecordingCallActions final : public CallActions {
+ public:
+  void Submit(const std::string& watcher, orch::calls::v1::SubmitActionRequest request,
+              std::function<void(absl::Status)> done) override {
+    {
+      absl::MutexLock l(&mu);
+      submitted.push_back(absl::StrCat(watcher, " ", request.effect_id(), " ", request.request_id(), " ",
+                                       request.interaction_id(), " ", request.action()));
+    }
+    done(absl::OkStatus());
+  }
+  std::vector<std::string> Submitted() {
+    absl::MutexLock l(&mu);
+    return submitted;
+  }
+  absl::Mutex mu;
+  std::vector<std::string> submitted ABSL_GUARDED_BY(mu);
+};
+
+constexpr char kCallChart[] = R"XML(<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0"
+    xmlns:ixn="http://www.genesyslab.com/modules/interaction" datamodel="ecmascript" initial="s" _persist="true">
+  <datamodel><data id="r"/><data id="tenant" expr="_genesys.session.tenant"/></datamodel>
+  <state id="s">
+    <transition event="ev"><ixn:redirect requestid="r" to="'7001'"/></transition>
+  </state>
+</scxml>)XML";
+
+// A session started for an interaction keeps its binding in its log and
+// its snapshots: its actions go to the binding's call-watcher, and after a
+// crash the replay re-issues them with the same effect and request ids
+// (call-watcher acts on an effect id once).
+TEST_F(EngineTest, ASessionsInteractionSurvivesACrashAndItsActionsAreReissuedIdentically) {
+  RecordingCallActions first;
+  auto e = NewEngine(TestOptions(), &first);
+  sv1::StartSessionRequest req;
+  req.set_url("file://" + dir_.WriteFile("call.scxml", kCallChart));
+  auto* b = req.mutable_interaction();
+  b->set_interaction_id("call-1");
+  b->set_watcher("127.0.0.1:7104");
+  b->set_tenant("acme");
+  auto started = e->StartSession(req);
+  ASSERT_OK(started);
+  EXPECT_TRUE(started->persistent());
+  const std::string sid = started->session_id();
+  EXPECT_EQ(Data(*e, sid, "tenant"), "\"acme\"");
+  ASSERT_OK(Send(*e, sid, 1));
+  ASSERT_TRUE(Eventually([&] { return first.Submitted().size() == 1; }));
+  const std::string action = first.Submitted()[0];
+  EXPECT_EQ(action, absl::StrCat("127.0.0.1:7104 ", sid, "/2/0 ", sid, ".req1 call-1 redirect"));
+  Crash(e);
+
+  RecordingCallActions second;
+  auto again = NewEngine(TestOptions(), &second);
+  ASSERT_OK(Send(*again, sid, 2));  // activates it: entry 2 is replayed, then entry 3 applied
+  ASSERT_TRUE(Eventually([&] { return second.Submitted().size() == 2; }));
+  EXPECT_EQ(second.Submitted()[0], action);
+  EXPECT_EQ(second.Submitted()[1], absl::StrCat("127.0.0.1:7104 ", sid, "/3/0 ", sid, ".req2 call-1 redirect"));
+  again->StopAsIfCrashed();
+}
+
+// PERSISTENCE_OFF runs a `_persist="true"` document in memory only.
+TEST_F(EngineTest, PersistenceOffKeepsASessionOutOfTheStore) {
+  auto e = NewEngine();
+  sv1::StartSessionRequest req;
+  req.set_url("file://" + dir_.WriteFile("off.scxml", kChart));
+  req.set_persistence(sv1::PERSISTENCE_OFF);
+  auto started = e->StartSession(req);
+  ASSERT_OK(started);
+  EXPECT_FALSE(started->persistent());
+  ASSERT_OK(Send(*e, started->session_id(), 1));
+  EXPECT_FALSE(store_.HasSession(started->session_id()));
+  e->Stop();
+}
+
 constexpr char kQuietChart[] = R"XML(<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0"
     datamodel="ecmascript" initial="s" _persist="true">
   <datamodel><data id="n" expr="0"/></datamodel>
@@ -312,16 +399,6 @@ constexpr char kQuietChart[] = R"XML(<scxml xmlns="http://www.w3.org/2005/07/scx
   </state>
 </scxml>)XML";
 
-std::string Data(Engine& e, const std::string& sid, const std::string& name) {
-  sv1::QuerySessionRequest req;
-  req.set_session_id(sid);
-  req.add_data_names(name);
-  auto r = e.QuerySession(req);
-  if (!r.ok()) return std::string(r.status().message());
-  std::string json;
-  (void)google::protobuf::util::MessageToJsonString(r->data().at(name), &json);
-  return json;
-}
 
 // A persistent session left alone: after snapshot-every-ms it is
 // snapshotted (its log trimmed), after deactivate-idle-ms it leaves memory

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "common/base/json.h"
 #include "common/base/status_macros.h"
 #include "common/sessionapi/value_json.h"
 #include "services/session_engine/log_entries.h"
@@ -14,6 +15,15 @@ namespace sv1 = orch::session::v1;
 
 namespace {
 constexpr size_t kMaxLogLines = 100;  // per macrostep, for watchers
+
+// `_genesys` of a new session: who runs it, and for which tenant.
+std::string GenesysJson(const SessionConfig& config, const ev::InteractionBinding& interaction) {
+  return absl::StrCat("{\"session\":{\"tenant\":", JsonString(interaction.tenant()),
+                      ",\"server\":{\"name\":", JsonString(config.server_name),
+                      ",\"cluster\":", JsonString(config.cluster), "}},",
+                      "\"ixn\":{\"interactions\":{}},",
+                      "\"queue\":{\"rType\":{\"RouteTypeUnknown\":0,\"RouteTypeDefault\":1}}}");
+}
 
 bool DocumentSendsRecovered(const scxml::Document& doc) {
   auto it = doc.extensions.find("_sendSessionRecovered");
@@ -77,6 +87,8 @@ absl::Status LiveSession::StartFrom(const ev::LogEntry& started, const SessionCo
   for (const auto& [name, value] : started.started().parameters()) {
     io.initial_data[name] = sessionapi::ValueToJson(value);
   }
+  interaction_ = started.started().interaction();
+  if (doc_->genesys) io.genesys = GenesysJson(config, interaction_);
   ASSIGN_OR_RETURN(interp_, scxml::Interpreter::Create(doc_, env_.get(), std::move(io)));
   send_recovered_ = DocumentSendsRecovered(*doc_);
   interp_->SetNow(EntryTimeMs(started));
@@ -128,6 +140,7 @@ absl::StatusOr<std::unique_ptr<LiveSession>> LiveSession::Restore(std::string id
     s->applied_seq_ = record->covers_seq();
     s->snapshot_seq_ = record->covers_seq();
     s->send_recovered_ = record->send_recovered();
+    s->interaction_ = record->interaction();
   } else {
     RETURN_IF_ERROR(s->StartFrom(entries[0], config));
     first = 1;
@@ -173,6 +186,7 @@ absl::StatusOr<sv1::SessionRecord> LiveSession::BuildRecord(bool deactivated,
   sv1::SessionRecord record;
   record.set_format_version(1);
   record.set_document_sha256(doc_->sha256);
+  if (!interaction_.interaction_id().empty()) *record.mutable_interaction() = interaction_;
   record.set_document_url(document_url_);
   record.set_covers_seq(applied_seq_);
   record.set_clock_ms(interp_->now());

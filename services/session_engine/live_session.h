@@ -69,6 +69,10 @@ struct SessionConfig {
   scxml::DataModelFactory* ecmascript = nullptr;
   scxml::DataModelLimits limits;
   size_t max_microsteps = 10000;
+  // _genesys.session.server.{name, cluster} of sessions that use functional
+  // modules (scxml/modules.h).
+  std::string server_name;
+  std::string cluster;
 };
 
 // When a persistent session is snapshotted and when it is deactivated.
@@ -147,6 +151,9 @@ class LiveSession {
 
   const std::string& id() const { return id_; }
   bool persistent() const { return persistent_; }
+  // The interaction the session was started for (empty when none): where
+  // its module actions go.
+  const event::v1::InteractionBinding& interaction() const { return interaction_; }
   bool replaying() const { return replaying_; }
   bool ended() const { return interp_ == nullptr || interp_->finished(); }
   // Null once terminated.
@@ -170,6 +177,7 @@ class LiveSession {
   SessionOutbox* const outbox_;
   std::unique_ptr<Env> env_;
   std::unique_ptr<scxml::Interpreter> interp_;
+  event::v1::InteractionBinding interaction_;
 
   uint64_t applied_seq_ = 0;
   uint64_t snapshot_seq_ = 0;

@@ -7,6 +7,7 @@
 #include "common/scxml/basic_http.h"
 #include "common/scxml/curl_fetcher.h"
 #include "common/scxml/io_processors.h"
+#include "common/scxml/modules.h"
 #include "common/sessionapi/session_id.h"
 #include "common/sessionapi/value_json.h"
 
@@ -28,11 +29,12 @@ struct InFlight {
 }  // namespace
 
 SendRouter::SendRouter(Options options, PendingRequests* requests, DocumentCache* documents, PeerSessions* peers,
-                       Deliver deliver, HttpSend http)
+                       CallActions* actions, Deliver deliver, HttpSend http)
     : options_(options),
       requests_(requests),
       documents_(documents),
       peers_(peers),
+      actions_(actions),
       deliver_(std::move(deliver)),
       http_(std::move(http)),
       io_(options.io_threads) {}
@@ -51,6 +53,9 @@ void SendRouter::Log(const LiveSession& from, std::string_view label, std::strin
 absl::Status SendRouter::Send(LiveSession& from, const std::string& target, const std::string& type,
                               const scxml::Event& event) {
   if (type == scxml::kBasicHttpEventProcessor) return SendHttp(from, target, event);
+  if (std::string_view module = scxml::ModuleOfSendType(type); !module.empty()) {
+    return SendAction(from, module, event);
+  }
   if (absl::StartsWith(target, kRequestOriginPrefix)) {
     if (!from.replaying()) requests_->Answer(target.substr(std::string_view(kRequestOriginPrefix).size()), event);
     return absl::OkStatus();
@@ -125,12 +130,79 @@ absl::Status SendRouter::SendHttp(LiveSession& from, const std::string& target, 
     auto& fields = *err.mutable_data()->mutable_struct_value()->mutable_fields();
     fields["target"].set_string_value(target);
     fields["reason"].set_string_value(std::string(st.message()));
-    sends_.Post([this, session, err = std::move(err), held] {
-      absl::Status d = deliver_(session, err);
-      if (!d.ok() && d.code() != absl::StatusCode::kNotFound) {
-        log::Warn("cannot deliver error.communication", {{"session", session}, {"error", std::string(d.message())}});
-      }
-    });
+    DeliverFailure(session, std::move(err), held);
+  });
+  return absl::OkStatus();
+}
+
+void SendRouter::DeliverFailure(const std::string& session, ev::Event event, std::shared_ptr<void> held) {
+  sends_.Post([this, session, event = std::move(event), held = std::move(held)] {
+    absl::Status d = deliver_(session, event);
+    if (!d.ok() && d.code() != absl::StatusCode::kNotFound) {
+      log::Warn("cannot deliver a failure event",
+                {{"session", session}, {"event", event.name()}, {"error", std::string(d.message())}});
+    }
+  });
+}
+
+absl::Status SendRouter::SendAction(LiveSession& from, std::string_view module, const scxml::Event& event) {
+  // event.data: {"module", "action", "requestid", "interactionid", "target_requestid", "params"}
+  // (scxml/interpreter_modules.cc).
+  auto value = sessionapi::JsonToValue(event.data);
+  if (!value.ok() || !value->has_struct_value()) return absl::InternalError("malformed module action");
+  const auto& fields = value->struct_value().fields();
+  auto text = [&](const char* name) {
+    auto it = fields.find(name);
+    return it != fields.end() && it->second.has_string_value() ? it->second.string_value() : std::string();
+  };
+  calls::v1::SubmitActionRequest req;
+  req.set_session_id(from.id());
+  // Deterministic: a replay re-issues the action with the same id, and
+  // call-watcher acts on it once.
+  req.set_effect_id(from.NextEffectId());
+  req.set_request_id(text("requestid"));
+  req.set_module(std::string(module));
+  req.set_action(text("action"));
+  req.set_interaction_id(text("interactionid"));
+  if (req.interaction_id().empty()) req.set_interaction_id(from.interaction().interaction_id());
+  if (auto it = fields.find("params"); it != fields.end() && it->second.has_struct_value()) {
+    *req.mutable_params() = it->second.struct_value();
+  }
+  if (auto it = fields.find("target_requestid"); it != fields.end() && it->second.has_string_value()) {
+    (*req.mutable_params()->mutable_fields())["target_requestid"] = it->second;
+  }
+  auto failure = [session = from.id(), req](const std::string& code, absl::string_view why) {
+    ev::Event err;
+    err.set_name(absl::StrCat("error.", req.module(), ".", req.action()));
+    err.set_send_id(req.request_id());
+    err.set_source(ev::EVENT_SOURCE_PLATFORM);
+    err.set_effect_id(absl::StrCat(req.effect_id(), "/error"));
+    auto& f = *err.mutable_data()->mutable_struct_value()->mutable_fields();
+    f["requestid"].set_string_value(req.request_id());
+    f["interactionid"].set_string_value(req.interaction_id());
+    f["error"].set_string_value(code);
+    f["description"].set_string_value(std::string(why));
+    const std::string action = absl::StrCat(req.module(), ".", req.action());
+    const std::string description(why);
+    log::Warn("module action failed",
+              {{"session", session}, {"action", action}, {"error", code}, {"description", description}});
+    return err;
+  };
+  auto held = std::make_shared<InFlight>(from.sends_in_flight());
+  const std::string& watcher = from.interaction().watcher();
+  if (actions_ == nullptr || watcher.empty() || req.interaction_id().empty()) {
+    const char* why = actions_ == nullptr    ? "this engine has no call-watcher client"
+                      : req.interaction_id().empty() ? "no interaction: the session was not started for one "
+                                                     "and the action names none"
+                                             : "the session was not started by call-watcher";
+    DeliverFailure(from.id(), failure("no-interaction", why), held);
+    return absl::OkStatus();
+  }
+  const std::string session = from.id();
+  actions_->Submit(watcher, std::move(req), [this, session, failure, held](absl::Status st) {
+    if (st.ok()) return;
+    const std::string code = st.code() == absl::StatusCode::kNotFound ? "no-interaction" : "unavailable";
+    DeliverFailure(session, failure(code, st.message()), held);
   });
   return absl::OkStatus();
 }

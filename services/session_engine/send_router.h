@@ -10,6 +10,10 @@
 //   type BasicHTTP, an http(s) URL        the I/O threads → POST; a failure comes back to the
 //                                         sender as an `error.communication` event (an input,
 //                                         logged like any other)
+//   type a functional module (an action   CallActions → the call-watcher of the session's
+//   such as <ixn:redirect>)               interaction; results come back from call-watcher as
+//                                         events; a failure to hand it over comes back as
+//                                         `error.<module>.<action>` (an input, like the above)
 //
 // Sends to sessions carry the sender's deterministic effect id
 // (LiveSession::NextEffectId): after a crash the entries since the last
@@ -31,6 +35,7 @@
 #include "absl/status/statusor.h"
 #include "orch/event/v1/event.pb.h"
 #include "orch/session/v1/sessions.pb.h"
+#include "services/session_engine/call_actions.h"
 #include "services/session_engine/documents.h"
 #include "services/session_engine/live_session.h"
 #include "services/session_engine/pending_requests.h"
@@ -61,9 +66,10 @@ class SendRouter final : public SessionOutbox {
     int io_threads = 4;   // concurrent BasicHTTP sends
   };
 
-  // Every pointer must outlive the router.
+  // Every pointer must outlive the router; `actions` may be null (module
+  // actions then fail with error.<module>.<action>).
   SendRouter(Options options, PendingRequests* requests, DocumentCache* documents, PeerSessions* peers,
-             Deliver deliver, HttpSend http);
+             CallActions* actions, Deliver deliver, HttpSend http);
   ~SendRouter() override;
 
   // Finishes what was handed over, then refuses further sends.
@@ -80,11 +86,16 @@ class SendRouter final : public SessionOutbox {
  private:
   absl::Status SendToSession(LiveSession& from, const std::string& target, const scxml::Event& event);
   absl::Status SendHttp(LiveSession& from, const std::string& target, const scxml::Event& event);
+  absl::Status SendAction(LiveSession& from, std::string_view module, const scxml::Event& event);
+  // Delivers `event` to `session` on the sends thread (a failure of an
+  // effect of the session, coming back to it as an input).
+  void DeliverFailure(const std::string& session, event::v1::Event event, std::shared_ptr<void> held);
 
   const Options options_;
   PendingRequests* const requests_;
   DocumentCache* const documents_;
   PeerSessions* const peers_;
+  CallActions* const actions_;
   const Deliver deliver_;
   const HttpSend http_;
   TaskRunner sends_{1};   // in order: one session's sends arrive in the order sent

@@ -67,12 +67,28 @@ class HoldingPeers final : public PeerSessions {
   std::vector<std::function<void(absl::Status)>> held ABSL_GUARDED_BY(mu);
 };
 
+// Records each action and answers it with `answer`.
+class FakeCallActions final : public CallActions {
+ public:
+  void Submit(const std::string& watcher, orch::calls::v1::SubmitActionRequest request,
+              std::function<void(absl::Status)> done) override {
+    {
+      absl::MutexLock l(&mu);
+      submitted.emplace_back(watcher, std::move(request));
+    }
+    done(answer);
+  }
+  absl::Status answer = absl::OkStatus();
+  absl::Mutex mu;
+  std::vector<std::pair<std::string, orch::calls::v1::SubmitActionRequest>> submitted ABSL_GUARDED_BY(mu);
+};
+
 class SendRouterTest : public ::testing::Test {
  protected:
   SendRouterTest()
       : docs_(scxml::CompileOptions{.ecmascript = &factory_}, nullptr, DocumentCache::Options{.clock = &clock_}),
         requests_("inst", &clock_),
-        router_(SendRouter::Options{.node_id = 1, .io_threads = 2}, &requests_, &docs_, &peers_,
+        router_(SendRouter::Options{.node_id = 1, .io_threads = 2}, &requests_, &docs_, &peers_, &actions_,
                 [this](const std::string& id, const ev::Event& e) {
                   absl::MutexLock l(&mu_);
                   delivered_.emplace_back(id, e);
@@ -113,6 +129,7 @@ class SendRouterTest : public ::testing::Test {
   DocumentCache docs_;
   PendingRequests requests_;
   FakePeers peers_;
+  FakeCallActions actions_;
   absl::Notification release_http_;
   absl::Mutex mu_;
   std::vector<std::pair<std::string, ev::Event>> delivered_ ABSL_GUARDED_BY(mu_);
@@ -190,7 +207,7 @@ TEST_F(SendRouterTest, BasicHttpRunsOffTheCallersThreadAndAFailureComesBackAsAnE
 // to the peer client only when the previous one is done.
 TEST_F(SendRouterTest, SendsToAnotherNodeAreHandedOverOneAtATimeInOrder) {
   HoldingPeers peers;
-  SendRouter router(SendRouter::Options{.node_id = 1, .io_threads = 1}, &requests_, &docs_, &peers,
+  SendRouter router(SendRouter::Options{.node_id = 1, .io_threads = 1}, &requests_, &docs_, &peers, nullptr,
                     [](const std::string&, const ev::Event&) { return absl::OkStatus(); },
                     [](const std::string&, const scxml::Event&) { return absl::OkStatus(); });
   for (const char* name : {"first", "second", "third"}) {
@@ -210,6 +227,61 @@ TEST_F(SendRouterTest, SendsToAnotherNodeAreHandedOverOneAtATimeInOrder) {
   router.Stop();
   absl::MutexLock l(&peers.mu);
   EXPECT_EQ(peers.names, (std::vector<std::string>{"first", "second", "third"}));
+}
+
+// A session started for an interaction hands its module actions to the
+// call-watcher of its binding, with a deterministic effect id.
+TEST_F(SendRouterTest, ModuleActionsGoToTheSessionsCallWatcher) {
+  constexpr char kBound[] = "~1~BOUND000000000000000000000000000";
+  auto doc = docs_.FromSource(kChart, "chart");
+  ASSERT_OK(doc);
+  ev::LogEntry started;
+  started.set_seq(1);
+  started.mutable_started()->set_random_seed(1);
+  auto* b = started.mutable_started()->mutable_interaction();
+  b->set_interaction_id("call-1");
+  b->set_watcher("127.0.0.1:7104");
+  auto bound = LiveSession::Start(kBound, false, *doc, started, SessionConfig{.ecmascript = &factory_}, &router_, 0);
+  ASSERT_OK(bound);
+  scxml::Event action;
+  action.name = "redirect";
+  action.sendid = "r1";
+  action.data = R"({"module":"interaction","action":"redirect","requestid":"r1","interactionid":null,)"
+                R"("target_requestid":null,"params":{"to":"7001"}})";
+  ASSERT_OK(router_.Send(**bound, "", "http://www.genesyslab.com/modules/interaction", action));
+  router_.Stop();
+  absl::MutexLock l(&actions_.mu);
+  ASSERT_EQ(actions_.submitted.size(), 1u);
+  EXPECT_EQ(actions_.submitted[0].first, "127.0.0.1:7104");
+  const auto& req = actions_.submitted[0].second;
+  EXPECT_EQ(req.session_id(), kBound);
+  EXPECT_EQ(req.module(), "interaction");
+  EXPECT_EQ(req.action(), "redirect");
+  EXPECT_EQ(req.request_id(), "r1");
+  EXPECT_EQ(req.interaction_id(), "call-1");  // the binding's, as the action named none
+  EXPECT_EQ(req.effect_id(), absl::StrCat(kBound, "/m1"));
+  EXPECT_EQ(req.params().fields().at("to").string_value(), "7001");
+  EXPECT_EQ((*bound)->sends_in_flight()->load(), 0);
+}
+
+// An action that cannot be handed over comes back as the module's error
+// event; so does one of a session that has no interaction.
+TEST_F(SendRouterTest, ActionsThatCannotBeHandedOverComeBackAsTheModulesError) {
+  scxml::Event action;
+  action.name = "playsound";
+  action.sendid = "r2";
+  action.data = R"({"module":"dialog","action":"playsound","requestid":"r2","interactionid":null,)"
+                R"("target_requestid":null,"params":{}})";
+  ASSERT_OK(router_.Send(*session_, "", "http://www.genesyslab.com/modules/dialog", action));
+  router_.Stop();
+  absl::MutexLock l(&mu_);
+  ASSERT_EQ(delivered_.size(), 1u);
+  EXPECT_EQ(delivered_[0].first, kSid);
+  const ev::Event& e = delivered_[0].second;
+  EXPECT_EQ(e.name(), "error.dialog.playsound");
+  EXPECT_EQ(e.data().struct_value().fields().at("requestid").string_value(), "r2");
+  EXPECT_EQ(e.data().struct_value().fields().at("error").string_value(), "no-interaction");
+  EXPECT_EQ(e.effect_id(), absl::StrCat(kSid, "/1/0/error"));
 }
 
 }  // namespace

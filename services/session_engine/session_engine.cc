@@ -11,6 +11,7 @@
 #include "common/grpc/server.h"
 #include "common/log/log.h"
 #include "services/session_engine/engine.h"
+#include "services/session_engine/grpc_call_actions.h"
 #include "services/session_engine/grpc_peer_sessions.h"
 #include "services/session_engine/remote_session_store.h"
 #include "common/sessionapi/session_id.h"
@@ -64,6 +65,13 @@ void AddOptions(config::Schema* s) {
   config::AddClientTlsOptions(s, "persistence", "proxy", "persistence-proxy");
   // TLS for sends to sessions of other nodes (their engines' gRPC servers).
   config::AddClientTlsOptions(s, "orchestration", "peer", "other nodes' session-engines");
+  // Functional-module actions go to the call-watcher named by each session's
+  // interaction binding.
+  config::AddClientTlsOptions(s, "orchestration", "call-watcher", "call-watcher (sessions' module actions)");
+  s->AddInt("orchestration", "call-watcher-timeout-ms", 5000, 10, 60000,
+      "deadline of each module action handed to call-watcher");
+  s->Add({.section = "orchestration", .name = "cluster-name", .type = OptionType::kString,
+          .default_value = std::string(), .help = "the cluster's name, as sessions see it (_genesys.session.server.cluster)"});
 }
 
 class SessionEngineComponent final : public process::Component {
@@ -79,6 +87,11 @@ class SessionEngineComponent final : public process::Component {
     peers.proxy_endpoint = c.GetString("persistence.proxy-endpoint");
     peers.proxy_channel = *channel;
     peers.peer_channel = *peer_channel;
+    auto watcher_channel = grpc_util::ChannelOptionsFromConfig(c, "orchestration.call-watcher");
+    if (!watcher_channel.ok()) return watcher_channel.status();
+    self->call_actions_ = std::make_unique<GrpcCallActions>(GrpcCallActions::Options{
+        .channel = *watcher_channel,
+        .call_timeout = absl::Milliseconds(c.GetInt("orchestration.call-watcher-timeout-ms"))});
     auto peer_sessions = GrpcPeerSessions::Create(peers, time::RealClock::Get());
     if (!peer_sessions.ok()) return peer_sessions.status();
     self->peers_ = *std::move(peer_sessions);
@@ -103,6 +116,7 @@ class SessionEngineComponent final : public process::Component {
     o.policy.deactivate_idle_ms =
         static_cast<uint32_t>(std::min<int64_t>(c.GetInt("scxml.deactivate-idle-ms"), UINT32_MAX));
     o.document_url_prefixes = c.GetStringList("scxml.document-url-prefixes");
+    o.cluster_name = c.GetString("orchestration.cluster-name");
     self->advertise_ = c.GetString("orchestration.advertise-endpoint");
     if (o.lease_renew_ms * 2 > o.lease_ttl_ms) {
       return absl::InvalidArgumentError(absl::StrCat("orchestration.lease-renew-ms (", o.lease_renew_ms,
@@ -124,7 +138,7 @@ class SessionEngineComponent final : public process::Component {
                 "(set it in production)");
     }
     // Created here: the lease carries the endpoint, known only now.
-    auto engine = Engine::Create(options_, store_.get(), metrics_, {.peers = peers_.get()});
+    auto engine = Engine::Create(options_, store_.get(), metrics_, {.peers = peers_.get(), .call_actions = call_actions_.get()});
     ORCH_CHECK(engine.ok(), "engine options were validated at start");
     engine_holder_ = *std::move(engine);
     service_engine_.store(engine_holder_.get());
@@ -144,6 +158,7 @@ class SessionEngineComponent final : public process::Component {
 
   EngineOptions options_;
   std::unique_ptr<GrpcPeerSessions> peers_;
+  std::unique_ptr<GrpcCallActions> call_actions_;
   std::string advertise_;
   metrics::MetricsServer* metrics_ = nullptr;
   std::unique_ptr<RemoteSessionStore> store_;

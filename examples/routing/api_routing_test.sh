@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs examples/routing/voice-routing.scxml through `orch-scxml run` (the real
+# Runs examples/routing/api-routing.scxml through `orch-scxml run` (the real
 # interpreter and ECMAScript data model, on the real clock) and checks every
 # route it can take:
 #
@@ -15,7 +15,7 @@
 # orch-scxml has no way to pass start parameters, so the runs that need short
 # timers use a copy of the chart whose parameter defaults are changed.
 #
-#   voice_routing_test.sh <orch-scxml> <chart>
+#   api_routing_test.sh <orch-scxml> <chart>
 set -euo pipefail
 
 tool=$1
