@@ -1,5 +1,7 @@
 #include "services/call_watcher/grpc_call_store.h"
 
+#include <utility>
+
 #include "absl/strings/str_cat.h"
 #include "common/grpc/status.h"
 #include "grpcpp/grpcpp.h"
