@@ -23,6 +23,12 @@ using redis::RedisReply;
 using LogEntry = ::orch::event::v1::LogEntry;
 
 constexpr size_t kMaxIdBytes = 200;
+// Call uuids, targets and holders (services/call_watcher/call_store.h).
+constexpr size_t kMaxCallIdBytes = 256;
+// The longest TTL of a call record or reservation (7 days), and a claim's
+// default (the proto's ttl_ms = 0).
+constexpr uint32_t kMaxCallTtlMs = 7 * 24 * 3600 * 1000;
+constexpr uint32_t kDefaultCallTtlMs = 24 * 3600 * 1000;
 // A session's keys, in the order the session scripts take them (KEYS).
 constexpr const char* kSessionKeySuffixes[] = {"meta", "log", "snap", "head"};
 
@@ -40,11 +46,12 @@ std::string Serialize(const google::protobuf::MessageLite& m) {
 // Ids that become part of a key: no hash-tag braces (a '{' would change the
 // slot or let one session's keys collide with another's), no whitespace or
 // control bytes.
-absl::Status ValidateKeyPart(const char* field, const std::string& v, bool allow_colon = true) {
+absl::Status ValidateKeyPart(const char* field, const std::string& v, bool allow_colon = true,
+                             size_t max_bytes = kMaxIdBytes) {
   if (v.empty()) return absl::InvalidArgumentError(absl::StrCat(field, ": must not be empty"));
-  if (v.size() > kMaxIdBytes) {
+  if (v.size() > max_bytes) {
     return absl::InvalidArgumentError(
-        absl::StrCat(field, ": ", v.size(), " bytes, longer than ", kMaxIdBytes));
+        absl::StrCat(field, ": ", v.size(), " bytes, longer than ", max_bytes));
   }
   for (unsigned char c : v) {
     if (c == '{' || c == '}' || c <= 0x20 || c == 0x7f || (!allow_colon && c == ':')) {
@@ -274,6 +281,12 @@ std::string RedisStore::ScheduleKey(const std::string& bucket) const {
 }
 std::string RedisStore::ScheduleDataKey(const std::string& bucket) const {
   return absl::StrCat(prefix_, "sched:{", bucket, "}:data");
+}
+std::string RedisStore::CallKey(const std::string& call_uuid) const {
+  return absl::StrCat(prefix_, "call:{", call_uuid, "}");
+}
+std::string RedisStore::TargetKey(const std::string& target) const {
+  return absl::StrCat(prefix_, "target:{", target, "}");
 }
 
 // ---------------------------------------------------------------- sessions
@@ -981,6 +994,111 @@ void RedisStore::AckSchedule(const pb::AckScheduleRequest& req, Done<pb::AckSche
                          resp.set_removed(r.integer() == 1);
                          return absl::StatusOr<pb::AckScheduleResponse>(resp);
                        }));
+}
+
+// ---------------------------------------------------------------- calls
+
+namespace {
+
+absl::Status ValidateCallId(const char* field, const std::string& v) {
+  return ValidateKeyPart(field, v, /*allow_colon=*/true, kMaxCallIdBytes);
+}
+
+absl::Status ValidateCallTtl(uint32_t ttl_ms) {
+  if (ttl_ms == 0 || ttl_ms > kMaxCallTtlMs) {
+    return absl::InvalidArgumentError(absl::StrCat("ttl_ms: must be 1..", kMaxCallTtlMs, " ms (7 days)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<pb::CallRecord> ParseCallRecord(const RedisReply& r) {
+  pb::CallRecord record;
+  if (!record.ParseFromString(r.str())) {
+    return absl::DataLossError("a stored call record does not parse as orch.persistence.v1.CallRecord");
+  }
+  return record;
+}
+
+}  // namespace
+
+void RedisStore::ClaimCall(const pb::ClaimCallRequest& req, Done<pb::ClaimCallResponse> done) {
+  const std::string& uuid = req.record().call_uuid();
+  if (auto s = ValidateCallId("record.call_uuid", uuid); !s.ok()) return std::move(done)(s);
+  const uint32_t ttl_ms = req.ttl_ms() == 0 ? kDefaultCallTtlMs : req.ttl_ms();
+  if (auto s = ValidateCallTtl(ttl_ms); !s.ok()) return std::move(done)(s);
+  // SET NX GET (Redis >= 7.0): stores the record only if none is there and
+  // answers the one that was, in one atomic command.
+  client_->Execute({"SET", CallKey(uuid), Serialize(req.record()), "NX", "PX", absl::StrCat(ttl_ms), "GET"},
+                   options_.request_timeout, Replicated(),
+                   Complete<pb::ClaimCallResponse>(
+                       absl::StrCat("ClaimCall ", uuid), std::move(done),
+                       [record = req.record()](const RedisReply& r) -> absl::StatusOr<pb::ClaimCallResponse> {
+                         pb::ClaimCallResponse resp;
+                         if (r.is_nil()) {
+                           resp.set_created(true);
+                           *resp.mutable_record() = record;
+                           return resp;
+                         }
+                         auto stored = ParseCallRecord(r);
+                         if (!stored.ok()) return stored.status();
+                         *resp.mutable_record() = *std::move(stored);
+                         return resp;
+                       }));
+}
+
+void RedisStore::GetCall(const pb::GetCallRequest& req, Done<pb::GetCallResponse> done) {
+  if (auto s = ValidateCallId("call_uuid", req.call_uuid()); !s.ok()) return std::move(done)(s);
+  client_->Execute({"GET", CallKey(req.call_uuid())}, options_.request_timeout,
+                   Complete<pb::GetCallResponse>(
+                       absl::StrCat("GetCall ", req.call_uuid()), std::move(done),
+                       [](const RedisReply& r) -> absl::StatusOr<pb::GetCallResponse> {
+                         if (r.is_nil()) return absl::NotFoundError("no such call");
+                         auto stored = ParseCallRecord(r);
+                         if (!stored.ok()) return stored.status();
+                         pb::GetCallResponse resp;
+                         *resp.mutable_record() = *std::move(stored);
+                         return resp;
+                       }));
+}
+
+void RedisStore::DeleteCall(const pb::DeleteCallRequest& req, Done<pb::DeleteCallResponse> done) {
+  if (auto s = ValidateCallId("call_uuid", req.call_uuid()); !s.ok()) return std::move(done)(s);
+  client_->Execute({"DEL", CallKey(req.call_uuid())}, options_.request_timeout, Replicated(),
+                   Complete<pb::DeleteCallResponse>(absl::StrCat("DeleteCall ", req.call_uuid()), std::move(done),
+                                                    [](const RedisReply& r) {
+                                                      pb::DeleteCallResponse resp;
+                                                      resp.set_deleted(r.integer() == 1);
+                                                      return absl::StatusOr<pb::DeleteCallResponse>(resp);
+                                                    }));
+}
+
+void RedisStore::ReserveTarget(const pb::ReserveTargetRequest& req, Done<pb::ReserveTargetResponse> done) {
+  if (auto s = ValidateCallId("target", req.target()); !s.ok()) return std::move(done)(s);
+  if (auto s = ValidateCallId("holder", req.holder()); !s.ok()) return std::move(done)(s);
+  if (auto s = ValidateCallTtl(req.ttl_ms()); !s.ok()) return std::move(done)(s);
+  client_->EvalSha(scripts::ReserveTarget(), {TargetKey(req.target())},
+                   {req.holder(), absl::StrCat(req.ttl_ms())}, options_.request_timeout, Replicated(),
+                   Complete<pb::ReserveTargetResponse>(
+                       absl::StrCat("ReserveTarget ", req.target()), std::move(done),
+                       [holder = req.holder()](const RedisReply& r) {
+                         pb::ReserveTargetResponse resp;
+                         resp.set_reserved(r.str() == holder);
+                         resp.set_holder(r.str());
+                         return absl::StatusOr<pb::ReserveTargetResponse>(resp);
+                       }));
+}
+
+void RedisStore::ReleaseTarget(const pb::ReleaseTargetRequest& req, Done<pb::ReleaseTargetResponse> done) {
+  if (auto s = ValidateCallId("target", req.target()); !s.ok()) return std::move(done)(s);
+  if (auto s = ValidateCallId("holder", req.holder()); !s.ok()) return std::move(done)(s);
+  client_->EvalSha(scripts::ReleaseTarget(), {TargetKey(req.target())}, {req.holder()},
+                   options_.request_timeout, Replicated(),
+                   Complete<pb::ReleaseTargetResponse>(absl::StrCat("ReleaseTarget ", req.target()),
+                                                       std::move(done), [](const RedisReply& r) {
+                                                         pb::ReleaseTargetResponse resp;
+                                                         resp.set_released(r.integer() == 1);
+                                                         return absl::StatusOr<pb::ReleaseTargetResponse>(resp);
+                                                       }));
 }
 
 }  // namespace orch::persistence_proxy

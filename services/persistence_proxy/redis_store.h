@@ -93,6 +93,11 @@ class RedisStore final : public Store {
   void Reschedule(const pb::RescheduleRequest& req, Done<pb::RescheduleResponse> done) override;
   void ClaimDue(const pb::ClaimDueRequest& req, Done<pb::ClaimDueResponse> done) override;
   void AckSchedule(const pb::AckScheduleRequest& req, Done<pb::AckScheduleResponse> done) override;
+  void ClaimCall(const pb::ClaimCallRequest& req, Done<pb::ClaimCallResponse> done) override;
+  void GetCall(const pb::GetCallRequest& req, Done<pb::GetCallResponse> done) override;
+  void DeleteCall(const pb::DeleteCallRequest& req, Done<pb::DeleteCallResponse> done) override;
+  void ReserveTarget(const pb::ReserveTargetRequest& req, Done<pb::ReserveTargetResponse> done) override;
+  void ReleaseTarget(const pb::ReleaseTargetRequest& req, Done<pb::ReleaseTargetResponse> done) override;
 
   // Key names (README.md, "Key schema").
   std::string SessionKey(const std::string& sid, const char* suffix) const;
@@ -104,6 +109,8 @@ class RedisStore final : public Store {
   std::string LeaseEpochKey(const std::string& name) const;
   std::string ScheduleKey(const std::string& bucket) const;
   std::string ScheduleDataKey(const std::string& bucket) const;
+  std::string CallKey(const std::string& call_uuid) const;
+  std::string TargetKey(const std::string& target) const;
 
  private:
   // One validated append, encoded for the Append script and waiting for a

@@ -147,6 +147,8 @@ TEST_F(ValidationTest, KeysAreNamedAsDocumented) {
   EXPECT_EQ(store_->NodeSessionsKey("1"), "ORS:orch:node:1:sessions");
   EXPECT_EQ(store_->LeaseKey("node:1"), "ORS:orch:lease:{node:1}");
   EXPECT_EQ(store_->ScheduleDataKey("b7"), "ORS:orch:sched:{b7}:data");
+  EXPECT_EQ(store_->CallKey("c-1"), "ORS:orch:call:{c-1}");
+  EXPECT_EQ(store_->TargetKey("7001"), "ORS:orch:target:{7001}");
 }
 
 TEST_F(ValidationTest, ValidRequestReachesRedis) {
@@ -223,6 +225,17 @@ TEST_F(ValidationTest, OtherOperationsRejectBadRequests) {
   n.set_cursor("abc");
   EXPECT_THAT(CallSync(*store_, &Store::ListNodeSessions, n).status(),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("cursor")));
+  pb::ClaimCallRequest cc;
+  cc.mutable_record()->set_call_uuid("c");
+  cc.set_ttl_ms(7 * 24 * 3600 * 1000 + 1);
+  EXPECT_THAT(CallSync(*store_, &Store::ClaimCall, cc).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("ttl_ms")));
+  cc.set_ttl_ms(0);  // the default TTL: valid, it reached (no) Redis
+  EXPECT_THAT(CallSync(*store_, &Store::ClaimCall, cc).status(), StatusIs(absl::StatusCode::kUnavailable));
+  pb::ReleaseTargetRequest rt;
+  rt.set_target("t");
+  EXPECT_THAT(CallSync(*store_, &Store::ReleaseTarget, rt).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("holder")));
   pb::ReadLogRequest rl;
   rl.set_session_id("a}b");
   EXPECT_THAT(CallSync(*store_, &Store::LoadSession, pb::LoadSessionRequest()).status(),

@@ -496,4 +496,30 @@ return 1
   return script;
 }
 
+// Target reservations: KEYS[1] holds the holder's name, with the
+// reservation's TTL.
+
+// ARGV: holder ttl_ms. Reserves the target for the holder when it is free or
+// already the holder's (the TTL restarts). Returns the holder afterwards.
+const redis::RedisScript& ReserveTarget() {
+  static const redis::RedisScript& script = Make(R"lua(
+local h = redis.call('GET', KEYS[1])
+if h and h ~= ARGV[1] then return h end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return ARGV[1]
+)lua");
+  return script;
+}
+
+// ARGV: holder. Deletes the reservation only if the holder holds it.
+// Returns 1 if it did, else 0.
+const redis::RedisScript& ReleaseTarget() {
+  static const redis::RedisScript& script = Make(R"lua(
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+return 1
+)lua");
+  return script;
+}
+
 }  // namespace orch::persistence_proxy::scripts

@@ -29,5 +29,7 @@ const redis::RedisScript& CancelSchedule();  // KEYS zset data
 const redis::RedisScript& Reschedule();      // KEYS zset data
 const redis::RedisScript& ClaimDue();        // KEYS zset data
 const redis::RedisScript& AckSchedule();     // KEYS zset data
+const redis::RedisScript& ReserveTarget();   // KEYS target
+const redis::RedisScript& ReleaseTarget();   // KEYS target
 
 }  // namespace orch::persistence_proxy::scripts

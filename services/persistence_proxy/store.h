@@ -2,7 +2,7 @@
 
 // orch::persistence_proxy::Store — everything persistence-proxy keeps, behind
 // one interface: session logs and snapshots, the session registry, documents,
-// leases and schedules. RedisStore (redis_store.h) is the implementation;
+// leases, schedules, call records and target reservations. RedisStore (redis_store.h) is the implementation;
 // MeteredStore (metered_store.h) decorates any Store with metrics.
 //
 // The store speaks the wire contract's messages (orch.persistence.v1) so the
@@ -15,7 +15,7 @@
 // Errors (the message names the field or the conflict):
 //   INVALID_ARGUMENT    malformed request (empty or bad ids, oversize entries,
 //                       seq numbers not consecutive, hash mismatch); nothing written
-//   NOT_FOUND           unknown session, document, lease, schedule entry
+//   NOT_FOUND           unknown session, document, lease, schedule entry, call
 //   ABORTED             fencing ("fenced: ..."), sequence gap, a different
 //                       batch already stored under these seqs, lease lost;
 //                       nothing written
@@ -89,6 +89,18 @@ class Store {
   virtual void Reschedule(const pb::RescheduleRequest& req, Done<pb::RescheduleResponse> done) = 0;
   virtual void ClaimDue(const pb::ClaimDueRequest& req, Done<pb::ClaimDueResponse> done) = 0;
   virtual void AckSchedule(const pb::AckScheduleRequest& req, Done<pb::AckScheduleResponse> done) = 0;
+
+  // Calls (call-watcher's records; the rules are those of
+  // services/call_watcher/call_store.h). ClaimCall stores the record unless
+  // one exists and answers the stored one, atomically: concurrent claims of
+  // a call all answer the same record.
+  virtual void ClaimCall(const pb::ClaimCallRequest& req, Done<pb::ClaimCallResponse> done) = 0;
+  virtual void GetCall(const pb::GetCallRequest& req, Done<pb::GetCallResponse> done) = 0;
+  virtual void DeleteCall(const pb::DeleteCallRequest& req, Done<pb::DeleteCallResponse> done) = 0;
+  // Target reservations: one holder at a time; the holder reserving again
+  // restarts the TTL; only the holder releases.
+  virtual void ReserveTarget(const pb::ReserveTargetRequest& req, Done<pb::ReserveTargetResponse> done) = 0;
+  virtual void ReleaseTarget(const pb::ReleaseTargetRequest& req, Done<pb::ReleaseTargetResponse> done) = 0;
 };
 
 // A burst of callbacks run together on one thread (the results of one Redis

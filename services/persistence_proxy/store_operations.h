@@ -25,4 +25,9 @@
   X(CancelSchedule)                   \
   X(Reschedule)                       \
   X(ClaimDue)                         \
-  X(AckSchedule)
+  X(AckSchedule)                      \
+  X(ClaimCall)                        \
+  X(GetCall)                          \
+  X(DeleteCall)                       \
+  X(ReserveTarget)                    \
+  X(ReleaseTarget)

@@ -298,7 +298,28 @@ TEST_F(ProxyProcessTest, ServesTheStoreOverGrpcWithClearStatusCodes) {
   EXPECT_TRUE(lr.acquired());
   EXPECT_EQ(lr.epoch(), 1u);
 
+  // Calls and target reservations, counted like every operation.
+  pb::ClaimCallRequest claim;
+  claim.mutable_record()->set_call_uuid("call-1");
+  claim.mutable_record()->set_session_id(Sid(3, "CALL1"));
+  pb::ClaimCallResponse cr;
+  ASSERT_TRUE(proxy->stub->ClaimCall(Ctx().get(), claim, &cr).ok());
+  EXPECT_TRUE(cr.created());
+  claim.mutable_record()->set_session_id(Sid(3, "CALL2"));
+  ASSERT_TRUE(proxy->stub->ClaimCall(Ctx().get(), claim, &cr).ok());
+  EXPECT_FALSE(cr.created());
+  EXPECT_EQ(cr.record().session_id(), Sid(3, "CALL1"));
+  pb::ReserveTargetRequest reserve;
+  reserve.set_target("agent-1");
+  reserve.set_holder("call-1");
+  pb::ReserveTargetResponse rr;
+  const ::grpc::Status no_ttl = proxy->stub->ReserveTarget(Ctx().get(), reserve, &rr);
+  EXPECT_EQ(no_ttl.error_code(), ::grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(no_ttl.error_message(), HasSubstr("ttl_ms"));
+
   const std::string m = proxy->Metrics();
+  EXPECT_THAT(m, HasSubstr("orch_persistence_operations_total{code=\"OK\",op=\"ClaimCall\"} 2"));
+  EXPECT_THAT(m, HasSubstr("orch_persistence_operations_total{code=\"INVALID_ARGUMENT\",op=\"ReserveTarget\"} 1"));
   EXPECT_THAT(m, HasSubstr("orch_persistence_redis_up 1"));
   EXPECT_THAT(m, HasSubstr("orch_persistence_fencing_rejections_total 2"));
   EXPECT_THAT(m, HasSubstr("orch_persistence_operation_seconds_count{op=\"AppendEvents\"}"));

@@ -12,6 +12,7 @@
 #include <set>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -976,6 +977,222 @@ TYPED_TEST(StoreConformanceTest, SessionsOfLayoutOneAreReadAndMigratedByTheirFir
       ASSERT_OK(ttl);
       EXPECT_GT(ttl->integer(), 0) << sid << " " << k;
     }
+  }
+}
+
+// A call record of `uuid` handled by `session`.
+pb::CallRecord Call(const std::string& uuid, const std::string& session) {
+  pb::CallRecord r;
+  r.set_call_uuid(uuid);
+  r.set_session_id(session);
+  r.set_switch_name("sw1");
+  r.set_this_dn("7001");
+  r.set_media_type("voice");
+  r.set_watcher("127.0.0.1:7301");
+  r.set_created_unix_ms(1765000000000);
+  return r;
+}
+
+TYPED_TEST(StoreConformanceTest, CallsAreClaimedOnceReadDeletedAndExpire) {
+  const std::string uuid = this->Sid("call");  // unique per test and backend
+  auto claim = [&](const pb::CallRecord& record, uint32_t ttl_ms) {
+    pb::ClaimCallRequest r;
+    *r.mutable_record() = record;
+    r.set_ttl_ms(ttl_ms);
+    return CallSync(*this->store_, &Store::ClaimCall, r);
+  };
+  pb::GetCallRequest get;
+  get.set_call_uuid(uuid);
+  EXPECT_THAT(CallSync(*this->store_, &Store::GetCall, get), StatusIs(Code::kNotFound));
+
+  const pb::CallRecord first = Call(uuid, "session-1");
+  auto a = claim(first, 0);  // the default TTL, one day
+  ASSERT_OK(a);
+  EXPECT_TRUE(a->created());
+  EXPECT_EQ(a->record().SerializeAsString(), first.SerializeAsString());
+  auto b = claim(Call(uuid, "session-2"), 60000);
+  ASSERT_OK(b);
+  EXPECT_FALSE(b->created());
+  EXPECT_EQ(b->record().session_id(), "session-1");
+  EXPECT_EQ(b->record().SerializeAsString(), first.SerializeAsString());
+  auto got = CallSync(*this->store_, &Store::GetCall, get);
+  ASSERT_OK(got);
+  EXPECT_EQ(got->record().SerializeAsString(), first.SerializeAsString());
+
+  // One key per call, named after it (its own hash tag), with the TTL.
+  auto pttl = this->backend_->client->ExecuteSync({"PTTL", this->store_->CallKey(uuid)});
+  ASSERT_OK(pttl);
+  EXPECT_GT(pttl->integer(), 23LL * 3600 * 1000);
+  EXPECT_LE(pttl->integer(), 24LL * 3600 * 1000);
+  EXPECT_EQ(this->store_->CallKey(uuid), absl::StrCat("ORS:conf:call:{", uuid, "}"));
+
+  pb::DeleteCallRequest del;
+  del.set_call_uuid(uuid);
+  auto d = CallSync(*this->store_, &Store::DeleteCall, del);
+  ASSERT_OK(d);
+  EXPECT_TRUE(d->deleted());
+  d = CallSync(*this->store_, &Store::DeleteCall, del);
+  ASSERT_OK(d);
+  EXPECT_FALSE(d->deleted());
+  EXPECT_THAT(CallSync(*this->store_, &Store::GetCall, get), StatusIs(Code::kNotFound));
+
+  // Claimable again once deleted; gone once its TTL passed (Redis's clock).
+  a = claim(Call(uuid, "session-3"), 150);
+  ASSERT_OK(a);
+  EXPECT_TRUE(a->created());
+  bool expired = false;
+  for (int i = 0; i < 100 && !expired; ++i) {
+    absl::SleepFor(absl::Milliseconds(20));
+    expired = CallSync(*this->store_, &Store::GetCall, get).status().code() == Code::kNotFound;
+  }
+  EXPECT_TRUE(expired);
+  a = claim(Call(uuid, "session-4"), 60000);
+  ASSERT_OK(a);
+  EXPECT_TRUE(a->created());
+  EXPECT_EQ(a->record().session_id(), "session-4");
+}
+
+TYPED_TEST(StoreConformanceTest, ConcurrentClaimsOfACallAllAnswerTheSameRecord) {
+  constexpr int kCalls = 12, kClaimers = 6;
+  std::vector<std::vector<absl::StatusOr<pb::ClaimCallResponse>>> results(
+      kCalls, std::vector<absl::StatusOr<pb::ClaimCallResponse>>(kClaimers, absl::UnknownError("unset")));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kClaimers; ++t) {
+    threads.emplace_back([&, t] {
+      for (int c = 0; c < kCalls; ++c) {
+        pb::ClaimCallRequest r;
+        *r.mutable_record() = Call(this->Sid(absl::StrCat("call", c)), absl::StrCat("session-of-", t));
+        r.set_ttl_ms(60000);
+        results[c][t] = CallSync(*this->store_, &Store::ClaimCall, r);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int c = 0; c < kCalls; ++c) {
+    int created = 0;
+    std::set<std::string> sessions;
+    for (const auto& r : results[c]) {
+      ASSERT_OK(r);
+      created += r->created() ? 1 : 0;
+      sessions.insert(r->record().session_id());
+    }
+    EXPECT_EQ(created, 1) << "call " << c;
+    EXPECT_EQ(sessions.size(), 1u) << "call " << c;
+    pb::GetCallRequest get;
+    get.set_call_uuid(this->Sid(absl::StrCat("call", c)));
+    auto got = CallSync(*this->store_, &Store::GetCall, get);
+    ASSERT_OK(got);
+    EXPECT_EQ(got->record().session_id(), *sessions.begin());
+  }
+}
+
+TYPED_TEST(StoreConformanceTest, TargetsAreReservedByOneHolderAtATime) {
+  const std::string target = this->Sid("agent");
+  auto reserve = [&](const std::string& holder, uint32_t ttl_ms) {
+    pb::ReserveTargetRequest r;
+    r.set_target(target);
+    r.set_holder(holder);
+    r.set_ttl_ms(ttl_ms);
+    return CallSync(*this->store_, &Store::ReserveTarget, r);
+  };
+  auto release = [&](const std::string& holder) -> absl::StatusOr<bool> {
+    pb::ReleaseTargetRequest r;
+    r.set_target(target);
+    r.set_holder(holder);
+    auto resp = CallSync(*this->store_, &Store::ReleaseTarget, r);
+    if (!resp.ok()) return resp.status();
+    return resp->released();
+  };
+  auto pttl = [&]() -> int64_t {
+    auto r = this->backend_->client->ExecuteSync({"PTTL", this->store_->TargetKey(target)});
+    EXPECT_OK(r);
+    return r.ok() ? r->integer() : -3;
+  };
+
+  auto a = reserve("call-a", 5000);
+  ASSERT_OK(a);
+  EXPECT_TRUE(a->reserved());
+  EXPECT_EQ(a->holder(), "call-a");
+  EXPECT_LE(pttl(), 5000);
+  auto b = reserve("call-b", 60000);
+  ASSERT_OK(b);
+  EXPECT_FALSE(b->reserved());
+  EXPECT_EQ(b->holder(), "call-a");
+  EXPECT_LE(pttl(), 5000);  // the refused reservation changed nothing
+  // The holder reserving again restarts the TTL (here: a longer one).
+  a = reserve("call-a", 60000);
+  ASSERT_OK(a);
+  EXPECT_TRUE(a->reserved());
+  EXPECT_GT(pttl(), 5000);
+  EXPECT_EQ(this->store_->TargetKey(target), absl::StrCat("ORS:conf:target:{", target, "}"));
+
+  EXPECT_THAT(release("call-b"), ::orch::testing::IsOkAndHolds(false));
+  b = reserve("call-b", 60000);
+  ASSERT_OK(b);
+  EXPECT_EQ(b->holder(), "call-a");  // still call-a's
+  EXPECT_THAT(release("call-a"), ::orch::testing::IsOkAndHolds(true));
+  EXPECT_THAT(release("call-a"), ::orch::testing::IsOkAndHolds(false));
+  b = reserve("call-b", 150);
+  ASSERT_OK(b);
+  EXPECT_TRUE(b->reserved());
+  // Expiry on Redis's clock: call-c gets it once call-b's 150 ms passed.
+  absl::StatusOr<pb::ReserveTargetResponse> c;
+  for (int i = 0; i < 100; ++i) {
+    c = reserve("call-c", 60000);
+    ASSERT_OK(c);
+    if (c->reserved()) break;
+    EXPECT_EQ(c->holder(), "call-b");
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_TRUE(c->reserved());
+  EXPECT_THAT(release("call-b"), ::orch::testing::IsOkAndHolds(false));
+  EXPECT_EQ(reserve("call-d", 1000)->holder(), "call-c");
+}
+
+TYPED_TEST(StoreConformanceTest, CallsAndTargetsRefuseBadArguments) {
+  auto claim = [&](const std::string& uuid, uint32_t ttl_ms) {
+    pb::ClaimCallRequest r;
+    *r.mutable_record() = Call(uuid, "s");
+    r.set_ttl_ms(ttl_ms);
+    return CallSync(*this->store_, &Store::ClaimCall, r).status();
+  };
+  auto reserve = [&](const std::string& target, const std::string& holder, uint32_t ttl_ms) {
+    pb::ReserveTargetRequest r;
+    r.set_target(target);
+    r.set_holder(holder);
+    r.set_ttl_ms(ttl_ms);
+    return CallSync(*this->store_, &Store::ReserveTarget, r).status();
+  };
+  auto release = [&](const std::string& target, const std::string& holder) {
+    pb::ReleaseTargetRequest r;
+    r.set_target(target);
+    r.set_holder(holder);
+    return CallSync(*this->store_, &Store::ReleaseTarget, r).status();
+  };
+  const auto bad = [](const char* field) { return StatusIs(Code::kInvalidArgument, HasSubstr(field)); };
+  EXPECT_THAT(claim("", 1000), bad("record.call_uuid"));
+  EXPECT_THAT(claim("a{b}", 1000), bad("record.call_uuid"));
+  EXPECT_THAT(claim("a b", 1000), bad("record.call_uuid"));
+  EXPECT_THAT(claim(std::string(257, 'u'), 1000), bad("record.call_uuid"));
+  EXPECT_OK(claim(this->Sid("") + std::string(256 - this->Sid("").size(), 'u'), 1000));
+  EXPECT_THAT(claim(this->Sid("ttl"), 7 * 24 * 3600 * 1000 + 1), bad("ttl_ms"));
+  pb::GetCallRequest get;
+  get.set_call_uuid("x\ny");
+  EXPECT_THAT(CallSync(*this->store_, &Store::GetCall, get), bad("call_uuid"));
+  pb::DeleteCallRequest del;
+  EXPECT_THAT(CallSync(*this->store_, &Store::DeleteCall, del), bad("call_uuid"));
+  EXPECT_THAT(reserve("", "h", 1000), bad("target"));
+  EXPECT_THAT(reserve("t{", "h", 1000), bad("target"));
+  EXPECT_THAT(reserve("t", "", 1000), bad("holder"));
+  EXPECT_THAT(reserve("t", "h h", 1000), bad("holder"));
+  EXPECT_THAT(reserve("t", "h", 0), bad("ttl_ms"));
+  EXPECT_THAT(reserve("t", "h", 7 * 24 * 3600 * 1000 + 1), bad("ttl_ms"));
+  EXPECT_THAT(release("", "h"), bad("target"));
+  EXPECT_THAT(release("t", std::string(257, 'h')), bad("holder"));
+  // Nothing of the refused requests was written.
+  for (const auto& k : this->backend_->AllKeys()) {
+    EXPECT_FALSE(absl::StrContains(k, ":target:{t")) << k;
+    EXPECT_FALSE(absl::StrContains(k, this->Sid("ttl"))) << k;
   }
 }
 
