@@ -8,6 +8,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "services/call_watcher/fake_call_store.h"
+#include "prometheus/registry.h"
 
 namespace orch::call_watcher {
 namespace {
@@ -69,7 +70,8 @@ class Replica {
  public:
   explicit Replica(time::SimulatedClock* clock, FakeCallStore* store, std::string watcher = "cw-a:7104",
                    CallRouterOptions options = {})
-      : cfg_(*DnConfig::Parse(kDnFile, "dn.toml")),
+      : metrics(&registry, "orch_call_watcher"),
+        cfg_(*DnConfig::Parse(kDnFile, "dn.toml")),
         router_(
             [&] {
               options.watcher = watcher;
@@ -78,7 +80,20 @@ class Replica {
               options.reservation_ttl_ms = 5000;
               return options;
             }(),
-            [this] { return cfg_; }, &sink, store, [](std::function<void()> f) { f(); }, clock, nullptr) {}
+            [this] { return cfg_; }, &sink, store, [](std::function<void()> f) { f(); }, clock, &metrics) {}
+
+  // The value of a counter (0 when it has no such series).
+  double Counter(const std::string& name, const std::map<std::string, std::string>& labels = {}) {
+    for (const auto& family : registry.Collect()) {
+      if (family.name != name) continue;
+      for (const auto& m : family.metric) {
+        std::map<std::string, std::string> have;
+        for (const auto& l : m.label) have[l.name] = l.value;
+        if (have == labels) return m.counter.value;
+      }
+    }
+    return 0;
+  }
 
   absl::Status Hello(FakeLink* l, const std::string& adapter = "sw1") {
     cv1::Hello h;
@@ -145,6 +160,8 @@ class Replica {
   void SetSeq(uint64_t s) { seq_ = s; }
 
   FakeSessionSink sink;
+  prometheus::Registry registry;
+  CallMetrics metrics;
   std::shared_ptr<const DnConfig> cfg_;
   CallRouter router_;
 
@@ -281,6 +298,9 @@ TEST_F(CallRouterTest, BadInputIsRejectedAndAcknowledged) {
   absl::Status gap = r_.Event(cv1::ESTABLISHED, "nobody", "7001");
   EXPECT_EQ(gap.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(gap.message(), "sequence gap: expected 3, got 5");
+  EXPECT_EQ(r_.Counter("orch_call_watcher_rejected_events_total", {{"reason", "unknown_call"}}), 1);
+  EXPECT_EQ(r_.Counter("orch_call_watcher_rejected_events_total", {{"reason", "missing_call_uuid"}}), 1);
+  EXPECT_EQ(r_.Counter("orch_call_watcher_duplicate_events_total"), 1);
 }
 
 TEST_F(CallRouterTest, AnUnknownDnIsRejectedAndGetsTheFilesDefaultRoute) {
@@ -317,6 +337,8 @@ TEST_F(CallRouterTest, AnApplicationThatCannotBeStartedIsRejectedWithTheDefaultR
   EXPECT_EQ(req[0].reason(), "start_failed");
   EXPECT_EQ(link_.acked, 1u);
   EXPECT_TRUE(r_.sink.sends().empty());
+  EXPECT_EQ(r_.Counter("orch_call_watcher_session_start_failures_total", {{"reason", "start_failed"}}), 1);
+  EXPECT_EQ(r_.Counter("orch_call_watcher_default_routes_total", {{"reason", "start_failed"}}), 1);
 }
 
 TEST_F(CallRouterTest, AStrategyThatNeverRoutesGetsTheDefaultRouteAfterTheTimeout) {
@@ -335,6 +357,7 @@ TEST_F(CallRouterTest, AStrategyThatNeverRoutesGetsTheDefaultRouteAfterTheTimeou
   clock_.AdvanceMs(20000);
   r_.router_.Tick();
   EXPECT_EQ(link_.Requests().size(), 1u);   // once
+  EXPECT_EQ(r_.Counter("orch_call_watcher_default_routes_total", {{"reason", "timeout"}}), 1);
 }
 
 TEST_F(CallRouterTest, RedirectActionRoutesAndAnswersOnceWithItsRequestId) {
@@ -453,6 +476,9 @@ TEST_F(CallRouterTest, TwoReplicasNeverGiveOneAgentToTwoCalls) {
   ASSERT_OK(r_.Target("a2", cv1::READY, 200));
   ASSERT_OK(other.Target("a2", cv1::READY, 200));
   EXPECT_EQ(Field(other.sink.LastEvent("queue.submit.done"), "targetselected"), "a2");
+  EXPECT_EQ(other.Counter("orch_call_watcher_reservations_total", {{"outcome", "lost"}}), 1);
+  EXPECT_EQ(other.Counter("orch_call_watcher_reservations_total", {{"outcome", "won"}}), 1);
+  EXPECT_EQ(r_.Counter("orch_call_watcher_reservations_total", {{"outcome", "won"}}), 1);
 }
 
 TEST_F(CallRouterTest, ATargetThatLogsOutWhileBeingReservedMakesTheCallWaitAgain) {
@@ -465,6 +491,7 @@ TEST_F(CallRouterTest, ATargetThatLogsOutWhileBeingReservedMakesTheCallWaitAgain
   EXPECT_EQ(*store_.ReserveTarget("a1", "other", absl::Seconds(1)), "other");   // released
   r_.Result(req[0].request_id(), false, "invalid-target");
   EXPECT_EQ(Field(r_.sink.LastEvent("error.queue.submit"), "error"), "invalid-target");
+  EXPECT_EQ(r_.Counter("orch_call_watcher_reservations_total", {{"outcome", "target_gone"}}), 1);
 }
 
 TEST_F(CallRouterTest, RequestsWithoutAResultAreResentAfterReconnection) {
