@@ -183,7 +183,13 @@ CallRouter::CallRouter(CallRouterOptions options, std::function<std::shared_ptr<
       run_blocking_(std::move(run_blocking)),
       clock_(clock),
       metrics_(metrics),
-      instance_(absl::StrFormat("%08x", std::random_device()())) {}
+      instance_(absl::StrFormat("%08x", std::random_device()())),
+      watcher_(options_.watcher) {}
+
+void CallRouter::SetWatcher(std::string watcher) {
+  absl::MutexLock l(&mu_);
+  watcher_ = std::move(watcher);
+}
 
 CallRouter::~CallRouter() = default;
 
@@ -238,7 +244,7 @@ absl::Status CallRouter::Attach(const cv1::Hello& hello, LinkChannel* link) {
   a.tenant = hello.tenant();
   cv1::WatcherMessage w;
   w.mutable_welcome()->set_resume_after_seq(a.seq.processed());
-  w.mutable_welcome()->set_watcher(options_.watcher);
+  w.mutable_welcome()->set_watcher(watcher_);
   link->Send(std::move(w));
   for (const auto& [id, p] : a.pending) {
     cv1::WatcherMessage m;
@@ -474,7 +480,7 @@ void CallRouter::StartCall(Adapter& a, const cv1::InteractionEvent& e, Effects& 
   c.start.set_idempotency_key(key);
   auto* b = c.start.mutable_interaction();
   b->set_interaction_id(c.uuid);
-  b->set_watcher(options_.watcher);
+  b->set_watcher(watcher_);
   b->set_media_type(c.media);
   b->set_tenant(c.tenant);
   c.start.set_persistence(cfg->Persistent(entry, c.media) ? sv1::PERSISTENCE_DOCUMENT : sv1::PERSISTENCE_OFF);
@@ -486,7 +492,7 @@ void CallRouter::StartCall(Adapter& a, const cv1::InteractionEvent& e, Effects& 
   record.set_switch_name(c.switch_name);
   record.set_this_dn(c.this_dn);
   record.set_media_type(c.media);
-  record.set_watcher(options_.watcher);
+  record.set_watcher(watcher_);
   record.set_created_unix_ms(clock_->NowMs());
   c.phase = Call::Phase::kClaiming;
   const absl::Duration ttl = absl::Milliseconds(options_.call_ttl_ms);

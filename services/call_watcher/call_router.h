@@ -86,6 +86,10 @@ class CallRouter final : public LinkHandler {
   absl::StatusOr<cv1::GetCallResponse> GetCall(const std::string& call_uuid) ABSL_LOCKS_EXCLUDED(mu_);
   cv1::ListTargetsResponse ListTargets() ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Replaces options.watcher for calls started from now on (the address
+  // the server actually bound, when it listens on port 0).
+  void SetWatcher(std::string watcher) ABSL_LOCKS_EXCLUDED(mu_);
+
   // Runs what came due on the clock; call it every few tens of ms.
   void Tick() ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -163,6 +167,7 @@ class CallRouter final : public LinkHandler {
   const std::string instance_;   // prefix of this replica's switch request ids
 
   absl::Mutex mu_;
+  std::string watcher_ ABSL_GUARDED_BY(mu_);
   uint64_t next_request_ ABSL_GUARDED_BY(mu_) = 0;
   std::map<std::string, std::unique_ptr<Adapter>> adapters_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, std::unique_ptr<Call>> calls_ ABSL_GUARDED_BY(mu_);

@@ -3,11 +3,13 @@
 #include <deque>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/config/client_tls.h"
 #include "common/config/validators.h"
 #include "common/grpc/channel.h"
+#include "common/grpc/server.h"
 #include "common/grpc/status.h"
 #include "common/log/log.h"
 #include "common/metrics/metrics_server.h"
@@ -58,7 +60,7 @@ namespace {
 using config::OptionType;
 
 void AddOptions(config::Schema* s) {
-  s->AddString("calls", "dn-file", "the DN file: applications of routing points, agent groups, media persistence (required)");
+  s->AddString("calls", "dn-file", "the DN file: applications of routing points, agent groups, media persistence");
   s->AddInt("calls", "dn-reload-ms", 1000, 50, 3600000, "how often the DN file's modification time is checked");
   s->AddStringList("calls", "nodes", {"1"}, "session-engine node ids call sessions start on (rendezvous hash of the call)");
   s->AddString("calls", "advertise",
@@ -134,17 +136,33 @@ class BlockingPool {
   std::vector<std::thread> threads_;
 };
 
+// Every call answers the status the store could not be built with: the
+// router logs and counts each failure, and calls go on without records.
+class FailingCallStore final : public CallStore {
+ public:
+  explicit FailingCallStore(absl::Status status) : status_(std::move(status)) {}
+  absl::StatusOr<ClaimResult> ClaimCall(const CallRecord&, absl::Duration) override { return status_; }
+  absl::StatusOr<CallRecord> GetCall(absl::string_view) override { return status_; }
+  absl::StatusOr<bool> DeleteCall(absl::string_view) override { return status_; }
+  absl::StatusOr<std::string> ReserveTarget(absl::string_view, absl::string_view, absl::Duration) override {
+    return status_;
+  }
+  absl::StatusOr<bool> ReleaseTarget(absl::string_view, absl::string_view) override { return status_; }
+
+ private:
+  const absl::Status status_;
+};
+
 class CallWatcherComponent final : public process::Component {
  public:
   static absl::StatusOr<std::unique_ptr<CallWatcherComponent>> Create(const process::RunContext& ctx) {
     const config::Config& c = ctx.config;
     auto self = std::unique_ptr<CallWatcherComponent>(new CallWatcherComponent());
-    if (c.GetString("calls.dn-file").empty()) {
-      return absl::InvalidArgumentError("calls.dn-file: call-watcher needs a DN file (the applications of its DNs)");
+    if (!c.GetString("calls.dn-file").empty()) {
+      auto dn = DnConfigSource::Create(c.GetString("calls.dn-file"));
+      if (!dn.ok()) return absl::InvalidArgumentError(absl::StrCat("calls.dn-file: ", dn.status().message()));
+      self->dn_ = *std::move(dn);
     }
-    auto dn = DnConfigSource::Create(c.GetString("calls.dn-file"));
-    if (!dn.ok()) return absl::InvalidArgumentError(absl::StrCat("calls.dn-file: ", dn.status().message()));
-    self->dn_ = *std::move(dn);
 
     CallRouterOptions o;
     o.nodes.clear();
@@ -157,7 +175,7 @@ class CallWatcherComponent final : public process::Component {
     }
     if (o.nodes.empty()) return absl::InvalidArgumentError("calls.nodes: at least one node id is needed");
     o.watcher = c.GetString("calls.advertise");
-    if (o.watcher.empty()) o.watcher = c.GetString("server.grpc-listen");
+    if (o.watcher.empty()) o.watcher = c.GetString("server.grpc-listen");   // port 0: the bound one, at OnServing
     o.cluster = c.GetString("calls.cluster");
     o.default_route_timeout_ms = c.GetInt("calls.default-route-timeout-ms");
     o.reservation_ttl_ms = c.GetInt("calls.reservation-ttl-ms");
@@ -171,8 +189,12 @@ class CallWatcherComponent final : public process::Component {
     const std::string proxy_endpoint = c.GetString("calls.proxy-endpoint");
 
     auto store = MakeCallStore({.proxy_endpoint = proxy_endpoint, .channel = *proxy});
-    if (!store.ok()) return store.status();
-    self->store_ = *std::move(store);
+    if (store.ok()) {
+      self->store_ = *std::move(store);
+    } else {
+      self->store_error_ = store.status().ToString();
+      self->store_ = std::make_unique<FailingCallStore>(store.status());
+    }
 
     time::Clock* clock = time::RealClock::Get();
     self->leases_ = std::make_unique<sessionapi::GrpcLeaseReader>(grpc_util::MakeChannel(proxy_endpoint, *proxy));
@@ -191,21 +213,43 @@ class CallWatcherComponent final : public process::Component {
     self->sink_ = std::make_unique<GrpcSessionSink>(self->client_.get());
     self->pool_ = std::make_unique<BlockingPool>(static_cast<int>(c.GetInt("calls.store-threads")));
     self->metrics_ = std::make_unique<CallMetrics>(&ctx.metrics.registry(), ctx.metrics.prefix());
-    DnConfigSource* src = self->dn_.get();
+    std::function<std::shared_ptr<const DnConfig>()> current;
+    if (self->dn_) {
+      current = [src = self->dn_.get()] { return src->Current(); };
+    } else {
+      current = [empty = std::make_shared<const DnConfig>()] { return empty; };
+    }
     BlockingPool* pool = self->pool_.get();
     self->router_ = std::make_unique<CallRouter>(
-        o, [src] { return src->Current(); }, self->sink_.get(), self->store_.get(),
+        o, std::move(current), self->sink_.get(), self->store_.get(),
         [pool](std::function<void()> f) { pool->Run(std::move(f)); }, clock, self->metrics_.get());
     self->service_ = std::make_unique<CallWatcherService>(self->router_.get());
     self->housekeeper_ = std::thread([s = self.get()] { s->Housekeeping(); });
-    log::Info("call-watcher configured", {{"dn_file", c.GetString("calls.dn-file")}, {"dns", self->dn_->Current()->size()},
-                                          {"watcher", o.watcher}, {"nodes", o.nodes.size()}});
+    self->dn_file_ = c.GetString("calls.dn-file");
+    self->watcher_ = o.watcher;
+    self->nodes_ = o.nodes.size();
     return self;
   }
 
   ~CallWatcherComponent() override { Stop(); }
 
   std::vector<::grpc::Service*> Services() override { return {service_.get()}; }
+
+  // Logged once everything serves (a start that fails keeps its single
+  // error line).
+  void OnServing(grpc_util::GrpcServer& server) override {
+    if (watcher_.empty() || absl::EndsWith(watcher_, ":0")) {
+      watcher_ = server.address();
+      router_->SetWatcher(watcher_);
+    }
+    if (!store_error_.empty()) {
+      log::Error("no call store: calls are not recorded and queue:submit cannot reserve targets",
+                 {{"error", store_error_}});
+    }
+    if (!dn_) log::Warn("calls.dn-file is not set: no DN has an application, every route request is rejected");
+    log::Info("call-watcher serving", {{"dn_file", dn_file_}, {"dns", dn_ ? dn_->Current()->size() : 0},
+                                       {"watcher", watcher_}, {"nodes", nodes_}});
+  }
 
   void Stop() override {
     {
@@ -234,7 +278,7 @@ class CallWatcherComponent final : public process::Component {
       if (stopped_) break;
       mu_.Unlock();
       router_->Tick();
-      if (clock->MonotonicMs() >= next_reload) {
+      if (dn_ && clock->MonotonicMs() >= next_reload) {
         next_reload = clock->MonotonicMs() + reload_ms_;
         const uint64_t before = dn_->generation();
         if (absl::Status st = dn_->Poll(); !st.ok()) {
@@ -259,6 +303,10 @@ class CallWatcherComponent final : public process::Component {
   std::unique_ptr<CallRouter> router_;
   std::unique_ptr<CallWatcherService> service_;
   int64_t reload_ms_ = 1000;
+  std::string store_error_;
+  std::string dn_file_;
+  std::string watcher_;
+  size_t nodes_ = 0;
   absl::Mutex mu_;
   absl::CondVar cv_;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;

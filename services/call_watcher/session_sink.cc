@@ -1,7 +1,5 @@
 #include "services/call_watcher/session_sink.h"
 
-#include <algorithm>
-
 #include "absl/strings/str_cat.h"
 #include "common/sessionapi/session_id.h"
 #include "common/sessionapi/sessions_client.h"
@@ -18,10 +16,12 @@ void GrpcSessionSink::SendEvent(int node, sv1::SendEventRequest req, SinkDone<sv
 }
 
 absl::StatusOr<sv1::StartSessionResponse> FakeSessionSink::AnswerStart(int node, const sv1::StartSessionRequest& req) {
-  auto failing = [&](const std::string& url) {
-    return std::find(failing_urls_.begin(), failing_urls_.end(), url) != failing_urls_.end();
-  };
-  if (failing(req.url()) && (req.alternate_url().empty() || failing(req.alternate_url()))) {
+  bool url_fails = false, alternate_fails = req.alternate_url().empty();
+  for (const std::string& u : failing_urls_) {
+    url_fails = url_fails || u == req.url();
+    alternate_fails = alternate_fails || u == req.alternate_url();
+  }
+  if (url_fails && alternate_fails) {
     return absl::InvalidArgumentError(absl::StrCat("cannot fetch ", req.url()));
   }
   sv1::StartSessionResponse resp;
