@@ -1,0 +1,108 @@
+#include "services/call_watcher/call_metrics.h"
+
+#include "prometheus/counter.h"
+#include "prometheus/gauge.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
+
+namespace orch::call_watcher {
+
+struct CallMetrics::Families {
+  prometheus::Family<prometheus::Counter>* events;
+  prometheus::Counter* duplicates;
+  prometheus::Family<prometheus::Counter>* rejected;
+  prometheus::Counter* sessions_started;
+  prometheus::Family<prometheus::Counter>* sessions_failed;
+  prometheus::Family<prometheus::Counter>* delivery_failed;
+  prometheus::Family<prometheus::Counter>* actions;
+  prometheus::Family<prometheus::Counter>* default_routes;
+  prometheus::Family<prometheus::Counter>* reservations;
+  prometheus::Histogram* queue_wait;
+  prometheus::Histogram* route_latency;
+  prometheus::Gauge* links;
+  prometheus::Counter* reload_failures;
+  prometheus::Family<prometheus::Counter>* store_errors;
+};
+
+CallMetrics::CallMetrics(prometheus::Registry* reg, const std::string& prefix) {
+  if (reg == nullptr) return;
+  f_ = std::make_unique<Families>();
+  auto family = [&](const char* name, const char* help) {
+    return &prometheus::BuildCounter().Name(prefix + "_" + name).Help(help).Register(*reg);
+  };
+  f_->events = family("events_total", "Events received from adapters, by type.");
+  f_->duplicates = &family("duplicate_events_total", "Events dropped as duplicates (seq already received).")->Add({});
+  f_->rejected = family("rejected_events_total", "Events answered with Rejected, by reason.");
+  f_->sessions_started = &family("sessions_started_total", "Sessions started for calls.")->Add({});
+  f_->sessions_failed = family("session_start_failures_total", "Calls whose session could not be started, by reason.");
+  f_->delivery_failed = family("event_delivery_failures_total", "Call events that could not reach their session, by reason.");
+  f_->actions = family("actions_total", "Module actions of sessions, by module, action and outcome.");
+  f_->default_routes = family("default_routes_total", "Calls given their DN's default route, by reason.");
+  f_->reservations = family("reservations_total", "Target reservations tried, by outcome.");
+  f_->reload_failures = &family("config_reload_failures_total", "DN file reloads that failed (the previous file stays).")->Add({});
+  f_->store_errors = family("store_errors_total", "CallStore (persistence-proxy) calls that failed, by operation.");
+  const prometheus::Histogram::BucketBoundaries wait{0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300};
+  f_->queue_wait = &prometheus::BuildHistogram()
+                        .Name(prefix + "_queue_wait_seconds")
+                        .Help("Time from queue:submit to a reserved target.")
+                        .Register(*reg)
+                        .Add({}, wait);
+  const prometheus::Histogram::BucketBoundaries lat{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5};
+  f_->route_latency = &prometheus::BuildHistogram()
+                           .Name(prefix + "_route_latency_seconds")
+                           .Help("Time from a call's route request to the switch's answer to its route.")
+                           .Register(*reg)
+                           .Add({}, lat);
+  f_->links = &prometheus::BuildGauge().Name(prefix + "_links_connected").Help("Adapter links connected.")
+                   .Register(*reg).Add({});
+}
+
+CallMetrics::~CallMetrics() = default;
+
+void CallMetrics::Event(absl::string_view type) {
+  if (f_) f_->events->Add({{"type", std::string(type)}}).Increment();
+}
+void CallMetrics::Duplicate() {
+  if (f_) f_->duplicates->Increment();
+}
+void CallMetrics::Rejected(absl::string_view reason) {
+  if (f_) f_->rejected->Add({{"reason", std::string(reason)}}).Increment();
+}
+void CallMetrics::SessionStarted() {
+  if (f_) f_->sessions_started->Increment();
+}
+void CallMetrics::SessionFailed(absl::string_view reason) {
+  if (f_) f_->sessions_failed->Add({{"reason", std::string(reason)}}).Increment();
+}
+void CallMetrics::DeliveryFailed(absl::string_view reason) {
+  if (f_) f_->delivery_failed->Add({{"reason", std::string(reason)}}).Increment();
+}
+void CallMetrics::Action(absl::string_view module, absl::string_view action, absl::string_view outcome) {
+  if (f_) {
+    f_->actions->Add({{"module", std::string(module)}, {"action", std::string(action)}, {"outcome", std::string(outcome)}})
+        .Increment();
+  }
+}
+void CallMetrics::DefaultRoute(absl::string_view reason) {
+  if (f_) f_->default_routes->Add({{"reason", std::string(reason)}}).Increment();
+}
+void CallMetrics::Reservation(absl::string_view outcome) {
+  if (f_) f_->reservations->Add({{"outcome", std::string(outcome)}}).Increment();
+}
+void CallMetrics::QueueWait(double seconds) {
+  if (f_) f_->queue_wait->Observe(seconds);
+}
+void CallMetrics::RouteLatency(double seconds) {
+  if (f_) f_->route_latency->Observe(seconds);
+}
+void CallMetrics::LinkConnected(int delta) {
+  if (f_) f_->links->Increment(delta);
+}
+void CallMetrics::ConfigReloadFailure() {
+  if (f_) f_->reload_failures->Increment();
+}
+void CallMetrics::StoreError(absl::string_view op) {
+  if (f_) f_->store_errors->Add({{"op", std::string(op)}}).Increment();
+}
+
+}  // namespace orch::call_watcher

@@ -1,0 +1,134 @@
+#include "services/call_watcher/targets.h"
+
+#include <algorithm>
+
+namespace orch::call_watcher {
+
+std::string TargetBoard::Apply(const cv1::TargetEvent& e, int64_t now_wall_ms) {
+  Target& t = targets_[e.target()];
+  const int64_t at = e.time_unix_ms() != 0 ? e.time_unix_ms() : now_wall_ms;
+  if (e.state() == cv1::READY && t.state != cv1::READY) t.ready_since_ms = at;
+  t.state = e.state();
+  t.call_uuid = e.state() == cv1::BUSY ? e.call_uuid() : "";
+  t.held_elsewhere_until_ms = 0;   // news of the target: worth trying again
+  std::string lost;
+  const bool lands_its_call = e.state() == cv1::BUSY && e.call_uuid() == t.reserved_for;
+  if (!t.reserved_for.empty() && e.state() != cv1::READY && !lands_its_call) {
+    lost = t.reserved_for;
+    t.reserved_for.clear();
+    t.reservation_pending = false;
+    t.reserved_until_ms = 0;
+  }
+  return lost;
+}
+
+std::vector<std::string> TargetBoard::Candidates(const std::vector<std::string>& names, int64_t now_ms) const {
+  std::vector<std::pair<int64_t, std::string>> ready;
+  for (const std::string& n : names) {
+    auto it = targets_.find(n);
+    if (it == targets_.end()) continue;
+    const Target& t = it->second;
+    if (t.state != cv1::READY || !t.reserved_for.empty() || t.held_elsewhere_until_ms > now_ms) continue;
+    if (std::any_of(ready.begin(), ready.end(), [&](const auto& r) { return r.second == n; })) continue;
+    ready.emplace_back(t.ready_since_ms, n);
+  }
+  std::stable_sort(ready.begin(), ready.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<std::string> out;
+  for (auto& r : ready) out.push_back(std::move(r.second));
+  return out;
+}
+
+void TargetBoard::BeginReserve(const std::string& target, const std::string& call) {
+  Target& t = targets_[target];
+  t.reserved_for = call;
+  t.reservation_pending = true;
+  t.reserved_until_ms = 0;
+}
+
+bool TargetBoard::EndReserve(const std::string& target, const std::string& call, bool won, int64_t until_ms,
+                             int64_t retry_ms) {
+  auto it = targets_.find(target);
+  if (it == targets_.end()) return false;
+  Target& t = it->second;
+  if (t.reserved_for != call || !t.reservation_pending) return false;
+  t.reservation_pending = false;
+  if (won) {
+    t.reserved_until_ms = until_ms;
+  } else {
+    t.reserved_for.clear();
+    t.held_elsewhere_until_ms = retry_ms;
+  }
+  return true;
+}
+
+bool TargetBoard::Unreserve(const std::string& target, const std::string& call) {
+  auto it = targets_.find(target);
+  if (it == targets_.end() || it->second.reserved_for != call) return false;
+  it->second.reserved_for.clear();
+  it->second.reservation_pending = false;
+  it->second.reserved_until_ms = 0;
+  return true;
+}
+
+std::vector<std::pair<std::string, std::string>> TargetBoard::Expire(int64_t now_ms) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (auto& [name, t] : targets_) {
+    if (!t.reserved_for.empty() && !t.reservation_pending && t.reserved_until_ms <= now_ms) {
+      out.emplace_back(name, t.reserved_for);
+      t.reserved_for.clear();
+      t.reserved_until_ms = 0;
+    }
+  }
+  return out;
+}
+
+const Target* TargetBoard::Find(const std::string& target) const {
+  auto it = targets_.find(target);
+  return it == targets_.end() ? nullptr : &it->second;
+}
+
+void WaitingQueue::Add(Waiting w) {
+  w.order = next_order_++;
+  order_.emplace(-w.priority, w.order, w.request_id);
+  std::string id = w.request_id;
+  by_id_[id] = std::move(w);
+}
+
+bool WaitingQueue::Remove(const std::string& request_id) {
+  auto it = by_id_.find(request_id);
+  if (it == by_id_.end()) return false;
+  order_.erase({-it->second.priority, it->second.order, request_id});
+  by_id_.erase(it);
+  return true;
+}
+
+Waiting* WaitingQueue::Find(const std::string& request_id) {
+  auto it = by_id_.find(request_id);
+  return it == by_id_.end() ? nullptr : &it->second;
+}
+
+std::vector<std::string> WaitingQueue::OfCall(const std::string& call_uuid) const {
+  std::vector<std::string> out;
+  for (const auto& [id, w] : by_id_) {
+    if (w.call_uuid == call_uuid) out.push_back(id);
+  }
+  return out;
+}
+
+std::vector<std::string> WaitingQueue::InOrder() const {
+  std::vector<std::string> out;
+  out.reserve(order_.size());
+  for (const auto& [p, o, id] : order_) out.push_back(id);
+  return out;
+}
+
+std::vector<std::string> WaitingQueue::Expired(int64_t now_ms) const {
+  std::vector<std::string> out;
+  for (const auto& [p, o, id] : order_) {
+    const Waiting& w = by_id_.at(id);
+    if (w.deadline_ms != 0 && w.deadline_ms <= now_ms) out.push_back(id);
+  }
+  return out;
+}
+
+}  // namespace orch::call_watcher
