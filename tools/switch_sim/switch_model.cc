@@ -97,7 +97,7 @@ std::optional<int64_t> SwitchModel::NextDueMs() const {
 void SwitchModel::Fire(const Timer& t) {
   switch (t.kind) {
     case TimerKind::kArrival:
-      Arrive();
+      Arrive(t.due_ms);
       ScheduleNextArrival(/*first=*/false);
       return;
     case TimerKind::kTreatmentEnd: {
@@ -124,12 +124,12 @@ void SwitchModel::Fire(const Timer& t) {
   }
 }
 
-void SwitchModel::Arrive() {
+void SwitchModel::Arrive(int64_t due_ms) {
   const int64_t n = static_cast<int64_t>(calls_.size()) + 1;
   const int64_t now = clock_->MonotonicMs();
   Call call;
   call.record.call_uuid = absl::StrCat(config_.run_id, "-", n);
-  call.record.arrived_ms = SinceStart(now);
+  call.record.arrived_ms = SinceStart(due_ms);   // the schedule's time, not the driver's lateness
   call.link = static_cast<int>((n - 1) % config_.links);
   call.connection_id = absl::StrFormat("%016x", (config_.seed << 32) ^ static_cast<uint64_t>(n));
   call.ani = absl::StrFormat("+1555%07d", n % 10000000);

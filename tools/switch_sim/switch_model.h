@@ -71,7 +71,7 @@ const char* OutcomeName(Outcome o);
 
 struct CallRecord {
   std::string call_uuid;
-  int64_t arrived_ms = 0;       // since the model started
+  int64_t arrived_ms = 0;       // since the model started (scheduled arrival time)
   int64_t route_ms = -1;        // route request -> route received; -1 = never routed
   int treatments = 0;           // treatments started
   std::string digits;           // the last digits collected
@@ -163,7 +163,7 @@ class SwitchModel {
 
   void SetTimer(int64_t due_ms, TimerKind kind, int64_t call, std::string key = "", uint64_t generation = 0);
   void Fire(const Timer& t);
-  void Arrive();
+  void Arrive(int64_t due_ms);
   void ScheduleNextArrival(bool first);
   calls::v1::RequestResult Act(const calls::v1::SwitchRequest& request);
   calls::v1::RequestResult MoveTo(int64_t call, const std::string& target, bool overflow);
