@@ -214,10 +214,9 @@ void AdapterLink::WriteLoop(Connection* conn) {
     bool more = false;
     {
       absl::MutexLock l(&mu_);
-      auto ready = [&] {
-        return stopping_ || conn->broken || !answers_.empty() || (!held_.empty() && next_send_ < next_seq_);
-      };
-      mu_.Await(absl::Condition(&ready));
+      while (!stopping_ && !conn->broken && answers_.empty() && (held_.empty() || next_send_ >= next_seq_)) {
+        cv_.Wait(&mu_);
+      }
       if (stopping_ || conn->broken) return;
       if (!answers_.empty()) {
         *msg.mutable_result() = std::move(answers_.front());

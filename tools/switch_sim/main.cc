@@ -2,7 +2,9 @@
 // client), for process tests, the demo and benchmarks. README.md has the
 // options, the output and the exit codes.
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -27,6 +29,15 @@ int main(int argc, char** argv) {
     return 2;
   }
   options->sim.channel = *channel;
+  if (!options->outcomes.empty()) {
+    // Refused now rather than after a run of many minutes.
+    std::FILE* f = std::fopen(options->outcomes.c_str(), "w");
+    if (f == nullptr) {
+      std::fprintf(stderr, "switch-sim: --outcomes %s: %s\n", options->outcomes.c_str(), std::strerror(errno));
+      return 2;
+    }
+    std::fclose(f);
+  }
 
   Simulator sim(options->sim, clock);
   RunResult result = sim.Run();

@@ -170,6 +170,8 @@ absl::StatusOr<CliOptions> ParseOptions(const std::vector<std::string>& args, in
       if (!dns.insert(dn).second) return Bad("--routing-point/--agent-dns/--overflow-dn", absl::StrCat("DN ", dn, " given twice"));
     }
   }
+  // A duration alone means "for that long", not "for that long or 100 calls".
+  if (duration_s > 0 && !seen.contains("--calls")) m.calls = 0;
   if (m.calls == 0 && duration_s == 0) return Bad("--calls", "0 needs a --duration-s (the run must end by itself)");
   m.duration_ms = duration_s * 1000;
   m.seed = static_cast<uint64_t>(seed);

@@ -63,6 +63,16 @@ TEST(OptionsTest, EveryValueIsTaken) {
   EXPECT_EQ(o->outcomes, "/tmp/x");
 }
 
+TEST(OptionsTest, ADurationAloneLiftsTheCallCount) {
+  auto o = ParseOptions({"--watcher", "h:1", "--duration-s", "60"}, 0);
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->sim.model.calls, 0);
+  EXPECT_EQ(o->sim.model.duration_ms, 60000);
+  o = ParseOptions({"--watcher", "h:1", "--duration-s", "60", "--calls", "500"}, 0);
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->sim.model.calls, 500);
+}
+
 TEST(OptionsTest, BadInputNamesTheOption) {
   EXPECT_THAT(ErrorOf({}), HasSubstr("--watcher"));
   EXPECT_THAT(ErrorOf({"--watcher", "h:1", "--rate", "0"}), HasSubstr("--rate"));
