@@ -243,12 +243,7 @@ RequestResult SwitchModel::Act(const SwitchRequest& req) {
   switch (req.type()) {
     case calls::v1::ROUTE:
     case calls::v1::REDIRECT: {
-      RequestResult r = MoveTo(index, req.target(), overflow_.contains(req.target()));
-      if (r.ok() && !req.user_data().empty()) {
-        for (const auto& [k, v] : req.user_data()) call.user_data[k] = v;
-        InteractionEvent e = NewEvent(call, calls::v1::USER_DATA_CHANGED);
-        Emit(call, std::move(e));
-      }
+      RequestResult r = MoveTo(index, req.target(), overflow_.contains(req.target()), req.user_data());
       r.set_request_id(id);
       return r;
     }
@@ -288,7 +283,8 @@ RequestResult SwitchModel::Act(const SwitchRequest& req) {
   }
 }
 
-RequestResult SwitchModel::MoveTo(int64_t index, const std::string& target, bool overflow) {
+RequestResult SwitchModel::MoveTo(int64_t index, const std::string& target, bool overflow,
+                                  const google::protobuf::Map<std::string, std::string>& user_data) {
   Call& call = calls_[index];
   auto agent = agents_.find(target);
   if (agent == agents_.end() && !overflow) {
@@ -308,6 +304,11 @@ RequestResult SwitchModel::MoveTo(int64_t index, const std::string& target, bool
     }
   }
   const int64_t now = clock_->MonotonicMs();
+  // Data attached with the route is on the call when it lands.
+  if (!user_data.empty()) {
+    for (const auto& [k, v] : user_data) call.user_data[k] = v;
+    Emit(call, NewEvent(call, calls::v1::USER_DATA_CHANGED));
+  }
   // Routing a call stops what it was hearing; the session learns it from the
   // treatment's end (its dialog action must complete).
   while (!call.treatments.empty()) EndTreatment(call, call.treatments.begin()->first, false, "routed");

@@ -166,7 +166,8 @@ class SwitchModel {
   void Arrive(int64_t due_ms);
   void ScheduleNextArrival(bool first);
   calls::v1::RequestResult Act(const calls::v1::SwitchRequest& request);
-  calls::v1::RequestResult MoveTo(int64_t call, const std::string& target, bool overflow);
+  calls::v1::RequestResult MoveTo(int64_t call, const std::string& target, bool overflow,
+                                  const google::protobuf::Map<std::string, std::string>& user_data);
   void LeaveTarget(Call& call);
   void Release(int64_t call, const std::string& cause, Outcome outcome);
   void EndTreatment(Call& call, const std::string& request_id, bool done, const std::string& cause);

@@ -1,6 +1,7 @@
 #include "tools/switch_sim/switch_model.h"
 
 #include <algorithm>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -68,12 +69,29 @@ SwitchRequest Treat(const std::string& id, const std::string& call, uint32_t dur
   return r;
 }
 
-TEST(SwitchModelTest, FixedArrivalsAreEvenlySpacedAndStopAtTheCount) {
+// A model on a simulated clock. Start() runs what is due at once (the first
+// arrival); After() moves the clock and returns the events that fell due.
+class SwitchModelTest : public ::testing::Test {
+ protected:
+  SwitchModel& Start(const SwitchConfig& config) {
+    model_ = std::make_unique<SwitchModel>(config, &clock);
+    model_->Advance();
+    return *model_;
+  }
+  std::vector<std::string> After(int64_t ms) {
+    clock.AdvanceMs(ms);
+    model_->Advance();
+    return Take(*model_);
+  }
+
   time::SimulatedClock clock;
+  std::unique_ptr<SwitchModel> model_;
+};
+
+TEST_F(SwitchModelTest, FixedArrivalsAreEvenlySpacedAndStopAtTheCount) {
   SwitchConfig config = Config();
   config.links = 2;
-  SwitchModel model(config, &clock);
-  model.Advance();
+  SwitchModel& model = Start(config);
   std::vector<Emitted> first = model.TakeEmitted();
   ASSERT_EQ(first.size(), 1u);
   const InteractionEvent& e = *first[0].interaction;
@@ -86,9 +104,7 @@ TEST(SwitchModelTest, FixedArrivalsAreEvenlySpacedAndStopAtTheCount) {
   EXPECT_EQ(e.user_data().at("sim.call"), "1");
   EXPECT_EQ(first[0].link, 0);
 
-  clock.AdvanceMs(99);
-  model.Advance();
-  EXPECT_TRUE(Take(model).empty());
+  EXPECT_TRUE(After(99).empty());
   clock.AdvanceMs(1);
   model.Advance();
   std::vector<Emitted> second = model.TakeEmitted();
@@ -97,9 +113,7 @@ TEST(SwitchModelTest, FixedArrivalsAreEvenlySpacedAndStopAtTheCount) {
   EXPECT_EQ(second[0].link, 1);   // round-robin over the links
   EXPECT_FALSE(model.ArrivalsDone());
 
-  clock.AdvanceMs(100);
-  model.Advance();
-  EXPECT_THAT(Take(model), ElementsAre("ROUTE_REQUEST t-3 @5000"));
+  EXPECT_THAT(After(100), ElementsAre("ROUTE_REQUEST t-3 @5000"));
   EXPECT_TRUE(model.ArrivalsDone());
   clock.AdvanceMs(10000);
   model.Advance();
@@ -110,7 +124,7 @@ TEST(SwitchModelTest, FixedArrivalsAreEvenlySpacedAndStopAtTheCount) {
   EXPECT_FALSE(model.Finished());
 }
 
-TEST(SwitchModelTest, PoissonArrivalsFollowTheSeed) {
+TEST(SwitchModelPoissonTest, ArrivalsFollowTheSeed) {
   auto arrivals = [](uint64_t seed) {
     time::SimulatedClock clock;
     SwitchConfig config = Config();
@@ -136,12 +150,11 @@ TEST(SwitchModelTest, PoissonArrivalsFollowTheSeed) {
   EXPECT_NE(*std::min_element(gaps.begin(), gaps.end()), *std::max_element(gaps.begin(), gaps.end()));
 }
 
-TEST(SwitchModelTest, DurationEndsArrivals) {
-  time::SimulatedClock clock;
+TEST_F(SwitchModelTest, DurationEndsArrivals) {
   SwitchConfig config = Config();
   config.calls = 0;
   config.duration_ms = 450;   // arrivals at 0, 100, 200, 300, 400
-  SwitchModel model(config, &clock);
+  SwitchModel& model = Start(config);
   for (int i = 0; i < 1000; ++i) {
     clock.AdvanceMs(1);
     model.Advance();
@@ -150,12 +163,10 @@ TEST(SwitchModelTest, DurationEndsArrivals) {
   EXPECT_TRUE(model.ArrivalsDone());
 }
 
-TEST(SwitchModelTest, RouteEstablishesAtTheAgentThenHangsUpAfterHold) {
-  time::SimulatedClock clock;
+TEST_F(SwitchModelTest, RouteEstablishesAtTheAgentThenHangsUpAfterHold) {
   SwitchConfig config = Config();
   config.calls = 1;
-  SwitchModel model(config, &clock);
-  model.Advance();
+  SwitchModel& model = Start(config);
   Take(model);
   clock.AdvanceMs(40);
   RequestResult r = model.Handle(Route("r1", "t-1", "7001"));
@@ -165,12 +176,8 @@ TEST(SwitchModelTest, RouteEstablishesAtTheAgentThenHangsUpAfterHold) {
   EXPECT_FALSE(model.Finished());
 
   // Hold is 1000 ms +-20%: nothing before 800 ms, the hang-up by 1200 ms.
-  clock.AdvanceMs(799);
-  model.Advance();
-  EXPECT_TRUE(Take(model).empty());
-  clock.AdvanceMs(401);
-  model.Advance();
-  EXPECT_THAT(Take(model), ElementsAre("target 7001 READY", "RELEASED t-1 @7001 cause=normal"));
+  EXPECT_TRUE(After(799).empty());
+  EXPECT_THAT(After(401), ElementsAre("target 7001 READY", "RELEASED t-1 @7001 cause=normal"));
   EXPECT_TRUE(model.Finished());
   ASSERT_EQ(model.Records().size(), 1u);
   const CallRecord& rec = model.Records()[0];
@@ -182,10 +189,8 @@ TEST(SwitchModelTest, RouteEstablishesAtTheAgentThenHangsUpAfterHold) {
   EXPECT_EQ(model.Counts().routed, 1);
 }
 
-TEST(SwitchModelTest, RouteToABusyAgentIsADoubleRouteUnlessItIsTheSameCall) {
-  time::SimulatedClock clock;
-  SwitchModel model(Config(), &clock);
-  model.Advance();
+TEST_F(SwitchModelTest, RouteToABusyAgentIsADoubleRouteUnlessItIsTheSameCall) {
+  SwitchModel& model = Start(Config());
   clock.AdvanceMs(100);
   model.Advance();
   Take(model);
@@ -213,10 +218,8 @@ TEST(SwitchModelTest, RouteToABusyAgentIsADoubleRouteUnlessItIsTheSameCall) {
   EXPECT_TRUE(Take(model).empty());   // not acted on: 7002 stays READY
 }
 
-TEST(SwitchModelTest, RepeatedRequestIdIsAnsweredAgainAndNotActedTwice) {
-  time::SimulatedClock clock;
-  SwitchModel model(Config(), &clock);
-  model.Advance();
+TEST_F(SwitchModelTest, RepeatedRequestIdIsAnsweredAgainAndNotActedTwice) {
+  SwitchModel& model = Start(Config());
   Take(model);
   RequestResult first = model.Handle(Treat("d1", "t-1", 500, 0));
   EXPECT_THAT(Take(model), ElementsAre("TREATMENT_STARTED t-1 @5000 req=d1"));
@@ -227,14 +230,12 @@ TEST(SwitchModelTest, RepeatedRequestIdIsAnsweredAgainAndNotActedTwice) {
   EXPECT_EQ(model.Records()[0].treatments, 1);
 }
 
-TEST(SwitchModelTest, WrapUpMakesTheAgentNotReadyThenReady) {
-  time::SimulatedClock clock;
+TEST_F(SwitchModelTest, WrapUpMakesTheAgentNotReadyThenReady) {
   SwitchConfig config = Config();
   config.calls = 2;
   config.hold_ms = 100;
   config.wrapup_ms = 500;
-  SwitchModel model(config, &clock);
-  model.Advance();
+  SwitchModel& model = Start(config);
   ASSERT_TRUE(model.Handle(Route("r1", "t-1", "7001")).ok());
   clock.AdvanceMs(100);
   model.Advance();   // t-2 arrives
@@ -247,18 +248,14 @@ TEST(SwitchModelTest, WrapUpMakesTheAgentNotReadyThenReady) {
   EXPECT_EQ(r.error(), "busy");
   EXPECT_EQ(model.Counts().not_ready_routes, 1);
   EXPECT_EQ(model.Counts().double_routes, 0);
-  clock.AdvanceMs(500);
-  model.Advance();
-  EXPECT_THAT(Take(model), ElementsAre("target 7001 READY"));
+  EXPECT_THAT(After(500), ElementsAre("target 7001 READY"));
   EXPECT_TRUE(model.Handle(Route("r3", "t-2", "7001")).ok());
 }
 
-TEST(SwitchModelTest, UnknownTargetIsInvalidAndAnOverflowDnTakesTheCall) {
-  time::SimulatedClock clock;
+TEST_F(SwitchModelTest, UnknownTargetIsInvalidAndAnOverflowDnTakesTheCall) {
   SwitchConfig config = Config();
   config.calls = 1;
-  SwitchModel model(config, &clock);
-  model.Advance();
+  SwitchModel& model = Start(config);
   Take(model);
   RequestResult bad = model.Handle(Route("r1", "t-1", "1234"));
   EXPECT_EQ(bad.error(), "invalid-target");
@@ -267,43 +264,31 @@ TEST(SwitchModelTest, UnknownTargetIsInvalidAndAnOverflowDnTakesTheCall) {
 
   ASSERT_TRUE(model.Handle(Route("r4", "t-1", "9999")).ok());
   EXPECT_THAT(Take(model), ElementsAre("ESTABLISHED t-1 @9999", "PARTY_CHANGED t-1 @9999"));
-  clock.AdvanceMs(1200);
-  model.Advance();
-  EXPECT_THAT(Take(model), ElementsAre("RELEASED t-1 @9999 cause=normal"));
+  EXPECT_THAT(After(1200), ElementsAre("RELEASED t-1 @9999 cause=normal"));
   EXPECT_EQ(model.Records()[0].outcome, Outcome::kDefaultRouted);
   EXPECT_EQ(model.Counts().default_routed, 1);
   EXPECT_EQ(model.Counts().routed, 0);
 }
 
-TEST(SwitchModelTest, TreatmentEndsAfterItsDurationWithTheDigits) {
-  time::SimulatedClock clock;
+TEST_F(SwitchModelTest, TreatmentEndsAfterItsDurationWithTheDigits) {
   SwitchConfig config = Config();
   config.calls = 1;
   config.treatment_ms = 200;
   config.digits = "1234";
-  SwitchModel model(config, &clock);
-  model.Advance();
+  SwitchModel& model = Start(config);
   Take(model);
   ASSERT_TRUE(model.Handle(Treat("d1", "t-1", 0, 2)).ok());   // 0: the default length
   ASSERT_TRUE(model.Handle(Treat("d2", "t-1", 50, 0)).ok());
   Take(model);
-  clock.AdvanceMs(50);
-  model.Advance();
-  EXPECT_THAT(Take(model), ElementsAre("TREATMENT_DONE t-1 @5000 digits=1234 req=d2"));
-  clock.AdvanceMs(149);
-  model.Advance();
-  EXPECT_TRUE(Take(model).empty());
-  clock.AdvanceMs(1);
-  model.Advance();
-  EXPECT_THAT(Take(model), ElementsAre("TREATMENT_DONE t-1 @5000 digits=12 req=d1"));
+  EXPECT_THAT(After(50), ElementsAre("TREATMENT_DONE t-1 @5000 digits=1234 req=d2"));
+  EXPECT_TRUE(After(149).empty());
+  EXPECT_THAT(After(1), ElementsAre("TREATMENT_DONE t-1 @5000 digits=12 req=d1"));
   EXPECT_EQ(model.Records()[0].treatments, 2);
   EXPECT_EQ(model.Records()[0].digits, "12");
 }
 
-TEST(SwitchModelTest, CancelEndsTheTreatmentOnce) {
-  time::SimulatedClock clock;
-  SwitchModel model(Config(), &clock);
-  model.Advance();
+TEST_F(SwitchModelTest, CancelEndsTheTreatmentOnce) {
+  SwitchModel& model = Start(Config());
   Take(model);
   ASSERT_TRUE(model.Handle(Treat("d1", "t-1", 300, 0)).ok());
   Take(model);
@@ -319,10 +304,8 @@ TEST(SwitchModelTest, CancelEndsTheTreatmentOnce) {
   for (const std::string& e : Take(model)) EXPECT_THAT(e, ::testing::Not(::testing::HasSubstr("d1")));
 }
 
-TEST(SwitchModelTest, RoutingEndsATreatmentWithCauseRouted) {
-  time::SimulatedClock clock;
-  SwitchModel model(Config(), &clock);
-  model.Advance();
+TEST_F(SwitchModelTest, RoutingEndsATreatmentWithCauseRouted) {
+  SwitchModel& model = Start(Config());
   ASSERT_TRUE(model.Handle(Treat("d1", "t-1", 300, 0)).ok());
   Take(model);
   ASSERT_TRUE(model.Handle(Route("r1", "t-1", "7002")).ok());
@@ -332,24 +315,16 @@ TEST(SwitchModelTest, RoutingEndsATreatmentWithCauseRouted) {
   EXPECT_EQ(model.Handle(Treat("d2", "t-1", 300, 0)).error(), "not-allowed");
 }
 
-TEST(SwitchModelTest, ImpatientCallerAbandonsWithoutTreatmentEvents) {
-  time::SimulatedClock clock;
+TEST_F(SwitchModelTest, ImpatientCallerAbandonsWithoutTreatmentEvents) {
   SwitchConfig config = Config();
   config.calls = 1;
   config.patience_ms = 300;
-  SwitchModel model(config, &clock);
-  model.Advance();
+  SwitchModel& model = Start(config);
   ASSERT_TRUE(model.Handle(Treat("d1", "t-1", 1000, 0)).ok());
   Take(model);
-  clock.AdvanceMs(299);
-  model.Advance();
-  EXPECT_TRUE(Take(model).empty());
-  clock.AdvanceMs(1);
-  model.Advance();
-  EXPECT_THAT(Take(model), ElementsAre("RELEASED t-1 @5000 cause=abandoned"));
-  clock.AdvanceMs(1000);
-  model.Advance();
-  EXPECT_TRUE(Take(model).empty());   // nothing after RELEASED
+  EXPECT_TRUE(After(299).empty());
+  EXPECT_THAT(After(1), ElementsAre("RELEASED t-1 @5000 cause=abandoned"));
+  EXPECT_TRUE(After(1000).empty());   // nothing after RELEASED
   EXPECT_EQ(model.Handle(Route("r1", "t-1", "7001")).error(), "no-such-call");
   EXPECT_EQ(model.Records()[0].outcome, Outcome::kAbandoned);
   EXPECT_EQ(model.Records()[0].route_ms, -1);
@@ -358,28 +333,23 @@ TEST(SwitchModelTest, ImpatientCallerAbandonsWithoutTreatmentEvents) {
   EXPECT_TRUE(model.Finished());
 }
 
-TEST(SwitchModelTest, RoutedCallDoesNotAbandon) {
-  time::SimulatedClock clock;
+TEST_F(SwitchModelTest, RoutedCallDoesNotAbandon) {
   SwitchConfig config = Config();
   config.calls = 1;
   config.patience_ms = 300;
   config.hold_ms = 2000;
-  SwitchModel model(config, &clock);
-  model.Advance();
+  SwitchModel& model = Start(config);
   ASSERT_TRUE(model.Handle(Route("r1", "t-1", "7001")).ok());
   Take(model);
-  clock.AdvanceMs(1000);
-  model.Advance();
-  EXPECT_TRUE(Take(model).empty());
+  EXPECT_TRUE(After(1000).empty());
 }
 
-TEST(SwitchModelTest, ExponentialPatienceVariesPerCall) {
-  time::SimulatedClock clock;
+TEST_F(SwitchModelTest, ExponentialPatienceVariesPerCall) {
   SwitchConfig config = Config();
   config.calls = 20;
   config.patience_ms = 500;
   config.patience = Patience::kExponential;
-  SwitchModel model(config, &clock);
+  SwitchModel& model = Start(config);
   for (int i = 0; i < 20000 && !model.Finished(); ++i) {
     clock.AdvanceMs(1);
     model.Advance();
@@ -394,12 +364,10 @@ TEST(SwitchModelTest, ExponentialPatienceVariesPerCall) {
   EXPECT_NE(*std::min_element(waited.begin(), waited.end()), *std::max_element(waited.begin(), waited.end()));
 }
 
-TEST(SwitchModelTest, AttachAndReleaseByStrategy) {
-  time::SimulatedClock clock;
+TEST_F(SwitchModelTest, AttachAndReleaseByStrategy) {
   SwitchConfig config = Config();
   config.calls = 1;
-  SwitchModel model(config, &clock);
-  model.Advance();
+  SwitchModel& model = Start(config);
   Take(model);
   SwitchRequest attach;
   attach.set_request_id("a1");
@@ -423,12 +391,30 @@ TEST(SwitchModelTest, AttachAndReleaseByStrategy) {
   EXPECT_TRUE(model.Finished());
 }
 
-TEST(SwitchModelTest, RedirectMovesAnEstablishedCallAndFreesTheFirstAgent) {
-  time::SimulatedClock clock;
+TEST_F(SwitchModelTest, UserDataGivenWithTheRouteIsOnTheCallWhenItLands) {
   SwitchConfig config = Config();
   config.calls = 1;
-  SwitchModel model(config, &clock);
-  model.Advance();
+  SwitchModel& model = Start(config);
+  Take(model);
+  SwitchRequest busy_route = Route("r0", "t-1", "1234");
+  (*busy_route.mutable_user_data())["ignored"] = "yes";
+  EXPECT_EQ(model.Handle(busy_route).error(), "invalid-target");
+  EXPECT_TRUE(Take(model).empty());   // a refused route attaches nothing
+  SwitchRequest route = Route("r1", "t-1", "7001");
+  (*route.mutable_user_data())["skill"] = "billing";
+  ASSERT_TRUE(model.Handle(route).ok());
+  std::vector<Emitted> e = model.TakeEmitted();
+  ASSERT_EQ(e.size(), 4u);
+  EXPECT_EQ(e[0].interaction->type(), calls::v1::USER_DATA_CHANGED);
+  ASSERT_EQ(e[2].interaction->type(), calls::v1::ESTABLISHED);
+  EXPECT_EQ(e[2].interaction->user_data().at("skill"), "billing");
+  EXPECT_FALSE(e[2].interaction->user_data().contains("ignored"));
+}
+
+TEST_F(SwitchModelTest, RedirectMovesAnEstablishedCallAndFreesTheFirstAgent) {
+  SwitchConfig config = Config();
+  config.calls = 1;
+  SwitchModel& model = Start(config);
   ASSERT_TRUE(model.Handle(Route("r1", "t-1", "7001")).ok());
   Take(model);
   SwitchRequest redirect = Route("r2", "t-1", "7002");
