@@ -106,6 +106,13 @@ void AdapterLink::OnWelcome(uint64_t resume_after_seq) {
   }
   OnAck(resume_after_seq);
   next_send_ = held_.empty() ? next_seq_ : SeqOf(held_.front());
+  if (next_send_ > resume_after_seq + 1) {
+    // Events up to next_send_ - 1 were acknowledged (by a replica that has
+    // since forgotten them) and are gone: this watcher will see a gap.
+    log::Warn("watcher resumes before events already acknowledged; they cannot be resent",
+              {{"adapter", options_.adapter_id}, {"resume_after_seq", resume_after_seq},
+               {"first_held_seq", next_send_}});
+  }
   if (welcomes_++ > 0) ++counts_.reconnects;
   answers_.clear();   // call-watcher resends every request it has no answer for
 }
