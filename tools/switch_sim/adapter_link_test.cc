@@ -18,7 +18,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/grpc/server.h"
+#include "common/testing/certs.h"
 #include "common/testing/eventually.h"
+#include "common/testing/temp_dir.h"
+#include "common/tls/tls_files.h"
 #include "common/time/clock.h"
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
@@ -256,8 +259,8 @@ class FakeCallWatcher final : public calls::v1::CallWatcher::Service {
 };
 
 struct Watcher {
-  Watcher() {
-    auto s = grpc_util::GrpcServer::Start({.listen = "127.0.0.1:0"}, {&fake}, nullptr);
+  explicit Watcher(tls::TlsFiles tls = {}) {
+    auto s = grpc_util::GrpcServer::Start({.listen = "127.0.0.1:0", .tls = std::move(tls)}, {&fake}, nullptr);
     EXPECT_TRUE(s.ok()) << s.status();
     server = std::move(*s);
   }
@@ -282,9 +285,11 @@ calls::v1::InteractionEvent Event(const std::string& call) {
 }
 
 struct LinkUnderTest {
-  explicit LinkUnderTest(const std::string& address, int64_t drop_every = 0) {
+  explicit LinkUnderTest(const std::string& address, int64_t drop_every = 0,
+                         grpc_util::ChannelOptions channel = {}) {
     LinkOptions o;
     o.address = address;
+    o.channel = std::move(channel);
     o.adapter_id = "sim-1";
     o.drop_every_events = drop_every;
     o.backoff_ms = 10;
@@ -370,6 +375,23 @@ TEST(AdapterLinkTest, BreaksTheLinkEveryNEventsAndLosesNothing) {
   EXPECT_EQ(w.fake.processed(), 20u);
   EXPECT_GE(t.link->Counts().reconnects, 1);
   EXPECT_GE(w.fake.welcomes().size(), 2u);
+}
+
+TEST(AdapterLinkTest, SpeaksMutualTls) {
+  testing::TempDir dir;
+  auto certs = testing::MakeTestCerts(dir.path());
+  ASSERT_TRUE(certs.ok()) << certs.status();
+  auto server_tls = tls::LoadTlsFiles({.cert = certs->server_cert, .key = certs->server_key, .ca = certs->ca_cert});
+  ASSERT_TRUE(server_tls.ok()) << server_tls.status();
+  Watcher w(*server_tls);
+  auto channel = grpc_util::ClientChannelOptions(
+      {.cert = certs->client_cert, .key = certs->client_key, .ca = certs->ca_cert}, "");
+  ASSERT_TRUE(channel.ok()) << channel.status();
+  LinkUnderTest t(w.address(), 0, *channel);
+  t.link->EnqueueInteraction(Event("c-1"));
+  t.link->Start();
+  ASSERT_TRUE(testing::Eventually([&] { return t.link->Counts().acked == 1; }));
+  EXPECT_THAT(w.fake.received(), ElementsAre(1));
 }
 
 SimOptions Sim(std::vector<std::string> watchers) {
