@@ -27,7 +27,8 @@
 #                                  builds the targets (quietly, -j2; --show: with progress)
 #   stack_require NAME...          fails unless the binaries exist (names as stack_bin)
 #   stack_bin NAME                 prints a binary's path: a service (session-engine, ...),
-#                                  orch-probe, session_load, persistence_load, kill9_client
+#                                  orch-probe, session_load, persistence_load, kill9_client,
+#                                  switch-sim
 #
 # Processes (NAME is the caller's name for one process; a name started again keeps its ports)
 #   stack_spawn NAME CMD...        runs CMD in the background, output appended to
@@ -43,6 +44,9 @@
 #   stack_start_engine NAME [--standby | --no-wait] [SECTION.KEY=VALUE...]
 #       session-engine (node 1, no TLS) against that proxy; waits until it is the primary
 #       (orch.session.v1.Sessions SERVING), with --standby only until its server answers.
+#   stack_start_call_watcher [--name N] [SECTION.KEY=VALUE...]
+#       call-watcher (sessions on node 1, records through that proxy; give it calls.dn-file);
+#       waits until its gRPC server reports SERVING.
 #   stack_start_gateway [--name N] [SECTION.KEY=VALUE...]
 #       rest-gateway (routing node 1 through that proxy); waits until GET /readyz succeeds.
 #       Sets STACK_HTTP_URL.
@@ -173,6 +177,7 @@ stack_bin() {
     orch-probe) echo "$STACK_BUILD/tools/orch_probe/orch-probe" ;;
     session_load|persistence_load) echo "$STACK_BUILD/bench/$1" ;;
     kill9_client) echo "$STACK_BUILD/tests/fault/kill9_client" ;;
+    switch-sim) echo "$STACK_BUILD/tools/switch_sim/switch-sim" ;;
     *) stack__err "stack_bin: no binary called '$1'"; return 1 ;;
   esac
 }
@@ -377,6 +382,20 @@ stack_start_gateway() {
     sleep 0.1
   done
   stack__fail "$name not ready after 30 s: $(curl -s "$STACK_HTTP_URL/readyz")" "${STACK_LOG[$name]}"
+}
+
+stack_start_call_watcher() {
+  local name=call-watcher
+  [ "${1:-}" = --name ] && { name=$2; shift 2; }
+  [ -n "$STACK_PROXY_ENDPOINT" ] || { stack__err "stack_start_call_watcher: no persistence-proxy started"; return 1; }
+  local port metrics
+  stack__port "$name" grpc && port=$stack__p && stack__port "$name" metrics && metrics=$stack__p || return 1
+  stack__start_service "$name" call-watcher \
+    server.grpc-listen="\"127.0.0.1:$port\"" server.shutdown-grace-ms=1000 metrics.listen="\"127.0.0.1:$metrics\"" \
+    calls.proxy-endpoint="\"$STACK_PROXY_ENDPOINT\"" calls.nodes='["1"]' -- "$@" || return 1
+  STACK_ENDPOINT[$name]=127.0.0.1:$port
+  STACK_METRICS_URL[$name]=http://127.0.0.1:$metrics/metrics
+  stack_wait_healthy "$name" "127.0.0.1:$port" "" 30000
 }
 
 stack_metric() {
