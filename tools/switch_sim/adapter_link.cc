@@ -97,12 +97,16 @@ void AdapterLink::OnWelcome(uint64_t resume_after_seq) {
   if (resume_after_seq >= next_seq_) {
     // The watcher remembers more of this adapter id than this run sent (an id
     // reused across runs): continue after what it knows, or every new event
-    // would be dropped as a duplicate.
+    // would be dropped as a duplicate. The events held (not yet acknowledged)
+    // are renumbered after it, in order, so none is lost.
     log::Warn("watcher knows seqs beyond this link's; continuing after them",
               {{"adapter", options_.adapter_id}, {"resume_after_seq", resume_after_seq},
                {"last_seq", next_seq_ - 1}});
-    held_.clear();
     next_seq_ = resume_after_seq + 1;
+    for (AdapterMessage& m : held_) {
+      if (m.has_interaction()) m.mutable_interaction()->set_seq(next_seq_++);
+      if (m.has_target()) m.mutable_target()->set_seq(next_seq_++);
+    }
   }
   OnAck(resume_after_seq);
   next_send_ = held_.empty() ? next_seq_ : SeqOf(held_.front());
