@@ -169,6 +169,7 @@ struct CallRouter::Call {
   int64_t default_route_due_ms = 0;
   bool default_routed = false;
   std::string routed_to;
+  int routes_in_flight = 0;    // ROUTE/REDIRECT requests without a result
   std::string reserved_target;
   bool released = false;
   std::map<std::string, Action> actions;            // by effect id
@@ -704,6 +705,7 @@ std::string CallRouter::SendRequest(Call& c, cv1::SwitchRequest req, Pending p) 
   req.set_call_uuid(c.uuid);
   p.call_uuid = c.uuid;
   p.req = req;
+  if (req.type() == cv1::ROUTE || req.type() == cv1::REDIRECT) ++c.routes_in_flight;
   Adapter& a = *adapters_[c.adapter_id];
   a.pending[id] = std::move(p);
   if (a.link != nullptr) {
@@ -744,6 +746,7 @@ void CallRouter::OnResult(Adapter& a, const cv1::RequestResult& r, Effects& fx) 
   Call* c = FindCall(p.call_uuid);
   if (c == nullptr) return;
   const bool routing = p.req.type() == cv1::ROUTE || p.req.type() == cv1::REDIRECT;
+  if (routing) --c->routes_in_flight;
   if (r.ok() && routing) {
     c->routed_to = p.req.target();
     c->state = "routed";
@@ -1144,8 +1147,10 @@ void CallRouter::Tick() {
                 absl::StrCat("cw/expired/", c->uuid), 0, fx);   // may end the call: `c` is not used after
         continue;
       }
+      // A route the strategy asked for and the switch has not answered yet
+      // is given its chance: the default route waits for its result.
       if (c->default_route_due_ms != 0 && c->default_route_due_ms <= now && c->routed_to.empty() &&
-          (c->state == "routing" || c->state == "queued")) {
+          c->routes_in_flight == 0 && (c->state == "routing" || c->state == "queued")) {
         EndSubmits(*c);
         DefaultRoute(*c, "timeout", fx);
       }

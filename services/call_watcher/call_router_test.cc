@@ -357,7 +357,22 @@ TEST_F(CallRouterTest, AStrategyThatNeverRoutesGetsTheDefaultRouteAfterTheTimeou
   clock_.AdvanceMs(20000);
   r_.router_.Tick();
   EXPECT_EQ(link_.Requests().size(), 1u);   // once
-  EXPECT_EQ(r_.Counter("orch_call_watcher_default_routes_total", {{"reason", "timeout"}}), 1);
+
+  // A route of the strategy still unanswered holds the default route back;
+  // its failure lets it go.
+  ASSERT_OK(r_.Event(cv1::ROUTE_REQUEST, "c2", "5000"));
+  google::protobuf::Struct p;
+  (*p.mutable_fields())["to"].set_string_value("7002");
+  ASSERT_OK(r_.Action("c2", "interaction", "redirect", "s2/1", "red-2", p));
+  clock_.AdvanceMs(10000);
+  r_.router_.Tick();
+  ASSERT_EQ(link_.Requests().size(), 2u);
+  r_.Result(link_.Requests().back().request_id(), false, "invalid-target");
+  r_.router_.Tick();
+  ASSERT_EQ(link_.Requests().size(), 3u);
+  EXPECT_EQ(link_.Requests().back().call_uuid(), "c2");
+  EXPECT_EQ(link_.Requests().back().reason(), "timeout");
+  EXPECT_EQ(r_.Counter("orch_call_watcher_default_routes_total", {{"reason", "timeout"}}), 2);
 }
 
 TEST_F(CallRouterTest, RedirectActionRoutesAndAnswersOnceWithItsRequestId) {
