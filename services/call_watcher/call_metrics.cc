@@ -22,6 +22,7 @@ struct CallMetrics::Families {
   prometheus::Gauge* links;
   prometheus::Counter* reload_failures;
   prometheus::Family<prometheus::Counter>* store_errors;
+  prometheus::Counter* calls_expired;
 };
 
 CallMetrics::CallMetrics(prometheus::Registry* reg, const std::string& prefix) {
@@ -41,6 +42,7 @@ CallMetrics::CallMetrics(prometheus::Registry* reg, const std::string& prefix) {
   f_->reservations = family("reservations_total", "Target reservations tried, by outcome.");
   f_->reload_failures = &family("config_reload_failures_total", "DN file reloads that failed (the previous file stays).")->Add({});
   f_->store_errors = family("store_errors_total", "CallStore (persistence-proxy) calls that failed, by operation.");
+  f_->calls_expired = &family("calls_expired_total", "Calls ended by call-watcher: no RELEASED within calls.call-ttl-ms.")->Add({});
   const prometheus::Histogram::BucketBoundaries wait{0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300};
   f_->queue_wait = &prometheus::BuildHistogram()
                         .Name(prefix + "_queue_wait_seconds")
@@ -103,6 +105,10 @@ void CallMetrics::ConfigReloadFailure() {
 }
 void CallMetrics::StoreError(absl::string_view op) {
   if (f_) f_->store_errors->Add({{"op", std::string(op)}}).Increment();
+}
+
+void CallMetrics::CallExpired() {
+  if (f_) f_->calls_expired->Increment();
 }
 
 }  // namespace orch::call_watcher

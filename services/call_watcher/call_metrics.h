@@ -35,6 +35,7 @@ class CallMetrics {
   void LinkConnected(int delta);                      // links_connected
   void ConfigReloadFailure();                         // config_reload_failures_total
   void StoreError(absl::string_view op);              // store_errors_total{op}
+  void CallExpired();                                 // calls_expired_total
 
  private:
   struct Families;

@@ -154,6 +154,8 @@ struct CallRouter::Call {
   int start_attempts = 0;
   bool start_in_flight = false;
   uint64_t first_seq = 0;
+  int64_t created_ms = 0;      // monotonic
+  bool expired = false;        // past call_ttl_ms: being ended by call-watcher
   int64_t retry_at_ms = 0;     // monotonic: next start or delivery attempt
   // The interaction as the feed tells it.
   std::string connection_id, ani, dnis, this_dn, parent, state = "routing";
@@ -167,6 +169,7 @@ struct CallRouter::Call {
   int64_t default_route_due_ms = 0;
   bool default_routed = false;
   std::string routed_to;
+  int routes_in_flight = 0;    // ROUTE/REDIRECT requests without a result
   std::string reserved_target;
   bool released = false;
   std::map<std::string, Action> actions;            // by effect id
@@ -449,6 +452,7 @@ void CallRouter::StartCall(Adapter& a, const cv1::InteractionEvent& e, Effects& 
   c.parties.assign(e.parties().begin(), e.parties().end());
   c.udata = std::map<std::string, std::string>(e.user_data().begin(), e.user_data().end());
   c.first_seq = e.seq();
+  c.created_ms = clock_->MonotonicMs();
   if (e.type() == cv1::ROUTE_REQUEST) {
     c.route_requested_ms = clock_->MonotonicMs();
     c.default_route_due_ms = c.route_requested_ms + options_.default_route_timeout_ms;
@@ -701,6 +705,7 @@ std::string CallRouter::SendRequest(Call& c, cv1::SwitchRequest req, Pending p) 
   req.set_call_uuid(c.uuid);
   p.call_uuid = c.uuid;
   p.req = req;
+  if (req.type() == cv1::ROUTE || req.type() == cv1::REDIRECT) ++c.routes_in_flight;
   Adapter& a = *adapters_[c.adapter_id];
   a.pending[id] = std::move(p);
   if (a.link != nullptr) {
@@ -741,6 +746,7 @@ void CallRouter::OnResult(Adapter& a, const cv1::RequestResult& r, Effects& fx) 
   Call* c = FindCall(p.call_uuid);
   if (c == nullptr) return;
   const bool routing = p.req.type() == cv1::ROUTE || p.req.type() == cv1::REDIRECT;
+  if (routing) --c->routes_in_flight;
   if (r.ok() && routing) {
     c->routed_to = p.req.target();
     c->state = "routed";
@@ -1125,8 +1131,26 @@ void CallRouter::Tick() {
       } else if (c->phase == Call::Phase::kActive && !c->sending && c->retry_at_ms != 0 && c->retry_at_ms <= now) {
         Pump(*c, fx);
       }
+      if (!c->released && !c->expired && now - c->created_ms >= options_.call_ttl_ms) {
+        // Its RELEASED never came (an adapter that did not come back): the
+        // session is told and the call forgotten, so memory stays bounded.
+        c->expired = true;
+        c->released = true;
+        c->state = "released";
+        c->default_route_due_ms = 0;
+        EndSubmits(*c);
+        ReleaseReservation(*c, fx);
+        if (metrics_) metrics_->CallExpired();
+        log::Warn("call ended by call-watcher: no RELEASED within calls.call-ttl-ms",
+                  {{"call", c->uuid}, {"adapter", c->adapter_id}, {"session", c->session_id}});
+        Deliver(*c, "interaction.deleted", Fields({{"resultof", Str("expired")}}),
+                absl::StrCat("cw/expired/", c->uuid), 0, fx);   // may end the call: `c` is not used after
+        continue;
+      }
+      // A route the strategy asked for and the switch has not answered yet
+      // is given its chance: the default route waits for its result.
       if (c->default_route_due_ms != 0 && c->default_route_due_ms <= now && c->routed_to.empty() &&
-          (c->state == "routing" || c->state == "queued")) {
+          c->routes_in_flight == 0 && (c->state == "routing" || c->state == "queued")) {
         EndSubmits(*c);
         DefaultRoute(*c, "timeout", fx);
       }

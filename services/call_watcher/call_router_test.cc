@@ -357,7 +357,22 @@ TEST_F(CallRouterTest, AStrategyThatNeverRoutesGetsTheDefaultRouteAfterTheTimeou
   clock_.AdvanceMs(20000);
   r_.router_.Tick();
   EXPECT_EQ(link_.Requests().size(), 1u);   // once
-  EXPECT_EQ(r_.Counter("orch_call_watcher_default_routes_total", {{"reason", "timeout"}}), 1);
+
+  // A route of the strategy still unanswered holds the default route back;
+  // its failure lets it go.
+  ASSERT_OK(r_.Event(cv1::ROUTE_REQUEST, "c2", "5000"));
+  google::protobuf::Struct p;
+  (*p.mutable_fields())["to"].set_string_value("7002");
+  ASSERT_OK(r_.Action("c2", "interaction", "redirect", "s2/1", "red-2", p));
+  clock_.AdvanceMs(10000);
+  r_.router_.Tick();
+  ASSERT_EQ(link_.Requests().size(), 2u);
+  r_.Result(link_.Requests().back().request_id(), false, "invalid-target");
+  r_.router_.Tick();
+  ASSERT_EQ(link_.Requests().size(), 3u);
+  EXPECT_EQ(link_.Requests().back().call_uuid(), "c2");
+  EXPECT_EQ(link_.Requests().back().reason(), "timeout");
+  EXPECT_EQ(r_.Counter("orch_call_watcher_default_routes_total", {{"reason", "timeout"}}), 2);
 }
 
 TEST_F(CallRouterTest, RedirectActionRoutesAndAnswersOnceWithItsRequestId) {
@@ -562,6 +577,66 @@ TEST_F(CallRouterTest, DialogTreatmentsCompleteWithTheirEndEvents) {
     e.set_cause("cancelled");
   }));
   EXPECT_EQ(Field(r_.sink.LastEvent("error.dialog.playsound"), "error"), "cancelled");
+}
+
+TEST_F(CallRouterTest, StartsAndDeliveriesAreRetriedWhileTheEngineIsUnavailable) {
+  r_.sink.SetAutoAnswer(false);
+  ASSERT_OK(r_.Event(cv1::ROUTE_REQUEST, "c1", "5000"));
+  ASSERT_TRUE(r_.sink.AnswerNextStart(absl::UnavailableError("node 2 has no primary")));
+  clock_.AdvanceMs(199);
+  r_.router_.Tick();
+  EXPECT_EQ(r_.sink.starts().size(), 1u);
+  clock_.AdvanceMs(1);
+  r_.router_.Tick();
+  ASSERT_EQ(r_.sink.starts().size(), 2u);
+  EXPECT_EQ(r_.sink.starts()[1].req.idempotency_key(), "call:c1");   // the same session
+  ASSERT_TRUE(r_.sink.AnswerNextStart(absl::OkStatus()));
+  ASSERT_TRUE(r_.sink.AnswerNextSend(absl::OkStatus()));
+  EXPECT_EQ(link_.acked, 1u);
+  EXPECT_TRUE(link_.Rejections().empty());
+}
+
+TEST_F(CallRouterTest, DigitalInteractionsStartInMemoryUnlessTheirMediaPersists) {
+  ASSERT_OK(r_.Event(cv1::NEW_INTERACTION, "chat1", "5000", [](auto& e) { e.set_media_type("chat"); }));
+  ASSERT_EQ(r_.sink.starts().size(), 1u);
+  EXPECT_EQ(r_.sink.starts()[0].req.persistence(), sv1::PERSISTENCE_OFF);
+  EXPECT_EQ(r_.sink.starts()[0].req.interaction().media_type(), "chat");
+  const google::protobuf::Struct ixn =
+      r_.sink.sends()[0].req.event().data().struct_value().fields().at("interaction").struct_value();
+  EXPECT_EQ(ixn.fields().at("media").string_value(), "chat");
+  EXPECT_EQ(ixn.fields().count("voice"), 0u);
+
+  time::SimulatedClock clock;
+  FakeCallStore store(&clock);
+  Replica persisting(&clock, &store);
+  persisting.cfg_ = *DnConfig::Parse(std::string(kDnFile) + "\n[media.chat]\npersistent = true\n", "dn.toml");
+  FakeLink link;
+  persisting.Link(&link);
+  ASSERT_OK(persisting.Hello(&link));
+  ASSERT_OK(persisting.Event(cv1::NEW_INTERACTION, "chat2", "5000", [](auto& e) { e.set_media_type("chat"); }));
+  ASSERT_EQ(persisting.sink.starts().size(), 1u);
+  EXPECT_EQ(persisting.sink.starts()[0].req.persistence(), sv1::PERSISTENCE_DOCUMENT);
+}
+
+TEST_F(CallRouterTest, ACallWhoseReleaseNeverComesEndsAfterTheCallTtl) {
+  time::SimulatedClock clock;
+  FakeCallStore store(&clock);
+  Replica r(&clock, &store, "cw-a:7104", {.call_ttl_ms = 60000});
+  FakeLink link;
+  r.Link(&link);
+  ASSERT_OK(r.Hello(&link));
+  ASSERT_OK(r.Event(cv1::ROUTE_REQUEST, "c1", "5000"));
+  ASSERT_OK(r.Event(cv1::ESTABLISHED, "c1", "7001"));
+  r.router_.Detach("sw1", &link);
+  clock.AdvanceMs(59999);
+  r.router_.Tick();
+  EXPECT_EQ(r.router_.CallCount(), 1u);
+  clock.AdvanceMs(1);
+  r.router_.Tick();
+  EXPECT_EQ(r.router_.CallCount(), 0u);
+  EXPECT_EQ(Field(r.sink.LastEvent("interaction.deleted"), "resultof"), "expired");
+  EXPECT_EQ(store.GetCall("c1").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(r.Counter("orch_call_watcher_calls_expired_total"), 1);
 }
 
 TEST(NodeForTest, StableAndSpread) {

@@ -70,7 +70,8 @@ void AddOptions(config::Schema* s) {
             "a call not routed this long after its route request gets its DN's default route");
   s->AddInt("calls", "reservation-ttl-ms", 15000, 100, 600000,
             "how long a target reserved by queue:submit stays reserved unless the call lands or ends");
-  s->AddInt("calls", "call-ttl-ms", 14400000, 1000, 604800000, "TTL of a call's record in persistence-proxy");
+  s->AddInt("calls", "call-ttl-ms", 14400000, 1000, 604800000,
+            "a call with no RELEASED this long is ended by call-watcher; also its record's TTL");
   s->AddInt("calls", "session-call-timeout-ms", 5000, 10, 600000, "deadline of each call to a session-engine");
   s->AddInt("calls", "store-threads", 4, 1, 256, "threads that make the blocking calls to persistence-proxy");
   s->Add({.section = "calls", .name = "proxy-endpoint", .type = OptionType::kString,
