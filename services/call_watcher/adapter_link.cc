@@ -7,6 +7,14 @@
 namespace orch::call_watcher {
 
 AdapterSequence::Verdict AdapterSequence::Receive(uint64_t seq) {
+  if (highest_ == 0 && seq > 1) {
+    // The first event this replica hears from the adapter: the ones before
+    // it were acknowledged by another replica, or by this one before it
+    // restarted (an adapter forgets only acknowledged events). Start here.
+    highest_ = seq;
+    in_flight_.insert(seq);
+    return Verdict::kNew;
+  }
   if (seq <= highest_) return Verdict::kDuplicate;
   if (seq > highest_ + 1) return Verdict::kGap;
   highest_ = seq;

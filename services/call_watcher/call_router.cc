@@ -1170,6 +1170,29 @@ void CallRouter::Tick() {
     }
     for (const auto& [target, call] : targets_.Expire(now)) {
       Call* c = FindCall(call);
+      if (c != nullptr && !c->released && c->reserved_target == target &&
+          (c->routes_in_flight > 0 || c->routed_to == target)) {
+        // The call is being routed there (a request without its result, or
+        // accepted and not landed yet: an overloaded switch or link). Letting
+        // the reservation go now would offer the target to another call while
+        // this one is on its way to it: keep it, here and in the store.
+        targets_.BeginReserve(target, call);
+        targets_.EndReserve(target, call, /*won=*/true, now + options_.reservation_ttl_ms, 0);
+        if (metrics_) metrics_->Reservation("extended");
+        const absl::Duration ttl = absl::Milliseconds(options_.reservation_ttl_ms);
+        fx.push_back([this, target, call, ttl] {
+          run_blocking_([this, target, call, ttl] {
+            absl::StatusOr<std::string> holder = store_->ReserveTarget(target, call, ttl);
+            if (!holder.ok() || *holder != call) {
+              if (metrics_) metrics_->Reservation("extension_failed");
+              log::Error("a reservation being routed to could not be extended; another replica may take the target",
+                         {{"target", target}, {"call", call},
+                          {"holder", holder.ok() ? *holder : holder.status().ToString()}});
+            }
+          });
+        });
+        continue;
+      }
       if (c != nullptr && c->reserved_target == target) c->reserved_target.clear();
       log::Info("reservation expired", {{"target", target}, {"call", call}});
     }

@@ -475,6 +475,37 @@ TEST_F(CallRouterTest, AbandonWhileQueuedOrReservedReleasesAndTimeoutAnswersAnEr
   EXPECT_EQ(Field(err, "error"), "timeout");
 }
 
+// An overloaded switch: the route to the reserved agent is still unanswered
+// (or answered, and the call not landed yet) when the reservation's TTL
+// passes. The agent must not be offered to another call meanwhile.
+TEST_F(CallRouterTest, AReservationBeingRoutedToOutlivesItsTtl) {
+  ASSERT_OK(r_.Event(cv1::ROUTE_REQUEST, "c1", "5000"));
+  ASSERT_OK(r_.Action("c1", "queue", "submit", "s1/1", "sub-1", SubmitParams("a1", "agent", 60, true)));
+  ASSERT_OK(r_.Target("a1", cv1::READY));
+  auto req = link_.Requests();
+  ASSERT_EQ(req.size(), 1u);
+  EXPECT_EQ(req[0].call_uuid(), "c1");
+  clock_.AdvanceMs(6000);   // past the TTL (5 s) with the route unanswered
+  r_.router_.Tick();
+  ASSERT_OK(r_.Event(cv1::ROUTE_REQUEST, "c2", "5000"));
+  ASSERT_OK(r_.Action("c2", "queue", "submit", "s2/1", "sub-2", SubmitParams("a1", "agent", 60, true)));
+  EXPECT_EQ(link_.Requests().size(), 1u);   // nothing for c2
+  EXPECT_EQ(*store_.ReserveTarget("a1", "other", absl::Seconds(1)), "c1");   // extended in the store too
+  r_.Result(req[0].request_id(), true);     // answered; the BUSY still to come
+  clock_.AdvanceMs(6000);
+  r_.router_.Tick();
+  EXPECT_EQ(link_.Requests().size(), 1u);
+  EXPECT_EQ(*store_.ReserveTarget("a1", "other", absl::Seconds(1)), "c1");
+  ASSERT_OK(r_.Target("a1", cv1::BUSY, 0, "c1"));   // landed: the reservation ends
+  ASSERT_OK(r_.Event(cv1::RELEASED, "c1", "a1"));
+  ASSERT_OK(r_.Target("a1", cv1::READY));
+  req = link_.Requests();
+  ASSERT_EQ(req.size(), 2u);
+  EXPECT_EQ(req[1].call_uuid(), "c2");
+  EXPECT_EQ(req[1].target(), "a1");
+  EXPECT_EQ(r_.Counter("orch_call_watcher_reservations_total", {{"outcome", "extended"}}), 2);
+}
+
 TEST_F(CallRouterTest, TwoReplicasNeverGiveOneAgentToTwoCalls) {
   Replica other(&clock_, &store_, "cw-b:7104");
   FakeLink other_link;
