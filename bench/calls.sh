@@ -69,13 +69,17 @@ applied() { stack_metric session-engine orch_session_engine_inputs_applied_total
 # 2. Calls (first, so the baseline can be paced at the same event rate).
 read -r e0 w0 p0 r0 <<<"$(cpu_now)"
 a0=$(applied)
+# Exit 3 (calls unfinished after the drain: more offered than served) is a
+# result to report; anything else is a failure of the run.
+sim_rc=0
 sim_out=$("$(stack_bin switch-sim)" --watcher "${STACK_ENDPOINT[call-watcher]}" --routing-point 5000 \
   --agent-dns "$(seq -s, 7001 $(( 7000 + agents )))" --rate "$rate" --arrival poisson --seed 7 \
-  --duration-s "$seconds" --hold-ms 1000 --treatment-ms 20 --drain-s 60 --json 2>"$work/sim.err") || {
-  echo "calls: switch-sim failed: $sim_out" >&2
+  --duration-s "$seconds" --hold-ms 1000 --treatment-ms 20 --drain-s 20 --json 2>"$work/sim.err") || sim_rc=$?
+if [ $sim_rc -ne 0 ] && [ $sim_rc -ne 3 ]; then
+  echo "calls: switch-sim failed ($sim_rc): $sim_out" >&2
   tail -n 5 "$work/sim.err" >&2
   exit 1
-}
+fi
 read -r e1 w1 p1 r1 <<<"$(cpu_now)"
 a1=$(applied)
 echo "calls phase: $sim_out"
@@ -105,7 +109,7 @@ total = sum(parts.values())
 per_call_event = total * us / events
 direct_events = ba1 - ba0
 per_direct = (be1 - be0) * us / direct_events
-done = sim["calls"] - sim["unfinished"]
+done = sim["routed"] + sim["default_routed"] + sim["abandoned"]
 print(f"calls_per_s={done / seconds:.0f} route_p99_ms={sim['route_p99_ms']} "
       f"cpu_ratio={per_call_event / per_direct:.2f} offered_per_s={rate:.0f} route_p50_ms={sim['route_p50_ms']} "
       f"events_per_call={events / max(sim['calls'], 1):.1f} cpu_us_per_call_event={per_call_event:.0f} "

@@ -989,9 +989,8 @@ void CallRouter::Assign(Effects& fx) {
   for (const std::string& id : waiting_.InOrder()) {
     Waiting* w = waiting_.Find(id);
     if (w == nullptr || w->reserving) continue;
-    std::vector<std::string> candidates = targets_.Candidates(w->targets, now);
-    if (candidates.empty()) continue;
-    const std::string target = candidates.front();
+    const std::string target = targets_.Best(w->targets, now);
+    if (target.empty()) continue;
     targets_.BeginReserve(target, w->call_uuid);
     w->reserving = true;
     const absl::Duration ttl = absl::Milliseconds(options_.reservation_ttl_ms);
@@ -1222,7 +1221,11 @@ cv1::ListTargetsResponse CallRouter::ListTargets() {
   std::shared_ptr<const DnConfig> cfg = dn_();
   absl::MutexLock l(&mu_);
   cv1::ListTargetsResponse r;
-  for (const auto& [name, t] : targets_.all()) {
+  std::vector<std::pair<std::string, const Target*>> sorted;
+  for (const auto& [name, t] : targets_.all()) sorted.emplace_back(name, &t);
+  std::sort(sorted.begin(), sorted.end());
+  for (const auto& [name, tp] : sorted) {
+    const Target& t = *tp;
     cv1::TargetInfo* info = r.add_targets();
     info->set_target(name);
     info->set_state(t.state);

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "absl/container/flat_hash_set.h"
+
 namespace orch::call_watcher {
 
 std::string TargetBoard::Apply(const cv1::TargetEvent& e, int64_t now_wall_ms) {
@@ -22,20 +24,38 @@ std::string TargetBoard::Apply(const cv1::TargetEvent& e, int64_t now_wall_ms) {
   return lost;
 }
 
+namespace {
+bool Free(const Target& t, int64_t now_ms) {
+  return t.state == cv1::READY && t.reserved_for.empty() && t.held_elsewhere_until_ms <= now_ms;
+}
+}  // namespace
+
 std::vector<std::string> TargetBoard::Candidates(const std::vector<std::string>& names, int64_t now_ms) const {
   std::vector<std::pair<int64_t, std::string>> ready;
+  absl::flat_hash_set<std::string> seen;
   for (const std::string& n : names) {
     auto it = targets_.find(n);
-    if (it == targets_.end()) continue;
-    const Target& t = it->second;
-    if (t.state != cv1::READY || !t.reserved_for.empty() || t.held_elsewhere_until_ms > now_ms) continue;
-    if (std::any_of(ready.begin(), ready.end(), [&](const auto& r) { return r.second == n; })) continue;
-    ready.emplace_back(t.ready_since_ms, n);
+    if (it == targets_.end() || !Free(it->second, now_ms) || !seen.insert(n).second) continue;
+    ready.emplace_back(it->second.ready_since_ms, n);
   }
   std::stable_sort(ready.begin(), ready.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   std::vector<std::string> out;
   for (auto& r : ready) out.push_back(std::move(r.second));
   return out;
+}
+
+std::string TargetBoard::Best(const std::vector<std::string>& names, int64_t now_ms) const {
+  const std::string* best = nullptr;
+  int64_t since = 0;
+  for (const std::string& n : names) {
+    auto it = targets_.find(n);
+    if (it == targets_.end() || !Free(it->second, now_ms)) continue;
+    if (best == nullptr || it->second.ready_since_ms < since) {  // ties: the first named
+      best = &it->first;
+      since = it->second.ready_since_ms;
+    }
+  }
+  return best == nullptr ? std::string() : *best;
 }
 
 void TargetBoard::BeginReserve(const std::string& target, const std::string& call) {

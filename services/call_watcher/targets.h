@@ -50,6 +50,9 @@ class TargetBoard {
   // learnt elsewhere at `now_ms`), longest idle first; unknown names are
   // skipped.
   std::vector<std::string> Candidates(const std::vector<std::string>& names, int64_t now_ms) const;
+  // The first of Candidates() (empty: none), in one pass over `names`
+  // without building the list: what a queue:submit is given.
+  std::string Best(const std::vector<std::string>& names, int64_t now_ms) const;
 
   // A ReserveTarget for `call` is in flight.
   void BeginReserve(const std::string& target, const std::string& call);
@@ -63,10 +66,10 @@ class TargetBoard {
   std::vector<std::pair<std::string, std::string>> Expire(int64_t now_ms);
 
   const Target* Find(const std::string& target) const;
-  const std::map<std::string, Target>& all() const { return targets_; }
+  const absl::flat_hash_map<std::string, Target>& all() const { return targets_; }   // unordered
 
  private:
-  std::map<std::string, Target> targets_;
+  absl::flat_hash_map<std::string, Target> targets_;
 };
 
 struct Waiting {

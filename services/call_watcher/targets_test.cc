@@ -26,6 +26,8 @@ TEST(TargetBoardTest, LongestIdleReadyTargetsFirst) {
   b.Apply(Ev("a4", cv1::READY, 200), 0);
   b.Apply(Ev("a4", cv1::READY, 250), 0);   // still ready: idle since 200
   EXPECT_THAT(b.Candidates({"a1", "a2", "a3", "a4", "nobody", "a2"}, 0), ElementsAre("a2", "a4", "a1"));
+  EXPECT_EQ(b.Best({"a1", "a2", "a3", "a4", "nobody", "a2"}, 0), "a2");
+  EXPECT_EQ(b.Best({"a3", "nobody"}, 0), "");
   b.Apply(Ev("a2", cv1::BUSY, 400, "c9"), 0);
   b.Apply(Ev("a2", cv1::READY, 500), 0);   // idle again: now the newest
   EXPECT_THAT(b.Candidates({"a1", "a2", "a4"}, 0), ElementsAre("a4", "a1", "a2"));
