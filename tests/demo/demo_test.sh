@@ -45,6 +45,18 @@ check_http_api() {
   args=$(ps -eo args=)
   ! grep -qF -- "$token" <<<"$args" || die "the token shows in a command line: $(grep -F -- "$token" <<<"$args")"
 
+  # Calls from the simulated switch: every call ended (routed, overflowed or
+  # abandoned), at least one reached an agent, no agent got two calls.
+  line=$(grep -E '^demo: calls: calls=8 ' "$work/out.log") || die "the demo printed no summary of its calls"
+  python3 - "$line" <<'PY' || die "the calls summary is not what it should be: $line"
+import re, sys
+fields = dict(kv.split("=", 1) for kv in sys.argv[1].split(": ", 2)[2].split())
+n = {k: int(v) for k, v in fields.items() if re.fullmatch(r"-?[0-9]+", v)}
+assert n["calls"] == 8 and n["unfinished"] == 0 and n["double_routes"] == 0 and n["unacked"] == 0
+assert n["routed"] >= 1 and n["routed"] + n["default_routed"] + n["abandoned"] == 8
+PY
+  [ "$(grep -cE '^  call demo-[0-9]+: greeted' "$work/out.log")" = 8 ] || die "the demo did not print the outcome of each call"
+
   line=$(grep -E '^demo: strategy outcome: routed to alice \(session ~1~[0-9A-Z]{32}; state running; active states [a-z,]*routed[a-z,]*; waited [0-9]+ ms in queue sales\)$' \
     "$work/out.log") || die "the demo printed no outcome 'routed to alice' of the strategy"
   sid=$(sed 's/.*(session \([^;]*\);.*/\1/' <<<"$line")
