@@ -1167,7 +1167,9 @@ void CallRouter::Tick() {
                   absl::StrCat("no target was ready within ", (expired.deadline_ms - expired.enqueued_ms) / 1000.0, " s"),
                   fx);
     }
-    for (const auto& [target, call] : targets_.Expire(now)) {
+    for (const auto& expired : targets_.Expire(now)) {
+      const std::string& target = expired.first;   // not a structured binding: lambdas capture these
+      const std::string& call = expired.second;
       Call* c = FindCall(call);
       if (c != nullptr && !c->released && c->reserved_target == target &&
           (c->routes_in_flight > 0 || c->routed_to == target)) {
