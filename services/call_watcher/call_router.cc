@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <random>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_format.h"
 #include "common/base/fnv1a.h"
 #include "common/log/log.h"
@@ -475,6 +477,15 @@ void CallRouter::StartCall(Adapter& a, const cv1::InteractionEvent& e, Effects& 
     DefaultRoute(c, "unknown_dn", fx);
     return;
   }
+  if (options_.max_queued_events > 0 && queued_events_ >= options_.max_queued_events) {
+    c.phase = Call::Phase::kNoSession;
+    if (metrics_) metrics_->SessionFailed("overloaded");
+    Reject(a, e.seq(), "overloaded",
+           absl::StrCat("call-watcher is overloaded: ", queued_events_,
+                        " events wait for their sessions (calls.max-queued-events); the call gets its default route"));
+    DefaultRoute(c, "overloaded", fx);
+    return;
+  }
   c.node = NodeFor(c.uuid, options_.nodes);
   const std::string key = "call:" + c.uuid;
   c.session_id = sessionapi::SessionIdForKey(c.node, key);
@@ -585,6 +596,7 @@ void CallRouter::FailStart(Call& c, const std::string& why, Effects& fx) {
     Processed(c.adapter_id, o.ack);
     finish = finish || o.event.name() == "interaction.deleted";
   }
+  queued_events_ -= static_cast<int64_t>(c.outbox.size());
   c.outbox.clear();
   DefaultRoute(c, "start_failed", fx);
   if (finish) Finish(c, fx);
@@ -632,6 +644,7 @@ void CallRouter::Deliver(Call& c, std::string name, Struct extra, std::string ef
   f["interaction"] = InteractionValue(c);
   for (auto& [k, v] : *extra.mutable_fields()) f[k] = std::move(v);
   c.outbox.push_back(std::move(o));
+  ++queued_events_;
   Pump(c, fx);
 }
 
@@ -672,6 +685,7 @@ void CallRouter::OnDelivered(const std::string& uuid, absl::Status st, Effects& 
   const uint64_t ack = o.ack;
   const bool last = o.event.name() == "interaction.deleted";
   c->outbox.pop_front();
+  --queued_events_;
   Processed(c->adapter_id, ack);
   if (last) {
     Finish(*c, fx);
@@ -684,6 +698,8 @@ void CallRouter::Finish(Call& c, Effects& fx) {
   ReleaseReservation(c, fx);
   EndSubmits(c);
   for (const Outgoing& o : c.outbox) Processed(c.adapter_id, o.ack);
+  queued_events_ -= static_cast<int64_t>(c.outbox.size());
+  c.outbox.clear();
   fx.push_back([this, uuid = c.uuid] {
     run_blocking_([this, uuid] {
       if (absl::StatusOr<bool> r = store_->DeleteCall(uuid); !r.ok()) {
@@ -932,6 +948,7 @@ void CallRouter::RunAction(Call& c, Action& act, Effects& fx) {
         w.targets.push_back(n);
       }
     }
+    w.targets_hash = std::hash<std::string>()(absl::StrJoin(w.targets, ","));
     if (w.targets.empty()) {
       return ActionError(c, act, "invalid-target",
                          unknown.empty() ? "queue:submit names no target"
@@ -986,15 +1003,21 @@ void CallRouter::ActionError(Call& c, Action& act, const std::string& code, cons
 
 void CallRouter::Assign(Effects& fx) {
   const int64_t now = clock_->MonotonicMs();
-  for (const std::string& id : waiting_.InOrder()) {
-    Waiting* w = waiting_.Find(id);
-    if (w == nullptr || w->reserving) continue;
-    const std::string target = targets_.Best(w->targets, now);
-    if (target.empty()) continue;
-    targets_.BeginReserve(target, w->call_uuid);
-    w->reserving = true;
-    const absl::Duration ttl = absl::Milliseconds(options_.reservation_ttl_ms);
-    fx.push_back([this, id, call = w->call_uuid, target, ttl] {
+  // Target lists found with no free target in this pass: the calls waiting
+  // for the same agents are not searched again (with every agent busy, a
+  // pass would otherwise cost waiting calls x agents on every event).
+  absl::flat_hash_set<size_t> exhausted;
+  const absl::Duration ttl = absl::Milliseconds(options_.reservation_ttl_ms);
+  waiting_.ForEachInOrder([&](Waiting& w) {
+    if (w.reserving || exhausted.contains(w.targets_hash)) return;
+    const std::string target = targets_.Best(w.targets, now);
+    if (target.empty()) {
+      exhausted.insert(w.targets_hash);
+      return;
+    }
+    targets_.BeginReserve(target, w.call_uuid);
+    w.reserving = true;
+    fx.push_back([this, id = w.request_id, call = w.call_uuid, target, ttl] {
       run_blocking_([this, id, call, target, ttl] {
         absl::StatusOr<std::string> holder = store_->ReserveTarget(target, call, ttl);
         Effects fx2;
@@ -1005,7 +1028,7 @@ void CallRouter::Assign(Effects& fx) {
         RunEffects(fx2);
       });
     });
-  }
+  });
 }
 
 void CallRouter::OnReserved(const std::string& submit_id, const std::string& call_uuid, const std::string& target,
@@ -1110,7 +1133,8 @@ absl::Status CallRouter::OnTarget(Adapter& a, const cv1::TargetEvent& e, Effects
     if (c != nullptr && c->reserved_target == e.target()) ReleaseReservation(*c, fx);   // landed
   }
   Processed(a.id, e.seq());
-  Assign(fx);
+  // Only a READY target (or a reservation given up) can serve a waiting call.
+  if (e.state() == cv1::READY || !lost.empty()) Assign(fx);
   return absl::OkStatus();
 }
 

@@ -60,6 +60,11 @@ struct CallRouterOptions {
   int64_t retry_ms = 200;               // between attempts to reach a session (UNAVAILABLE)
   int max_attempts = 5;                 // of a start or a delivery before giving up
   int64_t lost_target_retry_ms = 1000;  // a target reserved by another replica is skipped this long
+  // Admission: while this many events wait for their sessions (engines
+  // slower than the calls coming in), a new call is not started: it gets
+  // its DN's default route at once (0 = no limit). Overload then degrades
+  // into default routes instead of every call waiting longer.
+  int64_t max_queued_events = 2000;
 };
 
 // Runs a function that blocks (CallStore calls), not on the caller's thread.
@@ -169,6 +174,7 @@ class CallRouter final : public LinkHandler {
   absl::Mutex mu_;
   std::string watcher_ ABSL_GUARDED_BY(mu_);
   uint64_t next_request_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t queued_events_ ABSL_GUARDED_BY(mu_) = 0;   // in every call's outbox (admission)
   std::map<std::string, std::unique_ptr<Adapter>> adapters_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, std::unique_ptr<Call>> calls_ ABSL_GUARDED_BY(mu_);
   TargetBoard targets_ ABSL_GUARDED_BY(mu_);

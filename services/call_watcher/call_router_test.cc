@@ -506,6 +506,38 @@ TEST_F(CallRouterTest, AReservationBeingRoutedToOutlivesItsTtl) {
   EXPECT_EQ(r_.Counter("orch_call_watcher_reservations_total", {{"outcome", "extended"}}), 2);
 }
 
+// Engines slower than the calls: once max_queued_events wait for their
+// sessions, new calls get their default route at once instead of a session.
+TEST(CallRouterAdmissionTest, BeyondTheQueuedEventsLimitNewCallsGetTheDefaultRoute) {
+  time::SimulatedClock clock;
+  FakeCallStore store(&clock);
+  Replica r(&clock, &store, "cw-a:7104", CallRouterOptions{.max_queued_events = 2});
+  FakeLink link;
+  r.Link(&link);
+  ASSERT_OK(r.Hello(&link));
+  r.sink.SetAutoAnswer(false);   // the engine answers nothing for now
+  ASSERT_OK(r.Event(cv1::ROUTE_REQUEST, "c1", "5000"));
+  ASSERT_TRUE(r.sink.AnswerNextStart(absl::OkStatus()));
+  ASSERT_OK(r.Event(cv1::ROUTE_REQUEST, "c2", "5000"));
+  ASSERT_TRUE(r.sink.AnswerNextStart(absl::OkStatus()));
+  // c1's and c2's interaction.added wait for the engine: 2 queued.
+  ASSERT_OK(r.Event(cv1::ROUTE_REQUEST, "c3", "5000"));
+  EXPECT_EQ(r.sink.starts().size(), 2u);   // no session for c3
+  auto rejected = link.Rejections();
+  ASSERT_EQ(rejected.size(), 1u);
+  EXPECT_THAT(rejected[0].reason(), HasSubstr("overloaded"));
+  auto req = link.Requests();
+  ASSERT_EQ(req.size(), 1u);
+  EXPECT_EQ(req[0].call_uuid(), "c3");
+  EXPECT_EQ(req[0].target(), "7000");      // DN 5000's default route
+  EXPECT_EQ(r.Counter("orch_call_watcher_default_routes_total", {{"reason", "overloaded"}}), 1);
+  // The engine catches up: the next call gets its session again.
+  while (r.sink.AnswerNextSend(absl::OkStatus())) {
+  }
+  ASSERT_OK(r.Event(cv1::ROUTE_REQUEST, "c4", "5000"));
+  EXPECT_EQ(r.sink.starts().size(), 3u);
+}
+
 TEST_F(CallRouterTest, TwoReplicasNeverGiveOneAgentToTwoCalls) {
   Replica other(&clock_, &store_, "cw-b:7104");
   FakeLink other_link;

@@ -70,6 +70,8 @@ void AddOptions(config::Schema* s) {
             "a call not routed this long after its route request gets its DN's default route");
   s->AddInt("calls", "reservation-ttl-ms", 15000, 100, 600000,
             "how long a target reserved by queue:submit stays reserved unless the call lands or ends");
+  s->AddInt("calls", "max-queued-events", 2000, 0, 100000000,
+            "while this many events wait for their sessions, new calls get their default route at once (0: no limit)");
   s->AddInt("calls", "call-ttl-ms", 14400000, 1000, 604800000,
             "a call with no RELEASED this long is ended by call-watcher; also its record's TTL");
   s->AddInt("calls", "session-call-timeout-ms", 5000, 10, 600000, "deadline of each call to a session-engine");
@@ -180,6 +182,7 @@ class CallWatcherComponent final : public process::Component {
     o.cluster = c.GetString("calls.cluster");
     o.default_route_timeout_ms = c.GetInt("calls.default-route-timeout-ms");
     o.reservation_ttl_ms = c.GetInt("calls.reservation-ttl-ms");
+    o.max_queued_events = c.GetInt("calls.max-queued-events");
     o.call_ttl_ms = c.GetInt("calls.call-ttl-ms");
     self->reload_ms_ = c.GetInt("calls.dn-reload-ms");
 

@@ -81,6 +81,7 @@ struct Waiting {
   int64_t enqueued_ms = 0;         // monotonic
   int64_t deadline_ms = 0;         // monotonic; 0 = none
   std::vector<std::string> targets;   // agent DNs, groups expanded, in the submit's order
+  size_t targets_hash = 0;         // of `targets`: equal lists share the answer of one search
   bool route = false;              // route="true": route before .done
   std::string queue;               // the VQ name (vqselected)
   bool reserving = false;          // a ReserveTarget is in flight for it
@@ -97,6 +98,11 @@ class WaitingQueue {
   std::vector<std::string> OfCall(const std::string& call_uuid) const;
   // Request ids in serving order: priority (higher first), then arrival.
   std::vector<std::string> InOrder() const;
+  // Calls `f` with each waiting submit in order (f must not add or remove).
+  template <typename F>
+  void ForEachInOrder(F f) {
+    for (const auto& [p, o, id] : order_) f(by_id_.at(id));
+  }
   // Request ids whose deadline passed at `now_ms`.
   std::vector<std::string> Expired(int64_t now_ms) const;
   size_t size() const { return by_id_.size(); }
