@@ -9,8 +9,8 @@
 #include "common/base/utf8.h"
 #include "common/scxml/compiler.h"
 #include "common/scxml/delay.h"
-#include "common/scxml/modules.h"
 #include "common/scxml/io_processors.h"
+#include "common/scxml/modules.h"
 #include "common/scxml/null_data_model.h"
 
 namespace orch::scxml {
