@@ -1008,16 +1008,16 @@ void CallRouter::Assign(Effects& fx) {
   // pass would otherwise cost waiting calls x agents on every event).
   absl::flat_hash_set<size_t> exhausted;
   const absl::Duration ttl = absl::Milliseconds(options_.reservation_ttl_ms);
-  waiting_.ForEachInOrder([&](Waiting& w) {
-    if (w.reserving || exhausted.contains(w.targets_hash)) return;
-    const std::string target = targets_.Best(w.targets, now);
+  for (Waiting* w : waiting_.Ordered()) {
+    if (w->reserving || exhausted.contains(w->targets_hash)) continue;
+    const std::string target = targets_.Best(w->targets, now);
     if (target.empty()) {
-      exhausted.insert(w.targets_hash);
-      return;
+      exhausted.insert(w->targets_hash);
+      continue;
     }
-    targets_.BeginReserve(target, w.call_uuid);
-    w.reserving = true;
-    fx.push_back([this, id = w.request_id, call = w.call_uuid, target, ttl] {
+    targets_.BeginReserve(target, w->call_uuid);
+    w->reserving = true;
+    fx.push_back([this, id = w->request_id, call = w->call_uuid, target, ttl] {
       run_blocking_([this, id, call, target, ttl] {
         absl::StatusOr<std::string> holder = store_->ReserveTarget(target, call, ttl);
         Effects fx2;
@@ -1028,7 +1028,7 @@ void CallRouter::Assign(Effects& fx) {
         RunEffects(fx2);
       });
     });
-  });
+  }
 }
 
 void CallRouter::OnReserved(const std::string& submit_id, const std::string& call_uuid, const std::string& target,

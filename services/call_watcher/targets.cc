@@ -135,6 +135,13 @@ std::vector<std::string> WaitingQueue::OfCall(const std::string& call_uuid) cons
   return out;
 }
 
+std::vector<Waiting*> WaitingQueue::Ordered() {
+  std::vector<Waiting*> out;
+  out.reserve(order_.size());
+  for (const auto& [p, o, id] : order_) out.push_back(&by_id_.at(id));
+  return out;
+}
+
 std::vector<std::string> WaitingQueue::InOrder() const {
   std::vector<std::string> out;
   out.reserve(order_.size());

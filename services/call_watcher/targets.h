@@ -98,11 +98,8 @@ class WaitingQueue {
   std::vector<std::string> OfCall(const std::string& call_uuid) const;
   // Request ids in serving order: priority (higher first), then arrival.
   std::vector<std::string> InOrder() const;
-  // Calls `f` with each waiting submit in order (f must not add or remove).
-  template <typename F>
-  void ForEachInOrder(F f) {
-    for (const auto& [p, o, id] : order_) f(by_id_.at(id));
-  }
+  // The waiting submits in order (valid until one is added or removed).
+  std::vector<Waiting*> Ordered();
   // Request ids whose deadline passed at `now_ms`.
   std::vector<std::string> Expired(int64_t now_ms) const;
   size_t size() const { return by_id_.size(); }
