@@ -102,7 +102,7 @@ absl::Status Interpreter::Start() {
   started_ = true;
   if (absl::Status s = InitDataModel(); !s.ok()) return s;
   if (doc_->genesys) {
-    if (absl::Status s = dm_->DeclareData("_genesys", options_.genesys.empty() ? std::string(kDefaultGenesysJson)
+    if (absl::Status s = dm_->DeclareData("_genesys", options_.genesys.empty() ? GenesysJson("", "", "")
                                                                               : options_.genesys);
         !s.ok()) {
       return absl::InvalidArgumentError(absl::StrCat("_genesys: ", s.message()));

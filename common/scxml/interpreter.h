@@ -96,7 +96,7 @@ struct InterpreterOptions {
   size_t max_internal_queue = 10000;
   size_t max_pending_sends = 10000;
   // The value of `_genesys` (JSON) for documents that use functional-module
-  // elements (modules.h); empty = kDefaultGenesysJson. The driver fills it
+  // elements (modules.h); empty = GenesysJson("", "", ""). The driver fills it
   // from the interaction the session was started for.
   std::string genesys;
 };

@@ -189,9 +189,11 @@ const char kGenesysHookScript[] =
     " _event.data.interaction !== null && typeof _event.data.interaction === 'object') {"
     " _genesys.ixn.interactions[_event.data.interactionid] = _event.data.interaction; }";
 
-const char kDefaultGenesysJson[] =
-    "{\"session\":{\"tenant\":\"\",\"server\":{\"name\":\"\",\"cluster\":\"\"}},"
-    "\"ixn\":{\"interactions\":{}},"
-    "\"queue\":{\"rType\":{\"RouteTypeUnknown\":0,\"RouteTypeDefault\":1}}}";
+std::string GenesysJson(std::string_view tenant, std::string_view server_name, std::string_view cluster) {
+  return absl::StrCat("{\"session\":{\"tenant\":", JsonString(tenant), ",\"server\":{\"name\":",
+                      JsonString(server_name), ",\"cluster\":", JsonString(cluster), "}},",
+                      "\"ixn\":{\"interactions\":{}},",
+                      "\"queue\":{\"rType\":{\"RouteTypeUnknown\":0,\"RouteTypeDefault\":1}}}");
+}
 
 }  // namespace orch::scxml

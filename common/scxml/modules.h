@@ -54,7 +54,8 @@ std::shared_ptr<const ModuleAction> CompileModuleAction(const XmlElement& e, std
 // The ECMAScript of Document::genesys_hook.
 extern const char kGenesysHookScript[];
 
-// `_genesys` for a session started without one (InterpreterOptions::genesys).
-extern const char kDefaultGenesysJson[];
+// The value of `_genesys` (JSON) for a session of `tenant` run by server
+// `server_name` of `cluster`; all empty for a session started without one.
+std::string GenesysJson(std::string_view tenant, std::string_view server_name, std::string_view cluster);
 
 }  // namespace orch::scxml

@@ -3,8 +3,8 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
-#include "common/base/json.h"
 #include "common/base/status_macros.h"
+#include "common/scxml/modules.h"
 #include "common/sessionapi/value_json.h"
 #include "services/session_engine/log_entries.h"
 
@@ -15,15 +15,6 @@ namespace sv1 = orch::session::v1;
 
 namespace {
 constexpr size_t kMaxLogLines = 100;  // per macrostep, for watchers
-
-// `_genesys` of a new session: who runs it, and for which tenant.
-std::string GenesysJson(const SessionConfig& config, const ev::InteractionBinding& interaction) {
-  return absl::StrCat("{\"session\":{\"tenant\":", JsonString(interaction.tenant()),
-                      ",\"server\":{\"name\":", JsonString(config.server_name),
-                      ",\"cluster\":", JsonString(config.cluster), "}},",
-                      "\"ixn\":{\"interactions\":{}},",
-                      "\"queue\":{\"rType\":{\"RouteTypeUnknown\":0,\"RouteTypeDefault\":1}}}");
-}
 
 bool DocumentSendsRecovered(const scxml::Document& doc) {
   auto it = doc.extensions.find("_sendSessionRecovered");
@@ -88,7 +79,7 @@ absl::Status LiveSession::StartFrom(const ev::LogEntry& started, const SessionCo
     io.initial_data[name] = sessionapi::ValueToJson(value);
   }
   interaction_ = started.started().interaction();
-  if (doc_->genesys) io.genesys = GenesysJson(config, interaction_);
+  if (doc_->genesys) io.genesys = scxml::GenesysJson(interaction_.tenant(), config.server_name, config.cluster);
   ASSIGN_OR_RETURN(interp_, scxml::Interpreter::Create(doc_, env_.get(), std::move(io)));
   send_recovered_ = DocumentSendsRecovered(*doc_);
   interp_->SetNow(EntryTimeMs(started));

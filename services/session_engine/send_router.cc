@@ -171,18 +171,21 @@ absl::Status SendRouter::SendAction(LiveSession& from, std::string_view module, 
   if (auto it = fields.find("target_requestid"); it != fields.end() && it->second.has_string_value()) {
     (*req.mutable_params()->mutable_fields())["target_requestid"] = it->second;
   }
-  auto failure = [session = from.id(), req](const std::string& code, absl::string_view why) {
+  // The error event if the action cannot be handed over (not the params:
+  // this is captured for every action).
+  auto failure = [session = from.id(), action = absl::StrCat(req.module(), ".", req.action()),
+                  request_id = req.request_id(), interaction_id = req.interaction_id(),
+                  effect_id = req.effect_id()](const std::string& code, absl::string_view why) {
     ev::Event err;
-    err.set_name(absl::StrCat("error.", req.module(), ".", req.action()));
-    err.set_send_id(req.request_id());
+    err.set_name(absl::StrCat("error.", action));
+    err.set_send_id(request_id);
     err.set_source(ev::EVENT_SOURCE_PLATFORM);
-    err.set_effect_id(absl::StrCat(req.effect_id(), "/error"));
+    err.set_effect_id(absl::StrCat(effect_id, "/error"));
     auto& f = *err.mutable_data()->mutable_struct_value()->mutable_fields();
-    f["requestid"].set_string_value(req.request_id());
-    f["interactionid"].set_string_value(req.interaction_id());
+    f["requestid"].set_string_value(request_id);
+    f["interactionid"].set_string_value(interaction_id);
     f["error"].set_string_value(code);
     f["description"].set_string_value(std::string(why));
-    const std::string action = absl::StrCat(req.module(), ".", req.action());
     const std::string description(why);
     log::Warn("module action failed",
               {{"session", session}, {"action", action}, {"error", code}, {"description", description}});
