@@ -1087,7 +1087,10 @@ void RedisStore::DeleteCall(const pb::DeleteCallRequest& req, Done<pb::DeleteCal
         if (r->is_error()) return std::move(done)(FromErrorReply(*r, context));
         pb::DeleteCallResponse resp;
         resp.set_deleted(!r->is_nil());
-        absl::StatusOr<pb::CallRecord> record = r->is_nil() ? absl::NotFoundError("") : ParseCallRecord(*r);
+        if (r->is_nil()) return std::move(done)(resp);
+        // A record that does not parse is deleted all the same; its list
+        // entry, if any, goes at the next ListNodeCalls.
+        absl::StatusOr<pb::CallRecord> record = ParseCallRecord(*r);
         if (!record.ok() || record->owner_node() <= 0) return std::move(done)(resp);
         client_->Execute({"SREM", NodeCallsKey(record->owner_node()), uuid}, options_.request_timeout,
                          Replicated(),
