@@ -1407,13 +1407,21 @@ TYPED_TEST(StoreConformanceTest, ConcurrentBindsByManyNodesHaveOneWinnerAllAgree
     uuids.push_back(this->Sid(absl::StrCat("race", c)));
     ASSERT_OK(Claim(*this->store_, HaCall(uuids.back(), 1, 2), 60000));
   }
+  // Each node through its own store and connections (as through its own
+  // proxy), so the binds interleave at Redis.
+  std::vector<std::unique_ptr<RedisStore>> stores;
+  for (int t = 0; t < kNodes; ++t) {
+    auto client = Connect(this->backend_->addresses());
+    ASSERT_OK(client);
+    stores.push_back(std::make_unique<RedisStore>(*client, this->store_->options()));
+  }
   std::vector<std::vector<absl::StatusOr<pb::BindCallResponse>>> results(
       kCalls, std::vector<absl::StatusOr<pb::BindCallResponse>>(kNodes, absl::UnknownError("unset")));
   std::vector<std::thread> threads;
   for (int t = 0; t < kNodes; ++t) {
     threads.emplace_back([&, t] {
       for (int c = 0; c < kCalls; ++c) {
-        results[c][t] = Bind(*this->store_, uuids[c], 11 + t, CallSession(11 + t, uuids[c]));
+        results[c][t] = Bind(*stores[t], uuids[c], 11 + t, CallSession(11 + t, uuids[c]));
       }
     });
   }
