@@ -38,6 +38,7 @@ struct StoreOptions {
   size_t max_snapshot_bytes = 16 * 1024 * 1024;
   size_t max_document_bytes = 4 * 1024 * 1024;
   size_t max_payload_bytes = 256 * 1024;        // schedule payloads
+  uint32_t max_call_events = 10000;             // events RecordCallEvent keeps per call
   uint32_t load_page_entries = 512;             // entries fetched per script call
   // Group commit of appends (README.md, "Group commit"): per hash slot (all
   // of standalone Redis is one group) at most this many Append script calls
@@ -98,6 +99,10 @@ class RedisStore final : public Store {
   void DeleteCall(const pb::DeleteCallRequest& req, Done<pb::DeleteCallResponse> done) override;
   void ReserveTarget(const pb::ReserveTargetRequest& req, Done<pb::ReserveTargetResponse> done) override;
   void ReleaseTarget(const pb::ReleaseTargetRequest& req, Done<pb::ReleaseTargetResponse> done) override;
+  void BindCall(const pb::BindCallRequest& req, Done<pb::BindCallResponse> done) override;
+  void RecordCallEvent(const pb::RecordCallEventRequest& req, Done<pb::RecordCallEventResponse> done) override;
+  void ReadCallEvents(const pb::ReadCallEventsRequest& req, Done<pb::ReadCallEventsResponse> done) override;
+  void ListNodeCalls(const pb::ListNodeCallsRequest& req, Done<pb::ListNodeCallsResponse> done) override;
 
   // Key names (README.md, "Key schema").
   std::string SessionKey(const std::string& sid, const char* suffix) const;
@@ -110,6 +115,8 @@ class RedisStore final : public Store {
   std::string ScheduleKey(const std::string& bucket) const;
   std::string ScheduleDataKey(const std::string& bucket) const;
   std::string CallKey(const std::string& call_uuid) const;
+  std::string CallEventsKey(const std::string& call_uuid) const;
+  std::string NodeCallsKey(int node) const;
   std::string TargetKey(const std::string& target) const;
 
  private:

@@ -148,6 +148,8 @@ TEST_F(ValidationTest, KeysAreNamedAsDocumented) {
   EXPECT_EQ(store_->LeaseKey("node:1"), "ORS:orch:lease:{node:1}");
   EXPECT_EQ(store_->ScheduleDataKey("b7"), "ORS:orch:sched:{b7}:data");
   EXPECT_EQ(store_->CallKey("c-1"), "ORS:orch:call:{c-1}");
+  EXPECT_EQ(store_->CallEventsKey("c-1"), "ORS:orch:call:{c-1}:events");
+  EXPECT_EQ(store_->NodeCallsKey(12), "ORS:orch:node:{12}:calls");
   EXPECT_EQ(store_->TargetKey("7001"), "ORS:orch:target:{7001}");
 }
 
@@ -236,6 +238,27 @@ TEST_F(ValidationTest, OtherOperationsRejectBadRequests) {
   rt.set_target("t");
   EXPECT_THAT(CallSync(*store_, &Store::ReleaseTarget, rt).status(),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("holder")));
+  // Call owners: the bounds of node and limit, valid ones reaching (no) Redis.
+  pb::BindCallRequest bind;
+  bind.set_call_uuid("c");
+  bind.set_session_id("s");
+  bind.set_node(9999);
+  EXPECT_THAT(CallSync(*store_, &Store::BindCall, bind).status(), StatusIs(absl::StatusCode::kUnavailable));
+  bind.set_node(10000);
+  EXPECT_THAT(CallSync(*store_, &Store::BindCall, bind).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("node: 10000 is not a node (1..9999)")));
+  pb::ListNodeCallsRequest list;
+  list.set_node(1);
+  list.set_limit(10000);
+  EXPECT_THAT(CallSync(*store_, &Store::ListNodeCalls, list).status(), StatusIs(absl::StatusCode::kUnavailable));
+  list.set_limit(10001);
+  EXPECT_THAT(CallSync(*store_, &Store::ListNodeCalls, list).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("limit: 10001")));
+  pb::RecordCallEventRequest record;
+  record.set_call_uuid("c");
+  record.mutable_event()->set_name(std::string(101, 'e'));  // max_entry_bytes = 100
+  EXPECT_THAT(CallSync(*store_, &Store::RecordCallEvent, record).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("over the limit of 100")));
   pb::ReadLogRequest rl;
   rl.set_session_id("a}b");
   EXPECT_THAT(CallSync(*store_, &Store::LoadSession, pb::LoadSessionRequest()).status(),

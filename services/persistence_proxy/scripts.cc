@@ -522,4 +522,109 @@ return 1
   return script;
 }
 
+// Calls: KEYS[1] is the record (a CallRecord, deterministic protobuf),
+// KEYS[2] its events (a list of serialized orch.event.v1.Event), same slot.
+
+// ARGV: node, then the record's fields session_id (2) and owner_node (10) as
+// the node's bind writes them (protobuf wire format: tag, value). The
+// script reads owner_node from the record's wire format: unowned (0 or
+// absent), it writes the record with those two fields put in place,
+// keeping the others byte for byte and the record's TTL. Returns
+// {1 = bound (now or already) | 0 = owned by another node, the record
+// afterwards}.
+const redis::RedisScript& BindCall() {
+  static const redis::RedisScript& script = Make(R"lua(
+local rec = redis.call('GET', KEYS[1])
+if not rec then return redis.error_reply('NOTFOUND no such call') end
+local n, i = #rec, 1
+local function varint()
+  local v, m = 0, 1
+  while i <= n do
+    local c = string.byte(rec, i)
+    i = i + 1
+    if c < 128 then return v + c * m end
+    v = v + (c - 128) * m
+    m = m * 128
+  end
+  return nil
+end
+local corrupt = 'CORRUPT the stored call record is not a CallRecord'
+-- Each field: {number, first byte, last byte}.
+local fields, owner = {}, 0
+while i <= n do
+  local from = i
+  local tag = varint()
+  if not tag then return redis.error_reply(corrupt) end
+  local f, wt = math.floor(tag / 8), tag % 8
+  if wt == 0 then
+    local v = varint()
+    if not v then return redis.error_reply(corrupt) end
+    if f == 10 then owner = v end
+  elseif wt == 2 then
+    local len = varint()
+    if not len then return redis.error_reply(corrupt) end
+    i = i + len
+  elseif wt == 1 then i = i + 8
+  elseif wt == 5 then i = i + 4
+  else return redis.error_reply(corrupt) end
+  if i > n + 1 then return redis.error_reply(corrupt) end
+  fields[#fields + 1] = {f, from, i - 1}
+end
+if owner == tonumber(ARGV[1]) then return {1, rec} end
+if owner ~= 0 then return {0, rec} end
+-- In field number order, as the deterministic serialization has them.
+local out, put2, put10 = {}, false, false
+for _, fd in ipairs(fields) do
+  local f = fd[1]
+  if not put2 and f >= 2 then out[#out + 1] = ARGV[2]; put2 = true end
+  if not put10 and f >= 10 then out[#out + 1] = ARGV[3]; put10 = true end
+  if f ~= 2 and f ~= 10 then out[#out + 1] = string.sub(rec, fd[2], fd[3]) end
+end
+if not put2 then out[#out + 1] = ARGV[2] end
+if not put10 then out[#out + 1] = ARGV[3] end
+rec = table.concat(out)
+redis.call('SET', KEYS[1], rec, 'KEEPTTL')
+return {1, rec}
+)lua");
+  return script;
+}
+
+// ARGV: event, most events. Appends the event if the record exists and the
+// call has fewer than the most; the events' TTL becomes the record's
+// remaining one. Returns the number of events recorded.
+const redis::RedisScript& RecordCallEvent() {
+  static const redis::RedisScript& script = Make(R"lua(
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl == -2 then return redis.error_reply('NOTFOUND no such call') end
+local n = redis.call('LLEN', KEYS[2])
+if n >= tonumber(ARGV[2]) then
+  return redis.error_reply('FULL the call has ' .. s(n) .. ' recorded events, the most it may have')
+end
+n = redis.call('RPUSH', KEYS[2], ARGV[1])
+if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
+return n
+)lua");
+  return script;
+}
+
+// Every recorded event, in order; NOTFOUND without a record.
+const redis::RedisScript& ReadCallEvents() {
+  static const redis::RedisScript& script = Make(R"lua(
+if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('NOTFOUND no such call') end
+return redis.call('LRANGE', KEYS[2], 0, -1)
+)lua");
+  return script;
+}
+
+// Deletes the record and the events. Returns the record (nil: there was
+// none), whose owner's list entry the store then removes (another slot).
+const redis::RedisScript& DeleteCall() {
+  static const redis::RedisScript& script = Make(R"lua(
+local rec = redis.call('GET', KEYS[1])
+redis.call('DEL', KEYS[1], KEYS[2])
+return rec
+)lua");
+  return script;
+}
+
 }  // namespace orch::persistence_proxy::scripts

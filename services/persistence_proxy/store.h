@@ -21,6 +21,8 @@
 //                       nothing written
 //   OUT_OF_RANGE        ReadLog below the snapshot (entries trimmed)
 //   FAILED_PRECONDITION snapshot beyond the last seq or older than the stored one
+//   RESOURCE_EXHAUSTED  a call's recorded events are at their limit; Redis
+//                       out of memory
 //   UNAVAILABLE         Redis unreachable or too slow (the write may or may
 //                       not have happened: retry the identical request)
 
@@ -101,6 +103,19 @@ class Store {
   // restarts the TTL; only the holder releases.
   virtual void ReserveTarget(const pb::ReserveTargetRequest& req, Done<pb::ReserveTargetResponse> done) = 0;
   virtual void ReleaseTarget(const pb::ReleaseTargetRequest& req, Done<pb::ReleaseTargetResponse> done) = 0;
+
+  // A call's owner and its recorded events (README.md, "Calls"). BindCall
+  // makes `node` the owner of a claimed call unless another node is, then
+  // lists the call under the node (ListNodeCalls). RecordCallEvent appends
+  // to the call's events, ReadCallEvents reads them all in order; both answer
+  // NOT_FOUND without a record, and DeleteCall deletes the events and the
+  // node's list entry with the record. RecordCallEvent answers
+  // RESOURCE_EXHAUSTED once a call has its maximum of recorded events.
+  virtual void BindCall(const pb::BindCallRequest& req, Done<pb::BindCallResponse> done) = 0;
+  virtual void RecordCallEvent(const pb::RecordCallEventRequest& req,
+                               Done<pb::RecordCallEventResponse> done) = 0;
+  virtual void ReadCallEvents(const pb::ReadCallEventsRequest& req, Done<pb::ReadCallEventsResponse> done) = 0;
+  virtual void ListNodeCalls(const pb::ListNodeCallsRequest& req, Done<pb::ListNodeCallsResponse> done) = 0;
 };
 
 // A burst of callbacks run together on one thread (the results of one Redis

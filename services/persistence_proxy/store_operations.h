@@ -30,4 +30,8 @@
   X(GetCall)                          \
   X(DeleteCall)                       \
   X(ReserveTarget)                    \
-  X(ReleaseTarget)
+  X(ReleaseTarget)                    \
+  X(BindCall)                         \
+  X(RecordCallEvent)                  \
+  X(ReadCallEvents)                   \
+  X(ListNodeCalls)

@@ -317,8 +317,69 @@ TEST_F(ProxyProcessTest, ServesTheStoreOverGrpcWithClearStatusCodes) {
   EXPECT_EQ(no_ttl.error_code(), ::grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(no_ttl.error_message(), HasSubstr("ttl_ms"));
 
+  // A call's owner and recorded events.
+  pb::BindCallRequest bind;
+  bind.set_call_uuid("call-1");
+  bind.set_node(3);
+  bind.set_session_id(Sid(3, "CALL1"));
+  pb::BindCallResponse br;
+  ASSERT_TRUE(proxy->stub->BindCall(Ctx().get(), bind, &br).ok());
+  EXPECT_TRUE(br.bound());
+  EXPECT_EQ(br.record().owner_node(), 3);
+  bind.set_node(4);
+  bind.set_session_id(Sid(4, "CALL1"));
+  ASSERT_TRUE(proxy->stub->BindCall(Ctx().get(), bind, &br).ok());
+  EXPECT_FALSE(br.bound());
+  EXPECT_EQ(br.record().owner_node(), 3);
+  EXPECT_EQ(br.record().session_id(), Sid(3, "CALL1"));
+  bind.set_call_uuid("never-claimed");
+  EXPECT_EQ(proxy->stub->BindCall(Ctx().get(), bind, &br).error_code(), ::grpc::StatusCode::NOT_FOUND);
+  bind.set_node(0);
+  const ::grpc::Status no_node = proxy->stub->BindCall(Ctx().get(), bind, &br);
+  EXPECT_EQ(no_node.error_code(), ::grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(no_node.error_message(), HasSubstr("node"));
+  for (int i = 1; i <= 2; ++i) {
+    pb::RecordCallEventRequest record;
+    record.set_call_uuid("call-1");
+    record.mutable_event()->set_name(absl::StrCat("dialog.e", i));
+    record.mutable_event()->set_effect_id(absl::StrCat("call/sw/", i));
+    pb::RecordCallEventResponse rer;
+    ASSERT_TRUE(proxy->stub->RecordCallEvent(Ctx().get(), record, &rer).ok());
+    EXPECT_EQ(rer.recorded(), static_cast<uint64_t>(i));
+  }
+  pb::ReadCallEventsRequest read_events;
+  read_events.set_call_uuid("call-1");
+  pb::ReadCallEventsResponse events;
+  ASSERT_TRUE(proxy->stub->ReadCallEvents(Ctx().get(), read_events, &events).ok());
+  ASSERT_EQ(events.events_size(), 2);
+  EXPECT_EQ(events.events(0).name(), "dialog.e1");
+  EXPECT_EQ(events.events(1).effect_id(), "call/sw/2");
+  pb::ListNodeCallsRequest list;
+  list.set_node(3);
+  pb::ListNodeCallsResponse calls;
+  ASSERT_TRUE(proxy->stub->ListNodeCalls(Ctx().get(), list, &calls).ok());
+  ASSERT_EQ(calls.records_size(), 1);
+  EXPECT_EQ(calls.records(0).call_uuid(), "call-1");
+  EXPECT_EQ(calls.next_cursor(), "");
+  pb::DeleteCallRequest del;
+  del.set_call_uuid("call-1");
+  pb::DeleteCallResponse dr;
+  ASSERT_TRUE(proxy->stub->DeleteCall(Ctx().get(), del, &dr).ok());
+  EXPECT_TRUE(dr.deleted());
+  EXPECT_EQ(proxy->stub->ReadCallEvents(Ctx().get(), read_events, &events).error_code(),
+            ::grpc::StatusCode::NOT_FOUND);
+  ASSERT_TRUE(proxy->stub->ListNodeCalls(Ctx().get(), list, &calls).ok());
+  EXPECT_EQ(calls.records_size(), 0);
+
   const std::string m = proxy->Metrics();
   EXPECT_THAT(m, HasSubstr("orch_persistence_operations_total{code=\"OK\",op=\"ClaimCall\"} 2"));
+  EXPECT_THAT(m, HasSubstr("orch_persistence_operations_total{code=\"OK\",op=\"BindCall\"} 2"));
+  EXPECT_THAT(m, HasSubstr("orch_persistence_operations_total{code=\"NOT_FOUND\",op=\"BindCall\"} 1"));
+  EXPECT_THAT(m, HasSubstr("orch_persistence_operations_total{code=\"INVALID_ARGUMENT\",op=\"BindCall\"} 1"));
+  EXPECT_THAT(m, HasSubstr("orch_persistence_operations_total{code=\"OK\",op=\"RecordCallEvent\"} 2"));
+  EXPECT_THAT(m, HasSubstr("orch_persistence_operations_total{code=\"NOT_FOUND\",op=\"ReadCallEvents\"} 1"));
+  EXPECT_THAT(m, HasSubstr("orch_persistence_operations_total{code=\"OK\",op=\"ListNodeCalls\"} 2"));
+  EXPECT_THAT(m, HasSubstr("orch_persistence_operation_seconds_count{op=\"BindCall\"} 4"));
   EXPECT_THAT(m, HasSubstr("orch_persistence_operations_total{code=\"INVALID_ARGUMENT\",op=\"ReserveTarget\"} 1"));
   EXPECT_THAT(m, HasSubstr("orch_persistence_redis_up 1"));
   EXPECT_THAT(m, HasSubstr("orch_persistence_fencing_rejections_total 2"));
