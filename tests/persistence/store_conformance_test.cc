@@ -1660,6 +1660,7 @@ TYPED_TEST(StoreConformanceTest, ZzEveryKeyHasATtl) {
   for (const auto& k : keys) {
     auto ttl = this->backend_->client->ExecuteSync({"PTTL", k});
     ASSERT_OK(ttl);
+    if (ttl->integer() == -2) continue;  // expired since it was listed (the short-TTL cases)
     EXPECT_GT(ttl->integer(), 0) << k << " has no TTL";
   }
   auto ttl = this->backend_->client->ExecuteSync({"PTTL", this->store_->SessionKey(sid, "log")});
