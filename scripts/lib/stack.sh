@@ -240,10 +240,21 @@ stack_spawn() {
 stack_track() { stack__register "$1" "$2"; }
 
 stack_wait_healthy() {  # NAME ENDPOINT [SERVICE] [WAIT_MS]
-  local name=$1 endpoint=$2 service=${3:-} wait_ms=${4:-30000} out
-  if out=$("$(stack_bin orch-probe)" --wait-ms "$wait_ms" ${service:+--service "$service"} "$endpoint" 2>&1 >/dev/null); then
-    return 0
-  fi
+  local name=$1 endpoint=$2 service=${3:-} wait_ms=${4:-30000} out waited=0 step
+  # In steps of a second, so a process that exits (a configuration it refuses)
+  # is reported at once rather than after WAIT_MS.
+  while :; do
+    step=$(( wait_ms - waited < 1000 ? wait_ms - waited : 1000 ))
+    if out=$("$(stack_bin orch-probe)" --wait-ms "$step" ${service:+--service "$service"} "$endpoint" 2>&1 >/dev/null); then
+      return 0
+    fi
+    waited=$(( waited + step ))
+    if [[ -v STACK_PID[$name] ]] && ! stack_alive "$name"; then
+      stack__fail "$name exited before it was SERVING${service:+ ($service)} on $endpoint" "${STACK_LOG[$name]:-}"
+      return 1
+    fi
+    (( waited < wait_ms )) || break
+  done
   stack__fail "$name is not SERVING${service:+ ($service)} on $endpoint after $wait_ms ms: $out" "${STACK_LOG[$name]:-}"
 }
 
