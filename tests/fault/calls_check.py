@@ -30,7 +30,11 @@ import sys
 # used (two found is an error). The contract names them orch_engine_... and
 # orch_calls_...; the services register them under their own prefixes.
 RESTARTED = ("orch_session_engine_sessions_restarted_total", "orch_engine_sessions_restarted_total")
+# Labelled by reason: a family with no sample yet is not on the page at all, so
+# its absence is a zero on a page that is call-watcher's (WATCHER_PAGE's metric
+# is there), and an error on any other.
 DELIVERY_FAILURES = ("orch_call_watcher_event_delivery_failures_total", "orch_calls_event_delivery_failures_total")
+WATCHER_PAGE = "orch_call_watcher_sessions_started_total"
 ORPHANED = ("orch_call_watcher_orphaned_total", "orch_call_watcher_calls_orphaned_total",
             "orch_calls_orphaned_total")
 
@@ -132,7 +136,8 @@ SAMPLE = re.compile(r'([A-Za-z_:][A-Za-z0-9_:]*)(\{(?:[A-Za-z_][A-Za-z0-9_]*="(?
 
 
 def read_metrics(path):
-    """{family: sum of its samples} for every family the page declares (# TYPE)."""
+    """{name: sum of its samples} for every family the page declares (# TYPE)
+    and every sample name."""
     families = {}
     samples = {}
     with open(path, encoding="utf-8") as f:
@@ -158,12 +163,16 @@ def read_metrics(path):
             samples[m.group(1)] = samples.get(m.group(1), 0.0) + value
     for name in families:
         families[name] = samples.get(name, 0.0)
+    families.update(samples)
     return families
 
 
-def metric(page, names, path, errors):
-    """The count, or None with the reason appended to errors."""
+def metric(page, names, path, errors, labelled_on=None):
+    """The count, or None with the reason appended to errors. `labelled_on`:
+    a metric whose presence makes the absence of `names` a zero."""
     found = [n for n in names if n in page]
+    if not found and labelled_on is not None and labelled_on in page:
+        return 0
     if not found:
         errors.append(f"{path}: no metric {' or '.join(names)}")
         return None
@@ -218,7 +227,7 @@ def judge(summary, calls, engine_pages, watcher_page):
                 details.append(f"treatment result lost: {uuid} treatment {t['request_id']} ended at "
                                f"{t['ended_ms']} ms, no attach of played=1 after it")
     errors = []
-    delivery = metric(watcher_page[1], DELIVERY_FAILURES, watcher_page[0], errors)
+    delivery = metric(watcher_page[1], DELIVERY_FAILURES, watcher_page[0], errors, labelled_on=WATCHER_PAGE)
     orphaned = metric(watcher_page[1], ORPHANED, watcher_page[0], errors)
     n["lost_events"] = unacked + rejected + (delivery or 0) + (orphaned or 0)
     for path, page in engine_pages:

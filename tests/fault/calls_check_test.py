@@ -18,7 +18,9 @@ orch_session_engine_sessions_restarted_total {restarted}
 # TYPE orch_session_engine_lease_primary gauge
 orch_session_engine_lease_primary 1
 """
-WATCHER_PAGE = """# TYPE orch_call_watcher_event_delivery_failures_total counter
+WATCHER_PAGE = """# TYPE orch_call_watcher_sessions_started_total counter
+orch_call_watcher_sessions_started_total 3
+# TYPE orch_call_watcher_event_delivery_failures_total counter
 {delivery}# TYPE orch_call_watcher_orphaned_total counter
 orch_call_watcher_orphaned_total {orphaned}
 # TYPE orch_call_watcher_route_latency_seconds histogram
@@ -197,11 +199,21 @@ class CallsCheckTest(unittest.TestCase):
         self.assert_malformed("the summary says calls=4")
 
     def test_a_missing_metric_is_an_error_not_a_zero(self):
-        self.watcher = "# TYPE orch_call_watcher_orphaned_total counter\norch_call_watcher_orphaned_total 0\n"
-        self.assert_malformed("no metric orch_call_watcher_event_delivery_failures_total")
+        self.watcher = "# TYPE orch_call_watcher_sessions_started_total counter\n"
+        self.assert_malformed("no metric orch_call_watcher_orphaned_total")
         self.watcher = WATCHER_PAGE.format(delivery="", orphaned=0)
         self.engines[1] = "# TYPE orch_session_engine_lease_primary gauge\norch_session_engine_lease_primary 0\n"
         self.assert_malformed("engine1.prom: no metric orch_session_engine_sessions_restarted_total")
+
+    def test_a_labelled_family_without_samples_is_a_zero_on_call_watchers_page_only(self):
+        # prometheus-cpp leaves out a labelled family until it has a sample.
+        self.watcher = ("# TYPE orch_call_watcher_sessions_started_total counter\n"
+                        "orch_call_watcher_sessions_started_total 3\n"
+                        "orch_call_watcher_orphaned_total 0\n")
+        rc, out, err = self.run_checker()
+        self.assertEqual(rc, 0, err)
+        self.watcher = "orch_call_watcher_orphaned_total 0\n"
+        self.assert_malformed("no metric orch_call_watcher_event_delivery_failures_total")
 
     def test_an_unparsable_metrics_line_is_refused(self):
         self.engines[0] += "orch_session_engine_sessions_in_memory twelve\n"
