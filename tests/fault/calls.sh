@@ -114,6 +114,9 @@ persistent = $persistent
 queue = "agents"
 wait_s = $(( hold_max * 5 ))
 TOML
+# A call waits for an agent as long as it takes (the longest wait is measured,
+# not cut short by a default route), and the admission limit is out of the way:
+# this test is about what switchovers lose, not about turning calls away.
 watcher_opts=(calls.dn-file="\"$work/dns.toml\"" calls.default-route-timeout-ms=$(( hold_max * 5000 ))
               calls.max-queued-events=100000)
 if [ "$mode" = restart ]; then watcher_opts+=(orchestration.restart-session-on-switchover=true); fi
@@ -212,7 +215,8 @@ for i in n1a n1b n2a n2b call-watcher; do
 done
 check=0
 python3 "$root/tests/fault/calls_check.py" --summary "$work/summary.json" --outcomes "$work/outcomes.jsonl" \
-  --watcher-metrics "$work/metrics/final-call-watcher.prom" --engine-metrics "${engine_pages[@]}" || check=$?
+  --watcher-metrics "$work/metrics/final-call-watcher.prom" --engine-metrics "${engine_pages[@]}" \
+  --mode "$mode" || check=$?
 expected=$(( planned + 1 ))
 if (( kills < expected || double_done == 0 )); then
   log "FAILED: $kills kills of $expected planned, double switchover $([ $double_done = 1 ] && echo 'done' || echo missed)"

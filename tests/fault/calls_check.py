@@ -14,11 +14,14 @@ and checked against its schema; every metrics line must parse; a metric that
 is missing is an error, not a zero. Details go to stderr.
 
   calls_check.py --summary FILE --outcomes FILE --watcher-metrics FILE
-                 --engine-metrics FILE [FILE...]
+                 --engine-metrics FILE [FILE...] [--mode persisted|restart]
 
 --engine-metrics takes every scrape of every engine process (one before each
 SIGKILL, one of each process alive at the end): the restarts each one did are
-summed.
+summed. --mode says which strategies ran: with restart, a run in which no
+session was restarted fails (memory-only sessions of a killed primary cannot
+have survived otherwise); with persisted, one in which any was (persisted
+sessions are recovered from their logs, never restarted).
 """
 import argparse
 import json
@@ -253,6 +256,7 @@ def main(argv):
     p.add_argument("--outcomes", required=True)
     p.add_argument("--watcher-metrics", required=True)
     p.add_argument("--engine-metrics", required=True, nargs="+")
+    p.add_argument("--mode", choices=("persisted", "restart"), help="which strategies ran (see above)")
     p.add_argument("--max-details", type=int, default=20, help="detail lines printed per run (stderr)")
     args = p.parse_args(argv)
     try:
@@ -281,6 +285,13 @@ def main(argv):
         print(f"calls_check: switch-sim saw {summary['double_routes']} routes to an agent busy with another call",
               file=sys.stderr)
         failed.append("double_routes")
+    if args.mode == "restart" and n["restarted"] == 0:
+        print("calls_check: no session was restarted, in a run of memory-only sessions with primaries killed",
+              file=sys.stderr)
+        failed.append("restarted")
+    if args.mode == "persisted" and n["restarted"] != 0:
+        print(f"calls_check: {n['restarted']} sessions restarted, in a run of persisted sessions", file=sys.stderr)
+        failed.append("restarted")
     if failed:
         print(f"calls_check: FAILED: {', '.join(failed)} not zero", file=sys.stderr)
         return 1

@@ -62,6 +62,7 @@ class CallsCheckTest(unittest.TestCase):
         self.engines = [ENGINE_PAGE.format(restarted=4), ENGINE_PAGE.format(restarted=3)]
         self.watcher = WATCHER_PAGE.format(delivery="", orphaned=0)
         self.outcome_lines = None   # raw text instead of self.calls
+        self.mode = []
 
     def tearDown(self):
         self.dir.cleanup()
@@ -80,7 +81,7 @@ class CallsCheckTest(unittest.TestCase):
                 "--summary", self.write("summary.json", json.dumps(self.summary)),
                 "--outcomes", self.write("outcomes.jsonl", outcomes),
                 "--watcher-metrics", self.write("watcher.prom", self.watcher),
-                "--engine-metrics"] + [self.write(f"engine{i}.prom", p) for i, p in enumerate(self.engines)]
+                "--engine-metrics"] + [self.write(f"engine{i}.prom", p) for i, p in enumerate(self.engines)] + self.mode
         r = subprocess.run(args, capture_output=True, text=True, timeout=60)
         return r.returncode, r.stdout, r.stderr
 
@@ -102,6 +103,20 @@ class CallsCheckTest(unittest.TestCase):
         self.assertEqual(rc, 0, err)
         self.assertEqual(out, "calls=3 routed=3 restarted=7 stuck=0 double_owned=0 double_routed=0 lost_events=0 "
                               "treatment_results_lost=0 max_route_gap_ms=900\n")
+
+    def test_the_mode_says_whether_sessions_must_have_been_restarted(self):
+        self.mode = ["--mode", "restart"]
+        self.assertEqual(self.run_checker()[0], 0)
+        self.mode = ["--mode", "persisted"]
+        rc, out, err = self.run_checker()
+        self.assertEqual(rc, 1)
+        self.assertIn("7 sessions restarted, in a run of persisted sessions", err)
+        self.engines = [ENGINE_PAGE.format(restarted=0)]
+        self.assertEqual(self.run_checker()[0], 0)
+        self.mode = ["--mode", "restart"]
+        rc, out, err = self.run_checker()
+        self.assertEqual(rc, 1)
+        self.assertIn("no session was restarted", err)
 
     def test_an_abandoned_call_is_not_stuck(self):
         c = self.calls[2]
