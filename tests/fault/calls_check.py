@@ -274,12 +274,14 @@ def main(argv):
         print(f"calls_check: ... and {len(details) - args.max_details} more", file=sys.stderr)
     for d in totals:
         print(f"calls_check: {d}", file=sys.stderr)
+    line = " ".join(f"{k}={n[k]}" for k in ORDER)
     if errors:
-        # The details above stand; the line would not.
+        # The details above stand; the line would not: it goes to stderr, marked.
         for e in errors:
             print(f"calls_check: {e}", file=sys.stderr)
+        print(f"calls_check: incomplete, without the missing metrics: {line}", file=sys.stderr)
         return 2
-    print(" ".join(f"{k}={n[k]}" for k in ORDER))
+    print(line)
     failed = [k for k in ZEROS if n[k] != 0]
     if summary["double_routes"] != 0:
         print(f"calls_check: switch-sim saw {summary['double_routes']} routes to an agent busy with another call",

@@ -219,6 +219,8 @@ class CallsCheckTest(unittest.TestCase):
         self.watcher = WATCHER_PAGE.format(delivery="", orphaned=0)
         self.engines[1] = "# TYPE orch_session_engine_lease_primary gauge\norch_session_engine_lease_primary 0\n"
         self.assert_malformed("engine1.prom: no metric orch_session_engine_sessions_restarted_total")
+        rc, out, err = self.run_checker()
+        self.assertIn("incomplete, without the missing metrics: calls=3 routed=3 restarted=4 stuck=0", err)
 
     def test_a_labelled_family_without_samples_is_a_zero_on_call_watchers_page_only(self):
         # prometheus-cpp leaves out a labelled family until it has a sample.
