@@ -37,7 +37,7 @@ hold_min=20
 hold_max=60
 kill_every=15
 mode=persisted
-seed=$RANDOM
+seed=$RANDOM   # for switch-sim: arrivals and holds
 ttl=2000
 agents=0
 out=
@@ -72,7 +72,6 @@ done
 (( kill_every < duration )) || die "--kill-every-s ($kill_every) must be shorter than --duration-s ($duration): no kill would fall"
 # Enough agents for every call at once, with a quarter to spare: rate x mean hold x 1.25.
 (( agents > 0 )) || agents=$(( (rate * (hold_min + hold_max) * 5 + 7) / 8 ))
-RANDOM=$seed
 
 if [ -n "$out" ]; then
   stack_init --work "$out" "$build"
