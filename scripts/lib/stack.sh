@@ -2,7 +2,7 @@
 # shellcheck disable=SC2034  # STACK_* variables are read by the scripts that source this
 # stack.sh: start Orchestrion processes on loopback from a bash script, and stop
 # exactly those, by PID. Sourced (never run) by bench/{rest,session,persistence}.sh,
-# tests/fault/kill9.sh and scripts/demo; scripts/README.md shows a whole script.
+# tests/fault/{kill9,calls}.sh and scripts/demo; scripts/README.md shows a whole script.
 #
 #   source "$root/scripts/lib/stack.sh"
 #   stack_init --tmp /tmp/orch-x.XXXXXX --grace 5 "$build"
@@ -41,12 +41,13 @@
 #   stack_start_proxy [--name N] [SECTION.KEY=VALUE...]
 #       persistence-proxy against that Redis; waits for orch.persistence.v1.Persistence.
 #       Sets STACK_PROXY_ENDPOINT.
-#   stack_start_engine NAME [--standby | --no-wait] [SECTION.KEY=VALUE...]
-#       session-engine (node 1, no TLS) against that proxy; waits until it is the primary
-#       (orch.session.v1.Sessions SERVING), with --standby only until its server answers.
-#   stack_start_call_watcher [--name N] [SECTION.KEY=VALUE...]
-#       call-watcher (sessions on node 1, records through that proxy; give it calls.dn-file);
-#       waits until its gRPC server reports SERVING.
+#   stack_start_engine NAME [--node N] [--standby | --no-wait] [SECTION.KEY=VALUE...]
+#       session-engine (node N, default 1; no TLS) against that proxy; waits until it is the
+#       primary (orch.session.v1.Sessions SERVING), with --standby only until its server
+#       answers. Instances of one node share its lease: one primary, the others standbys.
+#   stack_start_call_watcher [--name N] [--nodes 1,2,...] [SECTION.KEY=VALUE...]
+#       call-watcher (sessions on the nodes given, default 1; records through that proxy; give
+#       it calls.dn-file); waits until its gRPC server reports SERVING.
 #   stack_start_gateway [--name N] [SECTION.KEY=VALUE...]
 #       rest-gateway (routing node 1 through that proxy); waits until GET /readyz succeeds.
 #       Sets STACK_HTTP_URL.
@@ -67,6 +68,8 @@
 #   stack_free_port                a free TCP port on 127.0.0.1
 #   stack_cpu_ticks PID            utime + stime of the process, in STACK_CLK_TCK ticks
 #   stack_metric NAME METRIC       the value of an unlabelled metric of NAME (empty if none)
+#   stack_scrape NAME FILE         NAME's whole metrics page to FILE (2 s at most); fails when
+#                                  it does not answer
 #   stack_now_us                   wall clock, Unix µs (no fork)
 #
 # Errors: functions print "<script>: <what>" on stderr (with the tail of the process's log
@@ -237,10 +240,21 @@ stack_spawn() {
 stack_track() { stack__register "$1" "$2"; }
 
 stack_wait_healthy() {  # NAME ENDPOINT [SERVICE] [WAIT_MS]
-  local name=$1 endpoint=$2 service=${3:-} wait_ms=${4:-30000} out
-  if out=$("$(stack_bin orch-probe)" --wait-ms "$wait_ms" ${service:+--service "$service"} "$endpoint" 2>&1 >/dev/null); then
-    return 0
-  fi
+  local name=$1 endpoint=$2 service=${3:-} wait_ms=${4:-30000} out waited=0 step
+  # In steps of a second, so a process that exits (a configuration it refuses)
+  # is reported at once rather than after WAIT_MS.
+  while :; do
+    step=$(( wait_ms - waited < 1000 ? wait_ms - waited : 1000 ))
+    if out=$("$(stack_bin orch-probe)" --wait-ms "$step" ${service:+--service "$service"} "$endpoint" 2>&1 >/dev/null); then
+      return 0
+    fi
+    waited=$(( waited + step ))
+    if [[ -v STACK_PID[$name] ]] && ! stack_alive "$name"; then
+      stack__fail "$name exited before it was SERVING${service:+ ($service)} on $endpoint" "${STACK_LOG[$name]:-}"
+      return 1
+    fi
+    (( waited < wait_ms )) || break
+  done
   stack__fail "$name is not SERVING${service:+ ($service)} on $endpoint after $wait_ms ms: $out" "${STACK_LOG[$name]:-}"
 }
 
@@ -338,10 +352,11 @@ stack_start_proxy() {
 }
 
 stack_start_engine() {
-  local name=$1 wait=primary
+  local name=$1 wait=primary node=1
   shift
   while [ $# -gt 0 ]; do
     case $1 in
+      --node) node=$2; shift 2 ;;
       --standby) wait=server; shift ;;
       --no-wait) wait=none; shift ;;
       *) break ;;
@@ -352,7 +367,7 @@ stack_start_engine() {
   stack__port "$name" grpc && port=$stack__p && stack__port "$name" metrics && metrics=$stack__p || return 1
   stack__start_service "$name" session-engine \
     server.grpc-listen="\"127.0.0.1:$port\"" server.shutdown-grace-ms=1000 \
-    metrics.listen="\"127.0.0.1:$metrics\"" orchestration.node-id=1 \
+    metrics.listen="\"127.0.0.1:$metrics\"" orchestration.node-id="$node" \
     persistence.proxy-endpoint="\"$STACK_PROXY_ENDPOINT\"" -- "$@" || return 1
   STACK_ENDPOINT[$name]=127.0.0.1:$port
   STACK_METRICS_URL[$name]=http://127.0.0.1:$metrics/metrics
@@ -385,14 +400,20 @@ stack_start_gateway() {
 }
 
 stack_start_call_watcher() {
-  local name=call-watcher
-  [ "${1:-}" = --name ] && { name=$2; shift 2; }
+  local name=call-watcher nodes='["1"]'
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --name) name=$2; shift 2 ;;
+      --nodes) nodes="[\"${2//,/\",\"}\"]"; shift 2 ;;
+      *) break ;;
+    esac
+  done
   [ -n "$STACK_PROXY_ENDPOINT" ] || { stack__err "stack_start_call_watcher: no persistence-proxy started"; return 1; }
   local port metrics
   stack__port "$name" grpc && port=$stack__p && stack__port "$name" metrics && metrics=$stack__p || return 1
   stack__start_service "$name" call-watcher \
     server.grpc-listen="\"127.0.0.1:$port\"" server.shutdown-grace-ms=1000 metrics.listen="\"127.0.0.1:$metrics\"" \
-    calls.proxy-endpoint="\"$STACK_PROXY_ENDPOINT\"" calls.nodes='["1"]' -- "$@" || return 1
+    calls.proxy-endpoint="\"$STACK_PROXY_ENDPOINT\"" calls.nodes="$nodes" -- "$@" || return 1
   STACK_ENDPOINT[$name]=127.0.0.1:$port
   STACK_METRICS_URL[$name]=http://127.0.0.1:$metrics/metrics
   stack_wait_healthy "$name" "127.0.0.1:$port" "" 30000
@@ -402,6 +423,11 @@ stack_metric() {
   local page
   page=$(curl -sf "${STACK_METRICS_URL[$1]:?stack_metric: $1 has no metrics}") || return 0
   sed -n "s/^$2 //p" <<<"$page"
+}
+
+stack_scrape() {
+  curl -sf --max-time 2 "${STACK_METRICS_URL[$1]:?stack_scrape: $1 has no metrics}" >"$2" ||
+    { stack__err "stack_scrape: $1 did not answer on ${STACK_METRICS_URL[$1]}"; return 1; }
 }
 
 stack__rc=0

@@ -87,8 +87,18 @@ LinkCounts AdapterLink::Counts() const {
   return c;
 }
 
+std::vector<SettledEvent> AdapterLink::TakeSettled() {
+  absl::MutexLock l(&mu_);
+  return std::exchange(settled_, {});
+}
+
 void AdapterLink::OnAck(uint64_t seq) {
-  while (!held_.empty() && SeqOf(held_.front()) <= seq) held_.pop_front();
+  while (!held_.empty() && SeqOf(held_.front()) <= seq) {
+    AdapterMessage& front = held_.front();
+    const bool rejected = rejected_seqs_.erase(SeqOf(front)) > 0;
+    if (front.has_interaction()) settled_.push_back({std::move(*front.mutable_interaction()), rejected});
+    held_.pop_front();
+  }
   counts_.acked = std::max<int64_t>(counts_.acked, static_cast<int64_t>(std::min(seq, next_seq_ - 1)));
   cv_.SignalAll();
 }
@@ -103,6 +113,7 @@ void AdapterLink::OnWelcome(uint64_t resume_after_seq) {
               {{"adapter", options_.adapter_id}, {"resume_after_seq", resume_after_seq},
                {"last_seq", next_seq_ - 1}});
     next_seq_ = resume_after_seq + 1;
+    rejected_seqs_.clear();
     for (AdapterMessage& m : held_) {
       if (m.has_interaction()) m.mutable_interaction()->set_seq(next_seq_++);
       if (m.has_target()) m.mutable_target()->set_seq(next_seq_++);
@@ -204,6 +215,9 @@ void AdapterLink::ReadLoop(Connection* conn) {
       }
       if (msg.has_rejected()) {
         ++counts_.rejected;
+        if (!held_.empty() && msg.rejected().seq() >= SeqOf(held_.front())) {
+          rejected_seqs_.insert(msg.rejected().seq());
+        }
         log::Debug("event rejected", {{"adapter", options_.adapter_id}, {"seq", msg.rejected().seq()},
                                       {"reason", msg.rejected().reason()}});
         continue;

@@ -12,6 +12,8 @@
 //   - Requests go to `on_request` on the link's reader thread; the owner
 //     answers with Answer(). Answers not written when the stream breaks are
 //     dropped: call-watcher resends unanswered requests after reconnection.
+//   - Interaction events that an Ack (or a Welcome) covered are kept for
+//     TakeSettled, marked when the watcher answered Rejected for them first.
 //   - A broken stream (or a Welcome that does not come within
 //     welcome_timeout_ms) is cancelled and reconnected after a backoff;
 //     `drop_every_events` > 0 breaks it on purpose every N events written.
@@ -26,6 +28,9 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
 
 #include "absl/synchronization/mutex.h"
 #include "common/grpc/channel.h"
@@ -56,6 +61,12 @@ struct LinkCounts {
   uint64_t last_seq = 0;      // highest seq given out
 };
 
+// An interaction event a watcher acknowledged.
+struct SettledEvent {
+  calls::v1::InteractionEvent event;
+  bool rejected = false;      // the watcher answered Rejected for it before the Ack
+};
+
 class AdapterLink {
  public:
   using RequestHandler = std::function<void(const calls::v1::SwitchRequest&)>;
@@ -79,6 +90,8 @@ class AdapterLink {
   void Answer(calls::v1::RequestResult result);
 
   LinkCounts Counts() const;
+  // The interaction events acknowledged since the last call, in seq order.
+  std::vector<SettledEvent> TakeSettled();
   const std::string& adapter_id() const { return options_.adapter_id; }
 
  private:
@@ -110,6 +123,8 @@ class AdapterLink {
   uint64_t next_send_ ABSL_GUARDED_BY(mu_) = 1;       // seq to write next on this connection
   uint64_t highest_written_ ABSL_GUARDED_BY(mu_) = 0;
   std::deque<calls::v1::RequestResult> answers_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_set<uint64_t> rejected_seqs_ ABSL_GUARDED_BY(mu_);   // held events answered Rejected
+  std::vector<SettledEvent> settled_ ABSL_GUARDED_BY(mu_);
   int64_t written_ ABSL_GUARDED_BY(mu_) = 0;          // events written over the link's life
   int64_t welcomes_ ABSL_GUARDED_BY(mu_) = 0;
   LinkCounts counts_ ABSL_GUARDED_BY(mu_);

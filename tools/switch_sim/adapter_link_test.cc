@@ -49,6 +49,7 @@ class FakeCallWatcher final : public calls::v1::CallWatcher::Service {
     uint64_t lose_seq = 0;                      // > 0: "lose" this seq once (the next one is a gap)
     std::set<std::string> route_to;             // agents this fake routes calls to; empty: no routing
     bool treat_twice = false;                   // before routing, one treatment requested twice (same id)
+    uint64_t reject_seq = 0;                    // > 0: answer Rejected for this seq (then ack it as usual)
   };
 
   void SetKnobs(Knobs k) {
@@ -111,7 +112,12 @@ class FakeCallWatcher final : public calls::v1::CallWatcher::Service {
         knobs_.lose_seq = 0;
       } else {
         processed_ = seq;
-        if (in.has_interaction()) {
+        if (seq == knobs_.reject_seq) {
+          WatcherMessage rejected;
+          rejected.mutable_rejected()->set_seq(seq);
+          rejected.mutable_rejected()->set_reason("the fake rejects it");
+          out.push_back(rejected);
+        } else if (in.has_interaction()) {
           OnInteraction(in.interaction(), &out);
         } else {
           OnTarget(in.target(), &out);
@@ -328,6 +334,27 @@ TEST(AdapterLinkTest, SequencesInteractionAndTargetEventsTogetherAndForgetsAcked
   EXPECT_EQ(t.welcomes, 1);
 }
 
+TEST(AdapterLinkTest, SettledEventsAreTheAcknowledgedInteractionsMarkedWhenRejected) {
+  Watcher w;
+  w.fake.SetKnobs({.reject_seq = 3});
+  LinkUnderTest t(w.address());
+  t.link->EnqueueInteraction(Event("c-1"));
+  calls::v1::TargetEvent target;
+  target.set_target("7001");
+  t.link->EnqueueTarget(target);
+  t.link->EnqueueInteraction(Event("c-2"));
+  t.link->EnqueueInteraction(Event("c-3"));
+  t.link->Start();
+  ASSERT_TRUE(testing::Eventually([&] { return t.link->Counts().acked == 4; }));
+  std::vector<std::string> settled;
+  for (const SettledEvent& s : t.link->TakeSettled()) {
+    settled.push_back(s.event.call_uuid() + (s.rejected ? " rejected" : ""));
+  }
+  EXPECT_THAT(settled, ElementsAre("c-1", "c-2 rejected", "c-3"));
+  EXPECT_TRUE(t.link->TakeSettled().empty());   // each is handed out once
+  EXPECT_EQ(t.link->Counts().rejected, 1);
+}
+
 TEST(AdapterLinkTest, ResendsHeldEventsAfterTheWelcomesResumePoint) {
   Watcher w;
   // Acks nothing past 2, ends the stream after 5 events, and on reconnection
@@ -491,6 +518,16 @@ TEST(SimulatorTest, ARepeatedRequestIsAnsweredTheSameAndActedOnOnce) {
     EXPECT_EQ(answers[0].SerializeAsString(), answers[1].SerializeAsString());
     EXPECT_EQ(c.treatments, 1) << c.call_uuid;
     EXPECT_EQ(c.digits, "1") << c.call_uuid;
+    // The fake routes the call once its treatment is done: the result reached it.
+    ASSERT_EQ(c.treatment_log.size(), 1u) << c.call_uuid;
+    EXPECT_EQ(c.treatment_log[0].end, "done");
+    EXPECT_TRUE(c.treatment_log[0].end_acked);
+    EXPECT_TRUE(c.treatment_log[0].followed);
+    ASSERT_EQ(c.route_log.size(), 1u) << c.call_uuid;
+    EXPECT_EQ(c.route_log[0].result, "ok");
+    EXPECT_EQ(c.route_log[0].target, c.routed_to);
+    EXPECT_EQ(c.events_acked, c.events_sent) << c.call_uuid;
+    EXPECT_EQ(c.events_rejected, 0);
     auto types = w.fake.calls()[c.call_uuid];
     EXPECT_EQ(std::count(types.begin(), types.end(), calls::v1::TREATMENT_STARTED), 1);
     EXPECT_EQ(std::count(types.begin(), types.end(), calls::v1::TREATMENT_DONE), 1);

@@ -18,7 +18,7 @@ const char kUsage[] =
     "usage: switch-sim --watcher HOST:PORT[,HOST:PORT...] [--routing-point DN[,DN...]]\n"
     "  [--agents N | --agent-dns DN[,DN...]] [--overflow-dn DN[,DN...]]\n"
     "  [--rate CALLS_PER_S] [--arrival fixed|poisson] [--seed N] [--calls N] [--duration-s S]\n"
-    "  [--treatment-ms MS] [--digits D] [--hold-ms MS] [--wrapup-ms MS]\n"
+    "  [--treatment-ms MS] [--digits D] [--hold-ms MS | --hold-min-ms MS --hold-max-ms MS] [--wrapup-ms MS]\n"
     "  [--patience-ms MS] [--patience fixed|exp] [--drop-link-every-events N] [--drain-s S]\n"
     "  [--adapter-id ID] [--switch-name NAME] [--tenant T] [--run-id ID] [--welcome-timeout-ms MS]\n"
     "  [--outcomes FILE] [--json] [--expect-no-double-routes[=true|false]]\n"
@@ -109,6 +109,8 @@ absl::StatusOr<CliOptions> ParseOptions(const std::vector<std::string>& args, in
       {"--drain-s", [&](const std::string& opt, const std::string& v) { return Int(opt, v, 0, 3600, &drain_s); }},
       {"--treatment-ms", ms(&m.treatment_ms)},
       {"--hold-ms", ms(&m.hold_ms)},
+      {"--hold-min-ms", ms(&m.hold_min_ms)},
+      {"--hold-max-ms", ms(&m.hold_max_ms)},
       {"--wrapup-ms", ms(&m.wrapup_ms)},
       {"--patience-ms", ms(&m.patience_ms)},
       {"--welcome-timeout-ms", ms(&o.sim.welcome_timeout_ms)},
@@ -174,6 +176,16 @@ absl::StatusOr<CliOptions> ParseOptions(const std::vector<std::string>& args, in
   if (duration_s > 0 && !seen.contains("--calls")) m.calls = 0;
   if (m.calls == 0 && duration_s == 0) return Bad("--calls", "0 needs a --duration-s (the run must end by itself)");
   m.duration_ms = duration_s * 1000;
+  if (seen.contains("--hold-min-ms") != seen.contains("--hold-max-ms")) {
+    return Bad(seen.contains("--hold-min-ms") ? "--hold-max-ms" : "--hold-min-ms",
+               "required with the other end of the hold range");
+  }
+  if (seen.contains("--hold-max-ms")) {
+    if (seen.contains("--hold-ms")) return Bad("--hold-ms", "give --hold-ms or --hold-min-ms/--hold-max-ms, not both");
+    if (m.hold_max_ms < 1 || m.hold_min_ms > m.hold_max_ms) {
+      return Bad("--hold-max-ms", absl::StrCat(m.hold_max_ms, " must be >= 1 and >= --hold-min-ms (", m.hold_min_ms, ")"));
+    }
+  }
   m.seed = static_cast<uint64_t>(seed);
   o.sim.drain_ms = drain_s * 1000;
   if (m.digits.empty() || m.digits.find_first_not_of("0123456789*#") != std::string::npos) {

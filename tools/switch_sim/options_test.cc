@@ -73,6 +73,19 @@ TEST(OptionsTest, ADurationAloneLiftsTheCallCount) {
   EXPECT_EQ(o->sim.model.calls, 500);
 }
 
+TEST(OptionsTest, HoldRange) {
+  auto o = ParseOptions({"--watcher", "h:1", "--hold-min-ms", "20000", "--hold-max-ms=60000"}, 0);
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->sim.model.hold_min_ms, 20000);
+  EXPECT_EQ(o->sim.model.hold_max_ms, 60000);
+  EXPECT_THAT(ErrorOf({"--watcher", "h:1", "--hold-min-ms", "5"}), HasSubstr("--hold-max-ms: required"));
+  EXPECT_THAT(ErrorOf({"--watcher", "h:1", "--hold-max-ms", "5"}), HasSubstr("--hold-min-ms: required"));
+  EXPECT_THAT(ErrorOf({"--watcher", "h:1", "--hold-min-ms", "6", "--hold-max-ms", "5"}), HasSubstr("--hold-max-ms"));
+  EXPECT_THAT(ErrorOf({"--watcher", "h:1", "--hold-min-ms", "0", "--hold-max-ms", "0"}), HasSubstr("--hold-max-ms"));
+  EXPECT_THAT(ErrorOf({"--watcher", "h:1", "--hold-ms", "5", "--hold-min-ms", "1", "--hold-max-ms", "9"}),
+              HasSubstr("--hold-ms: give --hold-ms or"));
+}
+
 TEST(OptionsTest, BadInputNamesTheOption) {
   EXPECT_THAT(ErrorOf({}), HasSubstr("--watcher"));
   EXPECT_THAT(ErrorOf({"--watcher", "h:1", "--rate", "0"}), HasSubstr("--rate"));

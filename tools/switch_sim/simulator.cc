@@ -49,6 +49,12 @@ void Simulator::Distribute() {
   }
 }
 
+void Simulator::CollectAcks() {
+  for (auto& link : links_) {
+    for (const SettledEvent& s : link->TakeSettled()) model_->Acknowledged(s.event, s.rejected);
+  }
+}
+
 void Simulator::OnRequest(size_t link, const calls::v1::SwitchRequest& request) {
   absl::MutexLock l(&mu_);
   model_->Advance();
@@ -79,6 +85,7 @@ RunResult Simulator::Run() {
     for (;;) {
       model_->Advance();
       Distribute();
+      CollectAcks();
       const int64_t now = clock_->MonotonicMs();
       if (model_->Finished() && LinksDrained()) break;
       if (model_->ArrivalsDone() && drain_deadline < 0) drain_deadline = now + options_.drain_ms;
@@ -94,6 +101,7 @@ RunResult Simulator::Run() {
   RunResult r;
   {
     absl::MutexLock l(&mu_);
+    CollectAcks();
     r.counts = model_->Counts();
     r.records = model_->Records();
     r.finished = model_->Finished();
@@ -148,15 +156,24 @@ std::string FormatSummary(const RunResult& r, bool json) {
   return json ? absl::StrCat("{", absl::StrJoin(parts, ","), "}") : absl::StrJoin(parts, " ");
 }
 
+namespace {
+
+// A time, or null when it is -1 (never happened).
+void AppendMs(std::string* out, int64_t ms) {
+  if (ms >= 0) {
+    absl::StrAppend(out, ms);
+  } else {
+    *out += "null";
+  }
+}
+
+}  // namespace
+
 std::string OutcomeLine(const CallRecord& c) {
   std::string out = "{\"call_uuid\":";
   AppendJsonString(&out, c.call_uuid);
   absl::StrAppend(&out, ",\"arrived_ms\":", c.arrived_ms, ",\"route_ms\":");
-  if (c.route_ms >= 0) {
-    absl::StrAppend(&out, c.route_ms);
-  } else {
-    out += "null";
-  }
+  AppendMs(&out, c.route_ms);
   absl::StrAppend(&out, ",\"treatments\":", c.treatments, ",\"digits\":");
   AppendJsonString(&out, c.digits);
   out += ",\"routed_to\":";
@@ -164,12 +181,48 @@ std::string OutcomeLine(const CallRecord& c) {
   out += ",\"outcome\":";
   AppendJsonString(&out, OutcomeName(c.outcome));
   absl::StrAppend(&out, ",\"hold_ms\":", c.hold_ms, ",\"ended_ms\":");
-  if (c.ended_ms >= 0) {
-    absl::StrAppend(&out, c.ended_ms);
-  } else {
-    out += "null";
+  AppendMs(&out, c.ended_ms);
+  absl::StrAppend(&out, ",\"events_sent\":", c.events_sent, ",\"events_acked\":", c.events_acked,
+                  ",\"events_rejected\":", c.events_rejected, ",\"treatment_log\":[");
+  for (size_t i = 0; i < c.treatment_log.size(); ++i) {
+    const TreatmentRecord& t = c.treatment_log[i];
+    out += i == 0 ? "{\"request_id\":" : ",{\"request_id\":";
+    AppendJsonString(&out, t.request_id);
+    absl::StrAppend(&out, ",\"started_ms\":", t.started_ms, ",\"ended_ms\":");
+    AppendMs(&out, t.ended_ms);
+    out += ",\"end\":";
+    AppendJsonString(&out, t.end);
+    absl::StrAppend(&out, ",\"end_acked\":", t.end_acked ? "true" : "false", ",\"followed\":",
+                    t.followed ? "true" : "false", "}");
   }
-  out += "}";
+  out += "],\"route_log\":[";
+  for (size_t i = 0; i < c.route_log.size(); ++i) {
+    const RouteRecord& r = c.route_log[i];
+    out += i == 0 ? "{\"request_id\":" : ",{\"request_id\":";
+    AppendJsonString(&out, r.request_id);
+    absl::StrAppend(&out, ",\"at_ms\":", r.at_ms, ",\"target\":");
+    AppendJsonString(&out, r.target);
+    out += ",\"result\":";
+    AppendJsonString(&out, r.result);
+    absl::StrAppend(&out, ",\"already_routed\":", r.already_routed ? "true" : "false", "}");
+  }
+  out += "],\"attach_log\":[";
+  for (size_t i = 0; i < c.attach_log.size(); ++i) {
+    const AttachRecord& a = c.attach_log[i];
+    out += i == 0 ? "{\"request_id\":" : ",{\"request_id\":";
+    AppendJsonString(&out, a.request_id);
+    absl::StrAppend(&out, ",\"at_ms\":", a.at_ms, ",\"user_data\":{");
+    bool first = true;
+    for (const auto& [k, v] : a.user_data) {
+      if (!first) out += ",";
+      first = false;
+      AppendJsonString(&out, k);
+      out += ":";
+      AppendJsonString(&out, v);
+    }
+    out += "}}";
+  }
+  out += "]}";
   return out;
 }
 

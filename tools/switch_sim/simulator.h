@@ -63,6 +63,8 @@ class Simulator {
 
  private:
   void Distribute() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Tells the model which events the watchers acknowledged.
+  void CollectAcks() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnRequest(size_t link, const calls::v1::SwitchRequest& request);
   void OnWelcome(size_t link);
   bool LinksDrained() const;

@@ -139,8 +139,13 @@ void SwitchModel::Arrive(int64_t due_ms) {
   call.user_data["sim.call"] = absl::StrCat(n);
   // Drawn at arrival, in arrival order, so one seed gives one run whatever
   // the strategy does.
-  const double jitter = std::uniform_real_distribution<double>(0.8, 1.2)(rng_);
-  call.hold_ms = std::max<int64_t>(1, static_cast<int64_t>(static_cast<double>(config_.hold_ms) * jitter));
+  if (config_.hold_max_ms > 0) {
+    call.hold_ms = std::max<int64_t>(
+        1, std::uniform_int_distribution<int64_t>(config_.hold_min_ms, config_.hold_max_ms)(rng_));
+  } else {
+    const double jitter = std::uniform_real_distribution<double>(0.8, 1.2)(rng_);
+    call.hold_ms = std::max<int64_t>(1, static_cast<int64_t>(static_cast<double>(config_.hold_ms) * jitter));
+  }
   int64_t patience = 0;
   if (config_.patience_ms > 0) {
     patience = config_.patience == Patience::kExponential
@@ -155,7 +160,7 @@ void SwitchModel::Arrive(int64_t due_ms) {
   ++counts_.calls;
   if (patience > 0) SetTimer(now + patience, TimerKind::kAbandon, index);
 
-  const Call& c = calls_[index];
+  Call& c = calls_[index];
   InteractionEvent e = NewEvent(c, calls::v1::ROUTE_REQUEST);
   AddParty(&e, c.ani, "origination", "established");
   AddParty(&e, c.routing_point, "routing-point", "queued");
@@ -176,7 +181,8 @@ InteractionEvent SwitchModel::NewEvent(const Call& call, calls::v1::InteractionE
   return e;
 }
 
-void SwitchModel::Emit(const Call& call, InteractionEvent e) {
+void SwitchModel::Emit(Call& call, InteractionEvent e) {
+  ++call.record.events_sent;
   Emitted out;
   out.link = call.link;
   out.interaction = std::move(e);
@@ -240,11 +246,21 @@ RequestResult SwitchModel::Act(const SwitchRequest& req) {
   }
   const int64_t index = found->second;
   Call& call = calls_[index];
+  const int64_t now = SinceStart(clock_->MonotonicMs());
+  // Whatever this request is, the strategy acted after every treatment that
+  // has ended: their results reached it.
+  for (TreatmentRecord& t : call.record.treatment_log) {
+    if (t.ended_ms >= 0) t.followed = true;
+  }
   switch (req.type()) {
     case calls::v1::ROUTE:
     case calls::v1::REDIRECT: {
+      RouteRecord route{.request_id = id, .at_ms = now, .target = req.target(),
+                        .already_routed = call.state == CallState::kAtTarget};
       RequestResult r = MoveTo(index, req.target(), overflow_.contains(req.target()), req.user_data());
       r.set_request_id(id);
+      route.result = r.ok() ? "ok" : r.error();
+      call.record.route_log.push_back(std::move(route));
       return r;
     }
     case calls::v1::APPLY_TREATMENT: {
@@ -256,6 +272,7 @@ RequestResult SwitchModel::Act(const SwitchRequest& req) {
       const int64_t length = t.duration_ms() > 0 ? t.duration_ms() : config_.treatment_ms;
       call.treatments[id] = t;
       ++call.record.treatments;
+      call.record.treatment_log.push_back(TreatmentRecord{.request_id = id, .started_ms = now});
       InteractionEvent e = NewEvent(call, calls::v1::TREATMENT_STARTED);
       e.set_request_id(id);
       Emit(call, std::move(e));
@@ -270,7 +287,13 @@ RequestResult SwitchModel::Act(const SwitchRequest& req) {
       return Ok(id);
     }
     case calls::v1::ATTACH_USER_DATA: {
-      for (const auto& [k, v] : req.user_data()) call.user_data[k] = v;
+      AttachRecord& attach = call.record.attach_log.emplace_back();
+      attach.request_id = id;
+      attach.at_ms = now;
+      for (const auto& [k, v] : req.user_data()) {
+        call.user_data[k] = v;
+        attach.user_data[k] = v;
+      }
       Emit(call, NewEvent(call, calls::v1::USER_DATA_CHANGED));
       return Ok(id);
     }
@@ -351,6 +374,10 @@ void SwitchModel::LeaveTarget(Call& call) {
 void SwitchModel::EndTreatment(Call& call, const std::string& request_id, bool done, const std::string& cause) {
   const calls::v1::Treatment t = call.treatments[request_id];
   call.treatments.erase(request_id);
+  if (TreatmentRecord* record = FindTreatment(call, request_id); record != nullptr) {
+    record->ended_ms = SinceStart(clock_->MonotonicMs());
+    record->end = done ? "done" : cause;
+  }
   InteractionEvent e = NewEvent(call, done ? calls::v1::TREATMENT_DONE : calls::v1::TREATMENT_FAILED);
   e.set_request_id(request_id);
   if (done && t.type() == calls::v1::PLAY_AND_COLLECT) {
@@ -390,6 +417,24 @@ void SwitchModel::Release(int64_t index, const std::string& cause, Outcome outco
     case Outcome::kUnfinished: break;
   }
   Emit(call, std::move(e));
+}
+
+TreatmentRecord* SwitchModel::FindTreatment(Call& call, const std::string& request_id) {
+  for (TreatmentRecord& t : call.record.treatment_log) {
+    if (t.request_id == request_id) return &t;
+  }
+  return nullptr;
+}
+
+void SwitchModel::Acknowledged(const InteractionEvent& event, bool rejected) {
+  auto found = call_index_.find(event.call_uuid());
+  if (found == call_index_.end()) return;
+  Call& call = calls_[found->second];
+  ++call.record.events_acked;
+  if (rejected) ++call.record.events_rejected;
+  if (event.type() == calls::v1::TREATMENT_DONE || event.type() == calls::v1::TREATMENT_FAILED) {
+    if (TreatmentRecord* t = FindTreatment(call, event.request_id()); t != nullptr) t->end_acked = true;
+  }
 }
 
 bool SwitchModel::ArrivalsDone() const { return arrivals_done_; }

@@ -50,7 +50,9 @@ struct SwitchConfig {
   int64_t duration_ms = 0;                     // ... or after this long (0 = no limit)
   int64_t treatment_ms = 200;                  // a treatment's length when its duration_ms is 0
   std::string digits = "1";                    // what play-and-collect collects
-  int64_t hold_ms = 1000;                      // talk time, jittered +-20%
+  int64_t hold_ms = 1000;                      // talk time, jittered +-20% ...
+  int64_t hold_min_ms = 0;                     // ... unless hold_max_ms > 0: then uniform in
+  int64_t hold_max_ms = 0;                     //     [hold_min_ms, hold_max_ms]
   int64_t wrapup_ms = 0;                       // NOT_READY after a call, then READY
   int64_t patience_ms = 0;                     // 0 = callers never hang up
   Patience patience = Patience::kFixed;
@@ -69,6 +71,33 @@ struct Emitted {
 enum class Outcome { kRouted, kAbandoned, kDefaultRouted, kReleasedByStrategy, kUnfinished };
 const char* OutcomeName(Outcome o);
 
+// One APPLY_TREATMENT of a call. Times are since the model started.
+struct TreatmentRecord {
+  std::string request_id;
+  int64_t started_ms = 0;
+  int64_t ended_ms = -1;      // -1: still playing, or the call ended while it played
+  std::string end;            // "done", or the TREATMENT_FAILED cause ("routed", "cancelled")
+  bool end_acked = false;     // a watcher acknowledged the event that ended it
+  bool followed = false;      // the call got a request after it ended
+};
+
+// One ROUTE or REDIRECT of a call. `already_routed`: the call was at a
+// target when it came (a second route of one call, whatever the target).
+struct RouteRecord {
+  std::string request_id;
+  int64_t at_ms = 0;
+  std::string target;
+  std::string result;         // "ok" or the error code
+  bool already_routed = false;
+};
+
+// One ATTACH_USER_DATA of a call.
+struct AttachRecord {
+  std::string request_id;
+  int64_t at_ms = 0;
+  std::map<std::string, std::string> user_data;
+};
+
 struct CallRecord {
   std::string call_uuid;
   int64_t arrived_ms = 0;       // since the model started (scheduled arrival time)
@@ -79,6 +108,12 @@ struct CallRecord {
   Outcome outcome = Outcome::kUnfinished;
   int64_t hold_ms = 0;          // time at the target before release
   int64_t ended_ms = -1;        // since the model started; -1 = not ended
+  int64_t events_sent = 0;      // interaction events the switch produced for the call
+  int64_t events_acked = 0;     // ... acknowledged by a watcher (see Acknowledged)
+  int64_t events_rejected = 0;  // ... of them answered Rejected before their Ack
+  std::vector<TreatmentRecord> treatment_log;   // in request order
+  std::vector<RouteRecord> route_log;
+  std::vector<AttachRecord> attach_log;
 };
 
 struct ModelCounts {
@@ -115,6 +150,10 @@ class SwitchModel {
 
   // The state of every agent now, as target events (sent after each Hello).
   std::vector<calls::v1::TargetEvent> TargetStates() const;
+
+  // A watcher acknowledged an event of a call (`rejected`: it answered
+  // Rejected for it first). Events of unknown calls are ignored.
+  void Acknowledged(const calls::v1::InteractionEvent& event, bool rejected);
 
   // Arrivals are over (the call count or the duration was reached).
   bool ArrivalsDone() const;
@@ -173,7 +212,8 @@ class SwitchModel {
   void EndTreatment(Call& call, const std::string& request_id, bool done, const std::string& cause);
   void SetAgent(const std::string& dn, AgentState state, const std::string& call_uuid);
   calls::v1::InteractionEvent NewEvent(const Call& call, calls::v1::InteractionEventType type) const;
-  void Emit(const Call& call, calls::v1::InteractionEvent e);
+  void Emit(Call& call, calls::v1::InteractionEvent e);
+  static TreatmentRecord* FindTreatment(Call& call, const std::string& request_id);
   static calls::v1::TargetState ToTargetState(AgentState s);
   int64_t SinceStart(int64_t mono_ms) const { return mono_ms - start_ms_; }
 

@@ -1,10 +1,12 @@
 #include "tools/switch_sim/switch_model.h"
 
 #include <algorithm>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "common/time/simulated_clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -409,6 +411,98 @@ TEST_F(SwitchModelTest, UserDataGivenWithTheRouteIsOnTheCallWhenItLands) {
   ASSERT_EQ(e[2].interaction->type(), calls::v1::ESTABLISHED);
   EXPECT_EQ(e[2].interaction->user_data().at("skill"), "billing");
   EXPECT_FALSE(e[2].interaction->user_data().contains("ignored"));
+}
+
+TEST_F(SwitchModelTest, HoldRangeDrawsUniformlyWithinItsEnds) {
+  SwitchConfig config = Config();
+  config.rate = 1000;
+  config.calls = 200;
+  config.hold_min_ms = 500;
+  config.hold_max_ms = 1500;
+  config.agent_dns.clear();
+  for (int i = 0; i < 200; ++i) config.agent_dns.push_back(absl::StrCat(8000 + i));
+  SwitchModel& model = Start(config);
+  for (int i = 0; i < 200; ++i) {
+    clock.AdvanceMs(1);
+    model.Advance();
+  }
+  ASSERT_EQ(model.Counts().calls, 200);
+  for (int i = 1; i <= 200; ++i) {
+    ASSERT_TRUE(model.Handle(Route(absl::StrCat("r", i), absl::StrCat("t-", i), absl::StrCat(8000 + i - 1))).ok());
+  }
+  const int64_t routed_at = clock.MonotonicMs();
+  while (!model.Finished()) {
+    clock.AdvanceMs(1);
+    model.Advance();
+    ASSERT_LE(clock.MonotonicMs(), routed_at + 1500);
+  }
+  std::vector<int64_t> holds;
+  for (const CallRecord& r : model.Records()) holds.push_back(r.hold_ms);
+  EXPECT_GE(*std::min_element(holds.begin(), holds.end()), 500);
+  EXPECT_LE(*std::max_element(holds.begin(), holds.end()), 1500);
+  // 200 draws from [500, 1500]: both quarters at the ends are hit.
+  EXPECT_LT(*std::min_element(holds.begin(), holds.end()), 750);
+  EXPECT_GT(*std::max_element(holds.begin(), holds.end()), 1250);
+}
+
+TEST_F(SwitchModelTest, RecordsEachCallsRequestsAndAcknowledgedEvents) {
+  SwitchConfig config = Config();
+  config.calls = 1;
+  SwitchModel& model = Start(config);
+  std::vector<Emitted> arrival = model.TakeEmitted();
+  ASSERT_EQ(arrival.size(), 1u);
+  clock.AdvanceMs(10);
+  ASSERT_TRUE(model.Handle(Treat("p1", "t-1", 100, 0)).ok());
+  std::vector<Emitted> started = model.TakeEmitted();
+  clock.AdvanceMs(100);
+  model.Advance();
+  std::vector<Emitted> done = model.TakeEmitted();
+  ASSERT_EQ(done.size(), 1u);
+  ASSERT_EQ(done[0].interaction->type(), calls::v1::TREATMENT_DONE);
+  {
+    const TreatmentRecord& t = model.Records()[0].treatment_log.at(0);
+    EXPECT_EQ(t.end, "done");
+    EXPECT_EQ(t.ended_ms, 110);
+    EXPECT_FALSE(t.end_acked);
+    EXPECT_FALSE(t.followed);
+  }
+  model.Acknowledged(*arrival[0].interaction, /*rejected=*/false);
+  model.Acknowledged(*started[0].interaction, /*rejected=*/true);
+  model.Acknowledged(*done[0].interaction, /*rejected=*/false);
+
+  SwitchRequest attach;
+  attach.set_request_id("a1");
+  attach.set_type(calls::v1::ATTACH_USER_DATA);
+  attach.set_call_uuid("t-1");
+  (*attach.mutable_user_data())["played"] = "1";
+  ASSERT_TRUE(model.Handle(attach).ok());
+  clock.AdvanceMs(5);
+  ASSERT_TRUE(model.Handle(Route("r1", "t-1", "7001")).ok());
+  ASSERT_TRUE(model.Handle(Route("r2", "t-1", "7002")).ok());   // a second route of a routed call
+  EXPECT_EQ(model.Handle(Route("r1", "t-1", "7002")).request_id(), "r1");   // a repeat: not recorded
+
+  const CallRecord rec = model.Records()[0];
+  ASSERT_EQ(rec.treatment_log.size(), 1u);
+  EXPECT_EQ(rec.treatment_log[0].request_id, "p1");
+  EXPECT_EQ(rec.treatment_log[0].started_ms, 10);
+  EXPECT_TRUE(rec.treatment_log[0].end_acked);
+  EXPECT_TRUE(rec.treatment_log[0].followed);   // the attach came after it ended
+  ASSERT_EQ(rec.attach_log.size(), 1u);
+  EXPECT_EQ(rec.attach_log[0].request_id, "a1");
+  EXPECT_EQ(rec.attach_log[0].at_ms, 110);
+  EXPECT_EQ(rec.attach_log[0].user_data, (std::map<std::string, std::string>{{"played", "1"}}));
+  ASSERT_EQ(rec.route_log.size(), 2u);
+  EXPECT_EQ(rec.route_log[0].target, "7001");
+  EXPECT_EQ(rec.route_log[0].result, "ok");
+  EXPECT_EQ(rec.route_log[0].at_ms, 115);
+  EXPECT_FALSE(rec.route_log[0].already_routed);
+  EXPECT_EQ(rec.route_log[1].target, "7002");
+  EXPECT_TRUE(rec.route_log[1].already_routed);
+  // ROUTE_REQUEST, TREATMENT_STARTED, TREATMENT_DONE, USER_DATA_CHANGED,
+  // ESTABLISHED and PARTY_CHANGED twice.
+  EXPECT_EQ(rec.events_sent, 8);
+  EXPECT_EQ(rec.events_acked, 3);
+  EXPECT_EQ(rec.events_rejected, 1);
 }
 
 TEST_F(SwitchModelTest, RedirectMovesAnEstablishedCallAndFreesTheFirstAgent) {
