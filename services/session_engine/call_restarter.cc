@@ -98,6 +98,13 @@ bool CallRestarter::Load(uint64_t pass, const std::function<bool()>& still_curre
     do {
       if (!still_current()) return false;
       auto page = store_->ListNodeCalls(options_.node_id, &cursor, options_.page);
+      if (page.status().code() == absl::StatusCode::kUnimplemented) {
+        // A proxy older than call records has none to restart.
+        log::Warn("restart: persistence-proxy keeps no call records (too old?); nothing to restart",
+                  {{"error", std::string(page.status().message())}});
+        todo->clear();
+        return true;
+      }
       if (!page.ok()) {
         failed = page.status();
         break;

@@ -7,7 +7,8 @@
 // A pass, on the restarter's own thread (never a gRPC thread):
 //   1. Loads the restart backlog: pages through the node's calls
 //      (CallRecords::ListNodeCalls; retried every 500 ms while the store
-//      does not answer) and keeps every record with restart_on_switchover
+//      does not answer; UNIMPLEMENTED, a proxy without call records, is an
+//      empty list) and keeps every record with restart_on_switchover
 //      whose owner is this node and whose session is not in memory. Until
 //      the backlog is loaded the instance does not answer as primary:
 //      Check() refuses every session id, and `loaded` is told once it is.
@@ -22,7 +23,9 @@
 // retries its start).
 //
 // Reset() (deposed) closes the gate and ends the pass without waiting for
-// it; Stop() also waits. A pass also ends when `still_current()` is false.
+// it; Stop() also waits. A pass also ends when `still_current()` is false,
+// leaving the gate as it is: the caller then resets or starts another pass
+// (a lease re-acquired with a new epoch lists again what is left).
 //
 // Metrics (EngineMetrics): sessions restarted, restart failures, cycles, the
 // backlog's size.

@@ -196,6 +196,10 @@ void Engine::OnPrimary(uint64_t epoch) {
 void Engine::OnReacquired(uint64_t, uint64_t epoch) {
   metrics_->SetEpoch(epoch);
   DropSessions(/*persistent_only=*/true);
+  // The new generation ends the restart pass: a new one lists again the
+  // calls not restarted yet (those in memory are skipped).
+  const uint64_t generation = lease_.generation();
+  restarter_.Start(epoch, [this, generation] { return lease_.generation() == generation; }, nullptr);
 }
 
 void Engine::OnDeposed(const std::string&) {

@@ -607,6 +607,27 @@ TEST_F(EngineCallTest, AfterATakeoverARestartableCallsSessionIsStartedAgainFromI
   e->Stop();
 }
 
+// D6: every takeover restarts the backlog again from the records, which
+// call-watcher keeps appending to (it records an event before delivering it).
+TEST_F(EngineCallTest, ASecondTakeoverRestartsTheCallAgainWithEverythingRecorded) {
+  Claim("c1", /*owner=*/1, /*restart=*/true);
+  Record("c1", 1, "call/a/1");
+  const std::string sid = SessionOf("c1");
+  auto first = NewEngine();
+  ASSERT_TRUE(Eventually([&] { return absl::StartsWith(Trace(*first, sid), "[["); }));
+  Record("c1", 2, "call/a/2");
+  ASSERT_OK(Send(*first, sid, 2, "call/a/2"));
+  Crash(first);
+  auto second = NewEngine();
+  ASSERT_TRUE(Eventually([&] { return absl::StartsWith(Trace(*second, sid), "[["); }));
+  EXPECT_EQ(Trace(*second, sid),
+            "[[\"session.restart\",{\"interactionid\":\"c1\"}],[\"ev\",{\"k\":1}],[\"ev\",{\"k\":2}]]");
+  auto dup = second->SendEvent(EventRequest(sid, 2, "call/a/2"));
+  ASSERT_OK(dup);
+  EXPECT_TRUE(dup->duplicate());
+  second->Stop();
+}
+
 TEST_F(EngineCallTest, NothingIsServedUntilTheCallsToRestartAreListed) {
   Claim("c1", /*owner=*/1, /*restart=*/true);
   store_.SetCallsUnavailable(true);
