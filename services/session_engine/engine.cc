@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/base/status_macros.h"
@@ -30,6 +31,7 @@ constexpr int kMaxQueryDataNames = 100;
 constexpr uint32_t kDefaultRequestTimeoutMs = 10000;
 constexpr uint32_t kMaxRequestTimeoutMs = 300000;
 constexpr int64_t kWatchPollMs = 200;          // how often a watch checks for cancellation
+constexpr char kRestartEvent[] = "session.restart";  // the first event of a restarted call session
 
 double Seconds(int64_t ms) { return static_cast<double>(ms) / 1000.0; }
 
@@ -120,7 +122,14 @@ Engine::Engine(EngineOptions options, SessionStore* store, metrics::MetricsServe
                   auto locked = Find(id);
                   return locked.ok() && locked->activated();
                 },
-                [this](double seconds) { metrics_->RecoveryDone(seconds); }) {}
+                [this](double seconds) { metrics_->RecoveryDone(seconds); }),
+      restarter_(CallRestarter::Options{.node_id = options_.node_id,
+                                        .per_cycle = static_cast<size_t>(options_.worker_threads),
+                                        .cycle_ms = options_.session_restart_timeout_ms},
+                 &store_, clock_, metrics_.get(), [this](const std::string& id) { return registry_.Contains(id); },
+                 [this](const persistence::v1::CallRecord& record, uint64_t epoch) {
+                   return RestartCall(record, epoch);
+                 }) {}
 
 Engine::~Engine() { StopInternal(/*clean=*/true); }
 
@@ -144,6 +153,7 @@ void Engine::StopInternal(bool clean) {
   }
   if (lease_thread_.joinable()) lease_thread_.join();
   recovery_.Stop();
+  restarter_.Stop();
   // SendEventAsync answers still owed: each comes within the store's
   // timeout, and may still post to the workers.
   blocking_.Stop();
@@ -173,19 +183,27 @@ void Engine::LeaseLoop() {
 void Engine::OnPrimary(uint64_t epoch) {
   metrics_->SetEpoch(epoch);
   metrics_->SetRole(true);
-  if (on_serving_) on_serving_(true);
-  if (options_.proactive_recovery) {
-    const uint64_t generation = lease_.generation();
-    recovery_.Start([this, generation] { return lease_.generation() == generation; });
-  }
+  const uint64_t generation = lease_.generation();
+  auto current = [this, generation] { return lease_.generation() == generation; };
+  // Serving once the calls to restart are known: until then the restarter
+  // refuses every input (a lost call session must not be answered NOT_FOUND).
+  restarter_.Start(epoch, current, [this, current] {
+    if (current() && on_serving_) on_serving_(true);
+  });
+  if (options_.proactive_recovery) recovery_.Start(current);
 }
 
 void Engine::OnReacquired(uint64_t, uint64_t epoch) {
   metrics_->SetEpoch(epoch);
   DropSessions(/*persistent_only=*/true);
+  // The new generation ends the restart pass: a new one lists again the
+  // calls not restarted yet (those in memory are skipped).
+  const uint64_t generation = lease_.generation();
+  restarter_.Start(epoch, [this, generation] { return lease_.generation() == generation; }, nullptr);
 }
 
 void Engine::OnDeposed(const std::string&) {
+  restarter_.Reset();
   metrics_->SetRole(false);
   metrics_->CountFenced();
   if (on_serving_) on_serving_(false);
@@ -215,6 +233,11 @@ void Engine::DropSessions(bool persistent_only) {
 
 absl::StatusOr<sv1::StartSessionResponse> Engine::StartSession(const sv1::StartSessionRequest& req) {
   RETURN_IF_ERROR(lease_.CheckServing());
+  return CreateSession(req, /*replay=*/nullptr);
+}
+
+absl::StatusOr<sv1::StartSessionResponse> Engine::CreateSession(const sv1::StartSessionRequest& req,
+                                                                const std::vector<ev::Event>* replay) {
   const int64_t t0 = clock_->MonotonicMs();
   metrics_->PendingCreations(+1);
   struct Done {
@@ -237,6 +260,7 @@ absl::StatusOr<sv1::StartSessionResponse> Engine::StartSession(const sv1::StartS
   sv1::StartSessionResponse resp;
   resp.set_session_id(id);
   resp.set_persistent(persistent);
+  if (replay == nullptr) RETURN_IF_ERROR(restarter_.Check(id));
 
   if (keyed) {
     auto existing = Find(id);
@@ -246,6 +270,10 @@ absl::StatusOr<sv1::StartSessionResponse> Engine::StartSession(const sv1::StartS
       return resp;
     }
     if (existing.status().code() != absl::StatusCode::kNotFound) return existing.status();
+  }
+  // One owner per call: bound to this node before anything is created.
+  if (replay == nullptr && req.has_interaction() && req.interaction().bind()) {
+    RETURN_IF_ERROR(BindCall(req.interaction().interaction_id(), id));
   }
   auto created = registry_.Create(id);
   if (!created.ok()) {
@@ -282,6 +310,19 @@ absl::StatusOr<sv1::StartSessionResponse> Engine::StartSession(const sv1::StartS
     registry_.Remove(entry);
     if (persistent) (void)store_.Delete(id, started.epoch());
     return absl::Status(st.code(), absl::StrCat("the session could not start: ", st.message()));
+  }
+  if (replay != nullptr) {
+    // Queued behind the start while the entry is still locked and not
+    // ready: no input of a caller can overtake them.
+    for (const ev::Event& event : *replay) {
+      ev::LogEntry log_entry;
+      *log_entry.mutable_event() = event;
+      if (auto w = WriteAndPost(entry, std::move(log_entry)); !w.ok()) {
+        Evict(entry);
+        return w.status();
+      }
+      entry->effects.Remember(event.effect_id());
+    }
   }
   entry->ready = true;
   metrics_->SessionStarted(persistent, Seconds(clock_->MonotonicMs() - t0));
@@ -406,8 +447,7 @@ absl::StatusOr<sv1::RequestEventResponse> Engine::Request(const sv1::RequestEven
 }
 
 absl::StatusOr<sv1::QuerySessionResponse> Engine::QuerySession(const sv1::QuerySessionRequest& req) {
-  RETURN_IF_ERROR(lease_.CheckServing());
-  RETURN_IF_ERROR(CheckSessionId(req.session_id()));
+  RETURN_IF_ERROR(CheckSession(req.session_id()));
   if (req.data_names_size() > kMaxQueryDataNames) {
     return absl::InvalidArgumentError(absl::StrCat("at most ", kMaxQueryDataNames, " data_names"));
   }
@@ -438,8 +478,7 @@ absl::StatusOr<sv1::QuerySessionResponse> Engine::QuerySession(const sv1::QueryS
 absl::Status Engine::WatchSession(const sv1::WatchSessionRequest& req,
                                   const std::function<bool(const sv1::WatchSessionResponse&)>& write,
                                   const std::function<bool()>& cancelled) {
-  RETURN_IF_ERROR(lease_.CheckServing());
-  RETURN_IF_ERROR(CheckSessionId(req.session_id()));
+  RETURN_IF_ERROR(CheckSession(req.session_id()));
   ASSIGN_OR_RETURN(SessionRegistry::Locked locked, Find(req.session_id()));
   const std::shared_ptr<SessionEntry> entry = locked.shared();
   locked.Unlock();
@@ -476,8 +515,7 @@ absl::Status Engine::WatchSession(const sv1::WatchSessionRequest& req,
 }
 
 absl::Status Engine::TerminateSession(const sv1::TerminateSessionRequest& req) {
-  RETURN_IF_ERROR(lease_.CheckServing());
-  RETURN_IF_ERROR(CheckSessionId(req.session_id()));
+  RETURN_IF_ERROR(CheckSession(req.session_id()));
   if (req.reason().size() > kMaxReasonBytes) {
     return absl::InvalidArgumentError(absl::StrCat("reason is longer than ", kMaxReasonBytes, " bytes"));
   }
@@ -589,9 +627,14 @@ absl::StatusOr<ev::LogEntry> Engine::StartedEntry(const sv1::StartSessionRequest
 
 // ---- the API's steps ---------------------------------------------------------------
 
-absl::Status Engine::CheckInput(const std::string& session_id, const ev::Event& event) const {
+absl::Status Engine::CheckSession(const std::string& session_id) const {
   RETURN_IF_ERROR(lease_.CheckServing());
   RETURN_IF_ERROR(CheckSessionId(session_id));
+  return restarter_.Check(session_id);
+}
+
+absl::Status Engine::CheckInput(const std::string& session_id, const ev::Event& event) const {
+  RETURN_IF_ERROR(CheckSession(session_id));
   RETURN_IF_ERROR(CheckEventName(event.name()));
   if (event.ByteSizeLong() > options_.max_event_bytes) {
     return absl::OutOfRangeError(absl::StrCat("event is larger than ", options_.max_event_bytes, " bytes"));
@@ -660,6 +703,65 @@ absl::StatusOr<uint64_t> Engine::WriteAndPost(const std::shared_ptr<SessionEntry
     workers_.Post(entry->worker, std::move(task));
   }
   return seq;
+}
+
+absl::Status Engine::BindCall(const std::string& call_uuid, const std::string& session_id) {
+  auto bound = store_.BindCall(call_uuid, options_.node_id, session_id);
+  if (!bound.ok()) {
+    const absl::Status& st = bound.status();
+    switch (st.code()) {
+      case absl::StatusCode::kNotFound:
+        return absl::FailedPreconditionError(absl::StrCat("call ", call_uuid, " has no record"));
+      case absl::StatusCode::kUnavailable:
+      case absl::StatusCode::kDeadlineExceeded:
+        return absl::UnavailableError(absl::StrCat("cannot bind call ", call_uuid, ": ", st.message()));
+      default:
+        return absl::Status(st.code(), absl::StrCat("cannot bind call ", call_uuid, ": ", st.message()));
+    }
+  }
+  if (!bound->bound) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("call ", call_uuid, " is owned by node ", bound->record.owner_node()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Engine::RestartCall(const persistence::v1::CallRecord& record, uint64_t epoch) {
+  sv1::StartSessionRequest req;
+  if (!req.ParseFromString(record.start_request())) {
+    return absl::DataLossError("the record's start_request does not parse");
+  }
+  if (req.idempotency_key().empty() ||
+      sessionapi::SessionIdForKey(options_.node_id, req.idempotency_key()) != record.session_id()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the record's start_request does not start session ", record.session_id()));
+  }
+  req.set_persistence(sv1::PERSISTENCE_OFF);
+  auto recorded = store_.ReadCallEvents(record.call_uuid());
+  if (!recorded.ok()) {
+    return absl::Status(recorded.status().code(),
+                        absl::StrCat("cannot read the call's events: ", recorded.status().message()));
+  }
+  std::vector<ev::Event> replay;
+  replay.reserve(recorded->size() + 1);
+  ev::Event& restart = replay.emplace_back();
+  restart.set_name(kRestartEvent);
+  restart.set_source(ev::EVENT_SOURCE_PLATFORM);
+  restart.set_effect_id(absl::StrCat("restart/", record.call_uuid(), "/", epoch));
+  (*restart.mutable_data()->mutable_struct_value()->mutable_fields())["interactionid"].set_string_value(
+      record.call_uuid());
+  // A record retried by call-watcher repeats an effect id: the first counts.
+  absl::flat_hash_set<std::string> effects;
+  for (ev::Event& e : *recorded) {
+    if (!e.effect_id().empty() && !effects.insert(e.effect_id()).second) continue;
+    replay.push_back(std::move(e));
+  }
+  ASSIGN_OR_RETURN(sv1::StartSessionResponse started, CreateSession(req, &replay));
+  log::Info("restarted a call's session", {{"call", record.call_uuid()},
+                                           {"session", started.session_id()},
+                                           {"events", replay.size() - 1},
+                                           {"created", started.created()}});
+  return absl::OkStatus();
 }
 
 }  // namespace orch::session_engine

@@ -13,6 +13,7 @@
 //   PendingRequests  Request calls waiting for their answer
 //   SendRouter       where sessions' sends go (other sessions, nodes, HTTP), off the workers
 //   ProactiveRecovery restores the node's sessions after a takeover
+//   CallRestarter    restarts the node's memory-only call sessions after a takeover
 //
 // Each RPC: validate, find or activate the session, write its input, post it
 // to the session's worker.
@@ -36,6 +37,7 @@
 #include "common/scxml/curl_fetcher.h"
 #include "common/time/clock.h"
 #include "orch/session/v1/sessions.pb.h"
+#include "services/session_engine/call_restarter.h"
 #include "services/session_engine/documents.h"
 #include "services/session_engine/engine_metrics.h"
 #include "services/session_engine/live_session.h"
@@ -66,7 +68,9 @@ struct EngineOptions {
   uint32_t lease_ttl_ms = 5000;
   uint32_t lease_renew_ms = 1000;   // at most half the TTL
   SessionPolicy policy;             // snapshots and deactivation
-  uint32_t session_restart_timeout_ms = 100;  // between proactive recovery batches
+  // Between proactive recovery batches and between cycles of call restarts
+  // (both worker_threads sessions).
+  uint32_t session_restart_timeout_ms = 50;
   bool proactive_recovery = true;
   size_t max_queue_per_worker = 10000;     // inputs waiting; RESOURCE_EXHAUSTED beyond
   size_t max_sessions = 200000;            // in memory; RESOURCE_EXHAUSTED for new ones beyond
@@ -99,7 +103,8 @@ class Engine final : private NodeLease::Listener, private WorkerPool::Handler {
 
   // Starts the workers and the lease keeper (call once the gRPC server
   // listens, with the endpoint it advertises). `on_serving` is told when
-  // the instance starts and stops serving (primary or not).
+  // the instance starts and stops serving: primary with its restart backlog
+  // loaded (CallRestarter), or not.
   void Start(std::function<void(bool serving)> on_serving);
   // Snapshots persistent sessions in memory, releases the lease, stops.
   void Stop();
@@ -127,7 +132,7 @@ class Engine final : private NodeLease::Listener, private WorkerPool::Handler {
   absl::Status TerminateSession(const session::v1::TerminateSessionRequest& req);
   absl::StatusOr<session::v1::ListSessionsResponse> ListSessions(const session::v1::ListSessionsRequest& req);
 
-  bool serving() const { return lease_.primary(); }
+  bool serving() const { return lease_.primary() && restarter_.loaded(); }
   uint64_t epoch() const { return lease_.epoch(); }
 
  private:
@@ -172,6 +177,18 @@ class Engine final : private NodeLease::Listener, private WorkerPool::Handler {
   // INVALID_ARGUMENT for a malformed id, FAILED_PRECONDITION for another node's.
   absl::Status CheckSessionId(const std::string& id) const;
   absl::Status CheckInput(const std::string& session_id, const event::v1::Event& event) const;
+  // Serving, the id is this node's and not in the restart backlog.
+  absl::Status CheckSession(const std::string& session_id) const;
+  // StartSession's creation. `replay` (a restart): events enqueued before
+  // the session becomes visible, their effect ids remembered; no BindCall
+  // and no restart-backlog check (the restarter is the caller).
+  absl::StatusOr<session::v1::StartSessionResponse> CreateSession(const session::v1::StartSessionRequest& req,
+                                                                  const std::vector<event::v1::Event>* replay);
+  // BindCall for a start with interaction.bind, its errors as StartSession's.
+  absl::Status BindCall(const std::string& call_uuid, const std::string& session_id);
+  // CallRestarter's restart: the record's session afresh, memory-only, with
+  // session.restart then the recorded events.
+  absl::Status RestartCall(const persistence::v1::CallRecord& record, uint64_t epoch);
   absl::StatusOr<SessionRegistry::Locked> Find(const std::string& id);
   // Restores a session from the store into `entry` (its mu held).
   absl::Status Activate(const std::shared_ptr<SessionEntry>& entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(entry->mu);
@@ -238,6 +255,7 @@ class Engine final : private NodeLease::Listener, private WorkerPool::Handler {
   std::vector<WorkerState> states_;   // one per worker, that worker's runner only
   std::unique_ptr<js::ExecutorHeap[]> heaps_;  // one per worker: its sessions' JavaScript heap
   ProactiveRecovery recovery_;
+  CallRestarter restarter_;
   std::function<void(bool)> on_serving_;
 
   absl::Mutex stop_mu_;

@@ -40,6 +40,10 @@ struct EngineMetrics::Families {
   prometheus::Gauge* primary;
   prometheus::Gauge* epoch;
   prometheus::Gauge* recovery_seconds;
+  prometheus::Counter* restarted;
+  prometheus::Counter* restart_failures;
+  prometheus::Counter* restart_cycles;
+  prometheus::Gauge* restart_backlog;
 };
 
 EngineMetrics::EngineMetrics(metrics::MetricsServer* m) {
@@ -86,6 +90,12 @@ EngineMetrics::EngineMetrics(metrics::MetricsServer* m) {
   f_->primary = gauge("lease_primary", "1 while this instance holds its node's lease (primary), else 0 (standby).");
   f_->epoch = gauge("lease_epoch", "The epoch of the node lease this instance holds or last held.");
   f_->recovery_seconds = gauge("recovery_pass_seconds", "Duration of the last proactive recovery pass after becoming primary.");
+  f_->restarted = counter("sessions_restarted_total",
+                          "Memory-only call sessions started again from their recorded events after a takeover.");
+  f_->restart_failures = counter("session_restart_failures_total",
+                                 "Call sessions that could not be restarted after a takeover (logged).");
+  f_->restart_cycles = counter("restart_cycles_total", "Cycles of call-session restarts worked.");
+  f_->restart_backlog = gauge("restart_backlog", "Call sessions waiting to be restarted after a takeover.");
   f_->persistence_up->Set(1);
 }
 
@@ -151,6 +161,18 @@ void EngineMetrics::RecoveryDone(double seconds) {
 }
 void EngineMetrics::SetEpoch(uint64_t epoch) {
   if (f_) f_->epoch->Set(static_cast<double>(epoch));
+}
+void EngineMetrics::CountSessionRestarted() {
+  if (f_) f_->restarted->Increment();
+}
+void EngineMetrics::CountRestartFailure() {
+  if (f_) f_->restart_failures->Increment();
+}
+void EngineMetrics::CountRestartCycle() {
+  if (f_) f_->restart_cycles->Increment();
+}
+void EngineMetrics::SetRestartBacklog(size_t calls) {
+  if (f_) f_->restart_backlog->Set(static_cast<double>(calls));
 }
 void EngineMetrics::SetRole(bool primary) {
   if (f_) f_->primary->Set(primary ? 1 : 0);

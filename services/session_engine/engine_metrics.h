@@ -40,6 +40,11 @@ class EngineMetrics {
   void SetRole(bool primary);
   void SetEpoch(uint64_t epoch);
   void RecoveryDone(double seconds);
+  // Restart without persistence (CallRestarter).
+  void CountSessionRestarted();
+  void CountRestartFailure();
+  void CountRestartCycle();
+  void SetRestartBacklog(size_t calls);
 
  private:
   struct Families;

@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "common/sessionapi/session_id.h"
 #include "common/testing/eventually.h"
 #include "common/testing/net.h"
 #include "common/testing/status_matchers.h"
@@ -60,7 +61,8 @@ class EngineTest : public ::testing::Test {
     return o;
   }
 
-  std::unique_ptr<Engine> NewEngine(EngineOptions o = TestOptions(), CallActions* actions = nullptr) {
+  std::unique_ptr<Engine> NewEngine(EngineOptions o = TestOptions(), CallActions* actions = nullptr,
+                                    bool wait_serving = true) {
     o.instance_id = absl::StrCat("test-", ++instances_);
     o.endpoint = "127.0.0.1:1";
     o.lease_ttl_ms = 60000;   // simulated ms: it runs out only when a test says so
@@ -71,7 +73,7 @@ class EngineTest : public ::testing::Test {
     auto e = Engine::Create(o, &store_, nullptr, deps);
     EXPECT_OK(e);
     (*e)->Start([](bool) {});
-    EXPECT_TRUE(Eventually([&] { return (*e)->serving(); }));
+    if (wait_serving) EXPECT_TRUE(Eventually([&] { return (*e)->serving(); }));
     return *std::move(e);
   }
 
@@ -458,6 +460,205 @@ TEST_F(EngineTest, ABasicHttpSendToASlowPeerDoesNotDelayOtherSessionsOnItsWorker
   // The send fails at curl's timeout and comes back as error.communication.
   EXPECT_TRUE(Eventually([&] { return Data(*engine, sender, "n") == "1000"; }, absl::Seconds(30)));
   engine->Stop();
+}
+
+// ---- calls: one owner (BindCall) and restart without persistence ----------
+
+// Records every event's name and data.
+constexpr char kTraceChart[] = R"XML(<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0"
+    datamodel="ecmascript" initial="s">
+  <datamodel><data id="trace" expr="[]"/></datamodel>
+  <state id="s">
+    <transition event="*"><script>trace.push([_event.name, _event.data]);</script></transition>
+  </state>
+</scxml>)XML";
+
+class EngineCallTest : public EngineTest {
+ protected:
+  // call-watcher's start of a call: keyed by the call, memory-only, bound.
+  sv1::StartSessionRequest CallStart(const std::string& call) {
+    sv1::StartSessionRequest req;
+    req.set_url("file://" + dir_.WriteFile("trace.scxml", kTraceChart));
+    req.set_idempotency_key("call:" + call);
+    req.set_persistence(sv1::PERSISTENCE_OFF);
+    req.mutable_interaction()->set_interaction_id(call);
+    req.mutable_interaction()->set_bind(true);
+    return req;
+  }
+  static std::string SessionOf(const std::string& call, int node = 1) {
+    return sessionapi::SessionIdForKey(node, "call:" + call);
+  }
+  // call-watcher's claim; `owner` != 0: bound to that node already.
+  void Claim(const std::string& call, int owner = 0, bool restart = false) {
+    orch::persistence::v1::CallRecord r;
+    r.set_call_uuid(call);
+    r.set_assigned_node(1);
+    r.set_restart_on_switchover(restart);
+    CallStart(call).SerializeToString(r.mutable_start_request());
+    ASSERT_TRUE(store_.ClaimCall(r));
+    if (owner != 0) ASSERT_OK(store_.BindCall(call, owner, SessionOf(call, owner)).status());
+  }
+  void Record(const std::string& call, int k, const std::string& effect) {
+    ASSERT_OK(store_.RecordCallEvent(call, EventRequest("", k, effect).event()));
+  }
+  static size_t InMemory(Engine& e) {
+    sv1::ListSessionsRequest req;
+    req.set_filter(sv1::ListSessionsRequest::FILTER_IN_MEMORY_ONLY);
+    auto r = e.ListSessions(req);
+    EXPECT_OK(r);
+    return r.ok() ? r->session_ids_size() : 0;
+  }
+};
+
+TEST_F(EngineCallTest, ABoundStartMakesThisNodeTheCallsOwner) {
+  auto e = NewEngine();
+  Claim("c1");
+  auto started = e->StartSession(CallStart("c1"));
+  ASSERT_OK(started);
+  EXPECT_TRUE(started->created());
+  EXPECT_EQ(started->session_id(), SessionOf("c1"));
+  auto record = store_.GetCall("c1");
+  ASSERT_OK(record);
+  EXPECT_EQ(record->owner_node(), 1);
+  EXPECT_EQ(record->session_id(), SessionOf("c1"));
+  auto again = e->StartSession(CallStart("c1"));  // a retried start answers as before
+  ASSERT_OK(again);
+  EXPECT_FALSE(again->created());
+  ASSERT_OK(Send(*e, started->session_id(), 1));
+  EXPECT_THAT(Trace(*e, started->session_id()), ::testing::HasSubstr("[\"ev\",{\"k\":1}]"));
+  e->Stop();
+}
+
+TEST_F(EngineCallTest, AStartOfACallOwnedByAnotherNodeIsRefusedAndCreatesNothing) {
+  auto e = NewEngine();
+  Claim("c2", /*owner=*/2);
+  EXPECT_THAT(e->StartSession(CallStart("c2")),
+              StatusIs(absl::StatusCode::kFailedPrecondition, ::testing::HasSubstr("call c2 is owned by node 2")));
+  EXPECT_EQ(InMemory(*e), 0u);
+  EXPECT_THAT(Send(*e, SessionOf("c2"), 1), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_EQ(store_.GetCall("c2")->owner_node(), 2);
+  e->Stop();
+}
+
+TEST_F(EngineCallTest, AStartOfACallWithoutARecordIsRefused) {
+  auto e = NewEngine();
+  EXPECT_THAT(e->StartSession(CallStart("c3")),
+              StatusIs(absl::StatusCode::kFailedPrecondition, ::testing::HasSubstr("call c3 has no record")));
+  EXPECT_EQ(InMemory(*e), 0u);
+  // Without bind (not a claimed call) the same start creates the session.
+  sv1::StartSessionRequest unbound = CallStart("c3");
+  unbound.mutable_interaction()->set_bind(false);
+  ASSERT_OK(e->StartSession(unbound));
+  EXPECT_EQ(InMemory(*e), 1u);
+  e->Stop();
+}
+
+TEST_F(EngineCallTest, AStartThatCannotBindIsUnavailableAndCreatesNothing) {
+  auto e = NewEngine();
+  Claim("c4");
+  store_.SetCallsUnavailable(true);
+  EXPECT_THAT(e->StartSession(CallStart("c4")), StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_EQ(InMemory(*e), 0u);
+  EXPECT_EQ(store_.GetCall("c4")->owner_node(), 0);
+  store_.SetCallsUnavailable(false);
+  auto retried = e->StartSession(CallStart("c4"));  // call-watcher's retry
+  ASSERT_OK(retried);
+  EXPECT_TRUE(retried->created());
+  EXPECT_EQ(store_.GetCall("c4")->owner_node(), 1);
+  e->Stop();
+}
+
+// The node's memory-only call sessions were lost with its old primary: the
+// new one starts the restartable ones again from their records, each with
+// session.restart then the recorded events (each effect id once) before any
+// new event; a call without the flag stays lost.
+TEST_F(EngineCallTest, AfterATakeoverARestartableCallsSessionIsStartedAgainFromItsRecord) {
+  Claim("c1", /*owner=*/1, /*restart=*/true);
+  Record("c1", 1, "call/a/1");
+  Record("c1", 2, "call/a/2");
+  Record("c1", 1, "call/a/1");  // a record retried by call-watcher
+  Record("c1", 3, "call/a/3");
+  Claim("c2", /*owner=*/1, /*restart=*/false);
+  Record("c2", 1, "call/a/9");
+  auto e = NewEngine();
+  const std::string sid = SessionOf("c1");
+  // Queries are refused while the call is in the restart backlog.
+  ASSERT_TRUE(Eventually([&] { return absl::StartsWith(Trace(*e, sid), "[["); }));
+  EXPECT_EQ(Trace(*e, sid),
+            "[[\"session.restart\",{\"interactionid\":\"c1\"}],[\"ev\",{\"k\":1}],[\"ev\",{\"k\":2}],"
+            "[\"ev\",{\"k\":3}]]");
+  // call-watcher re-delivers a recorded event: a duplicate.
+  auto dup = e->SendEvent(EventRequest(sid, 2, "call/a/2"));
+  ASSERT_OK(dup);
+  EXPECT_TRUE(dup->duplicate());
+  // A new event comes after the replay.
+  auto fresh = e->SendEvent(EventRequest(sid, 4, "call/a/4"));
+  ASSERT_OK(fresh);
+  EXPECT_FALSE(fresh->duplicate());
+  EXPECT_THAT(Trace(*e, sid), ::testing::EndsWith("[\"ev\",{\"k\":3}],[\"ev\",{\"k\":4}]]"));
+  // call-watcher's retried start of the call finds the restarted session.
+  auto start = e->StartSession(CallStart("c1"));
+  ASSERT_OK(start);
+  EXPECT_FALSE(start->created());
+  EXPECT_FALSE(store_.HasSession(sid));  // memory-only
+  // Not restartable: gone with the old primary.
+  EXPECT_THAT(Send(*e, SessionOf("c2"), 5, "call/a/10"), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_EQ(InMemory(*e), 1u);
+  e->Stop();
+}
+
+// D6: every takeover restarts the backlog again from the records, which
+// call-watcher keeps appending to (it records an event before delivering it).
+TEST_F(EngineCallTest, ASecondTakeoverRestartsTheCallAgainWithEverythingRecorded) {
+  Claim("c1", /*owner=*/1, /*restart=*/true);
+  Record("c1", 1, "call/a/1");
+  const std::string sid = SessionOf("c1");
+  auto first = NewEngine();
+  ASSERT_TRUE(Eventually([&] { return absl::StartsWith(Trace(*first, sid), "[["); }));
+  Record("c1", 2, "call/a/2");
+  ASSERT_OK(Send(*first, sid, 2, "call/a/2"));
+  Crash(first);
+  auto second = NewEngine();
+  ASSERT_TRUE(Eventually([&] { return absl::StartsWith(Trace(*second, sid), "[["); }));
+  EXPECT_EQ(Trace(*second, sid),
+            "[[\"session.restart\",{\"interactionid\":\"c1\"}],[\"ev\",{\"k\":1}],[\"ev\",{\"k\":2}]]");
+  auto dup = second->SendEvent(EventRequest(sid, 2, "call/a/2"));
+  ASSERT_OK(dup);
+  EXPECT_TRUE(dup->duplicate());
+  second->Stop();
+}
+
+TEST_F(EngineCallTest, NothingIsServedUntilTheCallsToRestartAreListed) {
+  Claim("c1", /*owner=*/1, /*restart=*/true);
+  store_.SetCallsUnavailable(true);
+  auto e = NewEngine(TestOptions(), nullptr, /*wait_serving=*/false);
+  ASSERT_TRUE(Eventually([&] { return store_.GetLease("node:1").ok(); }));  // primary
+  EXPECT_FALSE(e->serving());
+  EXPECT_THAT(e->StartSession(CallStart("other")), StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_THAT(Send(*e, SessionOf("c1"), 1), StatusIs(absl::StatusCode::kUnavailable));
+  store_.SetCallsUnavailable(false);
+  ASSERT_TRUE(Eventually([&] {
+    clock_.AdvanceMs(100);
+    return e->serving();
+  }));
+  ASSERT_TRUE(Eventually([&] { return absl::StartsWith(Trace(*e, SessionOf("c1")), "[[\"session.restart\""); }));
+  e->Stop();
+}
+
+// A restart that cannot work (its start request is garbage) leaves the
+// backlog: the session is then simply unknown.
+TEST_F(EngineCallTest, ACallWhoseRestartFailsIsAnsweredNotFound) {
+  orch::persistence::v1::CallRecord r;
+  r.set_call_uuid("bad");
+  r.set_restart_on_switchover(true);
+  r.set_start_request("not a StartSessionRequest");
+  ASSERT_TRUE(store_.ClaimCall(r));
+  ASSERT_OK(store_.BindCall("bad", 1, SessionOf("bad")).status());
+  auto e = NewEngine();
+  ASSERT_TRUE(Eventually([&] {
+    return Send(*e, SessionOf("bad"), 1).code() == absl::StatusCode::kNotFound;
+  }));
+  e->Stop();
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 namespace orch::session_engine {
 
 namespace ev = orch::event::v1;
+namespace pv1 = orch::persistence::v1;
 
 namespace {
 
@@ -94,6 +95,17 @@ absl::Status FakeSessionStore::Check() {
 void FakeSessionStore::SetUnavailable(bool unavailable) {
   absl::MutexLock l(&mu_);
   unavailable_ = unavailable;
+}
+
+absl::Status FakeSessionStore::CheckCalls() {
+  RETURN_IF_ERROR(Check());
+  if (calls_unavailable_) return absl::UnavailableError("fake store: calls unavailable");
+  return absl::OkStatus();
+}
+
+void FakeSessionStore::SetCallsUnavailable(bool unavailable) {
+  absl::MutexLock l(&mu_);
+  calls_unavailable_ = unavailable;
 }
 
 void FakeSessionStore::AppendAsync(const std::string& session_id, uint64_t epoch, int node,
@@ -401,6 +413,87 @@ void FakeSessionStore::ExpireLease(const std::string& name) {
 void FakeSessionStore::CorruptDocument(const std::string& sha256, const std::string& source) {
   absl::MutexLock l(&mu_);
   documents_[sha256] = source;
+}
+
+// ---- calls ----
+
+bool FakeSessionStore::ClaimCall(const pv1::CallRecord& record) {
+  absl::MutexLock l(&mu_);
+  return calls_.emplace(record.call_uuid(), Call{record, {}}).second;
+}
+
+absl::Status FakeSessionStore::RecordCallEvent(const std::string& call_uuid, const ev::Event& event) {
+  absl::MutexLock l(&mu_);
+  RETURN_IF_ERROR(CheckCalls());
+  auto it = calls_.find(call_uuid);
+  if (it == calls_.end()) return absl::NotFoundError(absl::StrCat("no call ", call_uuid));
+  it->second.events.push_back(event);
+  return absl::OkStatus();
+}
+
+void FakeSessionStore::DeleteCall(const std::string& call_uuid) {
+  absl::MutexLock l(&mu_);
+  auto it = calls_.find(call_uuid);
+  if (it == calls_.end()) return;
+  node_calls_[it->second.record.owner_node()].erase(call_uuid);
+  calls_.erase(it);
+}
+
+absl::StatusOr<pv1::CallRecord> FakeSessionStore::GetCall(const std::string& call_uuid) {
+  absl::MutexLock l(&mu_);
+  auto it = calls_.find(call_uuid);
+  if (it == calls_.end()) return absl::NotFoundError(absl::StrCat("no call ", call_uuid));
+  return it->second.record;
+}
+
+absl::StatusOr<CallBinding> FakeSessionStore::BindCall(const std::string& call_uuid, int node,
+                                                       const std::string& session_id) {
+  RETURN_IF_ERROR(ValidateId("call_uuid", call_uuid));
+  RETURN_IF_ERROR(ValidateId("session_id", session_id));
+  if (node < 1 || node > 9999) return absl::InvalidArgumentError("node: must be 1..9999");
+  absl::MutexLock l(&mu_);
+  RETURN_IF_ERROR(CheckCalls());
+  auto it = calls_.find(call_uuid);
+  if (it == calls_.end()) return absl::NotFoundError(absl::StrCat("no call ", call_uuid));
+  pv1::CallRecord& r = it->second.record;
+  if (r.owner_node() == 0) {
+    r.set_owner_node(node);
+    r.set_session_id(session_id);
+    node_calls_[node].insert(call_uuid);
+  }
+  return CallBinding{.bound = r.owner_node() == node, .record = r};
+}
+
+absl::StatusOr<std::vector<pv1::CallRecord>> FakeSessionStore::ListNodeCalls(int node, std::string* cursor,
+                                                                             uint32_t limit) {
+  // The cursor is an offset into the node's call_uuids in order.
+  size_t skip = 0;
+  if (!cursor->empty() && !absl::SimpleAtoi(*cursor, &skip)) {
+    return absl::InvalidArgumentError("cursor: must be a next_cursor of a previous call");
+  }
+  if (node < 1 || node > 9999) return absl::InvalidArgumentError("node: must be 1..9999");
+  const size_t page = limit == 0 ? 1000 : limit;
+  absl::MutexLock l(&mu_);
+  RETURN_IF_ERROR(CheckCalls());
+  std::vector<pv1::CallRecord> records;
+  const std::set<std::string>& owned = node_calls_[node];
+  auto it = owned.begin();
+  std::advance(it, std::min(skip, owned.size()));
+  size_t walked = 0;
+  for (; it != owned.end() && records.size() < page; ++it, ++walked) {
+    records.push_back(calls_.at(*it).record);  // DeleteCall removes a call from its node's set
+  }
+  *cursor = it == owned.end() ? "" : absl::StrCat(skip + walked);
+  return records;
+}
+
+absl::StatusOr<std::vector<ev::Event>> FakeSessionStore::ReadCallEvents(const std::string& call_uuid) {
+  RETURN_IF_ERROR(ValidateId("call_uuid", call_uuid));
+  absl::MutexLock l(&mu_);
+  RETURN_IF_ERROR(CheckCalls());
+  auto it = calls_.find(call_uuid);
+  if (it == calls_.end()) return absl::NotFoundError(absl::StrCat("no call ", call_uuid));
+  return it->second.events;
 }
 
 }  // namespace orch::session_engine

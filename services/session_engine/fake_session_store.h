@@ -13,7 +13,11 @@
 // its wall clock. Not modelled: the proxy's size limits and the TTLs of
 // sessions and documents (30 days by default).
 //
-// Thread-safe. SetUnavailable(true) makes every call fail with UNAVAILABLE.
+// Calls' records (call_records.h) are seeded as call-watcher would write
+// them (ClaimCall, RecordCallEvent, DeleteCall); their TTLs are not modelled.
+//
+// Thread-safe. SetUnavailable(true) makes every call fail with UNAVAILABLE;
+// SetCallsUnavailable(true) only the calls of CallRecords.
 
 #include <cstdint>
 #include <map>
@@ -54,8 +58,21 @@ class FakeSessionStore final : public SessionStore {
                           uint32_t ttl_ms) override;
   absl::Status ReleaseLease(const std::string& name, const std::string& holder, uint64_t epoch) override;
   absl::StatusOr<LeaseState> GetLease(const std::string& name) override;
+  absl::StatusOr<CallBinding> BindCall(const std::string& call_uuid, int node, const std::string& session_id) override;
+  absl::StatusOr<std::vector<orch::persistence::v1::CallRecord>> ListNodeCalls(int node, std::string* cursor,
+                                                                               uint32_t limit) override;
+  absl::StatusOr<std::vector<orch::event::v1::Event>> ReadCallEvents(const std::string& call_uuid) override;
 
   void SetUnavailable(bool unavailable);
+  void SetCallsUnavailable(bool unavailable);
+  // call-watcher's side of the calls' records (persistence.proto's rules):
+  // ClaimCall creates the record unless one exists (false then);
+  // RecordCallEvent appends to its events (NOT_FOUND without a record);
+  // DeleteCall removes both.
+  bool ClaimCall(const orch::persistence::v1::CallRecord& record);
+  absl::Status RecordCallEvent(const std::string& call_uuid, const orch::event::v1::Event& event);
+  void DeleteCall(const std::string& call_uuid);
+  absl::StatusOr<orch::persistence::v1::CallRecord> GetCall(const std::string& call_uuid);
   // While held, AppendAsync calls wait unanswered (and unwritten), as on a
   // slow proxy; un-holding appends and answers them, in order, on the
   // calling thread.
@@ -96,6 +113,7 @@ class FakeSessionStore final : public SessionStore {
     AppendDone done;
   };
   absl::Status Check() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status CheckCalls() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The lease `name` if held (not expired), else nullptr.
   Lease* HeldLease(const std::string& name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
@@ -110,6 +128,13 @@ class FakeSessionStore final : public SessionStore {
   std::map<std::string, std::string> documents_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Lease> leases_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, uint64_t> lease_epochs_ ABSL_GUARDED_BY(mu_);  // outlive their leases
+  struct Call {
+    orch::persistence::v1::CallRecord record;
+    std::vector<orch::event::v1::Event> events;
+  };
+  bool calls_unavailable_ ABSL_GUARDED_BY(mu_) = false;
+  std::map<std::string, Call> calls_ ABSL_GUARDED_BY(mu_);
+  std::map<int, std::set<std::string>> node_calls_ ABSL_GUARDED_BY(mu_);  // node -> bound call_uuids
 };
 
 }  // namespace orch::session_engine

@@ -95,4 +95,25 @@ absl::StatusOr<LeaseState> MeteredSessionStore::GetLease(const std::string& name
   return r;
 }
 
+absl::StatusOr<CallBinding> MeteredSessionStore::BindCall(const std::string& call_uuid, int node,
+                                                          const std::string& session_id) {
+  auto r = store_->BindCall(call_uuid, node, session_id);
+  Saw(r.status());
+  return r;
+}
+
+absl::StatusOr<std::vector<persistence::v1::CallRecord>> MeteredSessionStore::ListNodeCalls(int node,
+                                                                                            std::string* cursor,
+                                                                                            uint32_t limit) {
+  auto r = store_->ListNodeCalls(node, cursor, limit);
+  Saw(r.status());
+  return r;
+}
+
+absl::StatusOr<std::vector<event::v1::Event>> MeteredSessionStore::ReadCallEvents(const std::string& call_uuid) {
+  auto r = store_->ReadCallEvents(call_uuid);
+  Saw(r.status());
+  return r;
+}
+
 }  // namespace orch::session_engine

@@ -39,6 +39,10 @@ class MeteredSessionStore final : public SessionStore {
                           uint32_t ttl_ms) override;
   absl::Status ReleaseLease(const std::string& name, const std::string& holder, uint64_t epoch) override;
   absl::StatusOr<LeaseState> GetLease(const std::string& name) override;
+  absl::StatusOr<CallBinding> BindCall(const std::string& call_uuid, int node, const std::string& session_id) override;
+  absl::StatusOr<std::vector<orch::persistence::v1::CallRecord>> ListNodeCalls(int node, std::string* cursor,
+                                                                               uint32_t limit) override;
+  absl::StatusOr<std::vector<orch::event::v1::Event>> ReadCallEvents(const std::string& call_uuid) override;
 
  private:
   // persistence_up from the outcome of a call; returns it unchanged.

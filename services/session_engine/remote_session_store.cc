@@ -214,4 +214,43 @@ absl::StatusOr<LeaseState> RemoteSessionStore::GetLease(const std::string& name)
   return out;
 }
 
+absl::StatusOr<CallBinding> RemoteSessionStore::BindCall(const std::string& call_uuid, int node,
+                                                         const std::string& session_id) {
+  pv1::BindCallRequest req;
+  req.set_call_uuid(call_uuid);
+  req.set_node(node);
+  req.set_session_id(session_id);
+  pv1::BindCallResponse resp;
+  absl::Status s = impl_->Call("bind call", &pv1::Persistence::Stub::BindCall, req, &resp);
+  if (!s.ok()) return s;
+  CallBinding out;
+  out.bound = resp.bound();
+  out.record = std::move(*resp.mutable_record());
+  return out;
+}
+
+absl::StatusOr<std::vector<pv1::CallRecord>> RemoteSessionStore::ListNodeCalls(int node, std::string* cursor,
+                                                                               uint32_t limit) {
+  pv1::ListNodeCallsRequest req;
+  req.set_node(node);
+  req.set_cursor(*cursor);
+  req.set_limit(limit);
+  pv1::ListNodeCallsResponse resp;
+  absl::Status s = impl_->Call("list calls", &pv1::Persistence::Stub::ListNodeCalls, req, &resp);
+  if (!s.ok()) return s;
+  *cursor = resp.next_cursor();
+  return std::vector<pv1::CallRecord>(std::make_move_iterator(resp.mutable_records()->begin()),
+                                      std::make_move_iterator(resp.mutable_records()->end()));
+}
+
+absl::StatusOr<std::vector<orch::event::v1::Event>> RemoteSessionStore::ReadCallEvents(const std::string& call_uuid) {
+  pv1::ReadCallEventsRequest req;
+  req.set_call_uuid(call_uuid);
+  pv1::ReadCallEventsResponse resp;
+  absl::Status s = impl_->Call("read call events", &pv1::Persistence::Stub::ReadCallEvents, req, &resp);
+  if (!s.ok()) return s;
+  return std::vector<orch::event::v1::Event>(std::make_move_iterator(resp.mutable_events()->begin()),
+                                             std::make_move_iterator(resp.mutable_events()->end()));
+}
+
 }  // namespace orch::session_engine

@@ -3,7 +3,9 @@
 // SessionStore over gRPC to persistence-proxy (proto/orch/persistence/v1):
 // the contracts of session_log.h, document_store.h and lease_store.h, which
 // tests/persistence/session_store_conformance_test.cc checks against a real
-// proxy and Redis. The proxy's status codes pass through unchanged. Every
+// proxy and Redis, and of call_records.h (one RPC each: BindCall,
+// ListNodeCalls, ReadCallEvents). The proxy's status codes pass through
+// unchanged. Every
 // call has a deadline (`request_timeout`); a call that cannot reach the proxy
 // in time returns UNAVAILABLE. The channel is shared by all threads.
 
@@ -48,6 +50,10 @@ class RemoteSessionStore final : public SessionStore {
                           uint32_t ttl_ms) override;
   absl::Status ReleaseLease(const std::string& name, const std::string& holder, uint64_t epoch) override;
   absl::StatusOr<LeaseState> GetLease(const std::string& name) override;
+  absl::StatusOr<CallBinding> BindCall(const std::string& call_uuid, int node, const std::string& session_id) override;
+  absl::StatusOr<std::vector<orch::persistence::v1::CallRecord>> ListNodeCalls(int node, std::string* cursor,
+                                                                               uint32_t limit) override;
+  absl::StatusOr<std::vector<orch::event::v1::Event>> ReadCallEvents(const std::string& call_uuid) override;
 
  private:
   class Impl;

@@ -30,15 +30,25 @@ void AddOptions(config::Schema* s) {
   s->AddInt("orchestration", "lease-ttl-ms", 5000, 500, 600000,
       "node lease lifetime: a standby takes over this long after the primary stops renewing");
   s->AddInt("orchestration", "lease-renew-ms", 1000, 50, 300000, "how often the primary renews (at most half the TTL)");
-  s->AddInt("orchestration", "session-restart-timeout", 100, 0, 600000,
-      "ms between batches of proactive recovery after a takeover (a batch = session-processing-threads sessions)");
+  s->AddInt("orchestration", "session-restart-timeout", 50, 10, 600000,
+      "ms between cycles of restarts after a takeover (call sessions without persistence, and proactive "
+      "recovery of persisted sessions); a cycle = session-processing-threads sessions");
   s->AddBool("orchestration", "proactive-recovery", true,
        "restore the node's sessions after a takeover without waiting for their next event");
+  s->AddBool("orchestration", "sessionid-with-nodeid", true,
+      "accepted for compatibility: session ids always carry the node (false is logged and ignored)");
+  // Treatment state across a switchover is call-watcher's: these size a
+  // primary-to-backup synchronisation this design does not have.
+  s->AddInt("orchestration", "backup-synch-max-buffer", 100, 100, 1048576,
+      "KB; accepted for compatibility, no effect (treatments survive a switchover in call-watcher)");
+  s->AddInt("orchestration", "backup-synch-max-age", 600, 10, 86400,
+      "seconds; accepted for compatibility, no effect (treatments survive a switchover in call-watcher)");
   s->Add({.section = "orchestration", .name = "advertise-endpoint", .type = OptionType::kString,
           .default_value = std::string(),
           .help = "host:port other processes reach this instance at (default: the bound gRPC address)"});
 
-  s->AddInt("scxml", "session-processing-threads", 4, 1, 256, "worker threads; a session is pinned to one");
+  s->AddInt("scxml", "session-processing-threads", 8, 1, 256,
+      "worker threads; a session is pinned to one (also the sessions restarted per cycle after a takeover)");
   s->AddBool("scxml", "persistence-default", false, "persist sessions whose <scxml> has no _persist attribute");
   s->AddInt("scxml", "max-queued-inputs", 10000, 1, 10000000,
       "inputs waiting per worker; beyond it calls answer RESOURCE_EXHAUSTED");
@@ -59,6 +69,16 @@ void AddOptions(config::Schema* s) {
   s->Add({.section = "persistence", .name = "proxy-endpoint", .type = OptionType::kString,
           .default_value = std::string("127.0.0.1:7102"), .help = "persistence-proxy's gRPC address",
           .validate = config::ValidateEndpoint});
+  s->Add({.section = "persistence", .name = "cassandra-nodes", .type = OptionType::kString,
+          .default_value = std::string(),
+          .help = "accepted only as \"unknown\" or empty (no Cassandra: persistence is persistence-proxy's Redis)",
+          .validate = [](const config::Value& v) -> absl::Status {
+            const auto& nodes = std::get<std::string>(v);
+            if (nodes.empty() || nodes == "unknown") return absl::OkStatus();
+            return absl::InvalidArgumentError(
+                "Cassandra is not supported (persistence goes through persistence-proxy to Redis); "
+                "set it to \"unknown\" or remove it");
+          }});
   s->AddInt("persistence", "request-timeout-ms", 2000, 10, 60000, "deadline of each call to persistence-proxy");
   s->AddBool("persistence", "append-stream", true,
        "send appends over one AppendEventsBatchStream, batched with other sessions' (false: one unary call each)");
@@ -118,6 +138,10 @@ class SessionEngineComponent final : public process::Component {
     o.document_url_prefixes = c.GetStringList("scxml.document-url-prefixes");
     o.cluster_name = c.GetString("orchestration.cluster-name");
     self->advertise_ = c.GetString("orchestration.advertise-endpoint");
+    if (!c.GetBool("orchestration.sessionid-with-nodeid")) {
+      log::Warn("orchestration.sessionid-with-nodeid = false is ignored: ids always carry the node; "
+                "there is no 24 h limit");
+    }
     if (o.lease_renew_ms * 2 > o.lease_ttl_ms) {
       return absl::InvalidArgumentError(absl::StrCat("orchestration.lease-renew-ms (", o.lease_renew_ms,
                                                      ") must be at most half of orchestration.lease-ttl-ms (",
