@@ -4,11 +4,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/base/json.h"
 
 namespace orch {
 
@@ -29,6 +31,11 @@ absl::StatusOr<HostPort> SplitHostPort(const std::string& address) {
 }
 
 absl::Status ValidateHostPort(const std::string& s, int min_port) {
+  // Checked first so that every message below can quote the text as is and
+  // stay one line.
+  if (std::any_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; })) {
+    return absl::InvalidArgumentError(absl::StrCat(JsonString(s), " is not host:port: it has a control character"));
+  }
   const std::string what = absl::StrCat("'", s, "' is not host:port");
   const auto colon = s.rfind(':');
   if (colon == std::string::npos || colon == 0) {

@@ -33,6 +33,9 @@ TEST(ValidateHostPortTest, FormsAndPortRange) {
   EXPECT_THAT(ValidateHostPort("[::1:7001", 1),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("an IPv6 host is written [addr]")));
   EXPECT_THAT(ValidateHostPort("a b:1", 1), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("bad host")));
+  EXPECT_THAT(ValidateHostPort("a\nb:1", 1),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("\"a\\nb:1\" is not host:port: it has a control character")));
   EXPECT_THAT(ValidateHostPort(":1", 1),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("':1' is not host:port")));
 }

@@ -41,6 +41,15 @@ std::string TomlTypeName(const toml::node& n) {
   }
 }
 
+// A key as written in messages: as is, or JSON-quoted when it has characters
+// (control characters, spaces, quotes) that would garble a one-line message.
+std::string KeyText(std::string_view k) {
+  const bool plain = !k.empty() && std::all_of(k.begin(), k.end(), [](char c) {
+    return static_cast<unsigned char>(c) > 0x20 && c != 0x7f && c != '"' && c != '\\' && c != '\'';
+  });
+  return plain ? std::string(k) : JsonString(k);
+}
+
 bool IsName(std::string_view s) {
   if (s.empty() || s.size() > kMaxNameLength) return false;
   return std::all_of(s.begin(), s.end(), [](char c) {
@@ -152,7 +161,8 @@ class Parser {
           node.engines.push_back(e);
         }
       } else {
-        return Error(LineOf(value), absl::StrCat("unknown key '", k, "' in [[node]]; keys of a node: id, data-center, engines"));
+        return Error(LineOf(value),
+                     absl::StrCat("unknown key ", KeyText(k), " in [[node]]; keys of a node: id, data-center, engines"));
       }
     }
     if (!has_id) return Error(table_line, "[[node]] without an id");
@@ -167,9 +177,10 @@ class Parser {
     }
     for (auto&& [section_key, section] : *n.as_table()) {
       const std::string sec(section_key.str());
+      const std::string sec_text = KeyText(sec);
       if (!section.is_table()) {
         return Error(static_cast<int>(section_key.source().begin.line),
-                     absl::StrCat("options.", sec, " must be a table ([options.", sec, "]), not ",
+                     absl::StrCat("options.", sec_text, " must be a table ([options.", sec_text, "]), not ",
                                   TomlTypeName(section)));
       }
       if (sec == "cluster") {
@@ -178,7 +189,7 @@ class Parser {
       }
       for (auto&& [key, value] : *section.as_table()) {
         OptionSetting setting{.section = sec, .name = std::string(key.str()), .line = LineOf(value)};
-        const std::string what = absl::StrCat("options.", setting.Key());
+        const std::string what = absl::StrCat("options.", sec_text, ".", KeyText(setting.name));
         if (value.is_string()) {
           setting.value = std::string(value.as_string()->get());
         } else if (value.is_integer()) {
@@ -298,7 +309,7 @@ absl::StatusOr<ClusterFile> ClusterFile::Parse(std::string_view toml_text, const
     } else if (k == "options") {
       if (absl::Status s = p.Options(value, &file.options_); !s.ok()) return s;
     } else {
-      return p.Error(key_line, absl::StrCat("unknown key '", k, "'; the keys of a cluster file are name, "
+      return p.Error(key_line, absl::StrCat("unknown key ", KeyText(k), "; the keys of a cluster file are name, "
                                                               "data-centers, node ([[node]]) and options ([options.<section>])"));
     }
   }
