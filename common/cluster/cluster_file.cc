@@ -1,12 +1,5 @@
 #include "common/cluster/cluster_file.h"
 
-// The same toml++ configuration as common/config/config.cc: both translation
-// units must see identical definitions of its inline functions.
-#define TOML_HEADER_ONLY 1
-#define TOML_EXCEPTIONS 0
-#define TOML_ENABLE_FORMATTERS 0
-#include <toml++/toml.h>
-
 #include <algorithm>
 #include <map>
 #include <set>
@@ -19,27 +12,13 @@
 #include "common/base/json.h"
 #include "common/base/net.h"
 #include "common/base/sha256.h"
+#include "common/base/toml.h"
 
 namespace orch::cluster {
 namespace {
 
 constexpr size_t kMaxNameLength = 64;
 constexpr size_t kMaxFileBytes = 1 << 20;
-
-std::string TomlTypeName(const toml::node& n) {
-  switch (n.type()) {
-    case toml::node_type::table: return "a table";
-    case toml::node_type::array: return "an array";
-    case toml::node_type::string: return "a string";
-    case toml::node_type::integer: return "an integer";
-    case toml::node_type::floating_point: return "a float";
-    case toml::node_type::boolean: return "a boolean";
-    case toml::node_type::date: return "a date";
-    case toml::node_type::time: return "a time";
-    case toml::node_type::date_time: return "a date-time";
-    default: return "nothing";
-  }
-}
 
 // A key as written in messages: as is, or JSON-quoted when it has characters
 // (control characters, spaces, quotes) that would garble a one-line message.
@@ -70,18 +49,18 @@ class Parser {
   }
 
   absl::StatusOr<std::string> String(const toml::node& n, absl::string_view what) const {
-    if (!n.is_string()) return Error(LineOf(n), absl::StrCat(what, " must be a string, not ", TomlTypeName(n)));
+    if (!n.is_string()) return Error(LineOf(n), absl::StrCat(what, " must be a string, not ", TomlTypeName(n.type())));
     return std::string(n.as_string()->get());
   }
 
   absl::StatusOr<std::vector<std::string>> StringList(const toml::node& n, absl::string_view what) const {
     if (!n.is_array()) {
-      return Error(LineOf(n), absl::StrCat(what, " must be an array of strings, not ", TomlTypeName(n)));
+      return Error(LineOf(n), absl::StrCat(what, " must be an array of strings, not ", TomlTypeName(n.type())));
     }
     std::vector<std::string> out;
     for (const toml::node& el : *n.as_array()) {
       if (!el.is_string()) {
-        return Error(LineOf(n), absl::StrCat(what, " must be an array of strings, but has ", TomlTypeName(el),
+        return Error(LineOf(n), absl::StrCat(what, " must be an array of strings, but has ", TomlTypeName(el.type()),
                                              " in it"));
       }
       out.emplace_back(el.as_string()->get());
@@ -93,8 +72,8 @@ class Parser {
     absl::StatusOr<std::string> s = String(n, "name");
     if (!s.ok()) return s.status();
     if (!IsName(*s)) {
-      return Error(LineOf(n), absl::StrCat("name = ", JsonString(*s),
-                                           " is not a cluster name: 1 to 64 of A-Z a-z 0-9 _ -"));
+      return Error(LineOf(n), absl::StrCat("name = ", JsonString(*s), " is not a cluster name: 1 to ", kMaxNameLength,
+                                           " of A-Z a-z 0-9 _ -"));
     }
     *out = *std::move(s);
     return absl::OkStatus();
@@ -128,7 +107,7 @@ class Parser {
         node.line = LineOf(value);
         if (!value.is_integer()) {
           return Error(LineOf(value), absl::StrCat("node id must be an integer in ", kMinNodeId, "..", kMaxNodeId,
-                                                   ", not ", TomlTypeName(value)));
+                                                   ", not ", TomlTypeName(value.type())));
         }
         const int64_t id = value.as_integer()->get();
         if (id < kMinNodeId || id > kMaxNodeId) {
@@ -173,7 +152,7 @@ class Parser {
   absl::Status Options(const toml::node& n, std::vector<OptionSetting>* out) const {
     if (!n.is_table()) {
       return Error(LineOf(n), absl::StrCat("options must be a table of sections ([options.<section>]), not ",
-                                           TomlTypeName(n)));
+                                           TomlTypeName(n.type())));
     }
     for (auto&& [section_key, section] : *n.as_table()) {
       const std::string sec(section_key.str());
@@ -181,7 +160,7 @@ class Parser {
       if (!section.is_table()) {
         return Error(static_cast<int>(section_key.source().begin.line),
                      absl::StrCat("options.", sec_text, " must be a table ([options.", sec_text, "]), not ",
-                                  TomlTypeName(section)));
+                                  TomlTypeName(section.type())));
       }
       if (sec == "cluster") {
         return Error(static_cast<int>(section_key.source().begin.line),
@@ -201,7 +180,7 @@ class Parser {
           if (!list.ok()) return list.status();
           setting.value = *std::move(list);
         } else {
-          return Error(setting.line, absl::StrCat(what, " is ", TomlTypeName(value),
+          return Error(setting.line, absl::StrCat(what, " is ", TomlTypeName(value.type()),
                                                   "; an option is a string, an integer, a boolean or an "
                                                   "array of strings"));
         }
@@ -293,7 +272,7 @@ absl::StatusOr<ClusterFile> ClusterFile::Parse(std::string_view toml_text, const
     } else if (k == "node") {
       if (!value.is_array_of_tables()) {
         return p.Error(key_line, absl::StrCat("node must be an array of tables (write each node as [[node]]), not ",
-                                              TomlTypeName(value)));
+                                              TomlTypeName(value.type())));
       }
       for (const toml::node& el : *value.as_array()) {
         const int table_line = p.LineOf(el) > 0 ? p.LineOf(el) : key_line;

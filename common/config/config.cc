@@ -1,23 +1,19 @@
 #include "common/config/config.h"
 
-#define TOML_HEADER_ONLY 1
-#define TOML_EXCEPTIONS 0
-#define TOML_ENABLE_FORMATTERS 0
-#include <toml++/toml.h>
-
 #include <algorithm>
 #include <cctype>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/base/check.h"
 #include "common/base/file.h"
 #include "common/base/json.h"
+#include "common/base/toml.h"
 
 namespace orch::config {
 namespace {
@@ -42,21 +38,6 @@ std::string TypeName(OptionType t) {
 std::string ValueTypeName(const Value& v) {
   static constexpr const char* kNames[] = {"a string", "an integer", "a boolean", "an array of strings"};
   return kNames[v.index()];
-}
-
-std::string TomlTypeName(toml::node_type t) {
-  switch (t) {
-    case toml::node_type::table: return "a table";
-    case toml::node_type::array: return "an array";
-    case toml::node_type::string: return "a string";
-    case toml::node_type::integer: return "an integer";
-    case toml::node_type::floating_point: return "a float";
-    case toml::node_type::boolean: return "a boolean";
-    case toml::node_type::date: return "a date";
-    case toml::node_type::time: return "a time";
-    case toml::node_type::date_time: return "a date-time";
-    default: return "nothing";
-  }
 }
 
 // What an option accepts, for error messages.

@@ -221,6 +221,8 @@ class ConfigClusterTest : public ::testing::Test {
   std::string WriteCluster(const std::string& options, const std::string& name = "cluster.toml") {
     return dir_.WriteFile(name, "name = \"prod\"\n[[node]]\nid = 1\n" + options);
   }
+  // A process file's lines naming the cluster file at `path`.
+  static std::string Naming(const std::string& path) { return "[cluster]\nfile = \"" + path + "\"\n"; }
   absl::StatusOr<Config> LoadProcess(const std::string& toml, const MapEnvironment& env = MapEnvironment()) {
     return Config::Load(schema_, dir_.WriteFile("process.toml", toml), env);
   }
@@ -249,7 +251,7 @@ level = "debug"
 [options.persistence]
 redis-nodes = ["r1:6379"]
 )");
-  auto c = LoadProcess("[cluster]\nfile = \"" + cluster + "\"\n[log]\nlevel = \"warn\"\n",
+  auto c = LoadProcess(Naming(cluster) + "[log]\nlevel = \"warn\"\n",
                        Env({{"ORCH_SERVER_GRPC_LISTEN", "127.0.0.1:9"}}));
   ASSERT_OK(c);
   ASSERT_NE(c->cluster(), nullptr);
@@ -279,7 +281,7 @@ session-processing-threads = 8
 proxy-endpoint = "proxy:7102"
 tls-enabled = true
 )");
-  auto c = LoadProcess("[cluster]\nfile = \"" + cluster + "\"\n");
+  auto c = LoadProcess(Naming(cluster));
   ASSERT_OK(c);
   EXPECT_TRUE(c->GetBool("persistence.tls-enabled"));
   EXPECT_EQ(c->cluster()->options().size(), 3u);
@@ -319,34 +321,36 @@ TEST_F(ConfigClusterTest, SchemaWithoutTheOptionDoesNotReadIt) {
 
 TEST_F(ConfigClusterTest, BadValueNamesTheClusterFileLineEvenWhenOverridden) {
   const std::string cluster = WriteCluster("[options.server]\nshutdown-grace-ms = \"5s\"\n");
-  EXPECT_THAT(LoadProcess("[cluster]\nfile = \"" + cluster + "\"\n[server]\nshutdown-grace-ms = 5\n"),
+  EXPECT_THAT(LoadProcess(Naming(cluster) + "[server]\nshutdown-grace-ms = 5\n"),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr(cluster + ":5: server.shutdown-grace-ms must be an integer in 0..600000, not a string")));
-  const std::string range = WriteCluster("[options.server]\nshutdown-grace-ms = 600001\n", "range.toml");
-  EXPECT_THAT(LoadProcess("[cluster]\nfile = \"" + range + "\"\n"),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr(range + ":5: server.shutdown-grace-ms = 600001 is out of range: allowed 0..600000")));
-  const std::string allowed = WriteCluster("[options.log]\nlevel = \"loud\"\n", "allowed.toml");
-  EXPECT_THAT(LoadProcess("[cluster]\nfile = \"" + allowed + "\"\n"),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(allowed + ":5: log.level = \"loud\" is not allowed")));
-  const std::string endpoint = WriteCluster("[options.persistence]\nredis-nodes = [\"r1\"]\n", "endpoint.toml");
-  EXPECT_THAT(LoadProcess("[cluster]\nfile = \"" + endpoint + "\"\n"),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr(endpoint + ":5: persistence.redis-nodes: 'r1' is not host:port")));
-  const std::string list = WriteCluster("[options.persistence]\ntls-enabled = [\"yes\"]\n", "list.toml");
-  EXPECT_THAT(LoadProcess("[cluster]\nfile = \"" + list + "\"\n"),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr(list + ":5: persistence.tls-enabled must be a boolean (true or false), not an array of strings")));
+  struct Case {
+    std::string options;
+    std::string error;  // after "<cluster file>:5: "
+  };
+  const std::vector<Case> cases = {
+      {"[options.server]\nshutdown-grace-ms = 600001\n",
+       "server.shutdown-grace-ms = 600001 is out of range: allowed 0..600000"},
+      {"[options.log]\nlevel = \"loud\"\n", "log.level = \"loud\" is not allowed"},
+      {"[options.persistence]\nredis-nodes = [\"r1\"]\n", "persistence.redis-nodes: 'r1' is not host:port"},
+      {"[options.persistence]\ntls-enabled = [\"yes\"]\n",
+       "persistence.tls-enabled must be a boolean (true or false), not an array of strings"},
+  };
+  for (const Case& c : cases) {
+    const std::string path = WriteCluster(c.options);
+    EXPECT_THAT(LoadProcess(Naming(path)),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(path + ":5: " + c.error)));
+  }
 }
 
 TEST_F(ConfigClusterTest, SecretFromTheClusterFileIsNeverShown) {
   schema_.Add({.section = "persistence", .name = "token", .type = OptionType::kString,
                .default_value = std::string(""), .help = "token", .allowed = {"a", "b"}, .secret = true});
   const std::string bad = WriteCluster("[options.persistence]\ntoken = \"hunter2\"\n");
-  EXPECT_THAT(LoadProcess("[cluster]\nfile = \"" + bad + "\"\n"),
+  EXPECT_THAT(LoadProcess(Naming(bad)),
               StatusIs(absl::StatusCode::kInvalidArgument, AllOf(HasSubstr(bad + ":5"), Not(HasSubstr("hunter2")))));
   const std::string good = WriteCluster("[options.persistence]\npassword = \"hunter2\"\n", "good.toml");
-  auto c = LoadProcess("[cluster]\nfile = \"" + good + "\"\n");
+  auto c = LoadProcess(Naming(good));
   ASSERT_OK(c);
   EXPECT_EQ(c->GetString("persistence.password"), "hunter2");
   EXPECT_THAT(c->Dump(), Not(HasSubstr("hunter2")));
@@ -360,20 +364,20 @@ TEST_F(ConfigClusterTest, UnreadableOrBadClusterFile) {
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("environment ORCH_CLUSTER_FILE: cluster.file: cannot read '/nonexistent/c.toml'")));
   const std::string twice = dir_.WriteFile("twice.toml", "name = \"x\"\n[[node]]\nid = 1\n[[node]]\nid = 1\n");
-  EXPECT_THAT(LoadProcess("[cluster]\nfile = \"" + twice + "\"\n"),
+  EXPECT_THAT(LoadProcess(Naming(twice)),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(twice + ":5: node id 1 appears twice")));
 }
 
 TEST_F(ConfigClusterTest, CrossOptionChecksSeeClusterValues) {
   const std::string cluster = WriteCluster("[options.persistence]\ntls-cert = \"/c.pem\"\n");
-  EXPECT_THAT(LoadProcess("[cluster]\nfile = \"" + cluster + "\"\n"),
+  EXPECT_THAT(LoadProcess(Naming(cluster)),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("set both or neither")));
-  EXPECT_OK(LoadProcess("[cluster]\nfile = \"" + cluster + "\"\n[persistence]\ntls-key = \"/k.pem\"\n"));
+  EXPECT_OK(LoadProcess(Naming(cluster) + "[persistence]\ntls-key = \"/k.pem\"\n"));
 }
 
 TEST_F(ConfigClusterTest, DumpNamesTheClusterFileAndParsesBack) {
   const std::string cluster = WriteCluster("[options.server]\nshutdown-grace-ms = 111\n");
-  auto c = LoadProcess("[cluster]\nfile = \"" + cluster + "\"\n");
+  auto c = LoadProcess(Naming(cluster));
   ASSERT_OK(c);
   const std::string dumped = c->Dump();
   EXPECT_THAT(dumped, HasSubstr("# cluster prod from \"" + cluster + "\", digest " + c->cluster()->Digest() + "\n"));
@@ -386,7 +390,7 @@ TEST_F(ConfigClusterTest, DumpNamesTheClusterFileAndParsesBack) {
 
 TEST_F(ConfigClusterTest, CopiesShareTheClusterFile) {
   const std::string cluster = WriteCluster("");
-  auto c = LoadProcess("[cluster]\nfile = \"" + cluster + "\"\n");
+  auto c = LoadProcess(Naming(cluster));
   ASSERT_OK(c);
   Config copy = *c;
   EXPECT_EQ(copy.cluster(), c->cluster());
