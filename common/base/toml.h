@@ -12,8 +12,26 @@
 #include <toml++/toml.h>
 
 #include <string>
+#include <string_view>
+#include <utility>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 
 namespace orch {
+
+// Parses a whole document. A syntax error is INVALID_ARGUMENT
+// "<source_name>:<line>:<column>: malformed TOML: <toml++'s description>".
+inline absl::StatusOr<toml::table> ParseToml(std::string_view text, const std::string& source_name) {
+  toml::parse_result parsed = toml::parse(text, std::string_view(source_name));
+  if (!parsed) {
+    const toml::parse_error& err = parsed.error();
+    return absl::InvalidArgumentError(absl::StrCat(source_name, ":", err.source().begin.line, ":",
+                                                   err.source().begin.column, ": malformed TOML: ",
+                                                   std::string(err.description())));
+  }
+  return std::move(parsed).table();
+}
 
 // "a table", "an integer", ...: the type of a TOML value, for messages.
 inline std::string TomlTypeName(toml::node_type t) {

@@ -246,14 +246,9 @@ absl::StatusOr<ClusterFile> ClusterFile::Parse(std::string_view toml_text, const
   file.source_ = source_name;
   Parser p(file.source_);
 
-  toml::parse_result parsed = toml::parse(toml_text, std::string_view(source_name));
-  if (!parsed) {
-    const auto& err = parsed.error();
-    return absl::InvalidArgumentError(absl::StrCat(source_name, ":", err.source().begin.line, ":",
-                                                   err.source().begin.column, ": malformed TOML: ",
-                                                   std::string(err.description())));
-  }
-  const toml::table& top = parsed.table();
+  absl::StatusOr<toml::table> parsed = ParseToml(toml_text, source_name);
+  if (!parsed.ok()) return parsed.status();
+  const toml::table& top = *parsed;
 
   // Data centers first: nodes are checked against them wherever they are.
   if (const toml::node* dcs = top.get("data-centers")) {

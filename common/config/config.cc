@@ -231,13 +231,8 @@ absl::StatusOr<Config> Config::Parse(const Schema& schema, std::string_view toml
   }
 
   if (!source_name.empty()) {
-    toml::parse_result parsed = toml::parse(toml_text, std::string_view(source_name));
-    if (!parsed) {
-      const auto& err = parsed.error();
-      return absl::InvalidArgumentError(absl::StrCat(source_name, ":", err.source().begin.line, ":",
-                                                     err.source().begin.column, ": malformed TOML: ",
-                                                     std::string(err.description())));
-    }
+    absl::StatusOr<toml::table> parsed = ParseToml(toml_text, source_name);
+    if (!parsed.ok()) return parsed.status();
     std::map<std::string, std::vector<std::string>> known;  // section -> names
     for (const auto& o : schema.options()) known[o.section].push_back(o.name);
     auto known_sections = [&]() {
@@ -246,7 +241,7 @@ absl::StatusOr<Config> Config::Parse(const Schema& schema, std::string_view toml
       return absl::StrJoin(names, ", ");
     };
 
-    for (auto&& [section_key, section_node] : parsed.table()) {
+    for (auto&& [section_key, section_node] : *parsed) {
       const std::string section(section_key.str());
       const std::string where = absl::StrCat(source_name, ":", section_key.source().begin.line);
       auto it = known.find(section);
