@@ -109,7 +109,8 @@ class Config {
   // from disk when the schema has kClusterFileKey and it is not empty).
   static absl::StatusOr<Config> Load(const Schema& schema, const std::string& path,
                                      const Environment& env);
-  // The same from TOML text; `source_name` is used in messages.
+  // The same from TOML text; `source_name` is used in messages and to resolve
+  // a relative cluster file path. A cluster file it names is read from disk.
   static absl::StatusOr<Config> Parse(const Schema& schema, std::string_view toml,
                                       const std::string& source_name, const Environment& env);
 
