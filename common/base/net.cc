@@ -4,11 +4,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/base/json.h"
 
 namespace orch {
 
@@ -26,6 +28,36 @@ absl::StatusOr<HostPort> SplitHostPort(const std::string& address) {
     return absl::InvalidArgumentError(absl::StrCat("'", address, "' has no valid port"));
   }
   return hp;
+}
+
+absl::Status ValidateHostPort(const std::string& s, int min_port) {
+  // Checked first so that every message below can quote the text as is and
+  // stay one line.
+  if (std::any_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; })) {
+    return absl::InvalidArgumentError(absl::StrCat(JsonString(s), " is not host:port: it has a control character"));
+  }
+  const std::string what = absl::StrCat("'", s, "' is not host:port");
+  const auto colon = s.rfind(':');
+  if (colon == std::string::npos || colon == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(what, " (for example 127.0.0.1:7001 or [::1]:7001)"));
+  }
+  std::string host = s.substr(0, colon);
+  if (host.front() == '[') {
+    if (host.back() != ']' || host.size() < 3) {
+      return absl::InvalidArgumentError(absl::StrCat(what, ": an IPv6 host is written [addr]"));
+    }
+  } else if (host.find(':') != std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(what, ": write IPv6 hosts as [addr]"));
+  }
+  if (host.find_first_of(" \t/") != std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(what, ": bad host"));
+  }
+  int port = 0;
+  if (!absl::SimpleAtoi(s.substr(colon + 1), &port) || port < min_port || port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": the port must be ", min_port, "..65535"));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status CheckCanListen(const std::string& address) {

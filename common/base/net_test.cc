@@ -23,6 +23,23 @@ TEST(SplitHostPortTest, Forms) {
   EXPECT_FALSE(SplitHostPort("h:99999").ok());
 }
 
+TEST(ValidateHostPortTest, FormsAndPortRange) {
+  EXPECT_THAT(ValidateHostPort("127.0.0.1:0", 0), IsOk());
+  EXPECT_THAT(ValidateHostPort("[::1]:7001", 1), IsOk());
+  EXPECT_THAT(ValidateHostPort("127.0.0.1:0", 1),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("the port must be 1..65535")));
+  EXPECT_THAT(ValidateHostPort("::1:7001", 1),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("write IPv6 hosts as [addr]")));
+  EXPECT_THAT(ValidateHostPort("[::1:7001", 1),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("an IPv6 host is written [addr]")));
+  EXPECT_THAT(ValidateHostPort("a b:1", 1), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("bad host")));
+  EXPECT_THAT(ValidateHostPort("a\nb:1", 1),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("\"a\\nb:1\" is not host:port: it has a control character")));
+  EXPECT_THAT(ValidateHostPort(":1", 1),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("':1' is not host:port")));
+}
+
 TEST(CheckCanListenTest, FreeBusyAndBogus) {
   EXPECT_THAT(CheckCanListen("127.0.0.1:0"), IsOk());
   testing::HeldPort held;

@@ -1,14 +1,10 @@
 #include "common/config/config.h"
 
-#define TOML_HEADER_ONLY 1
-#define TOML_EXCEPTIONS 0
-#define TOML_ENABLE_FORMATTERS 0
-#include <toml++/toml.h>
-
 #include <algorithm>
 #include <cctype>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -17,11 +13,16 @@
 #include "common/base/check.h"
 #include "common/base/file.h"
 #include "common/base/json.h"
+#include "common/base/toml.h"
 
 namespace orch::config {
 namespace {
 
 constexpr char kEnvPrefix[] = "ORCH_";
+
+// Value's alternatives are in OptionType's order (see config.h).
+static_assert(static_cast<size_t>(OptionType::kString) == 0 && static_cast<size_t>(OptionType::kInt) == 1 &&
+              static_cast<size_t>(OptionType::kBool) == 2 && static_cast<size_t>(OptionType::kStringList) == 3);
 
 std::string TypeName(OptionType t) {
   switch (t) {
@@ -33,19 +34,10 @@ std::string TypeName(OptionType t) {
   return "?";
 }
 
-std::string TomlTypeName(toml::node_type t) {
-  switch (t) {
-    case toml::node_type::table: return "a table";
-    case toml::node_type::array: return "an array";
-    case toml::node_type::string: return "a string";
-    case toml::node_type::integer: return "an integer";
-    case toml::node_type::floating_point: return "a float";
-    case toml::node_type::boolean: return "a boolean";
-    case toml::node_type::date: return "a date";
-    case toml::node_type::time: return "a time";
-    case toml::node_type::date_time: return "a date-time";
-    default: return "nothing";
-  }
+// The TOML type a value came from, for messages.
+std::string ValueTypeName(const Value& v) {
+  static constexpr const char* kNames[] = {"a string", "an integer", "a boolean", "an array of strings"};
+  return kNames[v.index()];
 }
 
 // What an option accepts, for error messages.
@@ -239,13 +231,8 @@ absl::StatusOr<Config> Config::Parse(const Schema& schema, std::string_view toml
   }
 
   if (!source_name.empty()) {
-    toml::parse_result parsed = toml::parse(toml_text, std::string_view(source_name));
-    if (!parsed) {
-      const auto& err = parsed.error();
-      return absl::InvalidArgumentError(absl::StrCat(source_name, ":", err.source().begin.line, ":",
-                                                     err.source().begin.column, ": malformed TOML: ",
-                                                     std::string(err.description())));
-    }
+    absl::StatusOr<toml::table> parsed = ParseToml(toml_text, source_name);
+    if (!parsed.ok()) return parsed.status();
     std::map<std::string, std::vector<std::string>> known;  // section -> names
     for (const auto& o : schema.options()) known[o.section].push_back(o.name);
     auto known_sections = [&]() {
@@ -254,7 +241,7 @@ absl::StatusOr<Config> Config::Parse(const Schema& schema, std::string_view toml
       return absl::StrJoin(names, ", ");
     };
 
-    for (auto&& [section_key, section_node] : parsed.table()) {
+    for (auto&& [section_key, section_node] : *parsed) {
       const std::string section(section_key.str());
       const std::string where = absl::StrCat(source_name, ":", section_key.source().begin.line);
       auto it = known.find(section);
@@ -310,10 +297,59 @@ absl::StatusOr<Config> Config::Parse(const Schema& schema, std::string_view toml
     e.set = true;
   }
 
+  if (absl::Status s = config.LayerClusterFile(source_name); !s.ok()) return s;
+
   for (const auto& check : schema.checks()) {
     if (absl::Status s = check(config); !s.ok()) return s;
   }
   return config;
+}
+
+void AddClusterFileOption(Schema* schema) {
+  schema->AddString("cluster", "file",
+                    "the cluster file: nodes, data centers and options for every process (docs/cluster.md)");
+}
+
+absl::Status Config::LayerClusterFile(const std::string& source_name) {
+  auto named = entries_.find(kClusterFileKey);
+  if (named == entries_.end()) return absl::OkStatus();
+  const Entry& file_entry = named->second;
+  std::string path = std::get<std::string>(file_entry.value);
+  if (path.empty()) return absl::OkStatus();
+  const bool from_environment = absl::StartsWith(file_entry.origin, "environment ");
+  if (!from_environment && path.front() != '/') {
+    if (const size_t slash = source_name.rfind('/'); slash != std::string::npos) {
+      path = absl::StrCat(source_name.substr(0, slash + 1), path);
+    }
+  }
+  absl::StatusOr<std::string> text = ReadFile(path, 1 << 20);
+  if (!text.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(file_entry.origin, ": ", kClusterFileKey, ": ",
+                                                   text.status().message()));
+  }
+  absl::StatusOr<cluster::ClusterFile> file = cluster::ClusterFile::Parse(*text, path);
+  if (!file.ok()) return file.status();
+  cluster_ = std::make_shared<const cluster::ClusterFile>(*std::move(file));
+
+  for (const cluster::OptionSetting& setting : cluster_->options()) {
+    auto it = entries_.find(setting.Key());
+    if (it == entries_.end()) continue;  // an option of other processes
+    Entry& e = it->second;
+    const Option& o = *e.option;
+    const std::string at = cluster_->Origin(setting);
+    if (setting.value.index() != static_cast<size_t>(o.type)) {
+      return absl::InvalidArgumentError(absl::StrCat(at, ": ", o.Key(), " must be ", Allowed(o), ", not ",
+                                                     ValueTypeName(setting.value)));
+    }
+    if (absl::Status s = CheckValue(o, setting.value); !s.ok()) {
+      return absl::InvalidArgumentError(WithOrigin(at, s));
+    }
+    if (e.set) continue;  // the process's file or environment wins
+    e.value = setting.value;
+    e.origin = at;
+    e.set = true;
+  }
+  return absl::OkStatus();
 }
 
 const Config::Entry& Config::Get(std::string_view key) const {
@@ -352,6 +388,10 @@ const std::string& Config::Origin(std::string_view key) const { return Get(key).
 
 std::string Config::Dump() const {
   std::string out;
+  if (cluster_ != nullptr) {
+    absl::StrAppend(&out, "# cluster ", cluster_->name(), " from ", JsonString(cluster_->source_name()), ", digest ",
+                    cluster_->Digest(), "\n");
+  }
   std::string section;
   for (const auto& [key, e] : entries_) {  // sorted: sections are contiguous
     if (e.option->section != section) {

@@ -9,10 +9,19 @@
 //   ASSIGN_OR_RETURN(Config config, Config::Load(schema, "/etc/orch/x.toml", RealEnvironment()));
 //   config.GetString("log.level");
 //
-// Precedence: environment > file > default. The variable for option `name` of
-// section `section` is ORCH_<SECTION>_<NAME>, upper case, '-' and '.' as '_'
-// (log.level -> ORCH_LOG_LEVEL). A list option takes a comma-separated value
-// there.
+// Precedence: environment > file > cluster file > default. The variable for
+// option `name` of section `section` is ORCH_<SECTION>_<NAME>, upper case, '-'
+// and '.' as '_' (log.level -> ORCH_LOG_LEVEL). A list option takes a
+// comma-separated value there.
+//
+// The cluster file (common/cluster, docs/cluster.md) is read when the schema
+// has the option AddClusterFileOption adds and the process's file
+// (`[cluster] file = ...`) or ORCH_CLUSTER_FILE names one. Its
+// `[options.<section>]` values come under the process's file: an option the
+// schema does not have is skipped (another process of the cluster may have
+// it); one the schema has is checked like a value of the process's file, and
+// a bad one is an error at the cluster file's line even when the process's
+// file or environment overrides it, so every process sees the same mistake.
 //
 // Every error is INVALID_ARGUMENT with a one-line message that starts with
 // where the value came from ("<file>:<line>:" or "environment ORCH_X:"), names
@@ -22,20 +31,26 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <variant>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/base/environment.h"
+#include "common/cluster/cluster_file.h"
 
 namespace orch::config {
 
 enum class OptionType { kString, kInt, kBool, kStringList };
 
+// The alternatives are in OptionType's order; the cluster file's option values
+// are the same type.
 using Value = std::variant<std::string, int64_t, bool, std::vector<std::string>>;
+static_assert(std::is_same_v<Value, cluster::OptionValue>);
 
 struct Option {
   std::string section;
@@ -80,13 +95,22 @@ class Schema {
   std::vector<std::function<absl::Status(const Config&)>> checks_;
 };
 
+// The option that names the cluster file: [cluster] file, a string path,
+// default "" (none). A relative path given in the process's file is relative
+// to that file's folder; one given by ORCH_CLUSTER_FILE, to the working
+// directory. CHECK-fails like Schema::Add when the option exists already.
+inline constexpr char kClusterFileKey[] = "cluster.file";
+void AddClusterFileOption(Schema* schema);
+
 class Config {
  public:
   // Defaults, then the TOML file at `path` (skipped when `path` is empty),
-  // then the environment.
+  // then the environment, then the cluster file's options under both (read
+  // from disk when the schema has kClusterFileKey and it is not empty).
   static absl::StatusOr<Config> Load(const Schema& schema, const std::string& path,
                                      const Environment& env);
-  // The same from TOML text; `source_name` is used in messages.
+  // The same from TOML text; `source_name` is used in messages and to resolve
+  // a relative cluster file path. A cluster file it names is read from disk.
   static absl::StatusOr<Config> Parse(const Schema& schema, std::string_view toml,
                                       const std::string& source_name, const Environment& env);
 
@@ -96,17 +120,23 @@ class Config {
   int64_t GetInt(std::string_view key) const;
   bool GetBool(std::string_view key) const;
   const std::vector<std::string>& GetStringList(std::string_view key) const;
-  // True when the value was set by the file or the environment.
+  // True when the value was set by the file, the environment or the cluster
+  // file.
   bool IsSet(std::string_view key) const;
-  // "default", "<file>:<line>" or "environment ORCH_X".
+  // "default", "<file>:<line>", "environment ORCH_X" or "<cluster file>:<line>".
   const std::string& Origin(std::string_view key) const;
+
+  // The cluster file that was loaded, or nullptr when none was named. Shared
+  // by copies of this Config; immutable.
+  const cluster::ClusterFile* cluster() const { return cluster_.get(); }
 
   // Environment variables with the ORCH_ prefix that match no option. They
   // are not errors (a container's environment is often shared by several
   // processes) but the caller should log them.
   const std::vector<std::string>& unknown_environment() const { return unknown_env_; }
 
-  // The effective configuration as TOML, secrets as "<redacted>".
+  // The effective configuration as TOML, secrets as "<redacted>"; with a
+  // cluster file, a first comment line names it and its digest.
   std::string Dump() const;
 
  private:
@@ -117,9 +147,14 @@ class Config {
     bool set = false;
   };
   const Entry& Get(std::string_view key) const;
+  // Reads the cluster file `entries_[kClusterFileKey]` names and puts its
+  // options under the values already set; `source_name` is the process's
+  // file (relative paths are resolved against its folder).
+  absl::Status LayerClusterFile(const std::string& source_name);
 
   std::map<std::string, Entry, std::less<>> entries_;
   std::vector<std::string> unknown_env_;
+  std::shared_ptr<const cluster::ClusterFile> cluster_;
 };
 
 }  // namespace orch::config

@@ -210,5 +210,192 @@ TEST(ConfigTest, EnvNames) {
   EXPECT_EQ(o.EnvName(), "ORCH_PERSISTENCE_TLS_CACERTDIR");
 }
 
+
+// The cluster file: a schema that opts in, files in a temporary folder.
+class ConfigClusterTest : public ::testing::Test {
+ protected:
+  ConfigClusterTest() : schema_(TestSchema()) { AddClusterFileOption(&schema_); }
+
+  // The test schema's [server], [log] and [persistence], plus [scxml] that it
+  // does not know.
+  std::string WriteCluster(const std::string& options, const std::string& name = "cluster.toml") {
+    return dir_.WriteFile(name, "name = \"prod\"\n[[node]]\nid = 1\n" + options);
+  }
+  // A process file's lines naming the cluster file at `path`.
+  static std::string Naming(const std::string& path) { return "[cluster]\nfile = \"" + path + "\"\n"; }
+  absl::StatusOr<Config> LoadProcess(const std::string& toml, const MapEnvironment& env = MapEnvironment()) {
+    return Config::Load(schema_, dir_.WriteFile("process.toml", toml), env);
+  }
+
+  testing::TempDir dir_;
+  Schema schema_;
+};
+
+TEST_F(ConfigClusterTest, NoClusterFileNamed) {
+  auto c = LoadProcess("[log]\nlevel = \"warn\"\n");
+  ASSERT_OK(c);
+  EXPECT_EQ(c->cluster(), nullptr);
+  EXPECT_EQ(c->GetString("cluster.file"), "");
+  EXPECT_THAT(c->Dump(), Not(HasSubstr("# cluster")));
+}
+
+TEST_F(ConfigClusterTest, PrecedenceDefaultClusterFileEnvironment) {
+  const std::string cluster = WriteCluster(R"(
+[options.server]
+shutdown-grace-ms = 111
+grpc-listen = "0.0.0.0:7001"
+
+[options.log]
+level = "debug"
+
+[options.persistence]
+redis-nodes = ["r1:6379"]
+)");
+  auto c = LoadProcess(Naming(cluster) + "[log]\nlevel = \"warn\"\n",
+                       Env({{"ORCH_SERVER_GRPC_LISTEN", "127.0.0.1:9"}}));
+  ASSERT_OK(c);
+  ASSERT_NE(c->cluster(), nullptr);
+  EXPECT_EQ(c->cluster()->name(), "prod");
+  // The cluster file over the default.
+  EXPECT_EQ(c->GetInt("server.shutdown-grace-ms"), 111);
+  EXPECT_EQ(c->Origin("server.shutdown-grace-ms"), cluster + ":6");
+  EXPECT_TRUE(c->IsSet("server.shutdown-grace-ms"));
+  EXPECT_THAT(c->GetStringList("persistence.redis-nodes"), ElementsAre("r1:6379"));
+  EXPECT_EQ(c->Origin("persistence.redis-nodes"), cluster + ":13");
+  // The process's file over the cluster file.
+  EXPECT_EQ(c->GetString("log.level"), "warn");
+  EXPECT_EQ(c->Origin("log.level"), dir_.path() + "/process.toml:4");
+  // The environment over both.
+  EXPECT_EQ(c->GetString("server.grpc-listen"), "127.0.0.1:9");
+  // Untouched: the default.
+  EXPECT_FALSE(c->GetBool("persistence.tls-enabled"));
+  EXPECT_EQ(c->Origin("persistence.tls-enabled"), "default");
+}
+
+TEST_F(ConfigClusterTest, OptionsOfOtherProcessesAreIgnored) {
+  const std::string cluster = WriteCluster(R"(
+[options.scxml]
+session-processing-threads = 8
+
+[options.persistence]
+proxy-endpoint = "proxy:7102"
+tls-enabled = true
+)");
+  auto c = LoadProcess(Naming(cluster));
+  ASSERT_OK(c);
+  EXPECT_TRUE(c->GetBool("persistence.tls-enabled"));
+  EXPECT_EQ(c->cluster()->options().size(), 3u);
+}
+
+TEST_F(ConfigClusterTest, RelativePathIsRelativeToTheProcessFile) {
+  WriteCluster("[options.log]\nlevel = \"error\"\n", "etc/cluster.toml");
+  const std::string process = dir_.WriteFile("etc/process.toml", "[cluster]\nfile = \"cluster.toml\"\n");
+  auto c = Config::Load(schema_, process, MapEnvironment());
+  ASSERT_OK(c);
+  EXPECT_EQ(c->GetString("log.level"), "error");
+  EXPECT_EQ(c->Origin("log.level"), dir_.path() + "/etc/cluster.toml:5");
+}
+
+TEST_F(ConfigClusterTest, NamedByTheEnvironment) {
+  const std::string cluster = WriteCluster("[options.log]\nlevel = \"error\"\n");
+  // Without a file at all, and with a file naming another cluster file.
+  auto c = Config::Load(schema_, "", Env({{"ORCH_CLUSTER_FILE", cluster}}));
+  ASSERT_OK(c);
+  EXPECT_EQ(c->GetString("log.level"), "error");
+  auto d = LoadProcess("[cluster]\nfile = \"/nonexistent/cluster.toml\"\n", Env({{"ORCH_CLUSTER_FILE", cluster}}));
+  ASSERT_OK(d);
+  EXPECT_EQ(d->cluster()->source_name(), cluster);
+}
+
+TEST_F(ConfigClusterTest, SchemaWithoutTheOptionDoesNotReadIt) {
+  const std::string cluster = WriteCluster("[options.log]\nlevel = \"error\"\n");
+  Schema plain = TestSchema();
+  auto c = Config::Parse(plain, "", "", Env({{"ORCH_CLUSTER_FILE", cluster}}));
+  ASSERT_OK(c);
+  EXPECT_EQ(c->cluster(), nullptr);
+  EXPECT_EQ(c->GetString("log.level"), "info");
+  EXPECT_THAT(c->unknown_environment(), ElementsAre("ORCH_CLUSTER_FILE"));
+  EXPECT_THAT(Config::Parse(plain, "[cluster]\nfile = \"x\"\n", "p.toml", MapEnvironment()),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("unknown section [cluster]")));
+}
+
+TEST_F(ConfigClusterTest, BadValueNamesTheClusterFileLineEvenWhenOverridden) {
+  const std::string cluster = WriteCluster("[options.server]\nshutdown-grace-ms = \"5s\"\n");
+  EXPECT_THAT(LoadProcess(Naming(cluster) + "[server]\nshutdown-grace-ms = 5\n"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr(cluster + ":5: server.shutdown-grace-ms must be an integer in 0..600000, not a string")));
+  struct Case {
+    std::string options;
+    std::string error;  // after "<cluster file>:5: "
+  };
+  const std::vector<Case> cases = {
+      {"[options.server]\nshutdown-grace-ms = 600001\n",
+       "server.shutdown-grace-ms = 600001 is out of range: allowed 0..600000"},
+      {"[options.log]\nlevel = \"loud\"\n", "log.level = \"loud\" is not allowed"},
+      {"[options.persistence]\nredis-nodes = [\"r1\"]\n", "persistence.redis-nodes: 'r1' is not host:port"},
+      {"[options.persistence]\ntls-enabled = [\"yes\"]\n",
+       "persistence.tls-enabled must be a boolean (true or false), not an array of strings"},
+  };
+  for (const Case& c : cases) {
+    const std::string path = WriteCluster(c.options);
+    EXPECT_THAT(LoadProcess(Naming(path)),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(path + ":5: " + c.error)));
+  }
+}
+
+TEST_F(ConfigClusterTest, SecretFromTheClusterFileIsNeverShown) {
+  schema_.Add({.section = "persistence", .name = "token", .type = OptionType::kString,
+               .default_value = std::string(""), .help = "token", .allowed = {"a", "b"}, .secret = true});
+  const std::string bad = WriteCluster("[options.persistence]\ntoken = \"hunter2\"\n");
+  EXPECT_THAT(LoadProcess(Naming(bad)),
+              StatusIs(absl::StatusCode::kInvalidArgument, AllOf(HasSubstr(bad + ":5"), Not(HasSubstr("hunter2")))));
+  const std::string good = WriteCluster("[options.persistence]\npassword = \"hunter2\"\n", "good.toml");
+  auto c = LoadProcess(Naming(good));
+  ASSERT_OK(c);
+  EXPECT_EQ(c->GetString("persistence.password"), "hunter2");
+  EXPECT_THAT(c->Dump(), Not(HasSubstr("hunter2")));
+}
+
+TEST_F(ConfigClusterTest, UnreadableOrBadClusterFile) {
+  EXPECT_THAT(LoadProcess("[cluster]\nfile = \"/nonexistent/cluster.toml\"\n"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr(dir_.path() + "/process.toml:2: cluster.file: cannot read '/nonexistent/cluster.toml'")));
+  EXPECT_THAT(Config::Load(schema_, "", Env({{"ORCH_CLUSTER_FILE", "/nonexistent/c.toml"}})),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("environment ORCH_CLUSTER_FILE: cluster.file: cannot read '/nonexistent/c.toml'")));
+  const std::string twice = dir_.WriteFile("twice.toml", "name = \"x\"\n[[node]]\nid = 1\n[[node]]\nid = 1\n");
+  EXPECT_THAT(LoadProcess(Naming(twice)),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(twice + ":5: node id 1 appears twice")));
+}
+
+TEST_F(ConfigClusterTest, CrossOptionChecksSeeClusterValues) {
+  const std::string cluster = WriteCluster("[options.persistence]\ntls-cert = \"/c.pem\"\n");
+  EXPECT_THAT(LoadProcess(Naming(cluster)),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("set both or neither")));
+  EXPECT_OK(LoadProcess(Naming(cluster) + "[persistence]\ntls-key = \"/k.pem\"\n"));
+}
+
+TEST_F(ConfigClusterTest, DumpNamesTheClusterFileAndParsesBack) {
+  const std::string cluster = WriteCluster("[options.server]\nshutdown-grace-ms = 111\n");
+  auto c = LoadProcess(Naming(cluster));
+  ASSERT_OK(c);
+  const std::string dumped = c->Dump();
+  EXPECT_THAT(dumped, HasSubstr("# cluster prod from \"" + cluster + "\", digest " + c->cluster()->Digest() + "\n"));
+  EXPECT_THAT(dumped, HasSubstr("shutdown-grace-ms = 111  # " + cluster + ":5\n"));
+  auto again = Config::Parse(schema_, dumped, "dump.toml", MapEnvironment());
+  ASSERT_OK(again);
+  EXPECT_EQ(again->GetInt("server.shutdown-grace-ms"), 111);
+  EXPECT_EQ(again->cluster()->Digest(), c->cluster()->Digest());
+}
+
+TEST_F(ConfigClusterTest, CopiesShareTheClusterFile) {
+  const std::string cluster = WriteCluster("");
+  auto c = LoadProcess(Naming(cluster));
+  ASSERT_OK(c);
+  Config copy = *c;
+  EXPECT_EQ(copy.cluster(), c->cluster());
+  EXPECT_THAT(copy.cluster()->NodeIds(), ElementsAre(1));
+}
+
 }  // namespace
 }  // namespace orch::config
