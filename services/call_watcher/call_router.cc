@@ -457,21 +457,22 @@ void CallRouter::Tick() {
     std::vector<Call*> due;
     for (auto& [uuid, c] : calls_) due.push_back(c.get());
     for (Call* c : due) {
+      if (c->released && c->stalled && !c->sending && !c->start_in_flight &&
+          now - c->stalled_since_ms >= options_.ended_call_retry_ms) {
+        // An ended call is not kept for a node that stays without a primary.
+        if (metrics_) metrics_->DeliveryFailed("ended_unreachable");
+        log::Warn("ended call's session unreachable too long: its events are dropped",
+                  {{"call", c->uuid}, {"session", c->session_id}, {"node", c->node}, {"events", c->outbox.size()},
+                   {"after_ms", options_.ended_call_retry_ms}});
+        c->phase = Call::Phase::kNoSession;
+        DropOutbox(*c, fx);   // holds interaction.deleted: ends the call
+        continue;
+      }
       if (c->phase == Call::Phase::kStarting && !c->start_in_flight && c->retry_at_ms != 0 && c->retry_at_ms <= now) {
         c->retry_at_ms = 0;
         SendStart(*c, fx);
       } else if (c->phase == Call::Phase::kActive && !c->sending && c->retry_at_ms != 0 && c->retry_at_ms <= now) {
         Pump(*c, fx);
-      }
-      if (c->released && c->stalled && !c->sending && !c->start_in_flight &&
-          now - c->stalled_since_ms >= options_.call_watching_timeout_ms) {
-        // An ended call is not kept for a node that stays without a primary.
-        if (metrics_) metrics_->DeliveryFailed("ended_unreachable");
-        log::Warn("ended call's session unreachable for orchestration.call-watching-timeout: its events are dropped",
-                  {{"call", c->uuid}, {"session", c->session_id}, {"node", c->node}, {"events", c->outbox.size()}});
-        c->phase = Call::Phase::kNoSession;
-        DropOutbox(*c, fx);   // holds interaction.deleted: ends the call
-        continue;
       }
       if (!c->released && !c->expired && now - c->created_ms >= options_.call_ttl_ms) {
         // Its RELEASED never came (an adapter that did not come back): the

@@ -77,6 +77,11 @@ struct CallRouterOptions {
   // long its start is tried on the assigned node alone; then the reserved
   // node is tried too (alternating), and whichever binds the call first owns it.
   int64_t call_watching_timeout_ms = 5000;
+  // An ended call (RELEASED, or past call_ttl_ms) whose session stays
+  // unreachable this long is forgotten: its remaining events are dropped.
+  // Long enough for a standby to take the node over and restart or recover
+  // the session, so that it still gets interaction.deleted.
+  int64_t ended_call_retry_ms = 60000;
   // [orchestration] restart-session-on-switchover: the default of the DN
   // file's per-DN setting; applies to sessions without persistence only.
   bool restart_session_on_switchover = false;
