@@ -9,13 +9,6 @@
 
 namespace orch::call_watcher {
 
-namespace ev1 = ::orch::event::v1;
-using google::protobuf::Struct;
-using google::protobuf::Value;
-using router_internal::Fields;
-using router_internal::Retryable;
-using router_internal::Str;
-
 namespace {
 
 // A parameter as a string: strings as they are, numbers without a needless

@@ -6,13 +6,6 @@
 
 namespace orch::call_watcher {
 
-namespace ev1 = ::orch::event::v1;
-using google::protobuf::Struct;
-using google::protobuf::Value;
-using router_internal::Fields;
-using router_internal::Retryable;
-using router_internal::Str;
-
 // ------------------------------------------------------------------ queue
 
 void CallRouter::Assign(Effects& fx) {

@@ -11,14 +11,6 @@
 
 namespace orch::call_watcher {
 
-namespace ev1 = ::orch::event::v1;
-using google::protobuf::Struct;
-using google::protobuf::Value;
-using router_internal::Fields;
-using router_internal::Retryable;
-using router_internal::Str;
-using router_internal::Lower;
-
 CallRouter::CallRouter(CallRouterOptions options, std::function<std::shared_ptr<const DnConfig>()> dn,
                        SessionSink* sink, CallStore* store, NodeLiveness* liveness, BlockingRunner run_blocking,
                        time::Clock* clock, CallMetrics* metrics)
@@ -576,6 +568,9 @@ absl::StatusOr<cv1::GetCallResponse> CallRouter::GetCall(const std::string& call
   r.set_routed_to(c->routed_to);
   r.set_reserved_target(c->reserved_target);
   r.set_adapter_id(c->adapter_id);
+  r.set_assigned_node(c->assigned_node);
+  r.set_reserved_node(c->reserved_node);
+  r.set_owner_node(c->phase == Call::Phase::kActive ? c->node : 0);
   return r;
 }
 

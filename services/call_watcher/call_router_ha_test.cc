@@ -165,6 +165,7 @@ TEST_F(CallRouterHaTest, AStartFailingUntilTheWatchingTimeoutGoesToTheReservedNo
   EXPECT_EQ(starts[26].node, assigned);
   EXPECT_EQ(starts[27].node, reserved);
   EXPECT_EQ(r_.sink.sends().size(), 0u);
+  EXPECT_EQ(r_.router_.GetCall("c1")->owner_node(), 0);
   ASSERT_TRUE(r_.sink.AnswerNextStart(absl::OkStatus()));
   // The events go to the reserved node's session, in order.
   ASSERT_TRUE(r_.sink.AnswerNextSend(absl::OkStatus()));
@@ -185,6 +186,9 @@ TEST_F(CallRouterHaTest, AStartFailingUntilTheWatchingTimeoutGoesToTheReservedNo
   auto call = r_.router_.GetCall("c1");
   ASSERT_OK(call);
   EXPECT_EQ(call->session_id(), sessionapi::SessionIdForKey(reserved, "call:c1"));
+  EXPECT_EQ(call->assigned_node(), assigned);
+  EXPECT_EQ(call->reserved_node(), reserved);
+  EXPECT_EQ(call->owner_node(), reserved);
 }
 
 TEST_F(CallRouterHaTest, AStartRefusedBecauseAnotherNodeOwnsTheCallFollowsTheOwner) {
@@ -235,6 +239,31 @@ TEST_F(CallRouterHaTest, AStartRefusedForLackOfARecordClaimsTheCallAgain) {
   EXPECT_NE(record->assigned_node(), 0);
   ASSERT_EQ(r_.sink.starts().size(), 2u);
   EXPECT_EQ(r_.sink.starts()[1].node, record->assigned_node());
+}
+
+TEST_F(CallRouterHaTest, ACallClaimedEarlierKeepsTheRecordsNodesWatchingTimeAndOwner) {
+  // Claimed 10 s ago by another replica (an adapter that moved): past its
+  // watching time, no owner yet -> its reserved node first.
+  CallRecord earlier;
+  earlier.set_call_uuid("moved");
+  earlier.set_assigned_node(1);
+  earlier.set_reserved_node(3);
+  earlier.set_session_id(sessionapi::SessionIdForKey(1, "call:moved"));
+  earlier.set_created_unix_ms(clock_.NowMs() - 10000);
+  ASSERT_OK(store_.ClaimCall(earlier, absl::Hours(1)));
+  ASSERT_OK(r_.Event(cv1::ROUTE_REQUEST, "moved", "5000"));
+  EXPECT_EQ(r_.sink.starts().back().node, 3);
+  EXPECT_EQ(r_.sink.sends().back().req.session_id(), sessionapi::SessionIdForKey(3, "call:moved"));
+  // Owned already: there, with the owner's session.
+  CallRecord owned = earlier;
+  owned.set_call_uuid("owned");
+  owned.set_created_unix_ms(clock_.NowMs());
+  owned.set_owner_node(3);
+  owned.set_session_id(sessionapi::SessionIdForKey(3, "call:owned"));
+  ASSERT_OK(store_.ClaimCall(owned, absl::Hours(1)));
+  ASSERT_OK(r_.Event(cv1::ROUTE_REQUEST, "owned", "5000"));
+  EXPECT_EQ(r_.sink.starts().back().node, 3);
+  EXPECT_EQ(r_.sink.sends().back().req.session_id(), owned.session_id());
 }
 
 TEST_F(CallRouterHaTest, EventsWaitWhileTheNodeHasNoPrimaryAndArriveOnceInOrder) {

@@ -47,6 +47,15 @@ inline std::string Lower(cv1::InteractionEventType t) {
 
 }  // namespace router_internal
 
+// Names the router's files share (this header is theirs alone).
+namespace ev1 = ::orch::event::v1;
+using google::protobuf::Struct;
+using google::protobuf::Value;
+using router_internal::Fields;
+using router_internal::Lower;
+using router_internal::Retryable;
+using router_internal::Str;
+
 struct CallRouter::Pending {
   enum Kind { kAction, kDefaultRoute, kQueueRoute } kind = kAction;
   std::string call_uuid;
@@ -68,13 +77,13 @@ struct CallRouter::Action {
   std::string request_id;
   std::string module;
   std::string action;
-  google::protobuf::Struct params;
+  Struct params;
   int results = 0;        // result events sent
   Waiting waiting;        // queue submit: what it waits for (kept to wait again)
 };
 
 struct CallRouter::Outgoing {
-  ::orch::event::v1::Event event;
+  ev1::Event event;
   uint64_t ack = 0;
   bool recorded = false;   // RecordCallEvent done (or given up): the send follows
 };

@@ -8,13 +8,6 @@
 
 namespace orch::call_watcher {
 
-namespace ev1 = ::orch::event::v1;
-using google::protobuf::Struct;
-using google::protobuf::Value;
-using router_internal::Fields;
-using router_internal::Retryable;
-using router_internal::Str;
-
 // ------------------------------------------------------------------ start
 
 void CallRouter::StartCall(Adapter& a, const cv1::InteractionEvent& e, Effects& fx) {
@@ -194,18 +187,22 @@ void CallRouter::OnClaimed(const std::string& uuid, absl::StatusOr<ClaimResult> 
     if (rec.assigned_node() != 0) {
       c->assigned_node = rec.assigned_node();
       c->reserved_node = rec.reserved_node();
-      c->node = c->assigned_node;
       c->watch_until_ms = clock_->MonotonicMs() +
                           (rec.created_unix_ms() + options_.call_watching_timeout_ms - clock_->NowMs());
     }
     absl::StatusOr<int> node = sessionapi::NodeOfSessionId(rec.session_id());
-    if (rec.owner_node() != 0 && node.ok()) {
-      c->node = rec.owner_node();
-      c->owner_known = true;
-    } else if (node.ok() && rec.assigned_node() == 0) {
-      c->node = *node;   // a record without nodes: its session names the node
+    if (rec.assigned_node() == 0 && node.ok()) {
+      // A record without nodes: its session names the node.
+      c->assigned_node = *node;
+      if (c->reserved_node == *node) c->reserved_node = 0;
     }
+    c->node = c->assigned_node;
     c->session_id = sessionapi::SessionIdForKey(c->node, c->start.idempotency_key());
+    if (rec.owner_node() != 0 && !rec.session_id().empty()) {
+      c->node = rec.owner_node();
+      c->session_id = rec.session_id();
+      c->owner_known = true;
+    }
     log::Info("call claimed earlier: its nodes are kept",
               {{"call", uuid}, {"node", c->node}, {"owner_known", c->owner_known}});
   }
