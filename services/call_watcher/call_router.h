@@ -28,13 +28,15 @@
 // - Repeated actions: an effect id already seen for the call (also from a
 //   session restarted with the same id) answers OK and does nothing.
 // - Timers (Tick): default route of calls not routed in time, queue
-//   timeouts, reservation TTLs, retries of deliveries and starts.
+//   timeouts, reservation TTLs, retries of starts, records and deliveries,
+//   ended calls unreachable too long, the gauges.
 //
 // Threading: thread-safe; one mutex guards the state. Sink and store calls
 // are made without it: the sink's are asynchronous, the store's (blocking)
 // go through `run_blocking`, which must run the function on another thread
 // (or inline, in tests: then everything happens on the caller's thread).
-// LinkChannel methods are called with the mutex held (they only queue).
+// LinkChannel methods (they only queue) and NodeLiveness::IsUp (it never
+// blocks) are called with the mutex held.
 
 #include <cstdint>
 #include <deque>

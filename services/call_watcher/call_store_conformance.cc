@@ -162,6 +162,9 @@ TEST_P(CallStoreConformanceTest, EventsAreRecordedWhileTheCallHasARecordAndGoWit
   e.set_effect_id("call/sw1/1");
   e.mutable_data()->set_string_value("x");
   EXPECT_THAT(store().RecordCallEvent(uuid, e), StatusIs(Code::kNotFound));
+  for (const std::string& bad : {std::string(), std::string("a{b}"), std::string("a b"), std::string(257, 'u')}) {
+    EXPECT_THAT(store().RecordCallEvent(bad, e), StatusIs(Code::kInvalidArgument, HasSubstr("call_uuid"))) << bad;
+  }
   ASSERT_OK(store().ClaimCall(Record(uuid, "s1"), absl::Minutes(5)));
   EXPECT_THAT(store().RecordCallEvent(uuid, e), IsOkAndHolds(1u));
   e.set_name("interaction.onrouterequest");
@@ -229,7 +232,6 @@ TEST_P(CallStoreConformanceTest, BadArgumentsAreInvalidAndNameTheField) {
     EXPECT_THAT(store().ClaimCall(Record(bad, "s"), absl::Minutes(1)), invalid("call_uuid"));
     EXPECT_THAT(store().GetCall(bad), invalid("call_uuid"));
     EXPECT_THAT(store().DeleteCall(bad), invalid("call_uuid"));
-    EXPECT_THAT(store().RecordCallEvent(bad, event::v1::Event()), invalid("call_uuid"));
     EXPECT_THAT(store().ReserveTarget(bad, "h", absl::Minutes(1)), invalid("target"));
     EXPECT_THAT(store().ReserveTarget(ok, bad, absl::Minutes(1)), invalid("holder"));
     EXPECT_THAT(store().ReleaseTarget(bad, "h"), invalid("target"));
