@@ -1,5 +1,10 @@
 #include "services/call_watcher/call_metrics.h"
 
+#include <set>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "prometheus/counter.h"
 #include "prometheus/gauge.h"
 #include "prometheus/histogram.h"
@@ -23,6 +28,13 @@ struct CallMetrics::Families {
   prometheus::Counter* reload_failures;
   prometheus::Family<prometheus::Counter>* store_errors;
   prometheus::Counter* calls_expired;
+  prometheus::Family<prometheus::Gauge>* owned;
+  prometheus::Counter* takeovers;
+  prometheus::Gauge* buffered;
+  prometheus::Gauge* treatments;
+  prometheus::Counter* orphaned;
+  absl::Mutex mu;
+  std::set<int> owned_nodes ABSL_GUARDED_BY(mu);   // nodes with an orch_calls_owned series
 };
 
 CallMetrics::CallMetrics(prometheus::Registry* reg, const std::string& prefix) {
@@ -55,6 +67,30 @@ CallMetrics::CallMetrics(prometheus::Registry* reg, const std::string& prefix) {
                            .Help("Time from a call's route request to the switch's answer to its route.")
                            .Register(*reg)
                            .Add({}, lat);
+  f_->owned = &prometheus::BuildGauge()
+                   .Name("orch_calls_owned")
+                   .Help("Calls this call-watcher knows whose session runs, by the node that owns them.")
+                   .Register(*reg);
+  f_->takeovers = &prometheus::BuildCounter()
+                       .Name("orch_calls_reserved_takeovers_total")
+                       .Help("Calls whose session started on their reserved node (the assigned one had no primary).")
+                       .Register(*reg)
+                       .Add({});
+  f_->buffered = &prometheus::BuildGauge()
+                      .Name("orch_calls_events_buffered")
+                      .Help("Call events waiting because their session's node has no primary or it is restarting.")
+                      .Register(*reg)
+                      .Add({});
+  f_->treatments = &prometheus::BuildGauge()
+                        .Name("orch_calls_treatments_pending")
+                        .Help("Treatments applied and not yet ended.")
+                        .Register(*reg)
+                        .Add({});
+  f_->orphaned = &prometheus::BuildCounter()
+                      .Name("orch_calls_orphaned_total")
+                      .Help("Calls whose session was gone (NOT_FOUND) while the call went on.")
+                      .Register(*reg)
+                      .Add({});
   f_->links = &prometheus::BuildGauge().Name(prefix + "_links_connected").Help("Adapter links connected.")
                    .Register(*reg).Add({});
 }
@@ -109,6 +145,30 @@ void CallMetrics::StoreError(absl::string_view op) {
 
 void CallMetrics::CallExpired() {
   if (f_) f_->calls_expired->Increment();
+}
+
+void CallMetrics::CallsOwned(const std::map<int, int64_t>& by_node) {
+  if (!f_) return;
+  absl::MutexLock l(&f_->mu);
+  for (int n : f_->owned_nodes) {
+    if (!by_node.contains(n)) f_->owned->Add({{"node", std::to_string(n)}}).Set(0);
+  }
+  for (const auto& [n, count] : by_node) {
+    f_->owned->Add({{"node", std::to_string(n)}}).Set(static_cast<double>(count));
+    f_->owned_nodes.insert(n);
+  }
+}
+void CallMetrics::ReservedTakeover() {
+  if (f_) f_->takeovers->Increment();
+}
+void CallMetrics::EventsBuffered(int64_t n) {
+  if (f_) f_->buffered->Set(static_cast<double>(n));
+}
+void CallMetrics::TreatmentsPending(int64_t n) {
+  if (f_) f_->treatments->Set(static_cast<double>(n));
+}
+void CallMetrics::Orphaned() {
+  if (f_) f_->orphaned->Increment();
 }
 
 }  // namespace orch::call_watcher

@@ -1,9 +1,11 @@
 #pragma once
 
-// call-watcher's metrics (orch_call_watcher_...). Every method is a no-op
+// call-watcher's metrics (orch_call_watcher_..., and orch_calls_...). Every method is a no-op
 // on an instance built with a null registry (unit tests that do not look).
 // Thread-safe.
 
+#include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -36,6 +38,13 @@ class CallMetrics {
   void ConfigReloadFailure();                         // config_reload_failures_total
   void StoreError(absl::string_view op);              // store_errors_total{op}
   void CallExpired();                                 // calls_expired_total
+  // High availability (ha-contract D1.6, D2): names shared by every
+  // call-watcher replica, without the process prefix.
+  void CallsOwned(const std::map<int, int64_t>& by_node);   // orch_calls_owned{node} (absent nodes: 0)
+  void ReservedTakeover();                            // orch_calls_reserved_takeovers_total
+  void EventsBuffered(int64_t n);                     // orch_calls_events_buffered
+  void TreatmentsPending(int64_t n);                  // orch_calls_treatments_pending
+  void Orphaned();                                    // orch_calls_orphaned_total
 
  private:
   struct Families;

@@ -3,188 +3,22 @@
 #include <algorithm>
 #include <random>
 
-#include "absl/container/flat_hash_set.h"
-#include "absl/strings/ascii.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "absl/strings/str_format.h"
-#include "common/base/fnv1a.h"
 #include "common/log/log.h"
 #include "common/sessionapi/session_id.h"
+#include "services/call_watcher/call_router_state.h"
 
 namespace orch::call_watcher {
 
-namespace ev1 = ::orch::event::v1;
-using google::protobuf::Struct;
-using google::protobuf::Value;
-
-namespace {
-
-Value Str(absl::string_view s) {
-  Value v;
-  v.set_string_value(std::string(s));
-  return v;
-}
-
-Struct Fields(std::initializer_list<std::pair<const char*, Value>> kv) {
-  Struct s;
-  for (const auto& [k, v] : kv) (*s.mutable_fields())[k] = v;
-  return s;
-}
-
-bool Retryable(const absl::Status& st) {
-  return absl::IsUnavailable(st) || absl::IsDeadlineExceeded(st) || absl::IsResourceExhausted(st);
-}
-
-// A parameter as a string: strings as they are, numbers without a needless
-// fraction, booleans as true/false.
-std::string AsString(const Value& v) {
-  switch (v.kind_case()) {
-    case Value::kStringValue: return v.string_value();
-    case Value::kNumberValue: {
-      double d = v.number_value();
-      if (d == static_cast<double>(static_cast<int64_t>(d))) return absl::StrCat(static_cast<int64_t>(d));
-      return absl::StrCat(d);
-    }
-    case Value::kBoolValue: return v.bool_value() ? "true" : "false";
-    default: return "";
-  }
-}
-
-const Value* Param(const Struct& s, const std::string& name) {
-  auto it = s.fields().find(name);
-  return it == s.fields().end() ? nullptr : &it->second;
-}
-
-double Number(const Struct& s, const std::string& name, double def) {
-  const Value* v = Param(s, name);
-  if (v == nullptr) return def;
-  if (v->kind_case() == Value::kNumberValue) return v->number_value();
-  double d;
-  if (v->kind_case() == Value::kStringValue && absl::SimpleAtod(v->string_value(), &d)) return d;
-  return def;
-}
-
-bool Bool(const Struct& s, const std::string& name) {
-  const Value* v = Param(s, name);
-  if (v == nullptr) return false;
-  if (v->kind_case() == Value::kBoolValue) return v->bool_value();
-  return v->kind_case() == Value::kStringValue && v->string_value() == "true";
-}
-
-// The objects of `params.<outer>[*].<inner>[*]` (the module's child
-// elements, calls-contract.md §3); also `params.<inner>[*]`.
-std::vector<const Struct*> Children(const Struct& params, const std::string& outer, const std::string& inner) {
-  std::vector<const Struct*> out;
-  auto collect = [&](const Value* list) {
-    if (list == nullptr || list->kind_case() != Value::kListValue) return;
-    for (const Value& item : list->list_value().values()) {
-      if (item.kind_case() == Value::kStructValue) out.push_back(&item.struct_value());
-    }
-  };
-  if (const Value* o = Param(params, outer); o != nullptr && o->kind_case() == Value::kListValue) {
-    for (const Value& group : o->list_value().values()) {
-      if (group.kind_case() == Value::kStructValue) collect(Param(group.struct_value(), inner));
-    }
-  }
-  collect(Param(params, inner));
-  return out;
-}
-
-// `to` of a redirect: a DN, or the `resource` object of queue.submit.done.
-std::string TargetOf(const Value* to) {
-  if (to == nullptr) return "";
-  if (to->kind_case() == Value::kStructValue) {
-    for (const char* k : {"target", "id"}) {
-      if (const Value* v = Param(to->struct_value(), k); v != nullptr && !AsString(*v).empty()) return AsString(*v);
-    }
-    return "";
-  }
-  return AsString(*to);
-}
-
-std::string Lower(cv1::InteractionEventType t) { return absl::AsciiStrToLower(cv1::InteractionEventType_Name(t)); }
-
-}  // namespace
-
-struct CallRouter::Pending {
-  enum Kind { kAction, kDefaultRoute, kQueueRoute } kind = kAction;
-  std::string call_uuid;
-  std::string action;   // the action's effect id (kAction, kQueueRoute)
-  cv1::SwitchRequest req;
-};
-
-struct CallRouter::Adapter {
-  std::string id;
-  std::string switch_name;
-  std::string tenant;
-  AdapterSequence seq;
-  LinkChannel* link = nullptr;
-  std::map<std::string, Pending> pending;   // requests without a result, by request id
-};
-
-struct CallRouter::Action {
-  std::string effect_id;
-  std::string request_id;
-  std::string module;
-  std::string action;
-  Struct params;
-  int results = 0;        // result events sent
-  Waiting waiting;        // queue submit: what it waits for (kept to wait again)
-};
-
-struct CallRouter::Outgoing {
-  ev1::Event event;
-  uint64_t ack = 0;
-  int attempts = 0;
-};
-
-struct CallRouter::Call {
-  enum class Phase { kClaiming, kStarting, kActive, kNoSession };
-  std::string uuid;
-  std::string adapter_id;
-  std::string switch_name;
-  std::string tenant;
-  std::string media;
-  std::string route_dn;        // the DN whose application runs
-  std::string default_route;
-  std::string session_id;
-  int node = 0;
-  Phase phase = Phase::kClaiming;
-  sv1::StartSessionRequest start;
-  int start_attempts = 0;
-  bool start_in_flight = false;
-  uint64_t first_seq = 0;
-  int64_t created_ms = 0;      // monotonic
-  bool expired = false;        // past call_ttl_ms: being ended by call-watcher
-  int64_t retry_at_ms = 0;     // monotonic: next start or delivery attempt
-  // The interaction as the feed tells it.
-  std::string connection_id, ani, dnis, this_dn, parent, state = "routing";
-  std::map<std::string, std::string> udata;
-  std::vector<cv1::Party> parties;
-  // Delivery.
-  std::deque<Outgoing> outbox;
-  bool sending = false;
-  // Routing.
-  int64_t route_requested_ms = 0;
-  int64_t default_route_due_ms = 0;
-  bool default_routed = false;
-  std::string routed_to;
-  int routes_in_flight = 0;    // ROUTE/REDIRECT requests without a result
-  std::string reserved_target;
-  bool released = false;
-  std::map<std::string, Action> actions;            // by effect id
-  std::map<std::string, std::string> treatments;    // switch request id -> action effect id
-};
-
 CallRouter::CallRouter(CallRouterOptions options, std::function<std::shared_ptr<const DnConfig>()> dn,
-                       SessionSink* sink, CallStore* store, BlockingRunner run_blocking, time::Clock* clock,
-                       CallMetrics* metrics)
+                       SessionSink* sink, CallStore* store, NodeLiveness* liveness, BlockingRunner run_blocking,
+                       time::Clock* clock, CallMetrics* metrics)
     : options_(std::move(options)),
       dn_(std::move(dn)),
       sink_(sink),
       store_(store),
+      liveness_(liveness),
       run_blocking_(std::move(run_blocking)),
       clock_(clock),
       metrics_(metrics),
@@ -197,22 +31,6 @@ void CallRouter::SetWatcher(std::string watcher) {
 }
 
 CallRouter::~CallRouter() = default;
-
-int CallRouter::NodeFor(const std::string& call_uuid, const std::vector<int>& nodes) {
-  int best = nodes.empty() ? 1 : nodes[0];
-  uint64_t best_score = 0;
-  for (int n : nodes) {
-    uint64_t h = Fnv1a64(absl::StrCat(n, "/", call_uuid));
-    h ^= h >> 33;   // FNV's low bits mix poorly: fold and multiply (splitmix64's finaliser)
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    if (h >= best_score) {
-      best_score = h;
-      best = n;
-    }
-  }
-  return best;
-}
 
 void CallRouter::RunEffects(Effects& fx) {
   for (auto& f : fx) f();
@@ -437,170 +255,6 @@ absl::Status CallRouter::OnInteraction(Adapter& a, const cv1::InteractionEvent& 
   return absl::OkStatus();
 }
 
-void CallRouter::StartCall(Adapter& a, const cv1::InteractionEvent& e, Effects& fx) {
-  auto owned = std::make_unique<Call>();
-  Call& c = *owned;
-  c.uuid = e.call_uuid();
-  c.adapter_id = a.id;
-  c.switch_name = a.switch_name;
-  c.tenant = e.tenant().empty() ? a.tenant : e.tenant();
-  c.media = e.media_type().empty() ? "voice" : e.media_type();
-  c.route_dn = e.this_dn();
-  c.this_dn = e.this_dn();
-  c.connection_id = e.connection_id();
-  c.ani = e.ani();
-  c.dnis = e.dnis();
-  c.parent = e.parent_call_uuid();
-  c.parties.assign(e.parties().begin(), e.parties().end());
-  c.udata = std::map<std::string, std::string>(e.user_data().begin(), e.user_data().end());
-  c.first_seq = e.seq();
-  c.created_ms = clock_->MonotonicMs();
-  if (e.type() == cv1::ROUTE_REQUEST) {
-    c.route_requested_ms = clock_->MonotonicMs();
-    c.default_route_due_ms = c.route_requested_ms + options_.default_route_timeout_ms;
-  }
-  calls_[c.uuid] = std::move(owned);
-
-  std::shared_ptr<const DnConfig> cfg = dn_();
-  const DnEntry* entry = cfg->Find(a.switch_name, e.this_dn());
-  c.default_route = cfg->DefaultRoute(entry);
-  absl::StatusOr<Application> app = absl::NotFoundError(
-      absl::StrCat("no application for DN ", e.this_dn(), " (switch ", a.switch_name, ")"));
-  if (entry != nullptr) {
-    app = cfg->ApplicationFor(*entry, options_.cluster,
-                              CallFacts{.ani = c.ani, .dnis = c.dnis, .dn = c.this_dn, .udata = c.udata});
-  }
-  if (!app.ok()) {
-    c.phase = Call::Phase::kNoSession;
-    if (metrics_) metrics_->SessionFailed("unknown_dn");
-    Reject(a, e.seq(), "unknown_dn", std::string(app.status().message()));
-    DefaultRoute(c, "unknown_dn", fx);
-    return;
-  }
-  if (options_.max_queued_events > 0 && queued_events_ >= options_.max_queued_events) {
-    c.phase = Call::Phase::kNoSession;
-    if (metrics_) metrics_->SessionFailed("overloaded");
-    Reject(a, e.seq(), "overloaded",
-           absl::StrCat("call-watcher is overloaded: ", queued_events_,
-                        " events wait for their sessions (calls.max-queued-events); the call gets its default route"));
-    DefaultRoute(c, "overloaded", fx);
-    return;
-  }
-  c.node = NodeFor(c.uuid, options_.nodes);
-  const std::string key = "call:" + c.uuid;
-  c.session_id = sessionapi::SessionIdForKey(c.node, key);
-  c.start.set_url(app->url);
-  c.start.set_alternate_url(app->alternate_url);
-  for (auto& [k, v] : app->parameters) (*c.start.mutable_parameters())[k] = v;
-  c.start.set_idempotency_key(key);
-  auto* b = c.start.mutable_interaction();
-  b->set_interaction_id(c.uuid);
-  b->set_watcher(watcher_);
-  b->set_media_type(c.media);
-  b->set_tenant(c.tenant);
-  c.start.set_persistence(cfg->Persistent(entry, c.media) ? sv1::PERSISTENCE_DOCUMENT : sv1::PERSISTENCE_OFF);
-  Deliver(c, "interaction.added", {}, absl::StrCat("call/", a.id, "/", e.seq()), e.seq(), fx);
-
-  CallRecord record;
-  record.set_call_uuid(c.uuid);
-  record.set_session_id(c.session_id);
-  record.set_switch_name(c.switch_name);
-  record.set_this_dn(c.this_dn);
-  record.set_media_type(c.media);
-  record.set_watcher(watcher_);
-  record.set_created_unix_ms(clock_->NowMs());
-  c.phase = Call::Phase::kClaiming;
-  const absl::Duration ttl = absl::Milliseconds(options_.call_ttl_ms);
-  fx.push_back([this, record, ttl] {
-    run_blocking_([this, record, ttl] {
-      absl::StatusOr<ClaimResult> r = store_->ClaimCall(record, ttl);
-      Effects fx2;
-      {
-        absl::MutexLock l(&mu_);
-        OnClaimed(record.call_uuid(), std::move(r), fx2);
-      }
-      RunEffects(fx2);
-    });
-  });
-}
-
-void CallRouter::OnClaimed(const std::string& uuid, absl::StatusOr<ClaimResult> r, Effects& fx) {
-  Call* c = FindCall(uuid);
-  if (c == nullptr || c->phase != Call::Phase::kClaiming) return;
-  if (!r.ok()) {
-    // The session is still started: a call must not wait for the record.
-    // Its id is derived from the call, so a later claim names the same one.
-    if (metrics_) metrics_->StoreError("claim_call");
-    log::Warn("call record not stored; the call goes on", {{"call", uuid}, {"error", r.status().ToString()}});
-  } else if (!r->created && !r->record.session_id().empty() && r->record.session_id() != c->session_id) {
-    // Another replica (or a configuration with other nodes) started it:
-    // keep that session.
-    absl::StatusOr<int> node = sessionapi::NodeOfSessionId(r->record.session_id());
-    if (node.ok()) {
-      c->session_id = r->record.session_id();
-      c->node = *node;
-      log::Info("call claimed earlier: its session is kept", {{"call", uuid}, {"session", c->session_id}});
-    }
-  }
-  c->phase = Call::Phase::kStarting;
-  SendStart(*c, fx);
-}
-
-void CallRouter::SendStart(Call& c, Effects& fx) {
-  c.start_in_flight = true;
-  ++c.start_attempts;
-  fx.push_back([this, uuid = c.uuid, node = c.node, req = c.start] {
-    sink_->StartSession(node, req, [this, uuid](absl::StatusOr<sv1::StartSessionResponse> r) {
-      Effects fx2;
-      {
-        absl::MutexLock l(&mu_);
-        OnStarted(uuid, std::move(r), fx2);
-      }
-      RunEffects(fx2);
-    });
-  });
-}
-
-void CallRouter::OnStarted(const std::string& uuid, absl::StatusOr<sv1::StartSessionResponse> r, Effects& fx) {
-  Call* c = FindCall(uuid);
-  if (c == nullptr || c->phase != Call::Phase::kStarting) return;
-  c->start_in_flight = false;
-  if (r.ok()) {
-    c->phase = Call::Phase::kActive;
-    if (!r->session_id().empty()) c->session_id = r->session_id();
-    if (metrics_) metrics_->SessionStarted();
-    log::Debug("session started", {{"call", uuid}, {"session", c->session_id}, {"node", c->node}});
-    Pump(*c, fx);
-    return;
-  }
-  if (Retryable(r.status()) && c->start_attempts < options_.max_attempts) {
-    c->retry_at_ms = clock_->MonotonicMs() + options_.retry_ms;
-    return;
-  }
-  FailStart(*c, r.status().ToString(), fx);
-}
-
-void CallRouter::FailStart(Call& c, const std::string& why, Effects& fx) {
-  c.phase = Call::Phase::kNoSession;
-  if (metrics_) metrics_->SessionFailed("start_failed");
-  log::Error("the call's application could not be started; the call gets its default route",
-             {{"call", c.uuid}, {"dn", c.route_dn}, {"url", c.start.url()},
-              {"alternate_url", c.start.alternate_url()}, {"error", why}});
-  auto a = adapters_.find(c.adapter_id);
-  if (a != adapters_.end()) {
-    Reject(*a->second, c.first_seq, "start_failed",
-           absl::StrCat("the application of DN ", c.route_dn, " could not be started: ", why));
-  }
-  bool finish = false;
-  for (const Outgoing& o : c.outbox) {
-    Processed(c.adapter_id, o.ack);
-    finish = finish || o.event.name() == "interaction.deleted";
-  }
-  queued_events_ -= static_cast<int64_t>(c.outbox.size());
-  c.outbox.clear();
-  DefaultRoute(c, "start_failed", fx);
-  if (finish) Finish(c, fx);
-}
 
 Value CallRouter::InteractionValue(const Call& c) const {
   Value v;
@@ -630,12 +284,14 @@ Value CallRouter::InteractionValue(const Call& c) const {
 
 void CallRouter::Deliver(Call& c, std::string name, Struct extra, std::string effect_id, uint64_t ack, Effects& fx) {
   if (c.phase == Call::Phase::kNoSession) {
+    if (c.orphaned) log::Debug("call event dropped: its session is gone", {{"call", c.uuid}, {"event", name}});
     Processed(c.adapter_id, ack);
     if (name == "interaction.deleted") Finish(c, fx);
     return;
   }
   Outgoing o;
   o.ack = ack;
+  o.recorded = !c.restart_on_switchover;
   o.event.set_name(std::move(name));
   o.event.set_source(ev1::EVENT_SOURCE_CALL);
   o.event.set_effect_id(std::move(effect_id));
@@ -653,9 +309,26 @@ void CallRouter::Pump(Call& c, Effects& fx) {
   if (c.retry_at_ms != 0 && c.retry_at_ms > clock_->MonotonicMs()) return;
   c.retry_at_ms = 0;
   c.sending = true;
+  const Outgoing& o = c.outbox.front();
+  if (!o.recorded) {
+    // Recorded before it is sent, in the call's one-at-a-time order: a
+    // restarted session replays exactly what this one was given.
+    fx.push_back([this, uuid = c.uuid, event = o.event] {
+      run_blocking_([this, uuid, event] {
+        absl::StatusOr<uint64_t> r = store_->RecordCallEvent(uuid, event);
+        Effects fx2;
+        {
+          absl::MutexLock l(&mu_);
+          OnRecorded(uuid, r.status(), fx2);
+        }
+        RunEffects(fx2);
+      });
+    });
+    return;
+  }
   sv1::SendEventRequest req;
   req.set_session_id(c.session_id);
-  *req.mutable_event() = c.outbox.front().event;
+  *req.mutable_event() = o.event;
   fx.push_back([this, uuid = c.uuid, node = c.node, req = std::move(req)] {
     sink_->SendEvent(node, req, [this, uuid](absl::StatusOr<sv1::SendEventResponse> r) {
       Effects fx2;
@@ -668,16 +341,44 @@ void CallRouter::Pump(Call& c, Effects& fx) {
   });
 }
 
+void CallRouter::OnRecorded(const std::string& uuid, absl::Status st, Effects& fx) {
+  Call* c = FindCall(uuid);
+  if (c == nullptr || !c->sending || c->outbox.empty()) return;
+  c->sending = false;
+  Outgoing& o = c->outbox.front();
+  if (Retryable(st)) {
+    if (metrics_) metrics_->StoreError("record_call_event");
+    c->Stall(clock_->MonotonicMs());
+    c->retry_at_ms = clock_->MonotonicMs() + options_.retry_ms;
+    return;
+  }
+  if (!st.ok()) {
+    // No record to add to (its claim failed, or it expired): the event
+    // still goes to the session; only a restart would lack it.
+    if (metrics_) metrics_->StoreError("record_call_event");
+    log::Error("call event not recorded; a restart of the session would miss it",
+               {{"call", uuid}, {"event", o.event.name()}, {"error", st.ToString()}});
+  }
+  o.recorded = true;
+  Pump(*c, fx);
+}
+
 void CallRouter::OnDelivered(const std::string& uuid, absl::Status st, Effects& fx) {
   Call* c = FindCall(uuid);
   if (c == nullptr || !c->sending) return;
   c->sending = false;
   Outgoing& o = c->outbox.front();
+  if (Retryable(st)) {
+    // The node has no primary yet, or the session is being restarted: the
+    // event waits (and the call's later events behind it) for as long as
+    // the call lives; its effect id makes the repeat harmless.
+    c->Stall(clock_->MonotonicMs());
+    c->retry_at_ms = clock_->MonotonicMs() + options_.retry_ms;
+    return;
+  }
+  c->stalled = false;
+  if (absl::IsNotFound(st)) return Orphan(*c, st, fx);
   if (!st.ok()) {
-    if (Retryable(st) && ++o.attempts < options_.max_attempts) {
-      c->retry_at_ms = clock_->MonotonicMs() + options_.retry_ms;
-      return;
-    }
     if (metrics_) metrics_->DeliveryFailed(absl::StatusCodeToString(st.code()));
     log::Error("call event not delivered to its session",
                {{"call", uuid}, {"session", c->session_id}, {"event", o.event.name()}, {"error", st.ToString()}});
@@ -692,6 +393,31 @@ void CallRouter::OnDelivered(const std::string& uuid, absl::Status st, Effects& 
     return;
   }
   Pump(*c, fx);
+}
+
+void CallRouter::Orphan(Call& c, const absl::Status& why, Effects& fx) {
+  c.phase = Call::Phase::kNoSession;
+  c.orphaned = true;
+  if (metrics_) metrics_->Orphaned();
+  log::Warn("call's session is gone: its later events are dropped",
+            {{"call", c.uuid}, {"session", c.session_id}, {"node", c.node}, {"error", why.ToString()}});
+  if (!c.released && c.routed_to.empty() && c.routes_in_flight == 0 && (c.state == "routing" || c.state == "queued")) {
+    EndSubmits(c);
+    DefaultRoute(c, "orphaned", fx);
+  }
+  DropOutbox(c, fx);   // may end the call: `c` is not used after
+}
+
+void CallRouter::DropOutbox(Call& c, Effects& fx) {
+  bool finish = false;
+  for (const Outgoing& o : c.outbox) {
+    Processed(c.adapter_id, o.ack);
+    finish = finish || o.event.name() == "interaction.deleted";
+  }
+  queued_events_ -= static_cast<int64_t>(c.outbox.size());
+  c.outbox.clear();
+  c.sending = false;
+  if (finish) Finish(c, fx);
 }
 
 void CallRouter::Finish(Call& c, Effects& fx) {
@@ -713,431 +439,6 @@ void CallRouter::Finish(Call& c, Effects& fx) {
   calls_.erase(uuid);
 }
 
-// --------------------------------------------------------------- requests
-
-std::string CallRouter::SendRequest(Call& c, cv1::SwitchRequest req, Pending p) {
-  const std::string id = absl::StrCat("cw-", instance_, "-", ++next_request_);
-  req.set_request_id(id);
-  req.set_call_uuid(c.uuid);
-  p.call_uuid = c.uuid;
-  p.req = req;
-  if (req.type() == cv1::ROUTE || req.type() == cv1::REDIRECT) ++c.routes_in_flight;
-  Adapter& a = *adapters_[c.adapter_id];
-  a.pending[id] = std::move(p);
-  if (a.link != nullptr) {
-    cv1::WatcherMessage m;
-    *m.mutable_request() = std::move(req);
-    a.link->Send(std::move(m));
-  }
-  return id;
-}
-
-void CallRouter::DefaultRoute(Call& c, absl::string_view reason, Effects& fx) {
-  if (c.default_routed) return;
-  c.default_routed = true;
-  c.default_route_due_ms = 0;
-  if (c.default_route.empty()) {
-    if (metrics_) metrics_->DefaultRoute("none_configured");
-    log::Error("the call needs its default route but its DN has none (dn default-route, or the file's)",
-               {{"call", c.uuid}, {"dn", c.route_dn}, {"reason", std::string(reason)}});
-    return;
-  }
-  if (metrics_) metrics_->DefaultRoute(reason);
-  log::Warn("default route", {{"call", c.uuid}, {"dn", c.route_dn}, {"target", c.default_route}, {"reason", std::string(reason)}});
-  cv1::SwitchRequest req;
-  req.set_type(cv1::ROUTE);
-  req.set_target(c.default_route);
-  req.set_reason(std::string(reason));
-  SendRequest(c, std::move(req), Pending{.kind = Pending::kDefaultRoute});
-}
-
-void CallRouter::OnResult(Adapter& a, const cv1::RequestResult& r, Effects& fx) {
-  auto it = a.pending.find(r.request_id());
-  if (it == a.pending.end()) {
-    log::Debug("result of an unknown or answered request", {{"adapter", a.id}, {"request", r.request_id()}});
-    return;
-  }
-  Pending p = std::move(it->second);
-  a.pending.erase(it);
-  Call* c = FindCall(p.call_uuid);
-  if (c == nullptr) return;
-  const bool routing = p.req.type() == cv1::ROUTE || p.req.type() == cv1::REDIRECT;
-  if (routing) --c->routes_in_flight;
-  if (r.ok() && routing) {
-    c->routed_to = p.req.target();
-    c->state = "routed";
-    c->default_route_due_ms = 0;
-    if (metrics_ && c->route_requested_ms != 0) {
-      metrics_->RouteLatency((clock_->MonotonicMs() - c->route_requested_ms) / 1000.0);
-      c->route_requested_ms = 0;
-    }
-  }
-  if (p.kind == Pending::kDefaultRoute) {
-    if (!r.ok()) {
-      if (metrics_) metrics_->DefaultRoute("failed");
-      log::Error("default route refused by the switch",
-                 {{"call", c->uuid}, {"target", p.req.target()}, {"error", r.error()}, {"description", r.description()}});
-    }
-    return;
-  }
-  auto act = c->actions.find(p.action);
-  if (act == c->actions.end()) return;
-  Action& action = act->second;
-  if (p.kind == Pending::kQueueRoute) {
-    if (r.ok()) {
-      const std::string& t = p.req.target();
-      ActionDone(*c, action,
-                 Fields({{"targetselected", Str(t)}, {"vqselected", Str(action.waiting.queue)},
-                         {"resource", [&] {
-                            Value v;
-                            v.mutable_struct_value()->CopyFrom(
-                                Fields({{"target", Str(t)}, {"type", Str("agent")}, {"id", Str(t)}}));
-                            return v;
-                          }()}}),
-                 fx);
-    } else if (r.error() == "busy" && !c->released) {
-      // The agent took another call meanwhile: wait for the next one.
-      ReleaseReservation(*c, fx);
-      log::Info("selected target busy: the call waits again", {{"call", c->uuid}, {"target", p.req.target()}});
-      Waiting w = action.waiting;
-      w.reserving = false;
-      waiting_.Add(std::move(w));
-      Assign(fx);
-    } else {
-      ReleaseReservation(*c, fx);
-      ActionError(*c, action, r.error().empty() ? "failed" : r.error(), r.description(), fx);
-    }
-    return;
-  }
-  const bool treatment = action.module == "dialog" && p.req.type() == cv1::APPLY_TREATMENT;
-  if (!r.ok()) {
-    ActionError(*c, action, r.error().empty() ? "failed" : r.error(), r.description(), fx);
-  } else if (treatment) {
-    c->treatments[r.request_id()] = action.effect_id;   // done when TREATMENT_DONE/FAILED comes
-  } else {
-    ActionDone(*c, action, {}, fx);
-  }
-}
-
-// ---------------------------------------------------------------- actions
-
-absl::StatusOr<cv1::SubmitActionResponse> CallRouter::SubmitAction(const cv1::SubmitActionRequest& req) {
-  if (req.effect_id().empty() || req.request_id().empty() || req.interaction_id().empty() || req.action().empty()) {
-    return absl::InvalidArgumentError("SubmitAction needs effect_id, request_id, interaction_id and action");
-  }
-  if (req.module() != "interaction" && req.module() != "dialog" && req.module() != "queue") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("SubmitAction.module '", req.module(), "' is not one of interaction, dialog, queue"));
-  }
-  Effects fx;
-  cv1::SubmitActionResponse resp;
-  {
-    absl::MutexLock l(&mu_);
-    Call* c = FindCall(req.interaction_id());
-    if (c == nullptr || c->released) {
-      if (metrics_) metrics_->Action(req.module(), req.action(), "unknown_interaction");
-      return absl::NotFoundError(
-          absl::StrCat("interaction ", req.interaction_id(), " is not a live call of this call-watcher"));
-    }
-    auto [it, inserted] = c->actions.try_emplace(req.effect_id());
-    if (!inserted) {
-      if (metrics_) metrics_->Action(req.module(), req.action(), "duplicate");
-      resp.set_duplicate(true);
-      return resp;
-    }
-    Action& act = it->second;
-    act.effect_id = req.effect_id();
-    act.request_id = req.request_id();
-    act.module = req.module();
-    act.action = req.action();
-    act.params = req.params();
-    if (metrics_) metrics_->Action(req.module(), req.action(), "accepted");
-    RunAction(*c, act, fx);
-  }
-  RunEffects(fx);
-  return resp;
-}
-
-void CallRouter::RunAction(Call& c, Action& act, Effects& fx) {
-  const Struct& p = act.params;
-  const std::string& m = act.module;
-  const std::string& a = act.action;
-  Pending pending{.kind = Pending::kAction, .action = act.effect_id};
-  if (m == "interaction" && (a == "redirect" || a == "route")) {
-    const std::string to = TargetOf(Param(p, "to"));
-    if (to.empty()) return ActionError(c, act, "invalid-target", "'to' names no target (a DN or a resource)", fx);
-    cv1::SwitchRequest req;
-    const bool on_routing_point = c.routed_to.empty() && (c.state == "routing" || c.state == "queued");
-    req.set_type(on_routing_point ? cv1::ROUTE : cv1::REDIRECT);
-    req.set_target(to);
-    SendRequest(c, std::move(req), std::move(pending));
-  } else if (m == "interaction" && a == "attach") {
-    cv1::SwitchRequest req;
-    req.set_type(cv1::ATTACH_USER_DATA);
-    if (const Value* u = Param(p, "udata"); u != nullptr && u->kind_case() == Value::kStructValue) {
-      for (const auto& [k, v] : u->struct_value().fields()) (*req.mutable_user_data())[k] = AsString(v);
-    }
-    SendRequest(c, std::move(req), std::move(pending));
-  } else if (m == "interaction" && a == "terminate") {
-    cv1::SwitchRequest req;
-    req.set_type(cv1::RELEASE);
-    if (const Value* r = Param(p, "reason")) req.set_reason(AsString(*r));
-    SendRequest(c, std::move(req), std::move(pending));
-  } else if (m == "interaction" && (a == "detach" || a == "accept")) {
-    ActionDone(c, act, {}, fx);   // nothing to ask the switch: the session just stops/starts owning it
-  } else if (m == "dialog" && (a == "playsound" || a == "play" || a == "playandcollect")) {
-    cv1::SwitchRequest req;
-    req.set_type(cv1::APPLY_TREATMENT);
-    cv1::Treatment* t = req.mutable_treatment();
-    if (a == "playsound") {
-      const Value* type = Param(p, "type");
-      t->set_type(type != nullptr && AsString(*type) == "ringback" ? cv1::RINGBACK : cv1::MUSIC);
-      t->set_duration_ms(static_cast<uint32_t>(std::max(0.0, Number(p, "duration", 0)) * 1000));
-    } else {
-      t->set_type(a == "play" ? cv1::PLAY_ANNOUNCEMENT : cv1::PLAY_AND_COLLECT);
-      for (const Struct* prompt : Children(p, "prompts", "prompt")) {
-        if (const Value* text = Param(*prompt, "text")) t->add_prompts(AsString(*text));
-      }
-      if (a == "playandcollect") {
-        for (const Struct* in : Children(p, "input", "input")) {
-          t->set_max_digits(static_cast<uint32_t>(Number(*in, "max_digits", 0)));
-          if (const Value* td = Param(*in, "term_digits")) t->set_term_digits(AsString(*td));
-          t->set_timeout_ms(static_cast<uint32_t>(Number(*in, "total_timeout", 0) * 1000));
-        }
-      }
-    }
-    SendRequest(c, std::move(req), std::move(pending));
-  } else if (m == "dialog" && a == "stop") {
-    const Value* target = Param(p, "target_requestid");
-    const std::string tid = target == nullptr ? "" : AsString(*target);
-    std::string switch_id;
-    for (const auto& [sid, effect] : c.treatments) {
-      auto other = c.actions.find(effect);
-      if (other != c.actions.end() && other->second.request_id == tid) switch_id = sid;
-    }
-    if (switch_id.empty()) {
-      return ActionError(c, act, "not-found", absl::StrCat("no dialog of requestid '", tid, "' is playing"), fx);
-    }
-    cv1::SwitchRequest req;
-    req.set_type(cv1::CANCEL_TREATMENT);
-    req.set_cancel_request_id(switch_id);
-    SendRequest(c, std::move(req), std::move(pending));
-  } else if (m == "queue" && a == "submit") {
-    std::shared_ptr<const DnConfig> cfg = dn_();
-    Waiting w;
-    w.call_uuid = c.uuid;
-    w.effect_id = act.effect_id;
-    w.request_id = act.request_id;
-    w.priority = static_cast<int>(Number(p, "priority", 0));
-    w.route = Bool(p, "route");
-    if (const Value* q = Param(p, "queue")) w.queue = AsString(*q);
-    std::vector<std::string> unknown;
-    for (const Struct* t : Children(p, "targets", "target")) {
-      const Value* name = Param(*t, "name");
-      const Value* type = Param(*t, "type");
-      const std::string n = name == nullptr ? "" : AsString(*name);
-      const std::string ty = type == nullptr ? "agent" : AsString(*type);
-      if (n.empty()) continue;
-      if (ty == "agentgroup") {
-        if (const auto* members = cfg->Group(n)) {
-          w.targets.insert(w.targets.end(), members->begin(), members->end());
-        } else {
-          unknown.push_back(n);
-        }
-      } else {
-        w.targets.push_back(n);
-      }
-    }
-    w.targets_hash = std::hash<std::string>()(absl::StrJoin(w.targets, ","));
-    if (w.targets.empty()) {
-      return ActionError(c, act, "invalid-target",
-                         unknown.empty() ? "queue:submit names no target"
-                                         : absl::StrCat("unknown agent group ", unknown[0]),
-                         fx);
-    }
-    const double timeout_s = Number(p, "timeout", 0);
-    const int64_t now = clock_->MonotonicMs();
-    w.enqueued_ms = now;
-    w.deadline_ms = timeout_s > 0 ? now + static_cast<int64_t>(timeout_s * 1000) : 0;
-    act.waiting = w;
-    ActionEvent(c, act, "queue.submit.requestid", {}, fx);
-    waiting_.Add(std::move(w));
-    Assign(fx);
-  } else if (m == "queue" && a == "cancel") {
-    const Value* target = Param(p, "target_requestid");
-    const std::string tid = target == nullptr ? "" : AsString(*target);
-    Waiting* w = waiting_.Find(tid);
-    if (w == nullptr || w->call_uuid != c.uuid) {
-      return ActionError(c, act, "not-found", absl::StrCat("no waiting queue:submit of requestid '", tid, "'"), fx);
-    }
-    waiting_.Remove(tid);
-    ActionEvent(c, act, "queue.cancel.done", Fields({{"requestid", Str(tid)}}), fx);
-  } else {
-    ActionError(c, act, "unsupported", absl::StrCat(m, ":", a, " is not supported by call-watcher"), fx);
-  }
-}
-
-void CallRouter::ActionEvent(Call& c, Action& act, const std::string& name, Struct extra, Effects& fx, uint64_t ack) {
-  Struct data = Fields({{"requestid", Str(act.request_id)}});
-  for (auto& [k, v] : *extra.mutable_fields()) (*data.mutable_fields())[k] = std::move(v);
-  Deliver(c, name, std::move(data), absl::StrCat("cw/", act.effect_id, "/", ++act.results), ack, fx);
-}
-
-void CallRouter::ActionDone(Call& c, Action& act, Struct extra, Effects& fx, uint64_t ack) {
-  const std::string action = act.module == "interaction" && act.action == "route" ? "redirect" : act.action;
-  if (metrics_) metrics_->Action(act.module, act.action, "done");
-  ActionEvent(c, act, absl::StrCat(act.module, ".", action, ".done"), std::move(extra), fx, ack);
-}
-
-void CallRouter::ActionError(Call& c, Action& act, const std::string& code, const std::string& description,
-                             Effects& fx, uint64_t ack) {
-  const std::string action = act.module == "interaction" && act.action == "route" ? "redirect" : act.action;
-  if (metrics_) metrics_->Action(act.module, act.action, "error");
-  log::Info("action failed", {{"call", c.uuid}, {"action", absl::StrCat(act.module, ":", act.action)},
-                              {"requestid", act.request_id}, {"error", code}, {"description", description}});
-  ActionEvent(c, act, absl::StrCat("error.", act.module, ".", action),
-              Fields({{"error", Str(code)}, {"description", Str(description)}}), fx, ack);
-}
-
-// ------------------------------------------------------------------ queue
-
-void CallRouter::Assign(Effects& fx) {
-  const int64_t now = clock_->MonotonicMs();
-  // Target lists found with no free target in this pass: the calls waiting
-  // for the same agents are not searched again (with every agent busy, a
-  // pass would otherwise cost waiting calls x agents on every event).
-  absl::flat_hash_set<size_t> exhausted;
-  const absl::Duration ttl = absl::Milliseconds(options_.reservation_ttl_ms);
-  for (Waiting* w : waiting_.Ordered()) {
-    if (w->reserving || exhausted.contains(w->targets_hash)) continue;
-    const std::string target = targets_.Best(w->targets, now);
-    if (target.empty()) {
-      exhausted.insert(w->targets_hash);
-      continue;
-    }
-    targets_.BeginReserve(target, w->call_uuid);
-    w->reserving = true;
-    fx.push_back([this, id = w->request_id, call = w->call_uuid, target, ttl] {
-      run_blocking_([this, id, call, target, ttl] {
-        absl::StatusOr<std::string> holder = store_->ReserveTarget(target, call, ttl);
-        Effects fx2;
-        {
-          absl::MutexLock l(&mu_);
-          OnReserved(id, call, target, std::move(holder), fx2);
-        }
-        RunEffects(fx2);
-      });
-    });
-  }
-}
-
-void CallRouter::OnReserved(const std::string& submit_id, const std::string& call_uuid, const std::string& target,
-                            absl::StatusOr<std::string> holder, Effects& fx) {
-  const int64_t now = clock_->MonotonicMs();
-  const bool won = holder.ok() && *holder == call_uuid;
-  if (!holder.ok()) {
-    if (metrics_) {
-      metrics_->StoreError("reserve_target");
-      metrics_->Reservation("error");
-    }
-    log::Warn("target not reserved: the store did not answer",
-              {{"call", call_uuid}, {"target", target}, {"error", holder.status().ToString()}});
-  }
-  const bool still_ours =
-      targets_.EndReserve(target, call_uuid, won, now + options_.reservation_ttl_ms, now + options_.lost_target_retry_ms);
-  Waiting* w = waiting_.Find(submit_id);
-  Call* c = FindCall(call_uuid);
-  if (w != nullptr) w->reserving = false;
-  if (won && (!still_ours || w == nullptr || c == nullptr || c->released)) {
-    // Nobody to give it to now (the submit ended, the target changed
-    // meanwhile): give it back, and let the call wait again if it still does.
-    if (metrics_) metrics_->Reservation("dropped");
-    if (still_ours) targets_.Unreserve(target, call_uuid);
-    fx.push_back([this, target, call_uuid] {
-      run_blocking_([this, target, call_uuid] { (void)store_->ReleaseTarget(target, call_uuid); });
-    });
-    Assign(fx);
-    return;
-  }
-  if (!won) {
-    if (holder.ok() && metrics_) metrics_->Reservation("lost");
-    Assign(fx);
-    return;
-  }
-  if (metrics_) {
-    metrics_->Reservation("won");
-    metrics_->QueueWait((now - w->enqueued_ms) / 1000.0);
-  }
-  const Waiting served = *w;
-  waiting_.Remove(submit_id);
-  c->reserved_target = target;
-  auto act = c->actions.find(served.effect_id);
-  if (act != c->actions.end()) GiveTarget(*c, act->second, target, fx);
-  Assign(fx);
-}
-
-void CallRouter::GiveTarget(Call& c, Action& act, const std::string& target, Effects& fx) {
-  if (act.waiting.route) {
-    cv1::SwitchRequest req;
-    const bool on_routing_point = c.routed_to.empty() && (c.state == "routing" || c.state == "queued");
-    req.set_type(on_routing_point ? cv1::ROUTE : cv1::REDIRECT);
-    req.set_target(target);
-    SendRequest(c, std::move(req), Pending{.kind = Pending::kQueueRoute, .action = act.effect_id});
-    return;
-  }
-  Value resource;
-  resource.mutable_struct_value()->CopyFrom(
-      Fields({{"target", Str(target)}, {"type", Str("agent")}, {"id", Str(target)}}));
-  ActionDone(c, act,
-             Fields({{"targetselected", Str(target)}, {"vqselected", Str(act.waiting.queue)}, {"resource", resource}}),
-             fx);
-}
-
-void CallRouter::ReleaseReservation(Call& c, Effects& fx) {
-  if (c.reserved_target.empty()) return;
-  const std::string target = std::exchange(c.reserved_target, "");
-  targets_.Unreserve(target, c.uuid);
-  fx.push_back([this, target, call = c.uuid] {
-    run_blocking_([this, target, call] {
-      if (absl::StatusOr<bool> r = store_->ReleaseTarget(target, call); !r.ok()) {
-        if (metrics_) metrics_->StoreError("release_target");
-        log::Warn("reservation not released (it expires)", {{"target", target}, {"error", r.status().ToString()}});
-      }
-    });
-  });
-}
-
-void CallRouter::EndSubmits(Call& c) {
-  for (const std::string& id : waiting_.OfCall(c.uuid)) waiting_.Remove(id);
-}
-
-absl::Status CallRouter::OnTarget(Adapter& a, const cv1::TargetEvent& e, Effects& fx) {
-  if (metrics_) metrics_->Event("target");
-  if (e.target().empty()) {
-    Reject(a, e.seq(), "missing_target", "the TargetEvent names no target");
-    return absl::OkStatus();
-  }
-  const std::string lost = targets_.Apply(e, clock_->NowMs());
-  if (!lost.empty()) {
-    if (metrics_) metrics_->Reservation("target_gone");
-    log::Warn("a reserved target left; its reservation is dropped",
-              {{"target", e.target()}, {"call", lost}, {"state", cv1::TargetState_Name(e.state())}});
-    Call* c = FindCall(lost);
-    if (c != nullptr && c->reserved_target == e.target()) c->reserved_target.clear();
-    fx.push_back([this, target = e.target(), lost] {
-      run_blocking_([this, target, lost] { (void)store_->ReleaseTarget(target, lost); });
-    });
-  }
-  if (e.state() == cv1::BUSY) {
-    Call* c = FindCall(e.call_uuid());
-    if (c != nullptr && c->reserved_target == e.target()) ReleaseReservation(*c, fx);   // landed
-  }
-  Processed(a.id, e.seq());
-  // Only a READY target (or a reservation given up) can serve a waiting call.
-  if (e.state() == cv1::READY || !lost.empty()) Assign(fx);
-  return absl::OkStatus();
-}
-
 // ------------------------------------------------------------------ timers
 
 void CallRouter::Tick() {
@@ -1148,6 +449,17 @@ void CallRouter::Tick() {
     std::vector<Call*> due;
     for (auto& [uuid, c] : calls_) due.push_back(c.get());
     for (Call* c : due) {
+      if (c->released && c->stalled && !c->sending && !c->start_in_flight &&
+          now - c->stalled_since_ms >= options_.ended_call_retry_ms) {
+        // An ended call is not kept for a node that stays without a primary.
+        if (metrics_) metrics_->DeliveryFailed("ended_unreachable");
+        log::Warn("ended call's session unreachable too long: its events are dropped",
+                  {{"call", c->uuid}, {"session", c->session_id}, {"node", c->node}, {"events", c->outbox.size()},
+                   {"after_ms", options_.ended_call_retry_ms}});
+        c->phase = Call::Phase::kNoSession;
+        DropOutbox(*c, fx);   // holds interaction.deleted: ends the call
+        continue;
+      }
       if (c->phase == Call::Phase::kStarting && !c->start_in_flight && c->retry_at_ms != 0 && c->retry_at_ms <= now) {
         c->retry_at_ms = 0;
         SendStart(*c, fx);
@@ -1222,8 +534,24 @@ void CallRouter::Tick() {
       log::Info("reservation expired", {{"target", target}, {"call", call}});
     }
     Assign(fx);
+    UpdateGauges();
   }
   RunEffects(fx);
+}
+
+void CallRouter::UpdateGauges() {
+  if (metrics_ == nullptr) return;
+  std::map<int, int64_t> owned;
+  int64_t buffered = 0;
+  int64_t treatments = 0;
+  for (const auto& [uuid, c] : calls_) {
+    if (c->phase == Call::Phase::kActive) ++owned[c->node];
+    if (c->stalled) buffered += static_cast<int64_t>(c->outbox.size());
+    treatments += static_cast<int64_t>(c->treatments.size());
+  }
+  metrics_->CallsOwned(owned);
+  metrics_->EventsBuffered(buffered);
+  metrics_->TreatmentsPending(treatments);
 }
 
 // ------------------------------------------------------------- inspection
@@ -1240,6 +568,9 @@ absl::StatusOr<cv1::GetCallResponse> CallRouter::GetCall(const std::string& call
   r.set_routed_to(c->routed_to);
   r.set_reserved_target(c->reserved_target);
   r.set_adapter_id(c->adapter_id);
+  r.set_assigned_node(c->assigned_node);
+  r.set_reserved_node(c->reserved_node);
+  r.set_owner_node(c->phase == Call::Phase::kActive ? c->node : 0);
   return r;
 }
 

@@ -6,25 +6,37 @@
 // - Links: the adapter sequence rules (adapter_link.h); per adapter the
 //   unanswered SwitchRequests, resent with the same id after a reconnection.
 // - Calls: a ROUTE_REQUEST on a DN with an application, or NEW_INTERACTION,
-//   claims the call in the CallStore, starts its session (node: rendezvous
-//   hash of the call_uuid over `nodes`; idempotency key "call:<uuid>") and
-//   delivers the call's events to it in order, one in flight per call, calls
-//   in parallel; each event acknowledged once its session has it. A session
-//   that cannot be started: Rejected + the DN's default route.
+//   gets an assigned and a reserved node (ChooseNodes over the nodes that
+//   are up), is claimed in the CallStore, and its session is started
+//   (idempotency key "call:<uuid>", interaction.bind) on the assigned node,
+//   retried without limit while the node has no primary; after
+//   call_watching_timeout_ms on the reserved node too; a start refused
+//   because another node owns the call follows that owner (GetCall). The
+//   call's events go to its session in order, one in flight per call, calls
+//   in parallel, each acknowledged once its session has it; retried without
+//   limit while the node has no primary (later events wait behind). A call
+//   restarted on switchover has each event recorded (RecordCallEvent) before
+//   it is sent. A session that cannot be started: Rejected + the DN's
+//   default route; a session gone (NOT_FOUND): the default route if the call
+//   was not routed, and its later events are dropped.
 // - Actions (SubmitAction): de-duplicated by effect id per call; switch
 //   requests down; results back as `<prefix>.<action>.done` / `error.…`
 //   events with effect ids "cw/<action effect id>/<n>".
 // - Queue: waiting submits (priority, then age), targets from the feed
 //   (longest idle first), a target given only after CallStore::ReserveTarget
 //   answers this call (so two replicas never give one agent twice).
+// - Repeated actions: an effect id already seen for the call (also from a
+//   session restarted with the same id) answers OK and does nothing.
 // - Timers (Tick): default route of calls not routed in time, queue
-//   timeouts, reservation TTLs, retries of deliveries and starts.
+//   timeouts, reservation TTLs, retries of starts, records and deliveries,
+//   ended calls unreachable too long, the gauges.
 //
 // Threading: thread-safe; one mutex guards the state. Sink and store calls
 // are made without it: the sink's are asynchronous, the store's (blocking)
 // go through `run_blocking`, which must run the function on another thread
 // (or inline, in tests: then everything happens on the caller's thread).
-// LinkChannel methods are called with the mutex held (they only queue).
+// LinkChannel methods (they only queue) and NodeLiveness::IsUp (it never
+// blocks) are called with the mutex held.
 
 #include <cstdint>
 #include <deque>
@@ -45,6 +57,7 @@
 #include "services/call_watcher/call_metrics.h"
 #include "services/call_watcher/call_store.h"
 #include "services/call_watcher/dn_config.h"
+#include "services/call_watcher/node_liveness.h"
 #include "services/call_watcher/session_sink.h"
 #include "services/call_watcher/targets.h"
 
@@ -54,11 +67,30 @@ struct CallRouterOptions {
   std::string watcher;                  // this replica's advertised gRPC address (InteractionBinding.watcher)
   std::string cluster;                  // selects application@<cluster>; "" = none
   std::vector<int> nodes = {1};         // session-engine nodes sessions start on
+  // Each node's data center ("" = the nameless one); a node absent from the
+  // map is in the nameless one. The reserved node of a call is taken from
+  // another data center than its assigned node when there is one up.
+  std::map<int, std::string> node_data_centers;
   int64_t default_route_timeout_ms = 30000;
   int64_t reservation_ttl_ms = 15000;
   int64_t call_ttl_ms = 4 * 3600 * 1000;   // the call record's TTL in the store
-  int64_t retry_ms = 200;               // between attempts to reach a session (UNAVAILABLE)
-  int max_attempts = 5;                 // of a start or a delivery before giving up
+  int64_t retry_ms = 200;               // between attempts to reach a session (UNAVAILABLE): no limit
+  // [orchestration] call-watching-timeout: from a call's first event, how
+  // long its start is tried on the assigned node alone; then the reserved
+  // node is tried too (alternating), and whichever binds the call first owns it.
+  int64_t call_watching_timeout_ms = 5000;
+  // An ended call (RELEASED, or past call_ttl_ms) whose session stays
+  // unreachable this long is forgotten: its remaining events are dropped.
+  // Long enough for a standby to take the node over and restart or recover
+  // the session, so that it still gets interaction.deleted.
+  int64_t ended_call_retry_ms = 60000;
+  // [orchestration] restart-session-on-switchover: the default of the DN
+  // file's per-DN setting; applies to sessions without persistence only.
+  bool restart_session_on_switchover = false;
+  // [orchestration] same-node-for-cons-prim-calls: a consultation call (an
+  // event with a parent call) is assigned to its primary call's node when
+  // this replica knows the primary call.
+  bool same_node_for_cons_prim_calls = true;
   int64_t lost_target_retry_ms = 1000;  // a target reserved by another replica is skipped this long
   // Admission: while this many events wait for their sessions (engines
   // slower than the calls coming in), a new call is not started: it gets
@@ -67,15 +99,22 @@ struct CallRouterOptions {
   int64_t max_queued_events = 2000;
 };
 
+// A call's nodes (ha-contract D1.1): `reserved` is 0 when there is no other node.
+struct NodeChoice {
+  int assigned = 0;
+  int reserved = 0;
+};
+
 // Runs a function that blocks (CallStore calls), not on the caller's thread.
 using BlockingRunner = std::function<void(std::function<void()>)>;
 
 class CallRouter final : public LinkHandler {
  public:
   // Not owned, must outlive the router: every pointer. `dn` gives the
-  // current DN file.
+  // current DN file. `liveness` null: every node counts as up.
   CallRouter(CallRouterOptions options, std::function<std::shared_ptr<const DnConfig>()> dn, SessionSink* sink,
-             CallStore* store, BlockingRunner run_blocking, time::Clock* clock, CallMetrics* metrics);
+             CallStore* store, NodeLiveness* liveness, BlockingRunner run_blocking, time::Clock* clock,
+             CallMetrics* metrics);
   ~CallRouter() override;
 
   // LinkHandler.
@@ -98,8 +137,15 @@ class CallRouter final : public LinkHandler {
   // Runs what came due on the clock; call it every few tens of ms.
   void Tick() ABSL_LOCKS_EXCLUDED(mu_);
 
-  // The node a call's session runs on: rendezvous hash over `nodes`.
+  // Rendezvous hash of the call over `nodes` (1 when empty).
   static int NodeFor(const std::string& call_uuid, const std::vector<int>& nodes);
+  // A call's nodes: `assigned` = NodeFor over `up` (over `nodes` when none
+  // is up), or `forced` when not 0; `reserved` = NodeFor over the same set
+  // minus `assigned`, restricted to nodes of another data center than
+  // `assigned` when there is one (0 when no other node).
+  static NodeChoice ChooseNodes(const std::string& call_uuid, const std::vector<int>& nodes,
+                                const std::vector<int>& up, const std::map<int, std::string>& data_centers,
+                                int forced = 0);
 
   // Calls known (tests, metrics).
   size_t CallCount() ABSL_LOCKS_EXCLUDED(mu_);
@@ -119,7 +165,11 @@ class CallRouter final : public LinkHandler {
   void OnResult(Adapter& a, const cv1::RequestResult& r, Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void StartCall(Adapter& a, const cv1::InteractionEvent& e, Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnClaimed(const std::string& uuid, absl::StatusOr<ClaimResult> r, Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Claim(Call& c, Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SendStart(Call& c, Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A start was refused: another node owns the call. Reads the record.
+  void LookUpOwner(Call& c, Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void OnOwner(const std::string& uuid, absl::StatusOr<CallRecord> r, Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnStarted(const std::string& uuid, absl::StatusOr<sv1::StartSessionResponse> r, Effects& fx)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FailStart(Call& c, const std::string& why, Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -129,6 +179,14 @@ class CallRouter final : public LinkHandler {
                Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Pump(Call& c, Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnDelivered(const std::string& uuid, absl::Status st, Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void OnRecorded(const std::string& uuid, absl::Status st, Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The call's session no longer exists.
+  void Orphan(Call& c, const absl::Status& why, Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Drops the events waiting for the session (acknowledged); the call ends
+  // when one of them was its end.
+  void DropOutbox(Call& c, Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The gauges of calls (owned, buffered events, treatments).
+  void UpdateGauges() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The feed event `seq` of adapter `adapter_id` is processed.
   void Processed(const std::string& adapter_id, uint64_t seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Reject(Adapter& a, uint64_t seq, absl::string_view reason_code, const std::string& reason)
@@ -166,6 +224,7 @@ class CallRouter final : public LinkHandler {
   const std::function<std::shared_ptr<const DnConfig>()> dn_;
   SessionSink* const sink_;
   CallStore* const store_;
+  NodeLiveness* const liveness_;
   const BlockingRunner run_blocking_;
   time::Clock* const clock_;
   CallMetrics* const metrics_;

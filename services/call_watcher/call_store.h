@@ -17,12 +17,14 @@
 // Calls block the calling thread (at most the implementation's request
 // timeout). Thread-safe.
 
+#include <cstdint>
 #include <string>
-#include "absl/strings/string_view.h"
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "orch/event/v1/event.pb.h"
 #include "orch/persistence/v1/persistence.pb.h"
 
 namespace orch::call_watcher {
@@ -45,8 +47,18 @@ class CallStore {
   //   NOT_FOUND  no record (never claimed, deleted or expired)
   virtual absl::StatusOr<CallRecord> GetCall(absl::string_view call_uuid) = 0;
 
-  // Answers whether a record was deleted (false: there was none).
+  // Answers whether a record was deleted (false: there was none). The
+  // call's recorded events (RecordCallEvent) go with it.
   virtual absl::StatusOr<bool> DeleteCall(absl::string_view call_uuid) = 0;
+
+  // Appends `event` (as it is then delivered: name, data, effect_id) to the
+  // call's recorded events, from which session-engine restarts a session
+  // that ran without persistence. Answers how many events the call has
+  // recorded so far (a retried record counts again: readers keep the first
+  // of an effect_id). The events expire with the record.
+  //   NOT_FOUND  the call has no record
+  virtual absl::StatusOr<uint64_t> RecordCallEvent(absl::string_view call_uuid,
+                                                   const ::orch::event::v1::Event& event) = 0;
 
   // Reserves `target` for `holder` until released or `ttl` passes. Answers
   // the holder after the call: `holder` itself when reserved (also when it

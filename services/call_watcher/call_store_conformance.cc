@@ -141,6 +141,47 @@ TEST_P(CallStoreConformanceTest, DeleteRemovesTheRecordOnce) {
   EXPECT_EQ(again->record.session_id(), "s2");
 }
 
+TEST_P(CallStoreConformanceTest, ClaimKeepsTheNodesAndTheStartRequest) {
+  const std::string uuid = UniqueName("call");
+  CallRecord r = Record(uuid, "~2~session");
+  r.set_assigned_node(2);
+  r.set_reserved_node(5);
+  r.set_owner_node(0);
+  r.set_restart_on_switchover(true);
+  r.set_start_request(std::string("\x0a\x03url\x00\xff", 7));
+  ASSERT_OK(store().ClaimCall(r, absl::Minutes(5)));
+  auto got = store().GetCall(uuid);
+  ASSERT_OK(got);
+  EXPECT_EQ(Bytes(*got), Bytes(r));
+}
+
+TEST_P(CallStoreConformanceTest, EventsAreRecordedWhileTheCallHasARecordAndGoWithIt) {
+  const std::string uuid = UniqueName("call");
+  event::v1::Event e;
+  e.set_name("interaction.added");
+  e.set_effect_id("call/sw1/1");
+  e.mutable_data()->set_string_value("x");
+  EXPECT_THAT(store().RecordCallEvent(uuid, e), StatusIs(Code::kNotFound));
+  for (const std::string& bad : {std::string(), std::string("a{b}"), std::string("a b"), std::string(257, 'u')}) {
+    EXPECT_THAT(store().RecordCallEvent(bad, e), StatusIs(Code::kInvalidArgument, HasSubstr("call_uuid"))) << bad;
+  }
+  ASSERT_OK(store().ClaimCall(Record(uuid, "s1"), absl::Minutes(5)));
+  EXPECT_THAT(store().RecordCallEvent(uuid, e), IsOkAndHolds(1u));
+  e.set_name("interaction.onrouterequest");
+  e.set_effect_id("call/sw1/2");
+  EXPECT_THAT(store().RecordCallEvent(uuid, e), IsOkAndHolds(2u));
+  EXPECT_THAT(store().RecordCallEvent(uuid, e), IsOkAndHolds(3u));   // a retried record counts again
+  // Other calls are independent.
+  const std::string other = UniqueName("call");
+  ASSERT_OK(store().ClaimCall(Record(other, "s2"), absl::Minutes(5)));
+  EXPECT_THAT(store().RecordCallEvent(other, e), IsOkAndHolds(1u));
+  // Deleted with the record: a new record of the same call starts afresh.
+  EXPECT_THAT(store().DeleteCall(uuid), IsOkAndHolds(true));
+  EXPECT_THAT(store().RecordCallEvent(uuid, e), StatusIs(Code::kNotFound));
+  ASSERT_OK(store().ClaimCall(Record(uuid, "s1"), absl::Minutes(5)));
+  EXPECT_THAT(store().RecordCallEvent(uuid, e), IsOkAndHolds(1u));
+}
+
 TEST_P(CallStoreConformanceTest, ATargetIsReservedByOneHolderAndReleasedOnlyByIt) {
   const std::string target = UniqueName("agent");
   EXPECT_THAT(store().ReserveTarget(target, "call-a", absl::Minutes(5)), IsOkAndHolds("call-a"));

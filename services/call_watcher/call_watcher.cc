@@ -82,6 +82,17 @@ void AddOptions(config::Schema* s) {
           .validate = config::ValidateEndpoint});
   s->AddInt("calls", "lease-refresh-ms", 500, 50, 60000, "how often each node's lease is re-read");
   s->AddInt("calls", "engine-connections", 4, 1, 64, "HTTP/2 connections to each session-engine");
+  s->AddInt("orchestration", "call-watching-timeout", 5000, 1000, 300000,
+            "ms from a call's first event during which its session is started on its assigned node only; "
+            "then on its reserved node too");
+  s->AddBool("orchestration", "restart-session-on-switchover", false,
+             "a call's session without persistence is restarted from its recorded events after its node's "
+             "switchover (the DN file's restart-session-on-switchover overrides it per DN)");
+  s->AddBool("orchestration", "new-session-on-reroute", true,
+             "ORS parity; a call keeps the session of its first routing point whatever the value "
+             "(docs/design/call-watcher.md)");
+  s->AddBool("orchestration", "same-node-for-cons-prim-calls", true,
+             "a consultation call is assigned to its primary call's node when this replica knows the primary");
   config::AddClientTlsOptions(s, "calls", "proxy", "persistence-proxy");
   config::AddClientTlsOptions(s, "calls", "engine", "the session-engines");
 }
@@ -147,6 +158,9 @@ class FailingCallStore final : public CallStore {
   absl::StatusOr<ClaimResult> ClaimCall(const CallRecord&, absl::Duration) override { return status_; }
   absl::StatusOr<CallRecord> GetCall(absl::string_view) override { return status_; }
   absl::StatusOr<bool> DeleteCall(absl::string_view) override { return status_; }
+  absl::StatusOr<uint64_t> RecordCallEvent(absl::string_view, const ::orch::event::v1::Event&) override {
+    return status_;
+  }
   absl::StatusOr<std::string> ReserveTarget(absl::string_view, absl::string_view, absl::Duration) override {
     return status_;
   }
@@ -184,6 +198,9 @@ class CallWatcherComponent final : public process::Component {
     o.reservation_ttl_ms = c.GetInt("calls.reservation-ttl-ms");
     o.max_queued_events = c.GetInt("calls.max-queued-events");
     o.call_ttl_ms = c.GetInt("calls.call-ttl-ms");
+    o.call_watching_timeout_ms = c.GetInt("orchestration.call-watching-timeout");
+    o.restart_session_on_switchover = c.GetBool("orchestration.restart-session-on-switchover");
+    o.same_node_for_cons_prim_calls = c.GetBool("orchestration.same-node-for-cons-prim-calls");
     self->reload_ms_ = c.GetInt("calls.dn-reload-ms");
 
     auto proxy = grpc_util::ChannelOptionsFromConfig(c, "calls.proxy");
@@ -207,6 +224,7 @@ class CallWatcherComponent final : public process::Component {
         {.nodes = o.nodes, .refresh_interval = absl::Milliseconds(c.GetInt("calls.lease-refresh-ms"))});
     if (!directory.ok()) return directory.status();
     self->directory_ = *std::move(directory);
+    self->liveness_ = std::make_unique<DirectoryNodeLiveness>(self->directory_.get());
     auto client = sessionapi::SessionsClient::Create(
         self->directory_.get(), clock,
         {.channel = *engine,
@@ -225,7 +243,7 @@ class CallWatcherComponent final : public process::Component {
     }
     BlockingPool* pool = self->pool_.get();
     self->router_ = std::make_unique<CallRouter>(
-        o, std::move(current), self->sink_.get(), self->store_.get(),
+        o, std::move(current), self->sink_.get(), self->store_.get(), self->liveness_.get(),
         [pool](std::function<void()> f) { pool->Run(std::move(f)); }, clock, self->metrics_.get());
     self->service_ = std::make_unique<CallWatcherService>(self->router_.get());
     self->housekeeper_ = std::thread([s = self.get()] { s->Housekeeping(); });
@@ -300,6 +318,7 @@ class CallWatcherComponent final : public process::Component {
   std::unique_ptr<CallStore> store_;
   std::unique_ptr<sessionapi::GrpcLeaseReader> leases_;
   std::unique_ptr<sessionapi::NodeDirectory> directory_;
+  std::unique_ptr<DirectoryNodeLiveness> liveness_;
   std::unique_ptr<sessionapi::SessionsClient> client_;
   std::unique_ptr<GrpcSessionSink> sink_;
   std::unique_ptr<BlockingPool> pool_;

@@ -1,6 +1,6 @@
 #pragma once
 
-// The call-watcher process: its options ([calls], docs/configuration.md),
+// The call-watcher process: its options ([calls] and [orchestration], docs/configuration.md),
 // metrics (orch_call_watcher_...), and the CallWatcher gRPC service over a
 // CallRouter (call_router.h holds the logic).
 

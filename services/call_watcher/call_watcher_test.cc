@@ -144,7 +144,8 @@ class CallWatcherServiceTest : public ::testing::Test {
         cfg_(*DnConfig::Parse(kDnFile, "dn.toml")),
         router_({.watcher = "127.0.0.1:7104", .nodes = {1, 2}, .default_route_timeout_ms = kDefaultRouteMs,
                  .reservation_ttl_ms = 10000},
-                [this] { return cfg_; }, &sink_, &store_, [](std::function<void()> f) { f(); }, &clock_, nullptr),
+                [this] { return cfg_; }, &sink_, &store_, nullptr, [](std::function<void()> f) { f(); }, &clock_,
+                nullptr),
         service_(&router_) {
     auto server = grpc_util::GrpcServer::Start({.listen = "127.0.0.1:0"}, {&service_}, nullptr);
     EXPECT_OK(server);

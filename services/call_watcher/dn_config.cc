@@ -186,6 +186,10 @@ absl::StatusOr<std::shared_ptr<const DnConfig>> DnConfig::Parse(absl::string_vie
             auto b = fnode.as_boolean();
             if (!b) return ErrorAt(source_name, fkey.source(), fname, "must be true or false");
             e.persistent = b->get() ? 1 : 0;
+          } else if (f == "restart-session-on-switchover") {
+            auto b = fnode.as_boolean();
+            if (!b) return ErrorAt(source_name, fkey.source(), fname, "must be true or false");
+            e.restart_on_switchover = b->get() ? 1 : 0;
           } else if (f == "parameters") {
             auto pt = fnode.as_table();
             if (!pt) return ErrorAt(source_name, fkey.source(), fname, "must be a table of name = value");
@@ -197,7 +201,7 @@ absl::StatusOr<std::shared_ptr<const DnConfig>> DnConfig::Parse(absl::string_vie
           } else {
             return ErrorAt(source_name, fkey.source(), fname,
                            "unknown option (known: dn, switch, application, application@<cluster>, default-route, "
-                           "persistent, parameters)");
+                           "persistent, restart-session-on-switchover, parameters)");
           }
         }
         if (e.dn.empty()) return ErrorAt(source_name, item.source(), "dn.dn", "every [[dn]] needs a non-empty dn");
@@ -255,6 +259,11 @@ bool DnConfig::Persistent(const DnEntry* entry, absl::string_view media_type) co
   if (entry != nullptr && entry->persistent >= 0) return entry->persistent == 1;
   auto it = media_persistent_.find(std::string(media_type));
   return it != media_persistent_.end() && it->second;
+}
+
+bool DnConfig::RestartOnSwitchover(const DnEntry* entry, bool default_value) const {
+  if (entry != nullptr && entry->restart_on_switchover >= 0) return entry->restart_on_switchover == 1;
+  return default_value;
 }
 
 const std::vector<std::string>* DnConfig::Group(absl::string_view name) const {

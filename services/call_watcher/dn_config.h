@@ -19,6 +19,7 @@
 //   "application@east" = "..."      # used instead when [calls] cluster = "east"
 //   default-route = "7001"          # where the call goes when routing fails
 //   persistent = true               # optional: overrides the media type's
+//   restart-session-on-switchover = true   # optional: overrides [orchestration]'s
 //   [dn.parameters]                 # <data _type="parameter"> values
 //   greeting = "welcome"
 //
@@ -54,6 +55,7 @@ struct DnEntry {
   std::map<std::string, google::protobuf::Value> parameters;
   std::string default_route;   // "" = the file's default-route
   int persistent = -1;         // -1: the media type's setting
+  int restart_on_switchover = -1;   // -1: [orchestration] restart-session-on-switchover
 };
 
 // What a call's substitution reads.
@@ -92,6 +94,10 @@ class DnConfig {
 
   // Whether sessions of `media_type` calls on `entry` (may be null) persist.
   bool Persistent(const DnEntry* entry, absl::string_view media_type) const;
+
+  // Whether the session of a call on `entry` (may be null) is restarted
+  // after a switchover: the entry's setting, else `default_value`.
+  bool RestartOnSwitchover(const DnEntry* entry, bool default_value) const;
 
   // Member agent DNs of a group; null when the group is unknown.
   const std::vector<std::string>* Group(absl::string_view name) const;

@@ -65,6 +65,31 @@ TEST(DnConfigTest, ParsesEntriesGroupsAndMedia) {
   EXPECT_EQ(c.DefaultRoute(nullptr), "7999");
 }
 
+TEST(DnConfigTest, RestartOnSwitchoverPerDnElseTheDefault) {
+  auto cfg = DnConfig::Parse(R"(
+[[dn]]
+dn = "1"
+application = "a"
+restart-session-on-switchover = true
+[[dn]]
+dn = "2"
+application = "b"
+restart-session-on-switchover = false
+[[dn]]
+dn = "3"
+application = "c"
+)",
+                             "dn.toml");
+  ASSERT_OK(cfg);
+  const DnConfig& c = **cfg;
+  for (bool def : {false, true}) {
+    EXPECT_TRUE(c.RestartOnSwitchover(c.Find("sim", "1"), def));
+    EXPECT_FALSE(c.RestartOnSwitchover(c.Find("sim", "2"), def));
+    EXPECT_EQ(c.RestartOnSwitchover(c.Find("sim", "3"), def), def);
+    EXPECT_EQ(c.RestartOnSwitchover(nullptr, def), def);
+  }
+}
+
 TEST(DnConfigTest, ApplicationSubstitutesAndPicksTheCluster) {
   auto cfg = DnConfig::Parse(kFile, "dn.toml");
   ASSERT_OK(cfg);
@@ -101,6 +126,8 @@ TEST(DnConfigTest, ErrorsNameFileLineAndKey) {
               HasSubstr("dn.toml:4: dn.colour: unknown option"));
   EXPECT_EQ(bad("[groups]\nsales = \"7001\"\n"), "dn.toml:2: groups.sales: must be an array of agent DNs");
   EXPECT_EQ(bad("[media.chat]\npersistent = \"yes\"\n"), "dn.toml:2: media.chat.persistent: must be true or false");
+  EXPECT_EQ(bad("[[dn]]\ndn = \"1\"\napplication = \"a\"\nrestart-session-on-switchover = 1\n"),
+            "dn.toml:4: dn.restart-session-on-switchover: must be true or false");
   EXPECT_THAT(bad("[[dn]]\ndn = \"1\"\napplication = \"a\"\n[[dn]]\ndn = \"1\"\napplication = \"b\"\n"),
               HasSubstr("DN 1 is defined twice"));
   EXPECT_THAT(bad("x = = 1"), HasSubstr("dn.toml:1: malformed TOML"));

@@ -42,6 +42,7 @@ absl::StatusOr<ClaimResult> FakeCallStore::ClaimCall(const CallRecord& record, a
   auto [it, inserted] = calls_.try_emplace(record.call_uuid());
   ClaimResult result;
   if (inserted || it->second.expires_ms <= now) {
+    events_.erase(record.call_uuid());
     it->second = {record, now + absl::ToInt64Milliseconds(ttl)};
     result.created = true;
   }
@@ -65,10 +66,32 @@ absl::StatusOr<bool> FakeCallStore::DeleteCall(absl::string_view call_uuid) {
   absl::MutexLock lock(&mu_);
   if (auto s = Check(); !s.ok()) return s;
   auto it = calls_.find(call_uuid);
+  events_.erase(call_uuid);
   if (it == calls_.end()) return false;
   const bool live = it->second.expires_ms > clock_->NowMs();
   calls_.erase(it);
   return live;
+}
+
+absl::StatusOr<uint64_t> FakeCallStore::RecordCallEvent(absl::string_view call_uuid,
+                                                        const ::orch::event::v1::Event& event) {
+  if (auto s = ValidateCallStoreKey("call_uuid", call_uuid); !s.ok()) return s;
+  absl::MutexLock lock(&mu_);
+  if (auto s = Check(); !s.ok()) return s;
+  auto it = calls_.find(call_uuid);
+  if (it == calls_.end() || it->second.expires_ms <= clock_->NowMs()) {
+    events_.erase(call_uuid);
+    return absl::NotFoundError(absl::StrCat("no record of call ", call_uuid));
+  }
+  std::vector<::orch::event::v1::Event>& events = events_[call_uuid];
+  events.push_back(event);
+  return events.size();
+}
+
+std::vector<::orch::event::v1::Event> FakeCallStore::RecordedEvents(absl::string_view call_uuid) {
+  absl::MutexLock lock(&mu_);
+  auto it = events_.find(call_uuid);
+  return it == events_.end() ? std::vector<::orch::event::v1::Event>{} : it->second;
 }
 
 absl::StatusOr<std::string> FakeCallStore::ReserveTarget(absl::string_view target, absl::string_view holder,

@@ -6,6 +6,7 @@
 // `SetUnavailable(true)` makes every call fail with UNAVAILABLE.
 
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
@@ -23,11 +24,16 @@ class FakeCallStore final : public CallStore {
   absl::StatusOr<ClaimResult> ClaimCall(const CallRecord& record, absl::Duration ttl) override;
   absl::StatusOr<CallRecord> GetCall(absl::string_view call_uuid) override;
   absl::StatusOr<bool> DeleteCall(absl::string_view call_uuid) override;
+  absl::StatusOr<uint64_t> RecordCallEvent(absl::string_view call_uuid,
+                                           const ::orch::event::v1::Event& event) override;
   absl::StatusOr<std::string> ReserveTarget(absl::string_view target, absl::string_view holder,
                                             absl::Duration ttl) override;
   absl::StatusOr<bool> ReleaseTarget(absl::string_view target, absl::string_view holder) override;
 
   void SetUnavailable(bool unavailable);
+
+  // The events recorded for a call, in order (none: empty). Tests.
+  std::vector<::orch::event::v1::Event> RecordedEvents(absl::string_view call_uuid);
 
  private:
   template <typename T>
@@ -43,6 +49,7 @@ class FakeCallStore final : public CallStore {
   bool unavailable_ ABSL_GUARDED_BY(mu_) = false;
   absl::flat_hash_map<std::string, Expiring<CallRecord>> calls_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, Expiring<std::string>> targets_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, std::vector<::orch::event::v1::Event>> events_ ABSL_GUARDED_BY(mu_);
 };
 
 // The argument rules of call_store.h, shared by the implementations.

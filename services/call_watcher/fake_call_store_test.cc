@@ -45,6 +45,7 @@ TEST(FakeCallStoreTest, UnavailableFailsEveryCallAndChangesNothing) {
   EXPECT_THAT(store.ClaimCall(r, absl::Minutes(1)), unavailable);
   EXPECT_THAT(store.GetCall("c1"), unavailable);
   EXPECT_THAT(store.DeleteCall("c1"), unavailable);
+  EXPECT_THAT(store.RecordCallEvent("c1", event::v1::Event()), unavailable);
   EXPECT_THAT(store.ReserveTarget("t1", "c2", absl::Minutes(1)), unavailable);
   EXPECT_THAT(store.ReleaseTarget("t1", "c1"), unavailable);
   store.SetUnavailable(false);

@@ -81,6 +81,18 @@ absl::StatusOr<bool> GrpcCallStore::DeleteCall(absl::string_view call_uuid) {
   return resp.deleted();
 }
 
+absl::StatusOr<uint64_t> GrpcCallStore::RecordCallEvent(absl::string_view call_uuid,
+                                                        const ::orch::event::v1::Event& event) {
+  pv1::RecordCallEventRequest req;
+  req.set_call_uuid(std::string(call_uuid));
+  *req.mutable_event() = event;
+  pv1::RecordCallEventResponse resp;
+  if (auto s = impl_->Call("RecordCallEvent", &pv1::Persistence::Stub::RecordCallEvent, req, &resp); !s.ok()) {
+    return s;
+  }
+  return resp.recorded();
+}
+
 absl::StatusOr<std::string> GrpcCallStore::ReserveTarget(absl::string_view target, absl::string_view holder,
                                                          absl::Duration ttl) {
   auto ttl_ms = TtlMs(ttl);

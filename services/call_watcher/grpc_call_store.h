@@ -1,7 +1,8 @@
 #pragma once
 
 // GrpcCallStore: CallStore (call_store.h) over gRPC to persistence-proxy
-// (the ClaimCall .. ReleaseTarget RPCs of orch.persistence.v1.Persistence);
+// (the ClaimCall .. ReleaseTarget and RecordCallEvent RPCs of
+// orch.persistence.v1.Persistence);
 // the TTLs run on Redis's clock. tests/persistence/call_store_conformance_test.cc
 // holds it to the same rules as FakeCallStore against a real proxy and Redis.
 //
@@ -35,6 +36,8 @@ class GrpcCallStore final : public CallStore {
   absl::StatusOr<ClaimResult> ClaimCall(const CallRecord& record, absl::Duration ttl) override;
   absl::StatusOr<CallRecord> GetCall(absl::string_view call_uuid) override;
   absl::StatusOr<bool> DeleteCall(absl::string_view call_uuid) override;
+  absl::StatusOr<uint64_t> RecordCallEvent(absl::string_view call_uuid,
+                                           const ::orch::event::v1::Event& event) override;
   absl::StatusOr<std::string> ReserveTarget(absl::string_view target, absl::string_view holder,
                                             absl::Duration ttl) override;
   absl::StatusOr<bool> ReleaseTarget(absl::string_view target, absl::string_view holder) override;
