@@ -49,6 +49,15 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(const std::s
   return server;
 }
 
+void MetricsServer::SetClusterInfo(const std::string& cluster, const std::string& digest) {
+  prometheus::BuildGauge()
+      .Name(Name("cluster_info"))
+      .Help("Always 1; the cluster file this process loaded: its cluster name and digest.")
+      .Register(*registry_)
+      .Add({{"cluster", cluster}, {"digest", digest}})
+      .Set(1);
+}
+
 MetricsServer::~MetricsServer() = default;
 
 std::string MetricsServer::Name(std::string_view suffix) const {

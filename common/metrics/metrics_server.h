@@ -34,6 +34,11 @@ class MetricsServer {
   ~MetricsServer();
 
   prometheus::Registry& registry() { return *registry_; }
+  // <prefix>_cluster_info{cluster="...",digest="..."} 1: the cluster file
+  // this process loaded (common/cluster). Processes of one cluster whose
+  // digests differ disagree on cluster-wide options (an alert rule compares
+  // them). Call once.
+  void SetClusterInfo(const std::string& cluster, const std::string& digest);
   const std::string& prefix() const { return prefix_; }
   // prefix() + "_" + suffix.
   std::string Name(std::string_view suffix) const;

@@ -114,6 +114,7 @@ config::Schema BuildSchema(const ProcessDefinition& def) {
     }
     return absl::OkStatus();
   });
+  config::AddClusterFileOption(&s);
   if (def.add_options) def.add_options(&s);
   return s;
 }
@@ -172,6 +173,15 @@ int Run(int argc, char** argv, const ProcessDefinition& def) {
                                                ORCH_VERSION);
   if (!metrics.ok()) {
     return Fail(kExitStartFailed, absl::StrCat("metrics.listen: ", metrics.status().message()));
+  }
+
+  if (const cluster::ClusterFile* cl = config.cluster()) {
+    (*metrics)->SetClusterInfo(cl->name(), cl->Digest());
+    log::Info("cluster file loaded", {{"cluster", cl->name()}, {"file", cl->source_name()}, {"digest", cl->Digest()}});
+  } else {
+    log::Warn("no cluster file ([cluster] file, ORCH_CLUSTER_FILE): nodes and the cluster name come from this "
+              "process's own options; every process of a cluster should load the same cluster file "
+              "(docs/cluster.md)");
   }
 
   absl::StatusOr<std::unique_ptr<Component>> component =

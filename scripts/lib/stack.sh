@@ -22,7 +22,9 @@
 #       SIGTERM and SIGKILL when stopping (default 0: SIGKILL at once). Unless --no-trap,
 #       installs an EXIT trap that stops every process still running (newest first), then
 #       calls FN <exit status>, then removes or keeps the --tmp directory; INT and TERM
-#       exit with 130 and 143 so that it runs. Sets STACK_WORK, STACK_LOGS, STACK_CLK_TCK.
+#       exit with 130 and 143 so that it runs. Sets STACK_WORK, STACK_LOGS, STACK_CLK_TCK and
+#       STACK_CLUSTER_FILE (the cluster file every process loads: the caller's, else one
+#       written to the work directory: cluster "orch", nodes 1 and 2).
 #   stack_build [--show] TARGET... configures BUILD (Ninja, ccache when present) if needed,
 #                                  builds the targets (quietly, -j2; --show: with progress)
 #   stack_require NAME...          fails unless the binaries exist (names as stack_bin)
@@ -128,6 +130,13 @@ stack_init() {
   fi
   STACK_LOGS=${STACK_LOGS:-$STACK_WORK}
   mkdir -p "$STACK_LOGS" ${STACK_PID_DIR:+"$STACK_PID_DIR"} || return 1
+  # Every process started here loads one cluster file (docs/cluster.md): the
+  # caller's STACK_CLUSTER_FILE, or a cluster "orch" of nodes 1 and 2 in the
+  # nameless data center (a process's own node options may narrow it).
+  if [ -z "${STACK_CLUSTER_FILE:-}" ]; then
+    STACK_CLUSTER_FILE=$STACK_WORK/cluster.toml
+    printf 'name = "orch"\n[[node]]\nid = 1\n[[node]]\nid = 2\n' >"$STACK_CLUSTER_FILE" || return 1
+  fi
   if [ "$no_trap" = 0 ]; then
     trap stack__exit EXIT
     trap 'exit 130' INT
@@ -303,7 +312,7 @@ stack__start_service() {
   while [ $# -gt 0 ] && [ "$1" != -- ]; do all+=("$1"); shift; done
   shift
   all+=("$@")
-  stack_write_toml "$STACK_WORK/$name.toml" "${all[@]}" || return 1
+  stack_write_toml "$STACK_WORK/$name.toml" cluster.file="\"$STACK_CLUSTER_FILE\"" "${all[@]}" || return 1
   local path
   path=$(stack_bin "$bin") || return 1
   stack_spawn "$name" "$path" --config "$STACK_WORK/$name.toml"

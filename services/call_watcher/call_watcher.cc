@@ -7,6 +7,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/config/client_tls.h"
+#include "common/config/cluster_values.h"
 #include "common/config/validators.h"
 #include "common/grpc/channel.h"
 #include "common/grpc/server.h"
@@ -182,18 +183,17 @@ class CallWatcherComponent final : public process::Component {
     }
 
     CallRouterOptions o;
-    o.nodes.clear();
-    for (const std::string& n : c.GetStringList("calls.nodes")) {
-      int v = 0;
-      if (!absl::SimpleAtoi(n, &v) || v < 1 || v > 9999) {
-        return absl::InvalidArgumentError(absl::StrCat("calls.nodes: '", n, "' is not a node id (1..9999)"));
-      }
-      o.nodes.push_back(v);
+    auto nodes = config::ClusterNodeIds(c, "calls.nodes");
+    if (!nodes.ok()) return nodes.status();
+    o.nodes = *std::move(nodes);
+    if (const cluster::ClusterFile* cl = c.cluster()) {
+      for (int n : o.nodes) o.node_data_centers[n] = *cl->DataCenterOf(n);
     }
-    if (o.nodes.empty()) return absl::InvalidArgumentError("calls.nodes: at least one node id is needed");
     o.watcher = c.GetString("calls.advertise");
     if (o.watcher.empty()) o.watcher = c.GetString("server.grpc-listen");   // port 0: the bound one, at OnServing
-    o.cluster = c.GetString("calls.cluster");
+    auto cluster = config::ClusterName(c, "calls.cluster");
+    if (!cluster.ok()) return cluster.status();
+    o.cluster = *std::move(cluster);
     o.default_route_timeout_ms = c.GetInt("calls.default-route-timeout-ms");
     o.reservation_ttl_ms = c.GetInt("calls.reservation-ttl-ms");
     o.max_queued_events = c.GetInt("calls.max-queued-events");

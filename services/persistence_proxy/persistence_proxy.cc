@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "common/config/cluster_values.h"
 #include "common/config/validators.h"
 #include "common/grpc/server.h"
 #include "common/log/log.h"
@@ -114,6 +115,9 @@ class ProxyComponent final : public process::Component {
  public:
   static absl::StatusOr<std::unique_ptr<ProxyComponent>> Create(const process::RunContext& ctx) {
     auto c = std::unique_ptr<ProxyComponent>(new ProxyComponent(ctx));
+    auto cluster_name = config::ClusterName(ctx.config, "persistence.cluster-name");
+    if (!cluster_name.ok()) return cluster_name.status();
+    c->store_options_.cluster_name = *std::move(cluster_name);
     if (auto s = c->Connect(/*at_start=*/true); !s.ok()) return s;
     return c;
   }
@@ -144,7 +148,6 @@ class ProxyComponent final : public process::Component {
         service_([this] { return store(); },
                  static_cast<uint32_t>(ctx.config.GetInt("persistence.read-page-entries"))) {
     const auto& c = ctx.config;
-    store_options_.cluster_name = c.GetString("persistence.cluster-name");
     store_options_.max_lifetime = absl::Seconds(c.GetInt("persistence.max-session-lifetime-s"));
     store_options_.request_timeout = absl::Milliseconds(c.GetInt("persistence.request-timeout-ms"));
     store_options_.max_entry_bytes = c.GetInt("persistence.max-entry-bytes");

@@ -8,6 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/config/client_tls.h"
+#include "common/config/cluster_values.h"
 #include "common/config/validators.h"
 #include "common/grpc/channel.h"
 #include "common/grpc/server.h"
@@ -75,15 +76,9 @@ class RestGatewayComponent final : public process::Component {
     auto self = std::unique_ptr<RestGatewayComponent>(new RestGatewayComponent());
 
     ApiOptions api;
-    api.nodes.clear();
-    for (const std::string& n : c.GetStringList("routing.nodes")) {
-      int v = 0;
-      if (!absl::SimpleAtoi(n, &v) || v < 1 || v > 9999) {
-        return absl::InvalidArgumentError(absl::StrCat("routing.nodes: '", n, "' is not a node id (1..9999)"));
-      }
-      api.nodes.push_back(v);
-    }
-    if (api.nodes.empty()) return absl::InvalidArgumentError("routing.nodes: at least one node id is needed");
+    auto nodes = config::ClusterNodeIds(c, "routing.nodes");
+    if (!nodes.ok()) return nodes.status();
+    api.nodes = *std::move(nodes);
     api.external_url = c.GetString("routing.external-url");
     while (!api.external_url.empty() && api.external_url.back() == '/') api.external_url.pop_back();
     if (!api.external_url.empty() && !absl::StartsWith(api.external_url, "http://") &&

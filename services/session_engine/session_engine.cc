@@ -6,6 +6,7 @@
 #include "absl/time/clock.h"
 #include "common/base/check.h"
 #include "common/config/client_tls.h"
+#include "common/config/cluster_values.h"
 #include "common/config/validators.h"
 #include "common/grpc/channel.h"
 #include "common/grpc/server.h"
@@ -136,7 +137,14 @@ class SessionEngineComponent final : public process::Component {
     o.policy.deactivate_idle_ms =
         static_cast<uint32_t>(std::min<int64_t>(c.GetInt("scxml.deactivate-idle-ms"), UINT32_MAX));
     o.document_url_prefixes = c.GetStringList("scxml.document-url-prefixes");
-    o.cluster_name = c.GetString("orchestration.cluster-name");
+    auto cluster_name = config::ClusterName(c, "orchestration.cluster-name");
+    if (!cluster_name.ok()) return cluster_name.status();
+    o.cluster_name = *std::move(cluster_name);
+    if (const cluster::ClusterFile* cl = c.cluster(); cl != nullptr && cl->FindNode(o.node_id) == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat(c.Origin("orchestration.node-id"), ": orchestration.node-id = ",
+                                                     o.node_id, " is not a node of cluster ", cl->name(), " (",
+                                                     cl->source_name(), ")"));
+    }
     self->advertise_ = c.GetString("orchestration.advertise-endpoint");
     if (!c.GetBool("orchestration.sessionid-with-nodeid")) {
       log::Warn("orchestration.sessionid-with-nodeid = false is ignored: ids always carry the node; "
