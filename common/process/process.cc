@@ -175,14 +175,7 @@ int Run(int argc, char** argv, const ProcessDefinition& def) {
     return Fail(kExitStartFailed, absl::StrCat("metrics.listen: ", metrics.status().message()));
   }
 
-  if (const cluster::ClusterFile* cl = config.cluster()) {
-    (*metrics)->SetClusterInfo(cl->name(), cl->Digest());
-    log::Info("cluster file loaded", {{"cluster", cl->name()}, {"file", cl->source_name()}, {"digest", cl->Digest()}});
-  } else {
-    log::Warn("no cluster file ([cluster] file, ORCH_CLUSTER_FILE): nodes and the cluster name come from this "
-              "process's own options; every process of a cluster should load the same cluster file "
-              "(docs/cluster.md)");
-  }
+  if (const cluster::ClusterFile* cl = config.cluster()) (*metrics)->SetClusterInfo(cl->name(), cl->Digest());
 
   absl::StatusOr<std::unique_ptr<Component>> component =
       def.create ? def.create(RunContext{config, **metrics})
@@ -205,6 +198,14 @@ int Run(int argc, char** argv, const ProcessDefinition& def) {
   }
 
   (*component)->OnServing(**server);
+  // Said once the process runs, so a failed start stays one line.
+  if (const cluster::ClusterFile* cl = config.cluster()) {
+    log::Info("cluster file loaded", {{"cluster", cl->name()}, {"file", cl->source_name()}, {"digest", cl->Digest()}});
+  } else {
+    log::Warn("no cluster file ([cluster] file, ORCH_CLUSTER_FILE): nodes and the cluster name come from this "
+              "process's own options; every process of a cluster should load the same cluster file "
+              "(docs/cluster.md)");
+  }
   log::Info("serving", {{"grpc", (*server)->address()},
                         {"metrics", (*metrics)->address()},
                         {"tls", tls_files->enabled()},
