@@ -398,6 +398,16 @@ void CallRouter::OnDelivered(const std::string& uuid, absl::Status st, Effects& 
 void CallRouter::Orphan(Call& c, const absl::Status& why, Effects& fx) {
   c.phase = Call::Phase::kNoSession;
   c.orphaned = true;
+  if (c.released || !c.routed_to.empty()) {
+    // The strategy did its work (the call is routed or over) and its
+    // session has ended: a strategy may end once it routed, and a session
+    // restarted from its record ends on the recorded interaction.deleted
+    // while the live copy of that event was still waiting. Not an orphan.
+    log::Info("call's session has ended: its later events are dropped",
+              {{"call", c.uuid}, {"session", c.session_id}, {"node", c.node}});
+    DropOutbox(c, fx);   // may end the call: `c` is not used after
+    return;
+  }
   if (metrics_) metrics_->Orphaned();
   log::Warn("call's session is gone: its later events are dropped",
             {{"call", c.uuid}, {"session", c.session_id}, {"node", c.node}, {"error", why.ToString()}});

@@ -337,7 +337,9 @@ TEST_F(CallRouterHaTest, ASessionGoneGivesAnUnroutedCallItsDefaultRoute) {
   EXPECT_EQ(link_.acked, 4u);
   EXPECT_EQ(r_.router_.CallCount(), 0u);
 
-  // A call already routed gets no default route.
+  // A call already routed gets no default route, and is no orphan: its
+  // strategy did its work and its session ended (or, restarted from its
+  // record, ended on the recorded interaction.deleted).
   r_.sink.SetAutoAnswer(true);
   ASSERT_OK(r_.Event(cv1::ROUTE_REQUEST, "c2", "5000"));
   ASSERT_OK(r_.Event(cv1::ESTABLISHED, "c2", "7001"));
@@ -345,7 +347,12 @@ TEST_F(CallRouterHaTest, ASessionGoneGivesAnUnroutedCallItsDefaultRoute) {
   ASSERT_OK(r_.Event(cv1::USER_DATA_CHANGED, "c2", "7001"));
   ASSERT_TRUE(r_.sink.AnswerNextSend(absl::NotFoundError("no session")));
   EXPECT_EQ(link_.Requests().size(), 1u);
-  EXPECT_EQ(r_.Counter("orch_calls_orphaned_total"), 2);
+  EXPECT_EQ(r_.Counter("orch_calls_orphaned_total"), 1);
+  ASSERT_OK(r_.Event(cv1::RELEASED, "c2", "7001"));
+  // c2's added, ESTABLISHED and the user data that found no session; its
+  // RELEASED is not sent.
+  EXPECT_EQ(r_.sink.sends().size(), sent + 3);
+  EXPECT_EQ(r_.router_.CallCount(), 0u);
 }
 
 class RestartRecordingTest : public CallRouterHaTest {
