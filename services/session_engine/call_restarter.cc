@@ -147,20 +147,37 @@ void CallRestarter::Run(uint64_t pass, uint64_t epoch, const std::function<bool(
   metrics_->SetRestartBacklog(todo.size());
   log::Info("restart: backlog loaded", {{"calls", todo.size()}, {"epoch", epoch}});
   if (loaded) loaded();
-  size_t restarted = 0, failed = 0;
+  size_t restarted = 0, failed = 0, ended = 0;
   const size_t per_cycle = std::max<size_t>(1, options_.per_cycle);
   while (!todo.empty()) {
     std::vector<Item> retry;
-    for (size_t n = 0; n < per_cycle && !todo.empty(); ++n) {
-      {
-        absl::MutexLock l(&mu_);
-        if (!Current(pass)) return;
-      }
-      if (!still_current()) return;
-      Item item = std::move(todo.front());
+    {
+      absl::MutexLock l(&mu_);
+      if (!Current(pass)) return;
+    }
+    if (!still_current()) return;
+    // The cycle's restarts run at once, one thread each (the seeds' quota
+    // is the engine's working threads): each waits for the store and for
+    // its session's worker, so one after another would make a cycle as
+    // long as the sum of their round trips.
+    std::vector<Item> batch;
+    while (batch.size() < per_cycle && !todo.empty()) {
+      batch.push_back(std::move(todo.front()));
       todo.pop_front();
+    }
+    std::vector<absl::Status> results(batch.size());
+    {
+      std::vector<std::thread> threads;
+      threads.reserve(batch.size());
+      for (size_t i = 0; i < batch.size(); ++i) {
+        threads.emplace_back([&, i] { results[i] = restart_(batch[i].record, epoch); });
+      }
+      for (std::thread& t : threads) t.join();
+    }
+    for (size_t i = 0; i < batch.size(); ++i) {
+      Item& item = batch[i];
       const pv1::CallRecord& r = item.record;
-      absl::Status st = restart_(r, epoch);
+      const absl::Status& st = results[i];
       if (st.code() == absl::StatusCode::kUnavailable && ++item.attempts < kMaxAttempts) {
         log::Warn("restart: a call's session could not be restarted yet; retrying in a later cycle",
                   {{"call", r.call_uuid()}, {"session", r.session_id()}, {"error", std::string(st.message())}});
@@ -170,6 +187,11 @@ void CallRestarter::Run(uint64_t pass, uint64_t epoch, const std::function<bool(
       if (st.ok()) {
         ++restarted;
         metrics_->CountSessionRestarted();
+      } else if (st.code() == absl::StatusCode::kNotFound) {
+        // The call ended (call-watcher deleted its record) after the backlog
+        // was listed: nothing to restart.
+        ++ended;
+        log::Info("restart: the call ended before its turn", {{"call", r.call_uuid()}, {"session", r.session_id()}});
       } else {
         ++failed;
         metrics_->CountRestartFailure();
@@ -189,7 +211,8 @@ void CallRestarter::Run(uint64_t pass, uint64_t epoch, const std::function<bool(
     metrics_->CountRestartCycle();
     if (!todo.empty() && !WaitUntil(pass, deadline)) return;
   }
-  log::Info("restart: backlog done", {{"restarted", restarted}, {"failed", failed}, {"epoch", epoch}});
+  log::Info("restart: backlog done",
+            {{"restarted", restarted}, {"ended", ended}, {"failed", failed}, {"epoch", epoch}});
 }
 
 }  // namespace orch::session_engine

@@ -12,12 +12,14 @@
 //      whose owner is this node and whose session is not in memory. Until
 //      the backlog is loaded the instance does not answer as primary:
 //      Check() refuses every session id, and `loaded` is told once it is.
-//   2. Works it in cycles: `per_cycle` restarts (session-processing-threads),
-//      then a pause of `cycle_ms` (session-restart-timeout) after each cycle
-//      ends. Each restart is `restart(record, epoch)`; a call leaves the
-//      backlog when it returns OK (restarted) or an error (logged naming the
-//      call, counted as a failure). UNAVAILABLE is retried in a later cycle,
-//      up to 3 attempts.
+//   2. Works it in cycles: `per_cycle` restarts (session-processing-threads)
+//      at once, one thread each, then a pause of `cycle_ms`
+//      (session-restart-timeout) after each cycle ends. Each restart is
+//      `restart(record, epoch)` (called concurrently); a call leaves the
+//      backlog when it returns OK (restarted), NOT_FOUND (the call ended
+//      meanwhile: its record is gone; not a failure) or another error
+//      (logged naming the call, counted as a failure). UNAVAILABLE is
+//      retried in a later cycle, up to 3 attempts.
 // While a session id is in the backlog Check() answers UNAVAILABLE "session
 // <id> is being restarted" (call-watcher buffers the call's events and
 // retries its start).

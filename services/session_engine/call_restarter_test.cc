@@ -184,6 +184,41 @@ TEST_F(CallRestarterTest, CyclesOfPerCycleRestartsArePausedCycleMsApart) {
   EXPECT_EQ(Metric("orch_session_engine_sessions_restarted_total"), 20);
 }
 
+TEST_F(CallRestarterTest, ACyclesRestartsRunAtOnce) {
+  for (int i = 0; i < 4; ++i) AddCall(absl::StrCat("call-", i), 1, true);
+  // Each restart waits until all four are inside: one after another, the
+  // first would wait forever (bounded here: it gives up after 10 s and the
+  // test sees a restart that did not find the others).
+  absl::Mutex m;
+  int inside = 0;
+  bool all_met = true;
+  NewRestarter(4, 50, [&](const pv1::CallRecord& r, uint64_t) {
+    absl::MutexLock l(&m);
+    ++inside;
+    auto four = [&] { return inside == 4; };
+    if (!m.AwaitWithTimeout(absl::Condition(&four), absl::Seconds(10))) all_met = false;
+    return absl::OkStatus();
+  });
+  StartPass();
+  ASSERT_TRUE(Eventually([&] { return restarter_->cycles() == 1; }));
+  absl::MutexLock l(&m);
+  EXPECT_EQ(inside, 4);
+  EXPECT_TRUE(all_met);
+}
+
+TEST_F(CallRestarterTest, ACallThatEndedBeforeItsTurnIsNoFailure) {
+  AddCall("ended", 1, true);
+  AddCall("good", 1, true);
+  NewRestarter(8, 50, Recording([](const std::string& call) -> absl::Status {
+    if (call == "ended") return absl::NotFoundError("ReadCallEvents ended: no such call");
+    return absl::OkStatus();
+  }));
+  StartPass();
+  ASSERT_TRUE(Eventually([&] { return restarter_->cycles() == 1 && restarter_->backlog() == 0; }));
+  EXPECT_EQ(Metric("orch_session_engine_sessions_restarted_total"), 1);
+  EXPECT_EQ(Metric("orch_session_engine_session_restart_failures_total"), 0);
+}
+
 TEST_F(CallRestarterTest, AFailedRestartLeavesTheBacklogAndUnavailableIsRetriedThreeTimes) {
   AddCall("bad", 1, true);
   AddCall("down", 1, true);
@@ -212,8 +247,9 @@ TEST_F(CallRestarterTest, AFailedRestartLeavesTheBacklogAndUnavailableIsRetriedT
 
 TEST_F(CallRestarterTest, ResetEndsThePassAndClosesTheGate) {
   for (int i = 0; i < 5; ++i) AddCall(absl::StrCat("call-", i), 1, true);
-  // Deposed while restarting the first call: no other call is restarted.
-  NewRestarter(8, 50, [this](const pv1::CallRecord& r, uint64_t) {
+  // Deposed while restarting the first call (one per cycle): no other call
+  // is restarted.
+  NewRestarter(1, 50, [this](const pv1::CallRecord& r, uint64_t) {
     {
       absl::MutexLock l(&mu_);
       seen_.push_back({r.call_uuid(), 0, absl::OkStatus()});
