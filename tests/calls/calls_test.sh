@@ -175,9 +175,9 @@ reserved_node() {
   # phase ROUTING-POINT(510P) AGENTS(7P01..7P25)
   agents_of() { seq -s, -f "7$1%02g" 1 25; }
 
-  # Phase 1: 10 calls, each held about 20 s (past node 1's return), on both nodes.
+  # Phase 1: 10 calls, each held about 30 s (past node 1's return), on both nodes.
   sim_start ha1 --watcher "$w" --routing-point 5101 --agent-dns "$(agents_of 1)" --rate 5 --calls 10 \
-    --hold-ms 20000 --drain-s 60
+    --hold-ms 30000 --drain-s 60
   # owned{1} + owned{2} = 10: every call's session started.
   both_own() { local a b; a=$(owned 1) b=$(owned 2); [ -n "$a" ] && [ -n "$b" ] && (( a >= 1 && b >= 1 && a + b == 10 )); }
   wait_for "phase 1: 10 calls owned by nodes 1 and 2" 30 both_own
@@ -189,12 +189,14 @@ reserved_node() {
 
   # Phase 2: node 1's only engine dies. Its lease lives on for up to its TTL:
   # calls arriving then are assigned to node 1 by call-watcher (still up) and
-  # move to node 2 on the timeout path.
+  # move to node 2 on the timeout path. Phase 2's calls are held 20-30 s, so
+  # they end after node 1's return (about 10 s after the kill; the test checks
+  # that they did) even on a loaded machine.
   local kill_ms lease_gone_ms
   kill_ms=$(now_ms)
   stack_kill n1
   sim_start ha2 --watcher "$w" --routing-point 5102 --agent-dns "$(agents_of 2)" --rate 8 --calls 10 \
-    --hold-ms 15000 --drain-s 60
+    --hold-ms 25000 --drain-s 60
   wait_for "phase 2a: 10 more calls owned by node 2" 20 owned_are "$o1" $(( o2 + 10 ))
   local takeovers
   takeovers=$(labelled $cw orch_calls_reserved_takeovers_total)
@@ -208,7 +210,7 @@ reserved_node() {
   echo "phase 2b: node 1's lease gone $(( lease_gone_ms - kill_ms )) ms after the kill"
   sleep 1
   sim_start ha3 --watcher "$w" --routing-point 5103 --agent-dns "$(agents_of 3)" --rate 4 --calls 6 \
-    --hold-ms 15000 --drain-s 60
+    --hold-ms 25000 --drain-s 60
   wait_for "phase 2b: 6 more calls owned by node 2" 20 owned_are "$o1" $(( o2 + 16 ))
   $check metrics "${STACK_METRICS_URL[$cw]}" "orch_calls_reserved_takeovers_total=$takeovers"
 
