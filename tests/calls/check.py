@@ -11,6 +11,13 @@ duplicate keys, NaN and trailing garbage refused; every metrics line must be
                                              routed to the agent the switch saw, with priority P
   check.py ended ENGINE_LOG CALL OUTCOME     the call's session ended once, with that outcome
   check.py metrics URL 'NAME{LABELS}=N' | 'NAME{LABELS}>=N'   (a label value * sums over it)
+  check.py owners OUTCOMES [NODE=N|NODE>=N ...]
+                                             the node owning each call, from the session ids (~<node>~...)
+                                             in its attaches (`sid`); a call with two ids or none fails;
+                                             prints "owners 1=A 2=B" (nodes seen)
+  check.py route-within OUTCOMES MS          every call routed, each within MS of its route request
+  check.py absent ENGINE_LOG OUTCOMES        no scxml log line of any of these calls
+  check.py ended-after OUTCOMES MS           every call ended at or after MS (the run's clock)
 """
 import json
 import re
@@ -193,6 +200,68 @@ def metrics(url, specs):
         compare(f"{url}: {what}", total, op, n)
 
 
+SID = re.compile(r"~([1-9][0-9]{0,3})~[0-9A-Za-z_-]+")
+
+
+def owners(path, specs):
+    counts = {}
+    for call, o in outcomes(path).items():
+        log = o.get("attach_log")
+        if not isinstance(log, list):
+            fail(f"{path}: call {call}: no attach_log list")
+        sids = set()
+        for a in log:
+            data = a.get("user_data") if isinstance(a, dict) else None
+            if not isinstance(data, dict):
+                fail(f"{path}: call {call}: an attach without user_data: {a}")
+            if "sid" in data:
+                sids.add(data["sid"])
+        if len(sids) != 1:
+            fail(f"{path}: call {call}: attaches carry {len(sids)} session ids {sorted(sids)}, expected 1")
+        sid = sids.pop()
+        m = SID.fullmatch(sid) if isinstance(sid, str) else None
+        if not m:
+            fail(f"{path}: call {call}: {sid!r} is not a session id")
+        node = int(m.group(1))
+        counts[node] = counts.get(node, 0) + 1
+    for spec in specs:
+        key, op, n = parse_expectation(spec)
+        if not key.isdigit():
+            fail(f"bad node {key!r} in {spec!r}")
+        compare(f"{path}: calls owned by node {key}", counts.get(int(key), 0), op, n)
+    print("owners " + " ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+
+
+def route_within(path, limit_ms):
+    calls = outcomes(path)
+    if not calls:
+        fail(f"{path}: no call")
+    for call, o in calls.items():
+        if o["outcome"] != "routed":
+            fail(f"{path}: call {call} is {o['outcome']}, expected routed")
+        r = o.get("route_ms")
+        if not isinstance(r, int) or isinstance(r, bool):
+            fail(f"{path}: call {call}: route_ms is {r!r}")
+        if r > limit_ms:
+            fail(f"{path}: call {call} routed {r} ms after its route request, expected <= {limit_ms}")
+
+
+def absent(log_path, outcomes_path):
+    logs = scxml_logs(log_path)
+    for call in outcomes(outcomes_path):
+        if call in logs:
+            fail(f"{log_path}: call {call} has log lines {sorted(logs[call])}, expected none here")
+
+
+def ended_after(path, at_ms):
+    for call, o in outcomes(path).items():
+        e = o.get("ended_ms")
+        if not isinstance(e, int) or isinstance(e, bool):
+            fail(f"{path}: call {call}: ended_ms is {e!r}")
+        if e < at_ms:
+            fail(f"{path}: call {call} ended at {e} ms, expected at or after {at_ms} ms")
+
+
 def main(argv):
     if len(argv) < 2:
         fail(__doc__)
@@ -209,6 +278,14 @@ def main(argv):
         ended(*args)
     elif cmd == "metrics" and len(args) >= 1:
         metrics(args[0], args[1:])
+    elif cmd == "owners" and len(args) >= 1:
+        owners(args[0], args[1:])
+    elif cmd == "route-within" and len(args) == 2 and args[1].isdigit():
+        route_within(args[0], int(args[1]))
+    elif cmd == "absent" and len(args) == 2:
+        absent(*args)
+    elif cmd == "ended-after" and len(args) == 2 and args[1].lstrip("-").isdigit():
+        ended_after(args[0], int(args[1]))
     else:
         fail(f"bad arguments: {argv[1:]}")
 
