@@ -38,6 +38,10 @@ void GrpcLeaseReader::ReadLease(const std::string& name, std::function<void(absl
   // The callback keeps the stub (and its channel) alive until it has run.
   stub_->stub->async()->GetLease(&call->ctx, &call->req, &call->resp,
                                  [call, stub = stub_, done = std::move(done)](::grpc::Status s) {
+                                   // NOT_FOUND is persistence-proxy's answer for a lease
+                                   // nobody holds (a dead primary's, once it expired):
+                                   // a node without a primary, not a store that failed.
+                                   if (s.error_code() == ::grpc::StatusCode::NOT_FOUND) return done(Lease{});
                                    if (!s.ok()) return done(grpc_util::FromGrpcStatus(s));
                                    done(Lease{.holder = call->resp.holder(),
                                               .endpoint = call->resp.endpoint(),

@@ -42,7 +42,8 @@ class LeaseReader {
   virtual void ReadLease(const std::string& name, std::function<void(absl::StatusOr<Lease>)> done) = 0;
 };
 
-// Persistence.GetLease over gRPC's callback API: no thread waits. Each read
+// Persistence.GetLease over gRPC's callback API: no thread waits; its NOT_FOUND
+// (nobody holds the lease) is a Lease with an empty holder. Each read
 // has its own deadline, so every `done` runs within `timeout`. Thread-safe.
 // Destroy it only after every read has answered (NodeDirectory::Shutdown
 // waits for that).

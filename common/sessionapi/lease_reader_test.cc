@@ -39,7 +39,13 @@ class FakePersistence final : public pv1::Persistence::CallbackService {
       reactor->Finish(grpc_util::ToGrpcStatus(error_));
       return reactor;
     }
-    if (auto it = leases_.find(req->name()); it != leases_.end()) *resp = it->second;
+    // As persistence-proxy: NOT_FOUND when nobody holds the lease.
+    auto it = leases_.find(req->name());
+    if (it == leases_.end()) {
+      reactor->Finish(::grpc::Status(::grpc::StatusCode::NOT_FOUND, "no such lease"));
+      return reactor;
+    }
+    *resp = it->second;
     reactor->Finish(::grpc::Status::OK);
     return reactor;
   }
@@ -80,6 +86,9 @@ TEST(GrpcLeaseReaderTest, ReadsTheLeaseThroughPersistenceProxy) {
   EXPECT_EQ(lease->epoch, 9u);
   EXPECT_EQ(lease->remaining_ms, 1200);
 
+  // Nobody holds node 2's lease (persistence-proxy answers NOT_FOUND): a
+  // node without a primary, not an error (an error keeps the last known
+  // primary as up).
   auto nobody = Read(reader, "node:2");
   ASSERT_OK(nobody);
   EXPECT_TRUE(nobody->holder.empty());
