@@ -130,17 +130,26 @@ void CallRouter::RenewReservations(int64_t now, Effects& fx) {
     fx.push_back([this, target = r.target, call = r.call, ttl] {
       run_blocking_([this, target, call, ttl] {
         absl::StatusOr<std::string> holder = store_->ReserveTarget(target, call, ttl);
+        bool kept;
+        {
+          absl::MutexLock l(&mu_);
+          const Target* t = targets_.Find(target);
+          kept = t != nullptr && t->reserved_for == call;
+          // Another holder has it (this one expired meanwhile): the store
+          // decides, and extending it again would fail the same way.
+          if (kept && holder.ok() && *holder != call) targets_.Unreserve(target, call);
+        }
+        if (!kept) {
+          // Released here while the extension was on its way (the target
+          // turned READY, the call ended): the extension must not outlive it.
+          if (holder.ok() && *holder == call) StoreRelease(target, call);
+          return;
+        }
         if (!holder.ok() || *holder != call) {
           if (metrics_) metrics_->Reservation("extension_failed");
           log::Error("a kept reservation could not be extended; another replica may take the target",
                      {{"target", target}, {"call", call},
                       {"holder", holder.ok() ? *holder : holder.status().ToString()}});
-        }
-        if (holder.ok() && *holder != call) {
-          // Another holder has it (this one expired meanwhile): the store
-          // decides, and extending it again would fail the same way.
-          absl::MutexLock l(&mu_);
-          targets_.Unreserve(target, call);
         }
       });
     });
