@@ -31,7 +31,7 @@ class CallMetrics {
   void DeliveryFailed(absl::string_view reason);      // event_delivery_failures_total{reason}
   void Action(absl::string_view module, absl::string_view action, absl::string_view outcome);  // actions_total
   void DefaultRoute(absl::string_view reason);        // default_routes_total{reason}
-  void Reservation(absl::string_view outcome);        // reservations_total{outcome: won, lost, error, dropped, extended, extension_failed}
+  void Reservation(absl::string_view outcome);        // reservations_total{outcome: won, lost, error, dropped, extended, extension_failed, freed}
   void QueueWait(double seconds);                     // queue_wait_seconds
   void RouteLatency(double seconds);                  // route_latency_seconds (route request -> routed)
   void LinkConnected(int delta);                      // links_connected

@@ -24,8 +24,12 @@ void CallRouter::Assign(Effects& fx) {
     }
     targets_.BeginReserve(target, w->call_uuid);
     w->reserving = true;
-    fx.push_back([this, id = w->request_id, call = w->call_uuid, target, ttl] {
-      run_blocking_([this, id, call, target, ttl] {
+    // A landed reservation freed by the event that made the target READY is
+    // released first, on the same thread: the store threads keep no order.
+    fx.push_back([this, id = w->request_id, call = w->call_uuid, target, ttl,
+                  owed = targets_.TakeOwedRelease(target)] {
+      run_blocking_([this, id, call, target, ttl, owed] {
+        if (!owed.empty()) StoreRelease(target, owed);
         absl::StatusOr<std::string> holder = store_->ReserveTarget(target, call, ttl);
         Effects fx2;
         {
@@ -60,9 +64,7 @@ void CallRouter::OnReserved(const std::string& submit_id, const std::string& cal
     // meanwhile): give it back, and let the call wait again if it still does.
     if (metrics_) metrics_->Reservation("dropped");
     if (still_ours) targets_.Unreserve(target, call_uuid);
-    fx.push_back([this, target, call_uuid] {
-      run_blocking_([this, target, call_uuid] { (void)store_->ReleaseTarget(target, call_uuid); });
-    });
+    ReleaseInStore(target, call_uuid, fx);
     Assign(fx);
     return;
   }
@@ -104,14 +106,65 @@ void CallRouter::ReleaseReservation(Call& c, Effects& fx) {
   if (c.reserved_target.empty()) return;
   const std::string target = std::exchange(c.reserved_target, "");
   targets_.Unreserve(target, c.uuid);
-  fx.push_back([this, target, call = c.uuid] {
-    run_blocking_([this, target, call] {
-      if (absl::StatusOr<bool> r = store_->ReleaseTarget(target, call); !r.ok()) {
-        if (metrics_) metrics_->StoreError("release_target");
-        log::Warn("reservation not released (it expires)", {{"target", target}, {"error", r.status().ToString()}});
-      }
+  ReleaseInStore(target, c.uuid, fx);
+}
+
+void CallRouter::RenewReservations(int64_t now, Effects& fx) {
+  const absl::Duration ttl = absl::Milliseconds(options_.reservation_ttl_ms);
+  for (const ExpiredReservation& r : targets_.Expire(now)) {
+    Call* c = FindCall(r.call);
+    // Being routed there (a request without its result, or accepted and not
+    // landed yet: an overloaded switch or link), or landed: letting the
+    // reservation go would let a replica offer the target to another call
+    // while it is not free. Kept, here and in the store.
+    const bool routing = c != nullptr && !c->released && c->reserved_target == r.target &&
+                         (c->routes_in_flight > 0 || c->routed_to == r.target);
+    if (!r.landed && !routing) {
+      targets_.Unreserve(r.target, r.call);
+      if (c != nullptr && c->reserved_target == r.target) c->reserved_target.clear();
+      log::Info("reservation expired", {{"target", r.target}, {"call", r.call}});
+      continue;
+    }
+    targets_.Extend(r.target, r.call, now + options_.reservation_ttl_ms);
+    if (metrics_) metrics_->Reservation("extended");
+    fx.push_back([this, target = r.target, call = r.call, ttl] {
+      run_blocking_([this, target, call, ttl] {
+        absl::StatusOr<std::string> holder = store_->ReserveTarget(target, call, ttl);
+        bool kept;
+        {
+          absl::MutexLock l(&mu_);
+          const Target* t = targets_.Find(target);
+          kept = t != nullptr && t->reserved_for == call;
+          // Another holder has it (this one expired meanwhile): the store
+          // decides, and extending it again would fail the same way.
+          if (kept && holder.ok() && *holder != call) targets_.Unreserve(target, call);
+        }
+        if (!kept) {
+          // Released here while the extension was on its way (the target
+          // turned READY, the call ended): the extension must not outlive it.
+          if (holder.ok() && *holder == call) StoreRelease(target, call);
+          return;
+        }
+        if (!holder.ok() || *holder != call) {
+          if (metrics_) metrics_->Reservation("extension_failed");
+          log::Error("a kept reservation could not be extended; another replica may take the target",
+                     {{"target", target}, {"call", call},
+                      {"holder", holder.ok() ? *holder : holder.status().ToString()}});
+        }
+      });
     });
-  });
+  }
+}
+
+void CallRouter::ReleaseInStore(const std::string& target, const std::string& holder, Effects& fx) {
+  fx.push_back([this, target, holder] { run_blocking_([this, target, holder] { StoreRelease(target, holder); }); });
+}
+
+void CallRouter::StoreRelease(const std::string& target, const std::string& holder) {
+  if (absl::StatusOr<bool> r = store_->ReleaseTarget(target, holder); !r.ok()) {
+    if (metrics_) metrics_->StoreError("release_target");
+    log::Warn("reservation not released (it expires)", {{"target", target}, {"error", r.status().ToString()}});
+  }
 }
 
 void CallRouter::EndSubmits(Call& c) {
@@ -124,24 +177,43 @@ absl::Status CallRouter::OnTarget(Adapter& a, const cv1::TargetEvent& e, Effects
     Reject(a, e.seq(), "missing_target", "the TargetEvent names no target");
     return absl::OkStatus();
   }
-  const std::string lost = targets_.Apply(e, clock_->NowMs());
-  if (!lost.empty()) {
-    if (metrics_) metrics_->Reservation("target_gone");
-    log::Warn("a reserved target left; its reservation is dropped",
-              {{"target", e.target()}, {"call", lost}, {"state", cv1::TargetState_Name(e.state())}});
-    Call* c = FindCall(lost);
-    if (c != nullptr && c->reserved_target == e.target()) c->reserved_target.clear();
-    fx.push_back([this, target = e.target(), lost] {
-      run_blocking_([this, target, lost] { (void)store_->ReleaseTarget(target, lost); });
-    });
+  const TargetChange change = targets_.Apply(e, clock_->NowMs());
+  bool given_up = false;
+  if (!change.left.empty()) {
+    Call* c = FindCall(change.left);
+    const bool ours = c != nullptr && c->reserved_target == e.target();
+    if (ours && !c->released && (c->routes_in_flight > 0 || c->routed_to == e.target())) {
+      // The call is on its way there: the switch's answer or the call's
+      // landing decides, not an event that may predate the route (a lagging
+      // link). Dropping it now would let a lagging replica take the agent.
+      log::Info("a reserved target left while its call is routed there; the reservation stays",
+                {{"target", e.target()}, {"call", change.left}, {"state", cv1::TargetState_Name(e.state())}});
+    } else {
+      given_up = true;
+      targets_.Unreserve(e.target(), change.left);
+      if (metrics_) metrics_->Reservation("target_gone");
+      log::Warn("a reserved target left; its reservation is dropped",
+                {{"target", e.target()}, {"call", change.left}, {"state", cv1::TargetState_Name(e.state())}});
+      if (ours) c->reserved_target.clear();
+      ReleaseInStore(e.target(), change.left, fx);
+    }
   }
-  if (e.state() == cv1::BUSY) {
-    Call* c = FindCall(e.call_uuid());
-    if (c != nullptr && c->reserved_target == e.target()) ReleaseReservation(*c, fx);   // landed
+  if (!change.landed.empty()) {
+    // The reservation now belongs to the target until it is READY again:
+    // the call's end no longer releases it.
+    Call* c = FindCall(change.landed);
+    if (c != nullptr && c->reserved_target == e.target()) c->reserved_target.clear();
   }
   Processed(a.id, e.seq());
   // Only a READY target (or a reservation given up) can serve a waiting call.
-  if (e.state() == cv1::READY || !lost.empty()) Assign(fx);
+  if (e.state() == cv1::READY || given_up) Assign(fx);
+  if (!change.freed.empty()) {
+    if (metrics_) metrics_->Reservation("freed");
+    // Not taken by this replica's waiting calls: released on its own.
+    if (std::string owed = targets_.TakeOwedRelease(e.target()); !owed.empty()) {
+      ReleaseInStore(e.target(), owed, fx);
+    }
+  }
   return absl::OkStatus();
 }
 

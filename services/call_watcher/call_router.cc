@@ -202,7 +202,12 @@ absl::Status CallRouter::OnInteraction(Adapter& a, const cv1::InteractionEvent& 
         c.state = "established";
         c.default_route_due_ms = 0;
         if (c.routed_to.empty() && e.this_dn() != c.route_dn) c.routed_to = e.this_dn();
-        if (!c.reserved_target.empty() && c.reserved_target == e.this_dn()) ReleaseReservation(c, fx);
+        if (!c.reserved_target.empty() && c.reserved_target == e.this_dn()) {
+          // Landed: the reservation stays with the target until it is READY
+          // again (TargetBoard), whatever becomes of the call.
+          targets_.Land(c.reserved_target, c.uuid);
+          c.reserved_target.clear();
+        }
       }
       std::string state = Lower(e.type());
       for (const cv1::Party& p : e.parties()) {
@@ -513,36 +518,7 @@ void CallRouter::Tick() {
                   absl::StrCat("no target was ready within ", (expired.deadline_ms - expired.enqueued_ms) / 1000.0, " s"),
                   fx);
     }
-    for (const auto& expired : targets_.Expire(now)) {
-      const std::string& target = expired.first;   // not a structured binding: lambdas capture these
-      const std::string& call = expired.second;
-      Call* c = FindCall(call);
-      if (c != nullptr && !c->released && c->reserved_target == target &&
-          (c->routes_in_flight > 0 || c->routed_to == target)) {
-        // The call is being routed there (a request without its result, or
-        // accepted and not landed yet: an overloaded switch or link). Letting
-        // the reservation go now would offer the target to another call while
-        // this one is on its way to it: keep it, here and in the store.
-        targets_.BeginReserve(target, call);
-        targets_.EndReserve(target, call, /*won=*/true, now + options_.reservation_ttl_ms, 0);
-        if (metrics_) metrics_->Reservation("extended");
-        const absl::Duration ttl = absl::Milliseconds(options_.reservation_ttl_ms);
-        fx.push_back([this, target, call, ttl] {
-          run_blocking_([this, target, call, ttl] {
-            absl::StatusOr<std::string> holder = store_->ReserveTarget(target, call, ttl);
-            if (!holder.ok() || *holder != call) {
-              if (metrics_) metrics_->Reservation("extension_failed");
-              log::Error("a reservation being routed to could not be extended; another replica may take the target",
-                         {{"target", target}, {"call", call},
-                          {"holder", holder.ok() ? *holder : holder.status().ToString()}});
-            }
-          });
-        });
-        continue;
-      }
-      if (c != nullptr && c->reserved_target == target) c->reserved_target.clear();
-      log::Info("reservation expired", {{"target", target}, {"call", call}});
-    }
+    RenewReservations(now, fx);
     Assign(fx);
     UpdateGauges();
   }

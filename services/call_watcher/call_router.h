@@ -213,7 +213,17 @@ class CallRouter final : public LinkHandler {
   void OnReserved(const std::string& submit_id, const std::string& call_uuid, const std::string& target,
                   absl::StatusOr<std::string> holder, Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void GiveTarget(Call& c, Action& act, const std::string& target, Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Drops the reservation `c` holds before landing (at its end, or a route
+  // given up), here and in the store.
   void ReleaseReservation(Call& c, Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Reservations at their TTL: extended (here and in the store) while their
+  // call is being routed to the target or has landed on it, dropped
+  // otherwise.
+  void RenewReservations(int64_t now_ms, Effects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // An effect: StoreRelease on a store thread.
+  void ReleaseInStore(const std::string& target, const std::string& holder, Effects& fx);
+  // ReleaseTarget (blocks); a failure is logged and counted.
+  void StoreRelease(const std::string& target, const std::string& holder) ABSL_LOCKS_EXCLUDED(mu_);
   void EndSubmits(Call& c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   google::protobuf::Value InteractionValue(const Call& c) const;

@@ -280,14 +280,22 @@ TEST_F(CallRouterTest, QueueSubmitReservesTheLongestIdleAgentOfTheGroup) {
   EXPECT_EQ(*store_.ReserveTarget("a2", "other", absl::Seconds(1)), "c1");
   EXPECT_EQ(r_.router_.GetCall("c1")->reserved_target(), "a2");
 
-  // The strategy routes with the resource; the call lands on a2: released.
+  // The strategy routes with the resource; the call lands on a2: the
+  // reservation is the target's now (no longer the call's), kept until a2 is
+  // READY again.
   google::protobuf::Struct p;
   (*(*p.mutable_fields())["to"].mutable_struct_value()->mutable_fields())["id"].set_string_value("a2");
   ASSERT_OK(r_.Action("c1", "interaction", "redirect", "sess/2", "red-1", p));
   r_.Result(link_.Requests().back().request_id(), true);
   ASSERT_OK(r_.Event(cv1::ESTABLISHED, "c1", "a2"));
-  EXPECT_EQ(*store_.ReserveTarget("a2", "other", absl::Seconds(1)), "other");
   EXPECT_EQ(r_.router_.GetCall("c1")->reserved_target(), "");
+  EXPECT_EQ(*store_.ReserveTarget("a2", "other", absl::Seconds(1)), "c1");
+  ASSERT_OK(r_.Target("a2", cv1::BUSY, 300, "c1"));
+  ASSERT_OK(r_.Event(cv1::RELEASED, "c1", "a2"));
+  EXPECT_EQ(*store_.ReserveTarget("a2", "other", absl::Seconds(1)), "c1");
+  ASSERT_OK(r_.Target("a2", cv1::READY, 400));
+  EXPECT_EQ(*store_.ReserveTarget("a2", "other", absl::Seconds(1)), "other");
+  EXPECT_EQ(r_.Counter("orch_call_watcher_reservations_total", {{"outcome", "freed"}}), 1);
 }
 
 TEST_F(CallRouterTest, QueueSubmitWithRouteRoutesBeforeDoneAndHigherPriorityGoesFirst) {
@@ -410,16 +418,134 @@ TEST_F(CallRouterTest, TwoReplicasNeverGiveOneAgentToTwoCalls) {
   EXPECT_EQ(r_.Counter("orch_call_watcher_reservations_total", {{"outcome", "won"}}), 1);
 }
 
-TEST_F(CallRouterTest, ATargetThatLogsOutWhileBeingReservedMakesTheCallWaitAgain) {
-  ASSERT_OK(r_.Event(cv1::ROUTE_REQUEST, "c1", "5000"));
-  ASSERT_OK(r_.Action("c1", "queue", "submit", "s1/1", "sub-1", SubmitParams("sales", "agentgroup", 30, true)));
+// Replica B's link delivers target events late: B still believes a1 READY
+// while A's call is on it. The store's reservation, kept by A from the
+// landing (through the call, its wrap-up and past the TTL) until A sees a1
+// READY again, is what keeps B from giving the busy agent to its call.
+TEST_F(CallRouterTest, AReplicaWhoseTargetEventsLagNeverGivesABusyAgentToACall) {
+  Replica b(&clock_, &store_, "cw-b:7104");
+  FakeLink b_link;
+  b.Link(&b_link);
+  ASSERT_OK(b.Hello(&b_link, "sw1"));
   ASSERT_OK(r_.Target("a1", cv1::READY, 100));
+  ASSERT_OK(b.Target("a1", cv1::READY, 100));
+  ASSERT_OK(r_.Event(cv1::ROUTE_REQUEST, "c1", "5000"));
+  ASSERT_OK(r_.Action("c1", "queue", "submit", "s1/1", "sub-1", SubmitParams("a1", "agent", 600, true)));
   auto req = link_.Requests();
   ASSERT_EQ(req.size(), 1u);
+  EXPECT_EQ(req[0].target(), "a1");
+  r_.Result(req[0].request_id(), true);
+  ASSERT_OK(r_.Event(cv1::ESTABLISHED, "c1", "a1"));
+  ASSERT_OK(r_.Target("a1", cv1::BUSY, 0, "c1"));   // landed
+  // Longer than the TTL (5 s): A extends the reservation in the store.
+  for (int i = 0; i < 3; ++i) {
+    clock_.AdvanceMs(2000);
+    r_.router_.Tick();
+    b.router_.Tick();
+  }
+  EXPECT_EQ(r_.Counter("orch_call_watcher_reservations_total", {{"outcome", "extended"}}), 1);
+
+  ASSERT_OK(b.Event(cv1::ROUTE_REQUEST, "c2", "5000"));
+  ASSERT_OK(b.Action("c2", "queue", "submit", "s2/1", "sub-2", SubmitParams("a1", "agent", 600, true)));
+  EXPECT_TRUE(b_link.Requests().empty());   // a1 is c1's in the store
+  EXPECT_EQ(b.Counter("orch_call_watcher_reservations_total", {{"outcome", "lost"}}), 1);
+  for (int i = 0; i < 3; ++i) {   // B tries again every second, and loses
+    clock_.AdvanceMs(2000);
+    r_.router_.Tick();
+    b.router_.Tick();
+  }
+  EXPECT_TRUE(b_link.Requests().empty());
+  EXPECT_EQ(b.Counter("orch_call_watcher_reservations_total", {{"outcome", "lost"}}), 4);
+  EXPECT_EQ(r_.Counter("orch_call_watcher_reservations_total", {{"outcome", "extended"}}), 2);
+  EXPECT_EQ(r_.Counter("orch_call_watcher_reservations_total", {{"outcome", "extension_failed"}}), 0);
+
+  // The call ends; the agent wraps up (NOT_READY): still A's.
+  ASSERT_OK(r_.Event(cv1::RELEASED, "c1", "a1"));
+  ASSERT_OK(r_.Target("a1", cv1::NOT_READY));
+  for (int i = 0; i < 2; ++i) {
+    clock_.AdvanceMs(1000);
+    r_.router_.Tick();
+    b.router_.Tick();
+  }
+  EXPECT_TRUE(b_link.Requests().empty());
+  EXPECT_EQ(b.Counter("orch_call_watcher_reservations_total", {{"outcome", "lost"}}), 6);
+  EXPECT_EQ(r_.Counter("orch_call_watcher_reservations_total", {{"outcome", "freed"}}), 0);
+
+  // A sees a1 READY: the reservation ends; B's next try wins it.
+  ASSERT_OK(r_.Target("a1", cv1::READY, 900));
+  EXPECT_EQ(r_.Counter("orch_call_watcher_reservations_total", {{"outcome", "freed"}}), 1);
+  clock_.AdvanceMs(1000);
+  b.router_.Tick();
+  auto b_req = b_link.Requests();
+  ASSERT_EQ(b_req.size(), 1u);
+  EXPECT_EQ(b_req[0].call_uuid(), "c2");
+  EXPECT_EQ(b_req[0].target(), "a1");
+
+  // B's late events of c1 arrive while c2's route is in flight: they do not
+  // drop c2's reservation (another lagging pass would otherwise find a1
+  // free in the store while c2 lands on it).
+  ASSERT_OK(b.Target("a1", cv1::BUSY, 0, "c1"));
+  ASSERT_OK(b.Target("a1", cv1::NOT_READY));
+  ASSERT_OK(b.Target("a1", cv1::READY, 900));
+  EXPECT_EQ(*store_.ReserveTarget("a1", "probe", absl::Seconds(1)), "c2");
+  ASSERT_OK(r_.Target("a1", cv1::BUSY, 0, "c2"));
+  ASSERT_OK(r_.Event(cv1::ROUTE_REQUEST, "c3", "5000"));
+  ASSERT_OK(r_.Action("c3", "queue", "submit", "s3/1", "sub-3", SubmitParams("a1", "agent", 600, true)));
+  EXPECT_EQ(link_.Requests().size(), 1u);   // nothing for c3: a1 is busy
+  b.Result(b_req[0].request_id(), true);
+  ASSERT_OK(b.Target("a1", cv1::BUSY, 0, "c2"));   // landed at B
+  EXPECT_EQ(*store_.ReserveTarget("a1", "probe", absl::Seconds(1)), "c2");
+  EXPECT_EQ(b.Counter("orch_call_watcher_reservations_total", {{"outcome", "target_gone"}}), 0);
+}
+
+// The holder's own waiting call gets a target its landed call frees, in the
+// same pass: the store's release goes first, on the reserving thread.
+TEST_F(CallRouterTest, ATargetFreedByTheHoldersLandedCallServesItsNextWaitingCall) {
+  ASSERT_OK(r_.Target("a1", cv1::READY, 100));
+  ASSERT_OK(r_.Event(cv1::ROUTE_REQUEST, "c1", "5000"));
+  ASSERT_OK(r_.Action("c1", "queue", "submit", "s1/1", "sub-1", SubmitParams("a1", "agent", 60, true)));
+  auto req = link_.Requests();
+  ASSERT_EQ(req.size(), 1u);
+  r_.Result(req[0].request_id(), true);
+  ASSERT_OK(r_.Target("a1", cv1::BUSY, 0, "c1"));
+  ASSERT_OK(r_.Event(cv1::ROUTE_REQUEST, "c2", "5000"));
+  ASSERT_OK(r_.Action("c2", "queue", "submit", "s2/1", "sub-2", SubmitParams("a1", "agent", 60, true)));
+  EXPECT_EQ(link_.Requests().size(), 1u);
+  ASSERT_OK(r_.Event(cv1::RELEASED, "c1", "a1"));
+  ASSERT_OK(r_.Target("a1", cv1::READY, 200));
+  req = link_.Requests();
+  ASSERT_EQ(req.size(), 2u);
+  EXPECT_EQ(req[1].call_uuid(), "c2");
+  EXPECT_EQ(req[1].target(), "a1");
+  EXPECT_EQ(*store_.ReserveTarget("a1", "probe", absl::Seconds(1)), "c2");
+  EXPECT_EQ(r_.Counter("orch_call_watcher_reservations_total", {{"outcome", "lost"}}), 0);
+}
+
+TEST_F(CallRouterTest, ATargetThatLogsOutWhileReservedDropsTheReservationUnlessTheCallIsOnItsWay) {
+  // Reserved for a strategy's own redirect (route="false"): nothing is on its
+  // way to a1, so its logging out ends the reservation and the call waits.
+  ASSERT_OK(r_.Event(cv1::ROUTE_REQUEST, "c1", "5000"));
+  ASSERT_OK(r_.Action("c1", "queue", "submit", "s1/1", "sub-1", SubmitParams("sales", "agentgroup", 30)));
+  ASSERT_OK(r_.Target("a1", cv1::READY, 100));
+  EXPECT_EQ(Field(r_.sink.LastEvent("queue.submit.done"), "targetselected"), "a1");
   ASSERT_OK(r_.Target("a1", cv1::LOGGED_OUT));
   EXPECT_EQ(*store_.ReserveTarget("a1", "other", absl::Seconds(1)), "other");   // released
+  EXPECT_EQ(r_.router_.GetCall("c1")->reserved_target(), "");
+  EXPECT_EQ(r_.Counter("orch_call_watcher_reservations_total", {{"outcome", "target_gone"}}), 1);
+  ASSERT_OK(store_.ReleaseTarget("a1", "other").status());
+
+  // route="true": the route is in flight; the event may predate it (a
+  // lagging link), so the switch's answer decides.
+  ASSERT_OK(r_.Event(cv1::ROUTE_REQUEST, "c2", "5000"));
+  ASSERT_OK(r_.Action("c2", "queue", "submit", "s2/1", "sub-2", SubmitParams("a2", "agent", 30, true)));
+  ASSERT_OK(r_.Target("a2", cv1::READY, 100));
+  auto req = link_.Requests();
+  ASSERT_EQ(req.size(), 1u);
+  ASSERT_OK(r_.Target("a2", cv1::LOGGED_OUT));
+  EXPECT_EQ(*store_.ReserveTarget("a2", "other", absl::Seconds(1)), "c2");
   r_.Result(req[0].request_id(), false, "invalid-target");
   EXPECT_EQ(Field(r_.sink.LastEvent("error.queue.submit"), "error"), "invalid-target");
+  EXPECT_EQ(*store_.ReserveTarget("a2", "other", absl::Seconds(1)), "other");   // released
   EXPECT_EQ(r_.Counter("orch_call_watcher_reservations_total", {{"outcome", "target_gone"}}), 1);
 }
 

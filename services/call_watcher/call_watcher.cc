@@ -70,7 +70,8 @@ void AddOptions(config::Schema* s) {
   s->AddInt("calls", "default-route-timeout-ms", 30000, 100, 3600000,
             "a call not routed this long after its route request gets its DN's default route");
   s->AddInt("calls", "reservation-ttl-ms", 15000, 100, 600000,
-            "how long a target reserved by queue:submit stays reserved unless the call lands or ends");
+            "the TTL of a target reserved by queue:submit: extended while its call is routed to or on the "
+            "target; how long a dead replica's reservations last");
   s->AddInt("calls", "max-queued-events", 2000, 0, 100000000,
             "while this many events wait for their sessions, new calls get their default route at once (0: no limit)");
   s->AddInt("calls", "call-ttl-ms", 14400000, 1000, 604800000,

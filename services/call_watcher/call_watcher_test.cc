@@ -228,7 +228,9 @@ TEST_F(CallWatcherServiceTest, ACallFromRouteRequestToAgentWithQueueSubmit) {
   ASSERT_TRUE(a.Interaction(3, cv1::ESTABLISHED, "c1", "a1"));
   ASSERT_TRUE(a.Target(4, "a1", cv1::BUSY, "c1"));
   ASSERT_TRUE(a.AckedAtLeast(4));
-  EXPECT_EQ(*store_.ReserveTarget("a1", "someone", absl::Seconds(1)), "someone");   // landed: released
+  // Landed: the reservation stays until the agent is READY again, so a
+  // replica whose target events lag cannot give the busy agent away.
+  EXPECT_EQ(*store_.ReserveTarget("a1", "someone", absl::Seconds(1)), "c1");
 
   grpc::ClientContext gctx;
   cv1::GetCallRequest greq;
@@ -244,8 +246,10 @@ TEST_F(CallWatcherServiceTest, ACallFromRouteRequestToAgentWithQueueSubmit) {
   ASSERT_TRUE(a.AckedAtLeast(5));
   // A resend of an acknowledged event is dropped; the next one goes on.
   ASSERT_TRUE(a.Interaction(5, cv1::RELEASED, "c1", "a1"));
+  EXPECT_EQ(*store_.ReserveTarget("a1", "someone", absl::Seconds(1)), "c1");   // the call's end keeps it
   ASSERT_TRUE(a.Target(6, "a1", cv1::READY));
   ASSERT_TRUE(a.AckedAtLeast(6));
+  EXPECT_TRUE(testing::Eventually([&] { return *store_.ReserveTarget("a1", "someone", absl::Seconds(1)) == "someone"; }));
 
   EXPECT_THAT(sink_.EventNames(SessionOf("c1")),
               ElementsAre("interaction.added", "queue.submit.requestid", "queue.submit.done",

@@ -1,27 +1,60 @@
 #include "services/call_watcher/targets.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "absl/container/flat_hash_set.h"
 
 namespace orch::call_watcher {
 
-std::string TargetBoard::Apply(const cv1::TargetEvent& e, int64_t now_wall_ms) {
+namespace {
+void Drop(Target& t) {
+  t.reserved_for.clear();
+  t.reservation_pending = false;
+  t.reserved_until_ms = 0;
+  t.landed = false;
+}
+}  // namespace
+
+TargetChange TargetBoard::Apply(const cv1::TargetEvent& e, int64_t now_wall_ms) {
   Target& t = targets_[e.target()];
   const int64_t at = e.time_unix_ms() != 0 ? e.time_unix_ms() : now_wall_ms;
-  if (e.state() == cv1::READY && t.state != cv1::READY) t.ready_since_ms = at;
+  const bool was_ready = t.state == cv1::READY;
+  if (e.state() == cv1::READY && !was_ready) t.ready_since_ms = at;
   t.state = e.state();
   t.call_uuid = e.state() == cv1::BUSY ? e.call_uuid() : "";
   t.held_elsewhere_until_ms = 0;   // news of the target: worth trying again
-  std::string lost;
-  const bool lands_its_call = e.state() == cv1::BUSY && e.call_uuid() == t.reserved_for;
-  if (!t.reserved_for.empty() && e.state() != cv1::READY && !lands_its_call) {
-    lost = t.reserved_for;
-    t.reserved_for.clear();
-    t.reservation_pending = false;
-    t.reserved_until_ms = 0;
+  TargetChange change;
+  if (t.reserved_for.empty()) return change;
+  if (t.landed) {
+    // A READY repeated without a change (the call not seen on the target
+    // yet) frees nothing: only a READY that follows the call does.
+    if ((e.state() == cv1::READY && !was_ready) || e.state() == cv1::LOGGED_OUT) {
+      change.freed = t.reserved_for;
+      t.release_owed = t.reserved_for;
+      Drop(t);
+    }
+    return change;
   }
-  return lost;
+  if (e.state() == cv1::BUSY && e.call_uuid() == t.reserved_for && !t.reservation_pending) {
+    change.landed = t.reserved_for;
+    t.landed = true;
+  } else if (e.state() != cv1::READY) {
+    change.left = t.reserved_for;
+  }
+  return change;
+}
+
+bool TargetBoard::Land(const std::string& target, const std::string& call) {
+  auto it = targets_.find(target);
+  if (it == targets_.end() || it->second.reserved_for != call || it->second.reservation_pending) return false;
+  it->second.landed = true;
+  return true;
+}
+
+std::string TargetBoard::TakeOwedRelease(const std::string& target) {
+  auto it = targets_.find(target);
+  return it == targets_.end() ? std::string() : std::exchange(it->second.release_owed, "");
 }
 
 namespace {
@@ -63,6 +96,7 @@ void TargetBoard::BeginReserve(const std::string& target, const std::string& cal
   t.reserved_for = call;
   t.reservation_pending = true;
   t.reserved_until_ms = 0;
+  t.landed = false;
 }
 
 bool TargetBoard::EndReserve(const std::string& target, const std::string& call, bool won, int64_t until_ms,
@@ -84,22 +118,25 @@ bool TargetBoard::EndReserve(const std::string& target, const std::string& call,
 bool TargetBoard::Unreserve(const std::string& target, const std::string& call) {
   auto it = targets_.find(target);
   if (it == targets_.end() || it->second.reserved_for != call) return false;
-  it->second.reserved_for.clear();
-  it->second.reservation_pending = false;
-  it->second.reserved_until_ms = 0;
+  Drop(it->second);
   return true;
 }
 
-std::vector<std::pair<std::string, std::string>> TargetBoard::Expire(int64_t now_ms) {
-  std::vector<std::pair<std::string, std::string>> out;
-  for (auto& [name, t] : targets_) {
+std::vector<ExpiredReservation> TargetBoard::Expire(int64_t now_ms) const {
+  std::vector<ExpiredReservation> out;
+  for (const auto& [name, t] : targets_) {
     if (!t.reserved_for.empty() && !t.reservation_pending && t.reserved_until_ms <= now_ms) {
-      out.emplace_back(name, t.reserved_for);
-      t.reserved_for.clear();
-      t.reserved_until_ms = 0;
+      out.push_back({.target = name, .call = t.reserved_for, .landed = t.landed});
     }
   }
   return out;
+}
+
+bool TargetBoard::Extend(const std::string& target, const std::string& call, int64_t until_ms) {
+  auto it = targets_.find(target);
+  if (it == targets_.end() || it->second.reserved_for != call || it->second.reservation_pending) return false;
+  it->second.reserved_until_ms = until_ms;
+  return true;
 }
 
 const Target* TargetBoard::Find(const std::string& target) const {

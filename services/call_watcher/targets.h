@@ -10,7 +10,10 @@
 //   attempts in flight, so one replica never tries one target for two calls
 //   at once. Another replica's reservation is only learnt by losing a
 //   ReserveTarget; the target is then skipped until its next event or
-//   `lost_until_ms`.
+//   `lost_until_ms`. A reservation whose call landed on the target is kept
+//   (it belongs to the target from then on, not to the call) until this
+//   replica sees the target READY again, so a replica whose target events
+//   lag finds the agent reserved in the store for as long as it is busy.
 // - WaitingQueue: waiting submits, highest priority first, then oldest.
 
 #include <cstdint>
@@ -35,16 +38,45 @@ struct Target {
   bool reservation_pending = false;
   int64_t reserved_until_ms = 0;  // monotonic; 0 while pending
   int64_t held_elsewhere_until_ms = 0;  // monotonic: lost a ReserveTarget to another replica
+  bool landed = false;            // reserved_for's call reached the target: kept until READY again
+  std::string release_owed;       // a landed reservation freed here, not yet released in the store
+};
+
+// What a TargetEvent did to this replica's reservation of the target.
+struct TargetChange {
+  std::string left;     // reserved for this call, not landed, and the target left: the caller decides
+  std::string landed;   // BUSY with this call, its reservation: landed now
+  std::string freed;    // this landed call's reservation ended (READY again, logged out): dropped
+};
+
+struct ExpiredReservation {
+  std::string target;
+  std::string call;
+  bool landed = false;
 };
 
 class TargetBoard {
  public:
   // Applies a TargetEvent (`now_wall_ms` when the event has no time).
-  // Returns the call this replica had reserved the target for when the
-  // target can no longer take it (logged out, not ready, busy with another
-  // call); "" otherwise. The reservation is dropped locally; releasing it
-  // in the store is the caller's.
-  std::string Apply(const cv1::TargetEvent& e, int64_t now_wall_ms);
+  // Before its call lands, a reservation's target has `left` when it can no
+  // longer take the call (logged out, not ready, busy with another call):
+  // the reservation stays, for the caller to drop (Unreserve) or keep (its
+  // call is on its way there and the event may be older than the route).
+  // BUSY with the reserved call lands it. A landed reservation is `freed`
+  // when the target turns READY (the call left it, wrap-up included) or
+  // logs out; it stays through BUSY and NOT_READY (wrap-up), so no other
+  // replica can give the agent away while it is not free. A freed
+  // reservation is dropped here; releasing it in the store is the caller's
+  // (it is noted for that: TakeOwedRelease).
+  TargetChange Apply(const cv1::TargetEvent& e, int64_t now_wall_ms);
+
+  // `call`'s reservation of `target` is kept past its call's landing; false
+  // when `call` does not hold it here.
+  bool Land(const std::string& target, const std::string& call);
+  // The holder whose release in the store is owed for `target` (a landed
+  // reservation freed by Apply), cleared; "" when none. Whoever takes it
+  // releases it before anything else reserves the target in the store.
+  std::string TakeOwedRelease(const std::string& target);
 
   // READY targets among `names` that are free (no reservation here, none
   // learnt elsewhere at `now_ms`), longest idle first; unknown names are
@@ -60,10 +92,15 @@ class TargetBoard {
   // the target until `retry_ms`). Ignored when the attempt is no longer
   // the target's (the target changed meanwhile); returns whether it was.
   bool EndReserve(const std::string& target, const std::string& call, bool won, int64_t until_ms, int64_t retry_ms);
-  // Drops `call`'s reservation or attempt of `target`; false when it had none.
+  // Drops `call`'s reservation or attempt of `target` (landed or not);
+  // false when it had none.
   bool Unreserve(const std::string& target, const std::string& call);
-  // Reservations whose time passed at `now_ms`, dropped: (target, call).
-  std::vector<std::pair<std::string, std::string>> Expire(int64_t now_ms);
+  // Won reservations whose time passed at `now_ms`. They stay: the caller
+  // extends (Extend) or drops (Unreserve) each.
+  std::vector<ExpiredReservation> Expire(int64_t now_ms) const;
+  // `call`'s won reservation of `target` now lasts until `until_ms`; false
+  // when `call` does not hold it.
+  bool Extend(const std::string& target, const std::string& call, int64_t until_ms);
 
   const Target* Find(const std::string& target) const;
   const absl::flat_hash_map<std::string, Target>& all() const { return targets_; }   // unordered
