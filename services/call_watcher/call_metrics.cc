@@ -33,6 +33,7 @@ struct CallMetrics::Families {
   prometheus::Gauge* buffered;
   prometheus::Gauge* treatments;
   prometheus::Counter* orphaned;
+  prometheus::Counter* session_ended;
   absl::Mutex mu;
   std::set<int> owned_nodes ABSL_GUARDED_BY(mu);   // nodes with an orch_calls_owned series
 };
@@ -88,9 +89,16 @@ CallMetrics::CallMetrics(prometheus::Registry* reg, const std::string& prefix) {
                         .Add({});
   f_->orphaned = &prometheus::BuildCounter()
                       .Name("orch_calls_orphaned_total")
-                      .Help("Calls whose session was gone (NOT_FOUND) while the call went on.")
+                      .Help("Calls whose session was gone (NOT_FOUND) before the call was routed: they got "
+                            "their default route.")
                       .Register(*reg)
                       .Add({});
+  f_->session_ended = &prometheus::BuildCounter()
+                           .Name("orch_calls_session_ended_total")
+                           .Help("Calls routed or over whose session was gone (NOT_FOUND) while events were "
+                                 "left: the strategy ended, or a memory-only session was lost with its node.")
+                           .Register(*reg)
+                           .Add({});
   f_->links = &prometheus::BuildGauge().Name(prefix + "_links_connected").Help("Adapter links connected.")
                    .Register(*reg).Add({});
 }
@@ -169,6 +177,9 @@ void CallMetrics::TreatmentsPending(int64_t n) {
 }
 void CallMetrics::Orphaned() {
   if (f_) f_->orphaned->Increment();
+}
+void CallMetrics::SessionEnded() {
+  if (f_) f_->session_ended->Increment();
 }
 
 }  // namespace orch::call_watcher

@@ -45,6 +45,7 @@ class CallMetrics {
   void EventsBuffered(int64_t n);                     // orch_calls_events_buffered
   void TreatmentsPending(int64_t n);                  // orch_calls_treatments_pending
   void Orphaned();                                    // orch_calls_orphaned_total
+  void SessionEnded();                                // orch_calls_session_ended_total
 
  private:
   struct Families;

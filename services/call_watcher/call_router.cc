@@ -408,6 +408,7 @@ void CallRouter::Orphan(Call& c, const absl::Status& why, Effects& fx) {
     // session has ended: a strategy may end once it routed, and a session
     // restarted from its record ends on the recorded interaction.deleted
     // while the live copy of that event was still waiting. Not an orphan.
+    if (metrics_) metrics_->SessionEnded();
     log::Info("call's session has ended: its later events are dropped",
               {{"call", c.uuid}, {"session", c.session_id}, {"node", c.node}});
     DropOutbox(c, fx);   // may end the call: `c` is not used after

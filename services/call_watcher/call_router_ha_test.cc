@@ -348,6 +348,7 @@ TEST_F(CallRouterHaTest, ASessionGoneGivesAnUnroutedCallItsDefaultRoute) {
   ASSERT_TRUE(r_.sink.AnswerNextSend(absl::NotFoundError("no session")));
   EXPECT_EQ(link_.Requests().size(), 1u);
   EXPECT_EQ(r_.Counter("orch_calls_orphaned_total"), 1);
+  EXPECT_EQ(r_.Counter("orch_calls_session_ended_total"), 1);
   ASSERT_OK(r_.Event(cv1::RELEASED, "c2", "7001"));
   // c2's added, ESTABLISHED and the user data that found no session; its
   // RELEASED is not sent.

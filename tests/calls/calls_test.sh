@@ -29,7 +29,7 @@
 #               node 1's engine is SIGKILLed; calls arriving while its lease is
 #               still live (the timeout path) and after it expired (node 1 not
 #               up) are all owned by node 2 and routed within the timeout + 1 s;
-#               node 1's calls are orphaned once each and end; node 1 comes
+#               node 1's calls lose their sessions once each and end; node 1 comes
 #               back: node 2's calls stay there to their end, new calls use both
 #
 #   calls_test.sh [--build DIR] [SCENARIO...]   (default: all)
@@ -143,7 +143,7 @@ now_ms() { echo $(( $(stack_now_us) / 1000 )); }
 # The reserved-node scenario (issue 14: the assigned node has no primary at all).
 # Memory-only sessions (charts/owner.scxml) and no restart-session-on-switchover:
 # node 1's calls then have one known fate when their node comes back without
-# them (NOT_FOUND: orphaned, each once), which the test counts exactly, and
+# them (NOT_FOUND after routing: session ended, each once), which the test counts exactly, and
 # nothing node 2 owns can be confused with a session recovered on node 1.
 # Each phase's calls come from their own switch-sim run, on their own routing
 # point and agent group, so a phase's outcomes are exactly that phase's calls.
@@ -224,11 +224,12 @@ reserved_node() {
     --hold-ms 500 --drain-s 60
   sim_wait ha1 ha2 ha3 ha4
 
-  # Phase 1's calls all ended; node 1's were orphaned (their next event after
-  # the kill found no session when node 1 came back), each once.
+  # Phase 1's calls all ended; node 1's lost their sessions (their next event
+  # after the kill found no session when node 1 came back), each once: routed
+  # already, so not orphans (no default route) but sessions gone.
   $check summary "$STACK_WORK/ha1.json" calls=10 unfinished=0 unacked=0 double_routes=0
   $check owners "$STACK_WORK/ha1.jsonl" "1=$o1" "2=$o2"
-  $check metrics "${STACK_METRICS_URL[$cw]}" "orch_calls_orphaned_total=$o1"
+  $check metrics "${STACK_METRICS_URL[$cw]}" "orch_calls_session_ended_total=$o1" "orch_calls_orphaned_total=0"
   # Phase 2's calls: all owned by node 2 (every attach came from a node-2
   # session), routed within the timeout + 1 s of arrival, and every event up to
   # their end (after node 1's return) reached node 2's session: node 1 never
