@@ -737,9 +737,6 @@ absl::Status Engine::RestartCall(const persistence::v1::CallRecord& record, uint
         absl::StrCat("the record's start_request does not start session ", record.session_id()));
   }
   req.set_persistence(sv1::PERSISTENCE_OFF);
-  // The record was listed as this node's (ListNodeCalls answers the owner's
-  // calls): binding again would only cost a round trip per restart.
-  if (record.owner_node() == options_.node_id) req.mutable_interaction()->set_bind(false);
   auto recorded = store_.ReadCallEvents(record.call_uuid());
   if (!recorded.ok()) {
     return absl::Status(recorded.status().code(),
