@@ -232,6 +232,9 @@ TEST_F(EngineTest, AStoreOutageRefusesPersistentInputsButInMemorySessionsRun) {
     clock_.AdvanceMs(200);
     return Send(*e, durable, 3).ok();
   }));
+  // A lease re-acquired with a new epoch lists the calls to restart again;
+  // until that is done every session answers UNAVAILABLE.
+  ASSERT_TRUE(Eventually([&] { return e->serving(); }));
   EXPECT_THAT(Trace(*e, durable), ::testing::HasSubstr("[3,"));
   EXPECT_THAT(Trace(*e, durable), ::testing::Not(::testing::HasSubstr("[1,")));
   e->StopAsIfCrashed();
