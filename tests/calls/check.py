@@ -19,10 +19,13 @@ duplicate keys, NaN and trailing garbage refused; every metrics line must be
   check.py absent ENGINE_LOG OUTCOMES        no scxml log line of any of these calls
   check.py ended-after OUTCOMES MS           every call ended at or after MS (the run's clock)
 """
-import json
+import os
 import re
 import sys
 import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import strict_json  # noqa: E402
 
 
 def fail(msg):
@@ -30,20 +33,9 @@ def fail(msg):
     sys.exit(1)
 
 
-def no_dupes(pairs):
-    keys = [k for k, _ in pairs]
-    if len(keys) != len(set(keys)):
-        raise ValueError(f"duplicate key in {keys}")
-    return dict(pairs)
-
-
-def no_constant(name):
-    raise ValueError(f"non-JSON number {name}")
-
-
 def strict(text, where):
     try:
-        return json.loads(text, object_pairs_hook=no_dupes, parse_constant=no_constant)
+        return strict_json.loads(text)
     except ValueError as e:
         fail(f"{where}: not strict JSON: {e}: {text[:200]!r}")
 

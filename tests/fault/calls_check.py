@@ -24,10 +24,13 @@ have survived otherwise); with persisted, one in which any was (persisted
 sessions are recovered from their logs, never restarted).
 """
 import argparse
-import json
+import os
 import math
 import re
 import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import strict_json  # noqa: E402
 
 # The metrics read, by what they mean: the first name found in the page is
 # used (two found is an error). The contract names them orch_engine_... and
@@ -61,20 +64,9 @@ class Malformed(Exception):
     """Input that cannot be judged: exit 2."""
 
 
-def no_dupes(pairs):
-    keys = [k for k, _ in pairs]
-    if len(keys) != len(set(keys)):
-        raise ValueError(f"duplicate key in {keys}")
-    return dict(pairs)
-
-
-def no_constant(name):
-    raise ValueError(f"non-JSON number {name}")
-
-
 def strict(text, where):
     try:
-        return json.loads(text, object_pairs_hook=no_dupes, parse_constant=no_constant)
+        return strict_json.loads(text)
     except ValueError as e:
         raise Malformed(f"{where}: not strict JSON: {e}: {text[:200]!r}") from None
 
