@@ -88,7 +88,7 @@ log() { echo "calls.sh: $*" >&2; }
 stack_start_redis -- --appendonly yes
 stack_start_proxy log.level='"warn"'
 engine_opts=(orchestration.lease-ttl-ms="$ttl" orchestration.lease-renew-ms=$((ttl / 5))
-             scxml.session-processing-threads=2
+             scxml.session-processing-threads=8
              scxml.document-url-prefixes="[\"file://$root/tests/fault/charts/\"]")
 # node i's instances are n<i>a and n<i>b; the a's start first and become the primaries.
 for node in 1 2; do
