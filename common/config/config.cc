@@ -206,6 +206,16 @@ void Schema::AddCheck(std::function<absl::Status(const Config&)> check) {
   checks_.push_back(std::move(check));
 }
 
+void Schema::SetReloadable(std::string_view key) {
+  for (Option& o : options_) {
+    if (o.Key() == key) {
+      o.reloadable = true;
+      return;
+    }
+  }
+  ORCH_CHECK(false, std::string(key).c_str());
+}
+
 const Option* Schema::Find(std::string_view key) const {
   for (const auto& o : options_) {
     if (o.Key() == key) return &o;
@@ -385,6 +395,31 @@ const std::vector<std::string>& Config::GetStringList(std::string_view key) cons
 bool Config::IsSet(std::string_view key) const { return Get(key).set; }
 
 const std::string& Config::Origin(std::string_view key) const { return Get(key).origin; }
+
+std::vector<std::string> Config::Changed(const Config& other) const {
+  std::vector<std::string> keys;
+  for (const auto& [key, e] : entries_) {
+    auto it = other.entries_.find(key);
+    if (it == other.entries_.end() || it->second.value != e.value) keys.push_back(key);
+  }
+  return keys;
+}
+
+std::string Config::ValueText(std::string_view key) const {
+  const Entry& e = Get(key);
+  return e.option->secret && e.set ? "\"<redacted>\"" : TomlValue(e.value);
+}
+
+void Config::Adopt(const Config& other, const std::vector<std::string>& keys) {
+  for (const std::string& key : keys) {
+    auto it = entries_.find(key);
+    ORCH_CHECK(it != entries_.end(), key.c_str());
+    const Entry& theirs = other.Get(key);
+    it->second.value = theirs.value;
+    it->second.origin = theirs.origin;
+    it->second.set = theirs.set;
+  }
+}
 
 std::string Config::Dump() const {
   std::string out;

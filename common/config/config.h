@@ -62,6 +62,11 @@ struct Option {
   int64_t max = INT64_MAX;                        // kInt only
   std::vector<std::string> allowed;               // kString: allowed values (empty = any)
   bool secret = false;                            // never printed
+  // Takes effect without a restart: on SIGHUP the process reads its
+  // configuration again and hands the changed reloadable options to its
+  // component (process::Component::Reload); a change to any other option is
+  // refused with a message and the running value kept (docs/configuration.md).
+  bool reloadable = false;
   // Extra check of one value; the message says what is allowed, without the
   // option's name or origin (the caller adds them).
   std::function<absl::Status(const Value&)> validate;
@@ -83,6 +88,9 @@ class Schema {
   void AddBool(std::string section, std::string name, bool def, std::string help);
   void AddString(std::string section, std::string name, std::string help);
   void AddStringList(std::string section, std::string name, std::vector<std::string> def, std::string help);
+  // Marks an option added before as reloadable (Option::reloadable);
+  // CHECK-fails on an unknown key.
+  void SetReloadable(std::string_view key);
   // A check across options, run after all values are known.
   void AddCheck(std::function<absl::Status(const Config&)> check);
 
@@ -134,6 +142,14 @@ class Config {
   // are not errors (a container's environment is often shared by several
   // processes) but the caller should log them.
   const std::vector<std::string>& unknown_environment() const { return unknown_env_; }
+
+  // The options whose values differ from `other`'s (loaded with the same
+  // schema), sorted by key.
+  std::vector<std::string> Changed(const Config& other) const;
+  // The value of `key` as TOML ("<redacted>" for a secret), for messages.
+  std::string ValueText(std::string_view key) const;
+  // Takes the value and origin of each of `keys` from `other` (same schema).
+  void Adopt(const Config& other, const std::vector<std::string>& keys);
 
   // The effective configuration as TOML, secrets as "<redacted>"; with a
   // cluster file, a first comment line names it and its digest.

@@ -8,6 +8,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/config/validators.h"
@@ -15,6 +16,9 @@
 #include "common/grpc/server.h"
 #include "common/log/log.h"
 #include "common/metrics/metrics_server.h"
+#include "common/process/reload.h"
+#include "prometheus/counter.h"
+#include "prometheus/family.h"
 #include "common/tls/tls_files.h"
 
 namespace orch::process {
@@ -83,6 +87,11 @@ int Fail(int code, const std::string& message) {
 
 }  // namespace
 
+absl::Status Component::Reload(const config::Config& next, const std::vector<std::string>& changed) {
+  return absl::UnimplementedError(
+      absl::StrCat("this process cannot apply ", absl::StrJoin(changed, ", "), " without a restart"));
+}
+
 config::Schema BuildSchema(const ProcessDefinition& def) {
   config::Schema s;
   s.Add({.section = "server", .name = "grpc-listen", .type = OptionType::kString,
@@ -105,7 +114,7 @@ config::Schema BuildSchema(const ProcessDefinition& def) {
          .validate = config::ValidateListenAddress});
   s.Add({.section = "log", .name = "level", .type = OptionType::kString,
          .default_value = std::string("info"), .help = "minimum level logged",
-         .allowed = {"debug", "info", "warn", "error"}});
+         .allowed = {"debug", "info", "warn", "error"}, .reloadable = true});
   s.AddCheck([](const config::Config& c) -> absl::Status {
     if (!c.GetString("server.tls-client-ca").empty() && c.GetString("server.tls-cert").empty()) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -140,12 +149,14 @@ int Run(int argc, char** argv, const ProcessDefinition& def) {
   }
 
   // Blocked before any thread starts, so every thread inherits the mask and
-  // only the sigwait below sees these signals.
+  // only the sigwaits below see these signals.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  sigset_t signals = stop_signals;
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   absl::StatusOr<config::Config> cfg = config::Config::Load(schema, flags->config_path, RealEnvironment());
   if (!cfg.ok()) return Fail(kExitBadConfig, std::string(cfg.status().message()));
@@ -212,8 +223,21 @@ int Run(int argc, char** argv, const ProcessDefinition& def) {
                         {"mtls", !tls_files->ca_pem.empty()},
                         {"version", ORCH_VERSION}});
 
+  // What is in effect, for SIGHUP to compare with (the component keeps the
+  // Config it was created with, unchanged).
+  config::Config running = config;
+  auto& reloads = prometheus::BuildCounter()
+                      .Name((*metrics)->Name("config_reloads_total"))
+                      .Help("Configuration reloads on SIGHUP, by result (applied, unchanged, refused, failed).")
+                      .Register((*metrics)->registry());
   int sig = 0;
-  while (sigwait(&stop_signals, &sig) != 0) {
+  for (;;) {
+    if (sigwait(&signals, &sig) != 0) continue;
+    if (sig != SIGHUP) break;
+    log::Info("SIGHUP: reading the configuration again", {{"file", flags->config_path}});
+    const ReloadResult r =
+        ReloadConfiguration(schema, flags->config_path, RealEnvironment(), &running, component->get());
+    reloads.Add({{"result", OutcomeName(r.outcome)}}).Increment();
   }
   const absl::Duration grace = absl::Milliseconds(config.GetInt("server.shutdown-grace-ms"));
   log::Info("shutting down", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"},

@@ -8,14 +8,17 @@
 //
 // and Run does, in order:
 //   1. flags: --config <file>, --check-config, --help, --version;
-//   2. SIGINT and SIGTERM blocked in every thread (handled by step 7);
+//   2. SIGINT and SIGTERM blocked in every thread (handled by steps 7 and 8);
 //   3. configuration: the common options below plus the process's own
 //      (docs/configuration.md), file then ORCH_* environment;
 //   4. logging (JSON lines on stderr), gRPC's own logs routed into it;
 //   5. the metrics server, then the process's Component, then the gRPC
 //      server with health, reflection and the component's services;
 //   6. one "serving" log line with the bound addresses;
-//   7. on SIGINT/SIGTERM: health NOT_SERVING, in-flight calls get
+//   7. on SIGHUP: the configuration is read again; options marked
+//      reloadable that changed take effect (Component::Reload), a change to
+//      any other is refused with a message (common/process/reload.h);
+//   8. on SIGINT/SIGTERM: health NOT_SERVING, in-flight calls get
 //      server.shutdown-grace-ms to finish, the component stops, exit 0.
 //      A second signal during shutdown exits at once with status 1.
 //
@@ -28,7 +31,7 @@
 // Common options:
 //   [server]  grpc-listen, tls-cert, tls-key, tls-client-ca, shutdown-grace-ms
 //   [metrics] listen
-//   [log]     level
+//   [log]     level (reloadable)
 
 #include <functional>
 #include <memory>
@@ -59,6 +62,11 @@ class Component {
   virtual std::vector<::grpc::Service*> Services() = 0;
   // Called once the gRPC server serves (e.g. to set per-service health).
   virtual void OnServing(grpc_util::GrpcServer& server) {}
+  // SIGHUP: `changed` are the component's options marked reloadable whose
+  // values differ in `next`, the configuration read again. Apply them all
+  // and return OK, or apply none and return why (the running values stay).
+  // Called on the signal thread, concurrently with the component's work.
+  virtual absl::Status Reload(const config::Config& next, const std::vector<std::string>& changed);
   // Called once the gRPC server has stopped (no call is running). Release
   // resources, flush what must be flushed.
   virtual void Stop() {}

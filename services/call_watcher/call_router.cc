@@ -23,11 +23,19 @@ CallRouter::CallRouter(CallRouterOptions options, std::function<std::shared_ptr<
       clock_(clock),
       metrics_(metrics),
       instance_(absl::StrFormat("%08x", std::random_device()())),
-      watcher_(options_.watcher) {}
+      watcher_(options_.watcher),
+      restart_session_on_switchover_(options_.restart_session_on_switchover),
+      call_watching_timeout_ms_(options_.call_watching_timeout_ms) {}
 
 void CallRouter::SetWatcher(std::string watcher) {
   absl::MutexLock l(&mu_);
   watcher_ = std::move(watcher);
+}
+
+void CallRouter::Reconfigure(bool restart_session_on_switchover, int64_t call_watching_timeout_ms) {
+  absl::MutexLock l(&mu_);
+  restart_session_on_switchover_ = restart_session_on_switchover;
+  call_watching_timeout_ms_ = call_watching_timeout_ms;
 }
 
 CallRouter::~CallRouter() = default;

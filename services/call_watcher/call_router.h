@@ -134,6 +134,11 @@ class CallRouter final : public LinkHandler {
   // the server actually bound, when it listens on port 0).
   void SetWatcher(std::string watcher) ABSL_LOCKS_EXCLUDED(mu_);
 
+  // SIGHUP: options.restart_session_on_switchover and
+  // options.call_watching_timeout_ms for the calls that arrive from now on
+  // (a call keeps what it got when it arrived).
+  void Reconfigure(bool restart_session_on_switchover, int64_t call_watching_timeout_ms) ABSL_LOCKS_EXCLUDED(mu_);
+
   // Runs what came due on the clock; call it every few tens of ms.
   void Tick() ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -242,6 +247,9 @@ class CallRouter final : public LinkHandler {
 
   absl::Mutex mu_;
   std::string watcher_ ABSL_GUARDED_BY(mu_);
+  // options_'s values until Reconfigure.
+  bool restart_session_on_switchover_ ABSL_GUARDED_BY(mu_);
+  int64_t call_watching_timeout_ms_ ABSL_GUARDED_BY(mu_);
   uint64_t next_request_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t queued_events_ ABSL_GUARDED_BY(mu_) = 0;   // in every call's outbox (admission)
   std::map<std::string, std::unique_ptr<Adapter>> adapters_ ABSL_GUARDED_BY(mu_);

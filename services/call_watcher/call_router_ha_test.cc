@@ -447,6 +447,24 @@ restart-session-on-switchover = false
   EXPECT_TRUE(store.RecordedEvents("b").empty());
 }
 
+// SIGHUP's options (call-watcher Reload): calls arriving afterwards get the
+// new values, a call keeps what it got when it arrived.
+TEST_F(CallRouterHaTest, ReconfiguredOptionsApplyToCallsArrivingAfterwards) {
+  ASSERT_OK(r_.Event(cv1::ROUTE_REQUEST, "before", "5000"));
+  r_.router_.Reconfigure(/*restart_session_on_switchover=*/true, /*call_watching_timeout_ms=*/9000);
+  ASSERT_OK(r_.Event(cv1::ROUTE_REQUEST, "after", "5000"));
+  ASSERT_OK(r_.Event(cv1::USER_DATA_CHANGED, "before", "5000"));
+  ASSERT_OK(r_.Event(cv1::USER_DATA_CHANGED, "after", "5000"));
+  auto before = store_.GetCall("before");
+  auto after = store_.GetCall("after");
+  ASSERT_OK(before);
+  ASSERT_OK(after);
+  EXPECT_FALSE(before->restart_on_switchover());
+  EXPECT_TRUE(after->restart_on_switchover());
+  EXPECT_TRUE(store_.RecordedEvents("before").empty());
+  EXPECT_EQ(store_.RecordedEvents("after").size(), 2u);
+}
+
 TEST_F(CallRouterHaTest, ARestartedStrategyRepeatingARouteAndATreatmentSendsNeitherTwice) {
   ASSERT_OK(r_.Event(cv1::ROUTE_REQUEST, "c1", "5000"));
   google::protobuf::Struct play;

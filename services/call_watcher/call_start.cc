@@ -75,7 +75,7 @@ void CallRouter::StartCall(Adapter& a, const cv1::InteractionEvent& e, Effects& 
   c.assigned_node = nodes.assigned;
   c.reserved_node = nodes.reserved;
   c.node = nodes.assigned;
-  c.watch_until_ms = c.created_ms + options_.call_watching_timeout_ms;
+  c.watch_until_ms = c.created_ms + call_watching_timeout_ms_;
   const std::string key = "call:" + c.uuid;
   c.session_id = sessionapi::SessionIdForKey(c.node, key);
   c.start.set_url(app->url);
@@ -91,7 +91,7 @@ void CallRouter::StartCall(Adapter& a, const cv1::InteractionEvent& e, Effects& 
   const bool persistent = cfg->Persistent(entry, c.media);
   c.start.set_persistence(persistent ? sv1::PERSISTENCE_DOCUMENT : sv1::PERSISTENCE_OFF);
   // Restart only makes sense for a session that cannot be recovered from a log.
-  c.restart_on_switchover = !persistent && cfg->RestartOnSwitchover(entry, options_.restart_session_on_switchover);
+  c.restart_on_switchover = !persistent && cfg->RestartOnSwitchover(entry, restart_session_on_switchover_);
   Deliver(c, "interaction.added", {}, absl::StrCat("call/", a.id, "/", e.seq()), e.seq(), fx);
 
   c.created_unix_ms = clock_->NowMs();
@@ -188,7 +188,7 @@ void CallRouter::OnClaimed(const std::string& uuid, absl::StatusOr<ClaimResult> 
       c->assigned_node = rec.assigned_node();
       c->reserved_node = rec.reserved_node();
       c->watch_until_ms = clock_->MonotonicMs() +
-                          (rec.created_unix_ms() + options_.call_watching_timeout_ms - clock_->NowMs());
+                          (rec.created_unix_ms() + call_watching_timeout_ms_ - clock_->NowMs());
     }
     absl::StatusOr<int> node = sessionapi::NodeOfSessionId(rec.session_id());
     if (rec.assigned_node() == 0 && node.ok()) {

@@ -95,6 +95,10 @@ void AddOptions(config::Schema* s) {
              "(docs/design/call-watcher.md)");
   s->AddBool("orchestration", "same-node-for-cons-prim-calls", true,
              "a consultation call is assigned to its primary call's node when this replica knows the primary");
+  // The seeds' "Value changes: Immediately" (HA-36); call-watching-timeout
+  // too (the seeds are silent): both apply to calls arriving after SIGHUP.
+  s->SetReloadable("orchestration.restart-session-on-switchover");
+  s->SetReloadable("orchestration.call-watching-timeout");
   config::AddClientTlsOptions(s, "calls", "proxy", "persistence-proxy");
   config::AddClientTlsOptions(s, "calls", "engine", "the session-engines");
 }
@@ -272,6 +276,14 @@ class CallWatcherComponent final : public process::Component {
     if (!dn_) log::Warn("calls.dn-file is not set: no DN has an application, every route request is rejected");
     log::Info("call-watcher serving", {{"dn_file", dn_file_}, {"dns", dn_ ? dn_->Current()->size() : 0},
                                        {"watcher", watcher_}, {"nodes", nodes_}});
+  }
+
+  // SIGHUP (the thread that ran OnServing).
+  absl::Status Reload(const config::Config& next, const std::vector<std::string>& changed) override {
+    router_->Reconfigure(next.GetBool("orchestration.restart-session-on-switchover"),
+                         next.GetInt("orchestration.call-watching-timeout"));
+    for (const std::string& key : changed) log::Info("option changed for calls from now on", {{"option", key}});
+    return absl::OkStatus();
   }
 
   void Stop() override {

@@ -19,6 +19,7 @@ constexpr int kMaxAttempts = 3;  // of a restart answered UNAVAILABLE
 CallRestarter::CallRestarter(Options options, CallRecords* store, time::Clock* clock, EngineMetrics* metrics,
                              InMemory in_memory, Restart restart)
     : options_(options),
+      cycle_ms_(options.cycle_ms),
       store_(store),
       clock_(clock),
       metrics_(metrics),
@@ -149,6 +150,7 @@ void CallRestarter::Run(uint64_t pass, uint64_t epoch, const std::function<bool(
   if (loaded) loaded();
   size_t restarted = 0, failed = 0, ended = 0;
   const size_t per_cycle = std::max<size_t>(1, options_.per_cycle);
+  int64_t previous_start_ms = -1;
   while (!todo.empty()) {
     std::vector<Item> retry;
     {
@@ -166,6 +168,7 @@ void CallRestarter::Run(uint64_t pass, uint64_t epoch, const std::function<bool(
       todo.pop_front();
     }
     std::vector<absl::Status> results(batch.size());
+    const int64_t start_ms = clock_->MonotonicMs();
     {
       std::vector<std::thread> threads;
       threads.reserve(batch.size());
@@ -174,6 +177,7 @@ void CallRestarter::Run(uint64_t pass, uint64_t epoch, const std::function<bool(
       }
       for (std::thread& t : threads) t.join();
     }
+    const int64_t work_ms = clock_->MonotonicMs() - start_ms;
     for (size_t i = 0; i < batch.size(); ++i) {
       Item& item = batch[i];
       const pv1::CallRecord& r = item.record;
@@ -206,9 +210,11 @@ void CallRestarter::Run(uint64_t pass, uint64_t epoch, const std::function<bool(
       absl::MutexLock l(&mu_);
       if (!Current(pass)) return;
       ++cycles_;
-      deadline = clock_->MonotonicMs() + options_.cycle_ms;
+      deadline = clock_->MonotonicMs() + cycle_ms_.load(std::memory_order_relaxed);
     }
-    metrics_->CountRestartCycle();
+    metrics_->ObserveRestartCycle(batch.size(), static_cast<double>(work_ms) / 1000,
+                                  previous_start_ms < 0 ? 0 : static_cast<double>(start_ms - previous_start_ms) / 1000);
+    previous_start_ms = start_ms;
     if (!todo.empty() && !WaitUntil(pass, deadline)) return;
   }
   log::Info("restart: backlog done",

@@ -34,6 +34,7 @@
 //
 // Thread-safe.
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -85,6 +86,9 @@ class CallRestarter {
   size_t backlog() const;
   // Cycles worked so far (all passes).
   uint64_t cycles() const;
+  // The pause after each cycle, for the pauses that begin from now on
+  // (SIGHUP's session-restart-timeout). Any thread.
+  void SetCycleMs(uint32_t ms) { cycle_ms_.store(ms, std::memory_order_relaxed); }
 
  private:
   struct Item {
@@ -102,6 +106,7 @@ class CallRestarter {
   void Done(uint64_t pass, const std::string& session_id);
 
   const Options options_;
+  std::atomic<uint32_t> cycle_ms_;
   CallRecords* const store_;
   time::Clock* const clock_;
   EngineMetrics* const metrics_;

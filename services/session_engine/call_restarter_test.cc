@@ -79,6 +79,16 @@ class CallRestarterTest : public ::testing::Test {
     ADD_FAILURE() << "no metric " << name;
     return -1;
   }
+  // A histogram's observation count and sum.
+  std::pair<uint64_t, double> Histogram(const std::string& name) {
+    for (const auto& family : server_->registry().Collect()) {
+      if (family.name != name) continue;
+      const auto& h = family.metric.at(0).histogram;
+      return {h.sample_count, h.sample_sum};
+    }
+    ADD_FAILURE() << "no histogram " << name;
+    return {0, -1};
+  }
 
   // What the restart function saw: call, simulated time, its own gate.
   struct Seen {
@@ -182,6 +192,35 @@ TEST_F(CallRestarterTest, CyclesOfPerCycleRestartsArePausedCycleMsApart) {
   EXPECT_EQ(restarter_->backlog(), 0u);
   EXPECT_EQ(Metric("orch_session_engine_restart_cycles_total"), 3);
   EXPECT_EQ(Metric("orch_session_engine_sessions_restarted_total"), 20);
+  // The pacing, from the metrics: cycles of 8, 8 and 4, started 50 ms apart
+  // (the restarts themselves take no simulated time here).
+  EXPECT_EQ(Histogram("orch_session_engine_restart_cycle_sessions"), std::make_pair(uint64_t{3}, 20.0));
+  EXPECT_EQ(Histogram("orch_session_engine_restart_cycle_work_seconds"), std::make_pair(uint64_t{3}, 0.0));
+  const auto period = Histogram("orch_session_engine_restart_cycle_period_seconds");
+  EXPECT_EQ(period.first, 2u);
+  EXPECT_DOUBLE_EQ(period.second, 0.1);
+}
+
+// SIGHUP's session-restart-timeout: the pause after the cycle under way and
+// every later one.
+TEST_F(CallRestarterTest, ANewCycleMsAppliesFromTheNextPause) {
+  for (int i = 0; i < 24; ++i) AddCall(absl::StrCat("call-", i), 1, true);
+  NewRestarter(8, 50, Recording());
+  const int64_t t0 = clock_.MonotonicMs();
+  StartPass();
+  ASSERT_TRUE(Eventually([&] { return restarter_->cycles() == 1; }));
+  restarter_->SetCycleMs(200);   // the pause under way keeps its 50 ms
+  clock_.AdvanceMs(50);
+  ASSERT_TRUE(Eventually([&] { return restarter_->cycles() == 2; }));
+  clock_.AdvanceMs(199);
+  absl::SleepFor(absl::Milliseconds(20));  // a cycle at the old pace would show
+  EXPECT_EQ(SeenSoFar().size(), 16u);
+  clock_.AdvanceMs(1);
+  ASSERT_TRUE(Eventually([&] { return restarter_->cycles() == 3; }));
+  const std::vector<Seen> seen = SeenSoFar();
+  ASSERT_EQ(seen.size(), 24u);
+  EXPECT_EQ(seen[8].at - t0, 50);
+  EXPECT_EQ(seen[16].at - t0, 250);
 }
 
 TEST_F(CallRestarterTest, ACyclesRestartsRunAtOnce) {

@@ -142,6 +142,11 @@ void Engine::Start(std::function<void(bool)> on_serving) {
 }
 
 void Engine::Stop() { StopInternal(/*clean=*/true); }
+
+void Engine::SetSessionRestartTimeout(uint32_t ms) {
+  restarter_.SetCycleMs(ms);
+  recovery_.SetPauseMs(ms);
+}
 void Engine::StopAsIfCrashed() { StopInternal(/*clean=*/false); }
 
 void Engine::StopInternal(bool clean) {

@@ -108,6 +108,9 @@ class Engine final : private NodeLease::Listener, private WorkerPool::Handler {
   void Start(std::function<void(bool serving)> on_serving);
   // Snapshots persistent sessions in memory, releases the lease, stops.
   void Stop();
+  // [orchestration] session-restart-timeout, changed on SIGHUP: the pause
+  // between cycles of restarts and of proactive recovery from now on.
+  void SetSessionRestartTimeout(uint32_t ms);
   // Stops without snapshots and without releasing the lease: the store is
   // left as a crash would leave it (tests of recovery).
   void StopAsIfCrashed();

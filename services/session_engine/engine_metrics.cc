@@ -43,6 +43,9 @@ struct EngineMetrics::Families {
   prometheus::Counter* restarted;
   prometheus::Counter* restart_failures;
   prometheus::Counter* restart_cycles;
+  prometheus::Histogram* restart_cycle_sessions;
+  prometheus::Histogram* restart_cycle_work;
+  prometheus::Histogram* restart_cycle_period;
   prometheus::Gauge* restart_backlog;
 };
 
@@ -95,6 +98,27 @@ EngineMetrics::EngineMetrics(metrics::MetricsServer* m) {
   f_->restart_failures = counter("session_restart_failures_total",
                                  "Call sessions that could not be restarted after a takeover (logged).");
   f_->restart_cycles = counter("restart_cycles_total", "Cycles of call-session restarts worked.");
+  // How the restarts were paced, from the metrics alone: sessions per cycle
+  // (session-processing-threads but the last), how long a cycle's restarts
+  // took, and start-to-start periods (that time + session-restart-timeout).
+  f_->restart_cycle_sessions =
+      &prometheus::BuildHistogram()
+           .Name(m->Name("restart_cycle_sessions"))
+           .Help("Call sessions restarted together in one cycle.")
+           .Register(reg)
+           .Add({}, prometheus::Histogram::BucketBoundaries{1, 2, 4, 8, 16, 32, 64, 128, 256});
+  const prometheus::Histogram::BucketBoundaries cycle_buckets{0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07,
+                                                               0.08, 0.1,  0.15, 0.2,  0.3,  0.5,  1,    2.5};
+  f_->restart_cycle_work = &prometheus::BuildHistogram()
+                                .Name(m->Name("restart_cycle_work_seconds"))
+                                .Help("Time a cycle's restarts took, from its first start to its last answer.")
+                                .Register(reg)
+                                .Add({}, cycle_buckets);
+  f_->restart_cycle_period = &prometheus::BuildHistogram()
+                                  .Name(m->Name("restart_cycle_period_seconds"))
+                                  .Help("From one cycle's start to the next's (its work + session-restart-timeout).")
+                                  .Register(reg)
+                                  .Add({}, cycle_buckets);
   f_->restart_backlog = gauge("restart_backlog", "Call sessions waiting to be restarted after a takeover.");
   f_->persistence_up->Set(1);
 }
@@ -168,8 +192,12 @@ void EngineMetrics::CountSessionRestarted() {
 void EngineMetrics::CountRestartFailure() {
   if (f_) f_->restart_failures->Increment();
 }
-void EngineMetrics::CountRestartCycle() {
-  if (f_) f_->restart_cycles->Increment();
+void EngineMetrics::ObserveRestartCycle(size_t sessions, double work_seconds, double period_seconds) {
+  if (!f_) return;
+  f_->restart_cycles->Increment();
+  f_->restart_cycle_sessions->Observe(static_cast<double>(sessions));
+  f_->restart_cycle_work->Observe(work_seconds);
+  if (period_seconds > 0) f_->restart_cycle_period->Observe(period_seconds);
 }
 void EngineMetrics::SetRestartBacklog(size_t calls) {
   if (f_) f_->restart_backlog->Set(static_cast<double>(calls));

@@ -43,7 +43,9 @@ class EngineMetrics {
   // Restart without persistence (CallRestarter).
   void CountSessionRestarted();
   void CountRestartFailure();
-  void CountRestartCycle();
+  // One cycle of restarts: its size, how long its restarts took, and the time
+  // since the previous cycle of the same backlog began (0 for the first).
+  void ObserveRestartCycle(size_t sessions, double work_seconds, double period_seconds);
   void SetRestartBacklog(size_t calls);
 
  private:

@@ -28,6 +28,7 @@ void ParallelFor(size_t n, size_t width, const std::function<void(size_t)>& fn) 
 ProactiveRecovery::ProactiveRecovery(Options options, SessionLog* store, SessionRegistry* registry,
                                      time::Clock* clock, Activate activate, std::function<void(double)> on_done)
     : options_(options),
+      pause_ms_(options.pause_ms),
       store_(store),
       registry_(registry),
       clock_(clock),
@@ -98,7 +99,7 @@ void ProactiveRecovery::Run(const std::function<bool()>& still_current) {
       });
       restored += ok.load();
       gone += n - ok.load();
-      if (stopped() || !Pause(options_.pause_ms)) return;
+      if (stopped() || !Pause(pause_ms_.load(std::memory_order_relaxed))) return;
     }
   } while (cursor != "0");
   const int64_t ms = clock_->MonotonicMs() - t0;

@@ -10,6 +10,7 @@
 //
 // Thread-safe. One pass runs at a time, on the recovery's own thread.
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -48,6 +49,8 @@ class ProactiveRecovery {
   void Start(std::function<bool()> still_current);
   // Stops the pass in progress and waits for it.
   void Stop();
+  // The pause between batches from the next one on. Any thread.
+  void SetPauseMs(uint32_t ms) { pause_ms_.store(ms, std::memory_order_relaxed); }
 
  private:
   void Run(const std::function<bool()>& still_current);
@@ -55,6 +58,7 @@ class ProactiveRecovery {
   bool Pause(int64_t ms);
 
   const Options options_;
+  std::atomic<uint32_t> pause_ms_;
   SessionLog* const store_;
   SessionRegistry* const registry_;
   time::Clock* const clock_;

@@ -44,6 +44,11 @@ void AddOptions(config::Schema* s) {
       "KB; accepted for compatibility, no effect (treatments survive a switchover in call-watcher)");
   s->AddInt("orchestration", "backup-synch-max-age", 600, 10, 86400,
       "seconds; accepted for compatibility, no effect (treatments survive a switchover in call-watcher)");
+  // The seeds' "Value changes: Immediately" options (HA-37, [DGO] backup-synch-*).
+  for (const char* key : {"orchestration.session-restart-timeout", "orchestration.backup-synch-max-buffer",
+                          "orchestration.backup-synch-max-age"}) {
+    s->SetReloadable(key);
+  }
   s->Add({.section = "orchestration", .name = "advertise-endpoint", .type = OptionType::kString,
           .default_value = std::string(),
           .help = "host:port other processes reach this instance at (default: the bound gRPC address)"});
@@ -177,6 +182,20 @@ class SessionEngineComponent final : public process::Component {
     server.SetServing(kService, false);
     grpc_util::GrpcServer* s = &server;
     engine_holder_->Start([s](bool serving) { s->SetServing(kService, serving); });
+  }
+
+  // SIGHUP (on the thread that ran OnServing, before Stop).
+  absl::Status Reload(const config::Config& next, const std::vector<std::string>& changed) override {
+    for (const std::string& key : changed) {
+      if (key == "orchestration.session-restart-timeout") {
+        const auto ms = static_cast<uint32_t>(next.GetInt(key));
+        options_.session_restart_timeout_ms = ms;
+        if (engine_holder_) engine_holder_->SetSessionRestartTimeout(ms);
+        log::Info("session-restart-timeout changed", {{"ms", ms}});
+      }
+      // backup-synch-*: validated, nothing uses them.
+    }
+    return absl::OkStatus();
   }
 
   void Stop() override {

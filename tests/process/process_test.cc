@@ -11,6 +11,7 @@
 #include <regex>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -43,13 +44,19 @@ struct Executable {
   // The "<section>.<prefix>" of each gRPC client's TLS options
   // (config::AddClientTlsOptions), comma-separated.
   const char* client_tls = "";
+  // A reloadable option of its own (TOML with its section) and its key, for
+  // the SIGHUP test; empty: only the common log.level.
+  const char* reloadable_toml = "";
+  const char* reloadable_key = "";
 };
 
 const Executable kExecutables[] = {
-    {"session-engine", ORCH_SESSION_ENGINE_BIN, "orch_session_engine", "persistence.proxy"},
+    {"session-engine", ORCH_SESSION_ENGINE_BIN, "orch_session_engine", "persistence.proxy",
+     "[orchestration]\nsession-restart-timeout = 200\n", "orchestration.session-restart-timeout"},
     {"persistence-proxy", ORCH_PERSISTENCE_PROXY_BIN, "orch_persistence"},
     {"scheduler", ORCH_SCHEDULER_BIN, "orch_scheduler"},
-    {"call-watcher", ORCH_CALL_WATCHER_BIN, "orch_call_watcher"},
+    {"call-watcher", ORCH_CALL_WATCHER_BIN, "orch_call_watcher", "",
+     "[orchestration]\nrestart-session-on-switchover = true\n", "orchestration.restart-session-on-switchover"},
     {"rest-gateway", ORCH_REST_GATEWAY_BIN, "orch_rest_gateway", "routing.proxy,routing.engine"},
 };
 
@@ -281,6 +288,72 @@ TEST_P(ProcessTest, CheckConfigPrintsEffectiveConfigWithoutSecrets) {
   EXPECT_EQ(WEXITSTATUS(*status), 0);
   EXPECT_THAT(out, HasSubstr("level = \"debug\"  # environment ORCH_LOG_LEVEL"));
   EXPECT_THAT(out + err, Not(HasSubstr("hunter2")));
+}
+
+// Reads stderr lines until one holds `needle`; returns them all (the last
+// holds it) or fails the test.
+std::vector<std::string> LinesUntil(Subprocess& p, const std::string& needle) {
+  std::vector<std::string> lines;
+  for (int i = 0; i < 50; ++i) {
+    auto line = p.ReadLine(Subprocess::Stream::kStderr, absl::Seconds(20));
+    if (!line.ok()) break;
+    lines.push_back(*line);
+    if (absl::StrContains(*line, needle)) return lines;
+  }
+  ADD_FAILURE() << "no line with " << needle << " in:\n" << absl::StrJoin(lines, "\n");
+  return lines;
+}
+
+// SIGHUP: the configuration is read again; log.level and the process's own
+// reloadable option take effect, an option that cannot change while running
+// (server.shutdown-grace-ms) is refused by name, a file that does not load
+// changes nothing, and the process goes on serving throughout.
+TEST_P(ProcessTest, SighupAppliesReloadableOptionsAndRefusesTheOthers) {
+  const std::string config = dir_.WriteFile("p.toml", BasicConfig() + "\n[log]\nlevel = \"info\"\n");
+  auto p = Start({"--config", config});
+  ASSERT_OK(p);
+  const std::string serving = WaitServing(**p);
+  const std::string metrics_url = "http://" + Field(serving, "metrics") + "/metrics";
+  const std::string prefix = GetParam().metrics_prefix;
+
+  dir_.WriteFile("p.toml", absl::StrCat("[server]\ngrpc-listen = \"127.0.0.1:0\"\nshutdown-grace-ms = ", kGraceMs + 500,
+                                        "\n\n[metrics]\nlisten = \"127.0.0.1:0\"\n\n[log]\nlevel = \"warn\"\n",
+                                        GetParam().reloadable_toml));
+  ASSERT_OK((*p)->Signal(SIGHUP));
+  std::vector<std::string> lines = LinesUntil(**p, "\"msg\":\"configuration reloaded\"");
+  const std::string applied = std::string(GetParam().reloadable_key).empty()
+                                  ? "log.level"
+                                  : absl::StrCat("log.level, ", GetParam().reloadable_key);
+  EXPECT_THAT(lines.back(), HasSubstr(absl::StrCat("\"applied\":\"", applied, "\"")));
+  EXPECT_THAT(lines.back(), HasSubstr("\"refused\":\"server.shutdown-grace-ms\""));
+  EXPECT_THAT(lines.back(), HasSubstr("\"result\":\"refused\""));
+  bool refusal = false;
+  for (const std::string& l : lines) {
+    if (absl::StrContains(l, "takes effect only at a restart") &&
+        absl::StrContains(l, "\"option\":\"server.shutdown-grace-ms\"") &&
+        absl::StrContains(l, absl::StrCat("\"running\":\"", kGraceMs, "\""))) {
+      refusal = true;
+    }
+  }
+  EXPECT_TRUE(refusal) << absl::StrJoin(lines, "\n");
+
+  // A file that does not load: said at error level (log.level is warn now).
+  dir_.WriteFile("p.toml", "[server\n");
+  ASSERT_OK((*p)->Signal(SIGHUP));
+  lines = LinesUntil(**p, "configuration reload failed");
+  EXPECT_THAT(lines.back(), HasSubstr("p.toml:1"));
+  EXPECT_THAT(lines.back(), HasSubstr("\"level\":\"error\""));
+
+  auto metrics = testing::HttpGet(metrics_url);
+  ASSERT_OK(metrics);
+  EXPECT_THAT(metrics->body, HasSubstr(prefix + "_config_reloads_total{result=\"refused\"} 1"));
+  EXPECT_THAT(metrics->body, HasSubstr(prefix + "_config_reloads_total{result=\"failed\"} 1"));
+  EXPECT_THAT(Check(Field(serving, "grpc")), ::orch::testing::IsOkAndHolds(HealthCheckResponse::SERVING));
+
+  ASSERT_OK((*p)->Signal(SIGTERM));
+  auto status = (*p)->Wait(absl::Milliseconds(kGraceMs) + absl::Seconds(5));
+  ASSERT_OK(status);
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
 }
 
 std::string TestName(const ::testing::TestParamInfo<Executable>& info) {
