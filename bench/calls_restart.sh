@@ -207,4 +207,16 @@ print(f"restart_calls={calls} restarted={restarted:.0f} failed={failed:.0f} rest
       f"new_route_p99_in_backlog_ms={nearest_rank(in_backlog, 0.99)} "
       f"base_route_p50_ms={base['route_p50_ms']} base_route_p99_ms={base['route_p99_ms']} "
       f"p99_ratio={during['route_p99_ms'] / max(base['route_p99_ms'], 1):.2f}")
+# What must hold whatever the speed (ctest runs QUICK=1): every call restarted,
+# none failed, cycles of 8 (the last may be smaller), every new call routed.
+per = 8
+problems = []
+if restarted != calls or failed != 0:
+    problems.append(f"{restarted:.0f} of {calls} calls restarted, {failed:.0f} failed")
+if cycles != math.ceil(calls / per) or prom["orch_session_engine_restart_cycle_sessions_sum"] != calls:
+    problems.append(f"{cycles:.0f} cycles for {calls} calls (expected {math.ceil(calls / per)} of {per})")
+if unrouted or during["routed"] != during["calls"] or base["routed"] != base["calls"]:
+    problems.append("new calls were not all routed")
+if problems:
+    sys.exit("calls_restart: FAILED: " + "; ".join(problems))
 PY

@@ -664,5 +664,29 @@ TEST_F(EngineCallTest, ACallWhoseRestartFailsIsAnsweredNotFound) {
   e->Stop();
 }
 
+// A call whose strategy no longer fetches after a takeover (the file is
+// gone): its restart fails (logged, counted), its events are answered
+// NOT_FOUND so call-watcher treats it as a call without a session (default
+// route if not routed yet), and the node's other calls restart regardless.
+TEST_F(EngineCallTest, ACallWhoseStrategyNoLongerFetchesIsAnsweredNotFoundAndTheOthersRestart) {
+  orch::persistence::v1::CallRecord r;
+  r.set_call_uuid("gone");
+  r.set_assigned_node(1);
+  r.set_restart_on_switchover(true);
+  sv1::StartSessionRequest req = CallStart("gone");
+  req.set_url("file://" + dir_.path() + "/removed.scxml");
+  req.SerializeToString(r.mutable_start_request());
+  ASSERT_TRUE(store_.ClaimCall(r));
+  ASSERT_OK(store_.BindCall("gone", 1, SessionOf("gone")).status());
+  Claim("fine", /*owner=*/1, /*restart=*/true);
+  Record("fine", 1, "call/a/1");
+  auto e = NewEngine();
+  ASSERT_TRUE(Eventually([&] { return absl::StartsWith(Trace(*e, SessionOf("fine")), "[["); }));
+  EXPECT_THAT(Trace(*e, SessionOf("fine")), ::testing::HasSubstr("session.restart"));
+  EXPECT_THAT(Send(*e, SessionOf("gone"), 1, "call/a/2"), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_EQ(InMemory(*e), 1u);
+  e->Stop();
+}
+
 }  // namespace
 }  // namespace orch::session_engine
