@@ -161,6 +161,15 @@ int Run(int argc, char** argv, const ProcessDefinition& def) {
   absl::StatusOr<config::Config> cfg = config::Config::Load(schema, flags->config_path, RealEnvironment());
   if (!cfg.ok()) return Fail(kExitBadConfig, std::string(cfg.status().message()));
   const config::Config& config = *cfg;
+  if (config.cluster() == nullptr) {
+    // The seeds require one even for a single node; so do we: without it two
+    // processes of one cluster could disagree on its nodes and name unseen.
+    return Fail(kExitBadConfig,
+                absl::StrCat("no cluster file: set [cluster] file (or ORCH_CLUSTER_FILE) to the cluster file every "
+                             "process of the cluster shares, even a single node (deploy/cluster/one-node.toml; "
+                             "docs/cluster.md)",
+                             flags->config_path.empty() ? "" : absl::StrCat(" — in ", flags->config_path)));
+  }
 
   log::Configure(def.name, def.node_name ? def.node_name(config) : HostName(),
                  *log::ParseLevel(config.GetString("log.level")));  // validated by the schema
@@ -186,7 +195,7 @@ int Run(int argc, char** argv, const ProcessDefinition& def) {
     return Fail(kExitStartFailed, absl::StrCat("metrics.listen: ", metrics.status().message()));
   }
 
-  if (const cluster::ClusterFile* cl = config.cluster()) (*metrics)->SetClusterInfo(cl->name(), cl->Digest());
+  (*metrics)->SetClusterInfo(config.cluster()->name(), config.cluster()->Digest());
 
   absl::StatusOr<std::unique_ptr<Component>> component =
       def.create ? def.create(RunContext{config, **metrics})
@@ -210,13 +219,8 @@ int Run(int argc, char** argv, const ProcessDefinition& def) {
 
   (*component)->OnServing(**server);
   // Said once the process runs, so a failed start stays one line.
-  if (const cluster::ClusterFile* cl = config.cluster()) {
-    log::Info("cluster file loaded", {{"cluster", cl->name()}, {"file", cl->source_name()}, {"digest", cl->Digest()}});
-  } else {
-    log::Warn("no cluster file ([cluster] file, ORCH_CLUSTER_FILE): nodes and the cluster name come from this "
-              "process's own options; every process of a cluster should load the same cluster file "
-              "(docs/cluster.md)");
-  }
+  const cluster::ClusterFile* cl = config.cluster();
+  log::Info("cluster file loaded", {{"cluster", cl->name()}, {"file", cl->source_name()}, {"digest", cl->Digest()}});
   log::Info("serving", {{"grpc", (*server)->address()},
                         {"metrics", (*metrics)->address()},
                         {"tls", tls_files->enabled()},

@@ -10,7 +10,8 @@
 //   1. flags: --config <file>, --check-config, --help, --version;
 //   2. SIGINT and SIGTERM blocked in every thread (handled by steps 7 and 8);
 //   3. configuration: the common options below plus the process's own
-//      (docs/configuration.md), file then ORCH_* environment;
+//      (docs/configuration.md), file then ORCH_* environment, and the
+//      cluster file, which is required (docs/cluster.md);
 //   4. logging (JSON lines on stderr), gRPC's own logs routed into it;
 //   5. the metrics server, then the process's Component, then the gRPC
 //      server with health, reflection and the component's services;

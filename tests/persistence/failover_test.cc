@@ -182,7 +182,8 @@ class FailoverTest : public ::testing::Test {
   absl::StatusOr<testing::Served> StartProxy(const std::string& extra) {
     const std::string config = dir_.WriteFile(
         absl::StrCat("proxy", ++configs_, ".toml"),
-        absl::StrCat("[server]\ngrpc-listen = \"127.0.0.1:0\"\nshutdown-grace-ms = 500\n"
+        absl::StrCat(testing::TestClusterToml(dir_.path(), "fo"),
+                     "[server]\ngrpc-listen = \"127.0.0.1:0\"\nshutdown-grace-ms = 500\n"
                      "[metrics]\nlisten = \"127.0.0.1:0\"\n[persistence]\nredis-nodes = [\"",
                      absl::StrJoin(cluster_->addresses(), "\", \""), "\"]\n",
                      "cluster-name = \"fo\"\nhealth-check-interval-ms = 200\n", extra));

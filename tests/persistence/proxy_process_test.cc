@@ -99,7 +99,8 @@ class ProxyProcessTest : public ::testing::Test {
   std::pair<int, std::string> RunToExit(const std::string& persistence) {
     const std::string config = dir_.WriteFile(
         absl::StrCat("bad", ++configs_, ".toml"),
-        absl::StrCat("[server]\ngrpc-listen = \"127.0.0.1:0\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n"
+        absl::StrCat(testing::TestClusterToml(dir_.path()),
+                     "[server]\ngrpc-listen = \"127.0.0.1:0\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n"
                      "[persistence]\n", persistence));
     std::string out, err;
     auto status = testing::RunProgram({ORCH_PERSISTENCE_PROXY_BIN, "--config", config}, "", &out, &err,

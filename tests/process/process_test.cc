@@ -87,7 +87,14 @@ class ProcessTest : public ::testing::TestWithParam<Executable> {
       env.emplace("ORCH_HTTP_LISTEN", "127.0.0.1:0");
       env.emplace("ORCH_AUTH_TOKEN", "process-test-token-0123456789");
     }
+    // Every process needs a cluster file (NoClusterFileIsRefused is the exception).
+    if (!env.contains("ORCH_CLUSTER_FILE")) env.emplace("ORCH_CLUSTER_FILE", ClusterFile());
     return Subprocess::Start({.argv = args, .env = env, .unset_env = OrchVariablesOfThisEnvironment()});
+  }
+
+  // One node, cluster "orch" (the default cluster-name).
+  std::string ClusterFile() {
+    return dir_.WriteFile("cluster.toml", "name = \"orch\"\n[[node]]\nid = 1\n");
   }
 
   // Waits for the "serving" line; returns it. Every line before it must be a
@@ -236,6 +243,13 @@ TEST_P(ProcessTest, UnreadableTlsFile) {
       "tls2.toml", "[server]\ntls-cert = \"/nonexistent/cert.pem\"\ntls-key = \"/nonexistent/key.pem\"\n");
   ExpectOneLineFailure({"--config", good}, 2,
                        "server.tls-cert: cannot read '/nonexistent/cert.pem': No such file or directory");
+}
+
+// Required even for one node, as the seeds require (docs/cluster.md).
+TEST_P(ProcessTest, NoClusterFileIsRefused) {
+  const std::string config = dir_.WriteFile("p.toml", BasicConfig());
+  ExpectOneLineFailure({"--config", config}, 2, "no cluster file: set [cluster] file (or ORCH_CLUSTER_FILE)",
+                       {{"ORCH_CLUSTER_FILE", ""}});
 }
 
 TEST_P(ProcessTest, UnknownFlag) {

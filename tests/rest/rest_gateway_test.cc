@@ -726,7 +726,7 @@ TEST_F(RestGatewayTest, MalformedRequests) {
 
 TEST_F(RestGatewayTest, RefusesToStartWithoutCredentials) {
   const std::string config = dir_.WriteFile(
-      "nocreds.toml", "[server]\ngrpc-listen = \"127.0.0.1:0\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n"
+      "nocreds.toml", testing::TestClusterToml(dir_.path()) + "[server]\ngrpc-listen = \"127.0.0.1:0\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n"
                       "[http]\nlisten = \"127.0.0.1:0\"\n");
   auto p = testing::Subprocess::Start({.argv = {ORCH_REST_GATEWAY_BIN, "--config", config},
                                        .unset_env = testing::OrchEnvironmentVariables()});

@@ -1,5 +1,8 @@
 #include "tests/stack/stack.h"
 
+#include <fstream>
+#include <iterator>
+#include <map>
 #include <regex>
 
 #include "absl/strings/match.h"
@@ -40,8 +43,25 @@ double Served::Metric(const std::string& name) const {
   return -1;
 }
 
+std::string TestClusterFile(const std::string& dir, const std::string& name) {
+  const std::string path = absl::StrCat(dir, "/cluster-", name, ".toml");
+  std::ofstream(path) << "name = \"" << name << "\"\n"
+                      << "[[node]]\nid = 1\n[[node]]\nid = 2\n[[node]]\nid = 3\n[[node]]\nid = 4\n";
+  return path;
+}
+
+std::string TestClusterToml(const std::string& dir, const std::string& name) {
+  return absl::StrCat("\n[cluster]\nfile = \"", TestClusterFile(dir, name), "\"\n");
+}
+
 absl::StatusOr<Served> Launch(const std::string& bin, const std::string& config) {
-  auto p = Subprocess::Start({.argv = {bin, "--config", config}, .unset_env = OrchEnvironmentVariables()});
+  std::map<std::string, std::string> env;
+  std::ifstream in(config);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!absl::StrContains(text, "[cluster]")) {
+    env["ORCH_CLUSTER_FILE"] = TestClusterFile(config.substr(0, config.rfind('/')));
+  }
+  auto p = Subprocess::Start({.argv = {bin, "--config", config}, .env = env, .unset_env = OrchEnvironmentVariables()});
   if (!p.ok()) return p.status();
   Served s;
   s.process = std::move(*p);

@@ -32,8 +32,17 @@ struct Served {
 };
 
 // Starts `bin --config config` without ORCH_* variables and waits (20 s at
-// most) for its "serving" line.
+// most) for its "serving" line. Every process needs a cluster file: a config
+// without a [cluster] section gets TestClusterToml(its folder)'s through
+// ORCH_CLUSTER_FILE.
 absl::StatusOr<Served> Launch(const std::string& bin, const std::string& config);
+
+// Writes `<dir>/cluster-<name>.toml`, a cluster file for tests: cluster
+// `name` ("orch" is persistence-proxy's default cluster-name), nodes 1 to 4
+// in the nameless data center, no options. Returns its path.
+std::string TestClusterFile(const std::string& dir, const std::string& name = "orch");
+// The TOML section that names it: "\n[cluster]\nfile = \"<path>\"\n".
+std::string TestClusterToml(const std::string& dir, const std::string& name = "orch");
 
 // The lines of `extra` ("section.option = value" per line) that belong to
 // `section`, without the prefix: a test's extra options spliced into TOML.
