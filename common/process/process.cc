@@ -17,9 +17,9 @@
 #include "common/log/log.h"
 #include "common/metrics/metrics_server.h"
 #include "common/process/reload.h"
+#include "common/tls/tls_files.h"
 #include "prometheus/counter.h"
 #include "prometheus/family.h"
-#include "common/tls/tls_files.h"
 
 namespace orch::process {
 namespace {
@@ -168,7 +168,7 @@ int Run(int argc, char** argv, const ProcessDefinition& def) {
                 absl::StrCat("no cluster file: set [cluster] file (or ORCH_CLUSTER_FILE) to the cluster file every "
                              "process of the cluster shares, even a single node (deploy/cluster/one-node.toml; "
                              "docs/cluster.md)",
-                             flags->config_path.empty() ? "" : absl::StrCat(" — in ", flags->config_path)));
+                             flags->config_path.empty() ? "" : absl::StrCat(" (configuration: ", flags->config_path, ")")));
   }
 
   log::Configure(def.name, def.node_name ? def.node_name(config) : HostName(),
@@ -234,6 +234,11 @@ int Run(int argc, char** argv, const ProcessDefinition& def) {
                       .Name((*metrics)->Name("config_reloads_total"))
                       .Help("Configuration reloads on SIGHUP, by result (applied, unchanged, refused, failed).")
                       .Register((*metrics)->registry());
+  // Every result at 0 from the start, so that increase() sees the first one.
+  for (auto outcome : {ReloadResult::Outcome::kApplied, ReloadResult::Outcome::kUnchanged,
+                       ReloadResult::Outcome::kRefused, ReloadResult::Outcome::kFailed}) {
+    reloads.Add({{"result", OutcomeName(outcome)}});
+  }
   int sig = 0;
   for (;;) {
     if (sigwait(&signals, &sig) != 0) continue;

@@ -118,9 +118,9 @@ Engine::Engine(EngineOptions options, SessionStore* store, metrics::MetricsServe
       recovery_(ProactiveRecovery::Options{options_.node_id, static_cast<size_t>(options_.worker_threads),
                                            options_.session_restart_timeout_ms},
                 &store_, &registry_, clock_,
-                [this](const std::string& id) {
-                  auto locked = Find(id);
-                  return locked.ok() && locked->activated();
+                [this](const std::string& id) -> absl::StatusOr<bool> {
+                  ASSIGN_OR_RETURN(SessionRegistry::Locked locked, Find(id));
+                  return locked.activated();
                 },
                 [this](double seconds) { metrics_->RecoveryDone(seconds); }),
       restarter_(CallRestarter::Options{.node_id = options_.node_id,

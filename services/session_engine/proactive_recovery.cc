@@ -63,6 +63,33 @@ bool ProactiveRecovery::Pause(int64_t ms) {
   return !stop_;
 }
 
+bool ProactiveRecovery::ActivateAll(const std::vector<std::string>& ids, const std::function<bool()>& stopped,
+                                 Tally* tally, std::vector<std::string>* retry) {
+  const size_t batch = std::max<size_t>(1, options_.batch);
+  for (size_t i = 0; i < ids.size(); i += batch) {
+    const size_t n = std::min(ids.size(), i + batch) - i;
+    std::vector<absl::StatusOr<bool>> results(n, absl::UnknownError("not run"));
+    ParallelFor(n, batch, [&](size_t j) { results[j] = activate_(ids[i + j]); });
+    for (size_t j = 0; j < n; ++j) {
+      const absl::StatusOr<bool>& r = results[j];
+      if (r.ok()) {
+        ++(*r ? tally->restored : tally->already);
+      } else if (absl::IsNotFound(r.status())) {
+        ++tally->ended;
+      } else if (absl::IsUnavailable(r.status()) || absl::IsDeadlineExceeded(r.status()) ||
+                 absl::IsResourceExhausted(r.status())) {
+        retry->push_back(ids[i + j]);
+      } else {
+        ++tally->failed;
+        log::Error("recovery: a session could not be restored; its next event will try again",
+                   {{"session", ids[i + j]}, {"error", std::string(r.status().message())}});
+      }
+    }
+    if (stopped() || !Pause(pause_ms_.load(std::memory_order_relaxed))) return false;
+  }
+  return true;
+}
+
 void ProactiveRecovery::Run(const std::function<bool()>& still_current) {
   auto stopped = [&] {
     if (!still_current()) return true;
@@ -70,9 +97,10 @@ void ProactiveRecovery::Run(const std::function<bool()>& still_current) {
     return stop_;
   };
   std::string cursor = "0";
-  size_t restored = 0, skipped = 0, gone = 0, listed = 0;
+  size_t skipped = 0, listed = 0;
+  Tally tally;
+  std::vector<std::string> retry;
   const int64_t t0 = clock_->MonotonicMs();
-  const size_t batch = std::max<size_t>(1, options_.batch);
   do {
     if (stopped()) return;
     std::vector<std::string> states;
@@ -91,22 +119,26 @@ void ProactiveRecovery::Run(const std::function<bool()>& still_current) {
         ++skipped;
       }
     }
-    for (size_t i = 0; i < todo.size(); i += batch) {
-      const size_t n = std::min(todo.size(), i + batch) - i;
-      std::atomic<size_t> ok{0};
-      ParallelFor(n, batch, [&](size_t j) {
-        if (activate_(todo[i + j])) ok.fetch_add(1);
-      });
-      restored += ok.load();
-      gone += n - ok.load();
-      if (stopped() || !Pause(pause_ms_.load(std::memory_order_relaxed))) return;
-    }
+    if (!ActivateAll(todo, stopped, &tally, &retry)) return;
   } while (cursor != "0");
+  for (int attempt = 2; attempt <= kAttempts && !retry.empty(); ++attempt) {
+    std::vector<std::string> again;
+    again.swap(retry);
+    log::Info("recovery: trying again the sessions the store or the workers could not take",
+              {{"sessions", again.size()}, {"attempt", attempt}});
+    if (!ActivateAll(again, stopped, &tally, &retry)) return;
+  }
+  if (!retry.empty()) {
+    tally.failed += retry.size();
+    log::Error("recovery: sessions could not be restored after every attempt; each is activated by its next event",
+               {{"sessions", retry.size()}, {"first", retry.front()}, {"attempts", kAttempts}});
+  }
   const int64_t ms = clock_->MonotonicMs() - t0;
   log::Info("recovery: done", {{"listed", listed},
-                               {"restored", restored},
-                               {"deactivated_or_in_memory", skipped},
-                               {"unavailable_or_gone", gone},
+                               {"restored", tally.restored},
+                               {"deactivated_or_in_memory", skipped + tally.already},
+                               {"ended", tally.ended},
+                               {"failed", tally.failed},
                                {"ms", ms}});
   if (on_done_) on_done_(static_cast<double>(ms) / 1000.0);
 }

@@ -5,8 +5,12 @@
 // the node's registry (ListNodeSessions with each session's state, one
 // round trip per page), skips deactivated, gone and already-active ones, and
 // activates the rest in batches of `batch` (one thread each),
-// `pause_ms` apart. A pass stops as soon as `still_current()` is false (the
-// role changed) or Stop() is called.
+// `pause_ms` apart. An activation that fails for a while (UNAVAILABLE,
+// DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED: the store or the worker is busy) is
+// tried again after the listing, up to kAttempts times in all: a session
+// whose only pending work is a delayed send has no next event to wake it.
+// NOT_FOUND is a session that ended meanwhile. A pass stops as soon as
+// `still_current()` is false (the role changed) or Stop() is called.
 //
 // Thread-safe. One pass runs at a time, on the recovery's own thread.
 
@@ -17,6 +21,7 @@
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "common/time/clock.h"
 #include "services/session_engine/session_registry.h"
@@ -37,8 +42,10 @@ class ProactiveRecovery {
     uint32_t pause_ms = 100;   // between batches
     uint32_t page = 1000;      // registry page size
   };
-  // Activates one session; true when this call restored it.
-  using Activate = std::function<bool(const std::string& session_id)>;
+  // Activates one session: true when this call restored it, false when it
+  // was in memory already (another event activated it first), or why not.
+  using Activate = std::function<absl::StatusOr<bool>(const std::string& session_id)>;
+  static constexpr int kAttempts = 3;
 
   // Every pointer must outlive this.
   ProactiveRecovery(Options options, SessionLog* store, SessionRegistry* registry, time::Clock* clock,
@@ -56,6 +63,13 @@ class ProactiveRecovery {
   void Run(const std::function<bool()>& still_current);
   // Waits up to `ms` unless stopped; false when stopped.
   bool Pause(int64_t ms);
+  struct Tally {
+    size_t restored = 0, already = 0, ended = 0, failed = 0;
+  };
+  // Activates `ids` in batches; the retryable failures go to `retry`.
+  // False when the pass was stopped.
+  bool ActivateAll(const std::vector<std::string>& ids, const std::function<bool()>& stopped, Tally* tally,
+                std::vector<std::string>* retry);
 
   const Options options_;
   std::atomic<uint32_t> pause_ms_;
