@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "common/sessionapi/call_binding.h"
 #include "common/sessionapi/session_id.h"
 #include "common/testing/status_matchers.h"
 #include "common/time/simulated_clock.h"
@@ -205,7 +206,7 @@ TEST_F(CallRouterHaTest, AStartRefusedBecauseAnotherNodeOwnsTheCallFollowsTheOwn
   ASSERT_OK(store_.DeleteCall("c1"));
   ASSERT_OK(store_.ClaimCall(bound, absl::Hours(1)));
   ASSERT_TRUE(r_.sink.AnswerNextStart(
-      absl::FailedPreconditionError(absl::StrCat("call c1 is owned by node ", owner))));
+      sessionapi::CallOwnedByNode("c1", owner)));
   auto starts = r_.sink.starts();
   ASSERT_EQ(starts.size(), 2u);
   EXPECT_EQ(starts[1].node, owner);   // at once, not after retry-ms
@@ -233,7 +234,7 @@ TEST_F(CallRouterHaTest, AStartRefusedForLackOfARecordClaimsTheCallAgain) {
   ASSERT_OK(r_.Event(cv1::ROUTE_REQUEST, "c1", "5000"));   // claim fails; the start goes on
   store_.SetUnavailable(false);
   EXPECT_EQ(store_.GetCall("c1").status().code(), absl::StatusCode::kNotFound);
-  ASSERT_TRUE(r_.sink.AnswerNextStart(absl::FailedPreconditionError("call c1 has no record")));
+  ASSERT_TRUE(r_.sink.AnswerNextStart(sessionapi::CallHasNoRecord("c1")));
   auto record = store_.GetCall("c1");
   ASSERT_OK(record);
   EXPECT_NE(record->assigned_node(), 0);

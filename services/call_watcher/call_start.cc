@@ -2,6 +2,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/base/fnv1a.h"
 #include "common/log/log.h"
+#include "common/sessionapi/call_binding.h"
 #include "common/sessionapi/session_id.h"
 #include "services/call_watcher/call_router.h"
 #include "services/call_watcher/call_router_state.h"
@@ -259,9 +260,7 @@ void CallRouter::OnStarted(const std::string& uuid, absl::StatusOr<sv1::StartSes
     c->retry_at_ms = clock_->MonotonicMs() + options_.retry_ms;
     return;
   }
-  if (absl::IsFailedPrecondition(r.status()) &&
-      (absl::StrContains(r.status().message(), "is owned by node") ||
-       absl::StrContains(r.status().message(), "has no record"))) {
+  if (sessionapi::IsCallBindingRefusal(r.status())) {
     log::Info("start refused: the call's record decides",
               {{"call", uuid}, {"node", c->node}, {"error", r.status().ToString()}});
     LookUpOwner(*c, fx);

@@ -12,6 +12,7 @@
 #include "common/log/log.h"
 #include "common/scxml/basic_http.h"
 #include "common/scxml/io_processors.h"
+#include "common/sessionapi/call_binding.h"
 #include "common/sessionapi/session_id.h"
 #include "common/sessionapi/value_json.h"
 #include "orch/session/v1/record.pb.h"
@@ -716,7 +717,7 @@ absl::Status Engine::BindCall(const std::string& call_uuid, const std::string& s
     const absl::Status& st = bound.status();
     switch (st.code()) {
       case absl::StatusCode::kNotFound:
-        return absl::FailedPreconditionError(absl::StrCat("call ", call_uuid, " has no record"));
+        return sessionapi::CallHasNoRecord(call_uuid);
       case absl::StatusCode::kUnavailable:
       case absl::StatusCode::kDeadlineExceeded:
         return absl::UnavailableError(absl::StrCat("cannot bind call ", call_uuid, ": ", st.message()));
@@ -725,8 +726,7 @@ absl::Status Engine::BindCall(const std::string& call_uuid, const std::string& s
     }
   }
   if (!bound->bound) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("call ", call_uuid, " is owned by node ", bound->record.owner_node()));
+    return sessionapi::CallOwnedByNode(call_uuid, bound->record.owner_node());
   }
   return absl::OkStatus();
 }
