@@ -69,7 +69,8 @@ void PrintHelp(const ProcessDefinition& def, const config::Schema& schema) {
   std::printf("  --check-config  validate the configuration, print the effective one, exit\n\n");
   std::printf("options (environment variable in brackets):\n");
   for (const auto& o : schema.options()) {
-    std::printf("  %-36s %s [%s]\n", o.Key().c_str(), o.help.c_str(), o.EnvName().c_str());
+    std::printf("  %-36s %s%s [%s]\n", o.Key().c_str(), o.help.c_str(), o.reloadable ? " (reloads on SIGHUP)" : "",
+                o.EnvName().c_str());
   }
 }
 
