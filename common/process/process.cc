@@ -33,6 +33,7 @@ constexpr int kExitBadConfig = 2;
 struct Flags {
   std::string config_path;
   bool check_config = false;
+  bool strict_env = false;
   bool help = false;
   bool version = false;
 };
@@ -48,6 +49,8 @@ absl::StatusOr<Flags> ParseFlags(int argc, char** argv) {
       flags.config_path = arg.substr(9);
     } else if (arg == "--check-config") {
       flags.check_config = true;
+    } else if (arg == "--strict-env") {
+      flags.strict_env = true;
     } else if (arg == "--help" || arg == "-h") {
       flags.help = true;
     } else if (arg == "--version") {
@@ -55,6 +58,9 @@ absl::StatusOr<Flags> ParseFlags(int argc, char** argv) {
     } else {
       return absl::InvalidArgumentError(absl::StrCat("unknown argument '", arg, "' (see --help)"));
     }
+  }
+  if (flags.strict_env && !flags.check_config) {
+    return absl::InvalidArgumentError("--strict-env goes with --check-config");
   }
   if (flags.config_path.empty() && flags.check_config) {
     // Checking the defaults plus the environment is allowed and useful.
@@ -66,7 +72,9 @@ void PrintHelp(const ProcessDefinition& def, const config::Schema& schema) {
   std::printf("%s: %s\n\n", def.name.c_str(), def.description.c_str());
   std::printf("usage: %s [--config FILE] [--check-config] [--version]\n\n", def.name.c_str());
   std::printf("  --config FILE   TOML configuration (optional: defaults and ORCH_* variables apply)\n");
-  std::printf("  --check-config  validate the configuration, print the effective one, exit\n\n");
+  std::printf("  --check-config  validate the configuration, print the effective one, exit\n");
+  std::printf("  --strict-env    with --check-config: an ORCH_* variable that names no option is an error\n"
+              "                  (a manifest's typo), not a warning\n\n");
   std::printf("options (environment variable in brackets):\n");
   for (const auto& o : schema.options()) {
     std::printf("  %-36s %s%s [%s]\n", o.Key().c_str(), o.help.c_str(), o.reloadable ? " (reloads on SIGHUP)" : "",
@@ -169,12 +177,19 @@ int Run(int argc, char** argv, const ProcessDefinition& def) {
                 absl::StrCat("no cluster file: set [cluster] file (or ORCH_CLUSTER_FILE) to the cluster file every "
                              "process of the cluster shares, even a single node (deploy/cluster/one-node.toml; "
                              "docs/cluster.md)",
-                             flags->config_path.empty() ? "" : absl::StrCat(" (configuration: ", flags->config_path, ")")));
+                             flags->config_path.empty()
+                                 ? ""
+                                 : absl::StrCat(" (configuration: ", flags->config_path, ")")));
   }
 
   log::Configure(def.name, def.node_name ? def.node_name(config) : HostName(),
                  *log::ParseLevel(config.GetString("log.level")));  // validated by the schema
   grpc_util::RouteGrpcLogs();
+  if (flags->check_config && flags->strict_env && !config.unknown_environment().empty()) {
+    return Fail(kExitBadConfig, absl::StrCat("environment variables that name no option of ", def.name, ": ",
+                                             absl::StrJoin(config.unknown_environment(), ", "),
+                                             " (--strict-env; docs/configuration.md lists the options)"));
+  }
   for (const auto& name : config.unknown_environment()) {
     log::Warn("environment variable matches no option of this process; ignored", {{"variable", name}});
   }

@@ -7,7 +7,7 @@
 //   }
 //
 // and Run does, in order:
-//   1. flags: --config <file>, --check-config, --help, --version;
+//   1. flags: --config <file>, --check-config [--strict-env], --help, --version;
 //   2. SIGINT and SIGTERM blocked in every thread (handled by steps 7 and 8);
 //   3. configuration: the common options below plus the process's own
 //      (docs/configuration.md), file then ORCH_* environment, and the

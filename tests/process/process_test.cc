@@ -252,6 +252,22 @@ TEST_P(ProcessTest, NoClusterFileIsRefused) {
                        {{"ORCH_CLUSTER_FILE", ""}});
 }
 
+// A manifest's ORCH_* variable with a typo: a warning when running (one
+// environment is often shared by several processes), an error for
+// --check-config --strict-env, which a deployment check runs.
+TEST_P(ProcessTest, StrictEnvRefusesVariablesThatNameNoOption) {
+  auto [code, lines] = RunToExit({"--check-config", "--strict-env"}, {{"ORCH_LOG_LEVLE", "debug"}});
+  EXPECT_EQ(code, 2);
+  ASSERT_EQ(lines.size(), 1u) << absl::StrJoin(lines, "\n");
+  EXPECT_THAT(lines[0], HasSubstr("environment variables that name no option"));
+  EXPECT_THAT(lines[0], HasSubstr("ORCH_LOG_LEVLE"));
+  auto [lenient, warned] = RunToExit({"--check-config"}, {{"ORCH_LOG_LEVLE", "debug"}});
+  EXPECT_EQ(lenient, 0);
+  auto [clean, none] = RunToExit({"--check-config", "--strict-env"}, {{"ORCH_LOG_LEVEL", "debug"}});
+  EXPECT_EQ(clean, 0);
+  ExpectOneLineFailure({"--strict-env"}, 2, "--strict-env goes with --check-config");
+}
+
 TEST_P(ProcessTest, UnknownFlag) {
   ExpectOneLineFailure({"--confgi", "x"}, 2, "unknown argument '--confgi'");
 }
