@@ -16,6 +16,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/time/clock.h"
 #include "common/grpc/channel.h"
 #include "common/testing/certs.h"
 #include "common/testing/http_client.h"
@@ -374,10 +375,20 @@ TEST_P(ProcessTest, SighupAppliesReloadableOptionsAndRefusesTheOthers) {
   EXPECT_THAT(lines.back(), HasSubstr("p.toml:1"));
   EXPECT_THAT(lines.back(), HasSubstr("\"level\":\"error\""));
 
-  auto metrics = testing::HttpGet(metrics_url);
-  ASSERT_OK(metrics);
-  EXPECT_THAT(metrics->body, HasSubstr(prefix + "_config_reloads_total{result=\"refused\"} 1"));
-  EXPECT_THAT(metrics->body, HasSubstr(prefix + "_config_reloads_total{result=\"failed\"} 1"));
+  // Counted just after the line is logged: read until both are (5 s at most).
+  const std::string refused = prefix + "_config_reloads_total{result=\"refused\"} 1";
+  const std::string failed = prefix + "_config_reloads_total{result=\"failed\"} 1";
+  std::string body;
+  for (int i = 0; i < 100; ++i) {
+    auto metrics = testing::HttpGet(metrics_url);
+    ASSERT_OK(metrics);
+    body = metrics->body;
+    if (absl::StrContains(body, refused) && absl::StrContains(body, failed)) break;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  EXPECT_THAT(body, HasSubstr(refused));
+  EXPECT_THAT(body, HasSubstr(failed));
+  EXPECT_THAT(body, HasSubstr(prefix + "_config_reloads_total{result=\"applied\"} 0"));
   EXPECT_THAT(Check(Field(serving, "grpc")), ::orch::testing::IsOkAndHolds(HealthCheckResponse::SERVING));
 
   ASSERT_OK((*p)->Signal(SIGTERM));
