@@ -29,13 +29,6 @@
 namespace orch::persistence_proxy::store_conformance {
 namespace {
 
-using ::orch::testing::IsOk;
-using ::orch::testing::StatusIs;
-using ::testing::AllOf;
-using ::testing::ElementsAre;
-using ::testing::HasSubstr;
-using Code = absl::StatusCode;
-
 // A call record of `uuid` handled by `session`.
 pb::CallRecord Call(const std::string& uuid, const std::string& session) {
   pb::CallRecord r;

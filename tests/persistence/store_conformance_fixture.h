@@ -24,10 +24,19 @@
 #include "common/redis/testing/redis_server.h"
 #include "common/sessionapi/session_id.h"
 #include "common/testing/status_matchers.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "services/persistence_proxy/redis_store.h"
 
 namespace orch::persistence_proxy::store_conformance {
+
+// For both test files (this namespace is theirs alone).
+using ::orch::testing::IsOk;
+using ::orch::testing::StatusIs;
+using ::testing::AllOf;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using Code = absl::StatusCode;
 
 // A running Redis (standalone or cluster) plus a client on it.
 struct Backend {

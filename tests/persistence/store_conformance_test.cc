@@ -31,13 +31,6 @@
 namespace orch::persistence_proxy::store_conformance {
 namespace {
 
-using ::orch::testing::IsOk;
-using ::orch::testing::StatusIs;
-using ::testing::AllOf;
-using ::testing::ElementsAre;
-using ::testing::HasSubstr;
-using Code = absl::StatusCode;
-
 TYPED_TEST(StoreConformanceTest, AppendCreatesTheSessionAndReadLogReturnsEntriesInOrder) {
   const std::string sid = this->Sid("s");
   EXPECT_THAT(this->Append(this->Batch(sid, 1, 1, 3)), ::orch::testing::IsOkAndHolds(3));
