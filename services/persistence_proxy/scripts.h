@@ -3,7 +3,7 @@
 // The Lua scripts of RedisStore (contracts in README.md, "Lua scripts").
 // Each runs with EVALSHA on keys that share one hash tag. Errors are error
 // replies whose first word is the kind: NOTFOUND, FENCED, SEQGAP, MISMATCH,
-// TRIMMED, BEYOND, STALE, LOST, FULL, CORRUPT (mapped to gRPC codes by redis_store.cc).
+// TRIMMED, BEYOND, STALE, LOST, FULL, CORRUPT (mapped to gRPC codes by redis_store_internal.cc).
 // A rejected call leaves nothing changed: every check happens before the
 // first write, except on the Append script's common path, which writes the
 // session's head in the command that reads it and puts the old value back
