@@ -1,58 +1,34 @@
+// EcmascriptDataModel (ecmascript_data_model_internal.h): the DataModel
+// calls on a session's variables, Init (the session's own global object and
+// system variables), DeclareData, and those the interpreter makes per event
+// (conditions, values, <assign>, <script>, _event, <foreach>, content runs),
+// with the helpers they inline kept in this one file; and
+// EcmascriptDataModelFactory::Create.
+
 #include "common/js/ecmascript_data_model.h"
 
 #include <cmath>
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
-#include <initializer_list>
-#include <limits>
 #include <optional>
 #include <string>
-#include <type_traits>
+#include <string_view>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "common/base/check.h"
 #include "common/base/status_macros.h"
 #include "common/js/code_text.h"
 #include "common/js/content_function.h"
 #include "common/js/duktape_internal.h"
-#include "common/js/prng.h"
-#include "common/js/snapshot.h"
+#include "common/js/ecmascript_data_model_internal.h"
 #include "common/js/utf8.h"
 #include "common/js/worker_heap.h"
 #include "common/js/xml_dom.h"
 #include "duktape.h"
 
 namespace orch::js {
+namespace ecmascript_internal {
 namespace {
-
-using scxml::CodeKind;
-using scxml::CodeSpec;
-using scxml::ContentNode;
-using scxml::ContentResult;
-using scxml::DataModelHost;
-using scxml::DataModelLimits;
-using scxml::EventFields;
-
-// Debian's Abseil has its own string_view (ABSL_OPTION_USE_STD_STRING_VIEW=0).
-absl::string_view Av(std::string_view s) { return absl::string_view(s.data(), s.size()); }
-
-// Duktape call stack entries that are ours, not the script's: the compiled
-// program (or assignment function) we call. DUK_USE_CALLSTACK_LIMIT counts
-// them too.
-constexpr long kCallstackOverhead = 1;
-
-constexpr const char* kSystemVariables[] = {"_sessionid", "_name", "_ioprocessors", "_event"};
-
-bool IsSystemVariable(std::string_view name) {
-  for (const char* v : kSystemVariables) {
-    if (name == v) return true;
-  }
-  return false;
-}
-
 
 // Pushes the value of JSON text, or undefined for "undefined". Throws a
 // SyntaxError on bad JSON.
@@ -89,9 +65,6 @@ void DeepFreeze(duk_context* ctx, duk_idx_t idx) {
   duk_freeze(ctx, idx);
 }
 
-constexpr duk_uint_t kReadOnlyFlags = DUK_DEFPROP_HAVE_VALUE | DUK_DEFPROP_HAVE_WRITABLE |
-                                      DUK_DEFPROP_HAVE_ENUMERABLE |
-                                      DUK_DEFPROP_HAVE_CONFIGURABLE | DUK_DEFPROP_FORCE;
 // What `var x` creates: writable, enumerable, not deletable.
 constexpr duk_uint_t kVariableFlags = DUK_DEFPROP_HAVE_VALUE | DUK_DEFPROP_HAVE_WRITABLE |
                                       DUK_DEFPROP_WRITABLE | DUK_DEFPROP_HAVE_ENUMERABLE |
@@ -122,206 +95,104 @@ std::string ToUtf8(duk_context* ctx, duk_idx_t idx) {
   return CesuToUtf8(std::string_view(p == nullptr ? "" : p, len));
 }
 
-// ---- Compilation ----
+}  // namespace
 
-struct CompiledSpec {
-  CodeKind kind = CodeKind::kExpression;
-  std::string where;
-  std::string text;
-  std::string error;   // set when the spec did not compile (deferred mode)
-  std::string code;    // bytecode of a program whose completion value is the value
-  std::string assign;  // locations: bytecode of function(v) { "use strict"; (loc) = v; }
-  bool identifier = false;  // locations: a plain variable name
-  bool read_only = false;   // locations: a system variable (_event, ...)
-  bool fusable = false;     // may be part of a fused assignment or a content run (FusableText)
-  std::string trimmed;      // TrimExpression(text)
-};
+absl::Status EcmascriptSessionBase::Init(std::string_view session_id, std::string_view name,
+                                         std::string_view ioprocessors_json, uint64_t random_seed) {
+  if (initialized_) return absl::FailedPreconditionError("Init called twice");
+  session_.prng.Seed(random_seed);
+  RETURN_IF_ERROR(Call("Init", [&](duk_context* ctx) -> absl::Status {
+    // The session's own global object: a copy of the template's property
+    // table (built-ins, In, _event), with its own global environment.
+    orch_duk_push_global_clone(ctx);
+    duk_push_string(ctx, "globalThis");
+    duk_dup(ctx, -2);
+    duk_def_prop(ctx, -3, DUK_DEFPROP_HAVE_VALUE | DUK_DEFPROP_FORCE);
+    duk_set_global_object(ctx);
+    own_global_ = true;
 
-class EcmascriptCompiledCode final : public scxml::CompiledCode {
- public:
-  std::vector<CompiledSpec> specs;
-};
+    duk_push_global_object(ctx);
+    duk_idx_t global = duk_normalize_index(ctx, -1);
+    // System variables: read-only, not enumerable.
+    duk_push_string(ctx, "_sessionid");
+    duk_push_lstring(ctx, session_id.data(), session_id.size());
+    duk_def_prop(ctx, global, kReadOnlyFlags);
+    duk_push_string(ctx, "_name");
+    duk_push_lstring(ctx, name.data(), name.size());
+    duk_def_prop(ctx, global, kReadOnlyFlags);
+    duk_push_string(ctx, "_ioprocessors");
+    PushJson(ctx, ioprocessors_json);
+    DeepFreeze(ctx, -1);
+    duk_def_prop(ctx, global, kReadOnlyFlags);
+    return absl::OkStatus();
+  }));
+  initialized_ = true;
+  return absl::OkStatus();
+}
 
-// Compiles `source` and returns its bytecode, or the engine's message.
-absl::StatusOr<std::string> CompileToBytecode(duk_context* ctx, std::string_view source,
-                                              std::string_view where, duk_uint_t flags) {
-  duk_push_lstring(ctx, where.data(), where.size());  // file name, for tracebacks
-  if (duk_pcompile_lstring_filename(ctx, flags, source.data(), source.size()) != 0) {
-    std::string message = duk_safe_to_string(ctx, -1);
+absl::Status EcmascriptSessionBase::BuildPendingEvent(duk_context* ctx, bool checked) {
+  void* const* keys = worker_->event_keys();
+  auto push = [&](const std::string& value, bool empty_is_undefined) {
+    if (empty_is_undefined && value.empty()) {
+      duk_push_undefined(ctx);
+    } else {
+      duk_push_lstring(ctx, value.data(), value.size());
+    }
+  };
+  push(pending_.name, false);
+  push(pending_.type, false);
+  push(pending_.sendid, true);
+  push(pending_.origin, true);
+  push(pending_.origintype, true);
+  push(pending_.invokeid, true);
+  push(pending_.raw, true);
+  absl::Status data_status = absl::OkStatus();
+  if (checked) {
+    PushValue(ctx, pending_.data);
+  } else if (duk_safe_call(
+                 ctx,
+                 [](duk_context* c, void* udata) -> duk_ret_t {
+                   PushValue(c, *static_cast<const std::string*>(udata));
+                   return 1;
+                 },
+                 &pending_.data, 0, 1) != DUK_EXEC_SUCCESS) {
+    // Bad JSON leaves data undefined (the event is still set) and reports.
+    data_status = absl::InvalidArgumentError(
+        absl::StrCat("event data is not JSON: ", duk_safe_to_string(ctx, -1)));
     duk_pop(ctx);
-    return absl::InvalidArgumentError(message);
+    duk_push_undefined(ctx);
   }
-  duk_dump_function(ctx);
-  duk_size_t size = 0;
-  const char* data = static_cast<const char*>(duk_get_buffer(ctx, -1, &size));
-  std::string bytecode(data, size);
-  duk_pop(ctx);
-  return bytecode;
+  orch_duk_push_frozen_record(ctx, keys, kEventFieldCount);
+  duk_dup(ctx, -1);
+  if (!orch_duk_set_global_read_only(ctx, keys[kEventKeyIndexEvent], nullptr)) {
+    duk_push_global_object(ctx);
+    duk_push_heapptr(ctx, keys[kEventKeyIndexEvent]);
+    duk_dup(ctx, -3);
+    duk_def_prop(ctx, -3, kReadOnlyFlags);
+    duk_pop_2(ctx);
+  }
+  event_accessor_ = false;
+  return data_status;
 }
 
-absl::Status CompileSpec(duk_context* ctx, CompiledSpec& out) {
-  switch (out.kind) {
-    case CodeKind::kCondition:
-    case CodeKind::kExpression: {
-      out.trimmed = std::string(TrimExpression(out.text));
-      out.fusable = FusableText(out.trimmed, false);
-      ASSIGN_OR_RETURN(out.code, CompileToBytecode(ctx, absl::StrCat("(", Av(TrimExpression(out.text)), "\n)"),
-                                                   out.where, 0));
-      return absl::OkStatus();
-    }
-    case CodeKind::kScript: {
-      ASSIGN_OR_RETURN(out.code, CompileToBytecode(ctx, out.text, out.where, 0));
-      return absl::OkStatus();
-    }
-    case CodeKind::kLocation: {
-      std::string_view loc = TrimExpression(out.text);
-      if (!IsAssignableLocation(loc)) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("'", out.text, "' is not a valid location (left-hand side)"));
-      }
-      out.identifier = IsValidVariableName(loc);
-      out.trimmed = std::string(loc);
-      out.read_only = out.identifier && IsSystemVariable(loc);
-      out.fusable = !out.read_only && FusableText(loc, true);
-      ASSIGN_OR_RETURN(out.code, CompileToBytecode(ctx, absl::StrCat("(", Av(loc), "\n)"), out.where, 0));
-      // A named parameter rather than arguments[0]: no arguments object
-      // (and no environment record) per call.
-      const std::string param = FreshName({loc});
-      ASSIGN_OR_RETURN(
-          out.assign,
-          CompileToBytecode(ctx,
-                            absl::StrCat("function(", param, "){\"use strict\";(", Av(loc), "\n)=", param, ";}"),
-                            out.where, DUK_COMPILE_FUNCTION));
-      return absl::OkStatus();
-    }
+duk_ret_t EcmascriptSessionBase::MaterializeEvent(void* owner, duk_context* ctx) {
+  auto* self = static_cast<EcmascriptSessionBase*>(owner);
+  if (self->event_accessor_) {
+    (void)self->BuildPendingEvent(ctx, /*checked=*/true);
+    return 1;
   }
-  return absl::InvalidArgumentError("unknown code kind");
+  // The getter kept by a script and called later: the current value.
+  duk_push_global_object(ctx);
+  duk_get_prop_heapptr(ctx, -1, self->worker_->event_keys()[kEventKeyIndexEvent]);
+  duk_remove(ctx, -2);
+  return 1;
 }
 
-// ---- The data model ----
+namespace {
 
-class EcmascriptDataModel final : public scxml::DataModel {
+class EcmascriptDataModel final : public EcmascriptSessionBase {
  public:
-  EcmascriptDataModel(std::shared_ptr<const EcmascriptCompiledCode> code, DataModelHost* host,
-                      const DataModelLimits& limits)
-      : code_(std::move(code)), limits_(limits) {
-    session_.host = host;
-    session_.work_limit = limits.max_work_per_call;
-    session_.callstack_limit = static_cast<long>(limits.max_call_depth) + kCallstackOverhead;
-    session_.event_owner = this;
-    session_.materialize_event = &EcmascriptDataModel::MaterializeEvent;
-  }
-
-  ~EcmascriptDataModel() override {
-    if (worker_ == nullptr) return;
-    if (ctx_ != nullptr) {
-      // Break the cycles through the session's global object (globalThis,
-      // functions stored in variables) so that reference counting frees
-      // most of the session now, then drop the thread. What remains (cycles
-      // among the session's own objects) waits for a mark-and-sweep.
-      Running running(this);
-      if (own_global_) {
-        duk_safe_call(
-            ctx_,
-            [](duk_context* ctx, void*) -> duk_ret_t {
-              duk_push_global_object(ctx);
-              orch_duk_clear_object(ctx, -1);
-              return 0;
-            },
-            nullptr, 0, 1);
-        duk_pop(ctx_);
-      }
-      // Templates last run by this session go back to the worker's
-      // environment (they keep it alive until then).
-      if (templates_ != nullptr) {
-        orch_duk_unbind_global_env(ctx_, worker_->main(), templates_->functions.data(),
-                                   templates_->functions.size());
-      }
-      duk_safe_call(
-          worker_->main(),
-          [](duk_context* ctx, void* udata) -> duk_ret_t {
-            uint32_t slot = *static_cast<uint32_t*>(udata);
-            duk_push_heap_stash(ctx);
-            duk_get_prop_string(ctx, -1, kStashForeach);
-            duk_del_prop_index(ctx, -1, slot);
-            duk_pop(ctx);
-            duk_get_prop_string(ctx, -1, kStashSessions);
-            duk_del_prop_index(ctx, -1, slot);
-            return 0;
-          },
-          &slot_, 0, 1);
-      duk_pop(worker_->main());
-    }
-    if (templates_ != nullptr) worker_->ReleaseCode(templates_);
-    size_t leftover = worker_->AccountBytes(slot_);
-    worker_->CloseAccount(slot_);
-    worker_->SessionEnded(leftover);
-  }
-
-  // Creates the session's Duktape thread in the calling thread's worker heap.
-  absl::Status Open() {
-    ASSIGN_OR_RETURN(worker_, WorkerHeap::ForCurrentThread());
-    slot_ = worker_->OpenAccount(limits_.max_memory_bytes);
-    templates_ = worker_->AcquireCode(code_.get(), code_->specs.size() * 2);
-    Running running(this);
-    duk_context* main = worker_->main();
-    duk_int_t rc = duk_safe_call(
-        main,
-        [](duk_context* ctx, void* udata) -> duk_ret_t {
-          uint32_t slot = *static_cast<uint32_t*>(udata);
-          duk_push_thread(ctx);
-          duk_push_heap_stash(ctx);
-          duk_get_prop_string(ctx, -1, kStashSessions);
-          duk_dup(ctx, -3);
-          duk_put_prop_index(ctx, -2, slot);  // keeps the thread alive
-          duk_pop_2(ctx);
-          return 1;
-        },
-        &slot_, 0, 1);
-    if (rc != DUK_EXEC_SUCCESS) {
-      std::string message = duk_safe_to_string(main, -1);
-      duk_pop(main);
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "cannot create a JavaScript session within ", limits_.max_memory_bytes, " bytes: ",
-          message));
-    }
-    ctx_ = duk_get_context(main, -1);
-    duk_pop(main);
-    return absl::OkStatus();
-  }
-
-  absl::Status Init(std::string_view session_id, std::string_view name,
-                    std::string_view ioprocessors_json, uint64_t random_seed) override {
-    if (initialized_) return absl::FailedPreconditionError("Init called twice");
-    session_.prng.Seed(random_seed);
-    RETURN_IF_ERROR(Call("Init", [&](duk_context* ctx) -> absl::Status {
-      // The session's own global object: a copy of the template's property
-      // table (built-ins, In, _event), with its own global environment.
-      orch_duk_push_global_clone(ctx);
-      duk_push_string(ctx, "globalThis");
-      duk_dup(ctx, -2);
-      duk_def_prop(ctx, -3, DUK_DEFPROP_HAVE_VALUE | DUK_DEFPROP_FORCE);
-      duk_set_global_object(ctx);
-      own_global_ = true;
-
-      duk_push_global_object(ctx);
-      duk_idx_t global = duk_normalize_index(ctx, -1);
-      // System variables: read-only, not enumerable.
-      duk_push_string(ctx, "_sessionid");
-      duk_push_lstring(ctx, session_id.data(), session_id.size());
-      duk_def_prop(ctx, global, kReadOnlyFlags);
-      duk_push_string(ctx, "_name");
-      duk_push_lstring(ctx, name.data(), name.size());
-      duk_def_prop(ctx, global, kReadOnlyFlags);
-      duk_push_string(ctx, "_ioprocessors");
-      PushJson(ctx, ioprocessors_json);
-      DeepFreeze(ctx, -1);
-      duk_def_prop(ctx, global, kReadOnlyFlags);
-      return absl::OkStatus();
-    }));
-    initialized_ = true;
-    return absl::OkStatus();
-  }
+  using EcmascriptSessionBase::EcmascriptSessionBase;
 
   absl::Status DeclareData(std::string_view id, std::string_view value_json) override {
     RETURN_IF_ERROR(CheckDeclarable(id));
@@ -556,43 +427,6 @@ class EcmascriptDataModel final : public scxml::DataModel {
     return result;
   }
 
-  absl::StatusOr<std::string> Serialize() override {
-    if (!initialized_) return absl::FailedPreconditionError("Serialize before Init");
-    std::string out;
-    RETURN_IF_ERROR(Call("Serialize", [&](duk_context* ctx) {
-      // The bytes are those of an event built at SetEvent (the format has
-      // no notion of a pending event).
-      if (event_accessor_) {
-        (void)BuildPendingEvent(ctx, /*checked=*/true);
-        duk_pop(ctx);
-      }
-      return EncodeSnapshot(ctx, session_.prng.state(), worker_->builtins(), &out);
-    }));
-    return out;
-  }
-
-  absl::Status Restore(std::string_view bytes) override {
-    if (!initialized_) return absl::FailedPreconditionError("Restore before Init");
-    Prng::State prng;
-    RETURN_IF_ERROR(Call("Restore", [&](duk_context* ctx) {
-      if (event_accessor_) {
-        // The snapshot may not name _event (no event yet): back to the
-        // template's undefined.
-        duk_push_global_object(ctx);
-        duk_push_heapptr(ctx, worker_->event_keys()[kEventKeyIndexEvent]);
-        duk_push_undefined(ctx);
-        duk_def_prop(ctx, -3, kReadOnlyFlags);
-        duk_pop(ctx);
-        event_accessor_ = false;
-      }
-      return DecodeSnapshot(ctx, bytes, &prng);
-    }));
-    session_.prng.set_state(prng);
-    return absl::OkStatus();
-  }
-
-  size_t MemoryBytes() const override { return worker_->AccountBytes(slot_); }
-
   absl::StatusOr<std::string> ReadVariable(std::string_view name) override {
     std::string result = "undefined";
     RETURN_IF_ERROR(Call(name, [&](duk_context* ctx) -> absl::Status {
@@ -604,50 +438,6 @@ class EcmascriptDataModel final : public scxml::DataModel {
   }
 
  private:
-  // Makes `model` the running session of its worker heap (hooks, memory
-  // account, call depth) for the lifetime of this object.
-  class Running {
-   public:
-    explicit Running(EcmascriptDataModel* model)
-        : hooks_(model->worker_->hooks()),
-          session_(hooks_.session),
-          account_(hooks_.account),
-          callstack_limit_(hooks_.hooks.callstack_limit) {
-      hooks_.session = &model->session_;
-      hooks_.account = model->slot_;
-      hooks_.hooks.callstack_limit = model->session_.callstack_limit;
-    }
-    ~Running() {
-      hooks_.session = session_;
-      hooks_.account = account_;
-      hooks_.hooks.callstack_limit = callstack_limit_;
-    }
-    Running(const Running&) = delete;
-    Running& operator=(const Running&) = delete;
-
-   private:
-    HeapHooks& hooks_;
-    SessionHooks* session_;
-    uint32_t account_;
-    long callstack_limit_;
-  };
-
-  // Charges allocations to the worker (shared code templates) for the
-  // lifetime of this object.
-  class ChargeWorker {
-   public:
-    explicit ChargeWorker(HeapHooks& hooks) : hooks_(hooks), account_(hooks.account) {
-      hooks_.account = 0;
-    }
-    ~ChargeWorker() { hooks_.account = account_; }
-    ChargeWorker(const ChargeWorker&) = delete;
-    ChargeWorker& operator=(const ChargeWorker&) = delete;
-
-   private:
-    HeapHooks& hooks_;
-    uint32_t account_;
-  };
-
   // Pushes this session's array of <foreach> copies (one per nesting level),
   // creating it if needed.
   // The array is made once per session and kept until the session ends.
@@ -664,11 +454,6 @@ class EcmascriptDataModel final : public scxml::DataModel {
     duk_remove(ctx, -2);
     duk_remove(ctx, -2);
     foreach_levels_ = duk_get_heapptr(ctx, -1);
-  }
-
-  std::string_view Where(uint32_t id) const {
-    return id < code_->specs.size() ? std::string_view(code_->specs[id].where)
-                                    : std::string_view("?");
   }
 
   absl::Status CheckDeclarable(std::string_view id) const {
@@ -716,70 +501,6 @@ class EcmascriptDataModel final : public scxml::DataModel {
 
   static bool IsUndefinedText(std::string_view text) {
     return absl::StripAsciiWhitespace(Av(text)) == "undefined";
-  }
-
-  // Builds the event object of pending_ (frozen, its `data` parsed and not
-  // frozen; identical whether built lazily or at once), makes it the value
-  // of the read-only global `_event`, and leaves it on the stack. `checked`:
-  // the data passed orch_json_check_fast (or is undefined), so parsing cannot
-  // fail; otherwise bad data leaves `data` undefined and is the returned error.
-  absl::Status BuildPendingEvent(duk_context* ctx, bool checked) {
-    void* const* keys = worker_->event_keys();
-    auto push = [&](const std::string& value, bool empty_is_undefined) {
-      if (empty_is_undefined && value.empty()) {
-        duk_push_undefined(ctx);
-      } else {
-        duk_push_lstring(ctx, value.data(), value.size());
-      }
-    };
-    push(pending_.name, false);
-    push(pending_.type, false);
-    push(pending_.sendid, true);
-    push(pending_.origin, true);
-    push(pending_.origintype, true);
-    push(pending_.invokeid, true);
-    push(pending_.raw, true);
-    absl::Status data_status = absl::OkStatus();
-    if (checked) {
-      PushValue(ctx, pending_.data);
-    } else if (duk_safe_call(
-                   ctx,
-                   [](duk_context* c, void* udata) -> duk_ret_t {
-                     PushValue(c, *static_cast<const std::string*>(udata));
-                     return 1;
-                   },
-                   &pending_.data, 0, 1) != DUK_EXEC_SUCCESS) {
-      // Bad JSON leaves data undefined (the event is still set) and reports.
-      data_status = absl::InvalidArgumentError(
-          absl::StrCat("event data is not JSON: ", duk_safe_to_string(ctx, -1)));
-      duk_pop(ctx);
-      duk_push_undefined(ctx);
-    }
-    orch_duk_push_frozen_record(ctx, keys, kEventFieldCount);
-    duk_dup(ctx, -1);
-    if (!orch_duk_set_global_read_only(ctx, keys[kEventKeyIndexEvent], nullptr)) {
-      duk_push_global_object(ctx);
-      duk_push_heapptr(ctx, keys[kEventKeyIndexEvent]);
-      duk_dup(ctx, -3);
-      duk_def_prop(ctx, -3, kReadOnlyFlags);
-      duk_pop_2(ctx);
-    }
-    event_accessor_ = false;
-    return data_status;
-  }
-
-  // SessionHooks::materialize_event: the getter of `_event` was called.
-  static duk_ret_t MaterializeEvent(void* owner, duk_context* ctx) {
-    auto* self = static_cast<EcmascriptDataModel*>(owner);
-    if (self->event_accessor_) {
-      (void)self->BuildPendingEvent(ctx, /*checked=*/true);
-      return 1;
-    }
-    // The getter kept by a script and called later: the current value.
-    duk_push_global_object(ctx);
-    duk_get_prop_heapptr(ctx, -1, self->worker_->event_keys()[kEventKeyIndexEvent]);
-    duk_remove(ctx, -2);
-    return 1;
   }
 
   static constexpr int64_t kRunRefused = -1;
@@ -1013,125 +734,13 @@ class EcmascriptDataModel final : public scxml::DataModel {
     if (!duk_is_string(ctx, -1)) return "undefined";  // a function, a Symbol
     return ToUtf8(ctx, -1);
   }
-
-  // Runs body(ctx) -> absl::Status as a protected Duktape call with a fresh
-  // work budget. A JavaScript error becomes DEADLINE_EXCEEDED (budget),
-  // RESOURCE_EXHAUSTED (memory cap) or INVALID_ARGUMENT (anything thrown),
-  // its message prefixed with `where`.
-  template <typename Body>
-  absl::Status Call(std::string_view where, Body&& body) {
-    if (ctx_ == nullptr) return absl::FailedPreconditionError("data model not open");
-    if (!worker_->OnOwnerThread()) {
-      return absl::FailedPreconditionError(
-          "an ECMAScript data model must be used on the thread that created it");
-    }
-    struct Frame {
-      Body* body;
-      absl::Status status;
-    } frame{&body, absl::OkStatus()};
-    Running running(this);
-    HeapHooks& hooks = worker_->hooks();
-    session_.work_used = 0;
-    session_.timed_out = false;
-    hooks.refused = false;
-    orch_duk_reset_interrupt_counter(ctx_);
-    duk_int_t rc = duk_safe_call(
-        ctx_,
-        [](duk_context* ctx, void* udata) -> duk_ret_t {
-          auto* f = static_cast<Frame*>(udata);
-          f->status = (*f->body)(ctx);
-          return 0;
-        },
-        &frame, 0, 1);
-    if (rc != DUK_EXEC_SUCCESS) frame.status = ErrorStatus(where, duk_safe_to_string(ctx_, -1));
-    duk_pop(ctx_);
-    return frame.status;
-  }
-
-  // The status of a JavaScript error `message` thrown in the current call
-  // (Call), its message prefixed with `where`.
-  absl::Status ErrorStatus(std::string_view where, const std::string& message) const {
-    if (session_.timed_out) {
-      return absl::DeadlineExceededError(absl::StrCat(Av(where), ": execution budget of ",
-                                                      limits_.max_work_per_call,
-                                                      " instructions used up (", message, ")"));
-    }
-    if (worker_->hooks().refused) {
-      return absl::ResourceExhaustedError(absl::StrCat(Av(where), ": memory cap of ",
-                                                       limits_.max_memory_bytes, " bytes reached (",
-                                                       message, ")"));
-    }
-    return absl::InvalidArgumentError(absl::StrCat(Av(where), ": ", message));
-  }
-
-
-  std::shared_ptr<const EcmascriptCompiledCode> code_;
-  DataModelLimits limits_;
-  SessionHooks session_;
-  std::shared_ptr<WorkerHeap> worker_;
-  uint32_t slot_ = 0;  // memory account; also keys the session in the stash
-  WorkerHeap::CodeTemplates* templates_ = nullptr;
-  duk_context* ctx_ = nullptr;  // the session's Duktape thread
-  bool own_global_ = false;     // Init replaced the thread's global object
-  bool initialized_ = false;
-  std::vector<size_t> foreach_lengths_;  // the <foreach> stack
-  std::vector<void*> foreach_copies_;    // its arrays (kept alive by the stash)
-  void* foreach_levels_ = nullptr;       // the array holding them (stash, per session)
-  EventFields pending_;                  // the last SetEvent's fields
-  bool event_accessor_ = false;          // `_event` is the getter: pending_ not built yet
 };
 
 }  // namespace
+}  // namespace ecmascript_internal
 
-absl::StatusOr<std::shared_ptr<const scxml::CompiledCode>> EcmascriptDataModelFactory::Compile(
-    const std::vector<CodeSpec>& specs) {
-  auto compiled = std::make_shared<EcmascriptCompiledCode>();
-  compiled->specs.resize(specs.size());
-  std::vector<bool> seen(specs.size(), false);
-  for (const CodeSpec& spec : specs) {
-    if (spec.id >= specs.size() || seen[spec.id]) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(spec.where, ": code ids must be dense and unique (id ", spec.id, ")"));
-    }
-    seen[spec.id] = true;
-    CompiledSpec& out = compiled->specs[spec.id];
-    out.kind = spec.kind;
-    out.where = spec.where;
-    out.text = spec.text;
-  }
-  HeapHooks hooks;  // a private heap without accounting: compiling runs no user code
-  duk_context* ctx = duk_create_heap(HeapAlloc, HeapRealloc, HeapFree, &hooks, HeapFatal);
-  if (ctx == nullptr) return absl::ResourceExhaustedError("cannot create a JavaScript heap");
-  hooks.heap = orch_duk_heap_of(ctx);
-  absl::Status status = absl::OkStatus();
-  for (CompiledSpec& spec : compiled->specs) {
-    absl::Status s = CompileSpec(ctx, spec);
-    if (s.ok()) continue;
-    std::string message = absl::StrCat(spec.where, ": ", s.message());
-    if (!options_.defer_compile_errors) {
-      status = absl::InvalidArgumentError(message);
-      break;
-    }
-    spec.error = std::move(message);
-  }
-  duk_destroy_heap(ctx);
-  RETURN_IF_ERROR(status);
-  return std::shared_ptr<const scxml::CompiledCode>(std::move(compiled));
-}
-
-WorkerHeapStats CurrentThreadHeapStats() {
-  WorkerHeapStats stats;
-  if (WorkerHeap* w = WorkerHeap::ExistingForCurrentThread(); w != nullptr) {
-    stats.total_bytes = w->TotalBytes();
-    stats.live_sessions = w->live_sessions();
-    stats.collections = w->collections();
-  }
-  return stats;
-}
-
-void CollectCurrentThreadGarbage() {
-  if (WorkerHeap* w = WorkerHeap::ExistingForCurrentThread(); w != nullptr) w->CollectGarbage();
-}
+using ecmascript_internal::EcmascriptCompiledCode;
+using ecmascript_internal::EcmascriptDataModel;
 
 absl::StatusOr<std::unique_ptr<scxml::DataModel>> EcmascriptDataModelFactory::Create(
     std::shared_ptr<const scxml::CompiledCode> code, scxml::DataModelHost* host,
