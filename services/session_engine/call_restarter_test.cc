@@ -163,7 +163,8 @@ TEST_F(CallRestarterTest, NothingIsServedUntilTheBacklogIsLoaded) {
     clock_.AdvanceMs(100);  // the list is retried every 500 ms
     return restarter_->loaded();
   }));
-  EXPECT_EQ(loaded_calls_.load(), 1);
+  // `loaded` runs just after the gate opens, on the restarter's thread.
+  ASSERT_TRUE(Eventually([&] { return loaded_calls_.load() == 1; }));
   ASSERT_TRUE(Eventually([&] { return SeenSoFar().size() == 1; }));
   EXPECT_OK(restarter_->Check("~1~x"));
 }
