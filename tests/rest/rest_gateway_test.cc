@@ -544,9 +544,13 @@ TEST_F(RestGatewayTest, TlsAndMutualTls) {
   HttpCallOptions o;
   o.ca_file = certs->ca_cert;
   o.headers = {absl::StrCat("Authorization: Bearer ", kToken)};
-  auto ok = testing::HttpCall(Url(*g, "/readyz", true), o);
-  ASSERT_OK(ok);
-  EXPECT_EQ(ok->status, 200);
+  // Ready once its node directory has seen the engine's lease (a moment
+  // after it serves; longer on a loaded machine).
+  absl::StatusOr<testing::HttpResponse> ok;
+  ASSERT_TRUE(Eventually([&] {
+    ok = testing::HttpCall(Url(*g, "/readyz", true), o);
+    return ok.ok() && ok->status == 200;
+  })) << (ok.ok() ? ok->body : ok.status().ToString());
   EXPECT_EQ(ok->Header("strict-transport-security"), "max-age=31536000");
   // A session over TLS: the cookie is Secure.
   o.method = "POST";
