@@ -49,7 +49,9 @@ done
 [ ${#scenarios[@]} -gt 0 ] || scenarios=(routing abandon reserved unknown-dn replicas reconnect reserved-node)
 check="python3 $root/tests/calls/check.py"
 
-stack_init --tmp /tmp/orch-calls.XXXXXX --grace 2 "$build"
+# A clean stop is asserted (exit 0 after SIGTERM): 1 s of drain plus the
+# component's stop, which on a loaded machine has taken over 2 s.
+stack_init --tmp /tmp/orch-calls.XXXXXX --grace 5 "$build"
 stack_require session-engine persistence-proxy call-watcher switch-sim orch-probe
 sim=$(stack_bin switch-sim)
 stack_start_redis
