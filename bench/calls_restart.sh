@@ -33,6 +33,7 @@ calls=${ORCH_BENCH_CALLS:-2000}
 new_rate=${ORCH_BENCH_NEW_RATE:-20}
 seconds=${ORCH_BENCH_SECONDS:-15}
 if [ "${QUICK:-0}" = 1 ]; then calls=200; seconds=5; fi
+per_cycle=8   # session-processing-threads: the restarts of one cycle (the seeds' default)
 new_agents=$(( new_rate * 4 + 20 ))   # each new call holds its agent 1 s
 
 if [ -n "${ORCH_BENCH_OUT:-}" ]; then
@@ -50,7 +51,7 @@ say() { echo "calls_restart: $*" >&2; }
 stack_start_redis
 stack_start_proxy log.level='"warn"'
 engine_opts=(log.level='"warn"' orchestration.lease-ttl-ms=2000 orchestration.lease-renew-ms=400
-             scxml.session-processing-threads=8 orchestration.session-restart-timeout=50
+             scxml.session-processing-threads=$per_cycle orchestration.session-restart-timeout=50
              scxml.document-url-prefixes="[\"file://$root/bench/charts/\"]")
 stack_start_engine a --node 1 "${engine_opts[@]}"
 stack_start_engine b --node 1 --standby "${engine_opts[@]}"
@@ -158,16 +159,16 @@ during=$(new_calls during)
 stack_wait poller || { say "the metrics poller failed"; exit 1; }
 stack_scrape b "$work/b.prom"
 
-python3 - "$calls" "$base" "$during" "$during_start_us" "$work/poll.jsonl" "$work/during.jsonl" "$work/b.prom" <<'PY'
+python3 - "$calls" "$per_cycle" "$base" "$during" "$during_start_us" "$work/poll.jsonl" "$work/during.jsonl" "$work/b.prom" <<'PY'
 import json, math, sys
-calls = int(sys.argv[1])
-base, during = json.loads(sys.argv[2]), json.loads(sys.argv[3])
-start_us = int(sys.argv[4])
-polls = [json.loads(l) for l in open(sys.argv[5])]
-outcomes = [json.loads(l) for l in open(sys.argv[6])]
+calls, per = int(sys.argv[1]), int(sys.argv[2])
+base, during = json.loads(sys.argv[3]), json.loads(sys.argv[4])
+start_us = int(sys.argv[5])
+polls = [json.loads(l) for l in open(sys.argv[6])]
+outcomes = [json.loads(l) for l in open(sys.argv[7])]
 prom = {}
 buckets = {}
-for line in open(sys.argv[7]):
+for line in open(sys.argv[8]):
     if line.startswith("#") or not line.strip():
         continue
     k, _, v = line.rpartition(" ")
@@ -208,8 +209,7 @@ print(f"restart_calls={calls} restarted={restarted:.0f} failed={failed:.0f} rest
       f"base_route_p50_ms={base['route_p50_ms']} base_route_p99_ms={base['route_p99_ms']} "
       f"p99_ratio={during['route_p99_ms'] / max(base['route_p99_ms'], 1):.2f}")
 # What must hold whatever the speed (ctest runs QUICK=1): every call restarted,
-# none failed, cycles of 8 (the last may be smaller), every new call routed.
-per = 8
+# none failed, cycles of $per_cycle (the last may be smaller), every new call routed.
 problems = []
 if restarted != calls or failed != 0:
     problems.append(f"{restarted:.0f} of {calls} calls restarted, {failed:.0f} failed")
