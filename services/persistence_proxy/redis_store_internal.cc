@@ -75,4 +75,12 @@ uint64_t ToU64(const RedisReply& r) {
   return v;
 }
 
+int64_t ScoreMs(const std::string& v) {
+  int64_t i = 0;
+  if (absl::SimpleAtoi(v, &i)) return i;
+  double d = 0;
+  if (absl::SimpleAtod(v, &d) && d > -9.3e18 && d < 9.3e18) return static_cast<int64_t>(d);
+  return 0;
+}
+
 }  // namespace orch::persistence_proxy::redis_store_internal

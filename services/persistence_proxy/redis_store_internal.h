@@ -40,6 +40,10 @@ absl::Status WithContext(const absl::Status& s, const std::string& context);
 // An integer reply, or a decimal string reply (0 if it is not one).
 uint64_t ToU64(const redis::RedisReply& r);
 
+// A sorted-set score or a decimal string as whole milliseconds (Redis may
+// write a large score as "1.7e+12"); 0 if it is not a number.
+int64_t ScoreMs(const std::string& v);
+
 // Completes `done` with parse(reply), or with the transport/error-reply status.
 template <typename Resp, typename Parse>
 redis::RedisClient::Callback Complete(std::string context, Done<Resp> done, Parse parse) {

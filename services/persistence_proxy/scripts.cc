@@ -420,15 +420,22 @@ const redis::RedisScript& MakeSchedule(const char* body) {
   return Make((std::string(kScheduleCommon) + body).c_str());
 }
 
-// ARGV: id due payload now ttl.
+// ARGV: id due payload now ttl claim_timeout. With claim_timeout > 0 the
+// entry is stored claimed (as ClaimDue would). Returns the new generation
+// (the claim token).
 const redis::RedisScript& AddSchedule() {
   static const redis::RedisScript& script = MakeSchedule(R"lua(
 local id = ARGV[1]
-redis.call('ZADD', KEYS[1], ARGV[2], id)
+local due = tonumber(ARGV[2])
+local now = tonumber(ARGV[4])
+local claim = tonumber(ARGV[6])
+local next = due
+if claim > 0 then next = math.max(due, now) + claim end
+redis.call('ZADD', KEYS[1], s(next), id)
 redis.call('HSET', KEYS[2], 'p:' .. id, ARGV[3], 'd:' .. id, ARGV[2])
-redis.call('HINCRBY', KEYS[2], 'g:' .. id, 1)
-refresh(tonumber(ARGV[4]), tonumber(ARGV[5]))
-return 1
+local g = redis.call('HINCRBY', KEYS[2], 'g:' .. id, 1)
+refresh(now, tonumber(ARGV[5]))
+return g
 )lua");
   return script;
 }
@@ -461,24 +468,38 @@ return 1
   return script;
 }
 
-// ARGV: now max claim_timeout ttl. Each claimed entry is due again at
-// now + claim_timeout (at-least-once) under a new generation.
-// Returns {id, due, payload, token, ...}.
+// ARGV: now max claim_timeout ttl horizon. Claims the entries due by
+// now + horizon that nobody holds: an entry is under a claim while its score
+// (next time handed out) is later than its due time and than now. Each
+// claimed entry is handed out again at max(due, now) + claim_timeout
+// (at-least-once) under a new generation. Returns {id, due, payload, token,
+// ...}.
 const redis::RedisScript& ClaimDue() {
   static const redis::RedisScript& script = MakeSchedule(R"lua(
 local now = tonumber(ARGV[1])
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+local max = tonumber(ARGV[2])
+local claim = tonumber(ARGV[3])
+local upto = now + tonumber(ARGV[5])
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', s(upto), 'WITHSCORES', 'LIMIT', 0, 2 * max)
 local out = {}
-for _, id in ipairs(ids) do
-  local g = redis.call('HINCRBY', KEYS[2], 'g:' .. id, 1)
-  redis.call('ZADD', KEYS[1], s(now + tonumber(ARGV[3])), id)
+local n = 0
+for i = 1, #ids, 2 do
+  if n >= max then break end
+  local id = ids[i]
+  local score = tonumber(ids[i + 1])
   local pd = redis.call('HMGET', KEYS[2], 'p:' .. id, 'd:' .. id)
-  out[#out + 1] = id
-  out[#out + 1] = pd[2] or '0'
-  out[#out + 1] = pd[1] or ''
-  out[#out + 1] = g
+  local due = tonumber(pd[2] or '0')
+  if score <= now or score == due then
+    local g = redis.call('HINCRBY', KEYS[2], 'g:' .. id, 1)
+    redis.call('ZADD', KEYS[1], s(math.max(due, now) + claim), id)
+    out[#out + 1] = id
+    out[#out + 1] = pd[2] or '0'
+    out[#out + 1] = pd[1] or ''
+    out[#out + 1] = g
+    n = n + 1
+  end
 end
-if #ids > 0 then refresh(now, tonumber(ARGV[4])) end
+if n > 0 then refresh(now, tonumber(ARGV[4])) end
 return out
 )lua");
   return script;
@@ -492,6 +513,65 @@ if redis.call('HGET', KEYS[2], 'g:' .. id) ~= ARGV[2] then return 0 end
 redis.call('ZREM', KEYS[1], id)
 redis.call('HDEL', KEYS[2], 'p:' .. id, 'd:' .. id, 'g:' .. id)
 return 1
+)lua");
+  return script;
+}
+
+// ARGV: id. Returns {next, due, payload, generation}.
+const redis::RedisScript& GetSchedule() {
+  static const redis::RedisScript& script = MakeSchedule(R"lua(
+local id = ARGV[1]
+local next = redis.call('ZSCORE', KEYS[1], id)
+if not next then return redis.error_reply('NOTFOUND no schedule entry ' .. id) end
+local pd = redis.call('HMGET', KEYS[2], 'p:' .. id, 'd:' .. id, 'g:' .. id)
+return {next, pd[2] or '0', pd[1] or '', pd[3] or '0'}
+)lua");
+  return script;
+}
+
+// ARGV: from after_id until max ('+inf' or '(<ms>' for until). Entries by
+// score then id after the cursor (from, after_id): the entries of score
+// `from` whose id sorts after after_id (all of them when after_id is empty),
+// then those of later scores. The cursor entry need not exist (a listing
+// over several buckets passes one cursor to each). Ties are scanned from the
+// first, so a page costs O(entries due at exactly `from`). Returns {more,
+// id, next, due, payload, generation, ...}.
+const redis::RedisScript& ListSchedules() {
+  static const redis::RedisScript& script = MakeSchedule(R"lua(
+local from = ARGV[1]
+local after = ARGV[2]
+local max = tonumber(ARGV[4])
+local items = {}
+if after ~= '' then
+  local off = 0
+  while #items < 2 * max do
+    local t = redis.call('ZRANGEBYSCORE', KEYS[1], from, from, 'WITHSCORES', 'LIMIT', off, 256)
+    if #t == 0 then break end
+    for i = 1, #t, 2 do
+      if t[i] > after and #items < 2 * max then
+        items[#items + 1] = t[i]
+        items[#items + 1] = t[i + 1]
+      end
+    end
+    off = off + #t / 2
+  end
+  from = '(' .. from
+end
+if #items < 2 * max then
+  local rest = redis.call('ZRANGEBYSCORE', KEYS[1], from, ARGV[3], 'WITHSCORES', 'LIMIT', 0, max - #items / 2)
+  for i = 1, #rest do items[#items + 1] = rest[i] end
+end
+local out = {#items / 2 >= max and 1 or 0}
+for i = 1, #items, 2 do
+  local id = items[i]
+  local pd = redis.call('HMGET', KEYS[2], 'p:' .. id, 'd:' .. id, 'g:' .. id)
+  out[#out + 1] = id
+  out[#out + 1] = items[i + 1]
+  out[#out + 1] = pd[2] or '0'
+  out[#out + 1] = pd[1] or ''
+  out[#out + 1] = pd[3] or '0'
+end
+return out
 )lua");
   return script;
 }

@@ -91,6 +91,8 @@ class Store {
   virtual void Reschedule(const pb::RescheduleRequest& req, Done<pb::RescheduleResponse> done) = 0;
   virtual void ClaimDue(const pb::ClaimDueRequest& req, Done<pb::ClaimDueResponse> done) = 0;
   virtual void AckSchedule(const pb::AckScheduleRequest& req, Done<pb::AckScheduleResponse> done) = 0;
+  virtual void GetSchedule(const pb::GetScheduleRequest& req, Done<pb::GetScheduleResponse> done) = 0;
+  virtual void ListSchedules(const pb::ListSchedulesRequest& req, Done<pb::ListSchedulesResponse> done) = 0;
 
   // Calls (call-watcher's records; the rules are those of
   // services/call_watcher/call_store.h). ClaimCall stores the record unless

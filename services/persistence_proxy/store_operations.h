@@ -26,6 +26,8 @@
   X(Reschedule)                       \
   X(ClaimDue)                         \
   X(AckSchedule)                      \
+  X(GetSchedule)                      \
+  X(ListSchedules)                    \
   X(ClaimCall)                        \
   X(GetCall)                          \
   X(DeleteCall)                       \

@@ -395,6 +395,116 @@ TYPED_TEST(StoreConformanceTest, SchedulesAreClaimedAtLeastOnce) {
   EXPECT_EQ(claim(now + 100000)->entries_size(), 0);
 }
 
+// What the scheduler builds on: claims ahead of the due time (a horizon),
+// an entry stored already claimed, reading one entry, and listing a bucket
+// in pages with a cursor that need not exist in it.
+TYPED_TEST(StoreConformanceTest, SchedulesClaimAheadAndList) {
+  const std::string bucket = absl::StrCat("h-", TypeParam::Name());
+  const int64_t now = absl::ToUnixMillis(absl::Now());
+  auto add = [&](const std::string& id, int64_t due, uint32_t claim = 0) {
+    pb::AddScheduleRequest r;
+    r.mutable_entry()->set_bucket(bucket);
+    r.mutable_entry()->set_id(id);
+    r.mutable_entry()->set_due_unix_ms(due);
+    r.mutable_entry()->set_payload("p-" + id);
+    r.set_claim_timeout_ms(claim);
+    return CallSync(*this->store_, &Store::AddSchedule, r);
+  };
+  auto claim = [&](int64_t at, uint32_t horizon) {
+    pb::ClaimDueRequest r;
+    r.set_bucket(bucket);
+    r.set_now_unix_ms(at);
+    r.set_claim_timeout_ms(1000);
+    r.set_horizon_ms(horizon);
+    return CallSync(*this->store_, &Store::ClaimDue, r);
+  };
+  auto get = [&](const std::string& id) {
+    pb::GetScheduleRequest r;
+    r.set_bucket(bucket);
+    r.set_id(id);
+    return CallSync(*this->store_, &Store::GetSchedule, r);
+  };
+  ASSERT_OK(add("soon", now + 300));
+  ASSERT_OK(add("later", now + 5000));
+  auto mine = add("mine", now + 100, /*claim=*/2000);
+  ASSERT_OK(mine);
+  EXPECT_GT(mine->claim_token(), 0u);
+  EXPECT_GT(mine->now_unix_ms(), 0);
+
+  // The horizon takes "soon" (due in 300 ms) but not "later", nor "mine",
+  // which is claimed until now + 100 + 2000.
+  auto ahead = claim(now, 500);
+  ASSERT_OK(ahead);
+  EXPECT_EQ(ahead->now_unix_ms(), now);
+  ASSERT_EQ(ahead->entries_size(), 1);
+  EXPECT_EQ(ahead->entries(0).id(), "soon");
+  EXPECT_EQ(ahead->entries(0).due_unix_ms(), now + 300);
+  // Its claim runs from its due time: not handed out again before
+  // due + claim timeout, then handed out again.
+  EXPECT_EQ(claim(now + 1200, 0)->entries_size(), 0);
+  auto again = claim(now + 1301, 0);
+  ASSERT_OK(again);
+  ASSERT_EQ(again->entries_size(), 1);
+  EXPECT_EQ(again->entries(0).id(), "soon");
+
+  auto g = get("mine");
+  ASSERT_OK(g);
+  EXPECT_EQ(g->entry().due_unix_ms(), now + 100);
+  EXPECT_EQ(g->entry().payload(), "p-mine");
+  EXPECT_GE(g->entry().next_unix_ms(), now + 100 + 2000);
+  EXPECT_EQ(g->entry().claims(), mine->claim_token());
+  EXPECT_THAT(get("nope"), StatusIs(Code::kNotFound));
+  pb::AckScheduleRequest ack;
+  ack.set_bucket(bucket);
+  ack.set_id("mine");
+  ack.set_claim_token(mine->claim_token());
+  auto acked = CallSync(*this->store_, &Store::AckSchedule, ack);
+  ASSERT_OK(acked);
+  EXPECT_TRUE(acked->removed());
+
+  // Listing: ten entries, four of them due at the same time, in pages of 3.
+  for (int i = 0; i < 6; ++i) ASSERT_OK(add(absl::StrCat("l", i), now + 10000 + i));
+  for (const char* id : {"t-b", "t-d", "t-a", "t-c"}) ASSERT_OK(add(id, now + 20000));
+  std::vector<std::string> seen;
+  pb::ListSchedulesRequest list;
+  list.set_bucket(bucket);
+  list.set_from_unix_ms(now + 10000);
+  list.set_max_entries(3);
+  for (int page = 0; page < 10; ++page) {
+    auto r = CallSync(*this->store_, &Store::ListSchedules, list);
+    ASSERT_OK(r);
+    for (const auto& e : r->entries()) {
+      seen.push_back(e.id());
+      EXPECT_EQ(e.payload(), "p-" + e.id());
+    }
+    if (!r->more()) break;
+    ASSERT_GT(r->entries_size(), 0);
+    list.set_from_unix_ms(r->entries(r->entries_size() - 1).next_unix_ms());
+    list.set_after_id(r->entries(r->entries_size() - 1).id());
+  }
+  EXPECT_THAT(seen, ElementsAre("l0", "l1", "l2", "l3", "l4", "l5", "t-a", "t-b", "t-c", "t-d"));
+  // A cursor that is not in the bucket: the entries after it at its time.
+  list.set_from_unix_ms(now + 20000);
+  list.set_after_id("t-b0");
+  list.set_max_entries(10);
+  auto tail = CallSync(*this->store_, &Store::ListSchedules, list);
+  ASSERT_OK(tail);
+  ASSERT_EQ(tail->entries_size(), 2);
+  EXPECT_EQ(tail->entries(0).id(), "t-c");
+  EXPECT_FALSE(tail->more());
+  // A bounded range.
+  list.set_from_unix_ms(now + 10002);
+  list.set_after_id("");
+  list.set_until_unix_ms(now + 10004);
+  auto range = CallSync(*this->store_, &Store::ListSchedules, list);
+  ASSERT_OK(range);
+  ASSERT_EQ(range->entries_size(), 2);
+  EXPECT_EQ(range->entries(0).id(), "l2");
+  EXPECT_EQ(range->entries(1).id(), "l3");
+  list.set_until_unix_ms(now + 10002);
+  EXPECT_THAT(CallSync(*this->store_, &Store::ListSchedules, list), StatusIs(Code::kInvalidArgument));
+}
+
 TYPED_TEST(StoreConformanceTest, SnapshotsKeepTheRegistryAndTheDocumentAlive) {
   const std::string src = absl::StrCat("<scxml id='alive-", TypeParam::Name(), "'/>");
   pb::PutDocumentRequest put;
