@@ -196,4 +196,10 @@ void SessionsClient::TerminateSession(int node, sv1::TerminateSessionRequest req
         std::move(done));
 }
 
+void SessionsClient::WakeSession(int node, sv1::WakeSessionRequest req, CallOptions call,
+                                 Done<sv1::WakeSessionResponse> done) {
+  Start(node, std::move(req), call, call.retry_safe,
+        AsyncMethod<sv1::WakeSessionRequest, sv1::WakeSessionResponse>(&Stub::WakeSession), std::move(done));
+}
+
 }  // namespace orch::sessionapi

@@ -100,6 +100,7 @@ class SessionsClient {
   void QuerySession(int node, sv1::QuerySessionRequest req, CallOptions call, Done<sv1::QuerySessionResponse> done);
   void TerminateSession(int node, sv1::TerminateSessionRequest req, CallOptions call,
                         Done<sv1::TerminateSessionResponse> done);
+  void WakeSession(int node, sv1::WakeSessionRequest req, CallOptions call, Done<sv1::WakeSessionResponse> done);
 
   // New calls answer UNAVAILABLE from now on; calls in flight get `grace`
   // (on the injected clock) to finish, then are cancelled (CANCELLED).
