@@ -15,7 +15,7 @@ namespace {
 
 bool IdChar(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-         c == ':' || c == '@' || c == '-';
+         c == ':' || c == '@' || c == '-' || c == '~';
 }
 
 absl::Status ValidateSessionId(absl::string_view id, absl::string_view field) {

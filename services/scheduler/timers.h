@@ -23,7 +23,7 @@ inline constexpr size_t kMaxTimerIdBytes = 128;
 inline constexpr int64_t kMinDueMs = 0;
 inline constexpr int64_t kMaxDueMs = 253402300799999;
 
-// 1..128 characters of [A-Za-z0-9._:@-]; INVALID_ARGUMENT naming the field.
+// 1..128 characters of [A-Za-z0-9._:@~-]; INVALID_ARGUMENT naming the field.
 absl::Status ValidateTimerId(absl::string_view id, absl::string_view field = "timer.timer_id");
 
 // A fresh id ("t-" and 26 base-32 characters from getrandom).

@@ -110,6 +110,7 @@ Engine::Engine(EngineOptions options, SessionStore* store, metrics::MetricsServe
       requests_(options_.instance_id, clock_),
       no_peers_(deps.peers != nullptr ? nullptr : std::make_unique<NoPeers>()),
       peers_(deps.peers != nullptr ? deps.peers : no_peers_.get()),
+      wake_(deps.wake),
       router_(SendRouter::Options{options_.node_id, options_.io_threads}, &requests_, &docs_, peers_,
               deps.call_actions, [this](const std::string& id, const ev::Event& e) { return Deliver(id, e).status(); },
               deps.http ? deps.http : HttpSend(scxml::BasicHttpSend)),
@@ -534,6 +535,14 @@ absl::Status Engine::TerminateSession(const sv1::TerminateSessionRequest& req) {
   locked.Unlock();
   // Answer once the worker has ended it (and deleted its durable state).
   return workers_.RunOn(entry->worker, [] { return absl::OkStatus(); });
+}
+
+absl::StatusOr<sv1::WakeSessionResponse> Engine::WakeSession(const sv1::WakeSessionRequest& req) {
+  RETURN_IF_ERROR(CheckSession(req.session_id()));
+  ASSIGN_OR_RETURN(SessionRegistry::Locked locked, Find(req.session_id()));
+  sv1::WakeSessionResponse resp;
+  resp.set_activated(locked.activated());
+  return resp;
 }
 
 absl::StatusOr<sv1::ListSessionsResponse> Engine::ListSessions(const sv1::ListSessionsRequest& req) {

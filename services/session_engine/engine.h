@@ -51,6 +51,7 @@
 #include "services/session_engine/session_writer.h"
 #include "services/session_engine/task_runner.h"
 #include "services/session_engine/watch_hub.h"
+#include "services/session_engine/wake_scheduler.h"
 #include "services/session_engine/worker_pool.h"
 
 namespace orch::metrics {
@@ -92,6 +93,9 @@ struct EngineDeps {
   PeerSessions* peers = nullptr;       // null: sends to other nodes fail (UNAVAILABLE)
   CallActions* call_actions = nullptr; // null: module actions fail (error.<module>.<action>)
   HttpSend http;                       // scxml::BasicHttpSend
+  // Wake timers of sessions that sleep with delayed sends pending (null:
+  // such sessions stay in memory whatever policy.sleep_min_ms says).
+  WakeScheduler* wake = nullptr;
 };
 
 class Engine final : private NodeLease::Listener, private WorkerPool::Handler {
@@ -133,6 +137,9 @@ class Engine final : private NodeLease::Listener, private WorkerPool::Handler {
                             const std::function<bool(const session::v1::WatchSessionResponse&)>& write,
                             const std::function<bool()>& cancelled);
   absl::Status TerminateSession(const session::v1::TerminateSessionRequest& req);
+  // Activates a deactivated session (its due sends then fire); answers
+  // whether it had to (false: it was in memory).
+  absl::StatusOr<session::v1::WakeSessionResponse> WakeSession(const session::v1::WakeSessionRequest& req);
   absl::StatusOr<session::v1::ListSessionsResponse> ListSessions(const session::v1::ListSessionsRequest& req);
 
   bool serving() const { return lease_.primary() && restarter_.loaded(); }
@@ -245,6 +252,7 @@ class Engine final : private NodeLease::Listener, private WorkerPool::Handler {
   PendingRequests requests_;
   std::unique_ptr<PeerSessions> no_peers_;
   PeerSessions* peers_;
+  WakeScheduler* const wake_;   // may be null
   SendRouter router_;
   // SendEventAsync calls that may wait (activation, an append in flight).
   // Sized for a takeover, when the first event of every session activates

@@ -28,6 +28,7 @@ struct EngineMetrics::Families {
   prometheus::Counter* reactivations;
   prometheus::Counter* recoveries;
   prometheus::Counter* deactivations;
+  prometheus::Counter* wake_failures;
   prometheus::Counter* fenced;
   prometheus::Histogram* queueing;
   prometheus::Histogram* fetch;
@@ -81,6 +82,8 @@ EngineMetrics::EngineMetrics(metrics::MetricsServer* m) {
   f_->recoveries = &act.Add({{"kind", "recovery"}});
   f_->reactivations = &act.Add({{"kind", "reactivation"}});
   f_->deactivations = counter("session_deactivations_total", "Idle sessions snapshotted and dropped from memory.");
+  f_->wake_failures = counter("wake_schedule_failures_total",
+                              "Idle sessions with delayed sends kept in memory: their wake timer was not stored.");
   f_->fenced = counter("fenced_total", "Times this instance stopped serving because a newer primary exists.");
   f_->queueing = histogram("event_queue_seconds", "Time an input waits in its worker's queue.");
   f_->fetch = histogram("document_fetch_seconds", "Fetching and compiling a document for StartSession.");
@@ -150,6 +153,9 @@ void EngineMetrics::CountActivation(bool recovery) {
 }
 void EngineMetrics::CountDeactivation() {
   if (f_) f_->deactivations->Increment();
+}
+void EngineMetrics::CountWakeFailure() {
+  if (f_) f_->wake_failures->Increment();
 }
 void EngineMetrics::CountFenced() {
   if (f_) f_->fenced->Increment();

@@ -31,6 +31,7 @@ class EngineMetrics {
   void CountDuplicate();
   void CountActivation(bool recovery);   // recovery: after a crash or takeover
   void CountDeactivation();
+  void CountWakeFailure();
   void CountFenced();
   void ObserveQueueing(double seconds);
   void ObserveFetch(double seconds);

@@ -248,11 +248,14 @@ void Engine::OnTimer(int worker, const std::string& key, int64_t due_ms) {
 
 void Engine::OnHousekeeping(int worker) {
   const int64_t now = clock_->MonotonicMs();
+  const int64_t wall = clock_->NowMs();
+  SessionPolicy policy = options_.policy;
+  if (wake_ == nullptr) policy.sleep_min_ms = 0;
   std::vector<std::string> idle;
   for (auto& [id, held] : states_[worker].live) {
     const bool drained = held.entry->pending.load() == 0;
-    if (held.session->NeedsSnapshot(now, options_.policy, drained)) (void)Snapshot(held, false);
-    if (held.session->IsIdle(now, options_.policy, drained)) idle.push_back(id);
+    if (held.session->NeedsSnapshot(now, policy, drained)) (void)Snapshot(held, false);
+    if (held.session->IsIdle(now, wall, policy, drained)) idle.push_back(id);
   }
   for (const std::string& id : idle) Deactivate(worker, id);
 }
@@ -270,6 +273,16 @@ void Engine::Deactivate(int worker, const std::string& id) ABSL_NO_THREAD_SAFETY
     ~Unlock() ABSL_NO_THREAD_SAFETY_ANALYSIS { mu->Unlock(); }
   } unlock{&entry->mu};
   if (entry->pending.load() != 0 || entry->dead || entry->writing) return;
+  // Delayed sends pending: it sleeps only once its wake is stored.
+  if (const std::optional<int64_t> due = held.session->NextDueMs(); due.has_value()) {
+    if (wake_ == nullptr) return;
+    if (absl::Status s = wake_->ScheduleWake(id, *due); !s.ok()) {
+      metrics_->CountWakeFailure();
+      log::Warn("session stays in memory: its wake timer was not stored",
+                {{"session", id}, {"error", std::string(s.message())}});
+      return;
+    }
+  }
   if (!Snapshot(held, /*deactivated=*/true).ok()) return;
   // Best effort: recovery then loads it to check.
   (void)store_.SetState(id, lease_.epoch(), kStateDeactivated);

@@ -70,6 +70,7 @@ class EngineTest : public ::testing::Test {
     EngineDeps deps;
     deps.clock = &clock_;
     deps.call_actions = actions;
+    deps.wake = wake_;
     auto e = Engine::Create(o, &store_, nullptr, deps);
     EXPECT_OK(e);
     (*e)->Start([](bool) {});
@@ -123,6 +124,7 @@ class EngineTest : public ::testing::Test {
   testing::TempDir dir_;
   int instances_ = 0;
   int charts_ = 0;
+  WakeScheduler* wake_ = nullptr;   // deps.wake of the next NewEngine
 };
 
 // Live run, then a "crash" (no snapshot at stop), then a new engine on the
@@ -432,6 +434,93 @@ TEST_F(EngineTest, AQuietSessionIsSnapshottedThenDeactivatedThenReactivatedByIts
   auto loaded = store_.Load(sid);
   ASSERT_OK(loaded);
   EXPECT_EQ(loaded->state, "active");
+  e->Stop();
+}
+
+// Wake timers asked for, by session; answers `status`.
+class RecordingWakes final : public WakeScheduler {
+ public:
+  absl::Status ScheduleWake(const std::string& session_id, int64_t due_unix_ms) override {
+    absl::MutexLock l(&mu);
+    ++calls;
+    if (status.ok()) due[session_id] = due_unix_ms;
+    return status;
+  }
+  absl::Mutex mu;
+  absl::Status status;
+  int calls = 0;
+  std::map<std::string, int64_t> due;
+};
+
+constexpr char kSleepyChart[] = R"XML(<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0"
+    datamodel="ecmascript" initial="s" _persist="true">
+  <datamodel><data id="n" expr="0"/></datamodel>
+  <state id="s">
+    <onentry><send event="later" delay="3600s"/></onentry>
+    <transition event="later" target="woken"/>
+    <transition event="ev"><assign location="n" expr="n + 1"/></transition>
+  </state>
+  <state id="woken"/>
+</scxml>)XML";
+
+// A session whose only pending work is an hour-long delayed send leaves
+// memory once its wake timer is stored (never before: a refused wake keeps
+// it in memory), and WakeSession brings it back so that the send fires at
+// its original due time.
+TEST_F(EngineTest, ASessionWithALongDelayedSendSleepsAfterStoringItsWakeAndWakesForIt) {
+  RecordingWakes wakes;
+  wakes.status = absl::UnavailableError("scheduler down");
+  wake_ = &wakes;
+  EngineOptions o = TestOptions();
+  o.policy.deactivate_idle_ms = 20000;
+  o.policy.sleep_min_ms = 60000;
+  auto e = NewEngine(o);
+  const int64_t started = clock_.NowMs();
+  const std::string sid = Start(*e, kSleepyChart);
+  ASSERT_OK(Send(*e, sid, 1));
+  clock_.AdvanceMs(21000);
+  ASSERT_TRUE(Eventually([&] {
+    absl::MutexLock l(&wakes.mu);
+    return wakes.calls >= 1;
+  }));
+  auto loaded = store_.Load(sid);
+  ASSERT_OK(loaded);
+  EXPECT_NE(loaded->state, "deactivated");   // the wake was refused: it stays
+  {
+    absl::MutexLock l(&wakes.mu);
+    wakes.status = absl::OkStatus();
+  }
+  clock_.AdvanceMs(1000);
+  ASSERT_TRUE(Eventually([&] {
+    auto l = store_.Load(sid);
+    return l.ok() && l->state == "deactivated";
+  }));
+  {
+    absl::MutexLock l(&wakes.mu);
+    ASSERT_EQ(wakes.due.count(sid), 1u);
+    EXPECT_EQ(wakes.due[sid], started + 3600000);
+  }
+  EXPECT_EQ(WakeTimerId(sid), "wake:" + sid);
+  // The scheduler's wake, a little before the send is due.
+  clock_.AdvanceMs(3600000 - 22000 - 5);
+  sv1::WakeSessionRequest wake;
+  wake.set_session_id(sid);
+  auto woke = e->WakeSession(wake);
+  ASSERT_OK(woke);
+  EXPECT_TRUE(woke->activated());
+  EXPECT_EQ(Data(*e, sid, "n"), "1");
+  sv1::QuerySessionRequest q;
+  q.set_session_id(sid);
+  EXPECT_EQ(e->QuerySession(q)->active_states(0), "s");
+  clock_.AdvanceMs(10);
+  ASSERT_TRUE(Eventually([&] {
+    auto r = e->QuerySession(q);
+    return r.ok() && r->active_states_size() == 1 && r->active_states(0) == "woken";
+  }));
+  // A wake of a session in memory changes nothing.
+  auto again = e->WakeSession(wake);
+  ASSERT_OK(again);
+  EXPECT_FALSE(again->activated());
   e->Stop();
 }
 

@@ -207,10 +207,14 @@ bool LiveSession::NeedsSnapshot(int64_t now_mono_ms, const SessionPolicy& policy
          now_mono_ms - unsnapshotted_since_ms_ >= policy.snapshot_every_ms;
 }
 
-bool LiveSession::IsIdle(int64_t now_mono_ms, const SessionPolicy& policy, bool drained) const {
-  return persistent_ && interp_ != nullptr && policy.deactivate_idle_ms > 0 && drained &&
-         now_mono_ms - last_activity_ms_ >= policy.deactivate_idle_ms && !interp_->NextDueMs().has_value() &&
-         sends_in_flight_->load() == 0;
+bool LiveSession::IsIdle(int64_t now_mono_ms, int64_t now_wall_ms, const SessionPolicy& policy,
+                         bool drained) const {
+  if (!persistent_ || interp_ == nullptr || policy.deactivate_idle_ms == 0 || !drained ||
+      now_mono_ms - last_activity_ms_ < policy.deactivate_idle_ms || sends_in_flight_->load() != 0) {
+    return false;
+  }
+  const std::optional<int64_t> due = interp_->NextDueMs();
+  return !due.has_value() || (policy.sleep_min_ms > 0 && *due - now_wall_ms >= policy.sleep_min_ms);
 }
 
 std::optional<int64_t> LiveSession::NextDueMs() const {

@@ -9,7 +9,7 @@
 //   auto s = LiveSession::Start(id, persistent, doc, started, config, outbox, now);
 //   s->Apply(entry);                    // every later entry, live and in replay
 //   s->NeedsSnapshot(now, policy, drained) -> s->BuildRecord(...) -> store -> s->MarkSnapshotted(now)
-//   s->IsIdle(now, policy, drained)     // deactivate it
+//   s->IsIdle(now, wall, policy, drained)   // deactivate it
 //
 //   auto r = LiveSession::Restore(id, doc, &record_or_null, entries_after_it, config, outbox, now);
 //
@@ -80,6 +80,10 @@ struct SessionPolicy {
   uint32_t snapshot_every_entries = 100;  // unsnapshotted entries, once its queue has drained
   uint32_t snapshot_every_ms = 10000;     // ... or age of the oldest unsnapshotted entry
   uint32_t deactivate_idle_ms = 300000;   // idle this long: dropped from memory (0: never)
+  // A session whose next delayed send is at least this far off may leave
+  // memory too (the engine registers a wake timer first; 0: such sessions
+  // stay in memory).
+  uint32_t sleep_min_ms = 0;
 };
 
 class LiveSession {
@@ -117,9 +121,10 @@ class LiveSession {
   // (`drained`), no send to another session in flight, and either enough
   // entries or the oldest of them old enough.
   bool NeedsSnapshot(int64_t now_mono_ms, const SessionPolicy& policy, bool drained) const;
-  // Persistent, idle for deactivate_idle_ms, drained, nothing due and no
-  // send in flight.
-  bool IsIdle(int64_t now_mono_ms, const SessionPolicy& policy, bool drained) const;
+  // Persistent, idle for deactivate_idle_ms, drained, no send in flight,
+  // and nothing due, or its next delayed send at least sleep_min_ms after
+  // `now_wall_ms` (the session clock's time scale).
+  bool IsIdle(int64_t now_mono_ms, int64_t now_wall_ms, const SessionPolicy& policy, bool drained) const;
 
   // When the next delayed send is due (session clock, Unix ms).
   std::optional<int64_t> NextDueMs() const;

@@ -260,7 +260,7 @@ TEST_F(LiveSessionTest, SnapshotPolicyByEntriesAgeDrainAndSendsInFlight) {
   EXPECT_FALSE((*v)->NeedsSnapshot(100000, policy, true));
 }
 
-TEST_F(LiveSessionTest, IdleMeansDrainedQuietNothingDueAndNoSendsInFlight) {
+TEST_F(LiveSessionTest, IdleMeansDrainedQuietNothingDueSoonAndNoSendsInFlight) {
   SessionPolicy policy;
   policy.deactivate_idle_ms = 500;
   RecordingOutbox out;
@@ -268,17 +268,21 @@ TEST_F(LiveSessionTest, IdleMeansDrainedQuietNothingDueAndNoSendsInFlight) {
   ASSERT_OK(s);
   LiveSession& l = **s;
   l.Touch(0);
-  EXPECT_FALSE(l.IsIdle(1000, policy, true));  // the delayed tick is pending
+  EXPECT_FALSE(l.IsIdle(1000, kT0, policy, true));  // the delayed tick is pending
+  policy.sleep_min_ms = 50;                          // ... unless it is far enough off to sleep
+  EXPECT_TRUE(l.IsIdle(1000, kT0, policy, true));     // due at kT0 + 50 ms
+  EXPECT_FALSE(l.IsIdle(1000, kT0 + 1, policy, true));
+  policy.sleep_min_ms = 0;
   l.Apply(Clock(2, kT0 + 100));               // it fired
   l.Touch(100);
-  EXPECT_FALSE(l.IsIdle(599, policy, true));
-  EXPECT_TRUE(l.IsIdle(600, policy, true));
-  EXPECT_FALSE(l.IsIdle(600, policy, false));
+  EXPECT_FALSE(l.IsIdle(599, kT0, policy, true));
+  EXPECT_TRUE(l.IsIdle(600, kT0, policy, true));
+  EXPECT_FALSE(l.IsIdle(600, kT0, policy, false));
   l.sends_in_flight()->fetch_add(1);
-  EXPECT_FALSE(l.IsIdle(600, policy, true));
+  EXPECT_FALSE(l.IsIdle(600, kT0, policy, true));
   l.sends_in_flight()->fetch_sub(1);
   policy.deactivate_idle_ms = 0;  // never
-  EXPECT_FALSE(l.IsIdle(1'000'000, policy, true));
+  EXPECT_FALSE(l.IsIdle(1'000'000, kT0, policy, true));
 }
 
 TEST_F(LiveSessionTest, InMemorySessionsNumberTheirEffectsWithoutSeqs) {

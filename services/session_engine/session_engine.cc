@@ -71,6 +71,19 @@ void AddOptions(config::Schema* s) {
                   "empty: any file:, http: or https: URL"});
   s->AddInt("scxml", "deactivate-idle-ms", 300000, 0, 315360000000,
       "drop idle persistent sessions from memory after this long (0: never)");
+  s->AddInt("scxml", "sleep-min-ms", 60000, 0, 315360000000,
+      "an idle persistent session whose next delayed send is at least this far off leaves memory too, with a "
+      "wake timer at the scheduler (needs orchestration.scheduler-endpoint; 0: such sessions stay in memory)");
+  s->Add({.section = "orchestration", .name = "scheduler-endpoint", .type = OptionType::kString,
+          .default_value = std::string(),
+          .help = "the scheduler's gRPC address, for wake timers of sleeping sessions (empty: sessions with "
+                  "delayed sends pending stay in memory)",
+          .validate = [](const config::Value& v) -> absl::Status {
+            const auto& e = std::get<std::string>(v);
+            return e.empty() ? absl::OkStatus() : config::ValidateEndpoint(v);
+          }});
+  s->AddInt("orchestration", "scheduler-timeout-ms", 2000, 10, 60000, "deadline of each call to the scheduler");
+  config::AddClientTlsOptions(s, "orchestration", "scheduler", "the scheduler (wake timers)");
 
   s->Add({.section = "persistence", .name = "proxy-endpoint", .type = OptionType::kString,
           .default_value = std::string("127.0.0.1:7102"), .help = "persistence-proxy's gRPC address",
@@ -141,6 +154,13 @@ class SessionEngineComponent final : public process::Component {
     o.policy.snapshot_every_ms = static_cast<uint32_t>(c.GetInt("scxml.snapshot-every-ms"));
     o.policy.deactivate_idle_ms =
         static_cast<uint32_t>(std::min<int64_t>(c.GetInt("scxml.deactivate-idle-ms"), UINT32_MAX));
+    o.policy.sleep_min_ms = static_cast<uint32_t>(std::min<int64_t>(c.GetInt("scxml.sleep-min-ms"), UINT32_MAX));
+    if (const std::string sched = c.GetString("orchestration.scheduler-endpoint"); !sched.empty()) {
+      auto sched_channel = grpc_util::ChannelOptionsFromConfig(c, "orchestration.scheduler");
+      if (!sched_channel.ok()) return sched_channel.status();
+      self->wake_ = NewGrpcWakeScheduler(sched, *sched_channel,
+                                         absl::Milliseconds(c.GetInt("orchestration.scheduler-timeout-ms")));
+    }
     o.document_url_prefixes = c.GetStringList("scxml.document-url-prefixes");
     auto cluster_name = config::ClusterName(c, "orchestration.cluster-name");
     if (!cluster_name.ok()) return cluster_name.status();
@@ -175,7 +195,7 @@ class SessionEngineComponent final : public process::Component {
                 "(set it in production)");
     }
     // Created here: the lease carries the endpoint, known only now.
-    auto engine = Engine::Create(options_, store_.get(), metrics_, {.peers = peers_.get(), .call_actions = call_actions_.get()});
+    auto engine = Engine::Create(options_, store_.get(), metrics_, {.peers = peers_.get(), .call_actions = call_actions_.get(), .wake = wake_.get()});
     ORCH_CHECK(engine.ok(), "engine options were validated at start");
     engine_holder_ = *std::move(engine);
     service_engine_.store(engine_holder_.get());
@@ -210,6 +230,7 @@ class SessionEngineComponent final : public process::Component {
   EngineOptions options_;
   std::unique_ptr<GrpcPeerSessions> peers_;
   std::unique_ptr<GrpcCallActions> call_actions_;
+  std::unique_ptr<WakeScheduler> wake_;
   std::string advertise_;
   metrics::MetricsServer* metrics_ = nullptr;
   std::unique_ptr<RemoteSessionStore> store_;

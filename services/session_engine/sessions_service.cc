@@ -70,4 +70,10 @@ template <typename T>
   return e == nullptr ? kStarting : Answer(e->ListSessions(*req), resp);
 }
 
+::grpc::Status SessionsService::WakeSession(::grpc::ServerContext*, const sv1::WakeSessionRequest* req,
+                                            sv1::WakeSessionResponse* resp) {
+  Engine* e = engine_->load();
+  return e == nullptr ? kStarting : Answer(e->WakeSession(*req), resp);
+}
+
 }  // namespace orch::session_engine

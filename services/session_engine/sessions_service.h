@@ -35,6 +35,8 @@ class SessionsService final
                                   session::v1::TerminateSessionResponse* resp) override;
   ::grpc::Status ListSessions(::grpc::ServerContext*, const session::v1::ListSessionsRequest* req,
                               session::v1::ListSessionsResponse* resp) override;
+  ::grpc::Status WakeSession(::grpc::ServerContext*, const session::v1::WakeSessionRequest* req,
+                             session::v1::WakeSessionResponse* resp) override;
 
  private:
   const std::atomic<Engine*>* engine_;
