@@ -29,7 +29,8 @@
 #                                  builds the targets (quietly, -j2; --show: with progress)
 #   stack_require NAME...          fails unless the binaries exist (names as stack_bin)
 #   stack_bin NAME                 prints a binary's path: a service (session-engine, ...),
-#                                  orch-probe, session_load, persistence_load, kill9_client,
+#                                  orch-probe, session_load, persistence_load, scheduler_load,
+#                                  kill9_client,
 #                                  switch-sim
 #
 # Processes (NAME is the caller's name for one process; a name started again keeps its ports)
@@ -50,6 +51,9 @@
 #   stack_start_call_watcher [--name N] [--nodes 1,2,...] [SECTION.KEY=VALUE...]
 #       call-watcher (sessions on the nodes given, default 1; records through that proxy; give
 #       it calls.dn-file); waits until its gRPC server reports SERVING.
+#   stack_start_scheduler [--name N] [SECTION.KEY=VALUE...]
+#       a scheduler replica (timers through that proxy); waits until its gRPC server reports
+#       SERVING.
 #   stack_start_gateway [--name N] [SECTION.KEY=VALUE...]
 #       rest-gateway (routing node 1 through that proxy); waits until GET /readyz succeeds.
 #       Sets STACK_HTTP_URL.
@@ -187,7 +191,7 @@ stack_bin() {
     session-engine|persistence-proxy|scheduler|call-watcher|rest-gateway)
       echo "$STACK_BUILD/services/${1//-/_}/$1" ;;
     orch-probe) echo "$STACK_BUILD/tools/orch_probe/orch-probe" ;;
-    session_load|persistence_load) echo "$STACK_BUILD/bench/$1" ;;
+    session_load|persistence_load|scheduler_load) echo "$STACK_BUILD/bench/$1" ;;
     kill9_client) echo "$STACK_BUILD/tests/fault/kill9_client" ;;
     switch-sim) echo "$STACK_BUILD/tools/switch_sim/switch-sim" ;;
     *) stack__err "stack_bin: no binary called '$1'"; return 1 ;;
@@ -423,6 +427,25 @@ stack_start_call_watcher() {
   stack__start_service "$name" call-watcher \
     server.grpc-listen="\"127.0.0.1:$port\"" server.shutdown-grace-ms=1000 metrics.listen="\"127.0.0.1:$metrics\"" \
     calls.proxy-endpoint="\"$STACK_PROXY_ENDPOINT\"" calls.nodes="$nodes" -- "$@" || return 1
+  STACK_ENDPOINT[$name]=127.0.0.1:$port
+  STACK_METRICS_URL[$name]=http://127.0.0.1:$metrics/metrics
+  stack_wait_healthy "$name" "127.0.0.1:$port" "" 30000
+}
+
+stack_start_scheduler() {
+  local name=scheduler
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --name) name=$2; shift 2 ;;
+      *) break ;;
+    esac
+  done
+  [ -n "$STACK_PROXY_ENDPOINT" ] || { stack__err "stack_start_scheduler: no persistence-proxy started"; return 1; }
+  local port metrics
+  stack__port "$name" grpc && port=$stack__p && stack__port "$name" metrics && metrics=$stack__p || return 1
+  stack__start_service "$name" scheduler \
+    server.grpc-listen="\"127.0.0.1:$port\"" server.shutdown-grace-ms=1000 metrics.listen="\"127.0.0.1:$metrics\"" \
+    scheduler.proxy-endpoint="\"$STACK_PROXY_ENDPOINT\"" -- "$@" || return 1
   STACK_ENDPOINT[$name]=127.0.0.1:$port
   STACK_METRICS_URL[$name]=http://127.0.0.1:$metrics/metrics
   stack_wait_healthy "$name" "127.0.0.1:$port" "" 30000

@@ -897,6 +897,7 @@ void RedisStore::ClaimDue(const pb::ClaimDueRequest& req, Done<pb::ClaimDueRespo
                            out->set_payload(e[i + 2].str());
                            out->set_claim_token(ToU64(e[i + 3]));
                          }
+                         if (e.size() % 4 == 1) resp.set_pending(ToU64(e.back()));
                          return resp;
                        }));
 }
@@ -914,6 +915,31 @@ void RedisStore::AckSchedule(const pb::AckScheduleRequest& req, Done<pb::AckSche
                          resp.set_removed(r.integer() == 1);
                          return absl::StatusOr<pb::AckScheduleResponse>(resp);
                        }));
+}
+
+void RedisStore::AckSchedules(const pb::AckSchedulesRequest& req, Done<pb::AckSchedulesResponse> done) {
+  if (auto s = ValidateKeyPart("bucket", req.bucket()); !s.ok()) return std::move(done)(s);
+  if (req.ids_size() != req.claim_tokens_size()) {
+    return std::move(done)(absl::InvalidArgumentError("claim_tokens: one per id"));
+  }
+  if (req.ids_size() == 0 || req.ids_size() > 1000) {
+    return std::move(done)(absl::InvalidArgumentError("ids: 1..1000 per call"));
+  }
+  std::vector<std::string> args;
+  args.reserve(2 * req.ids_size());
+  for (int i = 0; i < req.ids_size(); ++i) {
+    if (auto s = ValidateScheduleId(req.ids(i)); !s.ok()) return std::move(done)(s);
+    args.push_back(req.ids(i));
+    args.push_back(absl::StrCat(req.claim_tokens(i)));
+  }
+  client_->EvalSha(scripts::AckSchedules(), {ScheduleKey(req.bucket()), ScheduleDataKey(req.bucket())},
+                   std::move(args), options_.request_timeout, Replicated(),
+                   Complete<pb::AckSchedulesResponse>(absl::StrCat("AckSchedules ", req.bucket()), std::move(done),
+                                                      [](const RedisReply& r) {
+                                                        pb::AckSchedulesResponse resp;
+                                                        resp.set_removed(static_cast<uint32_t>(ToU64(r)));
+                                                        return absl::StatusOr<pb::AckSchedulesResponse>(resp);
+                                                      }));
 }
 
 void RedisStore::GetSchedule(const pb::GetScheduleRequest& req, Done<pb::GetScheduleResponse> done) {

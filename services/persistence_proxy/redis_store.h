@@ -94,6 +94,7 @@ class RedisStore final : public Store {
   void Reschedule(const pb::RescheduleRequest& req, Done<pb::RescheduleResponse> done) override;
   void ClaimDue(const pb::ClaimDueRequest& req, Done<pb::ClaimDueResponse> done) override;
   void AckSchedule(const pb::AckScheduleRequest& req, Done<pb::AckScheduleResponse> done) override;
+  void AckSchedules(const pb::AckSchedulesRequest& req, Done<pb::AckSchedulesResponse> done) override;
   void GetSchedule(const pb::GetScheduleRequest& req, Done<pb::GetScheduleResponse> done) override;
   void ListSchedules(const pb::ListSchedulesRequest& req, Done<pb::ListSchedulesResponse> done) override;
   void ClaimCall(const pb::ClaimCallRequest& req, Done<pb::ClaimCallResponse> done) override;

@@ -473,7 +473,7 @@ return 1
 // (next time handed out) is later than its due time and than now. Each
 // claimed entry is handed out again at max(due, now) + claim_timeout
 // (at-least-once) under a new generation. Returns {id, due, payload, token,
-// ...}.
+// ..., pending} (pending: the entries left in the bucket).
 const redis::RedisScript& ClaimDue() {
   static const redis::RedisScript& script = MakeSchedule(R"lua(
 local now = tonumber(ARGV[1])
@@ -500,6 +500,7 @@ for i = 1, #ids, 2 do
   end
 end
 if n > 0 then refresh(now, tonumber(ARGV[4])) end
+out[#out + 1] = redis.call('ZCARD', KEYS[1])
 return out
 )lua");
   return script;
@@ -513,6 +514,24 @@ if redis.call('HGET', KEYS[2], 'g:' .. id) ~= ARGV[2] then return 0 end
 redis.call('ZREM', KEYS[1], id)
 redis.call('HDEL', KEYS[2], 'p:' .. id, 'd:' .. id, 'g:' .. id)
 return 1
+)lua");
+  return script;
+}
+
+// ARGV: id token id token ... Removes each entry not claimed or changed
+// since its token. Returns how many were removed.
+const redis::RedisScript& AckSchedules() {
+  static const redis::RedisScript& script = MakeSchedule(R"lua(
+local removed = 0
+for i = 1, #ARGV, 2 do
+  local id = ARGV[i]
+  if redis.call('HGET', KEYS[2], 'g:' .. id) == ARGV[i + 1] then
+    redis.call('ZREM', KEYS[1], id)
+    redis.call('HDEL', KEYS[2], 'p:' .. id, 'd:' .. id, 'g:' .. id)
+    removed = removed + 1
+  end
+end
+return removed
 )lua");
   return script;
 }

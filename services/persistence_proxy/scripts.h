@@ -29,6 +29,7 @@ const redis::RedisScript& CancelSchedule();  // KEYS zset data
 const redis::RedisScript& Reschedule();      // KEYS zset data
 const redis::RedisScript& ClaimDue();        // KEYS zset data
 const redis::RedisScript& AckSchedule();     // KEYS zset data
+const redis::RedisScript& AckSchedules();    // KEYS zset data
 const redis::RedisScript& GetSchedule();     // KEYS zset data
 const redis::RedisScript& ListSchedules();   // KEYS zset data
 const redis::RedisScript& ReserveTarget();   // KEYS target

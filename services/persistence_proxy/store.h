@@ -91,6 +91,7 @@ class Store {
   virtual void Reschedule(const pb::RescheduleRequest& req, Done<pb::RescheduleResponse> done) = 0;
   virtual void ClaimDue(const pb::ClaimDueRequest& req, Done<pb::ClaimDueResponse> done) = 0;
   virtual void AckSchedule(const pb::AckScheduleRequest& req, Done<pb::AckScheduleResponse> done) = 0;
+  virtual void AckSchedules(const pb::AckSchedulesRequest& req, Done<pb::AckSchedulesResponse> done) = 0;
   virtual void GetSchedule(const pb::GetScheduleRequest& req, Done<pb::GetScheduleResponse> done) = 0;
   virtual void ListSchedules(const pb::ListSchedulesRequest& req, Done<pb::ListSchedulesResponse> done) = 0;
 

@@ -26,6 +26,7 @@
   X(Reschedule)                       \
   X(ClaimDue)                         \
   X(AckSchedule)                      \
+  X(AckSchedules)                     \
   X(GetSchedule)                      \
   X(ListSchedules)                    \
   X(ClaimCall)                        \

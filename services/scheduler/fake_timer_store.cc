@@ -97,6 +97,20 @@ absl::StatusOr<bool> FakeTimerStore::Ack(const pv1::AckScheduleRequest& req) {
   return true;
 }
 
+absl::StatusOr<uint32_t> FakeTimerStore::AckMany(const pv1::AckSchedulesRequest& req) {
+  absl::MutexLock l(&mu_);
+  if (!down_.ok()) return down_;
+  if (req.ids_size() != req.claim_tokens_size()) return absl::InvalidArgumentError("claim_tokens: one per id");
+  uint32_t removed = 0;
+  for (int i = 0; i < req.ids_size(); ++i) {
+    auto it = entries_.find({req.bucket(), req.ids(i)});
+    if (it == entries_.end() || it->second.generation != req.claim_tokens(i)) continue;
+    entries_.erase(it);
+    ++removed;
+  }
+  return removed;
+}
+
 absl::StatusOr<pv1::ScheduleEntry> FakeTimerStore::Get(const pv1::GetScheduleRequest& req) {
   absl::MutexLock l(&mu_);
   if (!down_.ok()) return down_;

@@ -35,6 +35,7 @@ class FakeTimerStore final : public TimerStore {
   absl::Status Reschedule(const pv1::RescheduleRequest& req) override;
   absl::StatusOr<pv1::ClaimDueResponse> Claim(const pv1::ClaimDueRequest& req) override;
   absl::StatusOr<bool> Ack(const pv1::AckScheduleRequest& req) override;
+  absl::StatusOr<uint32_t> AckMany(const pv1::AckSchedulesRequest& req) override;
   absl::StatusOr<pv1::ScheduleEntry> Get(const pv1::GetScheduleRequest& req) override;
   absl::StatusOr<pv1::ListSchedulesResponse> List(const pv1::ListSchedulesRequest& req) override;
   absl::StatusOr<pv1::AcquireLeaseResponse> AcquireLease(const pv1::AcquireLeaseRequest& req) override;

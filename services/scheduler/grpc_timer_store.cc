@@ -63,6 +63,12 @@ absl::StatusOr<bool> GrpcTimerStore::Ack(const pv1::AckScheduleRequest& req) {
   return r->removed();
 }
 
+absl::StatusOr<uint32_t> GrpcTimerStore::AckMany(const pv1::AckSchedulesRequest& req) {
+  auto r = impl_->Call<pv1::AckSchedulesResponse>("AckSchedules", &Stub::AckSchedules, req);
+  if (!r.ok()) return r.status();
+  return r->removed();
+}
+
 absl::StatusOr<pv1::ScheduleEntry> GrpcTimerStore::Get(const pv1::GetScheduleRequest& req) {
   auto r = impl_->Call<pv1::GetScheduleResponse>("GetSchedule", &Stub::GetSchedule, req);
   if (!r.ok()) return r.status();

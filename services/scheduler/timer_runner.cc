@@ -512,19 +512,30 @@ void TimerRunner::QueueAck(Ack a) {
   AckOne(a);   // after Stop: on the caller's thread
 }
 
-void TimerRunner::AckOne(const Ack& a) {
-  pv1::AckScheduleRequest req;
-  req.set_bucket(a.bucket);
-  req.set_id(a.id);
-  req.set_claim_token(a.token);
-  auto r = store_->Ack(req);
-  StoreResult("AckSchedule", r.status());
-  if (!r.ok()) {
-    log::Warn("timer fired but not acknowledged: it fires again after its claim (the engine drops the repeat)",
-              {{"timer", a.id}, {"error", std::string(r.status().message())}});
-    return;
+void TimerRunner::AckOne(const Ack& a) { AckBatch({a}); }
+
+void TimerRunner::AckBatch(std::vector<Ack> acks) {
+  // One call per bucket (the proxy's keys of one bucket share a slot).
+  std::sort(acks.begin(), acks.end(), [](const Ack& x, const Ack& y) { return x.bucket < y.bucket; });
+  for (size_t i = 0; i < acks.size();) {
+    pv1::AckSchedulesRequest req;
+    req.set_bucket(acks[i].bucket);
+    size_t j = i;
+    for (; j < acks.size() && acks[j].bucket == acks[i].bucket && j - i < kMaxAckBatch; ++j) {
+      req.add_ids(acks[j].id);
+      req.add_claim_tokens(acks[j].token);
+    }
+    auto r = store_->AckMany(req);
+    StoreResult("AckSchedules", r.status());
+    if (!r.ok()) {
+      log::Warn("timers fired but not acknowledged: they fire again after their claim (the engine drops repeats)",
+                {{"bucket", acks[i].bucket}, {"timers", static_cast<int64_t>(j - i)},
+                 {"error", std::string(r.status().message())}});
+    } else {
+      for (uint32_t k = *r; k < j - i; ++k) metrics_->StaleAck();
+    }
+    i = j;
   }
-  if (!*r) metrics_->StaleAck();
 }
 
 size_t TimerRunner::QueuedAcks() const {
@@ -534,14 +545,16 @@ size_t TimerRunner::QueuedAcks() const {
 
 void TimerRunner::DrainAcks() {
   for (;;) {
-    Ack a;
+    std::vector<Ack> batch;
     {
       absl::MutexLock l(&mu_);
       if (acks_.empty()) return;
-      a = std::move(acks_.front());
-      acks_.pop_front();
+      while (!acks_.empty() && batch.size() < kMaxAckBatch) {
+        batch.push_back(std::move(acks_.front()));
+        acks_.pop_front();
+      }
     }
-    AckOne(a);
+    AckBatch(std::move(batch));
   }
 }
 
@@ -575,15 +588,19 @@ void TimerRunner::FirerLoop() {
 
 void TimerRunner::AckerLoop() {
   for (;;) {
-    Ack a;
+    std::vector<Ack> batch;
     {
       absl::MutexLock l(&mu_);
       while (!stopping_ && acks_.empty()) ack_cv_.Wait(&mu_);
       if (acks_.empty()) return;
-      a = std::move(acks_.front());
-      acks_.pop_front();
+      // Whatever queued while the previous batch was out goes in one call
+      // per bucket: at low rates a call per timer, at high rates far fewer.
+      while (!acks_.empty() && batch.size() < kMaxAckBatch) {
+        batch.push_back(std::move(acks_.front()));
+        acks_.pop_front();
+      }
     }
-    AckOne(a);
+    AckBatch(std::move(batch));
   }
 }
 

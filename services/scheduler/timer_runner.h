@@ -119,6 +119,8 @@ class TimerRunner {
   void Reply(const Held& h, const sched::Timer& timer, const absl::Status& s, const std::string& session_id);
   void QueueAck(Ack a) ABSL_LOCKS_EXCLUDED(mu_);
   void AckOne(const Ack& a);
+  void AckBatch(std::vector<Ack> acks);
+  static constexpr size_t kMaxAckBatch = 500;
   void PollerLoop();
   void FirerLoop();
   void AckerLoop();

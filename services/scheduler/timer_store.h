@@ -34,6 +34,8 @@ class TimerStore {
   virtual absl::Status Reschedule(const pv1::RescheduleRequest& req) = 0;
   virtual absl::StatusOr<pv1::ClaimDueResponse> Claim(const pv1::ClaimDueRequest& req) = 0;
   virtual absl::StatusOr<bool> Ack(const pv1::AckScheduleRequest& req) = 0;
+  // Answers how many were removed (1..1000 ids of one bucket).
+  virtual absl::StatusOr<uint32_t> AckMany(const pv1::AckSchedulesRequest& req) = 0;
   virtual absl::StatusOr<pv1::ScheduleEntry> Get(const pv1::GetScheduleRequest& req) = 0;
   virtual absl::StatusOr<pv1::ListSchedulesResponse> List(const pv1::ListSchedulesRequest& req) = 0;
 

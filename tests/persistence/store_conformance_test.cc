@@ -436,6 +436,7 @@ TYPED_TEST(StoreConformanceTest, SchedulesClaimAheadAndList) {
   auto ahead = claim(now, 500);
   ASSERT_OK(ahead);
   EXPECT_EQ(ahead->now_unix_ms(), now);
+  EXPECT_EQ(ahead->pending(), 3u);   // claimed or not
   ASSERT_EQ(ahead->entries_size(), 1);
   EXPECT_EQ(ahead->entries(0).id(), "soon");
   EXPECT_EQ(ahead->entries(0).due_unix_ms(), now + 300);
@@ -446,6 +447,20 @@ TYPED_TEST(StoreConformanceTest, SchedulesClaimAheadAndList) {
   ASSERT_OK(again);
   ASSERT_EQ(again->entries_size(), 1);
   EXPECT_EQ(again->entries(0).id(), "soon");
+  // Many acknowledgements in one call: a stale token removes nothing.
+  pb::AckSchedulesRequest many;
+  many.set_bucket(bucket);
+  many.add_ids("soon");
+  many.add_claim_tokens(again->entries(0).claim_token());
+  many.add_ids("later");
+  many.add_claim_tokens(999);
+  auto acked_many = CallSync(*this->store_, &Store::AckSchedules, many);
+  ASSERT_OK(acked_many);
+  EXPECT_EQ(acked_many->removed(), 1u);
+  EXPECT_THAT(get("soon"), StatusIs(Code::kNotFound));
+  EXPECT_OK(get("later"));
+  many.add_ids("odd");
+  EXPECT_THAT(CallSync(*this->store_, &Store::AckSchedules, many), StatusIs(Code::kInvalidArgument));
 
   auto g = get("mine");
   ASSERT_OK(g);
