@@ -48,6 +48,10 @@ void AddOptions(config::Schema* s) {
             "TTL of a replica's member slot: a dead replica's buckets move to the others within about 1.25x this");
   s->AddInt("scheduler", "max-replicas", 16, 1, 256, "member slots: replicas beyond this serve the API only");
   s->AddInt("scheduler", "ack-threads", 4, 1, 64, "threads that acknowledge fired timers to persistence-proxy");
+  s->AddInt("scheduler", "max-in-flight", 1000, 1, 1000000,
+            "firings waiting for the engines' answers; beyond it this replica waits before firing more");
+  s->AddInt("scheduler", "max-held", 5000, 1, 10000000,
+            "timers claimed and held here; beyond it this replica claims no more until it has fired some");
   s->AddInt("scheduler", "store-timeout-ms", 2000, 10, 60000, "deadline of each call to persistence-proxy");
   s->AddInt("scheduler", "engine-call-timeout-ms", 5000, 10, 600000, "deadline of each call to a session-engine");
   s->AddInt("scheduler", "engine-connections", 4, 1, 64, "HTTP/2 connections to each session-engine");
@@ -81,6 +85,8 @@ class SchedulerComponent final : public process::Component {
     o.max_claim = static_cast<uint32_t>(c.GetInt("scheduler.max-claim"));
     o.past_due_latency_ms = c.GetInt("scheduler.past-due-latency-ms");
     o.ack_threads = static_cast<int>(c.GetInt("scheduler.ack-threads"));
+    o.max_in_flight = c.GetInt("scheduler.max-in-flight");
+    o.max_held = c.GetInt("scheduler.max-held");
     if (o.horizon_ms < o.poll_interval_ms) {
       return absl::InvalidArgumentError(absl::StrCat(
           "scheduler.horizon-ms (", o.horizon_ms, ") must be at least scheduler.poll-interval-ms (",

@@ -68,7 +68,27 @@ class FakeSessionCalls final : public SessionCalls {
     const absl::Status s =
         Record({"event", node, req.session_id(), req.event().effect_id(), req.event().name(), req.event().data()});
     if (!s.ok()) return done(s);
+    {
+      absl::MutexLock l(&mu_);
+      if (hold_) {
+        held_.push_back(std::move(done));
+        return;
+      }
+    }
     done(sv1::SendEventResponse());
+  }
+  // Events are answered only by Release() from now on.
+  void Hold() {
+    absl::MutexLock l(&mu_);
+    hold_ = true;
+  }
+  void Release() {
+    std::vector<Done<sv1::SendEventResponse>> held;
+    {
+      absl::MutexLock l(&mu_);
+      held.swap(held_);
+    }
+    for (auto& d : held) d(sv1::SendEventResponse());
   }
   void TerminateSession(int node, sv1::TerminateSessionRequest req,
                         Done<sv1::TerminateSessionResponse> done) override {
@@ -92,6 +112,8 @@ class FakeSessionCalls final : public SessionCalls {
   }
 
   absl::Mutex mu_;
+  bool hold_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<Done<sv1::SendEventResponse>> held_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, absl::Status> answers_ ABSL_GUARDED_BY(mu_);
   std::vector<Call> calls_ ABSL_GUARDED_BY(mu_);
 };
@@ -228,7 +250,8 @@ class RunnerTest : public ::testing::Test {
                               .claim_timeout_ms = 3000,
                               .horizon_ms = 500,
                               .poll_interval_ms = 100,
-                              .nodes = {2, 3}},
+                              .nodes = {2, 3},
+                              .max_in_flight = 2},
                 &store_, &membership_, &calls_, &clock_, &metrics_) {}
 
   int64_t now() const { return clock_.NowMs(); }
@@ -359,6 +382,24 @@ TEST_F(RunnerTest, AGoneSessionIsDroppedAsDone) {
   Step(10);
   EXPECT_EQ(Calls("event").size(), 1u);
   EXPECT_EQ(Calls("terminate").size(), 1u);
+  EXPECT_EQ(store_.size(), 0u);
+}
+
+TEST_F(RunnerTest, FiringsWaitWhileTooManyAreInFlight) {
+  calls_.Hold();
+  for (int i = 0; i < 5; ++i) ASSERT_OK(runner_.Schedule(Deliver(absl::StrCat("f", i), now() + 10)));
+  Step(10);
+  EXPECT_EQ(Calls("event").size(), 2u);   // max_in_flight
+  runner_.FireDue();
+  EXPECT_EQ(Calls("event").size(), 2u);
+  calls_.Release();
+  runner_.FireDue();
+  EXPECT_EQ(Calls("event").size(), 4u);
+  calls_.Release();
+  runner_.FireDue();
+  calls_.Release();
+  runner_.DrainAcks();
+  EXPECT_EQ(Calls("event").size(), 5u);
   EXPECT_EQ(store_.size(), 0u);
 }
 

@@ -339,11 +339,17 @@ void TimerRunner::Forget(const std::string& bucket, const std::string& id) {
 
 void TimerRunner::PollOnce() {
   membership_->Tick();
+  bool full = false;
+  {
+    absl::MutexLock l(&mu_);
+    full = static_cast<int64_t>(held_.size()) >= options_.max_held;
+  }
   const MembershipView view = membership_->Snapshot();
   metrics_->Buckets(static_cast<int64_t>(view.buckets.size()), static_cast<int64_t>(view.live_slots.size()),
                     view.slot);
   int64_t pending = 0;
   for (int b : view.buckets) {
+    if (full) break;   // what is held must be fired within its claim first
     pv1::ClaimDueRequest req;
     req.set_bucket(BucketName(b));
     req.set_max_entries(options_.max_claim);
@@ -367,13 +373,14 @@ void TimerRunner::FireDue() {
   {
     absl::MutexLock l(&mu_);
     const int64_t now = clock_->MonotonicMs();
-    while (!heap_.empty() && heap_.top().fire_mono <= now) {
+    while (!heap_.empty() && heap_.top().fire_mono <= now && in_flight_ < options_.max_in_flight) {
       Held h = heap_.top();
       heap_.pop();
       auto it = held_.find({h.bucket, h.id});
       if (it == held_.end() || it->second.first != h.token) continue;   // replaced, cancelled
       std::string payload = std::move(it->second.second);
       held_.erase(it);
+      ++in_flight_;
       due.emplace_back(std::move(h), std::move(payload));
     }
     metrics_->Held(static_cast<int64_t>(held_.size()));
@@ -383,6 +390,10 @@ void TimerRunner::FireDue() {
     if (!timer.ParseFromString(payload)) {
       log::Error("timer's stored form does not parse: dropped", {{"timer", h.id}, {"bucket", h.bucket}});
       metrics_->Failure("none", "data_loss");
+      {
+        absl::MutexLock l(&mu_);
+        --in_flight_;
+      }
       QueueAck({h.bucket, h.id, h.token});
       continue;
     }
@@ -452,6 +463,10 @@ void TimerRunner::Fire(const Held& h, sched::Timer timer) {
 
 void TimerRunner::Finish(const Held& h, const sched::Timer& timer, const absl::Status& s,
                          const std::string& session_id) {
+  {
+    absl::MutexLock l(&mu_);
+    if (in_flight_-- >= options_.max_in_flight) fire_cv_.Signal();
+  }
   const Outcome o = Classify(timer, s.code());
   const char* action = ActionName(timer);
   metrics_->Fired(action, o);
@@ -575,9 +590,11 @@ void TimerRunner::FirerLoop() {
   absl::MutexLock l(&mu_);
   while (!stopping_) {
     const int64_t now = clock_->MonotonicMs();
-    if (heap_.empty() || heap_.top().fire_mono > now) {
-      const int64_t until = heap_.empty() ? now + 1000 : heap_.top().fire_mono;
-      clock_->WaitUntil(&fire_cv_, &mu_, until);
+    if (heap_.empty() || heap_.top().fire_mono > now || in_flight_ >= options_.max_in_flight) {
+      // At the limit, a finishing firing signals (and 100 ms bounds the wait).
+      const int64_t until = heap_.empty() || in_flight_ >= options_.max_in_flight ? now + 100
+                                                                                  : heap_.top().fire_mono;
+      clock_->WaitUntil(&fire_cv_, &mu_, std::min(until, now + 1000));
       continue;
     }
     mu_.Unlock();

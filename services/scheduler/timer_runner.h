@@ -61,6 +61,12 @@ struct RunnerOptions {
   int64_t past_due_latency_ms = 5000;
   std::vector<int> nodes;           // a start's node when the timer names none
   int ack_threads = 4;
+  // Flow control: firings waiting for the engine's answer, and timers
+  // claimed and held here. Beyond them this replica stops firing / claiming
+  // until some finish: a timer claimed but not fired within its claim would
+  // be handed out (and fired) again.
+  int64_t max_in_flight = 1000;
+  int64_t max_held = 5000;
 };
 
 class TimerRunner {
@@ -145,7 +151,8 @@ class TimerRunner {
   // whose token is no longer here was replaced, cancelled or fired.
   std::map<std::pair<std::string, std::string>, std::pair<uint64_t, std::string>> held_ ABSL_GUARDED_BY(mu_);
   std::deque<Ack> acks_ ABSL_GUARDED_BY(mu_);
-  bool acks_closed_ ABSL_GUARDED_BY(mu_) = false;   // Stop has drained the queue: acknowledge inline
+  bool acks_closed_ ABSL_GUARDED_BY(mu_) = false;
+  int64_t in_flight_ ABSL_GUARDED_BY(mu_) = 0;   // firings sent, not yet answered   // Stop has drained the queue: acknowledge inline
   std::thread poller_;
   std::thread firer_;
   std::vector<std::thread> ackers_;
