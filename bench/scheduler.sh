@@ -46,19 +46,49 @@ lead_for() { echo $(( $1 * 10 / 12 + 3000 )); }
 
 field() { sed -n "s/.*\b$1=\([^ ]*\).*/\1/p" <<<"$2"; }
 
+# run_phase NAME LOADER-ARGS...: runs scheduler_load in the background; from its first due time
+# to its end, the CPU of redis-server, persistence-proxy and the replicas (a, and b when running)
+# is sampled; prints the loader's line plus cpu_us_per_timer_<process>=... for the firings.
+run_phase() {
+  local name=$1; shift
+  local out=$STACK_WORK/$name.out err=$STACK_WORK/$name.err
+  "$load" --proxy "$STACK_PROXY_ENDPOINT" --node 2 "$@" >"$out" 2>"$err" &
+  stack_track "load-$name" $!
+  local wait_ms=''
+  for _ in $(seq 6000); do
+    wait_ms=$(sed -n 's/.*loaded; first due in \(-\{0,1\}[0-9]*\) ms.*/\1/p' "$err")
+    [ -n "$wait_ms" ] && break
+    stack_alive "load-$name" || break
+    sleep 0.1
+  done
+  if [ -n "$wait_ms" ] && (( wait_ms > 0 )); then sleep "$(printf '%d.%03d' $((wait_ms / 1000)) $((wait_ms % 1000)))"; fi
+  local procs=(redis-server persistence-proxy a) p
+  stack_alive b && procs+=(b)
+  declare -A t0=()
+  for p in "${procs[@]}"; do t0[$p]=$(stack_cpu_ticks "${STACK_PID[$p]}"); done
+  stack_wait "load-$name" || { cat "$err" >&2; return 1; }
+  local line cpu='' fired
+  line=$(tail -n 1 "$out")
+  fired=$(field fired "$line")
+  for p in "${procs[@]}"; do
+    cpu+=" cpu_us_per_timer_${p//-/_}=$(( ($(stack_cpu_ticks "${STACK_PID[$p]}") - t0[$p]) * 1000000 / STACK_CLK_TCK / (fired > 0 ? fired : 1) ))"
+  done
+  echo "$line$cpu"
+}
+
 say "phase 2a: burst of $burst, one replica"
-one=$("$load" --proxy "$STACK_PROXY_ENDPOINT" --schedulers "${STACK_ENDPOINT[a]}" --node 2 --timers "$burst" \
+one=$(run_phase one --schedulers "${STACK_ENDPOINT[a]}" --timers "$burst" \
   --spread-ms 0 --lead-ms "$(lead_for "$burst")" --run "one$run")
 say "$one"
 stack_start_scheduler --name b "${sched_opts[@]}"
 # Both replicas see each other before the next phase (member slots read every ttl/4).
 sleep 2
 say "phase 2b: burst of $burst, two replicas"
-two=$("$load" --proxy "$STACK_PROXY_ENDPOINT" --schedulers "${STACK_ENDPOINT[a]},${STACK_ENDPOINT[b]}" --node 2 \
+two=$(run_phase two --schedulers "${STACK_ENDPOINT[a]},${STACK_ENDPOINT[b]}" \
   --timers "$burst" --spread-ms 0 --lead-ms "$(lead_for "$burst")" --run "two$run")
 say "$two"
 say "phase 1: $timers timers over $spread ms, two replicas"
-due=$("$load" --proxy "$STACK_PROXY_ENDPOINT" --schedulers "${STACK_ENDPOINT[a]},${STACK_ENDPOINT[b]}" --node 2 \
+due=$(run_phase due --schedulers "${STACK_ENDPOINT[a]},${STACK_ENDPOINT[b]}" \
   --timers "$timers" --spread-ms "$spread" --lead-ms "$(lead_for "$timers")" --run "due$run")
 say "$due"
 

@@ -210,6 +210,9 @@ int main(int argc, char** argv) {
     return errors.load() == 0 ? 0 : 1;
   }
   if (loaded > t0) std::fprintf(stderr, "scheduler_load: loading took past the first due time (raise --lead-ms)\n");
+  // The script samples the processes' CPU from the first due time on.
+  std::fprintf(stderr, "scheduler_load: loaded; first due in %lld ms\n", static_cast<long long>(t0 - NowMs()));
+  std::fflush(stderr);
   const int64_t deadline = t0 + a.spread_ms + a.wait_s * 1000;
   while (NowMs() < deadline && static_cast<int64_t>(sink.distinct()) < a.timers - errors.load()) {
     absl::SleepFor(absl::Milliseconds(50));

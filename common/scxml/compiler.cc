@@ -10,6 +10,7 @@
 #include "absl/strings/str_split.h"
 #include "common/base/sha256.h"
 #include "common/scxml/compiler_internal.h"
+#include "common/scxml/delay.h"
 #include "common/scxml/content_runs.h"
 #include "common/scxml/null_data_model.h"
 
@@ -144,6 +145,12 @@ void Compiler::CompileRoot(const XmlElement& root) {
   CheckAttributes(root, {"initial", "name", "datamodel", "binding", "version", "exmode"});
   for (const auto& a : root.attributes) {
     if (a.ns.empty() && !a.name.empty() && a.name[0] == '_') doc_->extensions[a.name] = a.value;
+  }
+  // A session's maximum age (session-engine schedules its end).
+  if (auto it = doc_->extensions.find("_maxSessionAge"); it != doc_->extensions.end()) {
+    if (auto age = ParseDelay(it->second); !age.ok()) {
+      Problem(root, absl::StrCat("_maxSessionAge: ", age.status().message()));
+    }
   }
   if (const auto* n = Attr(root, "name")) doc_->name = *n;
   doc_->datamodel = "ecmascript";

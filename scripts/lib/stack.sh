@@ -192,7 +192,7 @@ stack_bin() {
       echo "$STACK_BUILD/services/${1//-/_}/$1" ;;
     orch-probe) echo "$STACK_BUILD/tools/orch_probe/orch-probe" ;;
     session_load|persistence_load|scheduler_load) echo "$STACK_BUILD/bench/$1" ;;
-    kill9_client) echo "$STACK_BUILD/tests/fault/kill9_client" ;;
+    kill9_client|scheduler_client) echo "$STACK_BUILD/tests/fault/$1" ;;
     switch-sim) echo "$STACK_BUILD/tools/switch_sim/switch-sim" ;;
     *) stack__err "stack_bin: no binary called '$1'"; return 1 ;;
   esac

@@ -42,7 +42,8 @@ void AddOptions(config::Schema* s) {
             "a claimed timer not acknowledged this long after its due time is handed out again (at-least-once)");
   s->AddInt("scheduler", "horizon-ms", 500, 0, 60000,
             "timers due this far ahead are claimed early and fired here at their time (at least poll-interval-ms)");
-  s->AddInt("scheduler", "poll-interval-ms", 100, 5, 60000, "how often each owned bucket is asked for due timers");
+  s->AddInt("scheduler", "poll-interval-ms", 200, 5, 60000,
+            "how often each owned bucket is asked for due timers (at most horizon-ms: timers are claimed ahead)");
   s->AddInt("scheduler", "max-claim", 1000, 1, 1000, "timers claimed per bucket and poll");
   s->AddInt("scheduler", "member-ttl-ms", 2000, 300, 600000,
             "TTL of a replica's member slot: a dead replica's buckets move to the others within about 1.25x this");

@@ -339,20 +339,20 @@ void TimerRunner::Forget(const std::string& bucket, const std::string& id) {
 
 void TimerRunner::PollOnce() {
   membership_->Tick();
-  bool full = false;
-  {
-    absl::MutexLock l(&mu_);
-    full = static_cast<int64_t>(held_.size()) >= options_.max_held;
-  }
   const MembershipView view = membership_->Snapshot();
   metrics_->Buckets(static_cast<int64_t>(view.buckets.size()), static_cast<int64_t>(view.live_slots.size()),
                     view.slot);
   int64_t pending = 0;
   for (int b : view.buckets) {
-    if (full) break;   // what is held must be fired within its claim first
+    int64_t room = 0;
+    {
+      absl::MutexLock l(&mu_);
+      room = options_.max_held - static_cast<int64_t>(held_.size());
+    }
+    if (room <= 0) break;   // what is held must be fired within its claim first
     pv1::ClaimDueRequest req;
     req.set_bucket(BucketName(b));
-    req.set_max_entries(options_.max_claim);
+    req.set_max_entries(static_cast<uint32_t>(std::min<int64_t>(options_.max_claim, room)));
     req.set_claim_timeout_ms(static_cast<uint32_t>(options_.claim_timeout_ms));
     req.set_horizon_ms(static_cast<uint32_t>(options_.horizon_ms));
     auto r = store_->Claim(req);
@@ -464,8 +464,11 @@ void TimerRunner::Fire(const Held& h, sched::Timer timer) {
 void TimerRunner::Finish(const Held& h, const sched::Timer& timer, const absl::Status& s,
                          const std::string& session_id) {
   {
+    // At the limit, the firer is woken once a tenth of the limit has
+    // finished rather than for each one.
     absl::MutexLock l(&mu_);
-    if (in_flight_-- >= options_.max_in_flight) fire_cv_.Signal();
+    --in_flight_;
+    if (in_flight_ == options_.max_in_flight - std::max<int64_t>(1, options_.max_in_flight / 10)) fire_cv_.Signal();
   }
   const Outcome o = Classify(timer, s.code());
   const char* action = ActionName(timer);
@@ -520,7 +523,8 @@ void TimerRunner::QueueAck(Ack a) {
     absl::MutexLock l(&mu_);
     if (!acks_closed_) {
       acks_.push_back(std::move(a));
-      ack_cv_.Signal();
+      // The first wakes an acknowledger; a full batch ends its lingering.
+      if (acks_.size() == 1 || acks_.size() >= kMaxAckBatch) ack_cv_.Signal();
       return;
     }
   }
@@ -610,8 +614,12 @@ void TimerRunner::AckerLoop() {
       absl::MutexLock l(&mu_);
       while (!stopping_ && acks_.empty()) ack_cv_.Wait(&mu_);
       if (acks_.empty()) return;
-      // Whatever queued while the previous batch was out goes in one call
-      // per bucket: at low rates a call per timer, at high rates far fewer.
+      // Lingers up to kAckLingerMs for more, so that under load one call
+      // acknowledges many timers (a call per timer would cost Redis and the
+      // proxy more than the firings themselves).
+      const int64_t until = clock_->MonotonicMs() + kAckLingerMs;
+      while (!stopping_ && acks_.size() < kMaxAckBatch && !clock_->WaitUntil(&ack_cv_, &mu_, until)) {
+      }
       while (!acks_.empty() && batch.size() < kMaxAckBatch) {
         batch.push_back(std::move(acks_.front()));
         acks_.pop_front();

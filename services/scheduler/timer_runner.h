@@ -56,7 +56,7 @@ struct RunnerOptions {
   int buckets = 16;
   int64_t claim_timeout_ms = 3000;
   int64_t horizon_ms = 500;
-  int64_t poll_interval_ms = 100;
+  int64_t poll_interval_ms = 200;
   uint32_t max_claim = 1000;        // per bucket and poll
   int64_t past_due_latency_ms = 5000;
   std::vector<int> nodes;           // a start's node when the timer names none
@@ -127,6 +127,7 @@ class TimerRunner {
   void AckOne(const Ack& a);
   void AckBatch(std::vector<Ack> acks);
   static constexpr size_t kMaxAckBatch = 500;
+  static constexpr int64_t kAckLingerMs = 5;
   void PollerLoop();
   void FirerLoop();
   void AckerLoop();

@@ -11,6 +11,7 @@
 #include "common/config/validators.h"
 #include "common/log/log.h"
 #include "common/scxml/basic_http.h"
+#include "common/scxml/delay.h"
 #include "common/scxml/io_processors.h"
 #include "common/sessionapi/call_binding.h"
 #include "common/sessionapi/session_id.h"
@@ -110,7 +111,7 @@ Engine::Engine(EngineOptions options, SessionStore* store, metrics::MetricsServe
       requests_(options_.instance_id, clock_),
       no_peers_(deps.peers != nullptr ? nullptr : std::make_unique<NoPeers>()),
       peers_(deps.peers != nullptr ? deps.peers : no_peers_.get()),
-      wake_(deps.wake),
+      timers_(deps.timers),
       router_(SendRouter::Options{options_.node_id, options_.io_threads}, &requests_, &docs_, peers_,
               deps.call_actions, [this](const std::string& id, const ev::Event& e) { return Deliver(id, e).status(); },
               deps.http ? deps.http : HttpSend(scxml::BasicHttpSend)),
@@ -334,7 +335,25 @@ absl::StatusOr<sv1::StartSessionResponse> Engine::CreateSession(const sv1::Start
   entry->ready = true;
   metrics_->SessionStarted(persistent, Seconds(clock_->MonotonicMs() - t0));
   resp.set_created(true);
+  if (replay == nullptr) ScheduleMaxAge(id, *doc.document);
   return resp;
+}
+
+void Engine::ScheduleMaxAge(const std::string& id, const scxml::Document& doc) {
+  int64_t age = options_.max_session_age_ms;
+  if (auto it = doc.extensions.find("_maxSessionAge"); it != doc.extensions.end()) {
+    auto parsed = scxml::ParseDelay(it->second);   // checked when the document compiled
+    if (parsed.ok()) age = *parsed;
+  }
+  if (age <= 0) return;
+  absl::Status s = timers_ == nullptr
+                       ? absl::FailedPreconditionError("no scheduler (orchestration.scheduler-endpoint is empty)")
+                       : timers_->ScheduleMaxAge(id, age, clock_->NowMs() + age, options_.max_session_age_grace_ms);
+  if (!s.ok()) {
+    metrics_->CountMaxAgeFailure();
+    log::Warn("session runs without its maximum age: its end was not scheduled",
+              {{"session", id}, {"error", std::string(s.message())}});
+  }
 }
 
 absl::StatusOr<sv1::SendEventResponse> Engine::SendEvent(const sv1::SendEventRequest& req) {

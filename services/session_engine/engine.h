@@ -51,7 +51,7 @@
 #include "services/session_engine/session_writer.h"
 #include "services/session_engine/task_runner.h"
 #include "services/session_engine/watch_hub.h"
-#include "services/session_engine/wake_scheduler.h"
+#include "services/session_engine/session_timers.h"
 #include "services/session_engine/worker_pool.h"
 
 namespace orch::metrics {
@@ -84,6 +84,11 @@ struct EngineOptions {
   // _genesys.session.server.cluster of sessions that use functional modules
   // (server.name is "node-<node_id>").
   std::string cluster_name;
+  // Sessions end this long after they start (0: no limit), unless their
+  // document's <scxml _maxSessionAge> says otherwise; `session.maxage`
+  // first, the terminate max_session_age_grace_ms later (session_timers.h).
+  int64_t max_session_age_ms = 0;
+  int64_t max_session_age_grace_ms = 5000;
 };
 
 // What the engine uses from outside, injectable for tests. Null members get
@@ -93,9 +98,10 @@ struct EngineDeps {
   PeerSessions* peers = nullptr;       // null: sends to other nodes fail (UNAVAILABLE)
   CallActions* call_actions = nullptr; // null: module actions fail (error.<module>.<action>)
   HttpSend http;                       // scxml::BasicHttpSend
-  // Wake timers of sessions that sleep with delayed sends pending (null:
-  // such sessions stay in memory whatever policy.sleep_min_ms says).
-  WakeScheduler* wake = nullptr;
+  // Timers at the scheduler: wakes of sessions that sleep with delayed
+  // sends pending, maximum ages (null: such sessions stay in memory whatever
+  // policy.sleep_min_ms says; no maximum age).
+  SessionTimers* timers = nullptr;
 };
 
 class Engine final : private NodeLease::Listener, private WorkerPool::Handler {
@@ -202,6 +208,8 @@ class Engine final : private NodeLease::Listener, private WorkerPool::Handler {
   absl::StatusOr<SessionRegistry::Locked> Find(const std::string& id);
   // Restores a session from the store into `entry` (its mu held).
   absl::Status Activate(const std::shared_ptr<SessionEntry>& entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(entry->mu);
+  // The maximum age's timers of a session just started (session_timers.h).
+  void ScheduleMaxAge(const std::string& id, const scxml::Document& doc);
   absl::StatusOr<session::v1::SendEventResponse> Deliver(const std::string& id, const event::v1::Event& event);
   // Writes `entry` for the locked session and posts it to its worker.
   // `deferred`: the caller runs the worker (WorkerPool::Help) once it has
@@ -252,7 +260,7 @@ class Engine final : private NodeLease::Listener, private WorkerPool::Handler {
   PendingRequests requests_;
   std::unique_ptr<PeerSessions> no_peers_;
   PeerSessions* peers_;
-  WakeScheduler* const wake_;   // may be null
+  SessionTimers* const timers_;   // may be null
   SendRouter router_;
   // SendEventAsync calls that may wait (activation, an append in flight).
   // Sized for a takeover, when the first event of every session activates

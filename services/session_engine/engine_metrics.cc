@@ -29,6 +29,7 @@ struct EngineMetrics::Families {
   prometheus::Counter* recoveries;
   prometheus::Counter* deactivations;
   prometheus::Counter* wake_failures;
+  prometheus::Counter* max_age_failures;
   prometheus::Counter* fenced;
   prometheus::Histogram* queueing;
   prometheus::Histogram* fetch;
@@ -84,6 +85,8 @@ EngineMetrics::EngineMetrics(metrics::MetricsServer* m) {
   f_->deactivations = counter("session_deactivations_total", "Idle sessions snapshotted and dropped from memory.");
   f_->wake_failures = counter("wake_schedule_failures_total",
                               "Idle sessions with delayed sends kept in memory: their wake timer was not stored.");
+  f_->max_age_failures = counter("max_age_schedule_failures_total",
+                                 "Sessions started with a maximum age whose end could not be scheduled.");
   f_->fenced = counter("fenced_total", "Times this instance stopped serving because a newer primary exists.");
   f_->queueing = histogram("event_queue_seconds", "Time an input waits in its worker's queue.");
   f_->fetch = histogram("document_fetch_seconds", "Fetching and compiling a document for StartSession.");
@@ -156,6 +159,9 @@ void EngineMetrics::CountDeactivation() {
 }
 void EngineMetrics::CountWakeFailure() {
   if (f_) f_->wake_failures->Increment();
+}
+void EngineMetrics::CountMaxAgeFailure() {
+  if (f_) f_->max_age_failures->Increment();
 }
 void EngineMetrics::CountFenced() {
   if (f_) f_->fenced->Increment();

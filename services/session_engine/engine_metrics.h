@@ -32,6 +32,7 @@ class EngineMetrics {
   void CountActivation(bool recovery);   // recovery: after a crash or takeover
   void CountDeactivation();
   void CountWakeFailure();
+  void CountMaxAgeFailure();
   void CountFenced();
   void ObserveQueueing(double seconds);
   void ObserveFetch(double seconds);

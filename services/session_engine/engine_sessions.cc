@@ -250,7 +250,7 @@ void Engine::OnHousekeeping(int worker) {
   const int64_t now = clock_->MonotonicMs();
   const int64_t wall = clock_->NowMs();
   SessionPolicy policy = options_.policy;
-  if (wake_ == nullptr) policy.sleep_min_ms = 0;
+  if (timers_ == nullptr) policy.sleep_min_ms = 0;
   std::vector<std::string> idle;
   for (auto& [id, held] : states_[worker].live) {
     const bool drained = held.entry->pending.load() == 0;
@@ -275,8 +275,8 @@ void Engine::Deactivate(int worker, const std::string& id) ABSL_NO_THREAD_SAFETY
   if (entry->pending.load() != 0 || entry->dead || entry->writing) return;
   // Delayed sends pending: it sleeps only once its wake is stored.
   if (const std::optional<int64_t> due = held.session->NextDueMs(); due.has_value()) {
-    if (wake_ == nullptr) return;
-    if (absl::Status s = wake_->ScheduleWake(id, *due); !s.ok()) {
+    if (timers_ == nullptr) return;
+    if (absl::Status s = timers_->ScheduleWake(id, *due); !s.ok()) {
       metrics_->CountWakeFailure();
       log::Warn("session stays in memory: its wake timer was not stored",
                 {{"session", id}, {"error", std::string(s.message())}});

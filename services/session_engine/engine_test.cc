@@ -32,6 +32,7 @@ namespace {
 
 namespace sv1 = orch::session::v1;
 using ::orch::testing::StatusIs;
+using ::testing::HasSubstr;
 
 // Waits for a condition of the engine's threads (bounded); 10 ms apart.
 bool Eventually(const std::function<bool()>& pred, absl::Duration limit = absl::Seconds(10)) {
@@ -70,7 +71,7 @@ class EngineTest : public ::testing::Test {
     EngineDeps deps;
     deps.clock = &clock_;
     deps.call_actions = actions;
-    deps.wake = wake_;
+    deps.timers = timers_;
     auto e = Engine::Create(o, &store_, nullptr, deps);
     EXPECT_OK(e);
     (*e)->Start([](bool) {});
@@ -124,7 +125,7 @@ class EngineTest : public ::testing::Test {
   testing::TempDir dir_;
   int instances_ = 0;
   int charts_ = 0;
-  WakeScheduler* wake_ = nullptr;   // deps.wake of the next NewEngine
+  SessionTimers* timers_ = nullptr;   // deps.timers of the next NewEngine
 };
 
 // Live run, then a "crash" (no snapshot at stop), then a new engine on the
@@ -438,7 +439,7 @@ TEST_F(EngineTest, AQuietSessionIsSnapshottedThenDeactivatedThenReactivatedByIts
 }
 
 // Wake timers asked for, by session; answers `status`.
-class RecordingWakes final : public WakeScheduler {
+class RecordingTimers final : public SessionTimers {
  public:
   absl::Status ScheduleWake(const std::string& session_id, int64_t due_unix_ms) override {
     absl::MutexLock l(&mu);
@@ -446,10 +447,17 @@ class RecordingWakes final : public WakeScheduler {
     if (status.ok()) due[session_id] = due_unix_ms;
     return status;
   }
+  absl::Status ScheduleMaxAge(const std::string& session_id, int64_t age_ms, int64_t ends_unix_ms,
+                              int64_t grace_ms) override {
+    absl::MutexLock l(&mu);
+    ends[session_id] = {age_ms, ends_unix_ms, grace_ms};
+    return absl::OkStatus();
+  }
   absl::Mutex mu;
   absl::Status status;
   int calls = 0;
   std::map<std::string, int64_t> due;
+  std::map<std::string, std::tuple<int64_t, int64_t, int64_t>> ends;
 };
 
 constexpr char kSleepyChart[] = R"XML(<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0"
@@ -468,9 +476,9 @@ constexpr char kSleepyChart[] = R"XML(<scxml xmlns="http://www.w3.org/2005/07/sc
 // it in memory), and WakeSession brings it back so that the send fires at
 // its original due time.
 TEST_F(EngineTest, ASessionWithALongDelayedSendSleepsAfterStoringItsWakeAndWakesForIt) {
-  RecordingWakes wakes;
+  RecordingTimers wakes;
   wakes.status = absl::UnavailableError("scheduler down");
-  wake_ = &wakes;
+  timers_ = &wakes;
   EngineOptions o = TestOptions();
   o.policy.deactivate_idle_ms = 20000;
   o.policy.sleep_min_ms = 60000;
@@ -521,6 +529,37 @@ TEST_F(EngineTest, ASessionWithALongDelayedSendSleepsAfterStoringItsWakeAndWakes
   auto again = e->WakeSession(wake);
   ASSERT_OK(again);
   EXPECT_FALSE(again->activated());
+  e->Stop();
+}
+
+// A maximum session age (the engine's, or the document's) schedules the
+// session's end when it starts; a bad _maxSessionAge does not compile.
+TEST_F(EngineTest, AMaximumSessionAgeSchedulesTheSessionsEndAtItsStart) {
+  RecordingTimers timers;
+  timers_ = &timers;
+  EngineOptions o = TestOptions();
+  o.max_session_age_ms = 3600000;
+  o.max_session_age_grace_ms = 7000;
+  auto e = NewEngine(o);
+  const int64_t now = clock_.NowMs();
+  const std::string a = Start(*e, kQuietChart);
+  std::string doc = kQuietChart;
+  doc.replace(doc.find("_persist=\"true\""), 0, "_maxSessionAge=\"90s\" ");
+  const std::string b = Start(*e, doc);
+  {
+    absl::MutexLock l(&timers.mu);
+    ASSERT_EQ(timers.ends.count(a), 1u);
+    EXPECT_EQ(timers.ends[a], std::make_tuple(int64_t{3600000}, now + 3600000, int64_t{7000}));
+    ASSERT_EQ(timers.ends.count(b), 1u);
+    EXPECT_EQ(std::get<0>(timers.ends[b]), 90000);
+  }
+  EXPECT_EQ(MaxAgeTimerId(a), "maxage:" + a);
+  EXPECT_EQ(EndTimerId(a), "end:" + a);
+  doc = kQuietChart;
+  doc.replace(doc.find("_persist=\"true\""), 0, "_maxSessionAge=\"soon\" ");
+  sv1::StartSessionRequest req;
+  req.set_url("file://" + dir_.WriteFile("bad-age.scxml", doc));
+  EXPECT_THAT(e->StartSession(req), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("_maxSessionAge")));
   e->Stop();
 }
 

@@ -83,6 +83,12 @@ void AddOptions(config::Schema* s) {
             return e.empty() ? absl::OkStatus() : config::ValidateEndpoint(v);
           }});
   s->AddInt("orchestration", "scheduler-timeout-ms", 2000, 10, 60000, "deadline of each call to the scheduler");
+  s->AddInt("scxml", "max-session-age-ms", 0, 0, 315360000000,
+      "sessions get session.maxage this long after they start and are terminated max-session-age-grace-ms "
+      "later (hung sessions; a document's <scxml _maxSessionAge> wins; needs orchestration.scheduler-endpoint; "
+      "0: no limit)");
+  s->AddInt("scxml", "max-session-age-grace-ms", 5000, 0, 86400000,
+      "time between session.maxage and the terminate");
   config::AddClientTlsOptions(s, "orchestration", "scheduler", "the scheduler (wake timers)");
 
   s->Add({.section = "persistence", .name = "proxy-endpoint", .type = OptionType::kString,
@@ -158,8 +164,14 @@ class SessionEngineComponent final : public process::Component {
     if (const std::string sched = c.GetString("orchestration.scheduler-endpoint"); !sched.empty()) {
       auto sched_channel = grpc_util::ChannelOptionsFromConfig(c, "orchestration.scheduler");
       if (!sched_channel.ok()) return sched_channel.status();
-      self->wake_ = NewGrpcWakeScheduler(sched, *sched_channel,
+      self->timers_ = NewGrpcSessionTimers(sched, *sched_channel,
                                          absl::Milliseconds(c.GetInt("orchestration.scheduler-timeout-ms")));
+    }
+    o.max_session_age_ms = c.GetInt("scxml.max-session-age-ms");
+    o.max_session_age_grace_ms = c.GetInt("scxml.max-session-age-grace-ms");
+    if (o.max_session_age_ms > 0 && self->timers_ == nullptr) {
+      return absl::InvalidArgumentError(
+          "scxml.max-session-age-ms needs orchestration.scheduler-endpoint (the scheduler ends the sessions)");
     }
     o.document_url_prefixes = c.GetStringList("scxml.document-url-prefixes");
     auto cluster_name = config::ClusterName(c, "orchestration.cluster-name");
@@ -195,7 +207,7 @@ class SessionEngineComponent final : public process::Component {
                 "(set it in production)");
     }
     // Created here: the lease carries the endpoint, known only now.
-    auto engine = Engine::Create(options_, store_.get(), metrics_, {.peers = peers_.get(), .call_actions = call_actions_.get(), .wake = wake_.get()});
+    auto engine = Engine::Create(options_, store_.get(), metrics_, {.peers = peers_.get(), .call_actions = call_actions_.get(), .timers = timers_.get()});
     ORCH_CHECK(engine.ok(), "engine options were validated at start");
     engine_holder_ = *std::move(engine);
     service_engine_.store(engine_holder_.get());
@@ -230,7 +242,7 @@ class SessionEngineComponent final : public process::Component {
   EngineOptions options_;
   std::unique_ptr<GrpcPeerSessions> peers_;
   std::unique_ptr<GrpcCallActions> call_actions_;
-  std::unique_ptr<WakeScheduler> wake_;
+  std::unique_ptr<SessionTimers> timers_;
   std::string advertise_;
   metrics::MetricsServer* metrics_ = nullptr;
   std::unique_ptr<RemoteSessionStore> store_;

@@ -98,7 +98,7 @@ class SchedulerProcessTest : public ::testing::TestWithParam<bool> {
                      "[metrics]\nlisten = \"127.0.0.1:0\"\n[orchestration]\nnode-id = 1\n",
                      "lease-ttl-ms = 1500\nlease-renew-ms = 300\nscheduler-endpoint = \"", scheduler,
                      "\"\n[scxml]\nsession-processing-threads = 2\ndeactivate-idle-ms = 500\n",
-                     "sleep-min-ms = 1000\n[persistence]\nproxy-endpoint = \"", backend_->proxy.grpc, "\"\n"));
+                     "sleep-min-ms = 1000\nmax-session-age-grace-ms = 1000\n[persistence]\nproxy-endpoint = \"", backend_->proxy.grpc, "\"\n"));
     auto e = Launch(ORCH_SESSION_ENGINE_BIN, config);
     if (!e.ok()) return e;
     if (!Eventually([&] { return e->Healthy("orch.session.v1.Sessions"); })) {
@@ -316,6 +316,24 @@ TEST_P(SchedulerProcessTest, ASleepingSessionIsWokenForItsDelayedSend) {
     return scheduler_.Metrics().find("orch_scheduler_timers_fired_total{action=\"wake\",outcome=\"done\"} 1") !=
            std::string::npos;
   }));
+}
+
+TEST_P(SchedulerProcessTest, AHungSessionGetsSessionMaxageThenEnds) {
+  StartStack();
+  std::string doc = kChart;
+  doc.replace(doc.find("_persist="), 0, "_maxSessionAge=\"1500ms\" ");
+  sv1::StartSessionRequest req;
+  req.set_url("file://" + dir_.WriteFile("hung.scxml", doc));
+  sv1::StartSessionResponse resp;
+  ASSERT_TRUE(sessions_->StartSession(Ctx().get(), req, &resp).ok());
+  const std::string sid = resp.session_id();
+  const int64_t started = NowMs();
+  ASSERT_TRUE(Eventually([&] { return !Replies(sid).empty(); }, absl::Seconds(5)));
+  EXPECT_GE(NowMs(), started + 1500 - 50);
+  EXPECT_THAT(Replies(sid), ::testing::ElementsAre(::testing::StartsWith("session.maxage")));
+  EXPECT_TRUE(Eventually([&] { return Query(sid).status().code() == absl::StatusCode::kNotFound; },
+                         absl::Seconds(5)));
+  EXPECT_GE(NowMs(), started + 2500 - 50);   // the grace (1 s) after session.maxage
 }
 
 TEST_P(SchedulerProcessTest, TwoReplicasOneKilledWhileHoldingClaimsEveryTimerFiresEachEffectOnce) {
