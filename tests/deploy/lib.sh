@@ -1,0 +1,116 @@
+# shellcheck shell=bash
+# Shared by tests/deploy/image.sh and compose.sh (sourced, never run).
+#
+#   deploy_init ROOT BUILD       sets ROOT, BUILD, WORK (a new temporary directory, removed at
+#                                exit), CONTAINERS_CONF; fails naming any missing tool; installs
+#                                the EXIT trap that runs every deploy_on_exit command, newest first
+#   deploy_on_exit CMD...        a cleanup step (runs on success and failure alike)
+#   deploy_stop_pid PID          SIGTERM to a child of this shell, then waits for it
+#   deploy_fail MESSAGE          prints FAIL: MESSAGE and the files deploy_show names, exits 1
+#   deploy_show FILE...          files whose tail a failure prints
+#   deploy_build_image           builds ORCH_TEST_IMAGE the way CI does: the Containerfile's
+#                                prebuilt path from BUILD's binaries (deploy/container/stage.sh);
+#                                sets DEPLOY_VERSION (the binaries' version), DEPLOY_REVISION
+#   deploy_stage_image NAME IMAGE ENTRYPOINT PROGRAM...   a FROM-scratch image of host programs
+#                                (the tests' Redis and Prometheus), tagged IMAGE, working directory
+#                                /data, ENTRYPOINT the program run (- for none: the command names it)
+#   deploy_free_port             prints a TCP port free on 127.0.0.1 right now
+#
+# Images the tests build are tagged localhost/orchestrion-test:* and stay cached between runs;
+# everything else they create (containers, pods, networks, volumes, the podman service) goes.
+set -euo pipefail
+
+ORCH_TEST_IMAGE=localhost/orchestrion-test:latest
+ORCH_TEST_REDIS_IMAGE=localhost/orchestrion-test:redis
+ORCH_TEST_PROMETHEUS_IMAGE=localhost/orchestrion-test:prometheus
+
+_deploy_cleanups=()
+_deploy_shown=()
+
+deploy_init() {
+  ROOT=$1
+  BUILD=$2
+  local tool missing=()
+  # bootstrap installs them; a missing one is a failure, never a skip.
+  for tool in podman runc docker-compose curl python3 tar; do
+    command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+  done
+  [ -x /usr/lib/cni/dnsname ] || missing+=("dnsname CNI plugin (golang-github-containernetworking-plugin-dnsname)")
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "FAIL: missing: ${missing[*]} (scripts/bootstrap installs them)" >&2
+    exit 1
+  fi
+  export CONTAINERS_CONF=$ROOT/deploy/podman/containers.conf
+  WORK=$(mktemp -d /tmp/orch-deploy.XXXXXX)
+  deploy_on_exit rm -rf "$WORK"
+  trap _deploy_exit EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+}
+
+deploy_on_exit() {
+  local q
+  printf -v q '%q ' "$@"
+  _deploy_cleanups+=("$q")
+}
+
+_deploy_exit() {
+  local status=$? i
+  for (( i = ${#_deploy_cleanups[@]} - 1; i >= 0; i-- )); do
+    eval "${_deploy_cleanups[$i]}" >/dev/null 2>&1 || true
+  done
+  exit $status
+}
+
+deploy_stop_pid() {
+  kill -TERM "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
+
+deploy_show() { _deploy_shown+=("$@"); }
+
+deploy_fail() {
+  local f
+  echo "FAIL: $*" >&2
+  for f in "${_deploy_shown[@]}"; do
+    [ -s "$f" ] || continue
+    echo "--- last lines of $f:" >&2
+    tail -n 25 "$f" >&2
+  done
+  exit 1
+}
+
+deploy_build_image() {
+  local ctx=$WORK/image-context
+  mkdir -p "$ctx"
+  DEPLOY_VERSION=$("$ROOT/deploy/container/stage.sh" "$BUILD" "$ctx/staging" 2>"$WORK/stage.log" | tail -n 1) ||
+    { deploy_show "$WORK/stage.log"; deploy_fail "deploy/container/stage.sh $BUILD failed"; }
+  DEPLOY_REVISION=$(git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo unknown)
+  podman build --format docker --build-arg STAGING=prebuilt --build-arg VERSION="$DEPLOY_VERSION" \
+    --build-arg REVISION="$DEPLOY_REVISION" -t "$ORCH_TEST_IMAGE" -f "$ROOT/deploy/container/Containerfile" "$ctx" \
+    >"$WORK/build.log" 2>&1 || { deploy_show "$WORK/build.log"; deploy_fail "podman build of $ORCH_TEST_IMAGE"; }
+}
+
+deploy_stage_image() {
+  local name=$1 image=$2 entrypoint=$3
+  shift 3
+  local ctx=$WORK/$name-context
+  "$ROOT/deploy/container/stage.sh" --binaries "$ctx/staging" "$@" >"$WORK/$name-stage.log" 2>&1 ||
+    { deploy_show "$WORK/$name-stage.log"; deploy_fail "staging $* for the $name test image"; }
+  mkdir -p "$ctx/staging/data"
+  # As root, like the images users pull (whose entrypoints start as root): a
+  # new named volume is root's, and /data must be writable.
+  cat >"$ctx/Containerfile" <<EOF
+FROM scratch
+COPY staging/ /
+ENV PATH=/usr/local/bin
+WORKDIR /data
+EOF
+  [ "$entrypoint" = - ] || echo "ENTRYPOINT [\"$entrypoint\"]" >>"$ctx/Containerfile"
+  podman build -q --format docker -t "$image" -f "$ctx/Containerfile" "$ctx" >"$WORK/$name-build.log" 2>&1 ||
+    { deploy_show "$WORK/$name-build.log"; deploy_fail "podman build of $image"; }
+}
+
+deploy_free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
