@@ -10,7 +10,9 @@
 #   deploy_show FILE...          files whose tail a failure prints
 #   deploy_build_image           builds ORCH_TEST_IMAGE the way CI does: the Containerfile's
 #                                prebuilt path from BUILD's binaries (deploy/container/stage.sh);
-#                                sets DEPLOY_VERSION (the binaries' version), DEPLOY_REVISION
+#                                with ORCH_IMAGE_STAGING=source, the users' path (a full compile
+#                                in a container: slow, opt-in); sets DEPLOY_VERSION (the
+#                                binaries' version) and DEPLOY_REVISION
 #   deploy_stage_image NAME IMAGE ENTRYPOINT PROGRAM...   a FROM-scratch image of host programs
 #                                (the tests' Redis and Prometheus), tagged IMAGE, working directory
 #                                /data, ENTRYPOINT the program run (- for none: the command names it)
@@ -81,14 +83,39 @@ deploy_fail() {
 }
 
 deploy_build_image() {
+  DEPLOY_REVISION=$(git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo unknown)
+  if [ "${ORCH_IMAGE_STAGING:-prebuilt}" = source ]; then
+    _deploy_build_from_source
+    return
+  fi
   local ctx=$WORK/image-context
   mkdir -p "$ctx"
   DEPLOY_VERSION=$("$ROOT/deploy/container/stage.sh" "$BUILD" "$ctx/staging" 2>"$WORK/stage.log" | tail -n 1) ||
     { deploy_show "$WORK/stage.log"; deploy_fail "deploy/container/stage.sh $BUILD failed"; }
-  DEPLOY_REVISION=$(git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo unknown)
   podman build --format docker --build-arg STAGING=prebuilt --build-arg VERSION="$DEPLOY_VERSION" \
     --build-arg REVISION="$DEPLOY_REVISION" -t "$ORCH_TEST_IMAGE" -f "$ROOT/deploy/container/Containerfile" "$ctx" \
     >"$WORK/build.log" 2>&1 || { deploy_show "$WORK/build.log"; deploy_fail "podman build of $ORCH_TEST_IMAGE"; }
+}
+
+# The users' path (opt-in: ORCH_IMAGE_STAGING=source, not in the default suite): the whole
+# tree compiled in a Debian 12 container. Its base is made once by mmdebstrap (Docker Hub is not
+# reachable here) and kept as localhost/orchestrion-test:bookworm-base.
+_deploy_build_from_source() {
+  local base=localhost/orchestrion-test:bookworm-base
+  command -v mmdebstrap >/dev/null 2>&1 || deploy_fail "ORCH_IMAGE_STAGING=source needs mmdebstrap (apt-get install mmdebstrap)"
+  if ! podman image exists "$base"; then
+    mmdebstrap --variant=minbase --include=ca-certificates bookworm "$WORK/base.tar" >"$WORK/mmdebstrap.log" 2>&1 ||
+      { deploy_show "$WORK/mmdebstrap.log"; deploy_fail "mmdebstrap bookworm"; }
+    podman import "$WORK/base.tar" "$base" >/dev/null || deploy_fail "podman import of the mmdebstrap base"
+    rm -f "$WORK/base.tar"
+  fi
+  DEPLOY_VERSION=$("$BUILD/services/session_engine/session-engine" --version) ||
+    deploy_fail "$BUILD/services/session_engine/session-engine --version (the version the source build must print)"
+  DEPLOY_VERSION=${DEPLOY_VERSION#session-engine }
+  podman build --isolation chroot --format docker --build-arg BASE="$base" --build-arg STAGING=source \
+    --build-arg VERSION="$DEPLOY_VERSION" --build-arg REVISION="$DEPLOY_REVISION" -t "$ORCH_TEST_IMAGE" \
+    -f "$ROOT/deploy/container/Containerfile" "$ROOT" >"$WORK/build.log" 2>&1 ||
+    { deploy_show "$WORK/build.log"; deploy_fail "podman build (source path) of $ORCH_TEST_IMAGE"; }
 }
 
 deploy_stage_image() {
