@@ -8,7 +8,7 @@
 #   deploy_stop_pid PID          SIGTERM to a child of this shell, then waits for it
 #   deploy_fail MESSAGE          prints FAIL: MESSAGE and the files deploy_show names, exits 1
 #   deploy_show FILE...          files whose tail a failure prints
-#   deploy_build_image           builds ORCH_TEST_IMAGE the way CI does: the Containerfile's
+#   deploy_build_image           builds ORCH_TEST_IMAGE afresh the way CI does: the Containerfile's
 #                                prebuilt path from BUILD's binaries (deploy/container/stage.sh);
 #                                with ORCH_IMAGE_STAGING=source, the users' path (a full compile
 #                                in a container: slow, opt-in); sets DEPLOY_VERSION (the
@@ -18,7 +18,8 @@
 #                                /data, ENTRYPOINT the program run (- for none: the command names it)
 #   deploy_free_port             prints a TCP port free on 127.0.0.1 right now
 #
-# Images the tests build are tagged localhost/orchestrion-test:* and stay cached between runs;
+# Images the tests build are tagged localhost/orchestrion-test:* and stay between runs (the
+# Orchestrion image is rebuilt without cache each time, the one it replaces removed);
 # everything else they create (containers, pods, networks, volumes, the podman service) goes.
 set -euo pipefail
 
@@ -92,9 +93,30 @@ deploy_build_image() {
   mkdir -p "$ctx"
   DEPLOY_VERSION=$("$ROOT/deploy/container/stage.sh" "$BUILD" "$ctx/staging" 2>"$WORK/stage.log" | tail -n 1) ||
     { deploy_show "$WORK/stage.log"; deploy_fail "deploy/container/stage.sh $BUILD failed"; }
-  podman build --format docker --build-arg STAGING=prebuilt --build-arg VERSION="$DEPLOY_VERSION" \
-    --build-arg REVISION="$DEPLOY_REVISION" -t "$ORCH_TEST_IMAGE" -f "$ROOT/deploy/container/Containerfile" "$ctx" \
-    >"$WORK/build.log" 2>&1 || { deploy_show "$WORK/build.log"; deploy_fail "podman build of $ORCH_TEST_IMAGE"; }
+  # --no-cache: podman 4.3 reuses a cached LABEL layer made with other --build-arg values (a
+  # stale version or revision label).
+  _deploy_build "$ORCH_TEST_IMAGE" --no-cache --format docker --build-arg STAGING=prebuilt \
+    --build-arg VERSION="$DEPLOY_VERSION" --build-arg REVISION="$DEPLOY_REVISION" \
+    -f "$ROOT/deploy/container/Containerfile" "$ctx"
+}
+
+# _deploy_build TAG ARGS...: podman build -t TAG ARGS. So that runs do not pile up untagged
+# layers, the image TAG named before (when replaced) and the untagged images of the build's
+# intermediate stages are removed. (`--layers=false` would make none, but podman 4.3 then fails
+# a multi-stage build: "identifier is not an image".)
+_deploy_build() {
+  local tag=$1 previous id
+  shift
+  previous=$(podman image inspect --format '{{.Id}}' "$tag" 2>/dev/null || true)
+  podman images -q --no-trunc --filter dangling=true | sort >"$WORK/dangling.before"
+  podman build -t "$tag" "$@" >"$WORK/build.log" 2>&1 ||
+    { deploy_show "$WORK/build.log"; deploy_fail "podman build of $tag"; }
+  if [ -n "$previous" ] && [ "$previous" != "$(podman image inspect --format '{{.Id}}' "$tag")" ]; then
+    podman rmi "$previous" >/dev/null 2>&1 || true
+  fi
+  for id in $(podman images -q --no-trunc --filter dangling=true | sort | comm -13 "$WORK/dangling.before" -); do
+    podman rmi "$id" >/dev/null 2>&1 || true
+  done
 }
 
 # The users' path (opt-in: ORCH_IMAGE_STAGING=source, not in the default suite): the whole
@@ -112,10 +134,9 @@ _deploy_build_from_source() {
   DEPLOY_VERSION=$("$BUILD/services/session_engine/session-engine" --version) ||
     deploy_fail "$BUILD/services/session_engine/session-engine --version (the version the source build must print)"
   DEPLOY_VERSION=${DEPLOY_VERSION#session-engine }
-  podman build --isolation chroot --format docker --build-arg BASE="$base" --build-arg STAGING=source \
-    --build-arg VERSION="$DEPLOY_VERSION" --build-arg REVISION="$DEPLOY_REVISION" -t "$ORCH_TEST_IMAGE" \
-    -f "$ROOT/deploy/container/Containerfile" "$ROOT" >"$WORK/build.log" 2>&1 ||
-    { deploy_show "$WORK/build.log"; deploy_fail "podman build (source path) of $ORCH_TEST_IMAGE"; }
+  _deploy_build "$ORCH_TEST_IMAGE" --no-cache --isolation chroot --format docker --build-arg BASE="$base" \
+    --build-arg STAGING=source --build-arg VERSION="$DEPLOY_VERSION" --build-arg REVISION="$DEPLOY_REVISION" \
+    -f "$ROOT/deploy/container/Containerfile" "$ROOT"
 }
 
 deploy_stage_image() {
@@ -134,8 +155,7 @@ ENV PATH=/usr/local/bin
 WORKDIR /data
 EOF
   [ "$entrypoint" = - ] || echo "ENTRYPOINT [\"$entrypoint\"]" >>"$ctx/Containerfile"
-  podman build -q --format docker -t "$image" -f "$ctx/Containerfile" "$ctx" >"$WORK/$name-build.log" 2>&1 ||
-    { deploy_show "$WORK/$name-build.log"; deploy_fail "podman build of $image"; }
+  _deploy_build "$image" --format docker -f "$ctx/Containerfile" "$ctx"
 }
 
 deploy_free_port() {
