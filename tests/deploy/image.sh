@@ -13,8 +13,9 @@
 #     /readyz answers 200 through a port published on 127.0.0.1;
 #   - SIGTERM (podman stop) stops each service with exit status 0 after its
 #     drain ("shutting down", then "stopped").
-# The image stays tagged localhost/orchestrion-test:latest for compose.sh
-# (ctest fixture orch_image); the pod and its containers are removed.
+# The image stays tagged localhost/orchestrion-test:latest (compose.sh builds
+# it again: ctest runs the two one at a time); the pod and its containers are
+# removed. ORCH_IMAGE_STAGING=source checks the users' path instead (lib.sh).
 #
 #   image.sh <repo root> <build dir>
 set -euo pipefail
