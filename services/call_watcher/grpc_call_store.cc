@@ -3,7 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "common/grpc/status.h"
+#include "common/grpc/unary_call.h"
 #include "grpcpp/grpcpp.h"
 #include "orch/persistence/v1/persistence.grpc.pb.h"
 #include "services/call_watcher/fake_call_store.h"
@@ -21,13 +21,7 @@ class GrpcCallStore::Impl {
   // when it was not reached or did not answer in time.
   template <typename Req, typename Resp, typename Method>
   absl::Status Call(const char* what, Method method, const Req& req, Resp* resp) {
-    ::grpc::ClientContext ctx;
-    ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
-    const absl::Status s = grpc_util::FromGrpcStatus((stub_.get()->*method)(&ctx, req, resp));
-    if (s.ok()) return s;
-    const absl::StatusCode code =
-        s.code() == absl::StatusCode::kDeadlineExceeded ? absl::StatusCode::kUnavailable : s.code();
-    return absl::Status(code, absl::StrCat("persistence-proxy: ", what, ": ", s.message()));
+    return grpc_util::UnaryCall(stub_.get(), method, req, resp, timeout_, absl::StrCat("persistence-proxy: ", what));
   }
 
  private:

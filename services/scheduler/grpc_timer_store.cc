@@ -3,7 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "common/grpc/status.h"
+#include "common/grpc/unary_call.h"
 #include "grpcpp/grpcpp.h"
 #include "orch/persistence/v1/persistence.grpc.pb.h"
 
@@ -16,14 +16,11 @@ class GrpcTimerStore::Impl {
 
   template <typename Resp, typename Req, typename Method>
   absl::StatusOr<Resp> Call(const char* what, Method method, const Req& req) {
-    ::grpc::ClientContext ctx;
-    ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
     Resp resp;
-    const absl::Status s = grpc_util::FromGrpcStatus((stub_.get()->*method)(&ctx, req, &resp));
-    if (s.ok()) return resp;
-    const absl::StatusCode code =
-        s.code() == absl::StatusCode::kDeadlineExceeded ? absl::StatusCode::kUnavailable : s.code();
-    return absl::Status(code, absl::StrCat("persistence-proxy: ", what, ": ", s.message()));
+    absl::Status s =
+        grpc_util::UnaryCall(stub_.get(), method, req, &resp, timeout_, absl::StrCat("persistence-proxy: ", what));
+    if (!s.ok()) return s;
+    return resp;
   }
 
  private:

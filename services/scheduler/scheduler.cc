@@ -8,6 +8,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/base/check.h"
 #include "common/config/client_tls.h"
 #include "common/config/cluster_values.h"
 #include "common/config/validators.h"
@@ -67,6 +68,29 @@ void AddOptions(config::Schema* s) {
   config::AddClientTlsOptions(s, "scheduler", "engine", "the session-engines");
 }
 
+// SessionCalls whose implementation is set once serving (OnServing); no
+// firing happens before (the runner starts there too).
+class LateSessionCalls final : public SessionCalls {
+ public:
+  void Set(std::unique_ptr<SessionCalls> impl) { impl_ = std::move(impl); }
+  void StartSession(int node, sv1::StartSessionRequest req, Done<sv1::StartSessionResponse> done) override {
+    impl_->StartSession(node, std::move(req), std::move(done));
+  }
+  void SendEvent(int node, sv1::SendEventRequest req, Done<sv1::SendEventResponse> done) override {
+    impl_->SendEvent(node, std::move(req), std::move(done));
+  }
+  void TerminateSession(int node, sv1::TerminateSessionRequest req,
+                        Done<sv1::TerminateSessionResponse> done) override {
+    impl_->TerminateSession(node, std::move(req), std::move(done));
+  }
+  void WakeSession(int node, sv1::WakeSessionRequest req, Done<sv1::WakeSessionResponse> done) override {
+    impl_->WakeSession(node, std::move(req), std::move(done));
+  }
+
+ private:
+  std::unique_ptr<SessionCalls> impl_;
+};
+
 std::string Holder() {
   char host[256] = {0};
   if (gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
@@ -113,20 +137,19 @@ class SchedulerComponent final : public process::Component {
                           .ttl_ms = c.GetInt("scheduler.member-ttl-ms"),
                           .holder = Holder(),
                           .endpoint = c.GetString("server.grpc-listen")});
-    self->leases_ = std::make_unique<sessionapi::GrpcLeaseReader>(grpc_util::MakeChannel(proxy_endpoint, *proxy));
-    auto directory = sessionapi::NodeDirectory::Create(
-        self->leases_.get(), clock,
-        {.nodes = o.nodes, .refresh_interval = absl::Milliseconds(c.GetInt("scheduler.lease-refresh-ms"))});
-    if (!directory.ok()) return directory.status();
-    self->directory_ = *std::move(directory);
-    auto client = sessionapi::SessionsClient::Create(
-        self->directory_.get(), clock,
-        {.channel = *engine,
-         .connections_per_endpoint = static_cast<int>(c.GetInt("scheduler.engine-connections")),
-         .call_timeout = absl::Milliseconds(c.GetInt("scheduler.engine-call-timeout-ms"))});
-    if (!client.ok()) return client.status();
-    self->client_ = *std::move(client);
-    self->calls_ = NewGrpcSessionCalls(self->client_.get());
+    // The engines' directory starts reading node leases (gRPC callbacks) as
+    // soon as it exists: made in OnServing, so that a start that fails (a
+    // port in use) leaves no callback in flight at exit. gRPC 1.51 aborts
+    // when a channel's last reference goes in its callback thread
+    // ("assertion failed: prior > 0" in grpc_cq_internal_unref).
+    self->proxy_endpoint_ = proxy_endpoint;
+    self->proxy_channel_ = *proxy;
+    self->engine_channel_ = *engine;
+    self->nodes_ = o.nodes;
+    self->lease_refresh_ms_ = c.GetInt("scheduler.lease-refresh-ms");
+    self->engine_connections_ = static_cast<int>(c.GetInt("scheduler.engine-connections"));
+    self->engine_timeout_ms_ = c.GetInt("scheduler.engine-call-timeout-ms");
+    self->calls_ = std::make_unique<LateSessionCalls>();
     self->metrics_ = std::make_unique<SchedulerMetrics>(&ctx.metrics.registry(), ctx.metrics.prefix());
     self->buckets_ = o.buckets;
     self->runner_ = std::make_unique<TimerRunner>(std::move(o), self->store_.get(), self->membership_.get(),
@@ -140,6 +163,19 @@ class SchedulerComponent final : public process::Component {
   std::vector<::grpc::Service*> Services() override { return {service_.get()}; }
 
   void OnServing(grpc_util::GrpcServer&) override {
+    time::Clock* clock = time::RealClock::Get();
+    leases_ = std::make_unique<sessionapi::GrpcLeaseReader>(grpc_util::MakeChannel(proxy_endpoint_, proxy_channel_));
+    auto directory = sessionapi::NodeDirectory::Create(
+        leases_.get(), clock, {.nodes = nodes_, .refresh_interval = absl::Milliseconds(lease_refresh_ms_)});
+    ORCH_CHECK(directory.ok(), "the directory's options were checked at start");
+    directory_ = *std::move(directory);
+    auto client = sessionapi::SessionsClient::Create(directory_.get(), clock,
+                                                     {.channel = engine_channel_,
+                                                      .connections_per_endpoint = engine_connections_,
+                                                      .call_timeout = absl::Milliseconds(engine_timeout_ms_)});
+    ORCH_CHECK(client.ok(), "the client's options were checked at start");
+    client_ = *std::move(client);
+    calls_->Set(NewGrpcSessionCalls(client_.get()));
     runner_->Start();
     log::Info("scheduler serving", {{"buckets", buckets_}});
   }
@@ -161,7 +197,14 @@ class SchedulerComponent final : public process::Component {
   std::unique_ptr<sessionapi::GrpcLeaseReader> leases_;
   std::unique_ptr<sessionapi::NodeDirectory> directory_;
   std::unique_ptr<sessionapi::SessionsClient> client_;
-  std::unique_ptr<SessionCalls> calls_;
+  std::unique_ptr<LateSessionCalls> calls_;
+  std::string proxy_endpoint_;
+  grpc_util::ChannelOptions proxy_channel_;
+  grpc_util::ChannelOptions engine_channel_;
+  std::vector<int> nodes_;
+  int64_t lease_refresh_ms_ = 0;
+  int engine_connections_ = 0;
+  int64_t engine_timeout_ms_ = 0;
   std::unique_ptr<SchedulerMetrics> metrics_;
   std::unique_ptr<TimerRunner> runner_;
   std::unique_ptr<SchedulerService> service_;

@@ -1,7 +1,7 @@
 #include "services/session_engine/session_timers.h"
 
 #include "absl/strings/str_cat.h"
-#include "common/grpc/status.h"
+#include "common/grpc/unary_call.h"
 #include "google/protobuf/util/time_util.h"
 #include "grpcpp/grpcpp.h"
 #include "orch/scheduler/v1/scheduler.grpc.pb.h"
@@ -49,13 +49,9 @@ class GrpcSessionTimers final : public SessionTimers {
 
  private:
   absl::Status Schedule(const sched::ScheduleTimerRequest& req) {
-    const sched::Timer* t = &req.timer();
-    ::grpc::ClientContext ctx;
-    ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
     sched::ScheduleTimerResponse resp;
-    absl::Status s = grpc_util::FromGrpcStatus(stub_->ScheduleTimer(&ctx, req, &resp));
-    if (s.ok()) return s;
-    return absl::Status(s.code(), absl::StrCat("scheduler: ScheduleTimer ", t->timer_id(), ": ", s.message()));
+    return grpc_util::UnaryCall(stub_.get(), &sched::Scheduler::Stub::ScheduleTimer, req, &resp, timeout_,
+                                absl::StrCat("scheduler: ScheduleTimer ", req.timer().timer_id()));
   }
 
   std::unique_ptr<sched::Scheduler::Stub> stub_;
