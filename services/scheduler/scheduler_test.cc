@@ -403,6 +403,19 @@ TEST_F(RunnerTest, FiringsWaitWhileTooManyAreInFlight) {
   EXPECT_EQ(store_.size(), 0u);
 }
 
+TEST_F(RunnerTest, AStoredTimerThatFailsTheChecksFailsForGood) {
+  sched::Timer bad = Deliver("corrupt", now() + 10, "not-a-session-id");
+  pv1::AddScheduleRequest req;
+  req.mutable_entry()->set_bucket(BucketName(BucketOf("corrupt", 4)));
+  req.mutable_entry()->set_id("corrupt");
+  req.mutable_entry()->set_due_unix_ms(now() + 10);
+  req.mutable_entry()->set_payload(bad.SerializeAsString());
+  ASSERT_OK(store_.Add(req));
+  Step(600);
+  EXPECT_TRUE(calls_.calls().empty());
+  EXPECT_EQ(store_.size(), 0u);   // acknowledged: not handed out again
+}
+
 TEST_F(RunnerTest, CancelAndReschedule) {
   ASSERT_OK(runner_.Schedule(Deliver("c", now() + 200)));   // held here already
   ASSERT_OK(runner_.Schedule(Deliver("m", now() + 5000)));

@@ -403,6 +403,11 @@ void TimerRunner::FireDue() {
 }
 
 void TimerRunner::Fire(const Held& h, sched::Timer timer) {
+  // What is stored was checked when scheduled; a stored form that parses
+  // but fails the checks (written by something else) fails for good.
+  if (absl::Status valid = ValidateTimer(timer, {}); !valid.ok()) {
+    return Finish(h, timer, absl::InvalidArgumentError(absl::StrCat("stored timer: ", valid.message())), "");
+  }
   auto finish = [this, h, timer](const absl::Status& s, std::string session_id) {
     Finish(h, timer, s, session_id);
   };
