@@ -34,9 +34,8 @@ std::vector<int> Membership::BucketsOf(int slot, const std::vector<int>& live, i
 bool Membership::Tick() {
   const int64_t now = clock_->MonotonicMs();
   const MembershipView before = Snapshot();
-  if (before.slot < 0 || now >= next_renew_) {
-    before.slot < 0 ? Acquire() : Renew();
-  }
+  // Without a slot: another try every ttl/3 (all taken, or the store down).
+  if (now >= next_renew_) before.slot < 0 ? Acquire() : Renew();
   if (now >= next_read_) ReadSlots();
   return Snapshot().buckets != before.buckets;
 }
@@ -63,11 +62,15 @@ void Membership::Acquire() {
       view_.slot = i;
     }
     log::Info("scheduler member slot acquired", {{"slot", i}, {"holder", options_.holder}});
+    warned_full_ = false;
     return;
   }
   next_renew_ = now + options_.ttl_ms / 3;
-  log::Warn("no free scheduler member slot: serving the API only",
-            {{"max_replicas", options_.max_replicas}});
+  if (!warned_full_) {
+    log::Warn("no free scheduler member slot: serving the API only until one frees",
+              {{"max_replicas", options_.max_replicas}});
+    warned_full_ = true;
+  }
 }
 
 void Membership::Renew() {

@@ -70,6 +70,7 @@ class Membership {
   int64_t next_renew_ = 0;
   int64_t next_read_ = 0;
   uint64_t epoch_ = 0;
+  bool warned_full_ = false;   // "no free slot" said once until a slot is held
 
   mutable absl::Mutex mu_;
   MembershipView view_ ABSL_GUARDED_BY(mu_);
