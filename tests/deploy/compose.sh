@@ -120,6 +120,18 @@ api() {  # api METHOD PATH [curl arguments]: sets status and body
   body=$(cat "$WORK/body" 2>/dev/null || true)
 }
 want() { [ "$status" = "$1" ] || { logs; deploy_fail "$2 answered HTTP $status, expected $1: $body"; }; }
+# Queries the session until it answers 200, 90 s at most (each try may wait the gateway's
+# api.call-timeout-ms); every answer goes to LOG. The last answer is in $status and $body.
+query_until_answered() {
+  local deadline=$(( SECONDS + 90 ))
+  while (( SECONDS < deadline )); do
+    api GET "$path/query"
+    echo "$(date +%T.%N | cut -c1-12) $status $body" >>"$1"
+    [ "$status" = 200 ] && return 0
+    sleep 0.2
+  done
+  return 1
+}
 # field NAME.NAME...: a member of the last answer, as JSON ("" when absent or not JSON).
 field() {
   python3 -c '
@@ -207,17 +219,9 @@ code=$(podman inspect --format '{{.State.ExitCode}}' "$engine")
 start=$(date +%s)
 timeout 120 "${compose[@]}" up -d session-engine >"$WORK/up2.log" 2>&1 ||
   { deploy_show "$WORK/up2.log"; logs; deploy_fail "docker-compose up -d session-engine after the kill"; }
-# Each try may wait the gateway's api.call-timeout-ms (5 s): bounded by time.
 deploy_show "$WORK/after-kill.log"
-answered=0
-deadline=$(( SECONDS + 90 ))
-while (( SECONDS < deadline )); do
-  api GET "$path/query"
-  echo "$(date +%T.%N | cut -c1-12) $status $body" >>"$WORK/after-kill.log"
-  if [ "$status" = 200 ]; then answered=1; break; fi
-  sleep 0.2
-done
-(( answered )) || { logs; deploy_fail "session $sid did not answer within 90 s of the restart: $status $body"; }
+query_until_answered "$WORK/after-kill.log" ||
+  { logs; deploy_fail "session $sid did not answer within 90 s of the restart: $status $body"; }
 python3 - "$before" "$body" <<'PY' || deploy_fail "the session's state differs after the restart: before $before, after $body"
 import json, sys
 a, b = (json.loads(x) for x in sys.argv[1:3])
@@ -243,15 +247,8 @@ code=$(podman inspect --format '{{.State.ExitCode}}' "$(container session-engine
 podman exec "$standby" orch-probe --wait-ms 20000 --service orch.session.v1.Sessions 127.0.0.1:7000 >"$WORK/probe.log" 2>&1 ||
   { logs; deploy_fail "the standby did not become node 1's primary after the primary's clean stop: $(cat "$WORK/probe.log")"; }
 : >"$WORK/after-kill.log"
-answered=0
-deadline=$(( SECONDS + 90 ))
-while (( SECONDS < deadline )); do
-  api GET "$path/query"
-  echo "$(date +%T.%N | cut -c1-12) $status $body" >>"$WORK/after-kill.log"
-  if [ "$status" = 200 ]; then answered=1; break; fi
-  sleep 0.2
-done
-(( answered )) || { logs; deploy_fail "session $sid did not answer through the standby within 90 s: $status $body"; }
+query_until_answered "$WORK/after-kill.log" ||
+  { logs; deploy_fail "session $sid did not answer through the standby within 90 s: $status $body"; }
 python3 - "$before" "$body" <<'PY' || deploy_fail "the session's state differs on the standby: before $before, after $body"
 import json, sys
 a, b = (json.loads(x) for x in sys.argv[1:3])
