@@ -12,7 +12,9 @@
 #include <memory>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
 namespace grpc {
@@ -45,8 +47,10 @@ class LeaseReader {
 // Persistence.GetLease over gRPC's callback API: no thread waits; its NOT_FOUND
 // (nobody holds the lease) is a Lease with an empty holder. Each read
 // has its own deadline, so every `done` runs within `timeout`. Thread-safe.
-// Destroy it only after every read has answered (NodeDirectory::Shutdown
-// waits for that).
+// Its destructor waits until every read's callback has run and let go of
+// its call, so that the channel is always released here, never on gRPC's
+// callback thread (gRPC 1.51 aborts, "assertion failed: prior > 0", when a
+// channel's last reference goes there while the process exits).
 class GrpcLeaseReader final : public LeaseReader {
  public:
   // `channel` to persistence-proxy (grpc_util::MakeChannel).
@@ -58,8 +62,14 @@ class GrpcLeaseReader final : public LeaseReader {
 
  private:
   struct Stub;
-  std::shared_ptr<Stub> stub_;
+  struct InFlight;   // one read, until gRPC has destroyed its callback
+
+  void EndRead() ABSL_LOCKS_EXCLUDED(mu_);
+
+  std::unique_ptr<Stub> stub_;
   const absl::Duration timeout_;
+  absl::Mutex mu_;
+  int reads_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace orch::sessionapi

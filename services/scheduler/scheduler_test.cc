@@ -163,7 +163,7 @@ TEST(TimersTest, ChecksNameTheField) {
   *start.mutable_due_time() = TimeUtil::MillisecondsToTimestamp(now);
   start.mutable_start_session()->set_document_url("file:/x.scxml");
   start.mutable_start_session()->set_node(7);
-  EXPECT_THAT(ValidateTimer(start, {1, 2}), StatusIs(Code::kInvalidArgument, HasSubstr("not among routing.nodes")));
+  EXPECT_THAT(ValidateTimer(start, {1, 2}), StatusIs(Code::kInvalidArgument, HasSubstr("not among scheduler.nodes")));
   EXPECT_THAT(ValidateTimer(start, {7}), IsOk());
 }
 

@@ -126,7 +126,7 @@ absl::StatusOr<sched::ScheduleTimerResponse> TimerRunner::Schedule(sched::Timer 
   if (timer.timer_id().empty()) timer.set_timer_id(NewTimerId());
   const int64_t due = *DueMs(timer.due_time(), true);
   if (timer.has_start_session() && timer.start_session().node() == 0) {
-    if (options_.nodes.empty()) return absl::FailedPreconditionError("routing.nodes: no node to start sessions on");
+    if (options_.nodes.empty()) return absl::FailedPreconditionError("scheduler.nodes: no node to start sessions on");
     // As rest-gateway picks a node for a start with an idempotency key.
     timer.mutable_start_session()->set_node(
         options_.nodes[Fnv1a64(StartKey(timer.timer_id())) % options_.nodes.size()]);

@@ -88,7 +88,7 @@ absl::Status ValidateTimer(const sched::Timer& t, const std::vector<int>& nodes)
       if (st.document_url().empty()) return absl::InvalidArgumentError("timer.start_session.document_url: required");
       if (st.node() != 0 && !nodes.empty() && std::find(nodes.begin(), nodes.end(), st.node()) == nodes.end()) {
         return absl::InvalidArgumentError(
-            absl::StrCat("timer.start_session.node: ", st.node(), " is not among routing.nodes"));
+            absl::StrCat("timer.start_session.node: ", st.node(), " is not among scheduler.nodes"));
       }
       if (st.node() < 0 || st.node() > 9999) {
         return absl::InvalidArgumentError("timer.start_session.node: must be 1..9999 (or 0: chosen)");

@@ -509,8 +509,20 @@ TEST_F(EngineTest, ASessionWithALongDelayedSendSleepsAfterStoringItsWakeAndWakes
     EXPECT_EQ(wakes.due[sid], started + 3600000);
   }
   EXPECT_EQ(WakeTimerId(sid), "wake:" + sid);
-  // The scheduler's wake, a little before the send is due.
-  clock_.AdvanceMs(3600000 - 22000 - 5);
+  // The scheduler's wake, a little before the send is due. Time goes by in
+  // steps shorter than the lease's TTL, each waiting for the renewal, so
+  // the engine stays primary throughout (a jump of an hour would let its
+  // lease run out and make it take its own node over again).
+  int64_t left = 3600000 - 22000 - 5;
+  while (left > 0) {
+    const int64_t step = std::min<int64_t>(left, 30000);
+    clock_.AdvanceMs(step);
+    left -= step;
+    ASSERT_TRUE(Eventually([&] {
+      auto lease = store_.GetLease("node:1");
+      return lease.ok() && lease->remaining_ms > 45000;
+    }));
+  }
   sv1::WakeSessionRequest wake;
   wake.set_session_id(sid);
   auto woke = e->WakeSession(wake);
