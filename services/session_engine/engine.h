@@ -20,6 +20,7 @@
 //
 // Thread-safe: the public methods are called from gRPC threads.
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -261,6 +262,9 @@ class Engine final : private NodeLease::Listener, private WorkerPool::Handler {
   std::unique_ptr<PeerSessions> no_peers_;
   PeerSessions* peers_;
   SessionTimers* const timers_;   // may be null
+  // No wake is asked for before this (monotonic ms): the scheduler failed.
+  std::atomic<int64_t> wake_backoff_until_ms_{0};
+  static constexpr int64_t kWakeBackoffMs = 10000;
   SendRouter router_;
   // SendEventAsync calls that may wait (activation, an append in flight).
   // Sized for a takeover, when the first event of every session activates

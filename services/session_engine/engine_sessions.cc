@@ -273,10 +273,15 @@ void Engine::Deactivate(int worker, const std::string& id) ABSL_NO_THREAD_SAFETY
     ~Unlock() ABSL_NO_THREAD_SAFETY_ANALYSIS { mu->Unlock(); }
   } unlock{&entry->mu};
   if (entry->pending.load() != 0 || entry->dead || entry->writing) return;
-  // Delayed sends pending: it sleeps only once its wake is stored.
+  // Delayed sends pending: it sleeps only once its wake is stored. The call
+  // blocks this worker (at most orchestration.scheduler-timeout-ms); after a
+  // failure no session tries again for kWakeBackoffMs, so a scheduler that
+  // is down or slow costs the workers one call per interval, not one per
+  // idle session and round.
   if (const std::optional<int64_t> due = held.session->NextDueMs(); due.has_value()) {
-    if (timers_ == nullptr) return;
+    if (timers_ == nullptr || clock_->MonotonicMs() < wake_backoff_until_ms_.load()) return;
     if (absl::Status s = timers_->ScheduleWake(id, *due); !s.ok()) {
+      wake_backoff_until_ms_.store(clock_->MonotonicMs() + kWakeBackoffMs);
       metrics_->CountWakeFailure();
       log::Warn("session stays in memory: its wake timer was not stored",
                 {{"session", id}, {"error", std::string(s.message())}});

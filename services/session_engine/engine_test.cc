@@ -498,7 +498,12 @@ TEST_F(EngineTest, ASessionWithALongDelayedSendSleepsAfterStoringItsWakeAndWakes
     absl::MutexLock l(&wakes.mu);
     wakes.status = absl::OkStatus();
   }
-  clock_.AdvanceMs(1000);
+  clock_.AdvanceMs(1000);   // within the 10 s back-off: not asked again yet
+  {
+    absl::MutexLock l(&wakes.mu);
+    EXPECT_EQ(wakes.calls, 1);
+  }
+  clock_.AdvanceMs(10000);
   ASSERT_TRUE(Eventually([&] {
     auto l = store_.Load(sid);
     return l.ok() && l->state == "deactivated";
@@ -513,7 +518,7 @@ TEST_F(EngineTest, ASessionWithALongDelayedSendSleepsAfterStoringItsWakeAndWakes
   // steps shorter than the lease's TTL, each waiting for the renewal, so
   // the engine stays primary throughout (a jump of an hour would let its
   // lease run out and make it take its own node over again).
-  int64_t left = 3600000 - 22000 - 5;
+  int64_t left = 3600000 - 32000 - 5;
   while (left > 0) {
     const int64_t step = std::min<int64_t>(left, 30000);
     clock_.AdvanceMs(step);
