@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/time/clock.h"
 #include "absl/status/statusor.h"
 #include "common/redis/redis_client.h"
 #include "google/protobuf/message_lite.h"
@@ -36,6 +37,9 @@ absl::Status FromErrorReply(const redis::RedisReply& reply, const std::string& c
 
 // A transport status of the Redis client prefixed with `context`.
 absl::Status WithContext(const absl::Status& s, const std::string& context);
+
+// The proxy's clock (Unix ms): what decides whether a schedule entry is due.
+inline int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
 
 // An integer reply, or a decimal string reply (0 if it is not one).
 uint64_t ToU64(const redis::RedisReply& r);
